@@ -1,0 +1,71 @@
+# Two commands set everything up on a fresh machine:
+#   make run    the platform in embedded mode (no servers needed) with demo data
+#   make test   the whole suite against PostgreSQL and Redis
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: run test stack deps frontend services chromium migrate seed clean help
+
+help:
+	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
+	@echo "make test    run the whole test suite against PostgreSQL + Redis"
+	@echo "make stack   run the full process stack (needs DATABASE_URL and REDIS_URL)"
+
+$(BIN)/activate:
+	@echo "==> creating $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	@echo "==> installing Python dependencies"
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> installing front-end dependencies (npm)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+static/build/.built: node_modules/.installed $(wildcard frontend/*)
+	@echo "==> building front-end assets"
+	npm run --silent build
+	@touch $@
+
+deps: $(VENV)/.installed
+frontend: static/build/.built
+
+run: deps frontend
+	@mkdir -p var
+	@echo "==> preparing the embedded database (SQLite, WAL)"
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "==> Platform running at http://127.0.0.1:$(PORT)  (admin: http://127.0.0.1:$(PORT)/admin/, API docs: /api/docs/)"
+	@echo "    Demo logins are listed above. Stop with Ctrl-C."
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) trading.asgi:application
+
+services:
+	@bash scripts/ensure-services.sh
+
+chromium:
+	@bash scripts/ensure-chromium.sh
+
+test: deps frontend services chromium
+	@mkdir -p var
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=0 HTTPS=0 \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+stack: deps frontend
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make stack needs DATABASE_URL and REDIS_URL (e.g. postgres://root@127.0.0.1:5432/trading, redis://127.0.0.1:6379/0)"; exit 2; }
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+clean:
+	rm -rf $(VENV) node_modules static/build var

@@ -1,0 +1,222 @@
+"""REST endpoints for accounts: thin views over services and selectors."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from trading.api import validated
+
+from . import selectors, services
+
+
+class AuthThrottle(ScopedRateThrottle):
+    scope_attr = "throttle_scope"
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(write_only=True, trim_whitespace=False)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["accounts"])
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        user = services.user_register(email=data["email"], password=data["password"])
+        return Response(self.OutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+        password = serializers.CharField(write_only=True, trim_whitespace=False)
+        otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, tags=["accounts"])
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        tokens = services.auth_tokens_issue(
+            request=request._request, email=data["email"], password=data["password"], otp=data.get("otp") or None
+        )
+        return Response(tokens)
+
+
+class TokenRefreshApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, tags=["accounts"])
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        return Response(services.auth_tokens_refresh(refresh=data["refresh"]))
+
+
+class TwoFactorSetupApi(APIView):
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "otp"
+
+    class InputSerializer(serializers.Serializer):
+        password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+
+    class OutputSerializer(serializers.Serializer):
+        otpauth_url = serializers.CharField()
+        qr_svg = serializers.CharField()
+        secret = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        tags=["accounts"],
+        description="Creates a TOTP device that is not active yet. Replacing an active device "
+        "requires `password` and `otp`.",
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        setup = services.two_factor_setup(user=request.user, password=data.get("password"), otp=data.get("otp"))
+        return Response(self.OutputSerializer(setup).data)
+
+
+class TwoFactorConfirmApi(APIView):
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "otp"
+
+    class InputSerializer(serializers.Serializer):
+        otp = serializers.CharField(max_length=12)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: inline_serializer("TwoFactorState", {"two_factor_enabled": serializers.BooleanField()})},
+        tags=["accounts"],
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        services.two_factor_confirm(user=request.user, otp=data["otp"])
+        return Response({"two_factor_enabled": True})
+
+
+class ReauthSerializer(serializers.Serializer):
+    password = serializers.CharField(trim_whitespace=False)
+    otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+
+
+class TwoFactorDisableApi(APIView):
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "otp"
+
+    @extend_schema(
+        request=ReauthSerializer,
+        responses={200: inline_serializer("TwoFactorOff", {"two_factor_enabled": serializers.BooleanField()})},
+        tags=["accounts"],
+    )
+    def post(self, request):
+        data = validated(ReauthSerializer, request)
+        services.two_factor_disable(user=request.user, password=data["password"], otp=data.get("otp"))
+        return Response({"two_factor_enabled": False})
+
+
+class PasswordChangeApi(APIView):
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "otp"
+
+    class InputSerializer(serializers.Serializer):
+        current_password = serializers.CharField(trim_whitespace=False)
+        new_password = serializers.CharField(trim_whitespace=False)
+        otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+
+    @extend_schema(request=InputSerializer, responses={204: None}, tags=["accounts"])
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        services.password_change(
+            user=request.user,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            otp=data.get("otp"),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailChangeApi(APIView):
+    throttle_classes = [AuthThrottle]
+    throttle_scope = "otp"
+
+    class InputSerializer(ReauthSerializer):
+        new_email = serializers.EmailField()
+
+    @extend_schema(request=InputSerializer, responses={200: inline_serializer("Email", {"email": serializers.EmailField()})}, tags=["accounts"])
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        user = services.email_change(
+            user=request.user, password=data["password"], otp=data.get("otp"), new_email=data["new_email"]
+        )
+        return Response({"email": user.email})
+
+
+class KycSummarySerializer(serializers.Serializer):
+    status = serializers.CharField()
+    tier = serializers.IntegerField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    rejection_reason = serializers.CharField(allow_blank=True)
+
+
+class MeApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        email = serializers.EmailField()
+        date_joined = serializers.DateTimeField()
+        is_staff = serializers.BooleanField()
+        two_factor_enabled = serializers.BooleanField()
+        kyc = KycSummarySerializer()
+        kyc_status = serializers.CharField()
+        kyc_tier = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer}, tags=["accounts"])
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.user_profile(user=request.user)).data)
+
+
+class KycApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        full_name = serializers.CharField(max_length=200)
+        country = serializers.CharField(max_length=2, min_length=2)
+        date_of_birth = serializers.DateField()
+        document = serializers.FileField()
+
+    @extend_schema(responses={200: KycSummarySerializer}, tags=["accounts"])
+    def get(self, request):
+        return Response(KycSummarySerializer(selectors.kyc_profile_for(user=request.user)).data)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: KycSummarySerializer}, tags=["accounts"])
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        profile = services.kyc_submit(user=request.user, **data)
+        return Response(KycSummarySerializer(profile).data, status=status.HTTP_201_CREATED)

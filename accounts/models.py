@@ -1,0 +1,88 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A trader or a staff member; signs in with email."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    # Security-sensitive changes start a cooling-off period for withdrawals.
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    otp_reset_at = models.DateTimeField(null=True, blank=True, help_text="Last time 2FA was removed or replaced.")
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.email
+
+
+class KycStatus(models.TextChoices):
+    NONE = "none", "Not submitted"
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+def kyc_document_path(instance, filename):
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"kyc/{instance.user_id}/{timezone.now():%Y%m%d%H%M%S}.{suffix}"
+
+
+class KycProfile(models.Model):
+    """Identity verification: one per user, reviewed by staff in admin."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="kyc")
+    status = models.CharField(max_length=16, choices=KycStatus.choices, default=KycStatus.NONE, db_index=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    date_of_birth = models.DateField(null=True, blank=True)
+    document = models.FileField(upload_to=kyc_document_path, blank=True)
+    document_content_type = models.CharField(max_length=64, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rejection_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "KYC profile"
+        ordering = ["submitted_at", "id"]
+
+    def __str__(self):
+        return f"KYC {self.user.email} ({self.status})"
+
+    @property
+    def tier(self) -> int:
+        return 1 if self.status == KycStatus.APPROVED else 0

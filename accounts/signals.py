@@ -1,0 +1,13 @@
+"""Events other apps react to (notifications, the audit trail) without accounts importing them."""
+
+from django.dispatch import Signal
+
+# Sent inside the writing transaction, so receivers' rows (notifications, audit records)
+# commit or roll back with the event itself.
+# kwargs: profile (KycProfile), actor (User or None)
+kyc_submitted = Signal()
+kyc_decided = Signal()
+# kwargs: user, actor, change ("enabled" | "replaced" | "disabled")
+two_factor_changed = Signal()
+# kwargs: user
+password_changed = Signal()

@@ -1,0 +1,18 @@
+// Bundles the browser assets into static/build/ (served by whitenoise).
+import { build } from "esbuild";
+import { mkdirSync } from "node:fs";
+
+const outdir = "static/build";
+mkdirSync(outdir, { recursive: true });
+
+await build({
+  entryPoints: { app: "frontend/app.js", style: "frontend/app.css" },
+  bundle: true,
+  minify: true,
+  sourcemap: true,
+  target: ["es2020"],
+  outdir,
+  loader: { ".woff2": "file", ".woff": "file" },
+  assetNames: "fonts/[name]-[hash]",
+  logLevel: "info",
+});

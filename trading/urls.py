@@ -1,0 +1,88 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+from accounts import web as accounts_web
+from accounts.forms import ResetSetPasswordForm
+from notifications import api as notifications_api
+from notifications import web as notifications_web
+from trading import health
+from trading.admin_site import PlatformAdminSite
+
+admin.site.__class__ = PlatformAdminSite
+
+api_v1 = [
+    path("auth/register", accounts_api.RegisterApi.as_view(), name="register"),
+    path("auth/token", accounts_api.TokenApi.as_view(), name="token"),
+    path("auth/token/refresh", accounts_api.TokenRefreshApi.as_view(), name="token_refresh"),
+    path("auth/2fa/setup", accounts_api.TwoFactorSetupApi.as_view(), name="2fa_setup"),
+    path("auth/2fa/confirm", accounts_api.TwoFactorConfirmApi.as_view(), name="2fa_confirm"),
+    path("auth/2fa/disable", accounts_api.TwoFactorDisableApi.as_view(), name="2fa_disable"),
+    path("auth/password", accounts_api.PasswordChangeApi.as_view(), name="password_change"),
+    path("auth/email", accounts_api.EmailChangeApi.as_view(), name="email_change"),
+    path("me", accounts_api.MeApi.as_view(), name="me"),
+    path("kyc", accounts_api.KycApi.as_view(), name="kyc"),
+    path("notifications", notifications_api.NotificationListApi.as_view(), name="notifications"),
+    path("notifications/<int:notification_id>", notifications_api.NotificationDetailApi.as_view(), name="notification"),
+    path(
+        "notifications/<int:notification_id>/read",
+        notifications_api.NotificationReadApi.as_view(),
+        name="notification_read",
+    ),
+]
+
+web = [
+    path("", accounts_web.home, name="home"),
+    path("signup/", accounts_web.signup, name="signup"),
+    path("login/", accounts_web.login_view, name="login"),
+    path("login/otp/", accounts_web.login_otp, name="login_otp"),
+    path("logout/", accounts_web.logout_view, name="logout"),
+    path("account/", accounts_web.account, name="account"),
+    path("account/password/", accounts_web.password_change, name="password_change"),
+    path("account/email/", accounts_web.email_change, name="email_change"),
+    path("account/2fa/", accounts_web.two_factor_setup, name="two_factor_setup"),
+    path("account/2fa/disable/", accounts_web.two_factor_disable, name="two_factor_disable"),
+    path("account/kyc/", accounts_web.kyc, name="kyc"),
+    path("notifications/", notifications_web.inbox, name="notifications"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="accounts/password_reset.html",
+            email_template_name="accounts/password_reset_email.txt",
+            success_url="/password-reset/sent/",
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_sent.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="accounts/password_reset_confirm.html",
+            form_class=ResetSetPasswordForm,
+            success_url="/login/",
+            post_reset_login=False,
+        ),
+        name="password_reset_confirm",
+    ),
+]
+
+urlpatterns = [
+    path("", include((web, "web"))),
+    path("api/v1/", include((api_v1, "api"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]
+
+handler400 = "trading.errors.json_bad_request"
+handler403 = "trading.errors.json_permission_denied"
+handler404 = "trading.errors.json_not_found"
+handler500 = "trading.errors.json_server_error"
