@@ -14,6 +14,7 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -83,7 +84,8 @@ def auth_tokens_issue(*, request, email: str, password: str, otp: str | None) ->
             raise OtpRequired("This account has 2FA on: send the 6-digit code as `otp`.")
         otp_check(user=user, otp=otp)
     refresh = RefreshToken.for_user(user)
-    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    # The same signal as a browser sign-in: last_login and the audit trail follow it.
+    user_logged_in.send(sender=User, request=request, user=user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -102,7 +104,9 @@ def auth_tokens_refresh(*, refresh: str) -> dict:
         with transaction.atomic(durable=True):
             token = RefreshToken(refresh)
             jti = token[api_settings.JTI_CLAIM]
-            outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+            # order_by("pk"): the model's default ordering joins the (nullable) user, and
+            # PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
+            outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).order_by("pk").first()
             if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
                 raise TokenError("used")
             serializer = TokenRefreshSerializer(data={"refresh": refresh})

@@ -17,9 +17,11 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
+PLATFORM_NAME = env("PLATFORM_NAME", default="Meridian Exchange")
 SECRET_KEY = env("SECRET_KEY", default="insecure-embedded-mode-key-set-SECRET_KEY-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -29,7 +31,8 @@ REDIS_URL = env("REDIS_URL", default="")
 EMBEDDED = not DATABASE_URL
 
 # Behind TLS in production: secure cookies, HSTS and the HTTPS redirect follow HTTPS.
-HTTPS = env.bool("HTTPS", default=not DEBUG)
+# Embedded mode is a local demo on http://127.0.0.1, so it defaults to plain HTTP.
+HTTPS = env.bool("HTTPS", default=not (DEBUG or EMBEDDED))
 
 INSTALLED_APPS = [
     "daphne",
@@ -49,6 +52,8 @@ INSTALLED_APPS = [
     "django_guid",
     "trading",
     "accounts",
+    "ledger",
+    "compliance",
     "notifications",
 ]
 
@@ -150,7 +155,7 @@ LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:account"
 LOGOUT_REDIRECT_URL = "web:login"
 
-OTP_TOTP_ISSUER = env("OTP_ISSUER", default="Trading Platform")
+OTP_TOTP_ISSUER = env("OTP_ISSUER", default=PLATFORM_NAME)
 OTP_TOTP_THROTTLE_FACTOR = 1
 
 # Repeated password failures lock the (email, IP) pair out for a cool-off period.
@@ -206,7 +211,6 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": True,
     "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
 }
 SPECTACULAR_SETTINGS = {
@@ -275,8 +279,9 @@ LOGGING = {
     },
 }
 
+LEDGER_SYSTEM_BUCKETS = env.int("LEDGER_SYSTEM_BUCKETS", default=16)
+
 # --- Platform --------------------------------------------------------------------------------
-PLATFORM_NAME = env("PLATFORM_NAME", default="Meridian Exchange")
 DEMO_MODE = env.bool("DEMO_MODE", default=EMBEDDED)
 CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
 INSTALLED_APPS.append("drf_spectacular_sidecar")

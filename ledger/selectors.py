@@ -1,0 +1,136 @@
+"""Ledger reads: balances, history and the audit's recomputation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
+
+from trading.money import ASSETS
+
+from .models import AccountKind, LedgerAccount, Transfer, TransferKind, Withdrawal
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    available: Decimal
+    held: Decimal
+    total: Decimal
+
+
+def balances_for(*, user) -> list[Balance]:
+    accounts = {a.asset: a for a in LedgerAccount.objects.filter(kind=AccountKind.USER, user=user)}
+    result = []
+    for asset in ASSETS:
+        account = accounts.get(asset)
+        if account is None:
+            result.append(Balance(asset, Decimal(0), Decimal(0), Decimal(0)))
+        else:
+            result.append(Balance(asset, account.available, account.held, account.balance))
+    return result
+
+
+def balance_of(*, user, asset: str) -> Balance:
+    return next(b for b in balances_for(user=user) if b.asset == asset)
+
+
+def history_for(*, user):
+    """The user's transfers, newest first, annotated with direction and hold state."""
+    account_ids = list(LedgerAccount.objects.filter(kind=AccountKind.USER, user=user).values_list("pk", flat=True))
+    resolved = Transfer.objects.filter(pending=OuterRef("pk"))
+    return (
+        Transfer.objects.filter(Q(debit_account_id__in=account_ids) | Q(credit_account_id__in=account_ids))
+        .annotate(
+            direction=Case(When(credit_account_id__in=account_ids, then=Value("in")), default=Value("out")),
+            is_resolved=Exists(resolved),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def withdrawals_for(*, user):
+    return Withdrawal.objects.filter(user=user)
+
+
+def withdrawal_get(*, user, withdrawal_id: int) -> Withdrawal:
+    from trading.errors import NotFound
+
+    withdrawal = Withdrawal.objects.filter(user=user, pk=withdrawal_id).first()
+    if withdrawal is None:
+        raise NotFound("Withdrawal not found.")
+    return withdrawal
+
+
+# --- audit --------------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditReport:
+    accounts: int
+    transfers: int
+    mismatched: list[str]
+    negative: list[str]
+    unbalanced_assets: list[str]
+    totals: dict[str, dict[str, Decimal]]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatched or self.negative or self.unbalanced_assets)
+
+
+def _sums(qs, group: str) -> dict[int, Decimal]:
+    return {row[group]: row["total"] for row in qs.values(group).annotate(total=Sum("amount"))}
+
+
+def ledger_recompute() -> AuditReport:
+    """Recompute every account's counters from the transfers and check the invariants:
+    counters match, Σ debits = Σ credits per asset, no trader (and no system account except
+    the external world) below zero."""
+    posted = Transfer.objects.filter(kind__in=[TransferKind.POSTED, TransferKind.POST_PENDING])
+    open_holds = Transfer.objects.filter(kind=TransferKind.PENDING).exclude(Exists(Transfer.objects.filter(pending=OuterRef("pk"))))
+    expected = defaultdict(lambda: [Decimal(0)] * 4)
+    for index, (qs, group) in enumerate(
+        [(posted, "debit_account_id"), (posted, "credit_account_id"), (open_holds, "debit_account_id"), (open_holds, "credit_account_id")]
+    ):
+        for account_id, total in _sums(qs, group).items():
+            expected[account_id][index] = total
+
+    mismatched, negative = [], []
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    system_roles: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    count = 0
+    for account in LedgerAccount.objects.order_by("pk").iterator(chunk_size=2000):
+        count += 1
+        actual = [account.debits_posted, account.credits_posted, account.debits_pending, account.credits_pending]
+        if actual != expected.get(account.pk, [Decimal(0)] * 4):
+            mismatched.append(f"{account.code}: stored {actual} recomputed {expected.get(account.pk)}")
+        for name, value in zip(("debits_posted", "credits_posted", "debits_pending", "credits_pending"), actual):
+            totals[account.asset][name] += value
+        if account.kind == AccountKind.USER and account.available < 0:
+            negative.append(f"{account.code}: available {account.available}")
+        elif account.kind == AccountKind.SYSTEM:
+            system_roles[(account.role, account.asset)] += account.balance
+    for (role, asset), balance in system_roles.items():
+        if balance < 0 and role not in NEGATIVE_ALLOWED_ROLES:
+            negative.append(f"system {role} {asset}: balance {balance}")
+    unbalanced = [
+        f"{asset}: debits {t['debits_posted']} != credits {t['credits_posted']} (pending {t['debits_pending']} / {t['credits_pending']})"
+        for asset, t in totals.items()
+        if t["debits_posted"] != t["credits_posted"] or t["debits_pending"] != t["credits_pending"]
+    ]
+    return AuditReport(
+        accounts=count,
+        transfers=Transfer.objects.count(),
+        mismatched=mismatched,
+        negative=negative,
+        unbalanced_assets=unbalanced,
+        totals={asset: dict(values) for asset, values in totals.items()},
+    )
+
+
+# The counter's clearing book carries its trading result and may be short between
+# settlements; every other system role holds real assets and must not go below zero.
+NEGATIVE_ALLOWED_ROLES = {"option_clearing"}

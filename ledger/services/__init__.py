@@ -1,0 +1,19 @@
+"""Ledger writes: the transfer engine and the funding flows built on it."""
+
+from .funding import (  # noqa: F401
+    deposit_credit,
+    faucet_credit,
+    withdrawal_approve,
+    withdrawal_create,
+    withdrawal_reject,
+    withdrawal_request,
+)
+from .transfers import (  # noqa: F401
+    IdempotencyConflict,
+    LedgerRejected,
+    TransferRequest,
+    system_account,
+    transfers_commit,
+    transfers_execute,
+    user_account,
+)

@@ -1,0 +1,236 @@
+"""Deposits and withdrawals: the trader's money crossing the platform's edge."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import kyc_tier
+from accounts.services import otp_check, two_factor_enabled
+from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from trading.money import check_asset, parse_amount
+
+from .. import signals
+from ..models import SystemRole, Transfer, TransferKind, Withdrawal, WithdrawalStatus
+from .transfers import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
+
+WITHDRAWAL_FEES = {"USDT": Decimal("1"), "BTC": Decimal("0.0002"), "ETH": Decimal("0.003")}
+# Rolling 24-hour withdrawal limits per KYC tier (tier 0 cannot withdraw at all).
+DAILY_WITHDRAWAL_LIMITS = {
+    1: {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("30")},
+}
+SECURITY_COOLDOWN = timedelta(hours=24)
+FAUCET_AMOUNTS = {"USDT": Decimal("10000"), "BTC": Decimal("0.5"), "ETH": Decimal("5")}
+
+_ADDRESS_FORMATS = {
+    "BTC": [("bech32", re.compile(r"^(bc1|tb1)[ac-hj-np-z02-9]{11,71}$")), ("base58", re.compile(r"^[13mn2][a-km-zA-HJ-NP-Z1-9]{25,34}$"))],
+    "ETH": [("ERC-20", re.compile(r"^0x[0-9a-fA-F]{40}$"))],
+    "USDT": [("ERC-20", re.compile(r"^0x[0-9a-fA-F]{40}$")), ("TRC-20", re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$"))],
+}
+
+
+def address_network(*, asset: str, address: str) -> str:
+    """The network an address belongs to, or a 400 if it fits none of the asset's formats."""
+    for network, pattern in _ADDRESS_FORMATS[asset]:
+        if pattern.match(address or ""):
+            return network
+    networks = ", ".join(name for name, _ in _ADDRESS_FORMATS[asset])
+    raise ValidationFailed(
+        f"This is not a valid {asset} address ({networks}).", code="invalid_address", fields={"address": ["Invalid address format."]}
+    )
+
+
+# --- deposits ---------------------------------------------------------------------------------------
+
+
+def deposit_credit(*, user: User, asset: str, amount, txid: str | None = None, code: str = "deposit") -> Transfer:
+    """Credit a deposit seen on chain. The txid makes it idempotent: the chain watcher may
+    report the same transaction many times."""
+    asset = check_asset(asset)
+    amount = parse_amount(asset, amount)
+    txid = (txid or "").strip() or uuid.uuid4().hex
+    transfer_id = f"{code}:{asset}:{txid}"
+    with transaction.atomic(durable=True):
+        existed = Transfer.objects.filter(pk=transfer_id).exists()
+        [transfer] = transfers_execute(
+            [
+                TransferRequest(
+                    id=transfer_id,
+                    code=code,
+                    asset=asset,
+                    amount=amount,
+                    debit=system_account(role=SystemRole.EXTERNAL, asset=asset, key=txid),
+                    credit=user_account(user_id=user.pk, asset=asset),
+                    reference=txid,
+                )
+            ]
+        )
+        if not existed:
+            signals.deposit_credited.send(sender=Transfer, user=user, transfer=transfer, txid=txid)
+    return transfer
+
+
+def faucet_credit(*, user: User, asset: str) -> Transfer:
+    """Demo mode only: free test funds, clearly marked as such in the ledger."""
+    if not settings.DEMO_MODE:
+        raise Forbidden("The demo faucet is only available in demo mode.", code="faucet_disabled")
+    asset = check_asset(asset)
+    return deposit_credit(user=user, asset=asset, amount=FAUCET_AMOUNTS[asset], txid=uuid.uuid4().hex, code="faucet")
+
+
+# --- withdrawals ------------------------------------------------------------------------------------
+
+
+def withdrawal_request(*, user: User, asset: str, amount, address: str, otp: str | None, idempotency_key: str = "") -> Withdrawal:
+    """A trader asks to withdraw: checks 2FA, KYC and the security cooldown, then holds the
+    amount plus fee. A replayed Idempotency-Key returns the original withdrawal."""
+    asset = check_asset(asset)
+    amount = parse_amount(asset, amount)
+    address = (address or "").strip()
+    if idempotency_key:
+        existing = Withdrawal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _same_withdrawal(existing, asset=asset, amount=amount, address=address)
+    address_network(asset=asset, address=address)
+    if not two_factor_enabled(user=user):
+        raise Forbidden("Turn on two-factor authentication before withdrawing.", code="two_factor_required")
+    if not otp:
+        raise DomainError("Confirm the withdrawal with a code from your authenticator.", code="otp_required", status=401)
+    otp_check(user=user, otp=otp)
+    return withdrawal_create(user=user, asset=asset, amount=amount, address=address, idempotency_key=idempotency_key)
+
+
+def _same_withdrawal(existing: Withdrawal, *, asset, amount, address) -> Withdrawal:
+    if (existing.asset, existing.amount, existing.address) != (asset, amount, address):
+        raise IdempotencyConflict("This Idempotency-Key was used for a different withdrawal.")
+    return existing
+
+
+def withdrawal_create(*, user: User, asset: str, amount: Decimal, address: str, idempotency_key: str = "") -> Withdrawal:
+    """The money part of a withdrawal, after the trader proved who they are.
+
+    The user's row is locked first, so one user's withdrawals (and the daily limit sum)
+    are decided one at a time; the ledger's conditional update refuses any overdraft.
+    """
+    tier = kyc_tier(user=user)
+    if tier < 1:
+        raise Forbidden("Complete identity verification (KYC) before withdrawing.", code="kyc_required")
+    fee = WITHDRAWAL_FEES[asset]
+    try:
+        with transaction.atomic(durable=True):
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            _check_cooldown(locked)
+            _check_daily_limit(locked, asset=asset, amount=amount, tier=tier)
+            withdrawal = Withdrawal.objects.create(
+                user=locked, asset=asset, amount=amount, fee=fee, address=address, idempotency_key=idempotency_key
+            )
+            account = user_account(user_id=user.pk, asset=asset)
+            key = str(withdrawal.pk)
+            transfers_execute(
+                [
+                    TransferRequest(
+                        id=withdrawal.hold_id,
+                        kind=TransferKind.PENDING,
+                        code="withdrawal",
+                        asset=asset,
+                        amount=amount,
+                        debit=account,
+                        credit=system_account(role=SystemRole.EXTERNAL, asset=asset, key=key),
+                        reference=f"withdrawal:{withdrawal.pk}",
+                    ),
+                    TransferRequest(
+                        id=withdrawal.fee_hold_id,
+                        kind=TransferKind.PENDING,
+                        code="withdrawal_fee",
+                        asset=asset,
+                        amount=fee,
+                        debit=account,
+                        credit=system_account(role=SystemRole.FEES, asset=asset, key=key),
+                        reference=f"withdrawal:{withdrawal.pk}",
+                    ),
+                ]
+            )
+            signals.withdrawal_requested.send(sender=Withdrawal, withdrawal=withdrawal)
+    except IntegrityError:
+        if idempotency_key:
+            existing = Withdrawal.objects.filter(user=user, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _same_withdrawal(existing, asset=asset, amount=amount, address=address)
+        raise
+    return withdrawal
+
+
+def _check_cooldown(user: User) -> None:
+    now = timezone.now()
+    for changed_at, what in ((user.password_changed_at, "password change"), (user.otp_reset_at, "2FA reset")):
+        if changed_at and now - changed_at < SECURITY_COOLDOWN:
+            until = changed_at + SECURITY_COOLDOWN
+            raise Forbidden(
+                f"Withdrawals are paused for 24 hours after a {what} (until {until:%Y-%m-%d %H:%M} UTC).",
+                code="withdrawal_locked",
+            )
+
+
+def _check_daily_limit(user: User, *, asset: str, amount: Decimal, tier: int) -> None:
+    limit = DAILY_WITHDRAWAL_LIMITS.get(tier, {}).get(asset, Decimal(0))
+    since = timezone.now() - timedelta(hours=24)
+    used = (
+        Withdrawal.objects.filter(user=user, asset=asset, created_at__gte=since)
+        .exclude(status=WithdrawalStatus.REJECTED)
+        .aggregate(total=Sum("amount"))["total"]
+        or Decimal(0)
+    )
+    if used + amount > limit:
+        left = max(limit - used, Decimal(0))
+        raise DomainError(
+            f"This exceeds your 24-hour {asset} withdrawal limit of {limit:f} (left: {left:f}).",
+            code="limit_exceeded",
+            fields={"amount": [f"At most {left:f} {asset} more in the next 24 hours."]},
+        )
+
+
+def withdrawal_approve(*, withdrawal_id: int, actor: User | None, network_txid: str = "") -> Withdrawal:
+    """Staff sent the coins: the holds are posted to the external world and the fee account."""
+    return _withdrawal_decide(withdrawal_id=withdrawal_id, actor=actor, approve=True, network_txid=network_txid)
+
+
+def withdrawal_reject(*, withdrawal_id: int, actor: User | None, reason: str) -> Withdrawal:
+    """Staff refused: the holds are voided and the funds are available again."""
+    if not (reason or "").strip():
+        raise ValidationFailed("A rejection needs a reason.", fields={"reason": ["Required."]})
+    return _withdrawal_decide(withdrawal_id=withdrawal_id, actor=actor, approve=False, reason=reason.strip())
+
+
+def _withdrawal_decide(*, withdrawal_id: int, actor, approve: bool, reason: str = "", network_txid: str = "") -> Withdrawal:
+    with transaction.atomic(durable=True):
+        withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
+        if withdrawal is None:
+            raise NotFound("No such withdrawal.")
+        if withdrawal.status != WithdrawalStatus.PENDING:
+            raise Conflict(f"This withdrawal is already {withdrawal.status}.", code="withdrawal_not_pending")
+        kind = TransferKind.POST_PENDING if approve else TransferKind.VOID_PENDING
+        verb = "post" if approve else "void"
+        transfers_execute(
+            [
+                TransferRequest(id=f"{withdrawal.hold_id}:{verb}", kind=kind, code="withdrawal", pending_id=withdrawal.hold_id, reference=f"withdrawal:{withdrawal.pk}"),
+                TransferRequest(id=f"{withdrawal.fee_hold_id}:{verb}", kind=kind, code="withdrawal_fee", pending_id=withdrawal.fee_hold_id, reference=f"withdrawal:{withdrawal.pk}"),
+            ]
+        )
+        withdrawal.status = WithdrawalStatus.APPROVED if approve else WithdrawalStatus.REJECTED
+        withdrawal.decided_at = timezone.now()
+        withdrawal.decided_by = actor
+        withdrawal.rejection_reason = reason
+        withdrawal.network_txid = network_txid
+        withdrawal.save(update_fields=["status", "decided_at", "decided_by", "rejection_reason", "network_txid"])
+        signals.withdrawal_decided.send(sender=Withdrawal, withdrawal=withdrawal, actor=actor)
+    return withdrawal
+
+

@@ -1,0 +1,279 @@
+"""Ledger writes. The only code that changes account counters.
+
+``transfers_execute`` is the core: it runs inside the caller's transaction (a savepoint of
+it), so a business operation and its money movements commit together. Standalone callers
+use ``transfers_commit``, which also remembers refusals so that replaying a refused id
+returns the same refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from trading.errors import Conflict, DomainError, ValidationFailed
+from trading.money import check_asset, parse_amount
+
+from ..models import AccountKind, LedgerAccount, SystemRole, Transfer, TransferKind, TransferRejection
+
+SYSTEM_BUCKETS = getattr(settings, "LEDGER_SYSTEM_BUCKETS", 16)
+
+
+class LedgerRejected(DomainError):
+    """A transfer (or linked batch) was refused; nothing of it was applied."""
+
+    status = 422
+
+    def __init__(self, message: str, *, code: str, ids: Sequence[str] = (), hashes: Sequence[str] = (), status: int | None = None):
+        super().__init__(message, code=code, status=status)
+        self.ids = list(ids)
+        self.hashes = list(hashes)
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+def user_account(*, user_id: int, asset: str) -> LedgerAccount:
+    asset = check_asset(asset)
+    account, _ = LedgerAccount.objects.get_or_create(
+        kind=AccountKind.USER, user_id=user_id, asset=asset, defaults={"code": f"user:{user_id}:{asset}"}
+    )
+    return account
+
+
+def system_account(*, role: str, asset: str, key: str = "") -> LedgerAccount:
+    """One bucket of a system role, chosen by ``key`` (e.g. the transfer id) so that
+    concurrent transfers spread over the buckets instead of queueing on one row."""
+    asset = check_asset(asset)
+    role = SystemRole(role)
+    bucket = zlib.crc32(key.encode()) % SYSTEM_BUCKETS if key else 0
+    kind = AccountKind.EXTERNAL if role == SystemRole.EXTERNAL else AccountKind.SYSTEM
+    account, _ = LedgerAccount.objects.get_or_create(
+        kind=kind, role=role, asset=asset, bucket=bucket, defaults={"code": f"sys:{role}:{asset}:{bucket}"}
+    )
+    return account
+
+
+# --- transfers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """One money movement. For a post or void, ``pending_id`` names the hold and the
+    accounts and asset come from it; a post may give a smaller ``amount`` (partial post:
+    the rest of the hold is released)."""
+
+    id: str
+    code: str
+    kind: str = TransferKind.POSTED
+    asset: str = ""
+    amount: Decimal | str | None = None
+    debit: LedgerAccount | None = None
+    credit: LedgerAccount | None = None
+    reference: str = ""
+    pending_id: str | None = None
+
+
+def _payload_hash(request: TransferRequest, amount: Decimal | None) -> str:
+    parts = [
+        request.kind,
+        request.asset,
+        "" if amount is None else f"{amount.normalize():f}",
+        str(request.debit.pk if request.debit else ""),
+        str(request.credit.pk if request.credit else ""),
+        request.code,
+        request.reference,
+        request.pending_id or "",
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _check_request(request: TransferRequest) -> Decimal | None:
+    if not request.id or len(request.id) > 120:
+        raise DomainError("A transfer needs an id of 1 to 120 characters.", code="invalid_transfer_id")
+    if request.kind in (TransferKind.POSTED, TransferKind.PENDING):
+        if request.debit is None or request.credit is None:
+            raise DomainError("A transfer needs a debit and a credit account.", code="invalid_transfer")
+        asset = check_asset(request.asset)
+        if request.debit.asset != asset or request.credit.asset != asset:
+            raise DomainError("Both accounts must hold the transfer's asset.", code="asset_mismatch")
+        if request.debit.pk == request.credit.pk:
+            raise DomainError("Debit and credit accounts must differ.", code="same_account")
+        return parse_amount(asset, request.amount)
+    if request.kind in (TransferKind.POST_PENDING, TransferKind.VOID_PENDING):
+        if not request.pending_id:
+            raise DomainError("Posting or voiding needs the hold's id.", code="invalid_transfer")
+        if request.kind == TransferKind.VOID_PENDING or request.amount is None:
+            return None
+        # The asset is the hold's; the scale check happens against it in _apply.
+        try:
+            return Decimal(str(request.amount))
+        except ArithmeticError:
+            raise ValidationFailed("amount is not a number.", fields={"amount": ["Not a decimal number."]}) from None
+    raise DomainError(f"Unknown transfer kind {request.kind!r}.", code="invalid_transfer")
+
+
+def _replayed(requests: Sequence[TransferRequest], hashes: list[str]) -> list[Transfer] | None:
+    """The original outcome of an id seen before: its transfers, or its refusal raised again."""
+    ids = [request.id for request in requests]
+    existing = Transfer.objects.in_bulk(ids)
+    if existing:
+        if len(existing) != len(ids) or any(existing[i].payload_hash != h for i, h in zip(ids, hashes)):
+            raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": [i for i in ids if i in existing]})
+        return [existing[i] for i in ids]
+    rejected = TransferRejection.objects.in_bulk(ids)
+    if rejected:
+        first = rejected.get(ids[0]) or next(iter(rejected.values()))
+        if any(rejected[i].payload_hash != h for i, h in zip(ids, hashes) if i in rejected):
+            raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": list(rejected)})
+        raise LedgerRejected(first.message, code=first.error_code, ids=ids, hashes=hashes)
+    return None
+
+
+def transfers_execute(requests: Sequence[TransferRequest]) -> list[Transfer]:
+    """Apply a linked batch of transfers: all of them or none. Idempotent per id.
+
+    Needs a transaction opened by the caller (runs in a savepoint of it). Account rows are
+    updated in primary-key order, each with one conditional UPDATE, so concurrent batches
+    neither deadlock nor overdraw: a trader account that would go below zero (holds
+    included) makes the whole batch fail with ``insufficient_funds``.
+    """
+    if not requests:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transfers_execute needs the caller's transaction")
+    amounts = [_check_request(request) for request in requests]
+    hashes = [_payload_hash(request, amount) for request, amount in zip(requests, amounts)]
+    ids = [request.id for request in requests]
+    if len(set(ids)) != len(ids):
+        raise DomainError("Transfer ids in one batch must be distinct.", code="duplicate_transfer_id")
+    replay = _replayed(requests, hashes)
+    if replay is not None:
+        return replay
+
+    try:
+        with transaction.atomic():
+            return _apply(requests, amounts, hashes)
+    except IntegrityError:
+        # Another transaction committed one of these ids (or resolved the hold) first.
+        replay = _replayed(requests, hashes)
+        if replay is not None:
+            return replay
+        raise LedgerRejected("The hold was already posted or voided.", code="pending_already_resolved", ids=ids, hashes=hashes)
+    except LedgerRejected as exc:
+        exc.ids, exc.hashes = ids, hashes
+        raise
+
+
+def _apply(requests, amounts, hashes) -> list[Transfer]:
+    pending_ids = [request.pending_id for request in requests if request.pending_id]
+    holds = Transfer.objects.select_related("debit_account", "credit_account").in_bulk(pending_ids)
+    linked_to = requests[0].id if len(requests) > 1 else ""
+    rows: list[Transfer] = []
+    # account pk -> [debits_posted, credits_posted, debits_pending, credits_pending] deltas
+    deltas: dict[int, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 4)
+    accounts: dict[int, LedgerAccount] = {}
+
+    for request, amount, payload_hash in zip(requests, amounts, hashes):
+        if request.kind in (TransferKind.POSTED, TransferKind.PENDING):
+            debit, credit, asset, hold = request.debit, request.credit, request.asset.upper(), None
+        else:
+            hold = holds.get(request.pending_id)
+            if hold is None:
+                raise LedgerRejected(f"No hold with id {request.pending_id}.", code="pending_not_found", status=404)
+            if hold.kind != TransferKind.PENDING:
+                raise LedgerRejected(f"{request.pending_id} is not a hold.", code="not_a_hold")
+            debit, credit, asset = hold.debit_account, hold.credit_account, hold.asset
+            if request.kind == TransferKind.VOID_PENDING or amount is None:
+                amount = hold.amount
+            else:
+                amount = parse_amount(asset, amount)
+                if amount > hold.amount:
+                    raise LedgerRejected("A hold cannot be posted for more than it holds.", code="exceeds_hold")
+        accounts[debit.pk], accounts[credit.pk] = debit, credit
+        d, c = deltas[debit.pk], deltas[credit.pk]
+        if request.kind == TransferKind.POSTED:
+            d[0] += amount
+            c[1] += amount
+        elif request.kind == TransferKind.PENDING:
+            d[2] += amount
+            c[3] += amount
+        elif request.kind == TransferKind.POST_PENDING:
+            d[2] -= hold.amount
+            c[3] -= hold.amount
+            d[0] += amount
+            c[1] += amount
+        else:
+            d[2] -= hold.amount
+            c[3] -= hold.amount
+        rows.append(
+            Transfer(
+                id=request.id,
+                kind=request.kind,
+                asset=asset,
+                amount=amount,
+                debit_account_id=debit.pk,
+                credit_account_id=credit.pk,
+                code=request.code,
+                reference=request.reference,
+                pending_id=request.pending_id,
+                linked_to=linked_to,
+                payload_hash=payload_hash,
+            )
+        )
+
+    # Insert first: a duplicate id or a hold resolved twice fails here, before any lock wait.
+    Transfer.objects.bulk_create(rows)
+    for account_id in sorted(deltas):
+        dp, cp, dpend, cpend = deltas[account_id]
+        account = accounts[account_id]
+        qs = LedgerAccount.objects.filter(pk=account_id)
+        spend = dp + dpend - cp
+        if account.kind == AccountKind.USER and spend > 0:
+            qs = qs.filter(credits_posted__gte=F("debits_posted") + F("debits_pending") + spend)
+        updated = qs.update(
+            debits_posted=F("debits_posted") + dp,
+            credits_posted=F("credits_posted") + cp,
+            debits_pending=F("debits_pending") + dpend,
+            credits_pending=F("credits_pending") + cpend,
+        )
+        if not updated:
+            raise LedgerRejected(
+                f"Insufficient {account.asset} balance.", code="insufficient_funds", status=409
+            )
+    return rows
+
+
+def transfers_commit(requests: Sequence[TransferRequest]) -> list[Transfer]:
+    """Execute a linked batch in its own transaction; a refusal is recorded so a replay of
+    the same ids returns it again."""
+    try:
+        with transaction.atomic(durable=True):
+            return transfers_execute(requests)
+    except LedgerRejected as exc:
+        _record_rejection(exc)
+        raise
+
+
+def _record_rejection(exc: LedgerRejected) -> None:
+    if not exc.ids:
+        return
+    with transaction.atomic(durable=True):
+        for transfer_id, payload_hash in zip(exc.ids, exc.hashes):
+            TransferRejection.objects.get_or_create(
+                id=transfer_id,
+                defaults={"payload_hash": payload_hash, "error_code": exc.code, "message": exc.message[:300]},
+            )
+
