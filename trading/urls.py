@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from accounts import web as accounts_web
 from accounts.forms import ResetSetPasswordForm
+from ledger import api as ledger_api
+from ledger import web as ledger_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from trading import health
@@ -24,6 +26,12 @@ api_v1 = [
     path("auth/email", accounts_api.EmailChangeApi.as_view(), name="email_change"),
     path("me", accounts_api.MeApi.as_view(), name="me"),
     path("kyc", accounts_api.KycApi.as_view(), name="kyc"),
+    path("balances", ledger_api.BalancesApi.as_view(), name="balances"),
+    path("ledger", ledger_api.LedgerApi.as_view(), name="ledger"),
+    path("withdrawals", ledger_api.WithdrawalsApi.as_view(), name="withdrawals"),
+    path("withdrawals/<int:withdrawal_id>", ledger_api.WithdrawalDetailApi.as_view(), name="withdrawal"),
+    path("wallet/deposit-address", ledger_api.DepositAddressApi.as_view(), name="deposit_address"),
+    path("wallet/faucet", ledger_api.FaucetApi.as_view(), name="faucet"),
     path("notifications", notifications_api.NotificationListApi.as_view(), name="notifications"),
     path("notifications/<int:notification_id>", notifications_api.NotificationDetailApi.as_view(), name="notification"),
     path(
@@ -45,6 +53,9 @@ web = [
     path("account/2fa/", accounts_web.two_factor_setup, name="two_factor_setup"),
     path("account/2fa/disable/", accounts_web.two_factor_disable, name="two_factor_disable"),
     path("account/kyc/", accounts_web.kyc, name="kyc"),
+    path("wallet/", ledger_web.wallet, name="wallet"),
+    path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
+    path("wallet/faucet/", ledger_web.faucet, name="faucet"),
     path("notifications/", notifications_web.inbox, name="notifications"),
     path(
         "password-reset/",

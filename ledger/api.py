@@ -1,0 +1,159 @@
+"""Wallet API: balances, ledger history, withdrawals, deposit addresses, demo faucet."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from trading.api import validated
+from trading.money import ASSETS, check_asset, fmt
+
+from . import selectors, services
+from .deposit_addresses import deposit_address
+
+
+class BalanceSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    available = serializers.SerializerMethodField()
+    held = serializers.SerializerMethodField()
+    total = serializers.SerializerMethodField()
+
+    def get_available(self, obj) -> str:
+        return fmt(obj.asset, obj.available)
+
+    def get_held(self, obj) -> str:
+        return fmt(obj.asset, obj.held)
+
+    def get_total(self, obj) -> str:
+        return fmt(obj.asset, obj.total)
+
+
+class BalancesApi(APIView):
+    @extend_schema(responses={200: BalanceSerializer(many=True)}, tags=["wallet"])
+    def get(self, request):
+        return Response(BalanceSerializer(selectors.balances_for(user=request.user), many=True).data)
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    asset = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    direction = serializers.CharField(help_text="in: credited to you; out: debited from you")
+    kind = serializers.CharField(help_text="posted, pending (a hold), post_pending, void_pending")
+    status = serializers.SerializerMethodField(help_text="posted, held, released (hold posted or voided)")
+    code = serializers.CharField(help_text="reason: deposit, withdrawal, withdrawal_fee, faucet, trade, ...")
+    reference = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_amount(self, obj) -> str:
+        return fmt(obj.asset, obj.amount)
+
+    def get_status(self, obj) -> str:
+        if obj.kind == "pending":
+            return "released" if obj.is_resolved else "held"
+        return "posted"
+
+
+class LedgerApi(ListAPIView):
+    serializer_class = LedgerEntrySerializer
+
+    def get_queryset(self):
+        return selectors.history_for(user=self.request.user)
+
+    @extend_schema(tags=["wallet"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class WithdrawalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    asset = serializers.CharField()
+    amount = serializers.SerializerMethodField()
+    fee = serializers.SerializerMethodField()
+    address = serializers.CharField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    rejection_reason = serializers.CharField()
+    network_txid = serializers.CharField()
+
+    def get_amount(self, obj) -> str:
+        return fmt(obj.asset, obj.amount)
+
+    def get_fee(self, obj) -> str:
+        return fmt(obj.asset, obj.fee)
+
+
+class WithdrawalsApi(ListAPIView):
+    serializer_class = WithdrawalSerializer
+
+    class InputSerializer(serializers.Serializer):
+        asset = serializers.ChoiceField(choices=ASSETS)
+        amount = serializers.JSONField(help_text='decimal string, e.g. "0.015"')
+        address = serializers.CharField(max_length=120)
+        otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+
+    def get_queryset(self):
+        return selectors.withdrawals_for(user=self.request.user)
+
+    @extend_schema(tags=["wallet"])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: WithdrawalSerializer},
+        tags=["wallet"],
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        description="Needs 2FA on with a fresh code, approved KYC, and no password or 2FA change in the "
+        "last 24 hours. The amount plus fee is held until staff approve or reject.",
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        withdrawal = services.withdrawal_request(
+            user=request.user,
+            asset=data["asset"],
+            amount=data["amount"],
+            address=data["address"],
+            otp=data.get("otp"),
+            idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
+        )
+        return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+
+
+class WithdrawalDetailApi(APIView):
+    @extend_schema(responses={200: WithdrawalSerializer}, tags=["wallet"])
+    def get(self, request, withdrawal_id: int):
+        return Response(WithdrawalSerializer(selectors.withdrawal_get(user=request.user, withdrawal_id=withdrawal_id)).data)
+
+
+class DepositAddressApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        asset = serializers.CharField()
+        network = serializers.CharField()
+        address = serializers.CharField()
+        demo = serializers.BooleanField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("asset", str, required=True, enum=list(ASSETS))],
+        responses={200: OutputSerializer},
+        tags=["wallet"],
+    )
+    def get(self, request):
+        asset = check_asset(request.query_params.get("asset", ""))
+        return Response(self.OutputSerializer(deposit_address(user=request.user, asset=asset)).data)
+
+
+class FaucetApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        asset = serializers.ChoiceField(choices=ASSETS)
+
+    @extend_schema(request=InputSerializer, responses={201: LedgerEntrySerializer}, tags=["wallet"], description="Demo mode only.")
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        transfer = services.faucet_credit(user=request.user, asset=data["asset"])
+        transfer.direction, transfer.is_resolved = "in", False
+        return Response(LedgerEntrySerializer(transfer).data, status=status.HTTP_201_CREATED)
