@@ -1,7 +1,20 @@
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """One test database per pytest run, so runs side by side (and CI) never share one."""
+    from django.conf import settings
+
+    suffix = os.environ.get("TEST_DB_SUFFIX") or str(os.getpid())
+    for config in settings.DATABASES.values():
+        if config["ENGINE"].endswith("postgresql"):
+            config.setdefault("TEST", {})["NAME"] = f"test_{config['NAME']}_{suffix}"
 
 
 @pytest.fixture(autouse=True)
