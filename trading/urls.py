@@ -11,7 +11,7 @@ from ledger import web as ledger_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from trading import health
-from trading.admin_site import PlatformAdminSite
+from accounts.admin_site import PlatformAdminSite
 
 admin.site.__class__ = PlatformAdminSite
 
