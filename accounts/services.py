@@ -170,6 +170,8 @@ def _raise_for(outcome: str) -> None:
 def otp_check(*, user: User, otp: str) -> TOTPDevice:
     """Accept a code from the user's active device exactly once, or raise."""
     device, outcome = _verify_locked(TOTPDevice.objects.filter(user=user, confirmed=True), otp)
+    if outcome in ("invalid", "throttled"):
+        signals.otp_failed.send(sender=User, user=user, reason=outcome)
     _raise_for(outcome)
     return device
 

@@ -11,3 +11,6 @@ kyc_decided = Signal()
 two_factor_changed = Signal()
 # kwargs: user
 password_changed = Signal()
+# Sent after a refused 2FA code has been counted (outside any business transaction).
+# kwargs: user, reason ("invalid" | "throttled")
+otp_failed = Signal()

@@ -77,6 +77,12 @@ def on_login_failed(sender, credentials=None, request=None, **kwargs):
     )
 
 
+@receiver(account_signals.otp_failed, dispatch_uid="compliance.audit_otp_failed")
+def on_otp_failed(sender, user, reason, **kwargs):
+    target_type, target_id = _target(user)
+    audit_append(actor=user, action="auth.otp_failed", target_type=target_type, target_id=target_id, data={"reason": reason})
+
+
 # --- account security ---------------------------------------------------------------------------------
 
 

@@ -168,3 +168,14 @@ def test_login_without_a_request(user):
     receivers.on_logged_in(sender=User, request=None, user=user)
     record = only("auth.login")
     assert (record.actor_id, record.ip, record.data) == (user.pk, None, {"path": ""})
+
+
+def test_a_refused_2fa_code_is_recorded(api, user):
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    wrong = f"{(int(totp_code(device)) + 1) % 1_000_000:06d}"
+    response = api.post("/api/v1/auth/token", {"email": user.email, "password": DEFAULT_PASSWORD, "otp": wrong}, format="json")
+    assert response.status_code == 401
+    record = only("auth.otp_failed")
+    assert record.actor_id == user.pk
+    assert record.data == {"reason": "invalid"}
+    assert audit_chain_verify()[0]

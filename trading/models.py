@@ -1,0 +1,39 @@
+"""Kernel models: the leases that keep every singleton active-standby, and the durable
+state a singleton keeps between leaders (written only through a fenced write)."""
+
+from django.db import models
+
+
+class Lease(models.Model):
+    """One row per singleton role. ``epoch`` grows by one each time a new holder (or the
+    same holder after its lease lapsed) takes the role; writes fence on it."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    holder = models.CharField(max_length=200, blank=True, default="")
+    epoch = models.BigIntegerField(default=0)
+    # Always set from the database clock, so contenders on different machines agree.
+    expires_at = models.DateTimeField()
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return f"{self.name} (epoch {self.epoch}, {self.holder or 'nobody'})"
+
+
+class SingletonCheckpoint(models.Model):
+    """A singleton's durable state (the relay's cursor, the feed's state), stamped with
+    the epoch of the leader that wrote it."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    epoch = models.BigIntegerField()
+    value = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ epoch {self.epoch}"
