@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation, localcontext
 
 from trading.errors import ValidationFailed
 
@@ -11,6 +11,7 @@ ASSET_SCALES: dict[str, int] = {"USDT": 6, "BTC": 8, "ETH": 8}
 ASSETS = tuple(ASSET_SCALES)
 MAX_DIGITS = 38
 LEDGER_DECIMAL_PLACES = 8  # the column scale; each asset uses at most this many
+MAX_INTEGER_DIGITS = 20  # far above any real amount, well inside the columns
 
 
 def check_asset(asset: str) -> str:
@@ -26,7 +27,8 @@ def quantum(asset: str) -> Decimal:
 
 def quantize(asset: str, value: Decimal, rounding=ROUND_DOWN) -> Decimal:
     """Round ``value`` to the asset's scale (down by default: never credit a fraction we don't have)."""
-    return Decimal(value).quantize(quantum(asset), rounding=rounding)
+    with localcontext(prec=MAX_DIGITS + 10):
+        return Decimal(value).quantize(quantum(asset), rounding=rounding)
 
 
 def parse_amount(asset: str, value, *, field: str = "amount", allow_zero: bool = False) -> Decimal:
@@ -42,14 +44,14 @@ def parse_amount(asset: str, value, *, field: str = "amount", allow_zero: bool =
         raise ValidationFailed(f"{field} is not a finite number.", fields={field: ["Not a finite number."]})
     if amount < 0 or (amount == 0 and not allow_zero):
         raise ValidationFailed(f"{field} must be positive.", code="invalid_amount", fields={field: ["Must be greater than zero."]})
-    if amount != amount.quantize(quantum(asset), rounding=ROUND_DOWN):
+    if amount != 0 and amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValidationFailed(f"{field} is too large.", code="invalid_amount", fields={field: ["Too large."]})
+    if amount != quantize(asset, amount):
         raise ValidationFailed(
             f"{asset} amounts have at most {ASSET_SCALES[asset]} decimal places.",
             code="invalid_amount",
             fields={field: [f"At most {ASSET_SCALES[asset]} decimal places."]},
         )
-    if amount.adjusted() >= MAX_DIGITS - LEDGER_DECIMAL_PLACES:
-        raise ValidationFailed(f"{field} is too large.", code="invalid_amount", fields={field: ["Too large."]})
     return quantize(asset, amount)
 
 
