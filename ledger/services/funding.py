@@ -59,8 +59,7 @@ def deposit_credit(*, user: User, asset: str, amount, txid: str | None = None, c
     txid = (txid or "").strip() or uuid.uuid4().hex
     transfer_id = f"{code}:{asset}:{txid}"
     with transaction.atomic(durable=True):
-        existed = Transfer.objects.filter(pk=transfer_id).exists()
-        [transfer] = transfers_execute(
+        executed = transfers_execute(
             [
                 TransferRequest(
                     id=transfer_id,
@@ -73,7 +72,9 @@ def deposit_credit(*, user: User, asset: str, amount, txid: str | None = None, c
                 )
             ]
         )
-        if not existed:
+        [transfer] = executed
+        # A chain watcher reports a transaction many times; only the first report is news.
+        if not executed.replayed:
             signals.deposit_credited.send(sender=Transfer, user=user, transfer=transfer, txid=txid)
     return transfer
 

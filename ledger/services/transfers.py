@@ -42,6 +42,18 @@ class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
 
 
+class Executed(list):
+    """The transfers of a batch; ``replayed`` is True when they existed already (no effect now)."""
+
+    replayed = False
+
+
+def _as_replay(transfers: list[Transfer]) -> Executed:
+    result = Executed(transfers)
+    result.replayed = True
+    return result
+
+
 # --- accounts -------------------------------------------------------------------------------------
 
 
@@ -125,14 +137,14 @@ def _check_request(request: TransferRequest) -> Decimal | None:
     raise DomainError(f"Unknown transfer kind {request.kind!r}.", code="invalid_transfer")
 
 
-def _replayed(requests: Sequence[TransferRequest], hashes: list[str]) -> list[Transfer] | None:
+def _replayed(requests: Sequence[TransferRequest], hashes: list[str]) -> Executed | None:
     """The original outcome of an id seen before: its transfers, or its refusal raised again."""
     ids = [request.id for request in requests]
     existing = Transfer.objects.in_bulk(ids)
     if existing:
         if len(existing) != len(ids) or any(existing[i].payload_hash != h for i, h in zip(ids, hashes)):
             raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": [i for i in ids if i in existing]})
-        return [existing[i] for i in ids]
+        return _as_replay([existing[i] for i in ids])
     rejected = TransferRejection.objects.in_bulk(ids)
     if rejected:
         first = rejected.get(ids[0]) or next(iter(rejected.values()))
@@ -142,7 +154,7 @@ def _replayed(requests: Sequence[TransferRequest], hashes: list[str]) -> list[Tr
     return None
 
 
-def transfers_execute(requests: Sequence[TransferRequest]) -> list[Transfer]:
+def transfers_execute(requests: Sequence[TransferRequest]) -> Executed:
     """Apply a linked batch of transfers: all of them or none. Idempotent per id.
 
     Needs a transaction opened by the caller (runs in a savepoint of it). Account rows are
@@ -151,7 +163,7 @@ def transfers_execute(requests: Sequence[TransferRequest]) -> list[Transfer]:
     included) makes the whole batch fail with ``insufficient_funds``.
     """
     if not requests:
-        return []
+        return Executed()
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transfers_execute needs the caller's transaction")
     amounts = [_check_request(request) for request in requests]
@@ -165,7 +177,7 @@ def transfers_execute(requests: Sequence[TransferRequest]) -> list[Transfer]:
 
     try:
         with transaction.atomic():
-            return _apply(requests, amounts, hashes)
+            return Executed(_apply(requests, amounts, hashes))
     except IntegrityError:
         # Another transaction committed one of these ids (or resolved the hold) first.
         replay = _replayed(requests, hashes)
@@ -256,7 +268,7 @@ def _apply(requests, amounts, hashes) -> list[Transfer]:
     return rows
 
 
-def transfers_commit(requests: Sequence[TransferRequest]) -> list[Transfer]:
+def transfers_commit(requests: Sequence[TransferRequest]) -> Executed:
     """Execute a linked batch in its own transaction; a refusal is recorded so a replay of
     the same ids returns it again."""
     try:
