@@ -1,8 +1,12 @@
-"""REST endpoints for accounts: thin views over services and selectors."""
+"""REST endpoints for accounts: thin views over services and selectors.
+
+Nested ``InputSerializer``/``OutputSerializer`` classes get explicit OpenAPI component names:
+by class name alone they would collide across views and overwrite each other in the schema.
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -24,10 +28,12 @@ class RegisterApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="RegisterInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(write_only=True, trim_whitespace=False)
 
+    @extend_schema_serializer(component_name="RegisteredUser")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()
@@ -50,6 +56,7 @@ class TokenApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="TokenObtainInput")
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField()
         password = serializers.CharField(write_only=True, trim_whitespace=False)
@@ -70,6 +77,7 @@ class TokenRefreshApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "auth"
 
+    @extend_schema_serializer(component_name="TokenRefreshInput")
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
@@ -83,10 +91,12 @@ class TwoFactorSetupApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
+    @extend_schema_serializer(component_name="TwoFactorSetupInput")
     class InputSerializer(serializers.Serializer):
         password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
+    @extend_schema_serializer(component_name="TwoFactorSetupOutput")
     class OutputSerializer(serializers.Serializer):
         otpauth_url = serializers.CharField()
         qr_svg = serializers.CharField()
@@ -109,6 +119,7 @@ class TwoFactorConfirmApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
+    @extend_schema_serializer(component_name="TwoFactorConfirmInput")
     class InputSerializer(serializers.Serializer):
         otp = serializers.CharField(max_length=12)
 
@@ -147,6 +158,7 @@ class PasswordChangeApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
+    @extend_schema_serializer(component_name="PasswordChangeInput")
     class InputSerializer(serializers.Serializer):
         current_password = serializers.CharField(trim_whitespace=False)
         new_password = serializers.CharField(trim_whitespace=False)
@@ -168,6 +180,7 @@ class EmailChangeApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
+    @extend_schema_serializer(component_name="EmailChangeInput")
     class InputSerializer(ReauthSerializer):
         new_email = serializers.EmailField()
 
@@ -189,6 +202,7 @@ class KycSummarySerializer(serializers.Serializer):
 
 
 class MeApi(APIView):
+    @extend_schema_serializer(component_name="Profile")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()
@@ -205,6 +219,7 @@ class MeApi(APIView):
 
 
 class KycApi(APIView):
+    @extend_schema_serializer(component_name="KycSubmissionInput")
     class InputSerializer(serializers.Serializer):
         full_name = serializers.CharField(max_length=200)
         country = serializers.CharField(max_length=2, min_length=2)

@@ -301,6 +301,14 @@ _DOCUMENT_SIGNATURES = {
 MIN_AGE_YEARS = 18
 
 
+def _size_text(size: int) -> str:
+    """1048576 -> "1 MB", 1572864 -> "1.5 MB", 500 -> "500 bytes" (the limit is configurable)."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 def _sniff_document(document) -> str:
     """The document's real type from its first bytes; the client's declared type is not trusted."""
     head = document.read(16)
@@ -329,7 +337,7 @@ def kyc_submit(*, user: User, full_name: str, country: str, date_of_birth: dt.da
     if document is None:
         errors["document"] = ["Attach an identity document."]
     elif document.size > settings.KYC_DOCUMENT_MAX_BYTES:
-        errors["document"] = [f"The file is larger than {settings.KYC_DOCUMENT_MAX_BYTES // (1024 * 1024)} MB."]
+        errors["document"] = [f"The file is larger than {_size_text(settings.KYC_DOCUMENT_MAX_BYTES)}."]
     elif document.size == 0:
         errors["document"] = ["The file is empty."]
     if errors:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -90,6 +90,7 @@ class WithdrawalSerializer(serializers.Serializer):
 class WithdrawalsApi(ListAPIView):
     serializer_class = WithdrawalSerializer
 
+    @extend_schema_serializer(component_name="WithdrawalRequestInput")
     class InputSerializer(serializers.Serializer):
         asset = serializers.ChoiceField(choices=ASSETS)
         amount = serializers.JSONField(help_text='decimal string, e.g. "0.015"')
@@ -131,6 +132,7 @@ class WithdrawalDetailApi(APIView):
 
 
 class DepositAddressApi(APIView):
+    @extend_schema_serializer(component_name="DepositAddress")
     class OutputSerializer(serializers.Serializer):
         asset = serializers.CharField()
         network = serializers.CharField()
@@ -148,6 +150,7 @@ class DepositAddressApi(APIView):
 
 
 class FaucetApi(APIView):
+    @extend_schema_serializer(component_name="FaucetInput")
     class InputSerializer(serializers.Serializer):
         asset = serializers.ChoiceField(choices=ASSETS)
 

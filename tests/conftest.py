@@ -5,6 +5,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import DEFAULT_PASSWORD, StaffFactory, UserFactory
 
+PLAIN_STATIC_STORAGE = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+FAST_ARGON2 = "tests.factories.FastArgon2PasswordHasher"
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
@@ -15,6 +18,32 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     for config in settings.DATABASES.values():
         if config["ENGINE"].endswith("postgresql"):
             config.setdefault("TEST", {})["NAME"] = f"test_{config['NAME']}_{suffix}"
+
+
+@pytest.fixture(autouse=True)
+def _static_without_manifest(settings):
+    """With DEBUG=0 the static storage is whitenoise's manifest storage, which needs
+    ``collectstatic``; in-process tests use plain storage (the browser tests' daphne server
+    runs collectstatic and the real storage)."""
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": PLAIN_STATIC_STORAGE}
+
+
+@pytest.fixture(autouse=True)
+def _private_media(settings, tmp_path):
+    """Uploaded files (KYC documents) go to a per-test directory, not var/private."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Cheap Argon2 parameters keep the suite fast; `production_password_hashers` undoes it."""
+    settings.PASSWORD_HASHERS = [FAST_ARGON2, *settings.PASSWORD_HASHERS]
+
+
+@pytest.fixture
+def production_password_hashers(settings):
+    settings.PASSWORD_HASHERS = [h for h in settings.PASSWORD_HASHERS if h != FAST_ARGON2]
+    return settings.PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)

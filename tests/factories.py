@@ -1,6 +1,7 @@
 """Test data factories."""
 
 import factory
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -40,3 +41,15 @@ def totp_code(device: TOTPDevice, *, offset_steps: int = 0) -> str:
     if offset_steps:
         totp.time = totp.time + offset_steps * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+class FastArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2 with test-sized cost (the production parameters take ~0.3 s per hash).
+
+    Same algorithm and code path, so hashes still start with ``argon2``; the cost
+    parameters are encoded in each hash, so verification needs no special casing.
+    """
+
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1

@@ -13,18 +13,11 @@ from ledger.deposit_addresses import deposit_address
 from ledger.models import LedgerAccount, Transfer, TransferRejection, Withdrawal
 from ledger.selectors import balance_of
 from ledger.services.funding import FAUCET_AMOUNTS
-from tests.accounts.helpers import PLAIN_STATIC_STORAGE
 from tests.factories import enable_totp, totp_code
 
 pytestmark = pytest.mark.django_db
 
 ETH_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
-
-
-@pytest.fixture(autouse=True)
-def _static_without_manifest(settings):
-    """Pages link static files; without ``collectstatic`` the manifest storage fails."""
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": PLAIN_STATIC_STORAGE}
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from ledger.models import LedgerAccount, SystemRole, Transfer, TransferRejection
 from ledger.selectors import balance_of
 from ledger.services import withdrawal_approve, withdrawal_reject
 from ledger.services.funding import DAILY_WITHDRAWAL_LIMITS, WITHDRAWAL_FEES
-from tests.accounts.helpers import PLAIN_STATIC_STORAGE, assert_error, next_time_step
+from tests.accounts.helpers import assert_error, next_time_step
 from tests.factories import UserFactory, enable_totp, totp_code
 from trading.errors import DomainError
 
@@ -35,12 +35,6 @@ BTC_P2PKH = "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"
 BTC_P2SH = "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"
 ETH_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 TRON_ADDRESS = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
-
-
-@pytest.fixture(autouse=True)
-def _static_without_manifest(settings):
-    """Admin pages link static files; without ``collectstatic`` the manifest storage fails."""
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": PLAIN_STATIC_STORAGE}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,169 @@
+"""IDOR sweep: every API endpoint that addresses an object by a path parameter answers
+another user's object with 404 ``not_found`` (API.md › Conventions), on every method.
+
+The URL patterns are discovered from the resolver, so a new object endpoint makes this
+test FAIL until it gets an entry in ``OBJECT_FACTORIES`` below.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.forms.models import model_to_dict
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.resolvers import RegexPattern, RoutePattern
+from rest_framework.test import APIClient
+
+from accounts.models import KycProfile, KycStatus
+from notifications.services import notification_create
+from tests.accounts.helpers import assert_error
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+API_PREFIX = "api/v1/"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+# --- one entry per object endpoint: create an object owned by `owner`, return (object, kwargs) ---
+
+
+def _notification(owner):
+    notification = notification_create(user=owner, kind="test", title="Private to the owner", body="secret")
+    return notification, {"notification_id": notification.pk}
+
+
+def _withdrawal(owner):
+    from ledger.services.funding import deposit_credit, withdrawal_create
+
+    KycProfile.objects.filter(user=owner).update(status=KycStatus.APPROVED)
+    deposit_credit(user=owner, asset="USDT", amount=Decimal("500"), txid=f"idor-sweep-{owner.pk}")
+    withdrawal = withdrawal_create(
+        user=owner, asset="USDT", amount=Decimal("100"), address="0x" + "ab" * 20, idempotency_key=""
+    )
+    return withdrawal, {"withdrawal_id": withdrawal.pk}
+
+
+OBJECT_FACTORIES = {
+    "api:notification": _notification,
+    "api:notification_read": _notification,
+    "api:withdrawal": _withdrawal,
+}
+
+# Request bodies for methods that take one (the default is an empty JSON object): give a
+# *valid* body, so a refusal cannot come from input validation instead of the ownership check.
+PAYLOADS: dict[str, dict[str, dict]] = {}
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def _params_of(pattern) -> list[str]:
+    if isinstance(pattern, RoutePattern):
+        return list(pattern.converters)
+    if isinstance(pattern, RegexPattern):
+        names = list(pattern.regex.groupindex)
+        return names or [f"<group {n}>" for n in range(pattern.regex.groups)]
+    return []
+
+
+def object_endpoints():
+    """[(route name or None, route, params, callback)] for every api/v1/ pattern with a path parameter."""
+    found = []
+
+    def walk(patterns, prefix, namespace, params):
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            here = params + _params_of(entry.pattern)
+            if isinstance(entry, URLResolver):
+                space = namespace
+                if entry.namespace:
+                    space = f"{namespace}:{entry.namespace}" if namespace else entry.namespace
+                walk(entry.url_patterns, route, space, here)
+            elif isinstance(entry, URLPattern) and route.lstrip("^").startswith(API_PREFIX) and here:
+                name = (f"{namespace}:{entry.name}" if namespace else entry.name) if entry.name else None
+                found.append((name, route, here, entry.callback))
+
+    walk(get_resolver().url_patterns, "", "", [])
+    return found
+
+
+def implemented_methods(callback) -> list[str]:
+    actions = getattr(callback, "actions", None)  # DRF viewsets
+    if actions:
+        return [method for method in METHODS if method in actions]
+    view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+    if view_class is None:
+        return list(METHODS)  # a plain function view: probe everything
+    return [method for method in METHODS if hasattr(view_class, method)]
+
+
+def _call(client, method, url, body=None):
+    if method == "get":
+        return client.get(url)
+    return getattr(client, method)(url, body if body is not None else {}, format="json")
+
+
+# --- the sweep ---------------------------------------------------------------------------------------
+
+
+def test_other_users_objects_answer_404_on_every_object_endpoint():
+    endpoints = object_endpoints()
+    names = {name for name, *_ in endpoints}
+
+    unnamed = [route for name, route, *_ in endpoints if name is None]
+    assert not unnamed, f"Object endpoints need a URL name to be covered by the IDOR sweep: {unnamed}"
+    missing = sorted(names - set(OBJECT_FACTORIES))
+    assert not missing, (
+        f"New object endpoint(s) {missing} under /{API_PREFIX}: add an entry to OBJECT_FACTORIES in "
+        f"{__file__} that creates an object owned by a user, so the sweep checks that other users get 404."
+    )
+    stale = sorted(set(OBJECT_FACTORIES) - names)
+    assert not stale, f"OBJECT_FACTORIES lists endpoints that no longer exist: {stale}"
+
+    owner, intruder = UserFactory(), UserFactory()
+    owner_api, intruder_api = APIClient(), APIClient()
+    owner_api.force_authenticate(owner)
+    intruder_api.force_authenticate(intruder)
+
+    checked = []
+    for name, route, params, callback in sorted(endpoints, key=lambda item: item[0]):
+        obj, kwargs = OBJECT_FACTORIES[name](owner)
+        assert set(kwargs) == set(params), (name, kwargs, params)
+        url = reverse(name, kwargs=kwargs)
+        methods = implemented_methods(callback)
+        assert methods, (name, "implements no HTTP method")
+        before = model_to_dict(obj)
+
+        for method in methods:
+            body = PAYLOADS.get(name, {}).get(method)
+            response = _call(intruder_api, method, url, body)
+            error = assert_error(response, 404, "not_found")
+            assert str(obj.pk) not in error["message"], (name, method, error)
+            checked.append((name, method.upper()))
+        # GET and POST are always probed: where the view lacks one, it is 405, never data.
+        for method in {"get", "post"} - set(methods):
+            assert_error(_call(intruder_api, method, url), 405, "method_not_allowed")
+
+        obj.refresh_from_db()
+        assert model_to_dict(obj) == before, f"{name}: another user's request changed the object"
+
+        # The owner reaches the same URL, so the 404s above are about ownership, not a bad URL.
+        for method in methods:
+            if method == "delete":
+                continue
+            response = _call(owner_api, method, url, PAYLOADS.get(name, {}).get(method))
+            assert 200 <= response.status_code < 300, (name, method, response.status_code, response.content[:500])
+
+    assert {name for name, _ in checked} == names
+    assert ("api:notification", "GET") in checked and ("api:notification_read", "POST") in checked
+
+
+def test_unknown_object_ids_answer_404_too(auth_api):
+    for name in ("api:notification", "api:withdrawal"):
+        param = next(params for n, _, params, _ in object_endpoints() if n == name)[0]
+        assert_error(auth_api.get(reverse(name, kwargs={param: 987654321})), 404, "not_found")
+    assert_error(
+        auth_api.post(reverse("api:notification_read", kwargs={"notification_id": 987654321})), 404, "not_found"
+    )
