@@ -10,12 +10,13 @@ TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test stack deps frontend services chromium migrate seed clean help
+.PHONY: run test stack deps frontend services chromium clean help bench-ledger
 
 help:
 	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
 	@echo "make test    run the whole test suite against PostgreSQL + Redis"
 	@echo "make stack   run the full process stack (needs DATABASE_URL and REDIS_URL)"
+	@echo "make bench-ledger   ledger throughput vs a single hot system row (PostgreSQL)"
 
 $(BIN)/activate:
 	@echo "==> creating $(VENV)"
@@ -66,6 +67,11 @@ stack: deps frontend
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+BENCH_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading_bench
+BENCH_ARGS ?=
+bench-ledger: deps services
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/ledger.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/build var

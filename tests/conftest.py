@@ -47,6 +47,26 @@ def production_password_hashers(settings):
 
 
 @pytest.fixture(autouse=True)
+def _books_stay_clean(request):
+    """After every test that touched the database: the ledger recomputes from its
+    transfers and balances per asset, and the audit chain verifies. Whatever a test did
+    through the platform's code must leave the books clean."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("tampers"):
+        yield
+        return
+    request.getfixturevalue("db")  # tear down after this check, not before
+    yield
+    from compliance.selectors import audit_chain_verify
+    from ledger.selectors import ledger_recompute
+
+    report = ledger_recompute()
+    assert report.ok, f"ledger audit failed after the test: {report.mismatched} {report.negative} {report.unbalanced_assets}"
+    ok, checked, broken, reason = audit_chain_verify()
+    assert ok, f"audit chain broken at seq {broken} after the test: {reason}"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters live in the cache (Redis in the suite): start every test clean."""
     from django.core.cache import cache

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from trading.errors import Conflict, DomainError, ValidationFailed
 from trading.money import check_asset, parse_amount
@@ -137,21 +136,38 @@ def _check_request(request: TransferRequest) -> Decimal | None:
     raise DomainError(f"Unknown transfer kind {request.kind!r}.", code="invalid_transfer")
 
 
-def _replayed(requests: Sequence[TransferRequest], hashes: list[str]) -> Executed | None:
-    """The original outcome of an id seen before: its transfers, or its refusal raised again."""
-    ids = [request.id for request in requests]
-    existing = Transfer.objects.in_bulk(ids)
-    if existing:
-        if len(existing) != len(ids) or any(existing[i].payload_hash != h for i, h in zip(ids, hashes)):
-            raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": [i for i in ids if i in existing]})
-        return _as_replay([existing[i] for i in ids])
-    rejected = TransferRejection.objects.in_bulk(ids)
-    if rejected:
-        first = rejected.get(ids[0]) or next(iter(rejected.values()))
-        if any(rejected[i].payload_hash != h for i, h in zip(ids, hashes) if i in rejected):
-            raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": list(rejected)})
+def _replayed(ids: list[str], hashes: list[str]) -> Executed | None:
+    """The original outcome of ids seen before: their transfers, or their refusal raised
+    again. One round trip when the ids are new, which is the hot path."""
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, payload_hash, 0 FROM {Transfer._meta.db_table} WHERE id IN ({placeholders}) "
+            f"UNION ALL SELECT id, payload_hash, 1 FROM {TransferRejection._meta.db_table} WHERE id IN ({placeholders})",
+            ids + ids,
+        )
+        seen = cursor.fetchall()
+    if not seen:
+        return None
+    expected = dict(zip(ids, hashes))
+    if any(expected[seen_id] != payload_hash for seen_id, payload_hash, _ in seen):
+        raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": [row[0] for row in seen]})
+    if any(rejected for _, _, rejected in seen):
+        first = TransferRejection.objects.filter(pk__in=ids).order_by("created_at").first()
         raise LedgerRejected(first.message, code=first.error_code, ids=ids, hashes=hashes)
-    return None
+    if len(seen) != len(ids):
+        raise IdempotencyConflict("Part of this linked batch exists already.", fields={"id": [row[0] for row in seen]})
+    existing = Transfer.objects.in_bulk(ids)
+    return _as_replay([existing[i] for i in ids])
+
+
+def _prepare(requests: Sequence[TransferRequest]) -> tuple[list, list[str], list[str]]:
+    amounts = [_check_request(request) for request in requests]
+    hashes = [_payload_hash(request, amount) for request, amount in zip(requests, amounts)]
+    ids = [request.id for request in requests]
+    if len(set(ids)) != len(ids):
+        raise DomainError("Transfer ids in one batch must be distinct.", code="duplicate_transfer_id")
+    return amounts, hashes, ids
 
 
 def transfers_execute(requests: Sequence[TransferRequest]) -> Executed:
@@ -166,27 +182,26 @@ def transfers_execute(requests: Sequence[TransferRequest]) -> Executed:
         return Executed()
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transfers_execute needs the caller's transaction")
-    amounts = [_check_request(request) for request in requests]
-    hashes = [_payload_hash(request, amount) for request, amount in zip(requests, amounts)]
-    ids = [request.id for request in requests]
-    if len(set(ids)) != len(ids):
-        raise DomainError("Transfer ids in one batch must be distinct.", code="duplicate_transfer_id")
-    replay = _replayed(requests, hashes)
+    amounts, hashes, ids = _prepare(requests)
+    replay = _replayed(ids, hashes)
     if replay is not None:
         return replay
-
     try:
         with transaction.atomic():
             return Executed(_apply(requests, amounts, hashes))
     except IntegrityError:
-        # Another transaction committed one of these ids (or resolved the hold) first.
-        replay = _replayed(requests, hashes)
-        if replay is not None:
-            return replay
-        raise LedgerRejected("The hold was already posted or voided.", code="pending_already_resolved", ids=ids, hashes=hashes)
+        return _after_lost_race(ids, hashes)
     except LedgerRejected as exc:
         exc.ids, exc.hashes = ids, hashes
         raise
+
+
+def _after_lost_race(ids: list[str], hashes: list[str]) -> Executed:
+    """Another transaction committed one of these ids (or resolved the hold) first."""
+    replay = _replayed(ids, hashes)
+    if replay is not None:
+        return replay
+    raise LedgerRejected("The hold was already posted or voided.", code="pending_already_resolved", ids=ids, hashes=hashes)
 
 
 def _apply(requests, amounts, hashes) -> list[Transfer]:
@@ -249,32 +264,57 @@ def _apply(requests, amounts, hashes) -> list[Transfer]:
     # Insert first: a duplicate id or a hold resolved twice fails here, before any lock wait.
     Transfer.objects.bulk_create(rows)
     for account_id in sorted(deltas):
-        dp, cp, dpend, cpend = deltas[account_id]
-        account = accounts[account_id]
-        qs = LedgerAccount.objects.filter(pk=account_id)
-        spend = dp + dpend - cp
-        if account.kind == AccountKind.USER and spend > 0:
-            qs = qs.filter(credits_posted__gte=F("debits_posted") + F("debits_pending") + spend)
-        updated = qs.update(
-            debits_posted=F("debits_posted") + dp,
-            credits_posted=F("credits_posted") + cp,
-            debits_pending=F("debits_pending") + dpend,
-            credits_pending=F("credits_pending") + cpend,
-        )
-        if not updated:
-            raise LedgerRejected(
-                f"Insufficient {account.asset} balance.", code="insufficient_funds", status=409
-            )
+        if not _update_counters(accounts[account_id], *deltas[account_id]):
+            raise LedgerRejected(f"Insufficient {accounts[account_id].asset} balance.", code="insufficient_funds", status=409)
     return rows
+
+
+_COUNTERS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+
+
+def _update_counters(account: LedgerAccount, *deltas: Decimal) -> bool:
+    """One UPDATE of the counters that change; for a trader account that spends, only if
+    what is available covers it. Plain SQL: this runs for every leg of every trade."""
+    sets, params = [], []
+    for column, delta in zip(_COUNTERS, deltas):
+        if delta:
+            sets.append(f"{column} = {column} + %s")
+            params.append(delta)
+    if not sets:
+        return True
+    sql = f"UPDATE {LedgerAccount._meta.db_table} SET {', '.join(sets)} WHERE id = %s"
+    params.append(account.pk)
+    debits_posted, credits_posted, debits_pending, _ = deltas
+    spend = debits_posted + debits_pending - credits_posted
+    if account.kind == AccountKind.USER and spend > 0:
+        sql += " AND credits_posted - debits_posted - debits_pending >= %s"
+        params.append(spend)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
 
 
 def transfers_commit(requests: Sequence[TransferRequest]) -> Executed:
     """Execute a linked batch in its own transaction; a refusal is recorded so a replay of
-    the same ids returns it again."""
+    the same ids returns it again. (No savepoint: a lost race is settled after rollback.)"""
+    if not requests:
+        return Executed()
+    amounts, hashes, ids = _prepare(requests)
     try:
         with transaction.atomic(durable=True):
-            return transfers_execute(requests)
+            replay = _replayed(ids, hashes)
+            if replay is not None:
+                return replay
+            return Executed(_apply(requests, amounts, hashes))
+    except IntegrityError:
+        try:
+            with transaction.atomic(durable=True):
+                return _after_lost_race(ids, hashes)
+        except LedgerRejected as exc:
+            _record_rejection(exc)
+            raise
     except LedgerRejected as exc:
+        exc.ids, exc.hashes = ids, hashes
         _record_rejection(exc)
         raise
 

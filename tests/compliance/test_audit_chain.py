@@ -122,6 +122,7 @@ def test_the_database_refuses_raw_updates_and_deletes(chain):
     assert audit_chain_verify() == (True, 6, None, "")
 
 
+@pytest.mark.tampers
 def test_a_changed_record_is_caught_at_its_seq(chain):
     _tamper(f"UPDATE {TABLE} SET data = %s WHERE seq = 3", ['{"i": 2, "amount": "0"}'])
     assert audit_chain_verify() == (False, 2, 3, "hash mismatch: the record's contents were changed")
@@ -129,12 +130,14 @@ def test_a_changed_record_is_caught_at_its_seq(chain):
     assert message.startswith("BROKEN at seq 3:"), message
 
 
+@pytest.mark.tampers
 @pytest.mark.parametrize("column, value", [("actor_label", "someone-else@example.com"), ("ip", "10.9.9.9"), ("action", "test.other")])
 def test_any_covered_column_is_protected(chain, column, value):
     _tamper(f"UPDATE {TABLE} SET {column} = %s WHERE seq = 4", [value])
     assert _broken_at().startswith("BROKEN at seq 4:")
 
 
+@pytest.mark.tampers
 def test_a_rehashed_forgery_breaks_the_next_link(chain):
     forged = AuditRecord.objects.get(seq=3)
     forged.data = {"forged": True}
@@ -146,6 +149,7 @@ def test_a_rehashed_forgery_breaks_the_next_link(chain):
     assert _broken_at().startswith("BROKEN at seq 4:")
 
 
+@pytest.mark.tampers
 def test_a_removed_record_is_caught(chain):
     _tamper(f"DELETE FROM {TABLE} WHERE seq = 3")
     result = audit_chain_verify()
@@ -154,6 +158,7 @@ def test_a_removed_record_is_caught(chain):
     assert _broken_at().startswith("BROKEN at seq 3:")
 
 
+@pytest.mark.tampers
 def test_records_removed_from_the_end_are_caught(chain):
     _tamper(f"DELETE FROM {TABLE} WHERE seq >= 5")
     result = audit_chain_verify()

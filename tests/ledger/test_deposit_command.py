@@ -110,6 +110,7 @@ def test_ledger_audit_on_an_empty_ledger_passes(db):
     assert "ledger audit OK" in out and err == ""
 
 
+@pytest.mark.tampers
 def test_ledger_audit_catches_a_tampered_counter(user, other_user):
     _deposit(email=user.email, asset="USDT", amount="1000", txid="t1")
     _deposit(email=other_user.email, asset="BTC", amount="1", txid="t2")
@@ -143,6 +144,7 @@ def test_ledger_audit_catches_a_tampered_counter(user, other_user):
     assert "ledger audit OK" in _audit()[0]
 
 
+@pytest.mark.tampers
 def test_ledger_audit_catches_a_tampered_pending_counter(user):
     _deposit(email=user.email, asset="ETH", amount="3", txid="t1")
     account = user_account(user_id=user.pk, asset="ETH")
