@@ -64,9 +64,10 @@ test: deps frontend services chromium
 
 stack: deps frontend
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make stack needs DATABASE_URL and REDIS_URL (e.g. postgres://root@127.0.0.1:5432/trading, redis://127.0.0.1:6379/0)"; exit 2; }
+	$(BIN)/python scripts/ensure_database.py
 	$(BIN)/python manage.py migrate --no-input -v0
 	$(BIN)/python manage.py collectstatic --no-input -v0
-	PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	PORT=$(PORT) HTTPS=$${HTTPS:-0} $(BIN)/honcho start -f Procfile
 
 BENCH_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading_bench
 BENCH_ARGS ?=
