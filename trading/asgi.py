@@ -11,7 +11,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
 from trading.routing import websocket_urlpatterns  # noqa: E402
+from trading.workers import start_all as start_embedded_workers  # noqa: E402
+
+if settings.EMBEDDED and settings.EMBEDDED_WORKERS:
+    # Embedded mode: the singletons run as threads of this one process.
+    start_embedded_workers()
 
 application = ProtocolTypeRouter(
     {

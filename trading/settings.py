@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "compliance",
+    "marketdata",
     "notifications",
 ]
 
@@ -283,6 +284,12 @@ LEDGER_SYSTEM_BUCKETS = env.int("LEDGER_SYSTEM_BUCKETS", default=16)
 
 # --- Platform --------------------------------------------------------------------------------
 DEMO_MODE = env.bool("DEMO_MODE", default=EMBEDDED)
+# Embedded mode runs the singletons (feed, ...) as threads of the web process.
+EMBEDDED_WORKERS = env.bool("EMBEDDED_WORKERS", default=EMBEDDED)
+FEED_SEED = env.int("FEED_SEED", default=20261121)
+# Real exchanges for the index, as ccxt ids (e.g. "binance,okx,kraken"); empty = simulator only.
+FEED_CCXT_EXCHANGES = env.list("FEED_CCXT_EXCHANGES", default=[])
+FEED_INTERVAL_SECONDS = env.float("FEED_INTERVAL_SECONDS", default=1.0)
 CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
 INSTALLED_APPS.append("drf_spectacular_sidecar")
 SPECTACULAR_SETTINGS.update(

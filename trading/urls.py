@@ -8,6 +8,7 @@ from accounts import web as accounts_web
 from accounts.forms import ResetSetPasswordForm
 from ledger import api as ledger_api
 from ledger import web as ledger_web
+from marketdata import api as marketdata_api
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from trading import health
@@ -32,6 +33,13 @@ api_v1 = [
     path("withdrawals/<int:withdrawal_id>", ledger_api.WithdrawalDetailApi.as_view(), name="withdrawal"),
     path("wallet/deposit-address", ledger_api.DepositAddressApi.as_view(), name="deposit_address"),
     path("wallet/faucet", ledger_api.FaucetApi.as_view(), name="faucet"),
+    path("instruments", marketdata_api.InstrumentsApi.as_view(), name="instruments"),
+    path("markets/<str:symbol>/ticker", marketdata_api.TickerApi.as_view(), name="ticker"),
+    path("markets/<str:symbol>/orderbook", marketdata_api.OrderBookApi.as_view(), name="orderbook"),
+    path("markets/<str:symbol>/trades", marketdata_api.TradesApi.as_view(), name="trades"),
+    path("markets/<str:symbol>/candles", marketdata_api.CandlesApi.as_view(), name="candles"),
+    path("watchlist", marketdata_api.WatchlistApi.as_view(), name="watchlist"),
+    path("watchlist/<str:symbol>", marketdata_api.WatchlistItemApi.as_view(), name="watchlist_item"),
     path("notifications", notifications_api.NotificationListApi.as_view(), name="notifications"),
     path("notifications/<int:notification_id>", notifications_api.NotificationDetailApi.as_view(), name="notification"),
     path(

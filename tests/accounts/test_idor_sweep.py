@@ -45,7 +45,19 @@ def _withdrawal(owner):
     return withdrawal, {"withdrawal_id": withdrawal.pk}
 
 
+def _watchlist_item(owner):
+    from marketdata.services import instruments_sync, watchlist_add
+
+    instruments_sync(index_prices={})
+    item = watchlist_add(user=owner, symbol="BTC-USDT")
+    return item, {"symbol": "BTC-USDT"}
+
+
+# Path parameters that name public market data (a symbol), not an object someone owns.
+PUBLIC_ENDPOINTS = {"api:ticker", "api:orderbook", "api:trades", "api:candles"}
+
 OBJECT_FACTORIES = {
+    "api:watchlist_item": _watchlist_item,
     "api:notification": _notification,
     "api:notification_read": _notification,
     "api:withdrawal": _withdrawal,
@@ -86,7 +98,7 @@ def object_endpoints():
                 found.append((name, route, here, entry.callback))
 
     walk(get_resolver().url_patterns, "", "", [])
-    return found
+    return [endpoint for endpoint in found if endpoint[0] not in PUBLIC_ENDPOINTS]
 
 
 def implemented_methods(callback) -> list[str]:

@@ -1,0 +1,139 @@
+"""Market data reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from trading.errors import NotFound, ValidationFailed
+
+from .models import Candle, CandleSource, IndexPrint, Instrument, InstrumentKind, WatchlistItem
+
+MAX_CANDLES = 1000
+
+
+def instruments_active(*, kind: str | None = None, underlying: str | None = None):
+    qs = Instrument.objects.filter(active=True)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if underlying:
+        qs = qs.filter(base=underlying.upper())
+    return qs
+
+
+def instrument_get(*, symbol: str) -> Instrument:
+    instrument = Instrument.objects.filter(symbol=symbol.upper()).first()
+    if instrument is None:
+        raise NotFound(f"Unknown symbol {symbol}.", code="unknown_symbol")
+    return instrument
+
+
+def index_latest(*, underlying: str) -> IndexPrint | None:
+    return IndexPrint.objects.filter(underlying=underlying).order_by("-ts").first()
+
+
+def index_twap(*, underlying: str, end: datetime, minutes: int = 30) -> Decimal | None:
+    """Time-weighted average of the non-stale index prints in the ``minutes`` before ``end``
+    (each print weighted by how long it stood): the options' settlement price."""
+    start = end - timedelta(minutes=minutes)
+    before = (
+        IndexPrint.objects.filter(underlying=underlying, stale=False, ts__lte=start).order_by("-ts").values_list("ts", "price").first()
+    )
+    prints = list(
+        IndexPrint.objects.filter(underlying=underlying, stale=False, ts__gt=start, ts__lte=end).order_by("ts").values_list("ts", "price")
+    )
+    if before is not None:
+        prints.insert(0, (start, before[1]))
+    if not prints:
+        return None
+    weighted, total = Decimal(0), Decimal(0)
+    for (ts, price), nxt in zip(prints, prints[1:] + [(end, None)]):
+        seconds = Decimal(str((nxt[0] - ts).total_seconds()))
+        weighted += price * seconds
+        total += seconds
+    if total == 0:
+        return prints[-1][1]
+    return (weighted / total).quantize(Decimal("0.01"))
+
+
+def candles_for(*, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None, limit: int = 500):
+    if interval not in Candle.INTERVALS:
+        raise ValidationFailed(
+            f"Unknown interval {interval!r}.", fields={"interval": [f"One of {', '.join(Candle.INTERVALS)}."]}
+        )
+    if start and end and start > end:
+        raise ValidationFailed("start is after end.", fields={"start": ["Must be before end."]})
+    limit = max(1, min(int(limit), MAX_CANDLES))
+    qs = Candle.objects.filter(symbol=symbol, interval=interval, source=CandleSource.INDEX)
+    if start:
+        qs = qs.filter(open_time__gte=start)
+    if end:
+        qs = qs.filter(open_time__lte=end)
+    if start and not end:
+        return list(qs.order_by("open_time")[:limit])
+    return list(reversed(qs.order_by("-open_time")[:limit]))
+
+
+def day_stats(*, symbol: str, now: datetime | None = None) -> dict:
+    """24 h open/high/low/volume from the 1h candles."""
+    now = now or timezone.now()
+    bars = list(
+        Candle.objects.filter(symbol=symbol, interval="1h", open_time__gt=now - timedelta(hours=24)).order_by("open_time")
+    )
+    if not bars:
+        return {"open": None, "high": None, "low": None, "volume": Decimal(0)}
+    return {
+        "open": bars[0].open,
+        "high": max(b.high for b in bars),
+        "low": min(b.low for b in bars),
+        "volume": sum((b.volume for b in bars), Decimal(0)),
+    }
+
+
+def watchlist_for(*, user):
+    return WatchlistItem.objects.filter(user=user)
+
+
+def spot_symbols() -> list[str]:
+    return list(Instrument.objects.filter(kind=InstrumentKind.SPOT, active=True).values_list("symbol", flat=True))
+
+
+def ticker(*, instrument: Instrument) -> dict:
+    """Last, bid, ask, 24 h change and volume, and the index. Until the spot engine trades,
+    ``last`` follows the index and the book sides are empty (null)."""
+    index = index_latest(underlying=instrument.base)
+    index_price = index.price if index and not index.stale else None
+    stats = day_stats(symbol=instrument.symbol)
+    last = index_price
+    change = None
+    if last is not None and stats["open"]:
+        change = ((last - stats["open"]) / stats["open"] * 100).quantize(Decimal("0.01"))
+    return {
+        "symbol": instrument.symbol,
+        "last": _text(last),
+        "bid": None,
+        "ask": None,
+        "change_24h_percent": _text(change),
+        "high_24h": _text(stats["high"]),
+        "low_24h": _text(stats["low"]),
+        "volume_24h": _text(stats["volume"]),
+        "index_price": _text(index_price),
+        "index_stale": bool(index and index.stale) or index is None,
+        "time": (index.ts if index else timezone.now()).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def order_book(*, instrument: Instrument, depth: int) -> dict:
+    """The spot book arrives with the matching engine; until then it is empty."""
+    return {"symbol": instrument.symbol, "bids": [], "asks": [], "sequence": 0, "depth": depth}
+
+
+def recent_trades(*, instrument: Instrument, limit: int) -> list:
+    """Public trades arrive with the matching engine; until then there are none."""
+    return []
+
+
+def _text(value) -> str | None:
+    return None if value is None else f"{value.normalize():f}"
