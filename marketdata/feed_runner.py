@@ -19,8 +19,10 @@ from trading.leases import Singleton, fenced
 
 from .candles import Bar, CandleBuilder
 from .feed import DEFAULT_UNDERLYINGS, CcxtTickerSource, MarketSimulator, collect_quotes, compute_index
-from .models import Candle, CandleSource, IndexPrint
+from .models import Candle, CandleSource, IndexPrint, Instrument
+from .selectors import ticker
 from .services import UNDERLYINGS, instruments_sync
+from .streams import publish_tick
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,7 @@ class FeedRunner:
             candles_upsert(bars)
             if now >= self.next_prune:
                 IndexPrint.objects.filter(ts__lt=stamp - PRINT_RETENTION).delete()
+            transaction.on_commit(lambda: _publish(prints, bars))
         if now >= self.next_prune:
             self.next_prune = now + 3600
         if now >= self.next_sync:
@@ -101,6 +104,15 @@ class FeedRunner:
             if prices:
                 instruments_sync(index_prices=prices)
                 self.next_sync = now + INSTRUMENT_SYNC_SECONDS
+
+
+def _publish(prints: list[IndexPrint], bars: list[Bar]) -> None:
+    tickers = {}
+    for symbol in SPOT_OF.values():
+        instrument = Instrument.objects.filter(symbol=symbol).first()
+        if instrument is not None:
+            tickers[symbol] = ticker(instrument=instrument)
+    publish_tick(prints=prints, bars=bars, tickers=tickers)
 
 
 def candles_upsert(bars: list[Bar]) -> None:

@@ -1,3 +1,9 @@
-"""Websocket routes; market and user streams plug in here."""
+"""Websocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from marketdata.consumers import MarketConsumer
+
+websocket_urlpatterns = [
+    path("ws/market/", MarketConsumer.as_asgi()),
+]
