@@ -9,6 +9,7 @@ from accounts.forms import ResetSetPasswordForm
 from ledger import api as ledger_api
 from ledger import web as ledger_web
 from marketdata import api as marketdata_api
+from marketdata import web as marketdata_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from trading import health
@@ -61,6 +62,8 @@ web = [
     path("account/2fa/", accounts_web.two_factor_setup, name="two_factor_setup"),
     path("account/2fa/disable/", accounts_web.two_factor_disable, name="two_factor_disable"),
     path("account/kyc/", accounts_web.kyc, name="kyc"),
+    path("markets/", marketdata_web.markets, name="markets"),
+    path("markets/<str:symbol>/", marketdata_web.market, name="market"),
     path("wallet/", ledger_web.wallet, name="wallet"),
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
