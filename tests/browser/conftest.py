@@ -85,6 +85,8 @@ def _server_env(**extra: str) -> dict[str, str]:
             "DEBUG": "0",
             "HTTPS": "0",
             "AXES_ENABLED": "1",
+            # The wallet page offers the demo faucet only in demo mode.
+            "DEMO_MODE": "1",
             "CONN_MAX_AGE": "0",
             "PYTHONUNBUFFERED": "1",
         }
