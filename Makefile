@@ -10,13 +10,14 @@ TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test stack deps frontend services chromium clean help bench-ledger
+.PHONY: run test stack deps frontend services chromium clean help bench-ledger bench-pricing
 
 help:
 	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
 	@echo "make test    run the whole test suite against PostgreSQL + Redis"
 	@echo "make stack   run the full process stack (needs DATABASE_URL and REDIS_URL)"
 	@echo "make bench-ledger   ledger throughput vs a single hot system row (PostgreSQL)"
+	@echo "make bench-pricing  option pricing and implied vols vs QuantLib"
 
 $(BIN)/activate:
 	@echo "==> creating $(VENV)"
@@ -73,6 +74,9 @@ BENCH_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading_bench
 BENCH_ARGS ?=
 bench-ledger: deps services
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/ledger.py $(BENCH_ARGS)
+
+bench-pricing: deps
+	$(BIN)/python bench/pricing.py
 
 clean:
 	rm -rf $(VENV) node_modules static/build var
