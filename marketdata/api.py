@@ -196,7 +196,10 @@ def _time_param(request, name: str) -> datetime | None:
     if value is None and raw.isdigit():
         from datetime import timezone
 
-        value = datetime.fromtimestamp(int(raw), tz=timezone.utc)
+        try:
+            value = datetime.fromtimestamp(int(raw), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):  # beyond the years datetime can hold
+            value = None
     if value is None:
         raise ValidationFailed(f"{name} is not an ISO 8601 time.", fields={name: ["Use ISO 8601, e.g. 2026-11-21T08:00:00Z."]})
     if value.tzinfo is None:
@@ -204,3 +207,24 @@ def _time_param(request, name: str) -> datetime | None:
 
         value = value.replace(tzinfo=timezone.utc)
     return value
+
+
+class OptionChainApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["market data"],
+        parameters=[
+            OpenApiParameter("underlying", str, enum=["BTC", "ETH"], required=True),
+            OpenApiParameter("expiry", str, required=False, description="2026-12-25 (08:00 UTC) or ISO time; all live expiries if absent"),
+        ],
+        responses={200: dict},
+        description="Per strike: call and put mark in USDT and in the underlying, the counter's bid/ask in USDT, "
+        "IV, delta, gamma, vega (USDT per vol point) and theta (USDT per day). 503 index_stale when the index is stale.",
+    )
+    def get(self, request):
+        from .options import chain, parse_expiry
+
+        return Response(
+            chain(underlying=request.query_params.get("underlying", ""), expiry=parse_expiry(request.query_params.get("expiry")))
+        )

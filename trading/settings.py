@@ -290,6 +290,10 @@ FEED_SEED = env.int("FEED_SEED", default=20261121)
 # Real exchanges for the index, as ccxt ids (e.g. "binance,okx,kraken"); empty = simulator only.
 FEED_CCXT_EXCHANGES = env.list("FEED_CCXT_EXCHANGES", default=[])
 FEED_INTERVAL_SECONDS = env.float("FEED_INTERVAL_SECONDS", default=1.0)
+# An index print older than this is stale: option prices and index-dependent trading refuse.
+INDEX_MAX_AGE_SECONDS = env.float("INDEX_MAX_AGE_SECONDS", default=15.0)
+# The options counter's half-spread as a fraction of the mark, per underlying.
+OPTION_SPREAD = {"BTC": env.float("OPTION_SPREAD_BTC", default=0.03), "ETH": env.float("OPTION_SPREAD_ETH", default=0.035)}
 CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
 INSTALLED_APPS.append("drf_spectacular_sidecar")
 SPECTACULAR_SETTINGS.update(

@@ -39,6 +39,7 @@ api_v1 = [
     path("markets/<str:symbol>/orderbook", marketdata_api.OrderBookApi.as_view(), name="orderbook"),
     path("markets/<str:symbol>/trades", marketdata_api.TradesApi.as_view(), name="trades"),
     path("markets/<str:symbol>/candles", marketdata_api.CandlesApi.as_view(), name="candles"),
+    path("options/chain", marketdata_api.OptionChainApi.as_view(), name="option_chain"),
     path("watchlist", marketdata_api.WatchlistApi.as_view(), name="watchlist"),
     path("watchlist/<str:symbol>", marketdata_api.WatchlistItemApi.as_view(), name="watchlist_item"),
     path("notifications", notifications_api.NotificationListApi.as_view(), name="notifications"),

@@ -1,0 +1,137 @@
+"""The option chain: marks from the smile, the counter's bid/ask, IV and greeks per strike.
+
+Premiums are priced in USDT on the index (Black-76 with the index as the forward; no rates),
+and also shown in the underlying, Deribit-style (``mark_underlying = mark_usdt / index``).
+The counter quotes mark ± a spread that is wider for short expiries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone as dj_timezone
+
+from trading.errors import DomainError, NotFound, ValidationFailed
+
+from .models import Instrument, InstrumentKind
+from .pricing import black76_chain, default_smile, year_fraction
+from .pricing.smile import DEFAULT_ATM_VOL
+from .selectors import index_latest
+
+USDT = Decimal("0.01")
+UNDERLYING_QUANTUM = Decimal("0.00000001")
+
+
+class IndexStale(DomainError):
+    status = 503
+    code = "index_stale"
+
+
+def counter_spread(*, underlying: str, years: float) -> float:
+    """The counter's half-spread as a fraction of the mark: wider near expiry, when gamma
+    makes hedging dearer. Configurable per underlying (OPTION_SPREAD)."""
+    base = settings.OPTION_SPREAD.get(underlying, 0.03)
+    if years < 1 / 365:
+        return base * 2
+    if years < 7 / 365:
+        return base * 1.5
+    return base
+
+
+def live_index(underlying: str) -> Decimal:
+    latest = index_latest(underlying=underlying)
+    max_age = settings.INDEX_MAX_AGE_SECONDS
+    if latest is None or latest.stale or latest.price is None or (dj_timezone.now() - latest.ts).total_seconds() > max_age:
+        raise IndexStale(f"The {underlying} index price is stale; option prices are unavailable until it recovers.")
+    return latest.price
+
+
+def parse_expiry(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        if "T" in raw:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        day = date.fromisoformat(raw) if "-" in raw else datetime.strptime(raw, "%Y%m%d").date()
+        return datetime(day.year, day.month, day.day, 8, 0, tzinfo=timezone.utc)
+    except ValueError:
+        raise ValidationFailed("expiry must be a date (2026-12-25) or an ISO time.", fields={"expiry": ["Invalid date."]}) from None
+
+
+def chain(*, underlying: str, expiry: datetime | None = None, now: datetime | None = None) -> dict:
+    underlying = (underlying or "").upper()
+    if underlying not in DEFAULT_ATM_VOL:
+        raise ValidationFailed("underlying must be BTC or ETH.", fields={"underlying": ["BTC or ETH."]})
+    now = now or dj_timezone.now()
+    index = live_index(underlying)
+    series = Instrument.objects.filter(kind=InstrumentKind.OPTION, base=underlying, active=True, expiry__gt=now)
+    if expiry is not None:
+        series = series.filter(expiry=expiry)
+    by_expiry: dict[datetime, dict[Decimal, dict[str, str]]] = defaultdict(dict)
+    for symbol, exp, strike, option_type in series.values_list("symbol", "expiry", "strike", "option_type"):
+        by_expiry[exp].setdefault(strike, {})[option_type] = symbol
+    if expiry is not None and not by_expiry:
+        raise NotFound(f"No live {underlying} series expire at {expiry:%Y-%m-%d %H:%M} UTC.", code="unknown_expiry")
+    return {
+        "underlying": underlying,
+        "index_price": _text(index),
+        "time": _iso(now),
+        "expiries": [_expiry_block(underlying, index, exp, by_expiry[exp], now) for exp in sorted(by_expiry)],
+    }
+
+
+def _expiry_block(underlying: str, index: Decimal, expiry: datetime, strikes: dict, now: datetime) -> dict:
+    years = max(year_fraction(now, expiry), 1e-9)
+    ordered = sorted(strikes)
+    forward = float(index)
+    strike_array = np.array([float(s) for s in ordered])
+    smile = default_smile(DEFAULT_ATM_VOL[underlying], years)
+    vols = smile.vols(strike_array, forward)
+    valuation = black76_chain(forward, strike_array, years, vols)
+    spread = counter_spread(underlying=underlying, years=years)
+    rows = []
+    for i, strike in enumerate(ordered):
+        row = {"strike": _text(strike)}
+        for side, key, values in (("C", "call", valuation.call), ("P", "put", valuation.put)):
+            symbol = strikes[strike].get(side)
+            if symbol is None:
+                continue
+            row[key] = _leg(symbol, index, float(values.price[i]), float(vols[i]), values, i, spread)
+        rows.append(row)
+    return {"expiry": _iso(expiry), "years": round(years, 6), "atm_vol": _fixed(smile.atm_vol, 4), "rows": rows}
+
+
+def _leg(symbol: str, index: Decimal, price: float, vol: float, values, i: int, spread: float) -> dict:
+    mark = Decimal(repr(price)).quantize(USDT, rounding=ROUND_HALF_EVEN)
+    half = max(Decimal(repr(price * spread)), USDT).quantize(USDT)
+    bid = max(mark - half, Decimal(0))
+    ask = mark + half
+    return {
+        "series": symbol,
+        "mark_usdt": _text(mark),
+        "mark_underlying": _text((mark / index).quantize(UNDERLYING_QUANTUM)),
+        "bid_usdt": _text(bid),
+        "ask_usdt": _text(ask),
+        "iv": _fixed(vol, 4),
+        "delta": _fixed(float(values.delta[i]), 4),
+        "gamma": _fixed(float(values.gamma[i]), 8),
+        "vega": _fixed(float(values.vega[i]), 4),
+        "theta": _fixed(float(values.theta[i]), 4),
+    }
+
+
+def _fixed(value: float, places: int) -> str:
+    return f"{Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
+
+
+def _text(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
