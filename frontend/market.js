@@ -174,3 +174,72 @@ document.addEventListener("DOMContentLoaded", () => {
   const market = document.querySelector("[data-page=market]");
   if (market) marketPage(market);
 });
+
+// --- options chain page ---------------------------------------------------------------
+function optionsPage(page) {
+  let underlying = page.dataset.underlying || "BTC";
+  let expiry = "";
+  const table = page.querySelector("#chain tbody");
+  const select = page.querySelector("#expiry");
+
+  const cell = (leg, field, cls = "") => `<td class="num mono ${cls}">${leg ? leg[field] : "—"}</td>`;
+  async function refresh() {
+    const query = new URLSearchParams({ underlying });
+    if (expiry) query.set("expiry", expiry);
+    const response = await fetch(`/api/v1/options/chain?${query}`);
+    const body = await response.json();
+    if (!response.ok) {
+      table.innerHTML = `<tr><td colspan="11" class="empty-state">${body.error.message}</td></tr>`;
+      return;
+    }
+    setText(page, "[data-field=index]", fmt(body.index_price));
+    if (!expiry && body.expiries.length) {
+      select.innerHTML = body.expiries
+        .map((e) => `<option value="${e.expiry}">${new Date(e.expiry).toUTCString().slice(5, 16)}</option>`)
+        .join("");
+      expiry = body.expiries[0].expiry;
+      return refresh();
+    }
+    const block = body.expiries.find((e) => e.expiry === expiry) || body.expiries[0];
+    if (!block) return;
+    setText(page, "[data-field=atm-vol]", `${(Number(block.atm_vol) * 100).toFixed(1)}%`);
+    table.innerHTML = block.rows
+      .map(
+        (row) => `<tr data-strike="${row.strike}">
+          ${cell(row.call, "bid_usdt")}${cell(row.call, "mark_usdt", "mark")}${cell(row.call, "ask_usdt")}${cell(row.call, "iv")}${cell(row.call, "delta")}
+          <th class="num strike">${fmt(row.strike, 0)}</th>
+          ${cell(row.put, "bid_usdt")}${cell(row.put, "mark_usdt", "mark")}${cell(row.put, "ask_usdt")}${cell(row.put, "iv")}${cell(row.put, "delta")}
+        </tr>`,
+      )
+      .join("");
+    page.dataset.refreshes = String(Number(page.dataset.refreshes || 0) + 1);
+  }
+
+  page.querySelectorAll("[data-underlying-choice]").forEach((button) =>
+    button.addEventListener("click", () => {
+      underlying = button.dataset.underlyingChoice;
+      expiry = "";
+      page.querySelectorAll("[data-underlying-choice]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      socket.subscribe([`index:${underlying}`]);
+      refresh();
+    }),
+  );
+  select.addEventListener("change", () => {
+    expiry = select.value;
+    refresh();
+  });
+
+  const socket = new MarketSocket((message) => {
+    if (message.channel === `index:${underlying}` && message.data.price) {
+      setText(page, "[data-field=index]", fmt(message.data.price));
+    }
+  });
+  socket.subscribe([`index:${underlying}`]);
+  refresh();
+  setInterval(refresh, 5000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const options = document.querySelector("[data-page=options]");
+  if (options) optionsPage(options);
+});

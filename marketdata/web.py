@@ -29,3 +29,7 @@ def market(request, symbol: str):
     if instrument.kind != InstrumentKind.SPOT:
         raise Http404
     return render(request, "marketdata/market.html", {"instrument": instrument, "ticker": selectors.ticker(instrument=instrument)})
+
+
+def options(request):
+    return render(request, "marketdata/options.html")

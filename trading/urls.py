@@ -65,6 +65,7 @@ web = [
     path("account/kyc/", accounts_web.kyc, name="kyc"),
     path("markets/", marketdata_web.markets, name="markets"),
     path("markets/<str:symbol>/", marketdata_web.market, name="market"),
+    path("options/", marketdata_web.options, name="options"),
     path("wallet/", ledger_web.wallet, name="wallet"),
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
