@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -124,8 +128,27 @@ class CandleSerializer(serializers.Serializer):
         return _dec(obj.volume)
 
 
+class CandleCsvRenderer(BaseRenderer):
+    """``?format=csv``: the same candles as a CSV file, for back-testing."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, dict):  # an error body
+            return json.dumps(data)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["time", "open", "high", "low", "close", "volume"])
+        for row in data:
+            writer.writerow([row["time"], row["open"], row["high"], row["low"], row["close"], row["volume"]])
+        return out.getvalue()
+
+
 class CandlesApi(APIView):
     permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer, CandleCsvRenderer]
 
     @extend_schema(
         tags=["market data"],
@@ -134,6 +157,7 @@ class CandlesApi(APIView):
             OpenApiParameter("start", str, required=False, description="ISO 8601"),
             OpenApiParameter("end", str, required=False, description="ISO 8601"),
             OpenApiParameter("limit", int, required=False, description="at most 1000 (default 500)"),
+            OpenApiParameter("format", str, enum=["json", "csv"], required=False, description="csv: a CSV download"),
         ],
         responses={200: CandleSerializer(many=True)},
     )
@@ -146,7 +170,10 @@ class CandlesApi(APIView):
             end=_time_param(request, "end"),
             limit=_int_param(request, "limit", default=500, low=1, high=selectors.MAX_CANDLES),
         )
-        return Response(CandleSerializer(candles, many=True).data)
+        response = Response(CandleSerializer(candles, many=True).data)
+        if request.accepted_renderer.format == "csv":
+            response["Content-Disposition"] = f'attachment; filename="{instrument.symbol}-{request.query_params.get("interval", "1m")}.csv"'
+        return response
 
 
 class WatchlistApi(APIView):
