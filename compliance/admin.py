@@ -3,11 +3,13 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from trading.admin import ReadOnlyModelAdmin
+
 from .models import AuditRecord
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyModelAdmin):
     """The audit trail, read-only: nobody adds, changes or deletes a record here."""
 
     list_display = ("seq", "at", "actor_label", "action", "target", "ip")
@@ -22,15 +24,6 @@ class AuditRecordAdmin(admin.ModelAdmin):
         "prev_hash", "hash",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Target")
     def target(self, obj):

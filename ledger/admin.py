@@ -2,34 +2,22 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
 
+from trading.admin import ReadOnlyModelAdmin
 from trading.errors import DomainError
 
 from . import services
 from .models import LedgerAccount, Transfer, TransferRejection, Withdrawal, WithdrawalStatus
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Ledger rows change only through the ledger services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyAdmin):
+class LedgerAccountAdmin(ReadOnlyModelAdmin):
     list_display = ("code", "kind", "asset", "user", "role", "bucket", "debits_posted", "credits_posted", "debits_pending", "credits_pending")
     list_filter = ("kind", "asset", "role")
     search_fields = ("code", "user__email")
 
 
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdmin):
+class TransferAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "kind", "asset", "amount", "debit_account", "credit_account", "code", "reference", "created_at")
     list_filter = ("kind", "asset", "code")
     search_fields = ("id", "reference")
@@ -37,7 +25,7 @@ class TransferAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TransferRejection)
-class TransferRejectionAdmin(ReadOnlyAdmin):
+class TransferRejectionAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "error_code", "message", "created_at")
 
 

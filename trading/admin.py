@@ -6,7 +6,9 @@ from django.contrib import admin
 from .models import Lease, SingletonCheckpoint
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """For rows that only the platform's own code writes: staff look, nobody edits."""
+
     def has_add_permission(self, request):
         return False
 
@@ -18,14 +20,14 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lease)
-class LeaseAdmin(_ReadOnlyAdmin):
+class LeaseAdmin(ReadOnlyModelAdmin):
     list_display = ("name", "holder", "epoch", "expires_at", "acquired_at", "renewed_at")
     search_fields = ("name", "holder")
     ordering = ("name",)
 
 
 @admin.register(SingletonCheckpoint)
-class SingletonCheckpointAdmin(_ReadOnlyAdmin):
+class SingletonCheckpointAdmin(ReadOnlyModelAdmin):
     list_display = ("name", "epoch", "updated_at")
     search_fields = ("name",)
     ordering = ("name",)
