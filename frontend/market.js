@@ -183,11 +183,18 @@ function optionsPage(page) {
   const select = page.querySelector("#expiry");
 
   const cell = (leg, field, cls = "") => `<td class="num mono ${cls}">${leg ? leg[field] : "—"}</td>`;
+  let latest = 0; // only the newest request paints: a slow answer for the old underlying is dropped
   async function refresh() {
+    const request = ++latest;
     const query = new URLSearchParams({ underlying });
     if (expiry) query.set("expiry", expiry);
     const response = await fetch(`/api/v1/options/chain?${query}`);
     const body = await response.json();
+    if (request !== latest) return;
+    if (response.status === 404 && expiry) {
+      expiry = ""; // the selected expiry has just expired: start again from the live ones
+      return refresh();
+    }
     if (!response.ok) {
       table.innerHTML = `<tr><td colspan="11" class="empty-state">${body.error.message}</td></tr>`;
       return;
@@ -201,7 +208,11 @@ function optionsPage(page) {
       return refresh();
     }
     const block = body.expiries.find((e) => e.expiry === expiry) || body.expiries[0];
-    if (!block) return;
+    if (!block) {
+      select.innerHTML = "";
+      table.innerHTML = `<tr><td colspan="11" class="empty-state">No ${underlying} series are listed yet.</td></tr>`;
+      return;
+    }
     setText(page, "[data-field=atm-vol]", `${(Number(block.atm_vol) * 100).toFixed(1)}%`);
     table.innerHTML = block.rows
       .map(
