@@ -73,7 +73,10 @@ class InstrumentsApi(APIView):
         kind = request.query_params.get("kind") or None
         if kind and kind not in InstrumentKind.values:
             raise ValidationFailed("Unknown kind.", fields={"kind": ["spot or option"]})
-        instruments = selectors.instruments_active(kind=kind, underlying=request.query_params.get("underlying"))
+        underlying = request.query_params.get("underlying") or None
+        if underlying and underlying.upper() not in services.UNDERLYINGS:
+            raise ValidationFailed("Unknown underlying.", fields={"underlying": ["BTC or ETH"]})
+        instruments = selectors.instruments_active(kind=kind, underlying=underlying)
         return Response(InstrumentSerializer(instruments, many=True).data)
 
 

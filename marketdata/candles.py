@@ -40,6 +40,7 @@ class CandleBuilder:
         self.symbol = symbol
         self.intervals = intervals
         self.open_bars: dict[str, Bar] = {}
+        self.last_ts: datetime | None = None
 
     def seed(self, bars: list[Bar]) -> None:
         """Continue the bars that were open when the previous builder stopped."""
@@ -47,16 +48,22 @@ class CandleBuilder:
             self.open_bars[bar.interval] = bar
 
     def update(self, ts: datetime, price: Decimal, volume: Decimal = Decimal(0)) -> list[Bar]:
+        starts = {interval: bucket_start(ts, interval) for interval in self.intervals}
+        # A late print (older than the last one, or than any open bar) is ignored in every
+        # interval alike: folding it into the coarser bars only would make them disagree
+        # with the finer ones (a 5m close that is no 1m close).
+        if self.last_ts is not None and ts < self.last_ts:
+            return []
+        if any(interval in self.open_bars and start < self.open_bars[interval].open_time for interval, start in starts.items()):
+            return []
+        self.last_ts = ts
         changed = []
-        for interval in self.intervals:
-            start = bucket_start(ts, interval)
+        for interval, start in starts.items():
             bar = self.open_bars.get(interval)
             if bar is None or start > bar.open_time:
                 bar = Bar(self.symbol, interval, start, price, price, price, price, volume)
-            elif start == bar.open_time:
-                bar = bar.add(price, volume)
             else:
-                continue  # a print older than the open bar: ignore it
+                bar = bar.add(price, volume)
             self.open_bars[interval] = bar
             changed.append(bar)
         return changed

@@ -33,6 +33,10 @@ def _conflate(topic: str) -> bool:
 
 
 class MarketConsumer(AsyncWebsocketConsumer):
+    # No channel-layer channel per socket: the process's hub holds the one subscription.
+    # (A per-socket receive would also die on the Redis client's read timeout when idle.)
+    channel_layer_alias = None
+
     async def connect(self):
         await self.accept()
         self.hub = Hub.get()
@@ -67,14 +71,16 @@ class MarketConsumer(AsyncWebsocketConsumer):
             return await self._frame({"event": "unsubscribed", "channels": channels})
 
         accepted, refused = [], {}
-        for topic in channels:
+        held = len(self.topics)
+        for topic in dict.fromkeys(channels):  # each channel once, in the order asked
             problem = await self._check(topic)
             if problem:
                 refused[topic] = problem
-            elif topic not in self.topics and len(self.topics) >= MAX_CHANNELS:
+            elif topic not in self.topics and held >= MAX_CHANNELS:
                 refused[topic] = f"at most {MAX_CHANNELS} channels per connection"
             else:
                 accepted.append(topic)
+                held += topic not in self.topics
         for topic in accepted:
             self.topics.add(topic)
             self.hub.subscribe(topic, self.subscriber)

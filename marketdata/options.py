@@ -20,7 +20,7 @@ from trading.errors import DomainError, NotFound, ValidationFailed
 from .models import Instrument, InstrumentKind
 from .pricing import black76_chain, default_smile, year_fraction
 from .pricing.smile import DEFAULT_ATM_VOL
-from .selectors import index_latest
+from .selectors import index_is_fresh, index_latest
 
 USDT = Decimal("0.01")
 UNDERLYING_QUANTUM = Decimal("0.00000001")
@@ -44,8 +44,7 @@ def counter_spread(*, underlying: str, years: float) -> float:
 
 def live_index(underlying: str) -> Decimal:
     latest = index_latest(underlying=underlying)
-    max_age = settings.INDEX_MAX_AGE_SECONDS
-    if latest is None or latest.stale or latest.price is None or (dj_timezone.now() - latest.ts).total_seconds() > max_age:
+    if not index_is_fresh(latest):
         raise IndexStale(f"The {underlying} index price is stale; option prices are unavailable until it recovers.")
     return latest.price
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.utils import timezone
 
 from trading.errors import NotFound, ValidationFailed
@@ -28,6 +29,14 @@ def instrument_get(*, symbol: str) -> Instrument:
     if instrument is None:
         raise NotFound(f"Unknown symbol {symbol}.", code="unknown_symbol")
     return instrument
+
+
+def index_is_fresh(index: IndexPrint | None, *, now: datetime | None = None) -> bool:
+    """A usable index: present, not marked stale, and recent (the feed may have died)."""
+    if index is None or index.stale or index.price is None:
+        return False
+    age = ((now or timezone.now()) - index.ts).total_seconds()
+    return age <= settings.INDEX_MAX_AGE_SECONDS
 
 
 def index_latest(*, underlying: str) -> IndexPrint | None:
@@ -77,10 +86,14 @@ def candles_for(*, symbol: str, interval: str, start: datetime | None = None, en
 
 
 def day_stats(*, symbol: str, now: datetime | None = None) -> dict:
-    """24 h open/high/low/volume from the 1h candles."""
+    """24 h open/high/low/volume from the 1h index candles (the ones ``last`` follows; mixing
+    in the engine's trade candles would take the open from one series and the high from the
+    other)."""
     now = now or timezone.now()
     bars = list(
-        Candle.objects.filter(symbol=symbol, interval="1h", open_time__gt=now - timedelta(hours=24)).order_by("open_time")
+        Candle.objects.filter(
+            symbol=symbol, source=CandleSource.INDEX, interval="1h", open_time__gt=now - timedelta(hours=24)
+        ).order_by("open_time")
     )
     if not bars:
         return {"open": None, "high": None, "low": None, "volume": Decimal(0)}
@@ -104,7 +117,8 @@ def ticker(*, instrument: Instrument) -> dict:
     """Last, bid, ask, 24 h change and volume, and the index. Until the spot engine trades,
     ``last`` follows the index and the book sides are empty (null)."""
     index = index_latest(underlying=instrument.base)
-    index_price = index.price if index and not index.stale else None
+    fresh = index_is_fresh(index)
+    index_price = index.price if fresh else None
     stats = day_stats(symbol=instrument.symbol)
     last = index_price
     change = None
@@ -120,7 +134,7 @@ def ticker(*, instrument: Instrument) -> dict:
         "low_24h": _text(stats["low"]),
         "volume_24h": _text(stats["volume"]),
         "index_price": _text(index_price),
-        "index_stale": bool(index and index.stale) or index is None,
+        "index_stale": not fresh,
         "time": (index.ts if index else timezone.now()).isoformat().replace("+00:00", "Z"),
     }
 

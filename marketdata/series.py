@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -114,14 +115,22 @@ def series_for(underlying: str, index: Decimal, now: datetime) -> list[SeriesSpe
     return specs
 
 
+# The canonical form ``series_symbol`` writes: an 8-digit date and a positive plain-decimal
+# strike without redundant zeros, so a parsed symbol always writes back to itself.
+_SERIES_SYMBOL = re.compile(r"([A-Z][A-Z0-9]{1,9})-(\d{8})-((?:0|[1-9]\d*)(?:\.\d*[1-9])?)-([CP])")
+
+
 def parse_series_symbol(symbol: str) -> SeriesSpec | None:
     """``BTC-20261225-100000-C`` -> its parts, or None if it is not a series symbol."""
-    parts = symbol.split("-")
-    if len(parts) != 4 or parts[3] not in ("C", "P"):
+    match = _SERIES_SYMBOL.fullmatch(symbol)
+    if match is None:
         return None
+    underlying, day, strike_text, option_type = match.groups()
     try:
-        expiry = _at_expiry_time(datetime.strptime(parts[1], "%Y%m%d").date())
-        strike = Decimal(parts[2])
-    except (ValueError, ArithmeticError):
+        expiry = _at_expiry_time(datetime.strptime(day, "%Y%m%d").date())
+    except ValueError:
         return None
-    return SeriesSpec(parts[0], expiry, strike, parts[3])
+    strike = Decimal(strike_text)
+    if strike <= 0:
+        return None
+    return SeriesSpec(underlying, expiry, strike, option_type)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
@@ -13,9 +13,11 @@ from marketdata import web as marketdata_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from trading import health
+from trading.converters import SymbolConverter
 from accounts.admin_site import PlatformAdminSite
 
 admin.site.__class__ = PlatformAdminSite
+register_converter(SymbolConverter, "symbol")
 
 api_v1 = [
     path("auth/register", accounts_api.RegisterApi.as_view(), name="register"),
@@ -35,13 +37,13 @@ api_v1 = [
     path("wallet/deposit-address", ledger_api.DepositAddressApi.as_view(), name="deposit_address"),
     path("wallet/faucet", ledger_api.FaucetApi.as_view(), name="faucet"),
     path("instruments", marketdata_api.InstrumentsApi.as_view(), name="instruments"),
-    path("markets/<str:symbol>/ticker", marketdata_api.TickerApi.as_view(), name="ticker"),
-    path("markets/<str:symbol>/orderbook", marketdata_api.OrderBookApi.as_view(), name="orderbook"),
-    path("markets/<str:symbol>/trades", marketdata_api.TradesApi.as_view(), name="trades"),
-    path("markets/<str:symbol>/candles", marketdata_api.CandlesApi.as_view(), name="candles"),
+    path("markets/<symbol:symbol>/ticker", marketdata_api.TickerApi.as_view(), name="ticker"),
+    path("markets/<symbol:symbol>/orderbook", marketdata_api.OrderBookApi.as_view(), name="orderbook"),
+    path("markets/<symbol:symbol>/trades", marketdata_api.TradesApi.as_view(), name="trades"),
+    path("markets/<symbol:symbol>/candles", marketdata_api.CandlesApi.as_view(), name="candles"),
     path("options/chain", marketdata_api.OptionChainApi.as_view(), name="option_chain"),
     path("watchlist", marketdata_api.WatchlistApi.as_view(), name="watchlist"),
-    path("watchlist/<str:symbol>", marketdata_api.WatchlistItemApi.as_view(), name="watchlist_item"),
+    path("watchlist/<symbol:symbol>", marketdata_api.WatchlistItemApi.as_view(), name="watchlist_item"),
     path("notifications", notifications_api.NotificationListApi.as_view(), name="notifications"),
     path("notifications/<int:notification_id>", notifications_api.NotificationDetailApi.as_view(), name="notification"),
     path(
@@ -64,7 +66,7 @@ web = [
     path("account/2fa/disable/", accounts_web.two_factor_disable, name="two_factor_disable"),
     path("account/kyc/", accounts_web.kyc, name="kyc"),
     path("markets/", marketdata_web.markets, name="markets"),
-    path("markets/<str:symbol>/", marketdata_web.market, name="market"),
+    path("markets/<symbol:symbol>/", marketdata_web.market, name="market"),
     path("options/", marketdata_web.options, name="options"),
     path("wallet/", ledger_web.wallet, name="wallet"),
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),

@@ -1,0 +1,14 @@
+"""URL path converters."""
+
+
+class SymbolConverter:
+    """A market symbol or option series (``BTC-USDT``, ``BTC-20261225-100000-C``): anything
+    else in that place of a URL is a 404 before any view or query runs."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9.\-]{0,39}"
+
+    def to_python(self, value: str) -> str:
+        return value.upper()
+
+    def to_url(self, value: str) -> str:
+        return value
