@@ -33,6 +33,10 @@ def _conflate(topic: str) -> bool:
 
 
 class MarketConsumer(AsyncWebsocketConsumer):
+    # Sockets get updates from the process's hub, not from a channel of their own: a channel
+    # per socket would compete with the hub for the channel layer's one receive per process.
+    channel_layer_alias = None
+
     # No channel-layer channel per socket: the process's hub holds the one subscription.
     # (A per-socket receive would also die on the Redis client's read timeout when idle.)
     channel_layer_alias = None

@@ -33,7 +33,10 @@ def publish(topic: str, payload: dict) -> None:
     hub = Hub.current
     if settings.EMBEDDED:
         if hub is not None:
-            hub.loop.call_soon_threadsafe(hub.dispatch, topic, payload)
+            try:
+                hub.loop.call_soon_threadsafe(hub.dispatch, topic, payload)
+            except RuntimeError:  # the hub's loop has closed (server gone): nobody to deliver to
+                pass
         return
     layer = get_channel_layer()
     try:
@@ -119,7 +122,10 @@ class Hub:
     async def _listen(self) -> None:
         """The process's one channel-layer subscription."""
         layer = get_channel_layer()
-        channel = await layer.new_channel("hub.")
+        # The default prefix: channels_redis pops every process-local channel of a layer from
+        # one key ("specific.<client>!"), one receiver at a time; a channel under another
+        # prefix would starve while any consumer holds the receive lock.
+        channel = await layer.new_channel()
         await layer.group_add(GROUP, channel)
         while True:
             try:
@@ -127,6 +133,10 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if asyncio.current_task().cancelling():
+                    # A cancel that surfaced as another error (a read timeout firing at the same
+                    # moment): retrying would swallow it and the loop could never shut down.
+                    raise asyncio.CancelledError from None
                 logger.exception("realtime hub receive failed; retrying")
                 await asyncio.sleep(1)
                 await layer.group_add(GROUP, channel)
