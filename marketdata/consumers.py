@@ -37,10 +37,6 @@ class MarketConsumer(AsyncWebsocketConsumer):
     # per socket would compete with the hub for the channel layer's one receive per process.
     channel_layer_alias = None
 
-    # No channel-layer channel per socket: the process's hub holds the one subscription.
-    # (A per-socket receive would also die on the Redis client's read timeout when idle.)
-    channel_layer_alias = None
-
     async def connect(self):
         await self.accept()
         self.hub = Hub.get()
