@@ -16,9 +16,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
+from tests.processes import test_database_url
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls
 # from a thread with a running loop unless told it is fine (the test body is synchronous).
@@ -55,15 +55,9 @@ def _database_url() -> str:
     """The URL of the database the test process uses (the test database)."""
     from django.db import connection
 
-    s = connection.settings_dict
     if connection.vendor != "postgresql":
         pytest.skip("browser tests need PostgreSQL: a subprocess cannot see the in-memory/SQLite test database")
-    user = quote(s.get("USER") or "", safe="")
-    password = quote(s.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = s.get("HOST") or "127.0.0.1"
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{quote(s['NAME'], safe='')}"
+    return test_database_url()
 
 
 def _free_port() -> int:

@@ -16,7 +16,6 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
@@ -29,6 +28,7 @@ from marketdata.models import Candle, CandleSource, IndexPrint, Instrument
 from marketdata.services import instruments_sync
 from trading.leases import LeaseLost, lease_acquire, lease_release
 from trading.models import Lease
+from tests.processes import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -201,14 +201,8 @@ class FeedProcess:
 
 def feed_env() -> dict:
     """The children run on this test's database (the pytest test database) and Redis."""
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    host = db.get("HOST") or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "LOG_JSON": "0", "FEED_INTERVAL_SECONDS": "0.2"}
-    env["DATABASE_URL"] = f"postgres://{auth}@{host}{port}/{db['NAME']}"
+    env["DATABASE_URL"] = test_database_url()
     if django_settings.REDIS_URL:
         env["REDIS_URL"] = django_settings.REDIS_URL
     env.pop("FEED_CCXT_EXCHANGES", None)  # simulated exchanges only: no network

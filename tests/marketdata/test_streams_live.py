@@ -21,7 +21,7 @@ import urllib.request
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -29,6 +29,7 @@ from websockets.sync.client import connect
 
 from marketdata.models import IndexPrint
 from marketdata.services import instruments_sync
+from tests.processes import test_database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,15 +49,9 @@ def _database_url() -> str:
     """The URL of the test database (the one this test process writes to)."""
     from django.db import connection
 
-    s = connection.settings_dict
     if connection.vendor != "postgresql":
         pytest.skip("the live stream test needs PostgreSQL: a subprocess cannot see an in-memory test database")
-    user = quote(s.get("USER") or "", safe="")
-    password = quote(s.get("PASSWORD") or "", safe="")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    host = s.get("HOST") or "127.0.0.1"
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    return f"postgres://{auth}{host}{port}/{quote(s['NAME'], safe='')}"
+    return test_database_url()
 
 
 def _private_redis_url() -> str:

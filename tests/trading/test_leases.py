@@ -16,7 +16,6 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
@@ -38,6 +37,7 @@ from trading.leases import (
     lease_renew,
 )
 from trading.models import Lease, SingletonCheckpoint
+from tests.processes import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENDER = Path(__file__).with_name("lease_contender.py")
@@ -393,12 +393,7 @@ def _subprocess_env() -> dict:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "LOG_JSON": "0"}
     db = connection.settings_dict
     if connection.vendor == "postgresql":
-        auth = quote(db["USER"] or "", safe="")
-        if db.get("PASSWORD"):
-            auth += ":" + quote(db["PASSWORD"], safe="")
-        host = db.get("HOST") or "127.0.0.1"
-        port = f":{db['PORT']}" if db.get("PORT") else ""
-        env["DATABASE_URL"] = f"postgres://{auth}@{host}{port}/{db['NAME']}"
+        env["DATABASE_URL"] = test_database_url()
     else:
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
