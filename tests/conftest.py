@@ -106,3 +106,10 @@ def auth_api(user):
     client.force_authenticate(user)
     client.user = user
     return client
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright drives Chromium from an event loop in the main thread,
+    which must not overlap the suite's own asyncio tests."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -159,8 +159,10 @@ def live_server_url(transactional_db, collected_static, tmp_path) -> str:
             sys.stderr.write(f"\n--- daphne log ---\n{server_log[-8000:]}\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
+    """One Chromium per test module. Playwright's sync API runs an event loop in this thread
+    while it is started, so it must stop before the suite's asyncio tests run."""
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
