@@ -11,7 +11,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from .models import GENESIS_HASH, AuditChainHead, AuditRecord, canonical_json, chain_hash
+from .models import GENESIS_HASH, AuditChainHead, AuditRecord
 
 SYSTEM_LABEL = "system"
 ANONYMOUS_LABEL = "anonymous"
@@ -59,20 +59,7 @@ def audit_append(
         record.at = timezone.now()
         record.seq = head.seq + 1
         record.prev_hash = head.hash
-        record.hash = chain_hash(
-            record.prev_hash,
-            canonical_json(
-                seq=record.seq,
-                at=record.at,
-                actor_id=record.actor_id,
-                actor_label=record.actor_label,
-                action=record.action,
-                target_type=record.target_type,
-                target_id=record.target_id,
-                data=record.data,
-                ip=record.ip,
-            ),
-        )
+        record.hash = record.compute_hash()
         record.save()
         head.seq, head.hash = record.seq, record.hash
         head.save(update_fields=["seq", "hash"])
