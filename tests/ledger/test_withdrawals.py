@@ -3,11 +3,9 @@ security cooldown, idempotency), and the staff decision (service and admin actio
 
 from datetime import timedelta
 from decimal import Decimal
-from io import StringIO
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
 from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
@@ -35,14 +33,6 @@ BTC_P2PKH = "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"
 BTC_P2SH = "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"
 ETH_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
 TRON_ADDRESS = "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7"
-
-
-@pytest.fixture(autouse=True)
-def _ledger_audit_after_each_test(db):
-    yield
-    out = StringIO()
-    call_command("ledger_audit", stdout=out, stderr=StringIO())
-    assert "ledger audit OK" in out.getvalue()
 
 
 def _approve_kyc(user):
