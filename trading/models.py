@@ -37,3 +37,26 @@ class SingletonCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ epoch {self.epoch}"
+
+
+class OutboxEvent(models.Model):
+    """An event that must reach the back office, written in the business transaction that
+    caused it. ``txid`` is the writing transaction's id (PostgreSQL ``xid8``; 0 on SQLite,
+    where writers are serialized and id order is commit order): the relay reads in
+    ``(txid, id)`` order below the oldest transaction still running, so an event whose
+    transaction commits late is never skipped."""
+
+    txid = models.BigIntegerField(default=0)
+    topic = models.CharField(max_length=60)
+    key = models.CharField(max_length=120)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["txid", "id"], name="outbox_txid_id"),
+            models.Index(fields=["topic", "created_at"], name="outbox_topic_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.key}"

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "compliance",
     "marketdata",
     "notifications",
+    "orders",
+    "settlement",
 ]
 
 MIDDLEWARE = [
@@ -300,6 +302,15 @@ INDEX_MAX_AGE_SECONDS = env.float("INDEX_MAX_AGE_SECONDS", default=15.0)
 # The options counter's half-spread as a fraction of the mark, per underlying.
 OPTION_SPREAD = {"BTC": env.float("OPTION_SPREAD_BTC", default=0.03), "ETH": env.float("OPTION_SPREAD_ETH", default=0.035)}
 CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
+
+# --- Options counter (orders) ----------------------------------------------------------------
+# A counter quote is firm for this long, and refused if the index moved more than the
+# tolerance (a fraction of the index) since it was given.
+OPTION_QUOTE_TTL_SECONDS = env.float("OPTION_QUOTE_TTL_SECONDS", default=10.0)
+OPTION_QUOTE_INDEX_TOLERANCE = env.float("OPTION_QUOTE_INDEX_TOLERANCE", default=0.005)
+
+# --- Settlement back office ------------------------------------------------------------------
+SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
 INSTALLED_APPS.append("drf_spectacular_sidecar")
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}

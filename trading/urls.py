@@ -12,6 +12,8 @@ from marketdata import api as marketdata_api
 from marketdata import web as marketdata_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
+from orders import urls as orders_urls
+from settlement import urls as settlement_urls
 from trading import health
 from trading.converters import SymbolConverter
 from accounts.admin_site import PlatformAdminSite
@@ -51,6 +53,8 @@ api_v1 = [
         notifications_api.NotificationReadApi.as_view(),
         name="notification_read",
     ),
+    *orders_urls.api_v1,
+    *settlement_urls.api_v1,
 ]
 
 web = [
@@ -72,6 +76,8 @@ web = [
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
     path("notifications/", notifications_web.inbox, name="notifications"),
+    *orders_urls.web,
+    *settlement_urls.web,
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 logger = logging.getLogger(__name__)
 
 _registry: dict[str, Callable[[], object]] = {}
+_wakers: dict[str, Callable[[], object]] = {}
 _started: dict[str, threading.Thread] = {}
 _lock = threading.Lock()
 
@@ -22,6 +23,18 @@ _lock = threading.Lock()
 def register(name: str, run: Callable[[], object]) -> None:
     """``run`` blocks for the life of the worker (e.g. ``Singleton(...).run``)."""
     _registry[name] = run
+
+
+def set_waker(name: str, wake: Callable[[], object]) -> None:
+    """How to cut a running worker's idle wait short (e.g. ``Singleton.wake``)."""
+    _wakers[name] = wake
+
+
+def wake(name: str) -> None:
+    """Tell an in-process worker it has new work; a no-op when it is not running here."""
+    waker = _wakers.get(name)
+    if waker is not None:
+        waker()
 
 
 def start_all() -> list[str]:
