@@ -132,5 +132,8 @@ def ledger_recompute() -> AuditReport:
 
 
 # The counter's clearing book carries its trading result and may be short between
-# settlements; every other system role holds real assets and must not go below zero.
-NEGATIVE_ALLOWED_ROLES = {"option_clearing"}
+# settlements; the system wallet is short the underlying of an opening buy (or USDT of a
+# close) from settlement step 1 until step 4 brings the swap's proceeds back — that short is
+# the in-flight hedge exposure the back office closes. Every other system role holds real
+# assets and must not go below zero.
+NEGATIVE_ALLOWED_ROLES = {"option_clearing", "treasury"}

@@ -33,3 +33,34 @@ def outbox_write(*, topic: str, key: str, payload: dict) -> OutboxEvent:
 
         transaction.on_commit(lambda: workers.wake("relay"))
     return event
+
+
+def outbox_after(*, txid: int, event_id: int, limit: int, topics: tuple[str, ...] | None = None) -> list[OutboxEvent]:
+    """Committed events after the cursor ``(txid, event_id)``, in ``(txid, id)`` order.
+
+    On PostgreSQL only events of transactions older than every transaction still running
+    (``txid < pg_snapshot_xmin``) are returned: a transaction that started earlier but
+    commits later than its neighbours will still be read, in its place, when it ends. A
+    plain ``id > last`` scan would have stepped over it for good.
+    """
+    table = OutboxEvent._meta.db_table
+    where = "(txid, id) > (%s, %s)"
+    params: list = [txid, event_id]
+    if connection.vendor == "postgresql":
+        where += " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    if topics:
+        where += f" AND topic IN ({', '.join(['%s'] * len(topics))})"
+        params += list(topics)
+    return list(OutboxEvent.objects.raw(f"SELECT * FROM {table} WHERE {where} ORDER BY txid, id LIMIT %s", [*params, limit]))
+
+
+def outbox_message(event: OutboxEvent) -> dict:
+    """The event as it travels through the broker (JSON)."""
+    return {
+        "id": event.id,
+        "txid": event.txid,
+        "topic": event.topic,
+        "key": event.key,
+        "payload": event.payload,
+        "created_at": event.created_at.isoformat(),
+    }

@@ -136,6 +136,8 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# Separate queues let several platforms (or test runs) share one Redis.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -308,9 +310,49 @@ CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
 # tolerance (a fraction of the index) since it was given.
 OPTION_QUOTE_TTL_SECONDS = env.float("OPTION_QUOTE_TTL_SECONDS", default=10.0)
 OPTION_QUOTE_INDEX_TOLERANCE = env.float("OPTION_QUOTE_INDEX_TOLERANCE", default=0.005)
+# No quotes or orders for a series this close to its expiry (the settlement TWAP is running
+# and the expiry run must see every position).
+OPTION_TRADING_CUTOFF_SECONDS = env.float("OPTION_TRADING_CUTOFF_SECONDS", default=60.0)
+# Buying to open needs approved KYC (as withdrawals do); selling to close never does.
+OPTION_KYC_REQUIRED = env.bool("OPTION_KYC_REQUIRED", default=True)
+# Per trader: at most this many contracts of one series, and at most this much USDT of
+# premium paid for all open positions together (decimal strings).
+OPTION_POSITION_LIMIT_CONTRACTS = {
+    "BTC": env.str("OPTION_POSITION_LIMIT_BTC", default="50"),
+    "ETH": env.str("OPTION_POSITION_LIMIT_ETH", default="500"),
+}
+OPTION_EXPOSURE_LIMIT_USDT = env.str("OPTION_EXPOSURE_LIMIT_USDT", default="250000")
+# The settlement price at expiry: the index's time-weighted average over this many minutes.
+OPTION_SETTLEMENT_TWAP_MINUTES = env.int("OPTION_SETTLEMENT_TWAP_MINUTES", default=30)
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    # Expiries are at 08:00 UTC; the run is idempotent, and retries itself until the TWAP exists.
+    "options-expire": {"task": "orders.tasks.options_expire", "schedule": crontab(minute=0, hour=8)},
+}
 
 # --- Settlement back office ------------------------------------------------------------------
 SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
+SETTLEMENT_VENUE_FAULTS = env.str("SETTLEMENT_VENUE_FAULTS", default="")
+# Settlements travel through the steps in micro-batches of up to this many.
+SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=200)
+# How long an executor may hold a settlement's current step before another may take it.
+SETTLEMENT_CLAIM_SECONDS = env.float("SETTLEMENT_CLAIM_SECONDS", default=15.0)
+# A settlement idle this long in a non-final state is re-enqueued by the recovery sweep.
+SETTLEMENT_IDLE_SECONDS = env.float("SETTLEMENT_IDLE_SECONDS", default=10.0)
+SETTLEMENT_MAX_ATTEMPTS = env.int("SETTLEMENT_MAX_ATTEMPTS", default=8)
+SETTLEMENT_RETRY_BASE_SECONDS = env.float("SETTLEMENT_RETRY_BASE_SECONDS", default=0.2)
+SETTLEMENT_RETRY_MAX_SECONDS = env.float("SETTLEMENT_RETRY_MAX_SECONDS", default=10.0)
+SETTLEMENT_RECONCILE_AFTER_SECONDS = env.float("SETTLEMENT_RECONCILE_AFTER_SECONDS", default=3.0)
+SETTLEMENT_CLIENT_ID_PREFIX = env.str("SETTLEMENT_CLIENT_ID_PREFIX", default="stl")
+RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.25)
+RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "settlement-reconcile": {"task": "settlement.reconcile", "schedule": env.float("SETTLEMENT_RECONCILE_EVERY", default=3.0)},
+        "settlement-recover": {"task": "settlement.recover", "schedule": env.float("SETTLEMENT_RECOVER_EVERY", default=5.0)},
+    }
+)
 INSTALLED_APPS.append("drf_spectacular_sidecar")
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}

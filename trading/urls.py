@@ -15,6 +15,7 @@ from notifications import web as notifications_web
 from orders import urls as orders_urls
 from settlement import urls as settlement_urls
 from trading import health
+from trading.metrics import metrics_view
 from trading.converters import SymbolConverter
 from accounts.admin_site import PlatformAdminSite
 
@@ -112,6 +113,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 handler400 = "trading.errors.json_bad_request"

@@ -1,0 +1,580 @@
+"""Settlement writes: accept outbox events, run the four steps over micro-batches, retry,
+recover, and the staff decisions of the review queue.
+
+Every step is idempotent. Steps 1, 2 and 4 are ledger transfers whose ids derive from
+(settlement, step) and commit in the same transaction that advances the settlement, so a
+step is either wholly done or not at all. Step 3 talks to the venue: the settlement records
+that it is about to send (``venue_sent_at``) before sending, and a later attempt that finds
+that mark looks the client order id up on the venue before it would ever send again.
+Concurrent executors (a redelivered message, a recovery sweep) are kept apart by the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from compliance.services import audit_append
+from ledger.models import SystemRole
+from ledger.services.transfers import TransferRequest, system_account, transfers_execute
+from trading.errors import Conflict, NotFound, ValidationFailed
+from trading.money import quantize
+
+from .models import ACTIVE_STATES, DONE, Counter, Kind, Settlement, SettlementError, SettlementStep, State, StepStatus
+from .venues import get_venue
+from .venues.base import VenueError, VenueOrder, VenueTimeout
+
+logger = logging.getLogger(__name__)
+
+TOPICS = ("options.order", "options.exercise")
+
+
+def _conf(name: str, default):
+    return getattr(settings, name, default)
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+
+def settlements_accept(*, events: Sequence[dict]) -> list[int]:
+    """Insert one settlement per event, keyed by the event key; returns the ids of the new
+    ones (a duplicate delivery inserts nothing and returns nothing for it)."""
+    rows = []
+    for event in events:
+        if event.get("topic") not in TOPICS:
+            logger.warning("settlement intake ignores topic %r (%s)", event.get("topic"), event.get("key"))
+            continue
+        payload = event["payload"]
+        rows.append(
+            (
+                event["key"],
+                event["id"],
+                event["topic"],
+                payload["kind"],
+                payload["underlying"],
+                Decimal(payload["usdt"]),
+                Decimal(payload["underlying_qty"]),
+                Decimal(payload["index_price"]),
+                payload,
+                parse_datetime(event["created_at"]) if isinstance(event["created_at"], str) else event["created_at"],
+            )
+        )
+    if not rows:
+        return []
+    now = timezone.now()
+    table = Settlement._meta.db_table
+    columns = (
+        "ref, event_id, topic, kind, underlying, usdt, underlying_qty, index_price, payload, event_created_at, "
+        "state, step, attempts, claim, last_error_code, last_error, client_order_id, venue, venue_order_id, "
+        "accepted_at, updated_at, resolved_by, resolution_note"
+    )
+    placeholders = "(" + ", ".join(["%s"] * 23) + ")"
+    params = []
+    json_field = Settlement._meta.get_field("payload")
+    for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
+        params += [
+            ref, event_id, topic, kind, underlying, usdt, qty, index,
+            json_field.get_db_prep_value(payload, connection), created,
+            State.PENDING, 1, 0, "", "", "", "", "", "", now, now, "", "",
+        ]  # fmt: skip
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
+        # ON CONFLICT ... RETURNING answers only the rows this statement inserted: a
+        # duplicate delivery is recognised by the database, not by a read before the write.
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "
+            "ON CONFLICT (ref) DO NOTHING RETURNING id",
+            params,
+        )
+        new_ids = sorted(row[0] for row in cursor.fetchall())
+        if new_ids:
+            _mirror_state(Settlement.objects.filter(id__in=new_ids), "settling")
+    return new_ids
+
+
+# --- claims -----------------------------------------------------------------------------------
+
+
+def _claim(ids: Sequence[int], step: int) -> tuple[str, list[Settlement]]:
+    """Take the settlements among ``ids`` that are at ``step``, active, due and not held by
+    another executor. One conditional UPDATE: two executors can never both win a row."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        claimed = Settlement.objects.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+            id__in=list(ids),
+            step=step,
+            state__in=ACTIVE_STATES,
+        ).update(
+            claimed_until=now + timedelta(seconds=_conf("SETTLEMENT_CLAIM_SECONDS", 15.0)),
+            claim=token,
+            state=State.RUNNING,
+            updated_at=now,
+        )
+    if not claimed:
+        return token, []
+    return token, list(Settlement.objects.filter(claim=token, step=step).order_by("id"))
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    settlement: Settlement
+    transfers: list[TransferRequest]
+    fields: dict
+
+
+class _Accounts:
+    """System accounts for one batch: one lookup per (role, asset, bucket)."""
+
+    def __init__(self):
+        self._cache = {}
+
+    def get(self, role: str, asset: str, key: str):
+        cache_key = (role, asset, key)
+        if cache_key not in self._cache:
+            self._cache[cache_key] = system_account(role=role, asset=asset, key=key)
+        return self._cache[cache_key]
+
+
+def _transfer(settlement: Settlement, step: int, leg: str, asset: str, amount: Decimal, debit, credit) -> TransferRequest:
+    return TransferRequest(
+        id=f"stl:{settlement.id}:{step}:{leg}",
+        code=f"settlement_step{step}",
+        asset=asset,
+        amount=quantize(asset, amount),
+        debit=debit,
+        credit=credit,
+        reference=settlement.ref,
+    )
+
+
+def _buys_underlying(settlement: Settlement) -> bool:
+    """An opening buy leaves the platform short the underlying: it buys it back with the
+    USDT premium. A close or an exercise is the mirror image."""
+    return settlement.kind == Kind.OPEN
+
+
+def _ledger_step(settlement: Settlement, step: int, accounts: _Accounts) -> list[TransferRequest]:
+    asset, usdt, qty = settlement.underlying, settlement.usdt, settlement.underlying_qty
+    key = settlement.ref
+
+    def acct(role, a):
+        return accounts.get(role, a, key)
+
+    clearing, treasury, funding = SystemRole.OPTION_CLEARING, SystemRole.TREASURY, SystemRole.VENUE_FUNDING
+    buy = _buys_underlying(settlement)
+    legs: list[TransferRequest] = []
+    if step == 1:
+        if buy:  # the premium moves to the system wallet, which now owes the underlying
+            legs.append(_transfer(settlement, 1, "usdt", "USDT", usdt, acct(clearing, "USDT"), acct(treasury, "USDT")))
+            legs.append(_transfer(settlement, 1, "base", asset, qty, acct(treasury, asset), acct(clearing, asset)))
+        else:  # the system wallet funds the payout and takes the underlying to sell
+            legs.append(_transfer(settlement, 1, "usdt", "USDT", usdt, acct(treasury, "USDT"), acct(clearing, "USDT")))
+            legs.append(_transfer(settlement, 1, "base", asset, qty, acct(clearing, asset), acct(treasury, asset)))
+    elif step == 2:
+        if buy:
+            legs.append(_transfer(settlement, 2, "usdt", "USDT", usdt, acct(treasury, "USDT"), acct(funding, "USDT")))
+        else:
+            legs.append(_transfer(settlement, 2, "base", asset, qty, acct(treasury, asset), acct(funding, asset)))
+    elif step == 4:
+        # The swap's proceeds return to the system wallet; what the venue left on the
+        # funding account (rounding dust) and the hedge's slippage and fee against the index
+        # go to the option book (clearing), so the system wallet ends flat in both assets.
+        if buy:
+            legs.append(_transfer(settlement, 4, "base", asset, settlement.filled_qty, acct(funding, asset), acct(treasury, asset)))
+            legs.append(_transfer(settlement, 4, "dust", "USDT", usdt - settlement.fill_cost, acct(funding, "USDT"), acct(clearing, "USDT")))
+            legs.append(_true_up(settlement, asset, qty - settlement.filled_qty, acct(clearing, asset), acct(treasury, asset)))
+        else:
+            legs.append(_transfer(settlement, 4, "usdt", "USDT", settlement.fill_cost, acct(funding, "USDT"), acct(treasury, "USDT")))
+            legs.append(_transfer(settlement, 4, "dust", asset, qty - settlement.filled_qty, acct(funding, asset), acct(clearing, asset)))
+            legs.append(_true_up(settlement, "USDT", usdt - settlement.fill_cost, acct(clearing, "USDT"), acct(treasury, "USDT")))
+    return [leg for leg in legs if leg.amount > 0]
+
+
+def _true_up(settlement: Settlement, asset: str, shortfall: Decimal, clearing, treasury) -> TransferRequest:
+    """The system wallet's shortfall (positive) is made good by the option book, its
+    surplus (negative) goes to it."""
+    if shortfall >= 0:
+        return _transfer(settlement, 4, "pnl", asset, shortfall, clearing, treasury)
+    return _transfer(settlement, 4, "pnl", asset, -shortfall, treasury, clearing)
+
+
+def _swap_legs(settlement: Settlement, order: VenueOrder, accounts: _Accounts) -> tuple[list[TransferRequest], dict]:
+    """Step 3's ledger side: what left the funding account for the venue and what came back,
+    net of the venue's fee, against the external world."""
+    asset = settlement.underlying
+    funding, external = SystemRole.VENUE_FUNDING, SystemRole.EXTERNAL
+    key = settlement.ref
+    fee = order.fee or Decimal(0)
+    if _buys_underlying(settlement):
+        received = order.filled - (fee if order.fee_asset == asset else 0)
+        spent = order.cost + (fee if order.fee_asset == "USDT" else 0)
+        legs = [
+            _transfer(settlement, 3, "paid", "USDT", spent, accounts.get(funding, "USDT", key), accounts.get(external, "USDT", key)),
+            _transfer(settlement, 3, "got", asset, received, accounts.get(external, asset, key), accounts.get(funding, asset, key)),
+        ]
+        fields = {"filled_qty": quantize(asset, received), "fill_cost": quantize("USDT", spent)}
+    else:
+        received = order.cost - (fee if order.fee_asset == "USDT" else 0)
+        spent = order.filled + (fee if order.fee_asset == asset else 0)
+        legs = [
+            _transfer(settlement, 3, "paid", asset, spent, accounts.get(funding, asset, key), accounts.get(external, asset, key)),
+            _transfer(settlement, 3, "got", "USDT", received, accounts.get(external, "USDT", key), accounts.get(funding, "USDT", key)),
+        ]
+        fields = {"filled_qty": quantize(asset, spent), "fill_cost": quantize("USDT", received)}
+    price = order.average or (order.cost / order.filled if order.filled else None)
+    fields["fill_price"] = quantize("USDT", price) if price else None
+    fields["venue_fee"] = fee
+    fields["venue_order_id"] = order.venue_order_id or ""
+    if price and settlement.index_price:
+        # Positive slippage costs the platform: paying above the index, or selling below it.
+        sign = 1 if _buys_underlying(settlement) else -1
+        fields["slippage_bps"] = (sign * (price - settlement.index_price) / settlement.index_price * 10000).quantize(
+            Decimal("0.0001")
+        )
+    return [leg for leg in legs if leg.amount > 0], fields
+
+
+def client_order_id(settlement: Settlement) -> str:
+    """Derived from the settlement alone: every attempt, on any worker, uses the same id."""
+    return f"{_conf('SETTLEMENT_CLIENT_ID_PREFIX', 'stl')}-{settlement.id}"
+
+
+def _venue_symbol(settlement: Settlement) -> str:
+    return f"{settlement.underlying}/USDT"
+
+
+class _OutcomeUnknown(VenueTimeout):
+    """An earlier request may still be in flight: wait before deciding anything."""
+
+    code = "venue_outcome_unknown"
+
+
+class _ClaimLost(VenueError):
+    code = "claim_lost"
+    transient = True
+
+
+def _swap(settlement: Settlement, token: str) -> VenueOrder:
+    """Place the swap, or find the one an earlier attempt placed. Runs without a transaction."""
+    venue = get_venue()
+    cid, symbol = client_order_id(settlement), _venue_symbol(settlement)
+    if settlement.venue_sent_at is not None:
+        found = venue.fetch_order(client_order_id=cid, symbol=symbol)
+        if found is not None:
+            return found
+        # Not seen: that proves it never will be only once an earlier request can no
+        # longer be in flight. Until then, wait rather than risk a second execution.
+        waited = (timezone.now() - settlement.venue_sent_at).total_seconds()
+        if waited < venue.unknown_outcome_grace_s:
+            error = _OutcomeUnknown(f"Order {cid} is not visible on {venue.name} yet; its outcome is still unknown.")
+            error.retry_after = venue.unknown_outcome_grace_s - waited
+            raise error
+    # The durable mark comes before every send: whoever runs this step next looks first.
+    marked = Settlement.objects.filter(id=settlement.id, claim=token, step=3).update(
+        venue_sent_at=timezone.now(), client_order_id=cid, venue=venue.name
+    )
+    if not marked:
+        raise _ClaimLost(f"Settlement {settlement.ref} was taken over by another executor.")
+    if _buys_underlying(settlement):
+        return venue.market_order(client_order_id=cid, symbol=symbol, side="buy", quote_amount=settlement.usdt)
+    return venue.market_order(client_order_id=cid, symbol=symbol, side="sell", amount=settlement.underlying_qty)
+
+
+class _Fatal(VenueError):
+    transient = False
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _venue_step(batch: list[Settlement], token: str, accounts: _Accounts) -> tuple[list[_Outcome], list[tuple[Settlement, Exception]]]:
+    workers = max(1, min(len(batch), _conf("SETTLEMENT_VENUE_CONCURRENCY", 8)))
+    if workers == 1:
+        results = [_swap_or_error(s, token, close=False) for s in batch]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda s: _swap_or_error(s, token), batch))
+    done, failed = [], []
+    for settlement, result in zip(batch, results):
+        if isinstance(result, Exception):
+            failed.append((settlement, result))
+            continue
+        if result.status != "filled" or not result.filled:
+            failed.append((settlement, _Fatal("venue_not_filled", f"The venue order {result.venue_order_id} is {result.status}.")))
+            continue
+        legs, fields = _swap_legs(settlement, result, accounts)
+        done.append(_Outcome(settlement, legs, fields))
+    return done, failed
+
+
+def _swap_or_error(settlement: Settlement, token: str, close: bool = True):
+    try:
+        return _swap(settlement, token)
+    except VenueError as exc:
+        return exc
+    except Exception as exc:  # an adapter bug must not take the batch down with it
+        logger.exception("venue call failed for %s", settlement.ref)
+        return exc
+    finally:
+        if close:  # a pool thread's own connection
+            connection.close()
+
+
+def settlement_step_run(*, step: int, ids: Sequence[int]) -> list[int]:
+    """Run ``step`` for the settlements among ``ids`` this executor can claim; returns the
+    ids that completed it (to be forwarded to the next step)."""
+    if not ids:
+        return []
+    token, batch = _claim(ids, step)
+    if not batch:
+        return []
+    started = timezone.now()
+    accounts = _Accounts()
+    failed: list[tuple[Settlement, Exception]] = []
+    if step == 3:
+        done, failed = _venue_step(batch, token, accounts)
+    else:
+        done = [_Outcome(s, _ledger_step(s, step, accounts), {}) for s in batch]
+    completed = _commit_step(step, token, started, done)
+    for settlement, error in failed:
+        _record_failure(settlement, step, token, started, error)
+    return completed
+
+
+def _commit_step(step: int, token: str, started: datetime, done: list[_Outcome]) -> list[int]:
+    if not done:
+        return []
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        # Still ours? A claim that expired while we worked may have passed to another
+        # executor; then this batch's results are theirs to write.
+        mine = set(
+            Settlement.objects.filter(id__in=[o.settlement.id for o in done], claim=token, step=step).values_list("id", flat=True)
+        )
+        done = [o for o in done if o.settlement.id in mine]
+        transfers_execute([leg for outcome in done for leg in outcome.transfers])
+        final = step == 4
+        for outcome in done:
+            update = {
+                "step": step + 1,
+                "attempts": 0,
+                "claimed_until": None,
+                "claim": "",
+                "next_attempt_at": None,
+                "state": State.SETTLED if final else State.RUNNING,
+                "updated_at": now,
+                **outcome.fields,
+            }
+            if final:
+                update["settled_at"] = now
+            Settlement.objects.filter(id=outcome.settlement.id).update(**update)
+        _steps_upsert(step, [o.settlement for o in done], StepStatus.DONE, started, now)
+        if final:
+            _mirror_state(Settlement.objects.filter(id__in=mine), "settled")
+    return sorted(mine)
+
+
+def _steps_upsert(step: int, settlements: Iterable[Settlement], status: str, started: datetime, finished, code: str = "") -> None:
+    rows = [(s.id, step, status, s.attempts + (status != StepStatus.DONE), code, started, finished) for s in settlements]
+    if not rows:
+        return
+    table = SettlementStep._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (settlement_id, step, status, attempts, error_code, started_at, finished_at) "
+            f"VALUES {values} ON CONFLICT (settlement_id, step) DO UPDATE SET status = excluded.status, "
+            "attempts = excluded.attempts, error_code = excluded.error_code, finished_at = excluded.finished_at",
+            [value for row in rows for value in row],
+        )
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped."""
+    base = _conf("SETTLEMENT_RETRY_BASE_SECONDS", 0.2)
+    cap = _conf("SETTLEMENT_RETRY_MAX_SECONDS", 10.0)
+    return random.uniform(base / 2, min(cap, base * 2 ** (attempt - 1)))
+
+
+def _record_failure(settlement: Settlement, step: int, token: str, started: datetime, error: Exception) -> None:
+    code = getattr(error, "code", None) or "internal_error"
+    transient = bool(getattr(error, "transient", False))
+    attempt = settlement.attempts + 1
+    waiting = isinstance(error, (_OutcomeUnknown, _ClaimLost))
+    give_up = not transient or (attempt >= _conf("SETTLEMENT_MAX_ATTEMPTS", 8) and not waiting)
+    now = timezone.now()
+    delay = 0.0 if give_up else max(_backoff(attempt), float(getattr(error, "retry_after", 0) or 0))
+    extra = {}
+    if step == 3 and isinstance(error, VenueError) and not isinstance(error, VenueTimeout):
+        # A definite refusal: the venue executed nothing, so the next attempt need not wait
+        # for an earlier request's outcome.
+        extra["venue_sent_at"] = None
+    with transaction.atomic(durable=True):
+        changed = Settlement.objects.filter(id=settlement.id, claim=token, step=step).update(
+            **extra,
+            attempts=attempt,
+            last_error_code=code[:40],
+            last_error=str(error)[:2000],
+            claimed_until=None,
+            claim="",
+            state=State.MANUAL_REVIEW if give_up else State.RUNNING,
+            next_attempt_at=None if give_up else now + timedelta(seconds=delay),
+            updated_at=now,
+        )
+        if not changed:
+            return
+        SettlementError.objects.create(
+            settlement=settlement, step=step, attempt=attempt, code=code[:40], message=str(error)[:2000], transient=transient
+        )
+        settlement.attempts = attempt - 1
+        _steps_upsert(step, [settlement], StepStatus.FAILED if give_up else StepStatus.RETRYING, started, now, code[:40])
+        counter_add("settlement_retries" if not give_up else "settlement_manual_reviews")
+        if give_up:
+            _mirror_state(Settlement.objects.filter(id=settlement.id), "manual_review")
+            audit_append(
+                actor=None,
+                action="settlement.manual_review",
+                target_type="settlement",
+                target_id=str(settlement.id),
+                data={"ref": settlement.ref, "step": step, "error": code, "attempts": attempt},
+            )
+        else:
+            from . import tasks
+
+            transaction.on_commit(lambda: tasks.settlement_resume.apply_async(args=[step, [settlement.id]], countdown=delay))
+
+
+# --- recovery ---------------------------------------------------------------------------------
+
+
+def settlements_stalled(*, idle_seconds: float | None = None, limit: int = 5000) -> dict[int, list[int]]:
+    """Active settlements nobody is working on: unclaimed (or claim expired), due, and idle
+    past the timeout. Grouped by their current step."""
+    now = timezone.now()
+    idle = _conf("SETTLEMENT_IDLE_SECONDS", 10.0) if idle_seconds is None else idle_seconds
+    rows = (
+        Settlement.objects.filter(state__in=ACTIVE_STATES, updated_at__lt=now - timedelta(seconds=idle))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("id")
+        .values_list("step", "id")[:limit]
+    )
+    by_step: dict[int, list[int]] = defaultdict(list)
+    for step, settlement_id in rows:
+        by_step[step].append(settlement_id)
+    return dict(by_step)
+
+
+def settlements_touch(*, ids: Sequence[int]) -> None:
+    """Mark re-enqueued settlements as just handled, so the next sweep does not enqueue
+    them again while their message is still in the queue."""
+    Settlement.objects.filter(id__in=list(ids), state__in=ACTIVE_STATES).update(updated_at=timezone.now())
+
+
+# --- staff decisions --------------------------------------------------------------------------
+
+
+def settlement_retry(*, settlement_id: int, actor, note: str = "") -> Settlement:
+    """Put a settlement in manual review back to work from its current step."""
+    with transaction.atomic(durable=True):
+        settlement = _for_update(settlement_id)
+        if settlement.state != State.MANUAL_REVIEW:
+            raise Conflict(f"Settlement {settlement.ref} is {settlement.state}, not in manual review.", code="not_in_review")
+        Settlement.objects.filter(id=settlement.id).update(
+            state=State.RUNNING, attempts=0, next_attempt_at=None, claimed_until=None, claim="", updated_at=timezone.now()
+        )
+        _mirror_state(Settlement.objects.filter(id=settlement.id), "settling")
+        audit_append(
+            actor=actor,
+            action="settlement.retry",
+            target_type="settlement",
+            target_id=str(settlement.id),
+            data={"ref": settlement.ref, "step": settlement.step, "note": note},
+        )
+        from . import tasks
+
+        step = settlement.step
+        transaction.on_commit(lambda: tasks.settlement_resume.delay(step, [settlement.id]))
+    settlement.refresh_from_db()
+    return settlement
+
+
+def settlement_resolve(*, settlement_id: int, actor, note: str) -> Settlement:
+    """Close a settlement in manual review by hand (e.g. the swap was done outside)."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed("A note is required to mark a settlement resolved.", fields={"note": ["Required."]})
+    with transaction.atomic(durable=True):
+        settlement = _for_update(settlement_id)
+        if settlement.state != State.MANUAL_REVIEW:
+            raise Conflict(f"Settlement {settlement.ref} is {settlement.state}, not in manual review.", code="not_in_review")
+        Settlement.objects.filter(id=settlement.id).update(
+            state=State.RESOLVED,
+            resolved_by=getattr(actor, "email", "") or "",
+            resolution_note=note,
+            settled_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        _mirror_state(Settlement.objects.filter(id=settlement.id), "settled")
+        audit_append(
+            actor=actor,
+            action="settlement.resolve",
+            target_type="settlement",
+            target_id=str(settlement.id),
+            data={"ref": settlement.ref, "step": settlement.step, "note": note},
+        )
+    settlement.refresh_from_db()
+    return settlement
+
+
+def _for_update(settlement_id: int) -> Settlement:
+    try:
+        return Settlement.objects.select_for_update().get(pk=settlement_id)
+    except Settlement.DoesNotExist:
+        raise NotFound("No such settlement.") from None
+
+
+# --- counters and the order mirror ------------------------------------------------------------
+
+
+def counter_add(name: str, by: int = 1) -> None:
+    if not by:
+        return
+    updated = Counter.objects.filter(name=name).update(value=F("value") + by)
+    if not updated:
+        from django.db import IntegrityError
+
+        try:
+            with transaction.atomic():
+                Counter.objects.create(name=name, value=by)
+        except IntegrityError:
+            Counter.objects.filter(name=name).update(value=F("value") + by)
+
+
+def _mirror_state(settlements, state: str) -> None:
+    """Show the back office's progress on the trader's order (the order rows belong to the
+    orders app; settlement may write this one column of them)."""
+    from orders import settlement_mirror
+
+    refs = list(settlements.values_list("ref", flat=True))
+    if refs:
+        settlement_mirror.set_state(refs=refs, state=state)

@@ -1,0 +1,298 @@
+"""The venue interface of settlement step 3 (the market swap USDT <-> BTC/ETH): pure Python.
+
+A venue executes *market* orders and answers lookups by the *client order id*, the id the
+settlement derives from its own record. That id is the only safe way to resolve an unknown
+outcome: after a ``VenueTimeout`` the order may or may not exist, and the caller looks it up
+with ``fetch_order`` instead of sending it again. Most venues do not deduplicate client ids of
+market orders that already filled, so a blind resend can execute twice.
+
+Errors say whether retrying is safe (``transient``) and carry a stable ``code`` for the
+settlement state table:
+
+=============================  =========  ============================================
+error                          transient  meaning
+=============================  =========  ============================================
+``VenueTimeout``               yes        no answer: the order MAY exist, look it up
+``VenueRateLimited``           yes        refused before execution; wait ``retry_after``
+``VenueUnavailable``           yes        refused/unreachable before execution (5xx on a
+                                          read, maintenance, connection never opened)
+``VenueRejected``              no         the venue refused the order; nothing executed
+``VenueInsufficientBalance``   no         the funding account lacks the asset
+=============================  =========  ============================================
+
+No Django here: the simulated venue runs in plain subprocesses in the tests.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+BUY = "buy"
+SELL = "sell"
+SIDES = (BUY, SELL)
+
+FILLED = "filled"
+OPEN = "open"
+PARTIALLY_FILLED = "partially_filled"
+REJECTED = "rejected"
+CANCELLED = "cancelled"
+STATUSES = (FILLED, OPEN, PARTIALLY_FILLED, REJECTED, CANCELLED)
+FINAL_STATUSES = (FILLED, REJECTED, CANCELLED)
+
+# Binance's rule for client order ids (^[.A-Z:/a-z0-9_-]{1,36}$) minus the punctuation other
+# venues refuse: settlement-derived ids that pass this work on the common exchanges.
+CLIENT_ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
+
+
+@dataclass(frozen=True)
+class VenueOrder:
+    """One market order as the venue reports it.
+
+    ``amount`` is the base quantity asked for (``None`` for a buy that spent a quote amount),
+    ``filled`` the base quantity executed, ``cost`` the quote amount exchanged and ``average``
+    the average price. ``fee`` is charged in ``fee_asset``; taker fees are usually taken from
+    the asset received (base on a buy, quote on a sell). ``fee_asset == ""`` means the reply
+    carried no fee information (e.g. Binance's order query has no fills): the fee is then
+    *unknown*, not zero. Amounts are Decimals exactly as the venue reported them; the ledger
+    quantizes to each asset's scale. ``status`` is one of ``STATUSES``: ``cancelled`` is final
+    and may still carry a partial ``filled`` (a market order the venue expired after a partial
+    fill); ``partially_filled`` is still working.
+    """
+
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: str
+    status: str
+    amount: Decimal | None
+    filled: Decimal
+    cost: Decimal
+    average: Decimal | None
+    fee: Decimal
+    fee_asset: str
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, not {self.side!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+        for name in ("filled", "cost", "fee"):
+            if not isinstance(getattr(self, name), Decimal):
+                raise TypeError(f"{name} must be a Decimal")
+        for name in ("amount", "average"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Decimal):
+                raise TypeError(f"{name} must be a Decimal or None")
+
+    @property
+    def base_asset(self) -> str:
+        return self.symbol.split("/")[0]
+
+    @property
+    def quote_asset(self) -> str:
+        return self.symbol.split("/")[1]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (Decimals as strings)."""
+        return {
+            "client_order_id": self.client_order_id,
+            "venue_order_id": self.venue_order_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "status": self.status,
+            "amount": _str_or_none(self.amount),
+            "filled": str(self.filled),
+            "cost": str(self.cost),
+            "average": _str_or_none(self.average),
+            "fee": str(self.fee),
+            "fee_asset": self.fee_asset,
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VenueOrder:
+        return cls(
+            client_order_id=data["client_order_id"],
+            venue_order_id=data["venue_order_id"],
+            symbol=data["symbol"],
+            side=data["side"],
+            status=data["status"],
+            amount=_decimal_or_none(data.get("amount")),
+            filled=Decimal(data["filled"]),
+            cost=Decimal(data["cost"]),
+            average=_decimal_or_none(data.get("average")),
+            fee=Decimal(data["fee"]),
+            fee_asset=data.get("fee_asset", ""),
+            raw=data.get("raw") or {},
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> VenueOrder:
+        return cls.from_dict(json.loads(text))
+
+
+def _str_or_none(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal_or_none(value) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class VenueError(Exception):
+    """A venue call failed. ``code`` is stable snake_case for the state table; ``transient``
+    says whether the same call may simply be retried later (after a lookup, for a timeout)."""
+
+    code = "venue_error"
+    transient = False
+
+    def __init__(self, message: str = "", *, venue: str | None = None, client_order_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.venue = venue
+        self.client_order_id = client_order_id
+
+    def __reduce__(self):  # keyword-only attributes survive pickling (Celery results, subprocesses)
+        return (_rebuild_error, (type(self), self.message, dict(self.__dict__)))
+
+    def __str__(self) -> str:
+        return self.message or self.code
+
+
+def _rebuild_error(cls, message, state):
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class VenueTimeout(VenueError):
+    """No answer in time. The outcome is UNKNOWN: the order may or may not exist. Resolve it
+    with ``fetch_order(client_order_id=...)``; never resend blindly."""
+
+    code = "venue_timeout"
+    transient = True
+
+
+class VenueRateLimited(VenueError):
+    """The venue refused the call for rate limiting; nothing was executed."""
+
+    code = "venue_rate_limited"
+    transient = True
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class VenueUnavailable(VenueError):
+    """The venue could not take the call (5xx, maintenance, connection refused before the
+    request was sent); nothing was executed."""
+
+    code = "venue_unavailable"
+    transient = True
+
+
+class VenueRejected(VenueError):
+    """The venue refused the order (bad symbol or size, permissions, market closed...)."""
+
+    code = "venue_rejected"
+    transient = False
+
+
+class VenueInsufficientBalance(VenueError):
+    """The account at the venue lacks the asset the order spends."""
+
+    code = "venue_insufficient_balance"
+    transient = False
+
+
+ERRORS_BY_CODE = {
+    cls.code: cls for cls in (VenueTimeout, VenueRateLimited, VenueUnavailable, VenueRejected, VenueInsufficientBalance)
+}
+
+
+# --- the interface ---------------------------------------------------------------------------
+
+
+class Venue(abc.ABC):
+    """A trading venue for settlement step 3.
+
+    ``timeout_s`` bounds every call. ``unknown_outcome_grace_s`` is how long after a placement
+    attempt a ``fetch_order`` answering ``None`` proves the order will never execute (the
+    request can no longer be in flight): before that, a ``None`` after a ``VenueTimeout`` only
+    means "not seen yet".
+    """
+
+    name: str = "venue"
+    timeout_s: float = 10.0
+    unknown_outcome_grace_s: float = 0.0
+
+    @abc.abstractmethod
+    def market_order(
+        self,
+        *,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        amount: Decimal | None = None,
+        quote_amount: Decimal | None = None,
+    ) -> VenueOrder:
+        """Execute a market order. Exactly one of ``amount`` (base quantity, buy or sell) and
+        ``quote_amount`` (quote to spend, buy only) is given. Raises a ``VenueError``."""
+
+    @abc.abstractmethod
+    def fetch_order(self, *, client_order_id: str, symbol: str) -> VenueOrder | None:
+        """The order placed with ``client_order_id`` (the first one, if it was placed more
+        than once), or ``None`` if the venue has never seen that id. Raises a ``VenueError``
+        when the venue cannot answer."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def validate_market_order(
+    *, client_order_id: str, symbol: str, side: str, amount: Decimal | None, quote_amount: Decimal | None
+) -> None:
+    """The arguments' contract, checked the same way by every venue. A violation is a bug in
+    the caller, so it is a ``ValueError``/``TypeError``, never a ``VenueError``."""
+    validate_lookup(client_order_id=client_order_id, symbol=symbol)
+    if side not in SIDES:
+        raise ValueError(f"side must be 'buy' or 'sell', not {side!r}")
+    if (amount is None) == (quote_amount is None):
+        raise ValueError("give exactly one of amount (base) and quote_amount (quote)")
+    if quote_amount is not None and side != BUY:
+        raise ValueError("a quote_amount is only for a buy: a sell gives a base amount")
+    value = amount if amount is not None else quote_amount
+    if not isinstance(value, Decimal) or isinstance(value, bool):
+        raise TypeError("amounts are Decimals")
+    try:
+        positive = value.is_finite() and value > 0
+    except InvalidOperation:
+        positive = False
+    if not positive:
+        raise ValueError(f"the amount must be a positive finite Decimal, not {value}")
+
+
+def validate_lookup(*, client_order_id: str, symbol: str) -> None:
+    if not isinstance(client_order_id, str) or not CLIENT_ORDER_ID_RE.match(client_order_id):
+        raise ValueError(f"client_order_id must match {CLIENT_ORDER_ID_RE.pattern}, not {client_order_id!r}")
+    if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+        raise ValueError(f"symbol must look like 'BTC/USDT', not {symbol!r}")

@@ -1,0 +1,218 @@
+"""The four steps, in-process on PostgreSQL: ledger legs, venue outcomes, retries, manual
+review, claims, recovery and reconciliation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from compliance.models import AuditRecord
+from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer
+from settlement import services, tasks
+from settlement.models import Counter, Settlement, SettlementError, SettlementStep, State
+from settlement.reconcile import outbox_reconcile
+
+from .conftest import emit, set_faults
+
+pytestmark = pytest.mark.django_db
+
+
+def role_balance(role: str, asset: str) -> Decimal:
+    total = Decimal(0)
+    for account in LedgerAccount.objects.filter(kind__in=[AccountKind.SYSTEM, AccountKind.EXTERNAL], role=role, asset=asset):
+        total += account.credits_posted - account.debits_posted
+    return total
+
+
+def run_all_steps(ids):
+    for step in (1, 2, 3, 4):
+        ids = services.settlement_step_run(step=step, ids=ids)
+    return ids
+
+
+def test_intake_is_idempotent_per_event_key(venue):
+    message = emit()
+    first = services.settlements_accept(events=[message, message])
+    assert len(first) == 1
+    assert services.settlements_accept(events=[message]) == []
+    assert Settlement.objects.count() == 1
+
+
+def test_an_opening_buy_settles_in_four_steps_and_leaves_no_exposure(venue):
+    message = emit("open", usdt="1300")
+    (sid,) = services.settlements_accept(events=[message])
+    assert run_all_steps([sid]) == [sid]
+    s = Settlement.objects.get(pk=sid)
+    assert (s.state, s.step, s.attempts) == (State.SETTLED, 5, 0)
+    assert s.client_order_id == f"stl-{sid}" and s.venue_order_id
+    # The venue bought BTC with the premium (less rounding dust), at the index within the
+    # slippage band.
+    assert Decimal("1299.99") <= s.fill_cost <= Decimal("1300")
+    assert abs(s.fill_price - Decimal("65000")) <= Decimal("65000") * Decimal("0.0005") + Decimal("0.01")
+    assert abs(s.slippage_bps) <= Decimal("5.01")
+    assert venue.placements(s.client_order_id) == 1
+    # Every step wrote its legs with ids derived from (settlement, step).
+    ids = set(Transfer.objects.filter(reference=s.ref).values_list("id", flat=True))
+    assert {f"stl:{sid}:1:usdt", f"stl:{sid}:1:base", f"stl:{sid}:2:usdt", f"stl:{sid}:3:paid", f"stl:{sid}:3:got", f"stl:{sid}:4:base"} <= ids
+    assert ids <= {*ids, f"stl:{sid}:4:dust", f"stl:{sid}:4:pnl"}
+    # USDT went through treasury and funding to the venue; BTC came back to treasury. The
+    # system wallet and the funding account end flat; the option book holds the hedge.
+    for role in (SystemRole.TREASURY, SystemRole.VENUE_FUNDING):
+        for asset in ("USDT", "BTC"):
+            assert role_balance(role, asset) == 0, (role, asset)
+    assert role_balance(SystemRole.OPTION_CLEARING, "BTC") == s.filled_qty
+    assert abs(s.filled_qty - s.underlying_qty) <= s.underlying_qty * Decimal("0.0016")  # 5 bps slippage + 10 bps fee
+    assert list(SettlementStep.objects.filter(settlement=s).values_list("step", "status")) == [(1, "done"), (2, "done"), (3, "done"), (4, "done")]
+
+
+def test_a_close_sells_the_underlying_and_returns_usdt(venue):
+    (sid,) = services.settlements_accept(events=[emit("close", usdt="650")])
+    run_all_steps([sid])
+    s = Settlement.objects.get(pk=sid)
+    assert s.state == State.SETTLED
+    assert s.filled_qty == s.underlying_qty == Decimal("0.01")
+    for role in (SystemRole.TREASURY, SystemRole.VENUE_FUNDING):
+        for asset in ("USDT", "BTC"):
+            assert role_balance(role, asset) == 0, (role, asset)
+    assert abs(s.fill_cost - Decimal("650")) <= Decimal("650") * Decimal("0.0016")
+
+
+def test_a_transient_venue_error_is_retried_with_backoff(venue_settings, venue):
+    (sid,) = services.settlements_accept(events=[emit()])
+    services.settlement_step_run(step=1, ids=[sid])
+    services.settlement_step_run(step=2, ids=[sid])
+    set_faults(venue_settings, "rate_limit=1.0")
+    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    s = Settlement.objects.get(pk=sid)
+    assert (s.state, s.step, s.attempts, s.last_error_code) == (State.RUNNING, 3, 1, "venue_rate_limited")
+    assert s.next_attempt_at > timezone.now() - timedelta(seconds=1)
+    assert s.claimed_until is None
+    # Not due yet: nobody may run it before its backoff has passed.
+    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    set_faults(venue_settings, "")
+    Settlement.objects.filter(pk=sid).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert services.settlement_step_run(step=3, ids=[sid]) == [sid]
+    assert services.settlement_step_run(step=4, ids=[sid]) == [sid]
+    assert Settlement.objects.get(pk=sid).state == State.SETTLED
+    error = SettlementError.objects.get(settlement_id=sid)
+    assert (error.step, error.attempt, error.code, error.transient) == (3, 1, "venue_rate_limited", True)
+    assert Counter.objects.get(name="settlement_retries").value == 1
+
+
+def test_an_ambiguous_outcome_is_resolved_by_lookup_never_by_a_second_order(venue_settings, venue):
+    (sid,) = services.settlements_accept(events=[emit()])
+    services.settlement_step_run(step=1, ids=[sid])
+    services.settlement_step_run(step=2, ids=[sid])
+    set_faults(venue_settings, "ambiguous=1.0")
+    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    s = Settlement.objects.get(pk=sid)
+    assert s.last_error_code == "venue_timeout"
+    assert venue.placements(s.client_order_id) == 1  # it did execute; the reply was lost
+    set_faults(venue_settings, "")
+    Settlement.objects.filter(pk=sid).update(next_attempt_at=None)
+    assert services.settlement_step_run(step=3, ids=[sid]) == [sid]
+    assert venue.placements(s.client_order_id) == 1
+    assert Settlement.objects.get(pk=sid).venue_order_id
+
+
+def test_an_unseen_order_is_not_resent_while_the_first_request_may_be_in_flight(venue_settings, venue):
+    (sid,) = services.settlements_accept(events=[emit()])
+    services.settlement_step_run(step=1, ids=[sid])
+    services.settlement_step_run(step=2, ids=[sid])
+    set_faults(venue_settings, "timeout=1.0")  # refused before execution, but we cannot know
+    services.settlement_step_run(step=3, ids=[sid])
+    set_faults(venue_settings, "")
+    Settlement.objects.filter(pk=sid).update(next_attempt_at=None)
+    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    s = Settlement.objects.get(pk=sid)
+    assert s.last_error_code == "venue_outcome_unknown"
+    assert s.next_attempt_at > timezone.now()
+    assert get_placements(venue, s) == 0
+    # Once the grace has passed, the lookup's "never seen" is final and the order goes out.
+    Settlement.objects.filter(pk=sid).update(next_attempt_at=None, venue_sent_at=timezone.now() - timedelta(seconds=60))
+    assert services.settlement_step_run(step=3, ids=[sid]) == [sid]
+    assert get_placements(venue, s) == 1
+
+
+def get_placements(venue, settlement):
+    return venue.placements(services.client_order_id(settlement))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fatal_venue_error_goes_to_manual_review_and_staff_can_retry(venue_settings, venue, eager_celery, staff):
+    (sid,) = services.settlements_accept(events=[emit()])
+    services.settlement_step_run(step=1, ids=[sid])
+    services.settlement_step_run(step=2, ids=[sid])
+    set_faults(venue_settings, "reject=1.0")
+    services.settlement_step_run(step=3, ids=[sid])
+    s = Settlement.objects.get(pk=sid)
+    assert (s.state, s.last_error_code) == (State.MANUAL_REVIEW, "venue_rejected")
+    assert AuditRecord.objects.filter(action="settlement.manual_review", target_id=str(sid)).exists()
+    # Recovery leaves manual review alone.
+    Settlement.objects.filter(pk=sid).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert services.settlements_stalled() == {}
+    set_faults(venue_settings, "")
+    services.settlement_retry(settlement_id=sid, actor=staff, note="venue fixed the symbol")
+    s.refresh_from_db()
+    assert s.state == State.SETTLED  # the eager resume ran steps 3 and 4
+    assert AuditRecord.objects.filter(action="settlement.retry", target_id=str(sid)).exists()
+
+
+def test_resolving_needs_a_note_and_is_audited(venue_settings, venue, staff):
+    (sid,) = services.settlements_accept(events=[emit()])
+    set_faults(venue_settings, "reject=1.0")
+    run_all_steps([sid])
+    with pytest.raises(Exception) as missing:
+        services.settlement_resolve(settlement_id=sid, actor=staff, note="  ")
+    assert getattr(missing.value, "code", "") == "validation_error"
+    services.settlement_resolve(settlement_id=sid, actor=staff, note="swapped by hand on the venue")
+    s = Settlement.objects.get(pk=sid)
+    assert (s.state, s.resolution_note, s.resolved_by) == (State.RESOLVED, "swapped by hand on the venue", staff.email)
+    assert AuditRecord.objects.filter(action="settlement.resolve", target_id=str(sid)).exists()
+    with pytest.raises(Exception) as again:
+        services.settlement_resolve(settlement_id=sid, actor=staff, note="again")
+    assert getattr(again.value, "code", "") == "not_in_review"
+
+
+def test_a_claimed_settlement_is_not_run_by_a_second_executor(venue):
+    (sid,) = services.settlements_accept(events=[emit()])
+    token, batch = services._claim([sid], 1)
+    assert [s.id for s in batch] == [sid]
+    assert services.settlement_step_run(step=1, ids=[sid]) == []  # someone else holds it
+    # The holder dies: its claim expires and the step can be taken again.
+    Settlement.objects.filter(pk=sid).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    assert services.settlement_step_run(step=1, ids=[sid]) == [sid]
+    assert Transfer.objects.filter(id__startswith=f"stl:{sid}:1:").count() == 2
+
+
+def test_recovery_re_enqueues_idle_settlements_from_their_step(venue, eager_celery):
+    ids = services.settlements_accept(events=[emit(), emit("close", usdt="650")])
+    services.settlement_step_run(step=1, ids=ids)
+    services.settlement_step_run(step=2, ids=ids[:1])
+    Settlement.objects.filter(pk__in=ids).update(updated_at=timezone.now() - timedelta(minutes=1))
+    assert services.settlements_stalled() == {3: ids[:1], 2: ids[1:]}
+    assert tasks.settlement_recover() == 2
+    assert set(Settlement.objects.values_list("state", flat=True)) == {State.SETTLED}
+    assert Counter.objects.get(name="settlement_recovered").value == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reconciliation_republishes_events_without_a_settlement(venue, eager_celery):
+    from trading.models import OutboxEvent
+
+    old, young = emit(), emit()
+    OutboxEvent.objects.filter(pk=old["id"]).update(created_at=timezone.now() - timedelta(seconds=10))
+    assert tasks.outbox_reconcile() == 1
+    assert Settlement.objects.get(ref=old["key"]).state == State.SETTLED
+    assert not Settlement.objects.filter(ref=young["key"]).exists()
+    assert Counter.objects.get(name="outbox_republished").value == 1
+    # Nothing is republished twice once it has its settlement.
+    assert tasks.outbox_reconcile() == 0
+
+
+def test_events_of_other_topics_are_not_settled(venue):
+    message = emit(topic="options.other")
+    assert services.settlements_accept(events=[message]) == []
