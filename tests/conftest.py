@@ -108,6 +108,24 @@ def auth_api(user):
     return client
 
 
+@pytest.fixture
+def admin_client_otp(staff, password):
+    """A staff browser session signed in to the admin with password and a TOTP code."""
+    from django.test import Client
+
+    from tests.factories import enable_totp, totp_code
+
+    device = enable_totp(staff)
+    client = Client()
+    response = client.post(
+        "/admin/login/",
+        {"username": staff.email, "password": password, "otp_device": device.persistent_id, "otp_token": totp_code(device), "next": "/admin/"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    client.user = staff
+    return client
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     """Browser tests last: Playwright drives Chromium from an event loop in the main thread,

@@ -334,6 +334,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Settlement back office ------------------------------------------------------------------
 SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
 SETTLEMENT_VENUE_FAULTS = env.str("SETTLEMENT_VENUE_FAULTS", default="")
+# Where the simulated venue keeps its orders in Redis (several platforms may share one).
+SETTLEMENT_VENUE_KEY_PREFIX = env.str("SETTLEMENT_VENUE_KEY_PREFIX", default="settlement:venue:sim")
 # Settlements travel through the steps in micro-batches of up to this many.
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=200)
 # How long an executor may hold a settlement's current step before another may take it.

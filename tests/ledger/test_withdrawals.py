@@ -509,24 +509,9 @@ def test_deciding_an_unknown_withdrawal_is_not_found(staff, db):
 
 
 @pytest.fixture
-def staff_client(staff, password):
-    """A staff browser session that signed in to the admin with password and a TOTP code."""
-    device = enable_totp(staff)
-    client = Client()
-    response = client.post(
-        "/admin/login/",
-        {
-            "username": staff.email,
-            "password": password,
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device),
-            "next": "/admin/",
-        },
-    )
-    assert response.status_code == 302, response.content[:2000]
-    assert client.get("/admin/").status_code == 200
-    client.user = staff
-    return client
+def staff_client(admin_client_otp):
+    assert admin_client_otp.get("/admin/").status_code == 200
+    return admin_client_otp
 
 
 def test_admin_without_otp_is_refused(staff, password):

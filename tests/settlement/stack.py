@@ -1,0 +1,138 @@
+"""A real back office for fault tests: a private Redis (broker and venue store), Celery
+workers, celery beat and relays as child processes on the test database. Each child runs in
+its own session so ``kill -9`` takes its whole process group (a prefork worker's children
+die with it, as in a real crash)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from tests.processes import test_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
+        self.name, self.argv, self.env = name, argv, env
+        self.log_path = log_dir / f"{name}.log"
+        self.lines: list[str] = []
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Child:
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        proc = self.proc
+
+        def pump():
+            for line in proc.stdout:
+                self.lines.append(line)
+                log.write(line)
+                log.flush()
+
+        threading.Thread(target=pump, daemon=True).start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if any(text in line for line in self.lines):
+                return time.monotonic() - started
+            if not self.alive:
+                raise AssertionError(f"{self.name} exited:\n{''.join(self.lines[-40:])}")
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} never printed {text!r}:\n{''.join(self.lines[-40:])}")
+
+
+class BackOffice:
+    """Start with ``BackOffice(tmp_path, **settings_env).start_redis()``, then add processes."""
+
+    def __init__(self, log_dir: Path, **env):
+        self.log_dir = log_dir
+        self.redis_port = free_port()
+        self.queue = f"test-{uuid.uuid4().hex[:8]}"
+        self.venue_prefix = f"test:venue:{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "CELERY_QUEUE": self.queue,
+            "SETTLEMENT_VENUE_KEY_PREFIX": self.venue_prefix,
+            "DEBUG": "0",
+            "HTTPS": "0",
+            "PYTHONUNBUFFERED": "1",
+            **{key: str(value) for key, value in env.items()},
+        }
+        self.children: list[Child] = []
+        self.redis: Child | None = None
+
+    def start_redis(self) -> BackOffice:
+        self.redis = Child(
+            "redis",
+            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            self.env,
+            self.log_dir,
+        ).start()
+        self.redis.wait_for("Ready to accept connections")
+        return self
+
+    def spawn(self, name: str, argv: list[str]) -> Child:
+        child = Child(name, argv, self.env, self.log_dir).start()
+        self.children.append(child)
+        return child
+
+    def worker(self, name: str, concurrency: int = 2) -> Child:
+        return self.spawn(
+            name,
+            [str(BIN / "celery"), "-A", "trading", "worker", "-Q", self.queue, "-n", f"{name}@%h-{self.queue}",
+             "--concurrency", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        )  # fmt: skip
+
+    def beat(self) -> Child:
+        return self.spawn(
+            "beat", [str(BIN / "celery"), "-A", "trading", "beat", "-l", "info", "-s", str(self.log_dir / "beat-schedule")]
+        )
+
+    def relay(self, name: str = "relay", ttl: float = 1.0) -> Child:
+        return self.spawn(name, [sys.executable, "manage.py", "run_relay", "--ttl", str(ttl)])
+
+    def shutdown(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        if self.redis:
+            self.redis.kill9()
