@@ -33,7 +33,7 @@ from ledger.services.transfers import TransferRequest, system_account, transfers
 from trading.errors import Conflict, NotFound, ValidationFailed
 from trading.money import quantize
 
-from .models import ACTIVE_STATES, DONE, Counter, Kind, Settlement, SettlementError, SettlementStep, State, StepStatus
+from .models import ACTIVE_STATES, Counter, Kind, Settlement, SettlementError, SettlementStep, State, StepStatus
 from .venues import get_venue
 from .venues.base import VenueError, VenueOrder, VenueTimeout
 

@@ -72,9 +72,7 @@ def wait_settled(expected: int, timeout: float) -> float:
         if final >= expected:
             return time.monotonic() - started
         time.sleep(0.2)
-    states = dict(Settlement.objects.values_list("state").annotate_count()) if False else list(
-        Settlement.objects.values_list("state", "step").distinct()
-    )
+    states = list(Settlement.objects.values_list("state", "step").distinct())
     raise AssertionError(f"only {final}/{expected} settlements final after {timeout}s; states {states}")
 
 

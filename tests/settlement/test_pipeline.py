@@ -13,7 +13,6 @@ from compliance.models import AuditRecord
 from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer
 from settlement import services, tasks
 from settlement.models import Counter, Settlement, SettlementError, SettlementStep, State
-from settlement.reconcile import outbox_reconcile
 
 from .conftest import emit, set_faults
 

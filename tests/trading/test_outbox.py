@@ -6,7 +6,6 @@ tests hold real transactions open on separate connections and check what a reade
 
 from __future__ import annotations
 
-import threading
 
 import psycopg
 import pytest
