@@ -34,6 +34,7 @@ know the request never reached the matching engine:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -108,6 +109,9 @@ class CcxtVenue(Venue):
                 exchange.set_sandbox_mode(True)
         exchange.timeout = int(timeout_ms)
         self.exchange = exchange
+        # A ccxt exchange object (its session, rate limiter, last-response fields) is not made
+        # for concurrent use: threads of one process (the embedded mode) take turns.
+        self._lock = threading.RLock()
         self.timeout_s = timeout_ms / 1000
         self.client_id_param = client_id_param or CLIENT_ID_PARAMS.get(exchange_id, "clientOrderId")
         # Binance refuses a request that reaches it later than timestamp + recvWindow, so once
@@ -122,15 +126,16 @@ class CcxtVenue(Venue):
 
     def market_order(self, *, client_order_id, symbol, side, amount=None, quote_amount=None) -> VenueOrder:
         validate_market_order(client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, quote_amount=quote_amount)
-        self._load_markets(client_order_id)  # a read: nothing is placed if it fails
         params = {self.client_id_param: client_order_id}
-        try:
-            if quote_amount is not None:
-                response = self.exchange.create_market_buy_order_with_cost(symbol, float(quote_amount), params)
-            else:
-                response = self.exchange.create_order(symbol, "market", side, float(amount), None, params)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a VenueError
-            raise self._error(exc, write=True, client_order_id=client_order_id) from exc
+        with self._lock:
+            self._load_markets(client_order_id)  # a read: nothing is placed if it fails
+            try:
+                if quote_amount is not None:
+                    response = self.exchange.create_market_buy_order_with_cost(symbol, float(quote_amount), params)
+                else:
+                    response = self.exchange.create_order(symbol, "market", side, float(amount), None, params)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a VenueError
+                raise self._error(exc, write=True, client_order_id=client_order_id) from exc
         try:
             return order_from_ccxt(response, client_order_id=client_order_id, symbol=symbol, side=side)
         except Exception as exc:  # noqa: BLE001
@@ -143,15 +148,16 @@ class CcxtVenue(Venue):
 
     def fetch_order(self, *, client_order_id, symbol) -> VenueOrder | None:
         validate_lookup(client_order_id=client_order_id, symbol=symbol)
-        self._load_markets(client_order_id)
         import ccxt
 
-        try:
-            response = self.exchange.fetch_order_with_client_order_id(client_order_id, symbol)
-        except ccxt.OrderNotFound:
-            return None
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc, write=False, client_order_id=client_order_id) from exc
+        with self._lock:
+            self._load_markets(client_order_id)
+            try:
+                response = self.exchange.fetch_order_with_client_order_id(client_order_id, symbol)
+            except ccxt.OrderNotFound:
+                return None
+            except Exception as exc:  # noqa: BLE001
+                raise self._error(exc, write=False, client_order_id=client_order_id) from exc
         if not response:
             return None
         try:
