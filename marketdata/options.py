@@ -8,6 +8,7 @@ The counter quotes mark ± a spread that is wider for short expiries.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -105,11 +106,15 @@ def _expiry_block(underlying: str, index: Decimal, expiry: datetime, strikes: di
     return {"expiry": _iso(expiry), "years": round(years, 6), "atm_vol": _fixed(smile.atm_vol, 4), "rows": rows}
 
 
-def _leg(symbol: str, index: Decimal, price: float, vol: float, values, i: int, spread: float) -> dict:
+def _counter_prices(price: float, spread: float) -> tuple[Decimal, Decimal, Decimal]:
+    """Mark, bid and ask in USDT (cents) from a model price and the counter's half-spread."""
     mark = Decimal(repr(price)).quantize(USDT, rounding=ROUND_HALF_EVEN)
     half = max(Decimal(repr(price * spread)), USDT).quantize(USDT)
-    bid = max(mark - half, Decimal(0))
-    ask = mark + half
+    return mark, max(mark - half, Decimal(0)).quantize(USDT), (mark + half).quantize(USDT)
+
+
+def _leg(symbol: str, index: Decimal, price: float, vol: float, values, i: int, spread: float) -> dict:
+    mark, bid, ask = _counter_prices(price, spread)
     return {
         "series": symbol,
         "mark_usdt": f"{mark:f}",
@@ -122,6 +127,54 @@ def _leg(symbol: str, index: Decimal, price: float, vol: float, values, i: int, 
         "vega": _fixed(float(values.vega[i]), 4),
         "theta": _fixed(float(values.theta[i]), 4),
     }
+
+
+@dataclass(frozen=True)
+class SeriesPrice:
+    """One series priced exactly as the chain prices it: the smile's vol at its strike,
+    Black-76 on the index, and the counter's bid/ask around the mark (USDT per contract)."""
+
+    series: str
+    underlying: str
+    index: Decimal
+    time: datetime
+    years: float
+    iv: float
+    spread: float
+    mark_usdt: Decimal
+    bid_usdt: Decimal
+    ask_usdt: Decimal
+
+    @property
+    def mark_underlying(self) -> Decimal:
+        return (self.mark_usdt / self.index).quantize(UNDERLYING_QUANTUM)
+
+
+def series_price(*, instrument: Instrument, now: datetime | None = None, index: Decimal | None = None) -> SeriesPrice:
+    """The chain's numbers for one option series. ``index`` defaults to the live index
+    (``IndexStale`` when there is none)."""
+    underlying = instrument.base
+    now = now or dj_timezone.now()
+    index = live_index(underlying) if index is None else index
+    years = max(year_fraction(now, instrument.expiry), 1e-9)
+    strikes = np.array([float(instrument.strike)])
+    vols = default_smile(DEFAULT_ATM_VOL[underlying], years).vols(strikes, float(index))
+    valuation = black76_chain(float(index), strikes, years, vols)
+    values = valuation.call if instrument.option_type == "C" else valuation.put
+    spread = counter_spread(underlying=underlying, years=years)
+    mark, bid, ask = _counter_prices(float(values.price[0]), spread)
+    return SeriesPrice(
+        series=instrument.symbol,
+        underlying=underlying,
+        index=index,
+        time=now,
+        years=years,
+        iv=float(vols[0]),
+        spread=spread,
+        mark_usdt=mark,
+        bid_usdt=bid,
+        ask_usdt=ask,
+    )
 
 
 def _fixed(value: float, places: int) -> str:

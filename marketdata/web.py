@@ -1,5 +1,6 @@
 """Browser pages: the markets overview and one market with its live chart."""
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 
@@ -32,4 +33,11 @@ def market(request, symbol: str):
 
 
 def options(request):
-    return render(request, "marketdata/options.html")
+    """The chain for everyone; for a signed-in trader also the USDT-mode ticket, positions and
+    order history (templates/orders/, driven by frontend/options.js through the options API)."""
+    context = {"quote_ttl": settings.OPTION_QUOTE_TTL_SECONDS}
+    if request.user.is_authenticated:
+        from accounts.selectors import kyc_tier
+
+        context["can_buy"] = kyc_tier(user=request.user) >= 1 or not settings.OPTION_KYC_REQUIRED
+    return render(request, "marketdata/options.html", context)

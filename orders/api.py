@@ -1,0 +1,339 @@
+"""Options counter API (API.md "USDT-mode options"): quotes, orders, positions, expiries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from trading.api import validated
+from trading.money import fmt
+
+from . import selectors, services
+
+PRICE = Decimal("0.01")
+IV = Decimal("0.0001")
+QUOTE_ERRORS = (
+    "Errors: validation_error (400), not_found (404: unknown series), series_expired, insufficient_position "
+    "(409: a sell quote for more than you hold), index_stale (503)."
+)
+ORDER_ERRORS = (
+    "Errors: validation_error (400), kyc_required (403: buying needs approved KYC), not_found (404: unknown series "
+    "or quote), series_expired, quote_expired, quote_index_moved, quote_used, price_limit_exceeded, "
+    "insufficient_funds, insufficient_position, idempotency_conflict (409), position_limit (422), index_stale (503)."
+)
+
+
+def _usdt(value) -> str | None:
+    return None if value is None else fmt("USDT", value)
+
+
+def _price(value) -> str | None:
+    return None if value is None else f"{value.quantize(PRICE):f}"
+
+
+def _contracts(value) -> str:
+    return f"{value.quantize(PRICE):f}"
+
+
+def _text(value) -> str | None:
+    return None if value is None else f"{value.normalize():f}"
+
+
+# --- quotes ---------------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="OptionQuote")
+class OptionQuoteSerializer(serializers.Serializer):
+    quote_id = serializers.UUIDField(source="id")
+    series = serializers.CharField()
+    underlying = serializers.CharField()
+    side = serializers.CharField()
+    contracts = serializers.SerializerMethodField()
+    price_usdt = serializers.SerializerMethodField(help_text="per contract")
+    total_usdt = serializers.SerializerMethodField()
+    price_underlying = serializers.SerializerMethodField(help_text="per contract, in BTC/ETH at the index")
+    mark_usdt = serializers.SerializerMethodField()
+    index_price = serializers.SerializerMethodField()
+    iv = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+
+    def get_contracts(self, obj) -> str:
+        return _contracts(obj.contracts)
+
+    def get_price_usdt(self, obj) -> str:
+        return _price(obj.price_usdt)
+
+    def get_total_usdt(self, obj) -> str:
+        return _usdt(obj.total_usdt)
+
+    def get_price_underlying(self, obj) -> str:
+        return fmt(obj.underlying, obj.price_usdt / obj.index_price)
+
+    def get_mark_usdt(self, obj) -> str:
+        return _price(obj.mark_usdt)
+
+    def get_index_price(self, obj) -> str:
+        return _text(obj.index_price)
+
+    def get_iv(self, obj) -> str:
+        return f"{obj.iv.quantize(IV):f}"
+
+
+class OptionQuotesApi(APIView):
+    @extend_schema_serializer(component_name="OptionQuoteInput")
+    class InputSerializer(serializers.Serializer):
+        series = serializers.CharField(max_length=40, help_text="e.g. BTC-20261225-100000-C")
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+        contracts = serializers.JSONField(help_text='decimal string, a multiple of the lot size 0.01, e.g. "0.5"')
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OptionQuoteSerializer},
+        tags=["options"],
+        description="A firm counter price: mark plus the spread to buy, minus it to sell, in USDT per contract at the "
+        "live index. Valid for OPTION_QUOTE_TTL_SECONDS and for one order. " + QUOTE_ERRORS,
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        quote = services.options_quote(user=request.user, series=data["series"], side=data["side"], contracts=data["contracts"])
+        return Response(OptionQuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="OptionOrder")
+class OptionOrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    client_order_id = serializers.CharField()
+    series = serializers.CharField()
+    underlying = serializers.CharField()
+    side = serializers.CharField(help_text="buy (to open) or sell (to close)")
+    kind = serializers.CharField(help_text="open or close")
+    contracts = serializers.SerializerMethodField()
+    price_usdt = serializers.SerializerMethodField(help_text="per contract")
+    total_usdt = serializers.SerializerMethodField(help_text="paid (buy) or received (sell)")
+    underlying_qty = serializers.SerializerMethodField(help_text="total_usdt in BTC/ETH at the index")
+    index_price = serializers.SerializerMethodField()
+    iv = serializers.SerializerMethodField()
+    limit_price_usdt = serializers.SerializerMethodField()
+    quote_id = serializers.UUIDField(allow_null=True)
+    realized_pnl_usdt = serializers.SerializerMethodField(help_text="sell: proceeds minus the cost of what was sold")
+    status = serializers.CharField(help_text="filled: the counter fills in full or refuses")
+    settlement_state = serializers.CharField(help_text="the back office: pending, settling, settled, manual_review")
+    created_at = serializers.DateTimeField()
+
+    def get_contracts(self, obj) -> str:
+        return _contracts(obj.contracts)
+
+    def get_price_usdt(self, obj) -> str:
+        return _price(obj.price_usdt)
+
+    def get_total_usdt(self, obj) -> str:
+        return _usdt(obj.total_usdt)
+
+    def get_underlying_qty(self, obj) -> str:
+        return fmt(obj.underlying, obj.underlying_qty)
+
+    def get_index_price(self, obj) -> str:
+        return _text(obj.index_price)
+
+    def get_iv(self, obj) -> str:
+        return f"{obj.iv.quantize(IV):f}"
+
+    def get_limit_price_usdt(self, obj) -> str | None:
+        return _price(obj.limit_price_usdt)
+
+    def get_realized_pnl_usdt(self, obj) -> str | None:
+        return _usdt(obj.realized_pnl_usdt)
+
+
+@extend_schema_serializer(component_name="OptionOrderPosition")
+class OrderPositionSerializer(serializers.Serializer):
+    series = serializers.CharField()
+    status = serializers.CharField()
+    contracts = serializers.SerializerMethodField()
+    average_price_usdt = serializers.SerializerMethodField()
+    realized_pnl_usdt = serializers.SerializerMethodField()
+
+    def get_contracts(self, obj) -> str:
+        return _contracts(obj.contracts)
+
+    def get_average_price_usdt(self, obj) -> str:
+        return _usdt(obj.average_price_usdt)
+
+    def get_realized_pnl_usdt(self, obj) -> str:
+        return _usdt(obj.realized_pnl_usdt)
+
+
+@extend_schema_serializer(component_name="OptionOrderCreated")
+class OptionOrderCreatedSerializer(OptionOrderSerializer):
+    position = OrderPositionSerializer(source="position_after", help_text="the position in the series after this order")
+
+
+class OptionOrdersApi(ListAPIView):
+    serializer_class = OptionOrderSerializer
+
+    @extend_schema_serializer(component_name="OptionOrderInput")
+    class InputSerializer(serializers.Serializer):
+        quote_id = serializers.UUIDField(required=False, allow_null=True, help_text="a quote from POST /options/quotes")
+        series = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        side = serializers.ChoiceField(choices=["buy", "sell"], required=False)
+        contracts = serializers.JSONField(required=False, help_text='decimal string, e.g. "0.5"')
+        limit_price_usdt = serializers.JSONField(
+            required=False, help_text="decimal string: the most you pay per contract (buy), the least you take (sell)"
+        )
+        client_order_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def get_queryset(self):
+        return selectors.option_orders_for(user=self.request.user)
+
+    @extend_schema(tags=["options"], description="Your option orders, newest first, paginated.")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OptionOrderCreatedSerializer},
+        tags=["options"],
+        description="Fills against the counter in USDT: `{quote_id}`, or `{series, side, contracts, limit_price_usdt}` "
+        "at the live price if it is no worse than the limit. Buying opens or adds to a long position and debits USDT "
+        "at once; selling closes (part of) it and credits USDT at once. With a `client_order_id` seen before, the "
+        "original order is returned (header `Idempotent-Replayed: true`). " + ORDER_ERRORS,
+    )
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        order, replayed = services.options_order_place(
+            user=request.user,
+            quote_id=data.get("quote_id"),
+            series=data.get("series"),
+            side=data.get("side"),
+            contracts=data.get("contracts"),
+            limit_price_usdt=data.get("limit_price_usdt"),
+            client_order_id=data.get("client_order_id"),
+        )
+        order.position_after = selectors.option_position_get(user=request.user, instrument_id=order.instrument_id)
+        response = Response(OptionOrderCreatedSerializer(order).data, status=status.HTTP_201_CREATED)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+# --- positions ------------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="OptionPosition")
+class OptionPositionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    series = serializers.CharField()
+    underlying = serializers.CharField()
+    option_type = serializers.SerializerMethodField()
+    strike = serializers.SerializerMethodField()
+    expiry = serializers.SerializerMethodField()
+    status = serializers.CharField(help_text="open, closed, exercised, expired")
+    contracts = serializers.SerializerMethodField()
+    average_price_usdt = serializers.SerializerMethodField()
+    cost_usdt = serializers.SerializerMethodField(help_text="what the open contracts cost")
+    index_price = serializers.SerializerMethodField()
+    mark_price_usdt = serializers.SerializerMethodField(help_text="per contract; null while the index is stale")
+    close_price_usdt = serializers.SerializerMethodField(help_text="what the counter pays per contract to close now")
+    mark_value_usdt = serializers.SerializerMethodField()
+    unrealized_pnl_usdt = serializers.SerializerMethodField(help_text="mark value minus cost")
+    realized_pnl_usdt = serializers.SerializerMethodField(help_text="from closes and expiry so far")
+    opened_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_option_type(self, obj) -> str:
+        return {"C": "call", "P": "put"}[obj.instrument.option_type]
+
+    def get_strike(self, obj) -> str:
+        return _text(obj.instrument.strike)
+
+    def get_expiry(self, obj) -> str:
+        return obj.instrument.expiry.isoformat().replace("+00:00", "Z")
+
+    def get_contracts(self, obj) -> str:
+        return _contracts(obj.contracts)
+
+    def get_average_price_usdt(self, obj) -> str:
+        return _usdt(obj.average_price_usdt)
+
+    def get_cost_usdt(self, obj) -> str:
+        return _usdt(obj.cost_usdt)
+
+    def get_index_price(self, obj) -> str | None:
+        return _text(obj.index_price)
+
+    def get_mark_price_usdt(self, obj) -> str | None:
+        return _price(obj.mark_price_usdt)
+
+    def get_close_price_usdt(self, obj) -> str | None:
+        return _price(obj.close_price_usdt)
+
+    def get_mark_value_usdt(self, obj) -> str | None:
+        return _usdt(obj.mark_value_usdt)
+
+    def get_unrealized_pnl_usdt(self, obj) -> str | None:
+        return _usdt(obj.unrealized_pnl_usdt)
+
+    def get_realized_pnl_usdt(self, obj) -> str:
+        return _usdt(obj.realized_pnl_usdt)
+
+
+class OptionPositionsApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"], required=False, description="default open")],
+        responses={200: OptionPositionSerializer(many=True)},
+        tags=["options"],
+        description="Your option positions. Open ones carry their live mark (the chain's) and unrealized PnL in USDT; "
+        "the mark fields are null while the index is stale.",
+    )
+    def get(self, request):
+        positions = selectors.option_positions_for(user=request.user, status=request.query_params.get("status") or "open")
+        return Response(OptionPositionSerializer(positions, many=True).data)
+
+
+# --- expiries -------------------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="OptionExercise")
+class OptionExerciseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    series = serializers.CharField()
+    underlying = serializers.CharField()
+    expiry = serializers.DateTimeField()
+    outcome = serializers.CharField(help_text="exercised (in the money, paid in USDT) or expired (worthless)")
+    contracts = serializers.SerializerMethodField()
+    settlement_price = serializers.SerializerMethodField(help_text="the index's 30-minute TWAP before expiry")
+    payout_usdt = serializers.SerializerMethodField()
+    realized_pnl_usdt = serializers.SerializerMethodField()
+    settlement_state = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_contracts(self, obj) -> str:
+        return _contracts(obj.contracts)
+
+    def get_settlement_price(self, obj) -> str:
+        return _text(obj.settlement_price)
+
+    def get_payout_usdt(self, obj) -> str:
+        return _usdt(obj.payout_usdt)
+
+    def get_realized_pnl_usdt(self, obj) -> str:
+        return _usdt(obj.realized_pnl_usdt)
+
+
+class OptionExercisesApi(ListAPIView):
+    serializer_class = OptionExerciseSerializer
+
+    def get_queryset(self):
+        return selectors.option_exercises_for(user=self.request.user)
+
+    @extend_schema(tags=["options"], description="What expiry did to your positions, newest first, paginated.")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

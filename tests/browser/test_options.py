@@ -1,0 +1,196 @@
+"""End to end in a real browser: a funded trader signs in, picks a BTC call from the chain,
+gets a quote with its countdown, buys (USDT drops, the position appears with its mark),
+closes it from the positions table (USDT credited) and sees both orders with their
+settlement state. The index ticks from a thread of the test (a flat price, so the numbers
+are exact); daphne serves the page and the API on the test database."""
+
+from __future__ import annotations
+
+import re
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from ledger.selectors import balance_of
+from orders.models import OptionOrder, OptionPosition
+from tests.orders.conftest import INDEX, list_series, pick_series, print_index, trader
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+FUNDS = Decimal("10000")
+
+
+def shown(text: str) -> Decimal:
+    return Decimal(text.replace(",", "").replace("USDT", "").replace("−", "-").strip())
+
+
+class IndexTicker:
+    """Keeps both indexes fresh (one print a second at the fixed test prices)."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        try:
+            while not self.stop.wait(1.0):
+                for underlying, price in INDEX.items():
+                    print_index(underlying, price)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def market(live_server_url):
+    list_series()
+    with IndexTicker():
+        yield
+
+
+def sign_in(page, user):
+    page.goto("/login/?next=/options/")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", "correct-Horse-battery-9")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/options/$"))
+
+
+def display(value: Decimal) -> str:
+    """How the page writes an amount (without its thousands commas): at least two decimals."""
+    whole, _, fraction = f"{value:f}".partition(".")
+    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+def usdt_shown(page) -> Decimal:
+    return shown(page.locator("#ticket [data-field=usdt-available]").inner_text())
+
+
+def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url, screenshot_dir):
+    user = trader(usdt=FUNDS)
+    series = pick_series("BTC", "C")
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, user)
+    expect(page.get_by_role("heading", name="Buy to open")).to_be_visible()
+    expect(page.locator("#ticket [data-field=usdt-available]")).to_have_text("10,000.00")
+    expect(page.locator("#option-positions tbody")).to_contain_text("No open positions")
+
+    # --- pick the series: its expiry in the chain's selector, then the series in the ticket ----
+    page.locator("#expiry").select_option(series.expiry.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    ticket_series = page.locator("#ticket-series")
+    expect(ticket_series.locator(f"option[value='{series.symbol}']")).to_have_count(1)
+    ticket_series.select_option(series.symbol)
+    page.fill("#ticket-contracts", "0.5")
+
+    # --- quote: price, total, countdown --------------------------------------------------------------
+    page.get_by_role("button", name="Get quote").click()
+    quote_box = page.locator("#ticket-quote")
+    expect(quote_box).to_be_visible()
+    expect(quote_box.locator("[data-field=quote-countdown]")).to_have_text(re.compile(r"^\d+ s$"))
+    price = shown(quote_box.locator("[data-field=quote-price]").inner_text())
+    total = shown(quote_box.locator("[data-field=quote-total]").inner_text())
+    assert total == price * Decimal("0.5") and price > 0
+    first_count = int(quote_box.locator("[data-field=quote-countdown]").inner_text().split()[0])
+    page.wait_for_timeout(1300)
+    assert int(quote_box.locator("[data-field=quote-countdown]").inner_text().split()[0]) < first_count  # it counts down
+
+    # --- buy: USDT drops, the position appears with its mark ----------------------------------------
+    page.get_by_role("button", name="Buy", exact=True).click()
+    expect(page.locator("#ticket-done")).to_contain_text(f"Bought 0.50 {series.symbol}")
+    expect(page.locator("#ticket [data-field=usdt-available]")).to_have_text(re.compile(r"^9,\d{3}\.\d+$"))
+    assert usdt_shown(page) == FUNDS - total
+    row = page.locator(f"#option-positions tr[data-position='{series.symbol}']")
+    expect(row).to_be_visible()
+    expect(row.locator("[data-field=contracts]")).to_have_text("0.50")
+    assert shown(row.locator("[data-field=average]").inner_text()) == price
+    mark = shown(row.locator("[data-field=mark]").inner_text())
+    assert 0 < mark < price  # bought at the ask, marked at the mark
+    assert shown(row.locator("[data-field=value]").inner_text()) == mark * Decimal("0.5")
+    expect(row.locator("[data-field=pnl]")).to_have_class(re.compile(r"\bdown\b"))
+    bought = OptionOrder.objects.get(user=user)
+    assert (bought.side, bought.contracts, bought.total_usdt) == ("buy", Decimal("0.5"), total)
+    assert balance_of(user=user, asset="USDT").available == FUNDS - total
+    history = page.locator("#option-orders tbody tr[data-order]")
+    expect(history).to_have_count(1)
+    expect(history.first.locator("[data-field=settlement]")).to_have_text("Pending")
+    page.screenshot(path=str(screenshot_dir / "options-trading-desktop.png"), full_page=True)
+
+    # --- close it from the positions table: a sell quote, then sell -----------------------------------
+    row.get_by_role("button", name="Close").click()
+    expect(page.get_by_role("heading", name="Sell to close")).to_be_visible()
+    expect(quote_box).to_be_visible()
+    proceeds = shown(quote_box.locator("[data-field=quote-total]").inner_text())
+    assert 0 < proceeds < total  # the counter's spread
+    page.get_by_role("button", name="Sell to close").click()
+    expect(page.locator("#ticket-done")).to_contain_text(f"Sold 0.50 {series.symbol}")
+    expect(page.locator("#option-positions tbody")).to_contain_text("No open positions")
+    expect(history).to_have_count(2)
+    expect(page.locator("#option-orders tr[data-side=sell] [data-field=total]")).to_have_text(re.compile(r"\d"))
+    page.wait_for_function(
+        "(expected) => document.querySelector('#ticket [data-field=usdt-available]').textContent.replace(/,/g, '') === expected",
+        arg=display(FUNDS - total + proceeds),
+        timeout=10_000,
+    )
+    assert usdt_shown(page) == FUNDS - total + proceeds
+    expect(page.get_by_role("heading", name="Buy to open")).to_be_visible()
+
+    # --- the database agrees -------------------------------------------------------------------------
+    sold = OptionOrder.objects.get(user=user, side="sell")
+    assert sold.total_usdt == proceeds and sold.realized_pnl_usdt == proceeds - total
+    position = OptionPosition.objects.get(user=user)
+    assert (position.status, position.contracts) == ("closed", 0)
+    assert balance_of(user=user, asset="USDT").available == FUNDS - total + proceeds
+
+    # --- phone width: the ticket and tables fit ---------------------------------------------------------
+    phone = browser.new_context(
+        base_url=live_server_url, storage_state=page.context.storage_state(), viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
+    try:
+        mobile = phone.new_page()
+        mobile.goto("/options/")
+        expect(mobile.locator("#option-orders tbody tr[data-order]")).to_have_count(2)
+        expect(mobile.get_by_role("button", name="Get quote")).to_be_visible()
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        mobile.screenshot(path=str(screenshot_dir / "options-trading-phone.png"), full_page=True)
+    finally:
+        phone.close()
+
+
+def test_refusals_show_in_the_ticket(page, market):
+    user = trader(usdt="5")  # too little for a whole BTC option
+    series = pick_series("BTC", "C")
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, user)
+    page.locator("#expiry").select_option(series.expiry.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    expect(page.locator(f"#ticket-series option[value='{series.symbol}']")).to_have_count(1)
+    page.locator("#ticket-series").select_option(series.symbol)
+    page.fill("#ticket-contracts", "1")
+    page.get_by_role("button", name="Get quote").click()
+    expect(page.locator("#ticket-quote")).to_be_visible()
+    page.get_by_role("button", name="Buy", exact=True).click()
+    expect(page.locator("#ticket-error")).to_contain_text("Insufficient USDT")
+    # bad input is explained, not a crash
+    page.fill("#ticket-contracts", "0.001")
+    page.get_by_role("button", name="Get quote").click()
+    expect(page.locator("#ticket-error")).to_contain_text("multiple")
+    assert not OptionOrder.objects.filter(user=user).exists()
+    assert balance_of(user=user, asset="USDT").available == Decimal("5")
+
+
+def test_anonymous_visitors_are_invited_to_log_in(page, market):
+    page.goto("/options/")
+    expect(page.locator("#options-login")).to_contain_text("Log in")
+    expect(page.locator("#ticket")).to_have_count(0)
+    page.wait_for_function("() => document.querySelectorAll('#chain tbody tr[data-strike]').length > 5", timeout=10_000)
