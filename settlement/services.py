@@ -307,13 +307,19 @@ class _Fatal(VenueError):
 
 
 def _venue_step(batch: list[Settlement], token: str, accounts: _Accounts) -> tuple[list[_Outcome], list[tuple[Settlement, Exception]]]:
+    # A close at a zero bid moved no money: there is nothing to swap.
+    nothing = [s for s in batch if not (s.usdt if _buys_underlying(s) else s.underlying_qty)]
+    done = [_Outcome(s, [], {"filled_qty": Decimal(0), "fill_cost": Decimal(0)}) for s in nothing]
+    batch = [s for s in batch if s not in nothing]
+    if not batch:
+        return done, []
     workers = max(1, min(len(batch), _conf("SETTLEMENT_VENUE_CONCURRENCY", 8)))
     if workers == 1:
         results = [_swap_or_error(s, token, close=False) for s in batch]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda s: _swap_or_error(s, token), batch))
-    done, failed = [], []
+    failed = []
     for settlement, result in zip(batch, results):
         if isinstance(result, Exception):
             failed.append((settlement, result))

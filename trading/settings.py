@@ -144,6 +144,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CONSUMER = "trading.celery_consumer:Consumer"
+# Publishers (the relay above all) fail fast while the broker is down and hold their work;
+# they must not block in connection retries and come back late.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 # --- Auth and security -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -329,6 +333,7 @@ from celery.schedules import crontab  # noqa: E402
 CELERY_BEAT_SCHEDULE = {
     # Expiries are at 08:00 UTC; the run is idempotent, and retries itself until the TWAP exists.
     "options-expire": {"task": "orders.tasks.options_expire", "schedule": crontab(minute=0, hour=8)},
+    "options-quotes-purge": {"task": "orders.tasks.option_quotes_purge", "schedule": crontab(minute=17)},
 }
 
 # --- Settlement back office ------------------------------------------------------------------

@@ -215,3 +215,12 @@ def test_reconciliation_republishes_events_without_a_settlement(venue, eager_cel
 def test_events_of_other_topics_are_not_settled(venue):
     message = emit(topic="options.other")
     assert services.settlements_accept(events=[message]) == []
+
+
+def test_a_close_at_a_zero_bid_settles_without_a_venue_order(venue):
+    (sid,) = services.settlements_accept(events=[emit("close", usdt="0")])
+    assert run_all_steps([sid]) == [sid]
+    s = Settlement.objects.get(pk=sid)
+    assert (s.state, s.filled_qty, s.fill_cost) == (State.SETTLED, 0, 0)
+    assert venue.total_placed() == 0
+    assert not Transfer.objects.filter(reference=s.ref).exists()

@@ -7,6 +7,8 @@ tests hold real transactions open on separate connections and check what a reade
 from __future__ import annotations
 
 
+import time
+
 import psycopg
 import pytest
 from django.db import connection, transaction
@@ -38,6 +40,17 @@ def test_event_carries_its_writers_transaction_id_and_rolls_back_with_it():
     assert list(OutboxEvent.objects.values_list("key", flat=True)) == ["a"]
 
 
+def _read_settled(read, expected_count: int, timeout: float = 15.0):
+    """The snapshot guard also waits for transactions of other databases on the same server
+    (transaction ids are server-wide): poll briefly instead of failing on a neighbour's."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = read()
+        if len(result) >= expected_count or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
 def _raw_connection():
     return psycopg.connect(test_database_url().replace("postgres://", "postgresql://"))
 
@@ -61,7 +74,8 @@ def test_a_late_commit_holds_the_reader_back_instead_of_being_skipped():
         # at or after the oldest running transaction may be read yet.
         assert [e.key for e in outbox_after(txid=0, event_id=0, limit=10)] == []
         early.commit()
-        assert [e.key for e in outbox_after(txid=0, event_id=0, limit=10)] == ["early", "late"]
+        keys = _read_settled(lambda: [e.key for e in outbox_after(txid=0, event_id=0, limit=10)], 2)
+        assert keys == ["early", "late"]
     finally:
         early.close()
         late.close()
@@ -97,7 +111,7 @@ def test_a_cursor_reader_sees_every_committed_event_once(plan):
             else:
                 conns[i].rollback()
             read()
-        read()
+        _read_settled(lambda: (read(), seen)[1], len(committed))
         assert sorted(seen) == sorted(committed)
         assert len(seen) == len(set(seen))
     finally:
