@@ -287,7 +287,8 @@ def _update_counters(account: LedgerAccount, *deltas: Decimal) -> bool:
     debits_posted, credits_posted, debits_pending, _ = deltas
     spend = debits_posted + debits_pending - credits_posted
     if account.kind == AccountKind.USER and spend > 0:
-        sql += " AND credits_posted - debits_posted - debits_pending >= %s"
+        # CAST: SQLite binds a Decimal as text, and a number never compares >= a text there.
+        sql += " AND credits_posted - debits_posted - debits_pending >= CAST(%s AS NUMERIC)"
         params.append(spend)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
