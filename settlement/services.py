@@ -12,6 +12,7 @@ Concurrent executors (a redelivered message, a recovery sweep) are kept apart by
 from __future__ import annotations
 
 import logging
+import os
 import random
 import uuid
 from collections import defaultdict
@@ -22,14 +23,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from compliance.services import audit_append
 from ledger.models import SystemRole
-from ledger.services.transfers import TransferRequest, system_account, transfers_execute
+from ledger.services.transfers import TransferRequest, system_account, system_bucket, transfers_execute
 from trading.errors import Conflict, NotFound, ValidationFailed
 from trading.money import quantize
 
@@ -109,17 +110,26 @@ def settlements_accept(*, events: Sequence[dict]) -> list[int]:
 
 def _claim(ids: Sequence[int], step: int) -> tuple[str, list[Settlement]]:
     """Take the settlements among ``ids`` that are at ``step``, active, due and not held by
-    another executor. One conditional UPDATE: two executors can never both win a row."""
+    another executor, plus others waiting at the same step up to a batch. Row locks taken
+    with SKIP LOCKED and one UPDATE: two executors can never both win a row."""
     token = uuid.uuid4().hex
     now = timezone.now()
     with transaction.atomic(durable=True):
-        claimed = Settlement.objects.filter(
+        # SKIP LOCKED: rows another executor is claiming right now are simply not ours; no
+        # executor ever waits on another's row locks (nor deadlocks with it).
+        ready = Settlement.objects.select_for_update(skip_locked=True).filter(
             Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-            id__in=list(ids),
             step=step,
             state__in=ACTIVE_STATES,
-        ).update(
+        )
+        free = list(ready.filter(id__in=list(ids)).order_by("id").values_list("id", flat=True))
+        room = _conf("SETTLEMENT_BATCH_SIZE", 200) - len(free)
+        if room > 0:
+            # Disruptor-style: also take whatever else waits at this step, so batches grow
+            # by themselves when work queues up (their own messages will find nothing).
+            free += list(ready.exclude(id__in=list(ids)).order_by("id").values_list("id", flat=True)[:room])
+        claimed = Settlement.objects.filter(id__in=free).update(
             claimed_until=now + timedelta(seconds=_conf("SETTLEMENT_CLAIM_SECONDS", 15.0)),
             claim=token,
             state=State.RUNNING,
@@ -147,7 +157,7 @@ class _Accounts:
         self._cache = {}
 
     def get(self, role: str, asset: str, key: str):
-        cache_key = (role, asset, key)
+        cache_key = (role, asset, system_bucket(key))
         if cache_key not in self._cache:
             self._cache[cache_key] = system_account(role=role, asset=asset, key=key)
         return self._cache[cache_key]
@@ -267,35 +277,35 @@ class _OutcomeUnknown(VenueTimeout):
     code = "venue_outcome_unknown"
 
 
-class _ClaimLost(VenueError):
-    code = "claim_lost"
-    transient = True
-
-
-def _swap(settlement: Settlement, token: str) -> VenueOrder:
-    """Place the swap, or find the one an earlier attempt placed. Runs without a transaction."""
-    venue = get_venue()
+def _venue_args(settlement: Settlement) -> dict:
     cid, symbol = client_order_id(settlement), _venue_symbol(settlement)
-    if settlement.venue_sent_at is not None:
-        found = venue.fetch_order(client_order_id=cid, symbol=symbol)
-        if found is not None:
-            return found
-        # Not seen: that proves it never will be only once an earlier request can no
-        # longer be in flight. Until then, wait rather than risk a second execution.
-        waited = (timezone.now() - settlement.venue_sent_at).total_seconds()
-        if waited < venue.unknown_outcome_grace_s:
-            error = _OutcomeUnknown(f"Order {cid} is not visible on {venue.name} yet; its outcome is still unknown.")
-            error.retry_after = venue.unknown_outcome_grace_s - waited
-            raise error
-    # The durable mark comes before every send: whoever runs this step next looks first.
-    marked = Settlement.objects.filter(id=settlement.id, claim=token, step=3).update(
-        venue_sent_at=timezone.now(), client_order_id=cid, venue=venue.name
-    )
-    if not marked:
-        raise _ClaimLost(f"Settlement {settlement.ref} was taken over by another executor.")
     if _buys_underlying(settlement):
-        return venue.market_order(client_order_id=cid, symbol=symbol, side="buy", quote_amount=settlement.usdt)
-    return venue.market_order(client_order_id=cid, symbol=symbol, side="sell", amount=settlement.underlying_qty)
+        return {"client_order_id": cid, "symbol": symbol, "side": "buy", "quote_amount": settlement.usdt}
+    return {"client_order_id": cid, "symbol": symbol, "side": "sell", "amount": settlement.underlying_qty}
+
+
+_SEND = object()  # a lookup's verdict: the venue never saw it and nothing can be in flight
+
+
+def _lookup(settlement: Settlement):
+    """For a settlement an earlier attempt may have sent: its order, an error, or _SEND."""
+    venue = get_venue()
+    cid = client_order_id(settlement)
+    found = venue.fetch_order(client_order_id=cid, symbol=_venue_symbol(settlement))
+    if found is not None:
+        return found
+    # Not seen: that proves it never will be only once an earlier request can no longer
+    # be in flight. Until then, wait rather than risk a second execution.
+    waited = (timezone.now() - settlement.venue_sent_at).total_seconds()
+    if waited < venue.unknown_outcome_grace_s:
+        error = _OutcomeUnknown(f"Order {cid} is not visible on {venue.name} yet; its outcome is still unknown.")
+        error.retry_after = venue.unknown_outcome_grace_s - waited
+        raise error
+    return _SEND
+
+
+def _send(settlement: Settlement) -> VenueOrder:
+    return get_venue().market_order(**_venue_args(settlement))
 
 
 class _Fatal(VenueError):
@@ -306,43 +316,88 @@ class _Fatal(VenueError):
         self.code = code
 
 
-def _venue_step(batch: list[Settlement], token: str, accounts: _Accounts) -> tuple[list[_Outcome], list[tuple[Settlement, Exception]]]:
-    # A close at a zero bid moved no money: there is nothing to swap.
-    nothing = [s for s in batch if not (s.usdt if _buys_underlying(s) else s.underlying_qty)]
-    done = [_Outcome(s, [], {"filled_qty": Decimal(0), "fill_cost": Decimal(0)}) for s in nothing]
-    batch = [s for s in batch if s not in nothing]
-    if not batch:
-        return done, []
-    workers = max(1, min(len(batch), _conf("SETTLEMENT_VENUE_CONCURRENCY", 8)))
-    if workers == 1:
-        results = [_swap_or_error(s, token, close=False) for s in batch]
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda s: _swap_or_error(s, token), batch))
-    failed = []
-    for settlement, result in zip(batch, results):
-        if isinstance(result, Exception):
-            failed.append((settlement, result))
-            continue
-        if result.status != "filled" or not result.filled:
-            failed.append((settlement, _Fatal("venue_not_filled", f"The venue order {result.venue_order_id} is {result.status}.")))
-            continue
-        legs, fields = _swap_legs(settlement, result, accounts)
-        done.append(_Outcome(settlement, legs, fields))
-    return done, failed
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
 
 
-def _swap_or_error(settlement: Settlement, token: str, close: bool = True):
+def _venue_pool() -> ThreadPoolExecutor:
+    """Threads for the venue calls of step 3, one pool per process (a forked worker makes
+    its own). They keep their database connections between batches."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool = ThreadPoolExecutor(max_workers=_conf("SETTLEMENT_VENUE_CONCURRENCY", 8), thread_name_prefix="venue")
+        _pool_pid = os.getpid()
+    return _pool
+
+
+def _call_all(fn, settlements: list[Settlement]) -> list:
+    if len(settlements) <= 1 or _conf("SETTLEMENT_VENUE_CONCURRENCY", 8) <= 1:
+        return [_guarded(fn, s, threaded=False) for s in settlements]
+    return list(_venue_pool().map(lambda s: _guarded(fn, s), settlements))
+
+
+def _guarded(fn, settlement: Settlement, threaded: bool = True):
+    if threaded:
+        close_old_connections()  # drop a connection that went stale between batches
     try:
-        return _swap(settlement, token)
+        return fn(settlement)
     except VenueError as exc:
         return exc
     except Exception as exc:  # an adapter bug must not take the batch down with it
         logger.exception("venue call failed for %s", settlement.ref)
         return exc
-    finally:
-        if close:  # a pool thread's own connection
-            connection.close()
+
+
+def _venue_step(batch: list[Settlement], token: str, accounts: _Accounts) -> tuple[list[_Outcome], list[tuple[Settlement, Exception]]]:
+    # A close at a zero bid moved no money: there is nothing to swap.
+    nothing = [s for s in batch if not (s.usdt if _buys_underlying(s) else s.underlying_qty)]
+    done = [_Outcome(s, [], {"filled_qty": Decimal(0), "fill_cost": Decimal(0)}) for s in nothing]
+    batch = [s for s in batch if s not in nothing]
+    failed: list[tuple[Settlement, Exception]] = []
+    orders: dict[int, VenueOrder] = {}
+
+    # 1. Settlements an earlier attempt may have sent: look them up first.
+    sent_before = [s for s in batch if s.venue_sent_at is not None]
+    to_send = [s for s in batch if s.venue_sent_at is None]
+    for settlement, result in zip(sent_before, _call_all(_lookup, sent_before)):
+        if result is _SEND:
+            to_send.append(settlement)
+        elif isinstance(result, Exception):
+            failed.append((settlement, result))
+        else:
+            orders[settlement.id] = result
+
+    # 2. The durable mark comes before every send: whoever runs this step next looks first.
+    if to_send:
+        venue = get_venue()
+        with transaction.atomic(durable=True):
+            marked = set(
+                Settlement.objects.filter(id__in=[s.id for s in to_send], claim=token, step=3).values_list("id", flat=True)
+            )
+            for settlement in to_send:
+                if settlement.id in marked:
+                    Settlement.objects.filter(id=settlement.id).update(
+                        venue_sent_at=timezone.now(), client_order_id=client_order_id(settlement), venue=venue.name
+                    )
+        to_send = [s for s in to_send if s.id in marked]  # the others passed to another executor
+
+    # 3. Send.
+    for settlement, result in zip(to_send, _call_all(_send, to_send)):
+        if isinstance(result, Exception):
+            failed.append((settlement, result))
+        else:
+            orders[settlement.id] = result
+
+    for settlement in batch:
+        order = orders.get(settlement.id)
+        if order is None:
+            continue
+        if order.status != "filled" or not order.filled:
+            failed.append((settlement, _Fatal("venue_not_filled", f"The venue order {order.venue_order_id} is {order.status}.")))
+            continue
+        legs, fields = _swap_legs(settlement, order, accounts)
+        done.append(_Outcome(settlement, legs, fields))
+    return done, failed
 
 
 def settlement_step_run(*, step: int, ids: Sequence[int]) -> list[int]:
@@ -379,20 +434,23 @@ def _commit_step(step: int, token: str, started: datetime, done: list[_Outcome])
         done = [o for o in done if o.settlement.id in mine]
         transfers_execute([leg for outcome in done for leg in outcome.transfers])
         final = step == 4
+        common = {
+            "step": step + 1,
+            "attempts": 0,
+            "claimed_until": None,
+            "claim": "",
+            "next_attempt_at": None,
+            "state": State.SETTLED if final else State.RUNNING,
+            "updated_at": now,
+        }
+        if final:
+            common["settled_at"] = now
+        plain = [o.settlement.id for o in done if not o.fields]
+        if plain:  # steps 1, 2 and 4 change the same columns: one statement for the batch
+            Settlement.objects.filter(id__in=plain).update(**common)
         for outcome in done:
-            update = {
-                "step": step + 1,
-                "attempts": 0,
-                "claimed_until": None,
-                "claim": "",
-                "next_attempt_at": None,
-                "state": State.SETTLED if final else State.RUNNING,
-                "updated_at": now,
-                **outcome.fields,
-            }
-            if final:
-                update["settled_at"] = now
-            Settlement.objects.filter(id=outcome.settlement.id).update(**update)
+            if outcome.fields:  # the venue's fill, per settlement
+                Settlement.objects.filter(id=outcome.settlement.id).update(**common, **outcome.fields)
         _steps_upsert(step, [o.settlement for o in done], StepStatus.DONE, started, now)
         if final:
             _mirror_state(Settlement.objects.filter(id__in=mine), "settled")
@@ -425,7 +483,7 @@ def _record_failure(settlement: Settlement, step: int, token: str, started: date
     code = getattr(error, "code", None) or "internal_error"
     transient = bool(getattr(error, "transient", False))
     attempt = settlement.attempts + 1
-    waiting = isinstance(error, (_OutcomeUnknown, _ClaimLost))
+    waiting = isinstance(error, _OutcomeUnknown)
     give_up = not transient or (attempt >= _conf("SETTLEMENT_MAX_ATTEMPTS", 8) and not waiting)
     now = timezone.now()
     delay = 0.0 if give_up else max(_backoff(attempt), float(getattr(error, "retry_after", 0) or 0))
@@ -491,9 +549,12 @@ def settlements_stalled(*, idle_seconds: float | None = None, limit: int = 5000)
 
 
 def settlements_touch(*, ids: Sequence[int]) -> None:
-    """Mark re-enqueued settlements as just handled, so the next sweep does not enqueue
-    them again while their message is still in the queue."""
-    Settlement.objects.filter(id__in=list(ids), state__in=ACTIVE_STATES).update(updated_at=timezone.now())
+    """Mark re-enqueued settlements so the next sweeps leave them alone while their message
+    waits in the queue: they count as idle again only one more idle period later. (Were a
+    sweep to re-enqueue whatever waits longer than the idle timeout, a long queue would grow
+    itself with duplicates.)"""
+    later = timezone.now() + timedelta(seconds=_conf("SETTLEMENT_IDLE_SECONDS", 10.0))
+    Settlement.objects.filter(id__in=list(ids), state__in=ACTIVE_STATES).update(updated_at=later)
 
 
 # --- staff decisions --------------------------------------------------------------------------

@@ -19,6 +19,9 @@ from . import reconcile, services
 
 logger = logging.getLogger(__name__)
 
+# Hard time limits only: a soft limit raises inside whatever runs (a transaction's rollback,
+# say) and can leave the worker's connection in a broken state; a hard limit replaces the
+# worker process, and the recovery sweep picks its settlements up.
 _DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 0.2, "retry_backoff_max": 5, "max_retries": 20}
 
 
@@ -35,7 +38,7 @@ def chains_start(ids: list[int], *, from_step: int = 1) -> None:
         chain(*steps).apply_async()
 
 
-@shared_task(name="settlement.intake", time_limit=120, soft_time_limit=100, **_DB_RETRY)
+@shared_task(name="settlement.intake", time_limit=120, **_DB_RETRY)
 def settlement_intake(events: list[dict]) -> int:
     """Acceptance: record a settlement per event (duplicates are no-ops) and start them."""
     new_ids = services.settlements_accept(events=events)
@@ -44,7 +47,7 @@ def settlement_intake(events: list[dict]) -> int:
     return len(new_ids)
 
 
-@shared_task(name="settlement.step", time_limit=120, soft_time_limit=100, **_DB_RETRY)
+@shared_task(name="settlement.step", time_limit=120, **_DB_RETRY)
 def settlement_step(ids: list[int], step: int) -> list[int]:
     return services.settlement_step_run(step=step, ids=ids)
 

@@ -1,11 +1,25 @@
 """The Celery app. Embedded mode runs tasks eagerly in-process; stack mode uses Redis."""
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 
 app = Celery("trading")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def _refuse_a_broken_connection(**kwargs):
+    """A task must start outside any transaction. If an interrupted task left this worker's
+    connection inside one, the process is unusable: let the pool replace it (the message is
+    re-queued, since tasks acknowledge late and reject when their worker is lost)."""
+    from django.db import connection
+
+    if connection.in_atomic_block and not app.conf.task_always_eager:
+        logging.getLogger(__name__).error("worker connection left inside a transaction; replacing this worker process")
+        os._exit(70)

@@ -352,8 +352,12 @@ SETTLEMENT_RETRY_BASE_SECONDS = env.float("SETTLEMENT_RETRY_BASE_SECONDS", defau
 SETTLEMENT_RETRY_MAX_SECONDS = env.float("SETTLEMENT_RETRY_MAX_SECONDS", default=10.0)
 SETTLEMENT_RECONCILE_AFTER_SECONDS = env.float("SETTLEMENT_RECONCILE_AFTER_SECONDS", default=3.0)
 SETTLEMENT_CLIENT_ID_PREFIX = env.str("SETTLEMENT_CLIENT_ID_PREFIX", default="stl")
+# Venue calls of one step-3 batch run on this many threads per worker process.
+SETTLEMENT_VENUE_CONCURRENCY = env.int("SETTLEMENT_VENUE_CONCURRENCY", default=8)
 RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.25)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
+# How long the relay lets a burst of events gather before it publishes them together.
+RELAY_LINGER_SECONDS = env.float("RELAY_LINGER_SECONDS", default=0.005)
 CELERY_BEAT_SCHEDULE.update(
     {
         "settlement-reconcile": {"task": "settlement.reconcile", "schedule": env.float("SETTLEMENT_RECONCILE_EVERY", default=3.0)},

@@ -64,12 +64,17 @@ def user_account(*, user_id: int, asset: str) -> LedgerAccount:
     return account
 
 
+def system_bucket(key: str) -> int:
+    """The bucket ``system_account`` picks for ``key`` (stable across processes)."""
+    return zlib.crc32(key.encode()) % SYSTEM_BUCKETS if key else 0
+
+
 def system_account(*, role: str, asset: str, key: str = "") -> LedgerAccount:
     """One bucket of a system role, chosen by ``key`` (e.g. the transfer id) so that
     concurrent transfers spread over the buckets instead of queueing on one row."""
     asset = check_asset(asset)
     role = SystemRole(role)
-    bucket = zlib.crc32(key.encode()) % SYSTEM_BUCKETS if key else 0
+    bucket = system_bucket(key)
     kind = AccountKind.EXTERNAL if role == SystemRole.EXTERNAL else AccountKind.SYSTEM
     account, _ = LedgerAccount.objects.get_or_create(
         kind=kind, role=role, asset=asset, bucket=bucket, defaults={"code": f"sys:{role}:{asset}:{bucket}"}

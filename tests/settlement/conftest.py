@@ -19,6 +19,13 @@ from trading.outbox import outbox_message, outbox_write
 INDEX = {"BTC": Decimal("65000"), "ETH": Decimal("3000")}
 
 
+@pytest.fixture(autouse=True)
+def _venue_calls_inline(settings):
+    """In-process tests run inside one database transaction: the venue's price lookups must
+    use the test's own connection, so step 3 calls the venue without its thread pool."""
+    settings.SETTLEMENT_VENUE_CONCURRENCY = 1
+
+
 @pytest.fixture
 def eager_celery():
     previous = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates

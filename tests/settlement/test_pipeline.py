@@ -188,9 +188,12 @@ def test_a_claimed_settlement_is_not_run_by_a_second_executor(venue):
 
 
 def test_recovery_re_enqueues_idle_settlements_from_their_step(venue, eager_celery):
-    ids = services.settlements_accept(events=[emit(), emit("close", usdt="650")])
-    services.settlement_step_run(step=1, ids=ids)
-    services.settlement_step_run(step=2, ids=ids[:1])
+    first = services.settlements_accept(events=[emit()])
+    services.settlement_step_run(step=1, ids=first)
+    services.settlement_step_run(step=2, ids=first)
+    second = services.settlements_accept(events=[emit("close", usdt="650")])
+    services.settlement_step_run(step=1, ids=second)
+    ids = first + second
     Settlement.objects.filter(pk__in=ids).update(updated_at=timezone.now() - timedelta(minutes=1))
     assert services.settlements_stalled() == {3: ids[:1], 2: ids[1:]}
     assert tasks.settlement_recover() == 2
@@ -224,3 +227,11 @@ def test_a_close_at_a_zero_bid_settles_without_a_venue_order(venue):
     assert (s.state, s.filled_qty, s.fill_cost) == (State.SETTLED, 0, 0)
     assert venue.total_placed() == 0
     assert not Transfer.objects.filter(reference=s.ref).exists()
+
+
+def test_a_step_also_takes_other_settlements_waiting_at_it(venue):
+    ids = services.settlements_accept(events=[emit(), emit(), emit("close", usdt="650")])
+    # One message for the first settlement: the step takes all three, which share the batch.
+    assert services.settlement_step_run(step=1, ids=ids[:1]) == ids
+    assert services.settlement_step_run(step=1, ids=ids[1:]) == []  # their own messages: nothing left
+    assert services.settlement_step_run(step=2, ids=ids[2:]) == ids
