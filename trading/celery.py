@@ -4,7 +4,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 
@@ -13,13 +13,23 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+_worker_process = False
+
+
+@worker_process_init.connect
+def _mark_worker_process(**kwargs):
+    global _worker_process
+    _worker_process = True
+
+
 @task_prerun.connect
 def _refuse_a_broken_connection(**kwargs):
-    """A task must start outside any transaction. If an interrupted task left this worker's
-    connection inside one, the process is unusable: let the pool replace it (the message is
-    re-queued, since tasks acknowledge late and reject when their worker is lost)."""
+    """A task must start outside any transaction. If an interrupted task left this worker
+    process's connection inside one, the process is unusable: let the pool replace it (the
+    message is re-queued, since tasks acknowledge late and reject when their worker is lost).
+    Only in a worker's pool process: tasks run in-line elsewhere (tests, embedded mode)."""
     from django.db import connection
 
-    if connection.in_atomic_block and not app.conf.task_always_eager:
+    if _worker_process and connection.in_atomic_block:
         logging.getLogger(__name__).error("worker connection left inside a transaction; replacing this worker process")
         os._exit(70)
