@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test stack deps frontend services chromium clean help bench-ledger bench-pricing
+.PHONY: run test stack deps frontend services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement
 
 help:
 	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
@@ -18,6 +18,8 @@ help:
 	@echo "make stack   run the full process stack (needs DATABASE_URL and REDIS_URL)"
 	@echo "make bench-ledger   ledger throughput vs a single hot system row (PostgreSQL)"
 	@echo "make bench-pricing  option pricing and implied vols vs QuantLib"
+	@echo "make bench-engine   matching engine commands/s vs a minimal dict+deque book"
+	@echo "make bench-settlement  settlement back office vs one 4-task chain per order (PostgreSQL, Redis)"
 
 $(BIN)/activate:
 	@echo "==> creating $(VENV)"
@@ -77,6 +79,12 @@ bench-ledger: deps services
 
 bench-pricing: deps
 	$(BIN)/python bench/pricing.py
+
+bench-engine: deps
+	$(BIN)/python bench/engine.py $(BENCH_ARGS)
+
+bench-settlement: deps services
+	$(BIN)/python bench/settlement.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/build var
