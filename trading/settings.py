@@ -145,6 +145,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CONSUMER = "trading.celery_consumer:Consumer"
+# Retry for as long as the broker is away (Celery gives up after 100 attempts by default,
+# which at half a second each would end a worker during a minute-long outage).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Publishers (the relay above all) fail fast while the broker is down and hold their work;
 # they must not block in connection retries and come back late.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
