@@ -2,16 +2,16 @@
 
 Variants, alternating round by round, each on a fresh daphne process and a flushed Redis db:
 
-* ``product``       -- the platform as it is (``trading.asgi:application``, stack mode): the
-  publisher calls ``trading.realtime.publish(topic, payload)``, i.e. ONE channels_redis
-  group_send to the group "realtime"; the process's Hub holds the only subscription and
-  hands each update in-process to the subscribed sockets of ``MarketConsumer``;
-* ``product-fixed`` -- the same code with the correctness fix proposed in bench/README.md
-  (the consumer opts out of the channel layer) and the Redis ``socket_timeout`` setting;
-* ``product-tuned`` -- a prototype of the proposed performance changes on top of that
-  (one channel-layer message per producer tick, each update encoded once, a thinner send
-  path); ``product-tuned-single`` is the same server with one message per update;
-* ``baseline``      -- ``bench/fanout_asgi.py``: every socket's consumer joins one
+* ``product``      -- the platform as it is (``trading.asgi:application``, stack mode): the
+  publisher calls ``trading.realtime.publish_many(updates)`` once per tick, i.e. ONE
+  channels_redis group_send to the group "realtime"; the process's Hub holds the only
+  subscription, encodes each update once and writes the frames straight to the daphne
+  connections of the subscribed ``MarketConsumer`` sockets;
+* ``product-asgi`` -- the same product with ``trading.realtime.TRANSPORT_WRITES = False``
+  (``bench/fanout_asgi.py:product_asgi_application``): each socket's updates go through its
+  ASGI ``send`` (a task per socket, daphne's ``handle_reply``, autobahn's ``sendMessage``),
+  the path any other ASGI server gets;
+* ``baseline``     -- ``bench/fanout_asgi.py:application``: every socket's consumer joins one
   channel-layer group per topic and the publisher calls ``group_send(group, ...)`` per
   update, the plain per-client channel-layer fan-out.
 
@@ -28,8 +28,8 @@ else on the machine during the publishing window, daphne's CPU per delivery, and
 publisher's call times; then the medians per variant and the ratios against the baseline.
 
     .venv/bin/python bench/fanout.py [--clients 2000] [--seconds 20] [--rounds 2] [--rate 10]
-                                     [--client-procs 2] [--variants product,baseline,...]
-                                     [--client raw|websockets] [--profile DIR]
+                                     [--client-procs 2] [--variants product,product-asgi,baseline]
+                                     [--client raw|websockets] [--profile DIR] [--timeline]
 
 Uses DATABASE_URL (default postgres://root@127.0.0.1:5432/trading_bench_fanout; created if
 missing, migrated, instruments listed) and BENCH_REDIS_URL (default redis://127.0.0.1:6379/9,
@@ -69,14 +69,19 @@ FORBIDDEN_DATABASES = {"trading", "test_trading", "postgres", "template0", "temp
 TOPICS = ("index:BTC", "book:BTC-USDT")
 APPS = {
     "product": "trading.asgi:application",
-    "product-fixed": "bench.fanout_asgi:product_fixed_application",
-    "product-tuned": "bench.fanout_asgi:product_tuned_application",
-    "product-tuned-single": "bench.fanout_asgi:product_tuned_application",
+    "product-asgi": "bench.fanout_asgi:product_asgi_application",
     "baseline": "bench.fanout_asgi:application",
+}
+# A client counts as subscribed once it has its snapshots (the product sends index:BTC's, if
+# any, then book:BTC-USDT's; the baseline sends none): publishing starts after the subscribe
+# burst, measuring the steady state.
+READY_ON = {
+    "product": b'{"channel":"book:BTC-USDT","type":"snapshot"',
+    "product-asgi": b'{"channel":"book:BTC-USDT","type":"snapshot"',
+    "baseline": b'"subscribed"',
 }
 DROPPED_CODE = 4008  # MarketConsumer._too_slow
 MESSAGE_TYPE = "bench.message"  # -> fanout_asgi.PerClientGroupConsumer.bench_message
-BATCH_TYPE = "realtime.batch"  # several updates in one channel-layer message (fanout_asgi.TunedHub)
 
 
 def group_for(topic: str) -> str:
@@ -94,6 +99,7 @@ class Recorder:
     def __init__(self):
         self.lat_index, self.lat_book = array.array("d"), array.array("d")
         self.received_at = array.array("d")  # receive time of every update (both topics)
+        self.latency = array.array("d")  # and its latency, in the same order
         self.state: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.stopping = False
@@ -106,6 +112,7 @@ class Recorder:
             return
         latency = now - float(frame[at + 5 : -1])
         self.received_at.append(now)
+        self.latency.append(latency)
         if frame[12:16] in (b"book", "book"):  # {"channel":"book:...
             self.lat_book.append(latency)
             at = frame.find(b'"sequence":' if isinstance(frame, bytes) else '"sequence":') + 11
@@ -137,8 +144,8 @@ class RawClient(asyncio.Protocol):
     from the receive buffer (server frames are unmasked). A few microseconds of CPU per frame,
     against tens for a general-purpose library, so the clients leave the CPU to the server."""
 
-    def __init__(self, recorder: Recorder, request: bytes, subscribe: bytes):
-        self.recorder, self.request, self.subscribe = recorder, request, subscribe
+    def __init__(self, recorder: Recorder, request: bytes, subscribe: bytes, ready_on: bytes):
+        self.recorder, self.request, self.subscribe, self.ready_on = recorder, request, subscribe, ready_on
         self.buffer = bytearray()
         self.handshaken = False
         self.ready = asyncio.get_running_loop().create_future()
@@ -188,7 +195,7 @@ class RawClient(asyncio.Protocol):
                     return
                 if self.ready.done():
                     self.recorder.update(payload, now, self)
-                elif b'"subscribed"' in payload:
+                elif self.ready_on in payload:
                     self.ready.set_result(True)
             elif opcode == 8:
                 self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
@@ -210,13 +217,14 @@ class RawClient(asyncio.Protocol):
             self.recorder.closed(self.close_code)
 
 
-def _client_worker(kind: str, port: int, count: int, concurrency: int, pipe) -> None:
-    asyncio.run(_client_main(kind, port, count, concurrency, pipe))
+def _client_worker(kind: str, port: int, count: int, concurrency: int, ready_on: bytes, pipe) -> None:
+    asyncio.run(_client_main(kind, port, count, concurrency, ready_on, pipe))
 
 
-async def _client_main(kind: str, port: int, count: int, concurrency: int, pipe) -> None:
-    """``count`` websocket clients in this process. Protocol with the parent over ``pipe``:
-    -> ("ready", stats) once every client has subscribed (or failed); then commands
+async def _client_main(kind: str, port: int, count: int, concurrency: int, ready_on: bytes, pipe) -> None:
+    """``count`` websocket clients in this process; a client is ready once a frame containing
+    ``ready_on`` arrived. Protocol with the parent over ``pipe``:
+    -> ("ready", stats) once every client is ready (or failed); then commands
     "start" (mark the CPU clock), "count" (updates received so far), "stop" (-> results)."""
     loop = asyncio.get_running_loop()
     rec = Recorder()
@@ -234,7 +242,7 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, pipe)
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
         ).encode()
         async with gate:
-            _, protocol = await loop.create_connection(lambda: RawClient(rec, request, _masked_frame(subscribe.encode())), "127.0.0.1", port)
+            _, protocol = await loop.create_connection(lambda: RawClient(rec, request, _masked_frame(subscribe.encode()), ready_on), "127.0.0.1", port)
             try:
                 await asyncio.wait_for(asyncio.shield(protocol.ready), 120)
             except BaseException:
@@ -250,7 +258,7 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, pipe)
         async with gate:
             ws = await connect(f"ws://127.0.0.1:{port}/ws/market/", origin=origin, compression=None, ping_interval=None, open_timeout=120, close_timeout=1)
             await ws.send(subscribe)
-            while '"subscribed"' not in await asyncio.wait_for(ws.recv(), 120):
+            while ready_on.decode() not in await asyncio.wait_for(ws.recv(), 120):
                 pass
         closers.append(ws.transport.abort)
         rec.state["connected"] += 1
@@ -294,6 +302,7 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, pipe)
                         "index": rec.lat_index.tobytes(),
                         "book": rec.lat_book.tobytes(),
                         "received_at": rec.received_at.tobytes(),
+                        "latency": rec.latency.tobytes(),
                         "gaps": rec.state["gaps"],
                         "dropped": rec.state["dropped"],
                         "closed_other": rec.state["closed_other"],
@@ -514,40 +523,36 @@ def _payloads(k: int):
 
 def _publisher(variant: str):
     """``send(updates)`` for one tick's [(topic, payload), ...]: stamps each payload's
-    ``ts`` right before the call that publishes it; returns the durations of those calls."""
-    from asgiref.sync import async_to_sync
+    ``ts`` right before the call that publishes it; returns the durations of those calls.
+    Both sides publish from the process's long-lived publisher loop (one Redis connection
+    pool, no event loop per call)."""
     from channels.layers import get_channel_layer
 
-    from trading.realtime import GROUP, publish
+    from trading.realtime import publish_many, publisher
 
-    group_send = async_to_sync(get_channel_layer().group_send)
+    if variant == "baseline":  # one group_send per update, to that topic's group of sockets
+        layer, loop = get_channel_layer(), publisher()
 
-    def one_call_per_update(call):
         def send(updates):
             durations = []
             for topic, payload in updates:
                 payload["ts"] = time.time()  # last key: the clients find it at the end of the frame
                 began = time.perf_counter()
-                call(topic, payload)
+                loop.call(layer.group_send(group_for(topic), {"type": MESSAGE_TYPE, "topic": topic, "payload": payload}), timeout=120)
                 durations.append(time.perf_counter() - began)
             return durations
 
         return send
 
-    if variant == "product-tuned":  # one channel-layer message per tick (proposed publish_many)
+    def send(updates):  # the product: the whole tick in one publish_many
+        now = time.time()
+        for _, payload in updates:
+            payload["ts"] = now
+        began = time.perf_counter()
+        publish_many(updates)
+        return [time.perf_counter() - began]
 
-        def send(updates):
-            now = time.time()
-            for _, payload in updates:
-                payload["ts"] = now
-            began = time.perf_counter()
-            group_send(GROUP, {"type": BATCH_TYPE, "updates": [[topic, payload] for topic, payload in updates]})
-            return [time.perf_counter() - began]
-
-        return send
-    if variant == "baseline":
-        return one_call_per_update(lambda topic, payload: group_send(group_for(topic), {"type": MESSAGE_TYPE, "topic": topic, "payload": payload}))
-    return one_call_per_update(publish)  # the product's trading.realtime.publish
+    return send
 
 
 def _publish_for(variant: str, seconds: float, rate: float) -> dict:
@@ -597,7 +602,7 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
         shares = [args.clients // args.client_procs + (1 if i < args.clients % args.client_procs else 0) for i in range(args.client_procs)]
         for share in shares:
             parent_end, child_end = ctx.Pipe()
-            worker = ctx.Process(target=_client_worker, args=(args.client, port, share, args.connect_concurrency, child_end), daemon=True)
+            worker = ctx.Process(target=_client_worker, args=(args.client, port, share, args.connect_concurrency, READY_ON[variant], child_end), daemon=True)
             worker.start()
             workers.append(worker)
             pipes.append(parent_end)
@@ -611,7 +616,7 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
         for r in ready:
             connect_errors.update(r["errors"])
         print(
-            f"    {variant} round {round_no}: {connected}/{args.clients} clients subscribed in {max(r['seconds'] for r in ready):.1f}s"
+            f"    {variant} round {round_no}: {connected}/{args.clients} clients subscribed (and snapshots received) in {max(r['seconds'] for r in ready):.1f}s"
             + (f" (errors and closes so far: {dict(connect_errors)})" if connect_errors else ""),
             flush=True,
         )
@@ -672,6 +677,8 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
     received_at = np.concatenate([np.frombuffer(r["received_at"], dtype=np.float64) for r in results])
     start, end = publishing["window"]
     in_window = int(np.count_nonzero((received_at >= start) & (received_at <= end)))
+    if args.timeline:
+        _timeline(received_at, np.concatenate([np.frombuffer(r["latency"], dtype=np.float64) for r in results]), start, end)
     close_errors = Counter()
     for r in results:
         close_errors.update(r["errors"])
@@ -704,6 +711,20 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
         "clients_us": 1e6 * drained["clients"] * drained["wall"] / received if received else float("nan"),
         **{f"cpu_{k}": v for k, v in usage.items() if k != "wall"},
     }
+
+
+def _timeline(received_at, latency, start: float, end: float) -> None:
+    """Per second of the publishing window (and of the drain): deliveries and latency."""
+    import numpy as np
+
+    print("    second  deliveries  p50 ms  p99 ms  max ms")
+    last = max(end, float(received_at.max())) if len(received_at) else end
+    for second in range(int(np.ceil(last - start))):
+        mask = (received_at >= start + second) & (received_at < start + second + 1)
+        if mask.any():
+            p50, p99 = np.percentile(latency[mask], [50, 99])
+            drain = "  (drain)" if start + second >= end else ""
+            print(f"    {second:>6}  {int(mask.sum()):>10,}  {1000 * p50:>6.0f}  {1000 * p99:>6.0f}  {1000 * latency[mask].max():>6.0f}{drain}")
 
 
 def _profile_summary(path: Path, top: int = 25) -> None:
@@ -759,9 +780,10 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "websockets"), default="raw", help="raw: minimal RFC 6455 client (default); websockets: the library")
     parser.add_argument("--connect-concurrency", type=int, default=25, help="handshakes in flight per client process")
     parser.add_argument("--connect-timeout", type=float, default=600.0)
-    parser.add_argument("--variants", default="product,product-fixed,product-tuned,baseline", help=f"comma-separated, from {', '.join(APPS)}")
+    parser.add_argument("--variants", default="product,product-asgi,baseline", help=f"comma-separated, from {', '.join(APPS)}")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--profile", metavar="DIR", help="py-spy record each daphne during the publishing window")
+    parser.add_argument("--timeline", action="store_true", help="print deliveries and latency per second of each round")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL, help="FLUSHDB'd every round")
     args = parser.parse_args()

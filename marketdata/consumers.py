@@ -6,7 +6,13 @@ Protocol (API.md): the client sends
 The server answers ``{"event": "subscribed", "channels": [...]}``, then a snapshot per
 channel, then updates: ``{"channel": "...", "data": {...}}``; a book is a snapshot then
 deltas with a ``sequence``, and a client that sees a gap resubscribes. A bad message gets
-``{"event": "error", "code": ..., "message": ...}`` and the connection stays open.
+``{"event": "error", "code": ..., "message": ...}`` and the connection stays open. A client
+that cannot keep up with its channels is closed with 4008.
+
+The route is public (no session or user lookup). Updates come from the process's hub
+(``trading.realtime``), encoded once per update and written straight to the connection when
+daphne serves it; book updates published while a book snapshot is being read are held and
+follow the snapshot, without the deltas the snapshot already includes.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import re
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from trading.realtime import Hub, Subscriber
+from trading.realtime import Hub, encode
 
 from . import selectors
 from .candles import INTERVALS
@@ -25,6 +31,8 @@ from .streams import candle_payload, index_payload
 
 MAX_CHANNELS = 50
 CONFLATED = ("ticker:", "index:", "candles:")
+SEQUENCED = ("book:",)  # snapshot then deltas numbered by ``sequence``
+TOO_SLOW = 4008
 _CHANNEL = re.compile(r"^(ticker|book|trades):([A-Z]{2,6}-[A-Z]{2,6})$|^candles:([A-Z]{2,6}-[A-Z]{2,6}):(\w+)$|^index:([A-Z]{2,6})$")
 
 
@@ -41,12 +49,16 @@ class MarketConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.hub = Hub.get()
         self.topics: set[str] = set()
-        self.subscriber = Subscriber(self._deliver, on_overflow=self._too_slow, conflate=_conflate)
+        # base_send: the server's own send, not the consumer's (no per-frame wrapper)
+        self.subscriber = self.hub.subscriber(self.base_send, on_overflow=self._too_slow, conflate=_conflate)
 
     async def disconnect(self, code):
+        subscriber = getattr(self, "subscriber", None)
+        if subscriber is None:
+            return
         for topic in self.topics:
-            self.hub.unsubscribe(topic, self.subscriber)
-        self.subscriber.close()
+            self.hub.unsubscribe(topic, subscriber)
+        subscriber.close()
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
@@ -82,6 +94,8 @@ class MarketConsumer(AsyncWebsocketConsumer):
                 accepted.append(topic)
                 held += topic not in self.topics
         for topic in accepted:
+            if topic.startswith(SEQUENCED):
+                self.subscriber.hold(topic)  # until its snapshot is out
             self.topics.add(topic)
             self.hub.subscribe(topic, self.subscriber)
         if refused:
@@ -89,9 +103,13 @@ class MarketConsumer(AsyncWebsocketConsumer):
         if accepted:
             await self._frame({"event": "subscribed", "channels": accepted})
             for topic in accepted:
-                snapshot = await database_sync_to_async(snapshot_for)(topic)
-                if snapshot is not None:
-                    await self._deliver(topic, snapshot)
+                snapshot = None
+                try:
+                    snapshot = await database_sync_to_async(snapshot_for)(topic)
+                    if snapshot is not None:
+                        await self._deliver(topic, snapshot)
+                finally:
+                    self.subscriber.release(topic, after_sequence=(snapshot or {}).get("sequence"))
 
     async def _check(self, topic: str) -> str | None:
         match = _CHANNEL.match(topic)
@@ -107,7 +125,8 @@ class MarketConsumer(AsyncWebsocketConsumer):
         return None
 
     async def _deliver(self, topic: str, payload: dict) -> None:
-        await self.send(text_data=json.dumps({"channel": topic, **payload}, separators=(",", ":")))
+        """A snapshot, framed like the updates."""
+        await self.send(text_data=encode(topic, payload))
 
     async def _frame(self, body: dict) -> None:
         await self.send(text_data=json.dumps(body))
@@ -117,7 +136,7 @@ class MarketConsumer(AsyncWebsocketConsumer):
 
     def _too_slow(self) -> None:
         # Called from the hub's dispatch: never await here; close in the background.
-        self.hub.loop.create_task(self.close(code=4008))
+        self._closing = self.hub.loop.create_task(self.close(code=TOO_SLOW))  # (a reference: not collected mid-way)
 
 
 def _known_symbol(symbol: str) -> bool:

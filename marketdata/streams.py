@@ -1,10 +1,12 @@
-"""What the feed publishes to ``/ws/market/`` after each commit."""
+"""What the feed publishes to ``/ws/market/`` after each commit: one ``publish_many`` per
+tick (one channel-layer message, one dispatch in each web process), whatever the number of
+channels that moved."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from trading.realtime import publish
+from trading.realtime import publish_many
 
 
 def _iso(ts: datetime) -> str:
@@ -30,10 +32,15 @@ def candle_payload(bar) -> dict:
     }
 
 
+def tick_updates(*, prints, bars, tickers: dict[str, dict]) -> list[tuple[str, dict]]:
+    """The ``(channel, payload)`` updates of one feed tick: index prints, candles, tickers."""
+    updates = [
+        (f"index:{p.underlying}", {"data": index_payload(p.underlying, p.price, p.stale, p.ts)}) for p in prints
+    ]
+    updates += [(f"candles:{bar.symbol}:{bar.interval}", {"data": candle_payload(bar)}) for bar in bars]
+    updates += [(f"ticker:{symbol}", {"data": ticker}) for symbol, ticker in tickers.items()]
+    return updates
+
+
 def publish_tick(*, prints, bars, tickers: dict[str, dict]) -> None:
-    for index_print in prints:
-        publish(f"index:{index_print.underlying}", {"data": index_payload(index_print.underlying, index_print.price, index_print.stale, index_print.ts)})
-    for bar in bars:
-        publish(f"candles:{bar.symbol}:{bar.interval}", {"data": candle_payload(bar)})
-    for symbol, ticker in tickers.items():
-        publish(f"ticker:{symbol}", {"data": ticker})
+    publish_many(tick_updates(prints=prints, bars=bars, tickers=tickers))

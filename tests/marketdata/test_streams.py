@@ -1,9 +1,12 @@
 """``/ws/market/`` in-process: ``WebsocketCommunicator`` on the real ASGI application
-(origin check, auth stack, router), the real Redis channel layer and the process's hub.
+(origin check, router), the real Redis channel layer and the process's hub. (The
+communicator is not daphne: its sockets take the hub's generic path, the ASGI ``send``;
+tests/marketdata/test_streams_live.py covers daphne and the direct writes.)
 
 The consumer reads the database from another thread, so the data is committed
-(``transaction=True``). Each test gets a private channel-layer prefix on the suite's Redis,
-so publishes of concurrent runs (feeds, other tests) never reach these sockets.
+(``transaction=True``). Each test gets a private channel-layer prefix on the suite's Redis
+server, on a database nothing flushes, so publishes of concurrent runs (feeds, other tests)
+never reach these sockets and their ``cache.clear()`` never wipes the hub's subscription.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -23,7 +28,8 @@ from channels.testing import WebsocketCommunicator
 from marketdata import consumers
 from marketdata.models import Candle, CandleSource, IndexPrint
 from marketdata.services import instruments_sync
-from marketdata.streams import index_payload
+from marketdata.candles import Bar
+from marketdata.streams import index_payload, publish_tick
 from trading import realtime
 from trading.asgi import application
 from trading.realtime import Hub
@@ -35,13 +41,30 @@ ALL_KINDS = ["ticker:BTC-USDT", "index:BTC", "candles:BTC-USDT:1m", "book:BTC-US
 TIMEOUT = 5
 
 
+# Redis databases the channel layer of these tests must not use: 0 is the suite's cache, and
+# every test's cache.clear() (tests/conftest.py) is a FLUSHDB -- a run beside this one would
+# wipe the hub's group membership mid-test; bench/fanout.py FLUSHes 9; the venue tests use 14.
+FLUSHED_REDIS_DBS = {0, 9, 14}
+
+
+def private_redis_url(url: str) -> str:
+    """``url`` on a database of this process's own (by pid), none of ``FLUSHED_REDIS_DBS``."""
+    parts = urlsplit(url)
+    free = [n for n in range(1, 16) if n not in FLUSHED_REDIS_DBS]
+    return urlunsplit(parts._replace(path=f"/{free[os.getpid() % len(free)]}"))
+
+
 @pytest.fixture(autouse=True)
 def private_channel_layer(settings):
-    """The real channel layer, under a prefix of this test's own."""
+    """The real channel layer, under a prefix of this test's own, on a Redis database no
+    test flushes."""
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     if layers["default"]["BACKEND"].startswith("channels_redis"):
+        config = layers["default"].setdefault("CONFIG", {})
         # No ":" in the prefix: channels_redis then misroutes process-local messages.
-        layers["default"].setdefault("CONFIG", {})["prefix"] = f"asgi-test-{uuid.uuid4().hex[:12]}"
+        config["prefix"] = f"asgi-test-{uuid.uuid4().hex[:12]}"
+        hosts = [{"address": host} if isinstance(host, str) else host for host in config["hosts"]]
+        config["hosts"] = [{**host, "address": private_redis_url(host["address"])} for host in hosts]
     settings.CHANNEL_LAYERS = layers
     return layers
 
@@ -477,3 +500,102 @@ def test_a_foreign_origin_is_refused():
             await comm.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_feed_tick_is_one_channel_layer_message_that_reaches_every_channel(market, monkeypatch):
+    layer = get_channel_layer()
+    sent = []
+    group_send = layer.group_send
+
+    async def counting_group_send(group, message):
+        sent.append((group, message))
+        await group_send(group, message)
+
+    async def scenario():
+        comm = await connect()
+        await subscribe(comm, ["index:BTC", "candles:BTC-USDT:1m", "ticker:BTC-USDT"])
+        for _ in range(3):
+            await recv(comm)  # the snapshots
+        await hub_joined()
+        monkeypatch.setattr(layer, "group_send", counting_group_send)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        prints = [
+            IndexPrint(underlying="BTC", ts=now, price=Decimal("65100"), stale=False),
+            IndexPrint(underlying="ETH", ts=now, price=Decimal("3401"), stale=False),
+        ]
+        bar = Bar("BTC-USDT", "1m", now.replace(second=0), Decimal("65000"), Decimal("65100"), Decimal("64990"), Decimal("65100"))
+        tickers = {"BTC-USDT": {"symbol": "BTC-USDT", "last": "65100"}, "ETH-USDT": {"symbol": "ETH-USDT", "last": "3401"}}
+        await sync_to_async(publish_tick)(prints=prints, bars=[bar], tickers=tickers)
+        frames = {}
+        for _ in range(3):
+            frame = await recv(comm)
+            frames[frame["channel"]] = frame["data"]
+        await comm.receive_nothing(timeout=0.3)  # ETH is not subscribed
+        await comm.disconnect()
+        return frames
+
+    frames = async_to_sync(scenario)()
+    assert [message["type"] for _, message in sent] == ["realtime.batch"]  # the whole tick, one message
+    assert [topic for topic, _ in sent[0][1]["updates"]] == [
+        "index:BTC", "index:ETH", "candles:BTC-USDT:1m", "ticker:BTC-USDT", "ticker:ETH-USDT",
+    ]
+    assert frames["index:BTC"]["price"] == "65100"
+    assert frames["candles:BTC-USDT:1m"]["close"] == "65100"
+    assert frames["ticker:BTC-USDT"] == {"symbol": "BTC-USDT", "last": "65100"}
+
+
+def test_the_market_route_does_no_session_or_user_lookup(market, monkeypatch):
+    scopes = []
+    connect_ = consumers.MarketConsumer.connect
+
+    async def recording_connect(self):
+        scopes.append(self.scope)
+        await connect_(self)
+
+    monkeypatch.setattr(consumers.MarketConsumer, "connect", recording_connect)
+
+    async def scenario():
+        comm = WebsocketCommunicator(application, "/ws/market/", headers=ORIGIN + [(b"cookie", b"sessionid=abc")])
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        await subscribe(comm, ["index:BTC"])
+        assert (await recv(comm))["channel"] == "index:BTC"
+        await comm.disconnect()
+
+    async_to_sync(scenario)()
+    assert len(scopes) == 1
+    assert not {"session", "user", "cookies"} & set(scopes[0])  # no session/auth middleware on the way
+
+
+def test_a_book_snapshot_comes_before_the_deltas_published_while_it_was_read(market, monkeypatch):
+    """A delta published while the snapshot is being read is held: it follows the snapshot,
+    and the deltas the snapshot already includes (sequence <= its own) are skipped."""
+    snapshot_for = consumers.snapshot_for
+
+    def slow_book_snapshot(topic):
+        if topic.startswith("book:"):
+            hub = Hub.current
+            for sequence in (1, 2, 3):  # published while the snapshot (at 2) is being read
+                hub.loop.call_soon_threadsafe(hub.dispatch, topic, {"type": "delta", "sequence": sequence, "bids": [], "asks": []})
+            return {"type": "snapshot", "sequence": 2, "bids": [], "asks": []}
+        return snapshot_for(topic)
+
+    monkeypatch.setattr(consumers, "snapshot_for", slow_book_snapshot)
+
+    async def scenario():
+        comm = await connect()
+        await subscribe(comm, ["book:BTC-USDT", "index:BTC"])
+        frames = [await recv(comm) for _ in range(3)]
+        Hub.current.dispatch("book:BTC-USDT", {"type": "delta", "sequence": 4, "bids": [], "asks": []})
+        frames.append(await recv(comm))
+        await comm.receive_nothing(timeout=0.3)
+        await comm.disconnect()
+        return frames
+
+    frames = async_to_sync(scenario)()
+    assert [(f["channel"], f.get("type"), f.get("sequence")) for f in frames] == [
+        ("book:BTC-USDT", "snapshot", 2),
+        ("book:BTC-USDT", "delta", 3),
+        ("index:BTC", None, None),
+        ("book:BTC-USDT", "delta", 4),
+    ]
