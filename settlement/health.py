@@ -1,6 +1,7 @@
 """/readyz: who leads the relay, and how far behind it is."""
 
 from django.conf import settings
+from django.utils import timezone
 
 from trading.health import readiness_check
 from trading.models import Lease
@@ -11,8 +12,6 @@ from .relay import LEASE, relay_lag_seconds
 @readiness_check("relay")
 def _relay() -> dict:
     lease = Lease.objects.filter(name=LEASE).values("holder", "epoch", "expires_at").first()
-    from django.utils import timezone
-
     leading = bool(lease and lease["holder"] and lease["expires_at"] > timezone.now())
     lag = relay_lag_seconds()
     limit = getattr(settings, "RELAY_READY_MAX_LAG_SECONDS", 30.0)
