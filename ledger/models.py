@@ -29,6 +29,7 @@ class SystemRole(models.TextChoices):
     FEES = "fees", "Fees"
     VENUE_FUNDING = "venue_funding", "Venue funding"
     OPTION_CLEARING = "option_clearing", "Option clearing"
+    SPOT_CLEARING = "spot_clearing", "Spot clearing (holds of open orders, trade legs)"
     MARKET_MAKER = "market_maker", "Market maker"
     EXTERNAL = "external", "External world"
 

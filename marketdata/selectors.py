@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from trading.errors import NotFound, ValidationFailed
@@ -113,22 +114,34 @@ def spot_symbols() -> list[str]:
     return list(Instrument.objects.filter(kind=InstrumentKind.SPOT, active=True).values_list("symbol", flat=True))
 
 
+def spot_book_key(symbol: str) -> str:
+    """Where a spot symbol's engine runner keeps its top of book and recent trades."""
+    return f"spot:market:{symbol}"
+
+
+def spot_market(symbol: str) -> dict:
+    """The engine's latest published state of a spot market: ``sequence``, ``bids``,
+    ``asks`` (price/quantity strings, best first), ``last`` and ``trades`` (newest first)."""
+    return cache.get(spot_book_key(symbol)) or {"sequence": 0, "bids": [], "asks": [], "last": None, "trades": []}
+
+
 def ticker(*, instrument: Instrument) -> dict:
-    """Last, bid, ask, 24 h change and volume, and the index. Until the spot engine trades,
-    ``last`` follows the index and the book sides are empty (null)."""
+    """Last, bid, ask, 24 h change and volume, and the index. ``last`` is the last trade on
+    our book, or the index before any trade."""
     index = index_latest(underlying=instrument.base)
     fresh = index_is_fresh(index)
     index_price = index.price if fresh else None
     stats = day_stats(symbol=instrument.symbol)
-    last = index_price
+    market = spot_market(instrument.symbol) if instrument.kind == InstrumentKind.SPOT else {}
+    last = Decimal(market["last"]) if market.get("last") else index_price
     change = None
     if last is not None and stats["open"]:
         change = ((last - stats["open"]) / stats["open"] * 100).quantize(Decimal("0.01"))
     return {
         "symbol": instrument.symbol,
         "last": _text(last),
-        "bid": None,
-        "ask": None,
+        "bid": market["bids"][0][0] if market.get("bids") else None,
+        "ask": market["asks"][0][0] if market.get("asks") else None,
         "change_24h_percent": _text(change),
         "high_24h": _text(stats["high"]),
         "low_24h": _text(stats["low"]),
@@ -140,13 +153,15 @@ def ticker(*, instrument: Instrument) -> dict:
 
 
 def order_book(*, instrument: Instrument, depth: int) -> dict:
-    """The spot book arrives with the matching engine; until then it is empty."""
-    return {"symbol": instrument.symbol, "bids": [], "asks": [], "sequence": 0, "depth": depth}
+    """The spot book as its engine runner last published it (after each committed batch)."""
+    market = spot_market(instrument.symbol)
+    return {"symbol": instrument.symbol, "bids": market["bids"][:depth], "asks": market["asks"][:depth],
+            "sequence": market["sequence"], "depth": depth}
 
 
 def recent_trades(*, instrument: Instrument, limit: int) -> list:
-    """Public trades arrive with the matching engine; until then there are none."""
-    return []
+    """Public trades on our book, newest first."""
+    return spot_market(instrument.symbol)["trades"][:limit]
 
 
 def _text(value) -> str | None:

@@ -5,3 +5,26 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "orders"
     verbose_name = "Orders"
+
+    def ready(self):
+        from marketdata.services import SPOT_MARKETS
+        from trading import workers
+
+        from .services.spot import engine_channel
+
+        # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).
+        for symbol in SPOT_MARKETS:
+            def run(symbol=symbol):
+                import time
+
+                from marketdata.models import Instrument
+
+                from .runner import engine_singleton
+
+                while not Instrument.objects.filter(symbol=symbol).exists():  # until the demo data is in
+                    time.sleep(1.0)
+                singleton = engine_singleton(symbol, announce=lambda line: None)
+                workers.set_waker(engine_channel(symbol), singleton.wake)
+                singleton.run()
+
+            workers.register(f"engine:{symbol}", run)

@@ -1,12 +1,13 @@
-"""The options counter's records: quotes, orders, positions and expiry outcomes.
+"""The exchange's records: spot orders and trades (written by the engine runner), and the
+options counter's quotes, orders, positions and expiry outcomes.
 
-The spot matching engine's models arrive beside these with ``orders/engine``.
 Amounts are ``Decimal`` (USDT at 6 places, underlying quantities at 8, prices per contract
 in USDT cents); every USDT movement is a ledger transfer whose id is derived from the row
 that caused it (``OptionOrder.transfer_id``, ``OptionExercise.transfer_id``).
 """
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -198,3 +199,150 @@ class OptionExercise(models.Model):
     @property
     def outbox_key(self) -> str:
         return f"option_exercise:{self.pk}"
+
+
+# --- spot -----------------------------------------------------------------------------------------
+
+
+class SpotStatus(models.TextChoices):
+    NEW = "new", "New (waiting for the engine)"
+    OPEN = "open", "Open"
+    PARTIALLY_FILLED = "partially_filled", "Partially filled"
+    FILLED = "filled", "Filled"
+    CANCELLED = "cancelled", "Cancelled"
+    REJECTED = "rejected", "Rejected"
+    TRIGGERED_PENDING = "triggered_pending", "Stop waiting for its trigger"
+
+
+LIVE_STATUSES = (SpotStatus.NEW, SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PENDING)
+FINAL_STATUSES = (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
+
+
+class SpotOrder(models.Model):
+    """One spot order. Order entry inserts it (status ``new``) with its hold; from then on
+    only the symbol's engine runner writes it (statuses, fills, hold), except
+    ``cancel_requested_at``, which a cancel request sets and the runner acts on.
+
+    The hold: a pending ledger transfer of ``hold_amount`` of ``hold_asset`` (USDT for a buy,
+    the base asset for a sell) from the trader to the spot clearing account, id
+    ``spot:<id>:hold:<hold_seq>``. Each batch that fills the order posts what it spent from
+    the hold (the rest is released by the post) and, while the order stays open, re-holds
+    the remainder under the next ``hold_seq``."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="spot_orders")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4)
+    type = models.CharField(max_length=16)
+    time_in_force = models.CharField(max_length=3, default="GTC")
+    post_only = models.BooleanField(default=False)
+    quantity = _decimal(null=True, blank=True, help_text="base quantity; empty for a quote-amount market buy")
+    quote_quantity = _decimal(null=True, blank=True, help_text="market buys: USDT to spend")
+    price = _decimal(null=True, blank=True, help_text="limit price (limit, stop-limit)")
+    protect_price = _decimal(null=True, blank=True, help_text="buys without a limit: the worst price the hold covers")
+    stop_price = _decimal(null=True, blank=True)
+    trail_amount = _decimal(null=True, blank=True)
+    trail_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    trail_reference = _decimal(null=True, blank=True, help_text="last trade price when a trailing stop was placed")
+    display_quantity = _decimal(null=True, blank=True, help_text="iceberg: the part shown in the book")
+    hidden_quantity = _decimal(null=True, blank=True, help_text="iceberg: the reserve not shown yet (engine state)")
+    route = models.CharField(max_length=8, default="book", help_text="book, or smart (split across venues)")
+    status = models.CharField(max_length=20, choices=SpotStatus.choices, default=SpotStatus.NEW)
+    reject_reason = models.CharField(max_length=40, blank=True, default="")
+    cancel_reason = models.CharField(max_length=40, blank=True, default="")
+    filled_quantity = _decimal(default=0)
+    filled_quote = _decimal(default=0, help_text="sum of fill notionals (USDT)")
+    fees_paid = _decimal(default=0, help_text="in the asset received")
+    hold_asset = models.CharField(max_length=8)
+    hold_amount = _decimal(help_text="what the current hold still reserves")
+    hold_seq = models.IntegerField(default=0)
+    client_order_id = models.CharField(max_length=64, blank=True, default="")
+    request_hash = models.CharField(max_length=64, blank=True, default="")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
+                               help_text="smart routing: the parent of a child order")
+    queue_seq = models.BigIntegerField(
+        null=True, blank=True, help_text="engine sequence of its place in the queue: accepted, triggered or refreshed"
+    )
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["user", "-id"], name="spot_user_recent"),
+            # the runner's inbox and its rebuild: small partial indexes
+            models.Index(fields=["symbol", "id"], condition=Q(status="new"), name="spot_new_by_symbol"),
+            models.Index(
+                fields=["symbol", "id"], condition=Q(status__in=["open", "partially_filled", "triggered_pending"]),
+                name="spot_live_by_symbol",
+            ),
+            models.Index(fields=["symbol"], condition=Q(cancel_requested_at__isnull=False) & Q(
+                status__in=["new", "open", "partially_filled", "triggered_pending"]), name="spot_cancel_requests"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_order_id"], condition=~Q(client_order_id=""), name="spot_client_id_per_user"
+            ),
+            models.CheckConstraint(condition=Q(hold_amount__gte=0), name="spot_hold_not_negative"),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="spot_filled_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"Spot order {self.pk} {self.side} {self.type} {self.symbol}"
+
+    def hold_id(self, seq: int | None = None) -> str:
+        return f"spot:{self.pk}:hold:{self.hold_seq if seq is None else seq}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @property
+    def price_quantum(self):
+        """Average prices are shown to 1/100 of the tick (they fall between ticks)."""
+        return Decimal("0.0001") if self.symbol.endswith("USDT") else Decimal("0.00000001")
+
+    @property
+    def remaining_quantity(self):
+        return None if self.quantity is None else self.quantity - self.filled_quantity
+
+
+class SpotTrade(models.Model):
+    """One match in the book: both sides' fills in one row (each trader's execution report
+    is their side of it). ``seq`` is the engine event sequence of the trade."""
+
+    symbol = models.CharField(max_length=20)
+    seq = models.BigIntegerField()
+    price = _decimal()
+    quantity = _decimal()
+    quote_amount = _decimal(help_text="price x quantity in USDT, rounded down to the cent-micro")
+    taker_side = models.CharField(max_length=4)
+    maker_order = models.ForeignKey(SpotOrder, on_delete=models.PROTECT, related_name="+")
+    taker_order = models.ForeignKey(SpotOrder, on_delete=models.PROTECT, related_name="+")
+    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    maker_fee = _decimal()
+    taker_fee = _decimal()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["symbol", "-id"], name="spottrade_symbol_recent"),
+            models.Index(fields=["maker_user", "-id"], name="spottrade_maker_recent"),
+            models.Index(fields=["taker_user", "-id"], name="spottrade_taker_recent"),
+            models.Index(fields=["maker_order"], name="spottrade_maker_order"),
+            models.Index(fields=["taker_order"], name="spottrade_taker_order"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["symbol", "seq"], name="spottrade_symbol_seq")]
+
+
+class EngineState(models.Model):
+    """Per symbol: the engine's last event sequence and last trade price, written in every
+    batch's transaction (so a rebuilt book continues the sequence)."""
+
+    symbol = models.CharField(max_length=20, primary_key=True)
+    seq = models.BigIntegerField(default=0)
+    last_price = _decimal(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)

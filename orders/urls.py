@@ -2,9 +2,12 @@
 
 from django.urls import path
 
-from . import api
+from . import api, spot_api
 
 api_v1: list = [
+    path("orders", spot_api.SpotOrdersApi.as_view(), name="spot_orders"),
+    path("orders/<int:order_id>", spot_api.SpotOrderApi.as_view(), name="spot_order"),
+    path("fills", spot_api.FillsApi.as_view(), name="spot_fills"),
     path("options/quotes", api.OptionQuotesApi.as_view(), name="option_quotes"),
     path("options/orders", api.OptionOrdersApi.as_view(), name="option_orders"),
     path("options/positions", api.OptionPositionsApi.as_view(), name="option_positions"),

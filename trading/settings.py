@@ -371,3 +371,22 @@ INSTALLED_APPS.append("drf_spectacular_sidecar")
 SPECTACULAR_SETTINGS.update(
     {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR"}
 )
+
+# --- Spot exchange ------------------------------------------------------------------------------
+# Fees are taken from the asset received: makers and takers pay these fractions of it.
+SPOT_MAKER_FEE = env.str("SPOT_MAKER_FEE", default="0.001")
+SPOT_TAKER_FEE = env.str("SPOT_TAKER_FEE", default="0.002")
+# Market orders trade at most this far through the best price (engine) and, for buys, the
+# hold assumes the index plus this much (order entry): a buy never spends past its hold.
+SPOT_MARKET_BAND = env.str("SPOT_MARKET_BAND", default="0.05")
+# A limit or stop price further than this from the index is refused (price_out_of_band).
+SPOT_PRICE_BAND = env.str("SPOT_PRICE_BAND", default="0.10")
+SPOT_MAX_OPEN_ORDERS = env.int("SPOT_MAX_OPEN_ORDERS", default=200)
+SPOT_MAX_ORDER_NOTIONAL = env.str("SPOT_MAX_ORDER_NOTIONAL", default="1000000")
+# The engine runner takes up to this many new orders and cancels per batch (one transaction).
+ENGINE_BATCH_SIZE = env.int("ENGINE_BATCH_SIZE", default=2000)
+ENGINE_POLL_SECONDS = env.float("ENGINE_POLL_SECONDS", default=0.2)
+# POST /orders and DELETE /orders/{id} wait up to this long for the engine's verdict.
+SPOT_ORDER_WAIT_SECONDS = env.float("SPOT_ORDER_WAIT_SECONDS", default=1.0)
+# The market maker trades through the same order entry from this system user (no open-order cap).
+MARKET_MAKER_EMAIL = env.str("MARKET_MAKER_EMAIL", default="market-maker@system.invalid")

@@ -13,6 +13,7 @@ from .transfers import (  # noqa: F401
     LedgerRejected,
     TransferRequest,
     system_account,
+    system_bucket,
     transfers_commit,
     transfers_execute,
     user_account,

@@ -56,7 +56,7 @@ _HUGE = 1 << 80  # beyond any price in ticks: "no stop on this side", "no band"
 _ID = 0
 _OWNER = 1
 _SIDE = 2
-_PRICE = 3  # limit price in ticks, None for market types
+_PRICE = 3  # limit price in ticks; stop-market / trailing: protection limit or None; None for market
 _QTY = 4  # total: filled + open (an amend changes it)
 _VISIBLE = 5
 _RESERVE = 6
@@ -444,7 +444,7 @@ class OrderBook:
         if price is not None:
             if type(price) is not int or price <= 0:
                 return self._reject(order_id, Reject.INVALID_PRICE, AMEND)
-            if order[_PRICE] is None:
+            if order[_PRICE] is None or order[_SPEC][_TYPE] == STOP_MARKET or order[_SPEC][_TYPE] == TRAILING_STOP:
                 return self._reject(order_id, Reject.AMEND_NOT_ALLOWED, AMEND)
         old_qty = order[_QTY]
         old_price = order[_PRICE]
@@ -611,8 +611,13 @@ class OrderBook:
         if order_type == LIMIT or order_type == STOP_LIMIT:
             if type(price) is not int or price <= 0:
                 return self._reject(order_id, Reject.INVALID_PRICE, PLACE)
-        elif order_type == MARKET or order_type == STOP_MARKET or order_type == TRAILING_STOP:
+        elif order_type == MARKET:
             if price is not None:
+                return self._reject(order_id, Reject.INVALID_PRICE, PLACE)
+        elif order_type == STOP_MARKET or order_type == TRAILING_STOP:
+            # optional: the worst price it may trade at once triggered (its protection limit;
+            # the runner sets it so a buy never spends more than its hold)
+            if price is not None and (type(price) is not int or price <= 0):
                 return self._reject(order_id, Reject.INVALID_PRICE, PLACE)
         else:
             return self._reject(order_id, Reject.INVALID_ORDER_TYPE, PLACE)
@@ -1050,6 +1055,9 @@ class OrderBook:
                     self._cancel_remainder(order, Cancel.IOC_REMAINDER, qty)
             else:
                 limit_key = self._market_limit_key(opp)
+                protect = order[_PRICE]
+                if protect is not None and limit_key is not None and opp.sign * protect > limit_key:
+                    limit_key = opp.sign * protect
                 if spec[_TIF] == FOK and (limit_key is None or not self._fillable(opp, limit_key, qty, order[_OWNER])):
                     self._cancel_remainder(order, Cancel.FOK_UNFILLABLE, qty)
                     continue
@@ -1114,8 +1122,8 @@ class OrderBook:
         if spec.order_type == STOP_LIMIT:
             if type(spec.price) is not int or spec.price <= 0:
                 raise bad("a stop-limit order needs a positive int price")
-        elif spec.price is not None:
-            raise bad(f"a {spec.order_type} order has no price")
+        elif spec.price is not None and (type(spec.price) is not int or spec.price <= 0):
+            raise bad(f"a {spec.order_type} order's protection price must be a positive int")
         trail = None
         if spec.order_type == TRAILING_STOP:
             ticks = spec.trail_ticks or 0

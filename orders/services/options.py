@@ -10,14 +10,12 @@ the outbox event the back office settles. Expiry locks only the position.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -32,9 +30,12 @@ from marketdata.models import Instrument, InstrumentKind, OptionType
 from marketdata.options import live_index, series_price
 from marketdata.selectors import index_twap
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from trading.money import MAX_INTEGER_DIGITS, fmt, quantize
+from trading.money import fmt, quantize
 from trading.outbox import outbox_write
 
+from .inputs import parse_client_order_id as _parse_client_order_id
+from .inputs import parse_decimal as _parse_decimal
+from .inputs import request_hash as _hash
 from ..models import (
     ExerciseOutcome,
     OptionExercise,
@@ -54,7 +55,6 @@ LOT = Decimal("0.01")  # contracts (each series also carries its own lot size)
 IV_PLACES = Decimal("0.0001")
 ORDER_TOPIC = "options.order"
 EXERCISE_TOPIC = "options.exercise"
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
 class SettlementPriceUnavailable(DomainError):
@@ -67,43 +67,9 @@ class SettlementPriceUnavailable(DomainError):
 # --- input ------------------------------------------------------------------------------------------
 
 
-def _parse_decimal(value, *, field: str, step: Decimal, what: str) -> Decimal:
-    """A positive decimal string (or integer) that is a whole number of ``step``s."""
-    if value is None or value == "":
-        raise ValidationFailed(f"{field} is required.", fields={field: ["This field is required."]})
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise ValidationFailed(f"Send {field} as a decimal string.", fields={field: ['Use a decimal string, e.g. "0.5".']})
-    try:
-        number = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ValidationFailed(f"{field} is not a number.", fields={field: ["Not a decimal number."]}) from None
-    if not number.is_finite() or number <= 0:
-        raise ValidationFailed(f"{field} must be positive.", fields={field: ["Must be greater than zero."]})
-    if number.adjusted() >= MAX_INTEGER_DIGITS:
-        raise ValidationFailed(f"{field} is too large.", fields={field: ["Too large."]})
-    if number % step != 0:
-        raise ValidationFailed(
-            f"{field} must be a multiple of the {what} {step.normalize():f}.",
-            fields={field: [f"A multiple of {step.normalize():f}."]},
-        )
-    return number.quantize(step)
-
-
 def _parse_side(value) -> str:
     if value not in OptionSide.values:
         raise ValidationFailed("side must be buy or sell.", fields={"side": ["buy or sell."]})
-    return value
-
-
-def _parse_client_order_id(value) -> str:
-    value = (value or "").strip() if isinstance(value, str) else value
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str) or not _CLIENT_ID.match(value):
-        raise ValidationFailed(
-            "client_order_id must be 1 to 64 letters, digits or . _ : -",
-            fields={"client_order_id": ["1 to 64 characters: letters, digits, . _ : -"]},
-        )
     return value
 
 
@@ -280,10 +246,6 @@ def _parse_quote_id(value) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise ValidationFailed("quote_id is not a quote id.", fields={"quote_id": ["Not a valid quote id."]}) from None
-
-
-def _hash(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _replay(existing: OptionOrder, request_hash: str) -> OptionOrder:

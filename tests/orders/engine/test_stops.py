@@ -271,3 +271,20 @@ def test_stop_events_do_not_touch_the_book_until_triggered():
     evs = events(book)
     assert [e.kind for e in evs][-2:] == [TRIGGERED, BOOK]
     assert book.snapshot().bids == [(99, 5)]
+
+
+def test_a_stop_market_with_a_protection_price_trades_no_worse_than_it():
+    book = new_book()
+    book.place(10, 9, SELL, LIMIT, 1, 100)
+    book.place(11, 9, SELL, LIMIT, 1, 102)
+    book.place(12, 9, SELL, LIMIT, 5, 104)
+    book.place(1, 1, BUY, STOP_MARKET, 4, 102, stop_price=100)  # buys at 102 at most
+    events(book)
+    book.place(2, 2, BUY, LIMIT, 1, 100)  # trades at 100: triggers the stop
+    evs = events(book)
+    assert [(t.price, t.qty) for t in of_kind(evs, TRADE) if t.taker_order_id == 1] == [(102, 1)]
+    assert of_kind(evs, CANCELLED)[-1].order_id == 1 and of_kind(evs, CANCELLED)[-1].qty == 3
+    book.place(3, 1, BUY, STOP_MARKET, 1, 0, stop_price=200)
+    book.place(4, 1, SELL, TRAILING_STOP, 1, 90, trail_ticks=3)
+    book.amend(4, price=95)
+    assert [e.reason for e in of_kind(events(book), REJECTED)] == [Reject.INVALID_PRICE, Reject.AMEND_NOT_ALLOWED]

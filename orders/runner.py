@@ -1,0 +1,510 @@
+"""The engine runner: the single writer of one symbol's book (LMAX style).
+
+It holds the symbol's lease (``engine:<SYMBOL>``); on taking it, it rebuilds the book from
+the symbol's open orders (``on_lead``). Then each ``work`` round is one transaction, fenced
+by the lease epoch:
+
+1. take up to ``ENGINE_BATCH_SIZE`` new orders in arrival (id) order and the cancel requests;
+2. feed them to the in-memory book (``orders.engine``) and read its events;
+3. write the outcome: order states, trades, the ledger legs of every order that traded
+   (post what the batch spent from its hold and re-hold the rest; pay what it received, net
+   of fees, from spot clearing; fees to the fees account), holds voided or posted for orders
+   that ended, and the engine's sequence and last price.
+
+Only after the commit does it publish trades, book deltas and user events. If the commit
+fails, or the lease is lost, the runner steps down; leading again rebuilds the book from the
+database, so what the book holds is always what was committed. A crash therefore loses no
+order and matches none twice: an order the dead runner took is still ``new`` and is matched
+again, identically, by the next leader.
+
+Ledger ids are derived from the order and its hold sequence (``spot:<id>:hold:<n>``,
+``spot:<id>:<n>:recv``, ``spot:<id>:<n>:fee``): each batch that touches an order advances
+its ``hold_seq`` by one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from ledger.models import SystemRole, TransferKind
+from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
+from marketdata.models import Instrument, InstrumentKind
+from marketdata.selectors import spot_book_key
+from trading.leases import Singleton, fenced
+from trading.money import quantum
+from trading.realtime import publish_many
+
+from .engine import (
+    ACCEPTED,
+    BOOK,
+    BUY,
+    CANCELLED,
+    FOK,
+    IOC,
+    LIMIT,
+    MARKET,
+    PPM,
+    REFRESHED,
+    REJECTED,
+    SELL,
+    STOP_LIMIT,
+    TRADE,
+    TRAILING_STOP,
+    TRIGGERED,
+    Cancel,
+    HotPathGC,
+    OrderBook,
+    RestingOrder,
+    Units,
+)
+from .models import EngineState, SpotOrder, SpotStatus, SpotTrade
+from .services.spot import engine_channel
+
+logger = logging.getLogger(__name__)
+
+BOOK_DEPTH = 50
+RECENT_TRADES = 100
+_LIVE = (SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PENDING)
+_CANCEL_STATUS_FILLED = (Cancel.QUOTE_SPENT,)
+
+
+def lease_name(symbol: str) -> str:
+    return f"engine:{symbol}"
+
+
+class _Order:
+    """What the runner keeps of a live order between batches (it is their only writer)."""
+
+    __slots__ = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity", "filled",
+                 "filled_quote", "fees", "status", "queue_seq", "spent", "received", "fee", "touched", "reason",
+                 "client_order_id", "iceberg")
+
+    def __init__(self, row):
+        (self.id, self.user_id, self.side, self.type, self.hold_asset, self.hold_amount, self.hold_seq, self.quantity,
+         self.filled, self.filled_quote, self.fees, self.status, self.queue_seq, self.client_order_id) = row
+        self.spent = self.received = self.fee = Decimal(0)
+        self.touched = False
+        self.reason = ""
+        self.iceberg = False
+
+
+_ORDER_FIELDS = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity",
+                 "filled_quantity", "filled_quote", "fees_paid", "status", "queue_seq", "client_order_id")
+
+
+class EngineRunner:
+    def __init__(self, symbol: str, *, batch: int | None = None):
+        instrument = Instrument.objects.get(symbol=symbol, kind=InstrumentKind.SPOT)
+        self.symbol = symbol
+        self.base, self.quote = instrument.base, instrument.quote
+        self.units = Units(instrument.tick_size, instrument.lot_size)
+        self.tick, self.lot = self.units.tick, self.units.lot
+        self.base_q, self.quote_q = quantum(self.base), quantum(self.quote)
+        self.maker_fee = Decimal(settings.SPOT_MAKER_FEE)
+        self.taker_fee = Decimal(settings.SPOT_TAKER_FEE)
+        self.band_ppm = int(Decimal(settings.SPOT_MARKET_BAND) * PPM)
+        self.batch = batch or settings.ENGINE_BATCH_SIZE
+        self.holder = ""
+        self.book: OrderBook | None = None
+        self.live: dict[int, _Order] = {}
+        self.gc = HotPathGC()
+        self.matched = 0  # orders taken, for progress lines and benchmarks
+        self._accounts = {}
+
+    def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
+        """Ledger accounts by (user or system role, asset, bucket key), looked up once."""
+        cache_key = (user_id, asset, role, system_bucket(key) if role else 0)
+        account = self._accounts.get(cache_key)
+        if account is None:
+            if user_id is not None:
+                account = user_account(user_id=user_id, asset=asset)
+            else:
+                account = system_account(role=role, asset=asset, key=key)
+            if len(self._accounts) > 100_000:
+                self._accounts.clear()
+            self._accounts[cache_key] = account
+        return account
+
+    # --- leading ---------------------------------------------------------------------------------
+
+    def on_lead(self, epoch: int) -> None:
+        state, _ = EngineState.objects.get_or_create(symbol=self.symbol)
+        rows = list(
+            SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE).order_by("queue_seq", "id")
+            .values(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
+                    "trail_reference", "display_quantity", "hidden_quantity", "time_in_force", "post_only")
+        )
+        self.live = {}
+        resting = []
+        for row in rows:
+            order = _Order(tuple(row[f] for f in _ORDER_FIELDS))
+            order.iceberg = row["display_quantity"] is not None
+            self.live[order.id] = order
+            resting.append(self._resting(row))
+        last = self.units.price_to_ticks(state.last_price) if state.last_price else None
+        self.book = OrderBook.rebuild(resting, symbol=self.symbol, seq=state.seq, last_price=last,
+                                      market_band_ppm=self.band_ppm)
+        self.book.drain()
+        self._publish_snapshot()
+        logger.info("engine %s rebuilt: %d open orders, seq %d", self.symbol, len(resting), state.seq)
+
+    def _resting(self, row) -> RestingOrder:
+        units = self.units
+        qty = units.qty_to_lots(row["quantity"])
+        remaining = qty - (units.qty_to_lots(row["filled_quantity"]) if row["filled_quantity"] else 0)
+        order_type = row["type"]
+        triggered = order_type == STOP_LIMIT and row["status"] != SpotStatus.TRIGGERED_PENDING
+        price = row["price"] if order_type in (LIMIT, STOP_LIMIT) else row["protect_price"]
+        display = units.qty_to_lots(row["display_quantity"]) if row["display_quantity"] else None
+        reserve = 0
+        if display:
+            hidden = row["hidden_quantity"]
+            reserve = units.qty_to_lots(hidden) if hidden else 0
+            if not 0 < remaining - reserve <= display:  # never written by a runner: as first shown
+                reserve = remaining - min(display, remaining)
+        trail_ticks = trail_ppm = reference = None
+        if order_type == TRAILING_STOP:
+            if row["trail_amount"] is not None:
+                trail_ticks = units.price_to_ticks(row["trail_amount"])
+            else:
+                trail_ppm = int(row["trail_percent"] * PPM / 100)
+            reference = self._trail_reference(row)
+        return RestingOrder(
+            row["id"], row["user_id"], row["side"], order_type, units.price_to_ticks(price) if price else None, qty,
+            remaining, reserve=reserve, display_qty=display, tif=row["time_in_force"], post_only=row["post_only"],
+            stop_price=units.price_to_ticks(row["stop_price"]) if row["stop_price"] else None,
+            trail_ticks=trail_ticks, trail_ppm=trail_ppm, trail_reference=reference, triggered=triggered,
+        )
+
+    def _trail_reference(self, row) -> int:
+        """The highest (sell) or lowest (buy) trade price since the stop was accepted,
+        counting the last price at its acceptance."""
+        later = SpotTrade.objects.filter(symbol=self.symbol, seq__gt=row["queue_seq"] or 0)
+        extreme = later.aggregate(v=Max("price") if row["side"] == SELL else Min("price"))["v"]
+        prices = [p for p in (extreme, row["trail_reference"]) if p is not None]
+        chosen = (max if row["side"] == SELL else min)(prices)
+        return self.units.price_to_ticks(chosen)
+
+    # --- one batch -------------------------------------------------------------------------------
+
+    def work(self, epoch: int) -> bool:
+        with transaction.atomic(durable=True):
+            fenced(lease_name(self.symbol), epoch, self.holder)
+            new = list(
+                SpotOrder.objects.filter(symbol=self.symbol, status=SpotStatus.NEW).order_by("id")
+                .values_list(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
+                             "display_quantity", "time_in_force", "post_only", "quote_quantity")[: self.batch]
+            )
+            cancels = list(
+                SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE, cancel_requested_at__isnull=False)
+                .order_by("id").values_list("id", flat=True)[: self.batch]
+            )
+            if not new and not cancels:
+                return False
+            with self.gc:
+                events = self._feed(new, cancels)
+            outcome = self._write(events)
+        self.matched += len(new)
+        self._publish(outcome)
+        return len(new) == self.batch
+
+    def _feed(self, new, cancels) -> list:
+        book, units = self.book, self.units
+        live = self.live
+        for row in new:
+            order = _Order(row[:14])
+            order.touched = True
+            order.iceberg = row[19] is not None
+            live[order.id] = order
+            (price, protect, stop, trail_amount, trail_percent, display, tif, post_only, quote_qty) = row[14:]
+            qty = units.qty_to_lots(order.quantity) if order.quantity is not None else None
+            order_type = order.type
+            if order_type == LIMIT and tif == "GTC" and not post_only and display is None:
+                book.place_limit(order.id, order.user_id, order.side, qty, units.price_to_ticks(price))
+            elif order_type == MARKET and protect is not None:
+                # a market buy by quantity: an IOC (or FOK) limit at its protection price,
+                # so it never spends beyond its hold
+                book.place(order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC)
+            else:
+                limit = price if price is not None else protect
+                book.place(
+                    order.id, order.user_id, order.side, order_type, qty,
+                    units.price_to_ticks(limit) if limit is not None else None, tif, post_only=post_only,
+                    display_qty=units.qty_to_lots(display) if display is not None else None,
+                    stop_price=units.price_to_ticks(stop) if stop is not None else None,
+                    trail_ticks=units.price_to_ticks(trail_amount) if trail_amount is not None else None,
+                    trail_ppm=int(trail_percent * PPM / 100) if trail_percent is not None else None,
+                    quote_qty=units.quote_to_int(quote_qty) if quote_qty is not None else None,
+                )
+        for order_id in cancels:
+            if order_id in book:
+                book.cancel(order_id)
+        return book.drain()
+
+    def _write(self, events) -> dict:
+        live = self.live
+        tick, lot = self.tick, self.lot
+        quote_q, base_q = self.quote_q, self.base_q
+        maker_fee, taker_fee = self.maker_fee, self.taker_fee
+        now = timezone.now()
+        trades, book_changes, ended = [], {}, []
+        last_price = None
+        seq = self.book.seq
+        for event in events:
+            kind = event[0]
+            if kind == TRADE:
+                _, eseq, pticks, lots, maker_id, taker_id, maker_user, taker_user, aggressor, maker_left, taker_left = event
+                price = tick * pticks
+                qty = lot * lots
+                notional = (price * qty).quantize(quote_q, ROUND_DOWN)
+                maker, taker = live[maker_id], live[taker_id]
+                for order, rate in ((maker, maker_fee), (taker, taker_fee)):
+                    order.touched = True
+                    order.filled += qty
+                    order.filled_quote += notional
+                    if order.side == BUY:
+                        fee = (qty * rate).quantize(base_q, ROUND_DOWN)
+                        order.spent += notional
+                        order.received += qty - fee
+                    else:
+                        fee = (notional * rate).quantize(quote_q, ROUND_DOWN)
+                        order.spent += qty
+                        order.received += notional - fee
+                    order.fee += fee
+                    order.fees += fee
+                    if order is maker:
+                        maker_fee_amount = fee
+                    else:
+                        taker_fee_amount = fee
+                if maker_left == 0:
+                    maker.status = SpotStatus.FILLED
+                    ended.append(maker)
+                elif maker.status != SpotStatus.FILLED:
+                    maker.status = SpotStatus.PARTIALLY_FILLED
+                if taker_left == 0:
+                    taker.status = SpotStatus.FILLED
+                    ended.append(taker)
+                else:
+                    taker.status = SpotStatus.PARTIALLY_FILLED
+                trades.append(SpotTrade(
+                    symbol=self.symbol, seq=eseq, price=price, quantity=qty, quote_amount=notional, taker_side=aggressor,
+                    maker_order_id=maker_id, taker_order_id=taker_id, maker_user_id=maker_user, taker_user_id=taker_user,
+                    maker_fee=maker_fee_amount, taker_fee=taker_fee_amount, created_at=now,
+                ))
+                last_price = price
+            elif kind == BOOK:
+                _, eseq, side, pticks, lots = event
+                book_changes[(side, pticks)] = lots
+            elif kind == ACCEPTED:
+                order = live[event[2]]
+                order.queue_seq = event[1]
+                order.status = SpotStatus.TRIGGERED_PENDING if order.type in (
+                    "stop_market", "stop_limit", "trailing_stop") else SpotStatus.OPEN
+            elif kind == CANCELLED:
+                order = live[event[2]]
+                order.touched = True
+                order.reason = event[4]
+                if event[4] in _CANCEL_STATUS_FILLED and order.filled:
+                    order.status = SpotStatus.FILLED
+                else:
+                    order.status = SpotStatus.CANCELLED
+                ended.append(order)
+            elif kind == REJECTED:
+                order = live.get(event[2])
+                if order is not None and event[4] == "place":
+                    order.touched = True
+                    order.status = SpotStatus.REJECTED
+                    order.reason = event[3]
+                    ended.append(order)
+            elif kind == TRIGGERED:
+                order = live[event[2]]
+                order.touched = True
+                order.queue_seq = event[1]
+                if order.status == SpotStatus.TRIGGERED_PENDING:
+                    order.status = SpotStatus.OPEN
+            elif kind == REFRESHED:
+                order = live[event[2]]
+                order.touched = True
+                order.queue_seq = event[1]
+        touched = [order for order in live.values() if order.touched]
+        transfers = self._ledger(touched)
+        # orders: one UPDATE per touched order, sent as one pipelined batch
+        rows = []
+        book = self.book
+        for order in touched:
+            final = order.status in (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
+            hidden = None
+            if order.iceberg and not final and order.id in book:
+                hidden = lot * book.order(order.id).reserve
+            rows.append((hidden,
+                order.status, order.filled, order.filled_quote, order.fees, order.hold_amount, order.hold_seq,
+                order.queue_seq, order.reason if order.status == SpotStatus.REJECTED else "",
+                order.reason if order.status == SpotStatus.CANCELLED else "", now, now if final else None, order.id,
+            ))
+        with connection.cursor() as cursor:
+            if rows:
+                cursor.executemany(
+                    f"UPDATE {SpotOrder._meta.db_table} SET hidden_quantity=%s, status=%s, filled_quantity=%s, filled_quote=%s, fees_paid=%s, "
+                    "hold_amount=%s, hold_seq=%s, queue_seq=%s, reject_reason=%s, cancel_reason=%s, updated_at=%s, "
+                    "closed_at=%s WHERE id=%s",
+                    rows,
+                )
+        if trades:
+            SpotTrade.objects.bulk_create(trades)
+        if transfers:
+            transfers_execute(transfers)
+        EngineState.objects.filter(symbol=self.symbol).update(
+            seq=seq, **({"last_price": last_price} if last_price is not None else {}), updated_at=now
+        )
+        outcome = {"trades": trades, "book": book_changes, "orders": touched, "seq": seq}
+        for order in ended:
+            live.pop(order.id, None)
+        for order in touched:
+            order.touched = False
+            order.spent = order.received = order.fee = Decimal(0)
+        return outcome
+
+    def _ledger(self, touched) -> list[TransferRequest]:
+        """Per order that traded or ended: post the batch's spend from its hold (releasing the
+        rest), re-hold what a live order still needs, pay out what it received and its fee."""
+        requests, payouts = [], []
+        key = self.symbol
+        for order in touched:
+            final = order.status in (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
+            if not order.spent and not final:
+                continue
+            seq = order.hold_seq
+            hold_id = f"spot:{order.id}:hold:{seq}"
+            ref = f"spot_order:{order.id}"
+            if order.spent:
+                requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:post", kind=TransferKind.POST_PENDING,
+                                                code="spot_fill", pending_id=hold_id, amount=order.spent, reference=ref))
+            elif order.hold_amount:
+                requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:void", kind=TransferKind.VOID_PENDING,
+                                                code="spot_release", pending_id=hold_id, reference=ref))
+            left = order.hold_amount - order.spent
+            order.hold_amount = Decimal(0) if final else left
+            if not final and order.spent:
+                order.hold_seq = seq + 1
+                if left > 0:
+                    requests.append(TransferRequest(
+                        id=f"spot:{order.id}:hold:{seq + 1}", kind=TransferKind.PENDING, code="spot_hold",
+                        asset=order.hold_asset, amount=left, debit=self._account(order.user_id, order.hold_asset),
+                        credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
+                        reference=ref,
+                    ))
+            elif final and order.spent:
+                order.hold_seq = seq + 1
+            if order.received or order.fee:
+                asset = self.base if order.side == BUY else self.quote
+                clearing = self._account(None, asset, SystemRole.SPOT_CLEARING, key)
+                if order.received:
+                    payouts.append(TransferRequest(
+                        id=f"spot:{order.id}:{seq}:recv", code="spot_fill", asset=asset, amount=order.received,
+                        debit=clearing, credit=self._account(order.user_id, asset), reference=ref))
+                if order.fee:
+                    payouts.append(TransferRequest(
+                        id=f"spot:{order.id}:{seq}:fee", code="spot_fee", asset=asset, amount=order.fee, debit=clearing,
+                        credit=self._account(None, asset, SystemRole.FEES, key), reference=ref))
+        return requests + payouts
+
+    # --- after commit ----------------------------------------------------------------------------
+
+    def _publish(self, outcome: dict) -> None:
+        symbol, units = self.symbol, self.units
+        updates = []
+        if outcome["book"]:
+            bids, asks = [], []
+            for (side, pticks), lots in sorted(outcome["book"].items()):
+                (bids if side == BUY else asks).append([str(units.ticks_to_price(pticks)), str(units.lots_to_qty(lots))])
+            updates.append((f"book:{symbol}", {"type": "delta", "sequence": outcome["seq"], "bids": bids, "asks": asks}))
+        if outcome["book"] or outcome["trades"]:
+            self._publish_snapshot(outcome["trades"])
+        for trade in outcome["trades"]:
+            updates.append((f"trades:{symbol}", trade_payload(trade)))
+        for order in outcome["orders"]:
+            updates.append((f"user:{order.user_id}", {
+                "type": "order", "id": order.id, "symbol": symbol, "status": order.status,
+                "filled_quantity": str(order.filled), "client_order_id": order.client_order_id,
+            }))
+        users = set()
+        for trade in outcome["trades"]:
+            for side, user_id, order_id, fee in (("maker", trade.maker_user_id, trade.maker_order_id, trade.maker_fee),
+                                                 ("taker", trade.taker_user_id, trade.taker_order_id, trade.taker_fee)):
+                updates.append((f"user:{user_id}", {
+                    "type": "fill", "order_id": order_id, "symbol": symbol, "price": str(trade.price),
+                    "quantity": str(trade.quantity), "liquidity": side, "fee": str(fee), "seq": trade.seq,
+                }))
+                users.add(user_id)
+        for order in outcome["orders"]:
+            if order.status in (SpotStatus.CANCELLED, SpotStatus.REJECTED, SpotStatus.FILLED):
+                users.add(order.user_id)
+        for user_id in users:
+            updates.append((f"user:{user_id}", {"type": "balance_changed", "assets": [self.base, self.quote]}))
+        publish_many(updates)
+
+    def _publish_snapshot(self, trades=()) -> None:
+        """The top of the book with its sequence and the recent trades, where the web
+        processes read them (``marketdata.selectors.spot_market``)."""
+        snap = self.book.snapshot(BOOK_DEPTH)
+        units = self.units
+        key = spot_book_key(self.symbol)
+        recent = [trade_payload(t) for t in reversed(trades[-RECENT_TRADES:])]
+        if len(recent) < RECENT_TRADES:
+            recent += (cache.get(key) or {}).get("trades", [])[: RECENT_TRADES - len(recent)]
+        cache.set(key, {
+            "sequence": snap.seq,
+            "bids": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.bids],
+            "asks": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.asks],
+            "last": str(units.ticks_to_price(snap.last_price)) if snap.last_price else None,
+            "trades": recent,
+        }, timeout=None)
+
+
+def trade_payload(trade: SpotTrade) -> dict:
+    return {
+        "id": trade.seq, "price": str(trade.price), "quantity": str(trade.quantity), "side": trade.taker_side,
+        "time": trade.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def engine_singleton(symbol: str, *, ttl: float = 3.0, announce=print, batch: int | None = None) -> Singleton:
+    runner = EngineRunner(symbol, batch=batch)
+    singleton = Singleton(lease_name(symbol), work=runner.work, ttl=ttl, interval=settings.ENGINE_POLL_SECONDS,
+                          on_lead=runner.on_lead, announce=announce)
+    runner.holder = singleton.holder
+    singleton.runner = runner
+    return singleton
+
+
+def listen(channel: str, wake, stop: threading.Event) -> None:
+    """Call ``wake`` on every NOTIFY on ``channel`` (sent by order entry inside its
+    transaction, so delivered when it commits). Polling covers any gap."""
+    if connection.vendor != "postgresql":
+        return
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(**params, autocommit=True) as conn:
+                conn.execute(f"LISTEN {channel}")
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        wake()
+        except Exception as exc:
+            logger.warning("engine LISTEN %s failed (%s); retrying", channel, exc)
+            stop.wait(1.0)
+
+
+__all__ = ["EngineRunner", "engine_channel", "engine_singleton", "listen", "trade_payload"]
