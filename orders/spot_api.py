@@ -8,6 +8,8 @@ verdict. DELETE waits for the cancel to be carried out (or that long).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -25,7 +27,7 @@ ORDER_ERRORS = (
 
 
 def _text(value) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
+    return None if value is None else f"{Decimal(value).normalize():f}"
 
 
 def order_dict(order: SpotOrder, fills=None) -> dict:

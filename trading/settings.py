@@ -390,3 +390,5 @@ ENGINE_POLL_SECONDS = env.float("ENGINE_POLL_SECONDS", default=0.2)
 SPOT_ORDER_WAIT_SECONDS = env.float("SPOT_ORDER_WAIT_SECONDS", default=1.0)
 # The market maker trades through the same order entry from this system user (no open-order cap).
 MARKET_MAKER_EMAIL = env.str("MARKET_MAKER_EMAIL", default="market-maker@system.invalid")
+# /readyz reports the engine not ready when an order has waited longer than this for it.
+ENGINE_READY_MAX_BACKLOG_SECONDS = env.float("ENGINE_READY_MAX_BACKLOG_SECONDS", default=10.0)
