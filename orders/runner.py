@@ -76,6 +76,11 @@ _LIVE = (SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PEND
 _CANCEL_STATUS_FILLED = (Cancel.QUOTE_SPENT,)
 
 
+def _step(value: Decimal) -> Decimal:
+    """A tick or lot size without the column's trailing zeros, so prices print as 65000.01."""
+    return value.normalize() if value.normalize().as_tuple().exponent < 0 else value.quantize(Decimal(1))
+
+
 def lease_name(symbol: str) -> str:
     return f"engine:{symbol}"
 
@@ -105,7 +110,7 @@ class EngineRunner:
         instrument = Instrument.objects.get(symbol=symbol, kind=InstrumentKind.SPOT)
         self.symbol = symbol
         self.base, self.quote = instrument.base, instrument.quote
-        self.units = Units(instrument.tick_size, instrument.lot_size)
+        self.units = Units(_step(instrument.tick_size), _step(instrument.lot_size))
         self.tick, self.lot = self.units.tick, self.units.lot
         self.base_q, self.quote_q = quantum(self.base), quantum(self.quote)
         self.maker_fee = Decimal(settings.SPOT_MAKER_FEE)

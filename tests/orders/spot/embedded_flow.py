@@ -1,0 +1,66 @@
+"""Run by test_embedded.py in a child process in the embedded mode (SQLite, in-process
+workers): two traders' orders meet in the BTC-USDT engine thread, and the books balance.
+Prints one JSON line with what it saw."""
+
+import json
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+call_command("migrate", verbosity=0)
+
+from django.utils import timezone  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from ledger.selectors import balance_of, ledger_recompute  # noqa: E402
+from ledger.services.funding import deposit_credit  # noqa: E402
+from marketdata.models import IndexPrint  # noqa: E402
+from marketdata.selectors import spot_market  # noqa: E402
+from marketdata.services import instruments_sync  # noqa: E402
+from orders.models import SpotOrder  # noqa: E402
+from orders.services.spot import spot_order_cancel, spot_order_place  # noqa: E402
+from trading import workers  # noqa: E402
+
+index = {"BTC": Decimal("65000"), "ETH": Decimal("3400")}
+for underlying, price in index.items():
+    IndexPrint.objects.create(underlying=underlying, ts=timezone.now(), price=price, sources={})
+instruments_sync(index_prices=index)
+seller = User.objects.create_user(email="seller@example.test", password="x-embedded-Pass-1")
+buyer = User.objects.create_user(email="buyer@example.test", password="x-embedded-Pass-1")
+deposit_credit(user=seller, asset="BTC", amount=Decimal("1"), txid="embedded-btc")
+deposit_credit(user=buyer, asset="USDT", amount=Decimal("10000"), txid="embedded-usdt")
+for name in list(workers._registry):
+    if not name.startswith("engine:"):
+        workers._registry.pop(name)  # only the engine threads: this flow is about them
+workers.start_all()
+
+resting, _ = spot_order_place(user=seller, data={"symbol": "BTC-USDT", "side": "sell", "type": "limit",
+                                                 "price": "65000.00", "quantity": "0.1"})
+taking, _ = spot_order_place(user=buyer, data={"symbol": "BTC-USDT", "side": "buy", "type": "market",
+                                               "quantity": "0.04"})
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline and SpotOrder.objects.get(pk=taking.pk).status != "filled":
+    time.sleep(0.05)
+cancelled = spot_order_cancel(user=seller, order_id=resting.pk, wait=10)
+print(json.dumps({
+    "taker": SpotOrder.objects.get(pk=taking.pk).status,
+    "maker": cancelled.status,
+    "maker_filled": str(cancelled.filled_quantity),
+    "buyer_btc": str(balance_of(user=buyer, asset="BTC").available),
+    "buyer_usdt": str(balance_of(user=buyer, asset="USDT").available),
+    "seller_btc": str(balance_of(user=seller, asset="BTC").available),
+    "seller_btc_held": str(balance_of(user=seller, asset="BTC").held),
+    "last": spot_market("BTC-USDT")["last"],
+    "books_ok": ledger_recompute().ok,
+}))
