@@ -40,6 +40,7 @@ from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
 from trading.leases import Singleton, fenced
 from trading.money import quantum
+from trading.pgarrays import unnest_arrays
 from trading.realtime import publish_many
 
 from .engine import (
@@ -106,7 +107,7 @@ _ORDER_FIELDS = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "
 
 
 class EngineRunner:
-    def __init__(self, symbol: str, *, batch: int | None = None):
+    def __init__(self, symbol: str, *, batch: int | None = None, guard_gc: bool = False):
         instrument = Instrument.objects.get(symbol=symbol, kind=InstrumentKind.SPOT)
         self.symbol = symbol
         self.base, self.quote = instrument.base, instrument.quote
@@ -117,10 +118,11 @@ class EngineRunner:
         self.taker_fee = Decimal(settings.SPOT_TAKER_FEE)
         self.band_ppm = int(Decimal(settings.SPOT_MARKET_BAND) * PPM)
         self.batch = batch or settings.ENGINE_BATCH_SIZE
+        self.guard_gc = guard_gc
         self.holder = ""
         self.book: OrderBook | None = None
         self.live: dict[int, _Order] = {}
-        self.gc = HotPathGC()
+        self.gc: HotPathGC | None = None  # stack mode: run_engine enters it (see gcguard.py)
         self.matched = 0  # orders taken, for progress lines and benchmarks
         self._accounts = {}
 
@@ -159,6 +161,9 @@ class EngineRunner:
                                       market_band_ppm=self.band_ppm)
         self.book.drain()
         self._publish_snapshot()
+        if self.guard_gc and self.gc is None:
+            self.gc = HotPathGC()
+            self.gc.__enter__()  # once per process, with the rebuilt book in the frozen heap
         logger.info("engine %s rebuilt: %d open orders, seq %d", self.symbol, len(resting), state.seq)
 
     def _resting(self, row) -> RestingOrder:
@@ -214,11 +219,12 @@ class EngineRunner:
             )
             if not new and not cancels:
                 return False
-            with self.gc:
-                events = self._feed(new, cancels)
+            events = self._feed(new, cancels)
             outcome = self._write(events)
         self.matched += len(new)
         self._publish(outcome)
+        if self.gc is not None:
+            self.gc.checkpoint()  # after the commit: collect what this batch left, young objects only
         return len(new) == self.batch
 
     def _feed(self, new, cancels) -> list:
@@ -354,16 +360,10 @@ class EngineRunner:
                 order.queue_seq, order.reason if order.status == SpotStatus.REJECTED else "",
                 order.reason if order.status == SpotStatus.CANCELLED else "", now, now if final else None, order.id,
             ))
-        with connection.cursor() as cursor:
-            if rows:
-                cursor.executemany(
-                    f"UPDATE {SpotOrder._meta.db_table} SET hidden_quantity=%s, status=%s, filled_quantity=%s, filled_quote=%s, fees_paid=%s, "
-                    "hold_amount=%s, hold_seq=%s, queue_seq=%s, reject_reason=%s, cancel_reason=%s, updated_at=%s, "
-                    "closed_at=%s WHERE id=%s",
-                    rows,
-                )
+        if rows:
+            _update_orders(rows)
         if trades:
-            SpotTrade.objects.bulk_create(trades)
+            _insert_trades(trades)
         if transfers:
             transfers_execute(transfers)
         EngineState.objects.filter(symbol=self.symbol).update(
@@ -474,6 +474,45 @@ class EngineRunner:
         }, timeout=None)
 
 
+_ORDER_UPDATE = (
+    ("hidden_quantity", "numeric"), ("status", "text"), ("filled_quantity", "numeric"), ("filled_quote", "numeric"),
+    ("fees_paid", "numeric"), ("hold_amount", "numeric"), ("hold_seq", "integer"), ("queue_seq", "bigint"),
+    ("reject_reason", "text"), ("cancel_reason", "text"), ("updated_at", "timestamptz"), ("closed_at", "timestamptz"),
+)
+_TRADE_COLUMNS = (
+    ("symbol", "text"), ("seq", "bigint"), ("price", "numeric"), ("quantity", "numeric"), ("quote_amount", "numeric"),
+    ("taker_side", "text"), ("maker_order_id", "bigint"), ("taker_order_id", "bigint"), ("maker_user_id", "bigint"),
+    ("taker_user_id", "bigint"), ("maker_fee", "numeric"), ("taker_fee", "numeric"), ("created_at", "timestamptz"),
+)
+
+
+def _update_orders(rows: list[tuple]) -> None:
+    """The batch's order changes: on PostgreSQL one UPDATE joined to arrays of the values
+    (a statement per order would cost a round trip each)."""
+    table = SpotOrder._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays, values = unnest_arrays([list(column) for column in zip(*rows)],
+                                           [kind for _, kind in _ORDER_UPDATE] + ["bigint"])
+            names = ", ".join(name for name, _ in _ORDER_UPDATE)
+            sets = ", ".join(f"{name} = v.{name}" for name, _ in _ORDER_UPDATE)
+            cursor.execute(f"UPDATE {table} AS o SET {sets} FROM unnest({arrays}) AS v({names}, id) WHERE o.id = v.id", values)
+        else:
+            sets = ", ".join(f"{name}=%s" for name, _ in _ORDER_UPDATE)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id=%s", rows)
+
+
+def _insert_trades(trades: list[SpotTrade]) -> None:
+    if connection.vendor != "postgresql":
+        SpotTrade.objects.bulk_create(trades)
+        return
+    arrays, values = unnest_arrays([[getattr(trade, name) for trade in trades] for name, _ in _TRADE_COLUMNS],
+                                   [kind for _, kind in _TRADE_COLUMNS])
+    names = ", ".join(name for name, _ in _TRADE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {SpotTrade._meta.db_table} ({names}) SELECT * FROM unnest({arrays})", values)
+
+
 def trade_payload(trade: SpotTrade) -> dict:
     return {
         "id": trade.seq, "price": str(trade.price), "quantity": str(trade.quantity), "side": trade.taker_side,
@@ -481,8 +520,9 @@ def trade_payload(trade: SpotTrade) -> dict:
     }
 
 
-def engine_singleton(symbol: str, *, ttl: float = 3.0, announce=print, batch: int | None = None) -> Singleton:
-    runner = EngineRunner(symbol, batch=batch)
+def engine_singleton(symbol: str, *, ttl: float = 3.0, announce=print, batch: int | None = None,
+                     guard_gc: bool = False) -> Singleton:
+    runner = EngineRunner(symbol, batch=batch, guard_gc=guard_gc)
     singleton = Singleton(lease_name(symbol), work=runner.work, ttl=ttl, interval=settings.ENGINE_POLL_SECONDS,
                           on_lead=runner.on_lead, announce=announce)
     runner.holder = singleton.holder
