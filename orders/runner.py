@@ -25,7 +25,6 @@ its ``hold_seq`` by one.
 from __future__ import annotations
 
 import logging
-import threading
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
@@ -530,26 +529,4 @@ def engine_singleton(symbol: str, *, ttl: float = 3.0, announce=print, batch: in
     return singleton
 
 
-def listen(channel: str, wake, stop: threading.Event) -> None:
-    """Call ``wake`` on every NOTIFY on ``channel`` (sent by order entry inside its
-    transaction, so delivered when it commits). Polling covers any gap."""
-    if connection.vendor != "postgresql":
-        return
-    import psycopg
-
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    while not stop.is_set():
-        try:
-            with psycopg.connect(**params, autocommit=True) as conn:
-                conn.execute(f"LISTEN {channel}")
-                while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0, stop_after=1):
-                        wake()
-        except Exception as exc:
-            logger.warning("engine LISTEN %s failed (%s); retrying", channel, exc)
-            stop.wait(1.0)
-
-
-__all__ = ["EngineRunner", "engine_channel", "engine_singleton", "listen", "trade_payload"]
+__all__ = ["EngineRunner", "engine_channel", "engine_singleton", "trade_payload"]

@@ -20,3 +20,36 @@ def test_database_url() -> str:
 
 
 test_database_url.__test__ = False  # a helper, not a test
+
+
+def run_embedded(script, tmp_path, *, timeout: float = 180) -> dict:
+    """Run ``script`` as a child process in the embedded mode (a fresh SQLite file, no
+    PostgreSQL or Redis, in-process workers) and return the JSON object it prints last."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
+    env.update(SQLITE_PATH=str(tmp_path / "embedded.sqlite3"), EMBEDDED_WORKERS="1", DEBUG="0", HTTPS="0")
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def embedded_setup(index: dict):
+    """For an embedded-mode script (``run_embedded``): set Django up on its SQLite file,
+    migrate, print ``index`` ({"BTC": Decimal(...)}) and list the instruments."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from django.utils import timezone
+
+    from marketdata.models import IndexPrint
+    from marketdata.services import instruments_sync
+
+    for underlying, price in index.items():
+        IndexPrint.objects.create(underlying=underlying, ts=timezone.now(), price=price, sources={})
+    instruments_sync(index_prices=index)

@@ -3,8 +3,9 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from marketdata.models import Instrument, InstrumentKind
-from orders.runner import engine_singleton, listen
+from orders.runner import engine_singleton
 from orders.services.spot import engine_channel
+from trading.notify import listen
 
 
 class Command(BaseCommand):

@@ -12,30 +12,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 
-import django  # noqa: E402
+from tests.processes import embedded_setup  # noqa: E402
 
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-
-call_command("migrate", verbosity=0)
-
-from django.utils import timezone  # noqa: E402
+embedded_setup({"BTC": Decimal("65000"), "ETH": Decimal("3400")})
 
 from accounts.models import User  # noqa: E402
 from ledger.selectors import balance_of, ledger_recompute  # noqa: E402
 from ledger.services.funding import deposit_credit  # noqa: E402
-from marketdata.models import IndexPrint  # noqa: E402
 from marketdata.selectors import spot_market  # noqa: E402
-from marketdata.services import instruments_sync  # noqa: E402
 from orders.models import SpotOrder  # noqa: E402
 from orders.services.spot import spot_order_cancel, spot_order_place  # noqa: E402
 from trading import workers  # noqa: E402
 
-index = {"BTC": Decimal("65000"), "ETH": Decimal("3400")}
-for underlying, price in index.items():
-    IndexPrint.objects.create(underlying=underlying, ts=timezone.now(), price=price, sources={})
-instruments_sync(index_prices=index)
 seller = User.objects.create_user(email="seller@example.test", password="x-embedded-Pass-1")
 buyer = User.objects.create_user(email="buyer@example.test", password="x-embedded-Pass-1")
 deposit_credit(user=seller, asset="BTC", amount=Decimal("1"), txid="embedded-btc")

@@ -1,0 +1,35 @@
+"""PostgreSQL LISTEN for the singletons woken by commits (the outbox relay, the engine
+runners): a writer sends ``NOTIFY <channel>`` inside its transaction, and PostgreSQL
+delivers it when, and only if, the transaction commits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+def listen(channel: str, wake: Callable[[], None], stop: threading.Event) -> None:
+    """Call ``wake`` on every notification on ``channel`` until ``stop`` is set. Reconnects
+    after errors; the caller's polling covers any gap. Returns at once on other databases."""
+    if connection.vendor != "postgresql":
+        return
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    while not stop.is_set():
+        try:
+            with psycopg.connect(**params, autocommit=True) as conn:
+                conn.execute(f"LISTEN {channel}")
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        wake()
+        except Exception as exc:
+            logger.warning("LISTEN %s failed (%s); retrying", channel, exc)
+            stop.wait(1.0)
