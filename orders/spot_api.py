@@ -81,14 +81,15 @@ def fill_dict(fill) -> dict:
     }
 
 
-_ORDER_SCHEMA = inline_serializer("SpotOrder", fields={
+_ORDER_FIELDS = {
     "id": serializers.IntegerField(), "client_order_id": serializers.CharField(), "symbol": serializers.CharField(),
     "side": serializers.CharField(), "type": serializers.CharField(), "time_in_force": serializers.CharField(),
     "status": serializers.CharField(help_text="new, open, partially_filled, filled, cancelled, rejected, triggered_pending"),
     "quantity": serializers.CharField(allow_null=True), "price": serializers.CharField(allow_null=True),
     "filled_quantity": serializers.CharField(), "average_price": serializers.CharField(allow_null=True),
     "fees_paid": serializers.CharField(), "reject_reason": serializers.CharField(allow_null=True),
-})
+}
+_ORDER_SCHEMA = inline_serializer("SpotOrder", fields=_ORDER_FIELDS)
 
 _ORDER_INPUT = inline_serializer("SpotOrderInput", fields={
     "symbol": serializers.CharField(), "side": serializers.ChoiceField(["buy", "sell"]),
@@ -104,11 +105,20 @@ _ORDER_INPUT = inline_serializer("SpotOrderInput", fields={
 })
 
 
+_FILL_SCHEMA = inline_serializer("SpotFill", many=True, fields={
+    "trade_id": serializers.IntegerField(), "order_id": serializers.IntegerField(), "symbol": serializers.CharField(),
+    "side": serializers.CharField(), "price": serializers.CharField(), "quantity": serializers.CharField(),
+    "quote_amount": serializers.CharField(), "fee": serializers.CharField(), "fee_asset": serializers.CharField(),
+    "liquidity": serializers.CharField(help_text="maker or taker"), "time": serializers.DateTimeField(),
+})
+
+
 class SpotOrdersApi(APIView):
     @extend_schema(
         tags=["spot"], parameters=[OpenApiParameter("status", str, description="open, closed, all (default) or a status"),
                                    OpenApiParameter("symbol", str)],
-        responses={200: _ORDER_SCHEMA}, description="Your spot orders, newest first, paginated.",
+        responses={200: inline_serializer("SpotOrderList", many=True, fields=_ORDER_FIELDS)}, operation_id="spot_orders_list",
+        description="Your spot orders, newest first, paginated.",
     )
     def get(self, request):
         from rest_framework.pagination import PageNumberPagination
@@ -120,7 +130,7 @@ class SpotOrdersApi(APIView):
         return paginator.get_paginated_response([order_dict(order) for order in page])
 
     @extend_schema(
-        tags=["spot"], request=_ORDER_INPUT, responses={201: _ORDER_SCHEMA},
+        tags=["spot"], request=_ORDER_INPUT, responses={201: _ORDER_SCHEMA}, operation_id="spot_orders_create",
         parameters=[OpenApiParameter("wait", bool, description="wait briefly for the engine's verdict")],
         description="Enter a spot order; the funds it may cost are held at once. A replayed client_order_id returns "
         "the original order (header `Idempotent-Replayed: true`). " + ORDER_ERRORS,
@@ -136,12 +146,20 @@ class SpotOrdersApi(APIView):
 
 
 class SpotOrderApi(APIView):
-    @extend_schema(tags=["spot"], responses={200: _ORDER_SCHEMA}, description="One of your orders, with its fills.")
+    @extend_schema(tags=["spot"], responses={200: _ORDER_SCHEMA}, operation_id="spot_order_retrieve",
+                   description="One of your orders, with its fills.")
     def get(self, request, order_id: int):
         order = selectors.spot_order_get(user=request.user, order_id=order_id)
+        if order.route == "smart":
+            from .services.routing import smart_order_refresh, smart_order_children
+
+            order = smart_order_refresh(parent_id=order.pk)  # closes it if its children are done
+            data = order_dict(order, fills=selectors.spot_order_fills(order=order))
+            data["children"] = smart_order_children(parent=order, order_dict=order_dict)
+            return Response(data)
         return Response(order_dict(order, fills=selectors.spot_order_fills(order=order)))
 
-    @extend_schema(tags=["spot"], responses={200: _ORDER_SCHEMA},
+    @extend_schema(tags=["spot"], responses={200: _ORDER_SCHEMA}, operation_id="spot_order_cancel",
                    description="Cancel the order's open remainder; its hold is released. Errors: not_found (404), "
                    "order_not_open (409).")
     def delete(self, request, order_id: int):
@@ -152,6 +170,7 @@ class SpotOrderApi(APIView):
 
 class FillsApi(APIView):
     @extend_schema(tags=["spot"], parameters=[OpenApiParameter("symbol", str), OpenApiParameter("limit", int)],
+                   responses={200: _FILL_SCHEMA}, operation_id="spot_fills_list",
                    description="Your fills (execution reports), newest first.")
     def get(self, request):
         try:
