@@ -212,6 +212,7 @@ class SpotStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     REJECTED = "rejected", "Rejected"
     TRIGGERED_PENDING = "triggered_pending", "Stop waiting for its trigger"
+    ROUTING = "routing", "Smart order: its children are working"
 
 
 LIVE_STATUSES = (SpotStatus.NEW, SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PENDING)
@@ -346,3 +347,94 @@ class EngineState(models.Model):
     seq = models.BigIntegerField(default=0)
     last_price = _decimal(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+# --- smart order routing and RFQ ------------------------------------------------------------------
+
+
+class VenueOrderStatus(models.TextChoices):
+    PENDING = "pending", "Recorded, not sent yet"
+    SENT = "sent", "Sent: no answer recorded yet"
+    UNKNOWN = "unknown", "Timed out: to be resolved by a lookup"
+    FILLED = "filled", "Filled"
+    PARTIALLY_FILLED = "partially_filled", "Partly filled, the rest expired (IOC: final)"
+    CANCELLED = "cancelled", "Nothing filled"
+    REJECTED = "rejected", "Refused by the venue"
+
+
+VENUE_FINAL_STATUSES = (VenueOrderStatus.FILLED, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.CANCELLED,
+                        VenueOrderStatus.REJECTED)
+
+
+class VenueOrder(models.Model):
+    """A smart order's child sent to an outside venue as an IOC limit order.
+
+    Its funds: a hold ``venue:<client_order_id>:hold`` from the trader to the venue funding
+    account, posted for what the fill spent (the rest released) when the venue answers; the
+    asset received is paid from the venue funding account, the fee to the fees account. The
+    ``client_order_id`` is derived from the parent and the venue, so it is the same on every
+    attempt and a timeout is resolved by looking it up."""
+
+    parent = models.ForeignKey(SpotOrder, on_delete=models.PROTECT, related_name="venue_children")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    venue = models.CharField(max_length=40)
+    symbol = models.CharField(max_length=20)
+    client_order_id = models.CharField(max_length=64, unique=True)
+    side = models.CharField(max_length=4)
+    quantity = _decimal()
+    limit_price = _decimal()
+    status = models.CharField(max_length=20, choices=VenueOrderStatus.choices, default=VenueOrderStatus.PENDING)
+    attempts = models.IntegerField(default=0, help_text="sends so far; after one, a lookup comes before anything else")
+    venue_order_id = models.CharField(max_length=64, blank=True, default="")
+    filled_quantity = _decimal(default=0)
+    filled_quote = _decimal(default=0)
+    average_price = _decimal(null=True, blank=True)
+    fee = _decimal(default=0, help_text="in the asset received")
+    hold_asset = models.CharField(max_length=8)
+    hold_amount = _decimal()
+    error = models.CharField(max_length=300, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status"], condition=Q(status__in=["pending", "sent", "unknown"]),
+                                name="venueorder_unresolved")]
+
+    def __str__(self):
+        return f"Venue order {self.client_order_id} on {self.venue}"
+
+    def transfer_id(self, leg: str) -> str:
+        return f"venue:{self.client_order_id}:{leg}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in VENUE_FINAL_STATUSES
+
+
+class RfqQuote(models.Model):
+    """A firm price from the market maker for a block, valid until ``expires_at``; accepting
+    it exchanges the assets between the trader and the market maker at exactly ``price``
+    (ledger ids ``rfq:<id>:quote`` and ``rfq:<id>:base``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="rfq_quotes")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4, help_text="the trader's side")
+    quantity = _decimal()
+    price = _decimal()
+    reference_price = _decimal(help_text="the aggregated book's VWAP for the quantity")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accept_key = models.CharField(max_length=64, blank=True, default="", help_text="Idempotency-Key of the accept")
+    quote_amount = _decimal(null=True, blank=True, help_text="USDT exchanged on accept")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="rfq_user_recent")]
+
+    def __str__(self):
+        return f"RFQ {self.pk} {self.side} {self.quantity} {self.symbol}"

@@ -96,7 +96,7 @@ def option_position_get(*, user, instrument_id: int) -> OptionPosition | None:
 # --- spot -----------------------------------------------------------------------------------------
 
 SPOT_STATUS_FILTERS = {
-    "open": list(LIVE_STATUSES),
+    "open": [*LIVE_STATUSES, SpotStatus.ROUTING],
     "closed": list(FINAL_STATUSES),
     "all": None,
 }

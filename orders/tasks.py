@@ -32,3 +32,12 @@ def options_expire(self, expiry: str | None = None) -> dict:
 def option_quotes_purge() -> int:
     """Hourly: forget quotes that expired unused a day ago."""
     return quotes_purge_service()
+
+
+@shared_task(name="orders.tasks.smart_orders_resolve", time_limit=60, acks_late=True)
+def smart_orders_resolve() -> int:
+    """Every few seconds: look up venue children whose reply was lost, and close the smart
+    orders whose children are all final."""
+    from .services.routing import venue_orders_resolve
+
+    return venue_orders_resolve()

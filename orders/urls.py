@@ -2,12 +2,15 @@
 
 from django.urls import path
 
-from . import api, spot_api
+from . import api, routing_api, spot_api
 
 api_v1: list = [
     path("orders", spot_api.SpotOrdersApi.as_view(), name="spot_orders"),
     path("orders/<int:order_id>", spot_api.SpotOrderApi.as_view(), name="spot_order"),
     path("fills", spot_api.FillsApi.as_view(), name="spot_fills"),
+    path("markets/<str:symbol>/aggregated-book", routing_api.AggregatedBookApi.as_view(), name="aggregated_book"),
+    path("rfq", routing_api.RfqApi.as_view(), name="rfq"),
+    path("rfq/<str:quote_id>/accept", routing_api.RfqAcceptApi.as_view(), name="rfq_accept"),
     path("options/quotes", api.OptionQuotesApi.as_view(), name="option_quotes"),
     path("options/orders", api.OptionOrdersApi.as_view(), name="option_orders"),
     path("options/positions", api.OptionPositionsApi.as_view(), name="option_positions"),

@@ -337,6 +337,7 @@ CELERY_BEAT_SCHEDULE = {
     # Expiries are at 08:00 UTC; the run is idempotent, and retries itself until the TWAP exists.
     "options-expire": {"task": "orders.tasks.options_expire", "schedule": crontab(minute=0, hour=8)},
     "options-quotes-purge": {"task": "orders.tasks.option_quotes_purge", "schedule": crontab(minute=17)},
+    "smart-orders-resolve": {"task": "orders.tasks.smart_orders_resolve", "schedule": 5.0},
 }
 
 # --- Settlement back office ------------------------------------------------------------------
@@ -392,3 +393,37 @@ SPOT_ORDER_WAIT_SECONDS = env.float("SPOT_ORDER_WAIT_SECONDS", default=1.0)
 MARKET_MAKER_EMAIL = env.str("MARKET_MAKER_EMAIL", default="market-maker@system.invalid")
 # /readyz reports the engine not ready when an order has waited longer than this for it.
 ENGINE_READY_MAX_BACKLOG_SECONDS = env.float("ENGINE_READY_MAX_BACKLOG_SECONDS", default=10.0)
+
+# --- Market maker (orders/marketmaker.py) --------------------------------------------------------
+# It keeps MARKET_MAKER_LEVELS limit orders a side on each symbol around the index: the best bid
+# and ask MARKET_MAKER_SPREAD_BPS apart, each deeper level MARKET_MAKER_LEVEL_STEP_BPS further
+# out, sized around MARKET_MAKER_LEVEL_QUANTITY (base units, per symbol; env form
+# "BTC-USDT=0.15,ETH-USDT=2"). It re-quotes when the index has moved MARKET_MAKER_REQUOTE_BPS
+# from where it quoted (keep it below half the spread so a quote never sits through the index)
+# or when one of its quotes traded.
+MARKET_MAKER_SYMBOLS = env.list("MARKET_MAKER_SYMBOLS", default=["BTC-USDT", "ETH-USDT"])
+MARKET_MAKER_SPREAD_BPS = env.str("MARKET_MAKER_SPREAD_BPS", default="10")
+MARKET_MAKER_LEVELS = env.int("MARKET_MAKER_LEVELS", default=5)
+MARKET_MAKER_LEVEL_STEP_BPS = env.str("MARKET_MAKER_LEVEL_STEP_BPS", default="5")
+MARKET_MAKER_LEVEL_QUANTITY = env.dict("MARKET_MAKER_LEVEL_QUANTITY", default={"BTC-USDT": "0.15", "ETH-USDT": "2"})
+MARKET_MAKER_REQUOTE_BPS = env.str("MARKET_MAKER_REQUOTE_BPS", default="4")
+MARKET_MAKER_INTERVAL_SECONDS = env.float("MARKET_MAKER_INTERVAL_SECONDS", default=0.5)
+
+# --- Spot venues, smart order routing and RFQ (orders/venues, orders/services/routing.py, rfq.py) ---
+# Outside venues by name: simulated ones build a book around the index (offset, spread, step
+# between levels, quantities) and charge ``fee`` of what a taker receives; ``"class": "ccxt"``
+# with ``exchange``, ``api_key``, ``secret`` reaches a real exchange.
+SPOT_VENUES = {
+    "simx": {"offset_bps": "2", "spread_bps": "8", "step_bps": "4", "levels": 10, "level_quantity": "0.4",
+             "fee": "0.001", "latency_ms": env.int("SPOT_VENUE_LATENCY_MS", default=5)},
+    "simy": {"offset_bps": "-3", "spread_bps": "14", "step_bps": "6", "levels": 10, "level_quantity": "0.8",
+             "fee": "0.0015", "latency_ms": env.int("SPOT_VENUE_LATENCY_MS", default=5)},
+}
+# A smart order waits up to this long for its child on our book before answering (the parent
+# is finished later from its children if the engine is slower).
+SMART_ORDER_WAIT_SECONDS = env.float("SMART_ORDER_WAIT_SECONDS", default=1.0)
+# Levels a side read from each source for routing and the aggregated book.
+SMART_ROUTE_DEPTH = env.int("SMART_ROUTE_DEPTH", default=20)
+# RFQ: the market maker's price is the aggregated book's VWAP for the size, this far worse for the taker.
+RFQ_SPREAD_BPS = env.str("RFQ_SPREAD_BPS", default="10")
+RFQ_TTL_SECONDS = env.float("RFQ_TTL_SECONDS", default=5.0)

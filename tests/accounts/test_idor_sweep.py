@@ -53,14 +53,50 @@ def _watchlist_item(owner):
     return item, {"symbol": "BTC-USDT"}
 
 
+def _rfq_quote(owner):
+    """A live quote of the owner's, with a funded market maker, so the owner's accept succeeds."""
+    from django.conf import settings
+
+    from ledger.services.funding import deposit_credit
+    from marketdata.services import instruments_sync
+    from orders.services.rfq import rfq_quote_create
+    from tests.orders.conftest import INDEX, print_index
+
+    for underlying, price in INDEX.items():
+        print_index(underlying, price)
+    instruments_sync(index_prices=INDEX)
+    maker = UserFactory(email=settings.MARKET_MAKER_EMAIL)
+    deposit_credit(user=maker, asset="BTC", amount=Decimal("5"), txid=f"idor-sweep-mm-{maker.pk}")
+    deposit_credit(user=owner, asset="USDT", amount=Decimal("100000"), txid=f"idor-sweep-rfq-{owner.pk}")
+    quote = rfq_quote_create(user=owner, data={"symbol": "BTC-USDT", "side": "buy", "quantity": "0.1"})
+    return quote, {"quote_id": str(quote.pk)}
+
+
+def _spot_order(owner):
+    from ledger.services.funding import deposit_credit
+    from marketdata.services import instruments_sync
+    from orders.services.spot import spot_order_place
+    from tests.orders.conftest import INDEX, print_index
+
+    for underlying, price in INDEX.items():
+        print_index(underlying, price)
+    instruments_sync(index_prices=INDEX)
+    deposit_credit(user=owner, asset="USDT", amount=Decimal("10000"), txid=f"idor-sweep-spot-{owner.pk}")
+    order, _ = spot_order_place(user=owner, data={"symbol": "BTC-USDT", "side": "buy", "type": "limit",
+                                                  "price": "60000.00", "quantity": "0.01"})
+    return order, {"order_id": order.pk}
+
+
 # Path parameters that name public market data (a symbol), not an object someone owns.
-PUBLIC_ENDPOINTS = {"api:ticker", "api:orderbook", "api:trades", "api:candles"}
+PUBLIC_ENDPOINTS = {"api:ticker", "api:orderbook", "api:trades", "api:candles", "api:aggregated_book"}
 
 OBJECT_FACTORIES = {
     "api:watchlist_item": _watchlist_item,
     "api:notification": _notification,
     "api:notification_read": _notification,
     "api:withdrawal": _withdrawal,
+    "api:rfq_accept": _rfq_quote,
+    "api:spot_order": _spot_order,
 }
 
 # Request bodies for methods that take one (the default is an empty JSON object): give a

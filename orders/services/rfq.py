@@ -1,0 +1,138 @@
+"""RFQ: a firm price from the market maker for a block, then its acceptance.
+
+The price is what the market maker could do the block for outside: the VWAP of the quantity
+across the aggregated book (our book and every venue; asks for a buyer, bids for a seller),
+made worse for the taker by ``RFQ_SPREAD_BPS`` and rounded to the tick in the market maker's
+favour. It holds for ``RFQ_TTL_SECONDS``.
+
+Accepting exchanges the assets between the trader and the market maker user
+(``settings.MARKET_MAKER_EMAIL``) at exactly that price, in one transaction with the quote's
+row locked: ledger ids ``rfq:<quote>:quote`` (USDT) and ``rfq:<quote>:base`` (BTC/ETH). If
+either side lacks the funds the ledger refuses (409 ``insufficient_funds``) and nothing is
+written. A quote is used once: a second accept is 409 ``quote_used``, unless it carries the
+same ``Idempotency-Key`` as the first, which replays the original result.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from ledger.services import TransferRequest, transfers_execute, user_account
+from marketdata.models import Instrument, InstrumentKind
+from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
+from trading.money import quantize
+
+from ..engine import BUY, SELL
+from ..models import RfqQuote
+from ..routing_selectors import route_sources
+from .inputs import parse_decimal
+
+BPS = Decimal(10_000)
+
+
+class QuoteExpired(DomainError):
+    status = 409
+    code = "quote_expired"
+
+
+class RfqUnavailable(DomainError):
+    status = 503
+    code = "rfq_unavailable"
+
+
+def _market_maker() -> User:
+    maker = User.objects.filter(email=settings.MARKET_MAKER_EMAIL).first()
+    if maker is None:
+        raise RfqUnavailable("No market maker is quoting right now; try again later.")
+    return maker
+
+
+def _vwap(levels, quantity: Decimal) -> Decimal | None:
+    left, cost = quantity, Decimal(0)
+    for price, available in levels:
+        take = min(left, available)
+        cost += price * take
+        left -= take
+        if left <= 0:
+            return cost / quantity
+    return None
+
+
+def rfq_quote_create(*, user, data: dict) -> RfqQuote:
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the request as a JSON object.")
+    symbol = data.get("symbol").strip().upper() if isinstance(data.get("symbol"), str) else ""
+    if not symbol:
+        raise ValidationFailed("symbol is required.", fields={"symbol": ["This field is required."]})
+    instrument = Instrument.objects.filter(symbol=symbol, kind=InstrumentKind.SPOT, active=True).first()
+    if instrument is None:
+        raise NotFound(f"No spot market {symbol}.")
+    side = data.get("side")
+    if side not in (BUY, SELL):
+        raise ValidationFailed("side must be buy or sell.", fields={"side": ["buy or sell."]})
+    quantity = parse_decimal(data.get("quantity"), field="quantity", step=instrument.lot_size, what="lot size")
+    _market_maker()
+    sources, _ = route_sources(symbol=symbol, depth=settings.SMART_ROUTE_DEPTH)
+    levels = sorted(((price, qty) for s in sources for price, qty in (s.asks if side == BUY else s.bids)),
+                    key=lambda level: level[0], reverse=side == SELL)
+    vwap = _vwap(levels, quantity)
+    if vwap is None:
+        raise Conflict("There is not enough liquidity to quote that size.", code="insufficient_liquidity")
+    spread = Decimal(settings.RFQ_SPREAD_BPS) / BPS
+    tick = instrument.tick_size
+    if side == BUY:
+        price = (vwap * (1 + spread) / tick).to_integral_value(ROUND_CEILING) * tick
+    else:
+        price = (vwap * (1 - spread) / tick).to_integral_value(ROUND_FLOOR) * tick
+    notional = price * quantity
+    if notional < instrument.min_notional or notional > Decimal(settings.SPOT_MAX_ORDER_NOTIONAL):
+        raise ValidationFailed(f"A quote is for {instrument.min_notional.normalize():f} to "
+                               f"{Decimal(settings.SPOT_MAX_ORDER_NOTIONAL).normalize():f} USDT.",
+                               code="max_order_size" if notional > instrument.min_notional else "min_notional",
+                               fields={"quantity": ["Out of the quotable range."]})
+    now = timezone.now()
+    return RfqQuote.objects.create(
+        user=user, symbol=symbol, side=side, quantity=quantity, price=price,
+        reference_price=vwap.quantize(Decimal("0.00000001")), created_at=now,
+        expires_at=now + timedelta(seconds=settings.RFQ_TTL_SECONDS),
+    )
+
+
+def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> tuple[RfqQuote, bool]:
+    """Execute the quote at its price; returns ``(quote, replayed)``."""
+    from ..routing_selectors import rfq_quote_get
+
+    rfq_quote_get(user=user, quote_id=quote_id)  # another trader's quote: 404 before any lock
+    maker = _market_maker()
+    with transaction.atomic(durable=True):
+        quote = RfqQuote.objects.select_for_update().get(pk=quote_id)
+        if quote.accepted_at is not None:
+            if idempotency_key and idempotency_key == quote.accept_key:
+                return quote, True
+            raise Conflict("This quote was already accepted.", code="quote_used")
+        if (now or timezone.now()) >= quote.expires_at:
+            raise QuoteExpired("The quote has expired; ask for a new one.")
+        base = quote.symbol.split("-")[0]
+        buyer, seller = (user.pk, maker.pk) if quote.side == BUY else (maker.pk, user.pk)
+        # one amount both ways; the cent-micro goes to the market maker
+        amount = quantize("USDT", quote.price * quote.quantity, rounding=ROUND_CEILING if quote.side == BUY else ROUND_FLOOR)
+        ref = f"rfq:{quote.pk}"
+        transfers_execute([
+            TransferRequest(id=f"rfq:{quote.pk}:quote", code="rfq_trade", asset="USDT", amount=amount,
+                            debit=user_account(user_id=buyer, asset="USDT"),
+                            credit=user_account(user_id=seller, asset="USDT"), reference=ref),
+            TransferRequest(id=f"rfq:{quote.pk}:base", code="rfq_trade", asset=base, amount=quote.quantity,
+                            debit=user_account(user_id=seller, asset=base),
+                            credit=user_account(user_id=buyer, asset=base), reference=ref),
+        ])
+        quote.accepted_at = timezone.now()
+        quote.accept_key = (idempotency_key or "")[:64]
+        quote.quote_amount = amount
+        quote.save(update_fields=["accepted_at", "accept_key", "quote_amount"])
+    return quote, False
