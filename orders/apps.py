@@ -10,6 +10,7 @@ class OrdersConfig(AppConfig):
         from marketdata.services import SPOT_MARKETS
         from trading import workers
 
+        from . import health  # noqa: F401  (the engine's readiness check)
         from .services.spot import engine_channel
 
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).
@@ -28,3 +29,20 @@ class OrdersConfig(AppConfig):
                 singleton.run()
 
             workers.register(f"engine:{symbol}", run)
+
+        # ...and the market maker (stack mode: `run_marketmaker`).
+        def run_marketmaker():
+            import time
+
+            from django.conf import settings
+
+            from marketdata.models import Instrument
+
+            from .marketmaker import market_maker_user, marketmaker_singleton
+
+            # until seed_demo has listed the markets and created the market maker's user
+            while market_maker_user() is None or not Instrument.objects.filter(symbol__in=settings.MARKET_MAKER_SYMBOLS).exists():
+                time.sleep(2.0)
+            marketmaker_singleton(announce=lambda line: None).run()
+
+        workers.register("marketmaker", run_marketmaker)
