@@ -6,7 +6,13 @@ const outdir = "static/build";
 mkdirSync(outdir, { recursive: true });
 
 await build({
-  entryPoints: { app: "frontend/app.js", market: "frontend/market.js", options: "frontend/options.js", style: "frontend/app.css" },
+  entryPoints: {
+    app: "frontend/app.js",
+    market: "frontend/market.js",
+    options: "frontend/options.js",
+    trade: "frontend/trade.js",
+    style: "frontend/app.css",
+  },
   bundle: true,
   minify: true,
   sourcemap: true,

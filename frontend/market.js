@@ -122,13 +122,10 @@ async function marketPage(page) {
     } else if (channel === `candles:${symbol}:${interval}`) {
       series.update(toBar(message.data));
       container.dataset.lastBar = message.data.time;
-    } else if (channel === `book:${symbol}`) {
-      paintBook(page, message);
-    } else if (channel === `trades:${symbol}`) {
-      paintTrades(page, message);
     }
   });
-  socket.subscribe([`ticker:${symbol}`, `candles:${symbol}:${interval}`, `book:${symbol}`, `trades:${symbol}`]);
+  // the book and recent trades are trade.js's (snapshot, sequenced deltas, gap recovery)
+  socket.subscribe([`ticker:${symbol}`, `candles:${symbol}:${interval}`]);
 
   page.querySelectorAll("[data-interval-choice]").forEach((button) =>
     button.addEventListener("click", async () => {
@@ -139,33 +136,6 @@ async function marketPage(page) {
       socket.subscribe([`candles:${symbol}:${interval}`]);
     }),
   );
-}
-
-function paintBook(page, message) {
-  const ladder = page.querySelector("#ladder");
-  if (!ladder) return;
-  const rows = (side, levels) =>
-    levels.map(([price, qty]) => `<tr class="${side}"><td class="num mono">${fmt(price)}</td><td class="num mono">${qty}</td></tr>`).join("");
-  const asks = [...(message.asks || [])].reverse();
-  const bids = message.bids || [];
-  ladder.querySelector("tbody").innerHTML =
-    asks.length || bids.length
-      ? rows("down", asks) + rows("up", bids)
-      : `<tr><td colspan="2" class="empty-state">No resting orders yet.</td></tr>`;
-}
-
-function paintTrades(page, message) {
-  const list = page.querySelector("#trades tbody");
-  if (!list) return;
-  const trades = message.type === "snapshot" ? message.data : [message.data];
-  if (!trades.length) {
-    if (message.type === "snapshot") list.innerHTML = `<tr><td colspan="3" class="empty-state">No trades yet.</td></tr>`;
-    return;
-  }
-  const html = trades
-    .map((t) => `<tr><td>${new Date(t.time).toLocaleTimeString()}</td><td class="num mono ${t.side === "buy" ? "up" : "down"}">${fmt(t.price)}</td><td class="num mono">${t.quantity}</td></tr>`)
-    .join("");
-  list.innerHTML = message.type === "snapshot" ? html : html + list.innerHTML;
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -123,6 +123,7 @@ class EngineRunner:
         self.live: dict[int, _Order] = {}
         self.gc: HotPathGC | None = None  # stack mode: run_engine enters it (see gcguard.py)
         self.matched = 0  # orders taken, for progress lines and benchmarks
+        self.published_seq = 0  # of the book state last published (snapshot or delta)
         self._accounts = {}
 
     def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
@@ -159,6 +160,7 @@ class EngineRunner:
         self.book = OrderBook.rebuild(resting, symbol=self.symbol, seq=state.seq, last_price=last,
                                       market_band_ppm=self.band_ppm)
         self.book.drain()
+        self.published_seq = self.book.seq
         self._publish_snapshot()
         if self.guard_gc and self.gc is None:
             self.gc = HotPathGC()
@@ -429,7 +431,11 @@ class EngineRunner:
             bids, asks = [], []
             for (side, pticks), lots in sorted(outcome["book"].items()):
                 (bids if side == BUY else asks).append([str(units.ticks_to_price(pticks)), str(units.lots_to_qty(lots))])
-            updates.append((f"book:{symbol}", {"type": "delta", "sequence": outcome["seq"], "bids": bids, "asks": asks}))
+            # "previous": the sequence this delta follows, so a client can tell a lost delta
+            # from the gaps that events without a book change leave in the sequence
+            updates.append((f"book:{symbol}", {"type": "delta", "sequence": outcome["seq"], "previous": self.published_seq,
+                                               "bids": bids, "asks": asks}))
+            self.published_seq = outcome["seq"]
         if outcome["book"] or outcome["trades"]:
             self._publish_snapshot(outcome["trades"])
         for trade in outcome["trades"]:
