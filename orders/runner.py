@@ -143,6 +143,9 @@ class EngineRunner:
     # --- leading ---------------------------------------------------------------------------------
 
     def on_lead(self, epoch: int) -> None:
+        # Forget the accounts looked up so far: one created inside a batch that then rolled
+        # back (the reason for leading again) no longer exists.
+        self._accounts = {}
         state, _ = EngineState.objects.get_or_create(symbol=self.symbol)
         rows = list(
             SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE).order_by("queue_seq", "id")

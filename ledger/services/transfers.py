@@ -336,7 +336,10 @@ def _update_many(accounts: dict[int, LedgerAccount], deltas: dict[int, list[Deci
     table = LedgerAccount._meta.db_table
     arrays, values = unnest_arrays(columns + [checks], ["bigint"] + ["numeric"] * 5)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE", [values[0]])
+        # FOR NO KEY UPDATE: the lock an UPDATE of the counters takes anyway. (FOR UPDATE would
+        # also conflict with the key-share locks that inserting transfers puts on accounts,
+        # and deadlock against a concurrent small batch that inserted first.)
+        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE", [values[0]])
         cursor.execute(
             f"UPDATE {table} AS a SET debits_posted = a.debits_posted + v.dp, credits_posted = a.credits_posted + v.cp, "
             "debits_pending = a.debits_pending + v.dq, credits_pending = a.credits_pending + v.cq "

@@ -164,7 +164,7 @@ def _enter(*, user, request: OrderRequest, fingerprint: str, protect, hold: Deci
     symbol, side = instrument.symbol, request.side
     hold_asset = "USDT" if side == BUY else instrument.base
     with transaction.atomic(durable=True):
-        locked = User.objects.select_for_update().only("id").get(pk=user.pk)
+        locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
         if request.client_order_id:
             existing = SpotOrder.objects.filter(user=locked, client_order_id=request.client_order_id).first()
             if existing is not None:
@@ -392,7 +392,7 @@ def smart_order_refresh(*, parent_id: int) -> SpotOrder:
     if parent.venue_children.exclude(status__in=VENUE_FINAL_STATUSES).exists():
         return parent
     with transaction.atomic(durable=True):
-        parent = SpotOrder.objects.select_for_update().get(pk=parent_id)
+        parent = SpotOrder.objects.select_for_update(no_key=True).get(pk=parent_id)
         if parent.status != ROUTING:
             return parent
         filled = quote = fees = Decimal(0)

@@ -319,7 +319,10 @@ def _insert(*, user: User, request: OrderRequest, fingerprint: str, protect, hol
     if request.type == TRAILING_STOP:
         trail_reference = _last_price(instrument.symbol)
     with transaction.atomic(durable=True):
-        locked = User.objects.select_for_update().only("id").get(pk=user.pk)
+        # NO KEY UPDATE: serialises this trader's order entries without blocking the foreign
+        # key checks of the runner's commit (its trades reference the user row), which would
+        # otherwise wait on us while we wait on the ledger rows it holds: a deadlock.
+        locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
         open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
         if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
             raise Conflict(
@@ -351,7 +354,7 @@ def spot_order_cancel(*, user: User, order_id: int, wait: float | None = None) -
     """Ask the runner to cancel the order's remainder (it releases the hold), and wait up to
     ``wait`` seconds for it to happen. A final order is returned as it is."""
     with transaction.atomic(durable=True):
-        order = SpotOrder.objects.select_for_update().filter(pk=order_id, user=user).first()
+        order = SpotOrder.objects.select_for_update(no_key=True).filter(pk=order_id, user=user).first()
         if order is None:
             raise NotFound("No such order.")
         if order.status not in LIVE_STATUSES:
