@@ -53,3 +53,32 @@ def embedded_setup(index: dict):
     for underlying, price in index.items():
         IndexPrint.objects.create(underlying=underlying, ts=timezone.now(), price=price, sources={})
     instruments_sync(index_prices=index)
+
+
+class ManagePy:
+    """``manage.py <args>`` as a child process with its output in ``log_path``; ``stop()``
+    ends it (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, args: list[str], *, env: dict, log_path, cwd):
+        import subprocess
+        import sys
+
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=cwd, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._log.close()

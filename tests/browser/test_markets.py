@@ -11,7 +11,6 @@ Screenshots of each page at desktop and phone width go to var/screenshots/.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -22,6 +21,8 @@ from playwright.sync_api import expect
 
 from marketdata.backfill import backfill
 from marketdata.models import Candle, IndexPrint, Instrument, InstrumentKind
+
+from tests.processes import ManagePy
 
 from .conftest import BASE_DIR, _server_env
 
@@ -35,24 +36,13 @@ POSITIVE = re.compile(r"^[1-9]\d*$")
 MINUTE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$")
 
 
-class Feed:
+class Feed(ManagePy):
     """``manage.py run_feed`` on the test database, ticking twice a second."""
 
     def __init__(self, log_path: Path):
-        self.log_path = log_path
         env = _server_env(FEED_INTERVAL_SECONDS="0.5", LOG_LEVEL="WARNING", LOG_JSON="0")
         env.pop("FEED_CCXT_EXCHANGES", None)  # simulated exchanges only: no network
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "run_feed", "--ttl", "2"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        super().__init__(["run_feed", "--ttl", "2"], env=env, log_path=log_path, cwd=BASE_DIR)
 
     def wait_until_listed(self) -> None:
         """The first tick writes index prints and lists the instruments."""
@@ -71,16 +61,6 @@ class Feed:
             if time.monotonic() > deadline:
                 pytest.fail(f"run_feed listed nothing in {FEED_START_TIMEOUT}s:\n{self.log()}")
             time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
 
 
 @pytest.fixture

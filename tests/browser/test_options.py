@@ -7,16 +7,14 @@ are exact); daphne serves the page and the API on the test database."""
 from __future__ import annotations
 
 import re
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from ledger.selectors import balance_of
 from orders.models import OptionOrder, OptionPosition
-from tests.orders.conftest import INDEX, list_series, pick_series, print_index, trader
+from tests.orders.conftest import IndexTicker, list_series, pick_series, trader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,30 +25,6 @@ FUNDS = Decimal("10000")
 
 def shown(text: str) -> Decimal:
     return Decimal(text.replace(",", "").replace("USDT", "").replace("−", "-").strip())
-
-
-class IndexTicker:
-    """Keeps both indexes fresh (one print a second at the fixed test prices)."""
-
-    def __init__(self):
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        try:
-            while not self.stop.wait(1.0):
-                for underlying, price in INDEX.items():
-                    print_index(underlying, price)
-        finally:
-            connection.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
 
 
 @pytest.fixture

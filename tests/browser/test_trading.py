@@ -19,15 +19,12 @@ index fresh (market orders need it) at a flat price.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -36,8 +33,9 @@ from marketdata.services import instruments_sync
 from orders.models import SpotOrder, SpotTrade
 from orders.services.spot import spot_order_place
 from tests.factories import DEFAULT_PASSWORD
-from tests.orders.conftest import INDEX, print_index
+from tests.orders.conftest import INDEX, IndexTicker, print_index
 from tests.orders.spot.conftest import funded_trader
+from tests.processes import ManagePy
 from trading.models import Lease
 
 from .conftest import BASE_DIR, _server_env
@@ -51,47 +49,12 @@ ENGINE_START_TIMEOUT = 60
 LIVE_MS = 10_000
 
 
-class IndexTicker:
-    """Keeps both indexes fresh (a print a second at the fixed test prices)."""
-
-    def __init__(self):
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self):
-        try:
-            while not self.stop.wait(1.0):
-                for underlying, price in INDEX.items():
-                    print_index(underlying, price)
-        finally:
-            connection.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
-
-
-class EngineProcess:
+class EngineProcess(ManagePy):
     """``manage.py run_engine --symbol BTC-USDT`` on the test database (stack mode)."""
 
     def __init__(self, log_path: Path):
-        self.log_path = log_path
         env = _server_env(LOG_LEVEL="WARNING", LOG_JSON="0", ENGINE_POLL_SECONDS="0.1")
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "run_engine", "--symbol", SYMBOL, "--ttl", "3"],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        super().__init__(["run_engine", "--symbol", SYMBOL, "--ttl", "3"], env=env, log_path=log_path, cwd=BASE_DIR)
 
     def wait_until_leading(self) -> None:
         deadline = time.monotonic() + ENGINE_START_TIMEOUT
@@ -101,16 +64,6 @@ class EngineProcess:
             if time.monotonic() > deadline:
                 pytest.fail(f"run_engine did not take the lease in {ENGINE_START_TIMEOUT}s:\n{self.log()}")
             time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._log.close()
 
 
 @pytest.fixture

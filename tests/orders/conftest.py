@@ -3,10 +3,12 @@ traders with approved KYC, and small helpers to reach the API and the books."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -29,6 +31,30 @@ def print_index(underlying: str, price: Decimal | None, *, ago: float = 0.0, sta
         stale=stale,
         sources={},
     )
+
+
+class IndexTicker:
+    """Keeps both indexes fresh (a print a second at the fixed test prices)."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        try:
+            while not self.stop.wait(1.0):
+                for underlying, price in INDEX.items():
+                    print_index(underlying, price)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
 
 
 def list_series() -> None:
