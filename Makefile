@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test stack deps frontend services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement
+.PHONY: run test stack deps frontend services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement bench-runner bench-api
 
 help:
 	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench-pricing  option pricing and implied vols vs QuantLib"
 	@echo "make bench-engine   matching engine commands/s vs a minimal dict+deque book"
 	@echo "make bench-settlement  settlement back office vs one 4-task chain per order (PostgreSQL, Redis)"
+	@echo "make bench-runner  spot engine runner orders/s with PostgreSQL vs one order per transaction"
+	@echo "make bench-api     POST /api/v1/orders on daphne at 250 req/s and max rate vs a bare DRF insert"
 
 $(BIN)/activate:
 	@echo "==> creating $(VENV)"
@@ -85,6 +87,12 @@ bench-engine: deps
 
 bench-settlement: deps services
 	$(BIN)/python bench/settlement.py $(BENCH_ARGS)
+
+bench-runner: deps services
+	$(BIN)/python bench/runner.py $(BENCH_ARGS)
+
+bench-api: deps services
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/build var
