@@ -319,10 +319,15 @@ class SpotTrade(models.Model):
     quantity = _decimal()
     quote_amount = _decimal(help_text="price x quantity in USDT, rounded down to the cent-micro")
     taker_side = models.CharField(max_length=4)
-    maker_order = models.ForeignKey(SpotOrder, on_delete=models.PROTECT, related_name="+")
-    taker_order = models.ForeignKey(SpotOrder, on_delete=models.PROTECT, related_name="+")
-    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # No database constraint on these: the engine runner is the only writer and takes the ids
+    # from orders it holds. The constraint checks at its commit cost as much as the rest of a
+    # batch (bench/runner.py), and they share-locked the users' rows, which order entry locks.
+    maker_order = models.ForeignKey(SpotOrder, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    taker_order = models.ForeignKey(SpotOrder, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+",
+                                   db_constraint=False)
+    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+",
+                                   db_constraint=False)
     maker_fee = _decimal()
     taker_fee = _decimal()
     created_at = models.DateTimeField()

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from ledger.models import SystemRole, TransferKind
+from ledger.models import AccountKind, LedgerAccount, SystemRole, TransferKind
 from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
@@ -128,7 +128,7 @@ class EngineRunner:
 
     def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
         """Ledger accounts by (user or system role, asset, bucket key), looked up once."""
-        cache_key = (user_id, asset, role, system_bucket(key) if role else 0)
+        cache_key = (user_id, asset, str(role), system_bucket(key) if role else 0)
         account = self._accounts.get(cache_key)
         if account is None:
             if user_id is not None:
@@ -153,6 +153,7 @@ class EngineRunner:
                     "trail_reference", "display_quantity", "hidden_quantity", "time_in_force", "post_only")
         )
         self.live = {}
+        self._prewarm({row["user_id"] for row in rows})
         resting = []
         for row in rows:
             order = _Order(tuple(row[f] for f in _ORDER_FIELDS))
@@ -169,6 +170,16 @@ class EngineRunner:
             self.gc = HotPathGC()
             self.gc.__enter__()  # once per process, with the rebuilt book in the frozen heap
         logger.info("engine %s rebuilt: %d open orders, seq %d", self.symbol, len(resting), state.seq)
+
+    def _prewarm(self, user_ids: set[int]) -> None:
+        """Load the ledger accounts the batches will touch in two queries, instead of one
+        lookup each as they first come up."""
+        assets = (self.base, self.quote)
+        for account in LedgerAccount.objects.filter(kind=AccountKind.USER, user_id__in=user_ids, asset__in=assets):
+            self._accounts[(account.user_id, account.asset, "", 0)] = account
+        roles = (SystemRole.SPOT_CLEARING, SystemRole.FEES)
+        for account in LedgerAccount.objects.filter(kind=AccountKind.SYSTEM, role__in=roles, asset__in=assets):
+            self._accounts[(None, account.asset, account.role, account.bucket)] = account
 
     def _resting(self, row) -> RestingOrder:
         units = self.units
