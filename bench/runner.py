@@ -26,11 +26,8 @@ That prepared database is the template of every round: each round runs on a fres
 * **batch1**: the same runner with ``batch=1``: one order (and at most one cancel) per
   transaction, same engine, same writes. It is ~50x slower, so it runs for
   ``--baseline-seconds`` on the same stream and its rate is taken over that window;
-* **prewarm** (optional prototype): product with the runner's ledger-account cache filled
-  by one query on taking the lead (``prewarm_accounts``; ``--prewarm`` does it for every
-  variant);
 * **nofk** (optional diagnostic): product on a copy without the foreign keys of
-  ``orders_spottrade`` and ``ledger_transfer`` (checked, deferred, inside COMMIT).
+  ``ledger_transfer`` (checked, deferred, inside COMMIT; trades have none).
 
 Per round: orders/s and commands/s (orders + cancels), batches, orders per batch, and per
 batch the time of its parts: ``pre`` (lease fence, new-order and cancel selects), ``feed``
@@ -39,13 +36,12 @@ part of it), ``commit``, ``publish`` (Redis fan-out and book snapshot, after the
 Publishing goes to Redis (``--redis-url``, default db 9), as in the stack.
 
     .venv/bin/python bench/runner.py [--orders 50000] [--rounds 3] [--batch N] [--fresh]
-                                     [--variants product,batch1,prewarm,nofk] [--synchronous-commit off]
+                                     [--variants product,batch1,nofk] [--synchronous-commit off]
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import platform
 import random
@@ -443,26 +439,6 @@ class Timed:
         self._module.transfers_execute = self._saved["transfers_execute"]
 
 
-def prewarm_accounts(runner) -> int:
-    """Prototype (``--prewarm``): fill the runner's account cache with one query on taking
-    the lead (every trader account of the pair's assets, every clearing and fee bucket),
-    instead of one ``get_or_create`` per account the first time a batch needs it. Uses the
-    runner's cache-key layout; does nothing if that layout changed."""
-    from ledger.models import AccountKind, LedgerAccount
-
-    cache = getattr(runner, "_accounts", None)
-    if cache is None or not hasattr(runner, "_account"):
-        log("            --prewarm: the runner has no account cache any more; nothing done")
-        return 0
-    assets = (runner.base, runner.quote)
-    for account in LedgerAccount.objects.filter(asset__in=assets).exclude(kind=AccountKind.EXTERNAL):
-        if account.kind == AccountKind.USER:
-            cache[(account.user_id, account.asset, "", 0)] = account
-        else:
-            cache[(None, account.asset, account.role, account.bucket)] = account
-    return len(cache)
-
-
 def drop_hot_foreign_keys() -> None:
     """Diagnostic variant ``nofk``: drop, on the round's copy only, the foreign keys of the
     rows every batch inserts (trades -> orders and users, transfers -> accounts and holds).
@@ -501,17 +477,13 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
     batch = 1 if variant == "batch1" else args.batch
     if variant == "nofk":
         drop_hot_foreign_keys()
-    # as run_engine builds it (stack mode: the hot-path GC guard, where this runner has one)
-    extra = {"guard_gc": True} if "guard_gc" in inspect.signature(EngineRunner).parameters else {}
     if args.synchronous_commit:
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('synchronous_commit', %s, false)", [args.synchronous_commit])
-    runner = EngineRunner(SYMBOL, batch=batch, **extra)
+    runner = EngineRunner(SYMBOL, batch=batch, guard_gc=True)  # as run_engine builds it
     runner.holder = f"bench-{variant}-{round_no}"
     epoch = lease_acquire(name=lease_name(SYMBOL), holder=runner.holder, ttl=3600)
     runner.on_lead(epoch)
-    if args.prewarm or variant == "prewarm":
-        row["prewarmed"] = prewarm_accounts(runner)
     timed = Timed(runner)
     limit = args.baseline_seconds if variant == "batch1" else float("inf")
     started = time.perf_counter()
@@ -598,8 +570,7 @@ def main() -> int:
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long each batch1 round runs")
     parser.add_argument("--verify", type=int, default=100, help="orders placed through spot_order_place and compared")
     parser.add_argument("--variants", default="product,batch1",
-                        help="of product, batch1, prewarm (product + --prewarm), nofk (product without the hot FKs)")
-    parser.add_argument("--prewarm", action="store_true", help="prototype: load the ledger accounts once on lead")
+                        help="of product, batch1, nofk (product without the transfers' foreign keys)")
     parser.add_argument("--synchronous-commit", choices=("on", "off"), help="for the runner's session (diagnostic)")
     parser.add_argument("--fresh", action="store_true", help="rebuild the prepared database even if it matches")
     parser.add_argument("--no-audit", dest="audit", action="store_false", help="skip ledger_audit after the last rounds")
@@ -607,7 +578,7 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_RUNNER_REDIS_URL") or DEFAULT_REDIS_URL)
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
-    if any(v not in ("product", "batch1", "prewarm", "nofk") for v in variants) or args.orders < 100 or args.rounds < 1:
+    if any(v not in ("product", "batch1", "nofk") for v in variants) or args.orders < 100 or args.rounds < 1:
         parser.error("bad --variants/--orders/--rounds")
 
     db = _db_params(args.database_url)
@@ -630,7 +601,7 @@ def main() -> int:
     log(f"load avg before start: {load()}")
     info = prepare(args, db)
     log(f"stream: {args.orders} commands = {info['placed']} orders + {info['cancels']} cancels, {args.users} traders; "
-        f"product batch {args.batch}{'; --prewarm' if args.prewarm else ''}"
+        f"product batch {args.batch}"
         f"{'; synchronous_commit=' + args.synchronous_commit if args.synchronous_commit else ''}; batch1 runs {args.baseline_seconds:g} s per round; redis {args.redis_url}")
 
     results: dict[str, list[dict]] = {v: [] for v in variants}
@@ -655,7 +626,7 @@ def main() -> int:
         ratios = [p["ops"] / b["ops"] for p, b in zip(results["product"], results["batch1"])]
         log(f"ratio product/batch1 (orders/s): {med['product']['ops'] / med['batch1']['ops']:.1f}x "
             f"(per round {' '.join(f'{r:.1f}' for r in ratios)})")
-    for variant in ("prewarm", "nofk"):
+    for variant in ("nofk",):
         if "product" in med and variant in med:
             ratios = [v["ops"] / p["ops"] for v, p in zip(results[variant], results["product"])]
             log(f"ratio {variant}/product (orders/s): {statistics.median(ratios):.2f}x "

@@ -380,7 +380,7 @@ class EngineRunner:
         if trades:
             _insert_trades(trades)
         if transfers:
-            transfers_execute(transfers)
+            transfers_execute(transfers, known_new=True)
         EngineState.objects.filter(symbol=self.symbol).update(
             seq=seq, **({"last_price": last_price} if last_price is not None else {}), updated_at=now
         )
@@ -394,8 +394,11 @@ class EngineRunner:
 
     def _ledger(self, touched) -> list[TransferRequest]:
         """Per order that traded or ended: post the batch's spend from its hold (releasing the
-        rest), re-hold what a live order still needs, pay out what it received and its fee."""
+        rest), re-hold what a live order still needs, pay out what it received net of its fee.
+        The batch's fees go to the fees account as one transfer per asset (each order's fee is
+        on its trades and its ``fees_paid``)."""
         requests, payouts = [], []
+        fees = {self.base: Decimal(0), self.quote: Decimal(0)}
         key = self.symbol
         for order in touched:
             final = order.status in (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
@@ -423,17 +426,19 @@ class EngineRunner:
                     ))
             elif final and order.spent:
                 order.hold_seq = seq + 1
-            if order.received or order.fee:
-                asset = self.base if order.side == BUY else self.quote
-                clearing = self._account(None, asset, SystemRole.SPOT_CLEARING, key)
-                if order.received:
-                    payouts.append(TransferRequest(
-                        id=f"spot:{order.id}:{seq}:recv", code="spot_fill", asset=asset, amount=order.received,
-                        debit=clearing, credit=self._account(order.user_id, asset), reference=ref))
-                if order.fee:
-                    payouts.append(TransferRequest(
-                        id=f"spot:{order.id}:{seq}:fee", code="spot_fee", asset=asset, amount=order.fee, debit=clearing,
-                        credit=self._account(None, asset, SystemRole.FEES, key), reference=ref))
+            asset = self.base if order.side == BUY else self.quote
+            fees[asset] += order.fee
+            if order.received:
+                payouts.append(TransferRequest(
+                    id=f"spot:{order.id}:{seq}:recv", code="spot_fill", asset=asset, amount=order.received,
+                    debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
+                    credit=self._account(order.user_id, asset), reference=ref))
+        for asset, amount in fees.items():
+            if amount:
+                payouts.append(TransferRequest(
+                    id=f"spot:{self.symbol}:{self.book.seq}:fee:{asset}", code="spot_fee", asset=asset, amount=amount,
+                    debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
+                    credit=self._account(None, asset, SystemRole.FEES, key), reference=f"spot_batch:{self.symbol}:{self.book.seq}"))
         return requests + payouts
 
     # --- after commit ----------------------------------------------------------------------------

@@ -178,7 +178,7 @@ def _prepare(requests: Sequence[TransferRequest]) -> tuple[list, list[str], list
     return amounts, hashes, ids
 
 
-def transfers_execute(requests: Sequence[TransferRequest]) -> Executed:
+def transfers_execute(requests: Sequence[TransferRequest], *, known_new: bool = False) -> Executed:
     """Apply a linked batch of transfers: all of them or none. Idempotent per id.
 
     Needs a transaction opened by the caller (runs in a savepoint of it). Account rows are
@@ -191,7 +191,10 @@ def transfers_execute(requests: Sequence[TransferRequest]) -> Executed:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transfers_execute needs the caller's transaction")
     amounts, hashes, ids = _prepare(requests)
-    replay = _replayed(ids, hashes)
+    # known_new: the caller derives the ids from rows it has just decided (an engine batch),
+    # so the replay lookup would find nothing; a duplicate would still fail the insert and
+    # be settled below as a replay.
+    replay = None if known_new else _replayed(ids, hashes)
     if replay is not None:
         return replay
     try:
