@@ -24,7 +24,7 @@ class SettlementCollector:
         yield GaugeMetricFamily("relay_backlog_age_seconds", "Age of the oldest outbox event the relay has not published.", value=lag["backlog_age_seconds"])
         relay_p50 = lag["cursor"].get("lag_ms_p50")
         if relay_p50 is not None:
-            yield GaugeMetricFamily("relay_last_batch_lag_ms", "Median commit-to-publish lag of the relay's last batch.", value=relay_p50)
+            yield GaugeMetricFamily("relay_last_batch_lag_ms", "Median commit-to-publish lag of the events the relay published since its previous checkpoint.", value=relay_p50)
         states = GaugeMetricFamily("settlements", "Settlements by state.", labels=["state"])
         for state, n in selectors.settlement_counts().items():
             states.add_metric([state], n)

@@ -18,10 +18,11 @@ from collections import deque
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from trading.leases import Singleton, checkpoint_load, checkpoint_save
+from trading.leases import Singleton, checkpoint_load, checkpoint_write
+from trading.notify import listen
 from trading.outbox import NOTIFY_CHANNEL, outbox_after, outbox_message
 
 logger = logging.getLogger(__name__)
@@ -40,25 +41,47 @@ class Relay:
         self.lags_ms: deque[float] = deque(maxlen=10000)
         self.published = 0
         self.broker_down_since: float | None = None
+        # The cursor is saved at most this often (and whenever the relay goes idle), not
+        # once per published batch: a fenced commit per batch cost more than the publish.
+        # A new leader re-publishes what was sent after the last save; the intake shrugs.
+        self.save_every = getattr(settings, "RELAY_CHECKPOINT_SECONDS", 0.1)
+        self._saved_at = 0.0
+        self._published_at = 0.0
+        # While the broker still holds intake messages no worker has taken, a new one would
+        # only queue behind them: the events wait here instead (up to this long) and go out
+        # together, so batches grow with the load and not the message count.
+        self.hold = getattr(settings, "RELAY_HOLD_SECONDS", 0.05)
+        self._queue = _BrokerQueue() if publish is None else None
+        self._unsaved_lags: list[float] = []
 
     def _read(self):
         return outbox_after(txid=int(self.cursor["txid"]), event_id=int(self.cursor["id"]), limit=self.batch)
 
     def on_lead(self, epoch: int) -> None:
         self.cursor = dict(checkpoint_load(LEASE, START))
+        self._unsaved_lags = []
         logger.info("relay resumes after txid=%s id=%s", self.cursor.get("txid"), self.cursor.get("id"))
 
     def work(self, epoch: int) -> bool:
         events = self._read()
         if not events:
+            if self._unsaved_lags:
+                self._save(epoch)
             return False
         if len(events) < self.batch and self.linger > 0:
-            # Let a burst gather for a few milliseconds: one intake message and one chain
-            # then carry many settlements instead of a handful each.
-            young = self.linger - (timezone.now() - events[0].created_at).total_seconds()
-            if young > 0:
-                time.sleep(young)
+            # While events keep coming, publish at most once per linger: one intake message
+            # then carries what arrived meanwhile instead of one event each. The first event
+            # after a pause goes at once.
+            wait = self.linger - (time.monotonic() - self._published_at)
+            if wait > 0:
+                time.sleep(wait)
                 events = self._read()
+        if len(events) < self.batch and self.hold > 0 and self._queue is not None and self._queue.waiting():
+            # Ask the broker (cheap), not the outbox, while waiting; read once at the end.
+            deadline = time.monotonic() + self.hold
+            while time.monotonic() < deadline and self._queue.waiting():
+                time.sleep(0.002)
+            events = self._read()
         messages = [outbox_message(event) for event in events]
         try:
             self.publish(messages)
@@ -67,25 +90,62 @@ class Relay:
                 self.broker_down_since = time.monotonic()
                 logger.warning("relay cannot publish (%s: %s); holding at %s", type(exc).__name__, exc, self.cursor)
             return False
+        self._published_at = time.monotonic()
         if self.broker_down_since is not None:
             logger.warning("relay publishing again after %.1fs", time.monotonic() - self.broker_down_since)
             self.broker_down_since = None
         now = timezone.now()
         lags = [(now - event.created_at).total_seconds() * 1000 for event in events]
         self.lags_ms.extend(lags)
+        self._unsaved_lags.extend(lags)
         self.published += len(events)
         last = events[-1]
-        cursor = {
-            "txid": last.txid,
-            "id": last.id,
-            "published": self.published,
-            "lag_ms_p50": round(statistics.median(lags), 3),
-            "lag_ms_max": round(max(lags), 3),
-            "at": now.isoformat(),
-        }
-        checkpoint_save(name=LEASE, epoch=epoch, holder=self.holder, value=cursor)
-        self.cursor = cursor
+        self.cursor = {"txid": last.txid, "id": last.id}
+        if time.monotonic() - self._saved_at >= self.save_every:
+            self._save(epoch)
         return len(events) == self.batch
+
+    def _save(self, epoch: int) -> None:
+        lags, self._unsaved_lags = self._unsaved_lags, []
+        cursor = {
+            "txid": self.cursor["txid"],
+            "id": self.cursor["id"],
+            "published": self.published,
+            # Over every event published since the last save.
+            "lag_ms_p50": round(statistics.median(lags), 3) if lags else None,
+            "lag_ms_max": round(max(lags), 3) if lags else None,
+            "at": timezone.now().isoformat(),
+        }
+        with transaction.atomic(durable=True):
+            if connection.vendor == "postgresql":
+                # Losing the last saves in a server crash only re-publishes a few events,
+                # which the intake ignores: no need to wait for the disk here.
+                with connection.cursor() as sql:
+                    sql.execute("SET LOCAL synchronous_commit = off")
+            checkpoint_write(name=LEASE, epoch=epoch, holder=self.holder, value=cursor)
+        self.cursor = cursor
+        self._saved_at = time.monotonic()
+
+
+class _BrokerQueue:
+    """How many messages wait in the intake's queue (a Redis broker only; else none)."""
+
+    def __init__(self):
+        self.client = None
+        self.name = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+        url = getattr(settings, "CELERY_BROKER_URL", "") or ""
+        if url.startswith(("redis://", "rediss://")):
+            import redis
+
+            self.client = redis.Redis.from_url(url, socket_timeout=0.05, socket_connect_timeout=0.05)
+
+    def waiting(self) -> bool:
+        if self.client is None:
+            return False
+        try:
+            return bool(self.client.llen(self.name))
+        except Exception:  # a broker that does not answer at once: publish, and let that fail
+            return False
 
 
 def _publish_to_intake(messages: list[dict]) -> None:
@@ -106,25 +166,8 @@ def relay_singleton(*, ttl: float = 3.0, announce=print, publish=None, interval:
 
 
 def listen_for_commits(wake: Callable[[], None], stop: threading.Event) -> None:
-    """Call ``wake`` whenever an outbox writer commits (PostgreSQL LISTEN). Reconnects on
-    errors; the relay's polling covers the gaps."""
-    if connection.vendor != "postgresql":
-        return
-    import psycopg
-
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    while not stop.is_set():
-        try:
-            with psycopg.connect(**params, autocommit=True) as conn:
-                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0, stop_after=1):
-                        wake()
-        except Exception as exc:
-            logger.warning("relay LISTEN connection failed (%s); retrying", exc)
-            stop.wait(1.0)
+    """Call ``wake`` whenever an outbox writer commits; the relay's polling covers gaps."""
+    listen(NOTIFY_CHANNEL, wake, stop)
 
 
 def relay_lag_seconds() -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from .models import Counter, Settlement, SettlementStep, State, StepStatus
+from .models import ACTIVE_STATES, Counter, Settlement, SettlementStep, State, StepStatus
 
 
 def settlements_list(*, order_id: str | None = None, state: str | None = None) -> QuerySet[Settlement]:
@@ -16,6 +16,12 @@ def settlements_list(*, order_id: str | None = None, state: str | None = None) -
     if state:
         rows = rows.filter(state=state)
     return rows
+
+
+def settlements_unfinished(*, refs: list[str]) -> list[int]:
+    """The active settlements of these event keys: what a redelivered intake message (its
+    worker died mid-batch) picks up again at once instead of after the idle timeout."""
+    return sorted(Settlement.objects.filter(ref__in=list(refs), state__in=ACTIVE_STATES).values_list("id", flat=True))
 
 
 def settlement_counts() -> dict[str, int]:

@@ -1,9 +1,12 @@
 """Celery tasks of the back office. Thin: they take ids and call services.
 
-A settlement batch travels as one chain ``step 1 -> 2 -> 3 -> 4``; each step task returns
-the ids that completed it, which become the next task's batch. A settlement that fails a
-step leaves its chain there and comes back through ``settlement.resume`` after its backoff
-(or through the recovery sweep, if that message is lost).
+One relay read travels as one intake message (split at ``SETTLEMENT_BATCH_SIZE``); the
+intake records the batch and runs it through the four steps in the same task
+(``services.settlements_run``: steps 1+2 in one transaction, step 3 at the venue, step 4
+committed with it), so a batch costs one broker message, not five. A settlement that fails
+a step stays there and comes back through ``settlement.resume`` after its backoff (or
+through the recovery sweep, if that message is lost). ``settlement.step`` runs one step
+and hands its ids on, for chains queued by an earlier version.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import reconcile, services
+from . import reconcile, selectors, services
 
 logger = logging.getLogger(__name__)
 
@@ -29,22 +32,44 @@ def batch_size() -> int:
     return getattr(settings, "SETTLEMENT_BATCH_SIZE", 200)
 
 
+def step_chains() -> bool:
+    """The literal design, for comparison (``bench/settlement.py`` "literal"): a chain of
+    one task per step instead of the batch running its steps in one task."""
+    return bool(settings.SETTLEMENT_STEP_CHAINS)
+
+
 def chains_start(ids: list[int], *, from_step: int = 1) -> None:
-    """One chain per micro-batch of settlements, from ``from_step`` to the end."""
+    """One task per micro-batch of settlements, running them from ``from_step`` to the end."""
     size = batch_size()
     for start in range(0, len(ids), size):
         part = ids[start : start + size]
-        steps = [settlement_step.si(part, from_step)] + [settlement_step.s(step) for step in range(from_step + 1, 5)]
-        chain(*steps).apply_async()
+        if step_chains():
+            steps = [settlement_step.si(part, from_step)] + [settlement_step.s(step) for step in range(from_step + 1, 5)]
+            chain(*steps).apply_async()
+        else:
+            settlement_run.apply_async(args=[part, from_step])
 
 
 @shared_task(name="settlement.intake", time_limit=120, **_DB_RETRY)
 def settlement_intake(events: list[dict]) -> int:
-    """Acceptance: record a settlement per event (duplicates are no-ops) and start them."""
-    new_ids = services.settlements_accept(events=events)
-    if new_ids:
+    """Acceptance: record a settlement per event (duplicates are no-ops) and settle them."""
+    if step_chains():
+        new_ids = services.settlements_accept(events=events)
         chains_start(new_ids)
+        return len(new_ids)
+    new_ids, _ = services.settlements_take_in(events=events)
+    if len(new_ids) < len(events):
+        # A redelivery (say, its worker died mid-batch): pick up what is still unfinished
+        # now rather than after the idle timeout. Claims keep a live executor's rows apart.
+        unfinished = selectors.settlements_unfinished(refs=[e.get("key") for e in events])
+        for step in (1, 2, 3, 4) if unfinished else ():
+            services.settlements_run(ids=unfinished, from_step=step)
     return len(new_ids)
+
+
+@shared_task(name="settlement.run", time_limit=120, **_DB_RETRY)
+def settlement_run(ids: list[int], from_step: int = 1) -> int:
+    return len(services.settlements_run(ids=ids, from_step=from_step))
 
 
 @shared_task(name="settlement.step", time_limit=120, **_DB_RETRY)
@@ -52,9 +77,12 @@ def settlement_step(ids: list[int], step: int) -> list[int]:
     return services.settlement_step_run(step=step, ids=ids)
 
 
-@shared_task(name="settlement.resume", time_limit=30, **_DB_RETRY)
+@shared_task(name="settlement.resume", time_limit=120, **_DB_RETRY)
 def settlement_resume(step: int, ids: list[int]) -> None:
-    chains_start(ids, from_step=step)
+    if step_chains():
+        chains_start(ids, from_step=step)
+    else:
+        services.settlements_run(ids=ids, from_step=step)
 
 
 @shared_task(name="settlement.recover", time_limit=60, **_DB_RETRY)

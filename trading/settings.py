@@ -111,8 +111,18 @@ if EMBEDDED:
     }
 else:
     DATABASES = {"default": env.db_url_config(DATABASE_URL)}
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.int("DB_POOL_SIZE", default=0):
+        # The web server (Procfile): daphne runs each request's view in a thread of its own
+        # context, and a persistent connection per such thread is never reused or closed —
+        # under load they exhaust PostgreSQL's connection limit. A process-wide pool lends
+        # each request a connection and takes it back at the end.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2, "max_size": env.int("DB_POOL_SIZE"), "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, channel layer, Celery --------------------------------------------------------
@@ -362,6 +372,15 @@ RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.25)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
 # How long the relay lets a burst of events gather before it publishes them together.
 RELAY_LINGER_SECONDS = env.float("RELAY_LINGER_SECONDS", default=0.005)
+# The relay saves its cursor at most this often (a crash re-publishes at most that much; the
+# intake ignores duplicates), and holds events up to RELAY_HOLD_SECONDS while the broker still
+# has intake messages no worker has taken (they then travel together).
+RELAY_CHECKPOINT_SECONDS = env.float("RELAY_CHECKPOINT_SECONDS", default=0.1)
+RELAY_HOLD_SECONDS = env.float("RELAY_HOLD_SECONDS", default=0.05)
+# The simulated venue prices fills from an index read at most this long ago.
+SETTLEMENT_VENUE_PRICE_TTL_SECONDS = env.float("SETTLEMENT_VENUE_PRICE_TTL_SECONDS", default=0.5)
+# The literal design, for comparison in bench/settlement.py: one Celery task per step.
+SETTLEMENT_STEP_CHAINS = env.bool("SETTLEMENT_STEP_CHAINS", default=False)
 CELERY_BEAT_SCHEDULE.update(
     {
         "settlement-reconcile": {"task": "settlement.reconcile", "schedule": env.float("SETTLEMENT_RECONCILE_EVERY", default=3.0)},

@@ -95,7 +95,7 @@ def _build(name: str, settings) -> Venue:
         faults = getattr(settings, "SETTLEMENT_VENUE_FAULTS", "") or ""
         config = SimulatedVenueConfig.from_mapping(faults) if isinstance(faults, Mapping) else SimulatedVenueConfig.parse(faults)
         return SimulatedVenue(
-            price_source=index_price,
+            price_source=_recent(index_price, float(getattr(settings, "SETTLEMENT_VENUE_PRICE_TTL_SECONDS", 0.5))),
             config=config,
             redis_url=getattr(settings, "REDIS_URL", "") or None,
             key_prefix=getattr(settings, "SETTLEMENT_VENUE_KEY_PREFIX", DEFAULT_KEY_PREFIX) or DEFAULT_KEY_PREFIX,
@@ -111,6 +111,28 @@ def _build(name: str, settings) -> Venue:
             sandbox=bool(getattr(settings, "SETTLEMENT_VENUE_SANDBOX", False)),
         )
     raise ValueError(f"unknown venue {name!r}: use 'simulated' or 'ccxt:<exchange id>' (e.g. 'ccxt:binance')")
+
+
+def _recent(price_source, ttl: float):
+    """The simulated venue's view of the index, refreshed at most every ``ttl`` seconds
+    (the feed prints about once a second): a query per order in step 3's threads cost
+    more than the order itself. Per venue, so a rebuilt venue starts fresh."""
+    if ttl <= 0:
+        return price_source
+    import time
+
+    seen: dict[str, tuple[float, Decimal]] = {}
+
+    def price(symbol: str) -> Decimal:
+        hit = seen.get(symbol)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        value = price_source(symbol)
+        seen[symbol] = (now, value)
+        return value
+
+    return price
 
 
 def index_price(symbol: str) -> Decimal:

@@ -235,3 +235,32 @@ def test_a_step_also_takes_other_settlements_waiting_at_it(venue):
     assert services.settlement_step_run(step=1, ids=ids[:1]) == ids
     assert services.settlement_step_run(step=1, ids=ids[1:]) == []  # their own messages: nothing left
     assert services.settlement_step_run(step=2, ids=ids[2:]) == ids
+
+
+def test_the_intake_takes_a_batch_through_every_step_in_two_commits(venue):
+    messages = [emit(), emit("close", usdt="650"), emit("exercise", usdt="40", underlying="ETH", topic="options.exercise")]
+    new, settled = services.settlements_take_in(events=messages + messages[:1])  # a key twice: inserted once
+    assert len(new) == 3 and settled == new
+    for s in Settlement.objects.filter(pk__in=new):
+        assert (s.state, s.step, s.claim, s.client_order_id) == (State.SETTLED, 5, "", f"stl-{s.id}")
+        assert venue.placements(s.client_order_id) == 1
+        assert list(SettlementStep.objects.filter(settlement=s).values_list("step", "status")) == [
+            (1, "done"), (2, "done"), (3, "done"), (4, "done")
+        ]
+        legs = set(Transfer.objects.filter(reference=s.ref).values_list("id", flat=True))
+        assert {f"stl:{s.id}:1:usdt", f"stl:{s.id}:1:base", f"stl:{s.id}:3:paid", f"stl:{s.id}:3:got"} <= legs
+    for role in (SystemRole.TREASURY, SystemRole.VENUE_FUNDING):
+        for asset in ("USDT", "BTC", "ETH"):
+            assert role_balance(role, asset) == 0, (role, asset)
+    # A duplicate delivery inserts nothing and runs nothing.
+    assert services.settlements_take_in(events=messages) == ([], [])
+
+
+def test_a_redelivered_intake_message_finishes_what_its_worker_left(venue, eager_celery):
+    messages = [emit(), emit("close", usdt="650")]
+    first, second = services.settlements_accept(events=messages)
+    services.settlement_step_run(step=1, ids=[first])
+    services.settlement_step_run(step=2, ids=[first])  # the worker died before step 3
+    assert tasks.settlement_intake(messages) == 0
+    assert set(Settlement.objects.values_list("state", flat=True)) == {State.SETTLED}
+    assert venue.total_placed() == 2
