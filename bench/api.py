@@ -166,7 +166,7 @@ def bodies(n: int, seed: int) -> list[bytes]:
 
 DB_MODES = {
     "close": "CONN_MAX_AGE=0 (a new PostgreSQL connection per request, closed at its end)",
-    "pool": "a psycopg pool of at most 16 connections (BENCH_DB_POOL=1, CONN_MAX_AGE=0)",
+    "pool": "the Procfile's web settings: a psycopg pool of at most 16 connections (DB_POOL_SIZE=16)",
     "configured": "the settings' CONN_MAX_AGE=60 (one connection per request thread, left open)",
 }
 
@@ -406,9 +406,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="clients of the max-rate phase")
     parser.add_argument("--connections", type=int, default=32,
                         help="keep-alive connections of the open-loop phase (requests beyond wait for one)")
-    parser.add_argument("--db", choices=("close", "pool", "configured"), default="close",
+    parser.add_argument("--db", choices=("close", "pool", "configured"), default="pool",
                         help="the web process's database connections: close = CONN_MAX_AGE=0 (the settings' env knob: "
-                        "one connection per request, closed at its end), pool = a psycopg pool (bench/api_settings.py), "
+                        "one connection per request, closed at its end), pool = the Procfile web line's psycopg pool (DB_POOL_SIZE=16, the default), "
                         "configured = the settings' default CONN_MAX_AGE=60, which leaks a connection per request "
                         "thread under ASGI (guarded by --max-backends)")
     parser.add_argument("--max-backends", type=int, default=40,
@@ -449,8 +449,11 @@ def main() -> int:
     log_dir = Path(os.environ.get("BENCH_LOG_DIR") or f"/tmp/bench-api-{os.getpid()}")
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    server_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.api_settings", "BENCH_DB_POOL": "1" if args.db == "pool" else "0"}
-    if args.db == "close":
+    server_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.api_settings"}
+    server_env.pop("DB_POOL_SIZE", None)
+    if args.db == "pool":
+        server_env["DB_POOL_SIZE"] = "16"
+    elif args.db == "close":
         server_env["CONN_MAX_AGE"] = "0"
     elif args.db == "configured":
         server_env.pop("CONN_MAX_AGE", None)

@@ -82,3 +82,38 @@ class ManagePy:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self._log.close()
+
+
+class Repeat:
+    """``with Repeat(fn, every=1.0): ...`` calls ``fn()`` on a thread of its own (its own
+    database connection) every ``every`` seconds until the block ends; an error in ``fn``
+    stops the loop and fails the block's exit."""
+
+    def __init__(self, fn, *, every: float):
+        import threading
+
+        self.fn, self.every = fn, every
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.is_set():
+                self.fn()
+                self.stop.wait(self.every)
+        except Exception as exc:  # reported by __exit__
+            self.errors.append(exc)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.errors, self.errors

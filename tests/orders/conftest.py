@@ -3,12 +3,10 @@ traders with approved KYC, and small helpers to reach the API and the books."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -18,6 +16,7 @@ from ledger.services import deposit_credit
 from marketdata.models import IndexPrint, Instrument, InstrumentKind
 from marketdata.services import instruments_sync
 from tests.factories import UserFactory
+from tests.processes import Repeat
 
 INDEX = {"BTC": Decimal("65000.12"), "ETH": Decimal("3400.55")}
 FUNDS = Decimal("100000")
@@ -33,28 +32,14 @@ def print_index(underlying: str, price: Decimal | None, *, ago: float = 0.0, sta
     )
 
 
-class IndexTicker:
-    """Keeps both indexes fresh (a print a second at the fixed test prices)."""
+def _print_all() -> None:
+    for underlying, price in INDEX.items():
+        print_index(underlying, price)
 
-    def __init__(self):
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
-    def run(self):
-        try:
-            while not self.stop.wait(1.0):
-                for underlying, price in INDEX.items():
-                    print_index(underlying, price)
-        finally:
-            connection.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
+def IndexTicker() -> Repeat:
+    """Keeps both indexes fresh: a print a second at the fixed test prices."""
+    return Repeat(_print_all, every=1.0)
 
 
 def list_series() -> None:

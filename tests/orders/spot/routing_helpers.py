@@ -3,9 +3,7 @@ test asks), and an engine runner on a thread for tests that go through the API e
 
 from __future__ import annotations
 
-import threading
-
-from django.db import connection
+from tests.processes import Repeat
 
 # simx: tight but pricier levels after the first; simy: wide, cheap fee, never the best here.
 VENUES = {
@@ -21,31 +19,7 @@ def venues(**changes) -> dict:
     return {name: {**config, **changes.get(name, {})} for name, config in VENUES.items()}
 
 
-class EngineThread:
-    """Runs ``engine.run()`` in a loop on its own thread (its own database connection) until
-    stopped, so a request that waits for the engine gets its answer."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.stop = threading.Event()
-        self.errors = []
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self):
-        try:
-            while not self.stop.is_set():
-                self.engine.run()
-                self.stop.wait(0.01)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            self.errors.append(exc)
-        finally:
-            connection.close()
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(10)
-        assert not self.errors, self.errors
+def EngineThread(engine) -> Repeat:
+    """Runs ``engine.run()`` in a loop on its own thread until the block ends, so a request
+    that waits for the engine gets its answer."""
+    return Repeat(engine.run, every=0.01)
