@@ -115,13 +115,23 @@ def _forbid(data: dict, order_type: str, *fields: str) -> None:
             raise _bad(field, f"A {order_type} order takes no {field}.")
 
 
+# Spot pairs change a few times a year; every order needs its pair's tick, lot and minimum.
+_INSTRUMENT_CACHE_SECONDS = 5.0
+_instruments: dict[str, tuple[float, Instrument]] = {}
+
+
 def _instrument(symbol) -> Instrument:
     symbol = symbol.strip().upper() if isinstance(symbol, str) else ""
     if not symbol:
         raise _bad("symbol", "symbol is required.")
-    instrument = Instrument.objects.filter(symbol=symbol, kind=InstrumentKind.SPOT, active=True).first()
-    if instrument is None:
-        raise NotFound(f"No spot market {symbol}.")
+    cached = _instruments.get(symbol)
+    if cached is not None and time.monotonic() - cached[0] < _INSTRUMENT_CACHE_SECONDS:
+        return cached[1]
+    try:
+        instrument = Instrument.objects.get(symbol=symbol, kind=InstrumentKind.SPOT, active=True)
+    except Instrument.DoesNotExist:
+        raise NotFound(f"No spot market {symbol}.") from None
+    _instruments[symbol] = (time.monotonic(), instrument)
     return instrument
 
 
