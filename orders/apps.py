@@ -10,7 +10,7 @@ class OrdersConfig(AppConfig):
         from marketdata.services import SPOT_MARKETS
         from trading import workers
 
-        from . import health  # noqa: F401  (the engine's readiness check)
+        from . import health, tasks  # noqa: F401  (the engine's readiness check; periodic tasks)
         from .services.spot import engine_channel
 
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).

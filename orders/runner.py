@@ -29,12 +29,12 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
 from ledger.models import AccountKind, LedgerAccount, SystemRole, TransferKind
-from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
+from ledger.services import LedgerRejected, TransferRequest, system_account, system_bucket, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
 from trading.leases import Singleton, fenced
@@ -235,7 +235,12 @@ class EngineRunner:
             if not new and not cancels:
                 return False
             events = self._feed(new, cancels)
-            outcome = self._write(events)
+            try:
+                outcome = self._write(events)
+            except LedgerRejected as exc:
+                # The book has moved ahead of what can commit. Step down like on a database
+                # error: the next lead rebuilds the book from the database and tries again.
+                raise DatabaseError(f"the ledger refused the batch: {exc.code}: {exc.message}") from exc
         self.matched += len(new)
         self._publish(outcome)
         if self.gc is not None:

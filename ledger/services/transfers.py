@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from trading.errors import Conflict, DomainError, ValidationFailed
-from trading.money import check_asset, parse_amount
+from trading.money import LEDGER_DECIMAL_PLACES, check_asset, parse_amount
 from trading.pgarrays import unnest_arrays
 
 from ..models import AccountKind, LedgerAccount, SystemRole, Transfer, TransferKind, TransferRejection
@@ -361,9 +361,14 @@ def _update_counters(account: LedgerAccount, *deltas: Decimal) -> bool:
     """One UPDATE of the counters that change; for a trader account that spends, only if
     what is available covers it. Plain SQL: this runs for every leg of every trade."""
     sets, params = [], []
+    # SQLite (embedded mode) keeps these columns as binary floats: round each sum back to the
+    # ledger's places, or releasing a hold can leave -1e-15 behind and trip the non-negative
+    # checks. PostgreSQL's numeric is exact.
+    template = (f"ROUND({{column}} + CAST(%s AS NUMERIC), {LEDGER_DECIMAL_PLACES})" if connection.vendor == "sqlite"
+                else "{column} + %s")
     for column, delta in zip(_COUNTERS, deltas):
         if delta:
-            sets.append(f"{column} = {column} + %s")
+            sets.append(f"{column} = " + template.format(column=column))
             params.append(delta)
     if not sets:
         return True
