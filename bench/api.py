@@ -60,6 +60,8 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine_lines  # noqa: E402
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_api"
@@ -378,22 +380,10 @@ def run_phase(kind: str, variant: str, args, port: int, server: Server, tokens, 
 
 
 def _machine() -> list[str]:
-    from django.db import connection
-
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    with connection.cursor() as cursor:
-        cursor.execute("select version(), current_setting('synchronous_commit')")
-        version, sync = cursor.fetchone()
     import aiohttp
     import daphne
 
-    return [
-        f"machine:    nproc {os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}",
-        f"postgresql: {version.split(' on ')[0]} (synchronous_commit={sync})",
+    return machine_lines() + [
         f"python:     {platform.python_version()}; daphne {daphne.__version__}; load generator aiohttp {aiohttp.__version__}",
     ]
 

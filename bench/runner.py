@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine_lines  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_runner"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
 SYMBOL = "BTC-USDT"
@@ -544,20 +546,9 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
 def _machine() -> list[str]:
     from django.db import connection
 
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    with connection.cursor() as cursor:
-        cursor.execute("select version(), current_setting('synchronous_commit')")
-        version, sync = cursor.fetchone()
+    lines = machine_lines()
     connection.close()
-    return [
-        f"machine:    nproc {os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}",
-        f"postgresql: {version.split(' on ')[0]} (synchronous_commit={sync})",
-        f"python:     {platform.python_version()}",
-    ]
+    return lines + [f"python:     {platform.python_version()}"]
 
 
 def main() -> int:

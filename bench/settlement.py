@@ -57,6 +57,8 @@ BENCH_DIR = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != BENCH_DIR]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine_lines  # noqa: E402
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_settlement"
@@ -488,21 +490,9 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
 
 
 def _machine() -> list[str]:
-    from django.db import connection
-
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    with connection.cursor() as cursor:
-        cursor.execute("select version(), current_setting('synchronous_commit')")
-        version, sync = cursor.fetchone()
     redis_version = subprocess.run([shutil.which("redis-server") or "/usr/bin/redis-server", "--version"],
                                    capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return [
-        f"machine:    nproc {os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}",
-        f"postgresql: {version.split(' on ')[0]} (synchronous_commit={sync})",
+    return machine_lines() + [
         f"redis:      {redis_version.split(' sha=')[0]}",
         f"python:     {platform.python_version()}",
     ]
