@@ -55,13 +55,12 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.machine import machine_lines  # noqa: E402
+from bench.common import db_params, load, log, machine_lines  # noqa: E402
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_api"
@@ -73,23 +72,6 @@ PRODUCT_PATH = "/api/v1/orders"
 FLOOR_PATH = "/api/v1/bench/floor-orders"
 STREAM_VERSION = 1
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def log(line: str = "") -> None:
-    print(line, flush=True)
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def _db_params(url: str) -> dict:
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    if not name or name in ("trading", "test_trading") or name.startswith("test_"):
-        raise SystemExit(f"refusing to use database {name!r}: give a dedicated benchmark database")
-    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "root",
-            "password": parsed.password or "", "name": name}
 
 
 def _ensure_database(db: dict, fresh: bool) -> None:
@@ -417,7 +399,7 @@ def main() -> int:
     if not set(phases) <= {"fixed", "max"} or not set(variants) <= {"product", "floor"} or args.rounds < 1:
         parser.error("bad --phases/--variants/--rounds")
 
-    db = _db_params(args.database_url)
+    db = db_params(args.database_url)
     _ensure_database(db, args.fresh)
     env = {
         **os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "DEBUG": "0", "HTTPS": "0",

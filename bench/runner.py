@@ -51,13 +51,12 @@ import time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.machine import machine_lines  # noqa: E402
+from bench.common import db_params, load, log, machine_lines  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_runner"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -68,24 +67,7 @@ STEP = Decimal("0.50")  # price grid of the stream (the tick is 0.01)
 STREAM_VERSION = 3  # bump when the stream changes: a prepared database is reused only if it matches
 
 
-def log(line: str = "") -> None:
-    print(line, flush=True)
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 # --- database plumbing ----------------------------------------------------------------------------
-
-
-def _db_params(url: str) -> dict:
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    if not name or name in ("trading", "test_trading") or name.startswith("test_"):
-        raise SystemExit(f"refusing to use database {name!r}: give a dedicated benchmark database")
-    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "root",
-            "password": parsed.password or "", "name": name}
 
 
 def _admin(db: dict):
@@ -572,7 +554,7 @@ def main() -> int:
     if any(v not in ("product", "batch1", "nofk") for v in variants) or args.orders < 100 or args.rounds < 1:
         parser.error("bad --variants/--orders/--rounds")
 
-    db = _db_params(args.database_url)
+    db = db_params(args.database_url)
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["REDIS_URL"] = args.redis_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"

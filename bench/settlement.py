@@ -40,8 +40,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,7 +56,9 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != BENCH_DIR]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.machine import machine_lines  # noqa: E402
+from bench.common import machine_lines  # noqa: E402
+from tests.processes import Child as _Child  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_settlement"
@@ -128,59 +128,9 @@ def _reset_tables() -> None:
 # --- processes --------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Child:
-    """A child process in its own session (so its whole group can be stopped), output to a log."""
-
-    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = log_dir / f"{name}.log"
-        self.lines: list[str] = []
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Child:
-        out = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, start_new_session=True)  # fmt: skip
-        proc = self.proc
-
-        def pump():
-            for line in proc.stdout:
-                if len(self.lines) < 2000:
-                    self.lines.append(line)
-                out.write(line)
-            out.close()
-
-        threading.Thread(target=pump, daemon=True).start()
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.alive:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-
-    def wait_for(self, text: str, timeout: float = 60.0) -> None:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if any(text in line for line in self.lines):
-                return
-            if not self.alive:
-                raise RuntimeError(f"{self.name} exited:\n{''.join(self.lines[-40:])}")
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} never printed {text!r}:\n{''.join(self.lines[-40:])}")
+def Child(name: str, argv: list[str], env: dict, log_dir: Path) -> _Child:
+    """A child process that keeps its first 2,000 lines in memory (a long run logs a lot)."""
+    return _Child(name, argv, env, log_dir, keep_lines=2000)
 
 
 class Stack:

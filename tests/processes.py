@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_database_url() -> str:
@@ -117,3 +120,81 @@ class Repeat:
         self.stop.set()
         self.thread.join(10)
         assert not self.errors, self.errors
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Child:
+    """A child process in its own session, so ``kill9`` takes its whole process group (a
+    prefork worker's children die with it, as in a real crash); its output goes to
+    ``<log_dir>/<name>.log`` and to ``lines`` (the first ``keep_lines`` of them, if given)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_dir, *, keep_lines: int | None = None):
+        self.name, self.argv, self.env = name, argv, env
+        self.log_path = log_dir / f"{name}.log"
+        self.keep_lines = keep_lines
+        self.lines: list[str] = []
+        self.proc = None
+
+    def start(self) -> "Child":
+        import subprocess
+        import threading
+
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = self.proc
+
+        def pump():
+            for line in proc.stdout:
+                if self.keep_lines is None or len(self.lines) < self.keep_lines:
+                    self.lines.append(line)
+                log.write(line)
+                log.flush()
+            log.close()
+
+        threading.Thread(target=pump, daemon=True).start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        import os
+        import signal
+
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.alive:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> float:
+        """Seconds until a line containing ``text`` came out."""
+        import time
+
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if any(text in line for line in self.lines):
+                return time.monotonic() - started
+            if not self.alive:
+                raise AssertionError(f"{self.name} exited:\n{''.join(self.lines[-40:])}")
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} never printed {text!r}:\n{''.join(self.lines[-40:])}")

@@ -6,77 +6,14 @@ die with it, as in a real crash)."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 
-from tests.processes import test_database_url
+from tests.processes import Child, free_port, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Child:
-    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path):
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = log_dir / f"{name}.log"
-        self.lines: list[str] = []
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Child:
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True,
-        )  # fmt: skip
-        proc = self.proc
-
-        def pump():
-            for line in proc.stdout:
-                self.lines.append(line)
-                log.write(line)
-                log.flush()
-
-        threading.Thread(target=pump, daemon=True).start()
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self) -> None:
-        if self.alive:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.alive:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if any(text in line for line in self.lines):
-                return time.monotonic() - started
-            if not self.alive:
-                raise AssertionError(f"{self.name} exited:\n{''.join(self.lines[-40:])}")
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} never printed {text!r}:\n{''.join(self.lines[-40:])}")
 
 
 class BackOffice:

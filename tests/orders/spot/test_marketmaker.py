@@ -24,7 +24,7 @@ from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
 from orders.services.spot import spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
-from tests.settlement.stack import Child
+from tests.processes import Child
 from trading.leases import lease_acquire
 from trading.models import Lease
 

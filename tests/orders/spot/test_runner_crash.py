@@ -27,7 +27,7 @@ from orders.runner import lease_name
 from orders.services.spot import spot_order_cancel, spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
-from tests.settlement.stack import ROOT, Child
+from tests.processes import ROOT, Child
 from trading.errors import Conflict
 from trading.models import Lease
 

@@ -1,0 +1,48 @@
+"""What the benchmarks share: their output lines, the machine they ran on, and the guard on
+the database they may use."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+def machine_lines() -> list[str]:
+    """``machine:`` (cores, CPU model, kernel) and ``postgresql:`` (version, commit mode) lines,
+    for the database Django is configured with."""
+    from django.db import connection
+
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    with connection.cursor() as cursor:
+        cursor.execute("select version(), current_setting('synchronous_commit')")
+        version, sync = cursor.fetchone()
+    return [
+        f"machine:    nproc {os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}",
+        f"postgresql: {version.split(' on ')[0]} (synchronous_commit={sync})",
+    ]
+
+
+def log(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine moves every figure."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def db_params(url: str) -> dict:
+    """``host, port, user, password, name`` of a dedicated benchmark database; the platform's
+    own and any test database are refused."""
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if not name or name in ("trading", "test_trading") or name.startswith("test_"):
+        raise SystemExit(f"refusing to use database {name!r}: give a dedicated benchmark database")
+    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "root",
+            "password": parsed.password or "", "name": name}
