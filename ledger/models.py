@@ -11,11 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from trading.money import LEDGER_DECIMAL_PLACES, MAX_DIGITS
-
-
-def _amount(**kwargs):
-    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=LEDGER_DECIMAL_PLACES, **kwargs)
+from trading.fields import amount_field
 
 
 class AccountKind(models.TextChoices):
@@ -45,10 +41,10 @@ class LedgerAccount(models.Model):
     # Hot system accounts are split into buckets so concurrent transfers do not queue on
     # one row lock; the role's balance is the sum of its buckets.
     bucket = models.PositiveSmallIntegerField(default=0)
-    debits_posted = _amount(default=0)
-    credits_posted = _amount(default=0)
-    debits_pending = _amount(default=0)
-    credits_pending = _amount(default=0)
+    debits_posted = amount_field(default=0)
+    credits_posted = amount_field(default=0)
+    debits_pending = amount_field(default=0)
+    credits_pending = amount_field(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,7 +92,7 @@ class Transfer(models.Model):
     id = models.CharField(primary_key=True, max_length=120)
     kind = models.CharField(max_length=12, choices=TransferKind.choices)
     asset = models.CharField(max_length=8)
-    amount = _amount()
+    amount = amount_field()
     debit_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
     credit_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
     code = models.CharField(max_length=40, help_text="Reason, e.g. deposit, withdrawal, fee, trade.")
@@ -142,8 +138,8 @@ class WithdrawalStatus(models.TextChoices):
 class Withdrawal(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
     asset = models.CharField(max_length=8)
-    amount = _amount()
-    fee = _amount()
+    amount = amount_field()
+    fee = amount_field()
     address = models.CharField(max_length=120)
     status = models.CharField(max_length=10, choices=WithdrawalStatus.choices, default=WithdrawalStatus.PENDING, db_index=True)
     idempotency_key = models.CharField(max_length=100, blank=True)

@@ -4,11 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from trading.money import LEDGER_DECIMAL_PLACES, MAX_DIGITS
-
-
-def _decimal(**kwargs):
-    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=LEDGER_DECIMAL_PLACES, **kwargs)
+from trading.fields import amount_field
 
 
 class InstrumentKind(models.TextChoices):
@@ -29,13 +25,13 @@ class Instrument(models.Model):
     kind = models.CharField(max_length=8, choices=InstrumentKind.choices)
     base = models.CharField(max_length=8, help_text="spot: base asset; option: underlying")
     quote = models.CharField(max_length=8, default="USDT")
-    tick_size = _decimal()
-    lot_size = _decimal()
-    min_notional = _decimal(default=0)
+    tick_size = amount_field()
+    lot_size = amount_field()
+    min_notional = amount_field(default=0)
     active = models.BooleanField(default=True, db_index=True)
     # Options only.
     expiry = models.DateTimeField(null=True, blank=True, db_index=True)
-    strike = _decimal(null=True, blank=True)
+    strike = amount_field(null=True, blank=True)
     option_type = models.CharField(max_length=1, choices=OptionType.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -61,7 +57,7 @@ class IndexPrint(models.Model):
 
     underlying = models.CharField(max_length=8)
     ts = models.DateTimeField()
-    price = _decimal(null=True, blank=True)
+    price = amount_field(null=True, blank=True)
     stale = models.BooleanField(default=False)
     sources = models.JSONField(default=dict, help_text="used sources and excluded ones with the reason")
 
@@ -85,11 +81,11 @@ class Candle(models.Model):
     source = models.CharField(max_length=8, choices=CandleSource.choices)
     interval = models.CharField(max_length=3)
     open_time = models.DateTimeField()
-    open = _decimal()
-    high = _decimal()
-    low = _decimal()
-    close = _decimal()
-    volume = _decimal(default=0)
+    open = amount_field()
+    high = amount_field()
+    low = amount_field()
+    close = amount_field()
+    volume = amount_field(default=0)
 
     class Meta:
         ordering = ["symbol", "source", "interval", "open_time"]

@@ -9,11 +9,7 @@ expires.
 
 from django.db import models
 
-from trading.money import LEDGER_DECIMAL_PLACES, MAX_DIGITS
-
-
-def _amount(**kwargs):
-    return models.DecimalField(max_digits=MAX_DIGITS, decimal_places=LEDGER_DECIMAL_PLACES, **kwargs)
+from trading.fields import ExactDecimalField, amount_field
 
 
 class Kind(models.TextChoices):
@@ -48,9 +44,9 @@ class Settlement(models.Model):
     topic = models.CharField(max_length=60)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     underlying = models.CharField(max_length=8)
-    usdt = _amount(help_text="USDT the platform received (open) or paid (close, exercise).")
-    underlying_qty = _amount(help_text="The underlying worth of it at the index at order time.")
-    index_price = _amount()
+    usdt = amount_field(help_text="USDT the platform received (open) or paid (close, exercise).")
+    underlying_qty = amount_field(help_text="The underlying worth of it at the index at order time.")
+    index_price = amount_field()
     payload = models.JSONField(default=dict)
 
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
@@ -67,11 +63,11 @@ class Settlement(models.Model):
     venue = models.CharField(max_length=40, blank=True, default="")
     venue_order_id = models.CharField(max_length=80, blank=True, default="")
     venue_sent_at = models.DateTimeField(null=True, blank=True)
-    filled_qty = _amount(null=True, blank=True)
-    fill_cost = _amount(null=True, blank=True)
-    fill_price = _amount(null=True, blank=True)
-    venue_fee = _amount(null=True, blank=True)
-    slippage_bps = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    filled_qty = amount_field(null=True, blank=True)
+    fill_cost = amount_field(null=True, blank=True)
+    fill_price = amount_field(null=True, blank=True)
+    venue_fee = amount_field(null=True, blank=True)
+    slippage_bps = ExactDecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     event_created_at = models.DateTimeField(help_text="When the business transaction wrote the event.")
     accepted_at = models.DateTimeField(auto_now_add=True)

@@ -198,3 +198,23 @@ class Child:
                 raise AssertionError(f"{self.name} exited:\n{''.join(self.lines[-40:])}")
             time.sleep(0.05)
         raise AssertionError(f"{self.name} never printed {text!r}:\n{''.join(self.lines[-40:])}")
+
+
+def pytest_on_sqlite(tmp_path, *args: str, timeout: float = 300):
+    """Run pytest with ``args`` in a child process on a SQLite file database (the embedded
+    mode's database), and fail unless every selected test passed. ``SQLITE_ONLY`` is set in
+    the child, so a test can tell it is the SQLite run."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
+                                                               "DJANGO_SETTINGS_MODULE"}}
+    env.update(SQLITE_TEST_DB=str(tmp_path / "test.sqlite3"), SQLITE_PATH=str(tmp_path / "unused.sqlite3"),
+               SQLITE_ONLY="1")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--ds", "tests.sqlite_settings",
+                             *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout) and " failed" not in result.stdout, result.stdout[-3000:]
+    return result

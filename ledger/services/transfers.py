@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from trading.errors import Conflict, DomainError, ValidationFailed
-from trading.money import LEDGER_DECIMAL_PLACES, check_asset, parse_amount
+from trading.money import check_asset, parse_amount
 from trading.pgarrays import unnest_arrays
 
 from ..models import AccountKind, LedgerAccount, SystemRole, Transfer, TransferKind, TransferRejection
@@ -355,21 +355,22 @@ def _update_many(accounts: dict[int, LedgerAccount], deltas: dict[int, list[Deci
 
 
 _COUNTERS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+_COUNTER_FIELD = LedgerAccount._meta.get_field("debits_posted")
+
+
+def _db_amount(value: Decimal):
+    """A counter delta as the column takes it (an integer count of units on SQLite)."""
+    return _COUNTER_FIELD.get_db_prep_value(value, connection, prepared=True)
 
 
 def _update_counters(account: LedgerAccount, *deltas: Decimal) -> bool:
     """One UPDATE of the counters that change; for a trader account that spends, only if
     what is available covers it. Plain SQL: this runs for every leg of every trade."""
     sets, params = [], []
-    # SQLite (embedded mode) keeps these columns as binary floats: round each sum back to the
-    # ledger's places, or releasing a hold can leave -1e-15 behind and trip the non-negative
-    # checks. PostgreSQL's numeric is exact.
-    template = (f"ROUND({{column}} + CAST(%s AS NUMERIC), {LEDGER_DECIMAL_PLACES})" if connection.vendor == "sqlite"
-                else "{column} + %s")
     for column, delta in zip(_COUNTERS, deltas):
         if delta:
-            sets.append(f"{column} = " + template.format(column=column))
-            params.append(delta)
+            sets.append(f"{column} = {column} + %s")
+            params.append(_db_amount(delta))
     if not sets:
         return True
     sql = f"UPDATE {LedgerAccount._meta.db_table} SET {', '.join(sets)} WHERE id = %s"
@@ -377,9 +378,8 @@ def _update_counters(account: LedgerAccount, *deltas: Decimal) -> bool:
     debits_posted, credits_posted, debits_pending, _ = deltas
     spend = debits_posted + debits_pending - credits_posted
     if account.kind == AccountKind.USER and spend > 0:
-        # CAST: SQLite binds a Decimal as text, and a number never compares >= a text there.
-        sql += " AND credits_posted - debits_posted - debits_pending >= CAST(%s AS NUMERIC)"
-        params.append(spend)
+        sql += " AND credits_posted - debits_posted - debits_pending >= %s"
+        params.append(_db_amount(spend))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1

@@ -37,7 +37,7 @@ from trading.leases import (
     lease_renew,
 )
 from trading.models import Lease, SingletonCheckpoint
-from tests.processes import test_database_url
+from tests.processes import pytest_on_sqlite, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENDER = Path(__file__).with_name("lease_contender.py")
@@ -549,24 +549,9 @@ def test_sigstopped_leader_is_fenced_off_and_steps_down(contenders):
 # --- the same logic on SQLite ----------------------------------------------------------------
 
 
-@pytest.mark.skipif(os.environ.get("LEASE_TEST_SQLITE") is not None, reason="already the SQLite run")
+@pytest.mark.skipif(os.environ.get("SQLITE_ONLY") is not None, reason="already the SQLite run")
 def test_same_tests_pass_on_sqlite(tmp_path):
     """Embedded mode runs on SQLite: the unit tests again, on a SQLite file database (one
     that real processes could share: ``-k kill_9`` with these settings runs the failover
     test on SQLite too)."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
-    env["LEASE_TEST_SQLITE"] = str(tmp_path / "leases-test.sqlite3")
-    env["SQLITE_PATH"] = str(tmp_path / "unused.sqlite3")
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", __file__, "-q",
-            "--ds", "tests.trading.sqlite_settings", "--nomigrations", "-k", "unit",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert re.search(r"\d+ passed", result.stdout), result.stdout
+    pytest_on_sqlite(tmp_path, __file__, "--nomigrations", "-k", "unit", timeout=120)
