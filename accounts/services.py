@@ -152,7 +152,7 @@ def _verify_locked(device_qs, otp: str) -> tuple[TOTPDevice | None, str]:
         allowed, _ = device.verify_is_allowed()
         if not allowed:
             return device, "throttled"
-        if not (token.isdigit() and len(token) == device.digits):
+        if not (token.isascii() and token.isdigit() and len(token) == device.digits):
             device.throttle_increment()
             return device, "invalid"
         return device, ("ok" if device.verify_token(token) else "invalid")

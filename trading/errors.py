@@ -13,7 +13,6 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +108,10 @@ def api_exception_handler(exc, context):
         exc = drf.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf.PermissionDenied()
+
+    # imported here: rest_framework.views loads the parser classes (trading.parsers), which
+    # need this module's errors
+    from rest_framework.views import exception_handler as drf_exception_handler
 
     response = drf_exception_handler(exc, context)
     if response is None:

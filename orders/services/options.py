@@ -30,11 +30,10 @@ from marketdata.models import Instrument, InstrumentKind, OptionType
 from marketdata.options import live_index, series_price
 from marketdata.selectors import index_twap
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from trading.money import fmt, quantize
+from trading.money import fmt, parse_decimal, quantize
 from trading.outbox import outbox_write
 
 from .inputs import parse_client_order_id as _parse_client_order_id
-from .inputs import parse_decimal as _parse_decimal
 from .inputs import request_hash as _hash
 from ..models import (
     ExerciseOutcome,
@@ -113,13 +112,15 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
     OPTION_QUOTE_TTL_SECONDS and for one order."""
     now = now or timezone.now()
     side = _parse_side(side)
-    _parse_decimal(contracts, field="contracts", step=LOT, what="lot size")  # bad input first, then the series
+    parse_decimal(contracts, field="contracts", step=LOT, what="lot size")  # bad input first, then the series
     instrument = _tradable_series(series, now=now)
-    contracts_value = _parse_decimal(contracts, field="contracts", step=instrument.lot_size, what="lot size")
+    contracts_value = parse_decimal(contracts, field="contracts", step=instrument.lot_size, what="lot size")
+    held = _held_contracts(user=user, instrument=instrument)
     if side == OptionSide.SELL:
-        held = _held_contracts(user=user, instrument=instrument)
         if contracts_value > held:
             raise _insufficient_position(instrument, held)
+    else:  # a quote that no order could use is not given (the order checks again, at fill)
+        _check_position_limit(instrument, held=held, contracts=contracts_value)
     price = series_price(instrument=instrument, now=now)
     unit = price.ask_usdt if side == OptionSide.BUY else price.bid_usdt
     with transaction.atomic(durable=True):
@@ -148,6 +149,18 @@ def option_quotes_purge(*, now: datetime | None = None, older_than: timedelta = 
     with transaction.atomic(durable=True):
         deleted, _ = OptionQuote.objects.filter(expires_at__lt=cutoff, order__isnull=True).delete()
     return deleted
+
+
+def _check_position_limit(instrument: Instrument, *, held: Decimal, contracts: Decimal) -> None:
+    underlying = instrument.base
+    limit = Decimal(settings.OPTION_POSITION_LIMIT_CONTRACTS[underlying])
+    if held + contracts > limit:
+        raise DomainError(
+            f"At most {_text(limit)} contracts of one {underlying} series; you hold {_text(held)}.",
+            code="position_limit",
+            status=422,
+            fields={"contracts": [f"At most {_text(max(limit - held, Decimal(0)))} more."]},
+        )
 
 
 def _held_contracts(*, user: User, instrument: Instrument) -> Decimal:
@@ -213,8 +226,8 @@ def options_order_place(
     else:
         quote_uuid = None
         side = _parse_side(side)
-        contracts_value = _parse_decimal(contracts, field="contracts", step=LOT, what="lot size")
-        limit = _parse_decimal(limit_price_usdt, field="limit_price_usdt", step=PRICE_TICK, what="price tick")
+        contracts_value = parse_decimal(contracts, field="contracts", step=LOT, what="lot size")
+        limit = parse_decimal(limit_price_usdt, field="limit_price_usdt", step=PRICE_TICK, what="price tick")
         request_hash = _hash("limit", str(series or "").strip().upper(), side, _text(contracts_value), _text(limit))
 
     if client_order_id:
@@ -289,7 +302,7 @@ def _fill_from_quote(*, user: User, quote_id: uuid.UUID, now: datetime) -> _Fill
 
 def _fill_at_limit(*, series, side: str, contracts: Decimal, limit: Decimal, now: datetime) -> _Fill:
     instrument = _tradable_series(series, now=now)
-    contracts = _parse_decimal(contracts, field="contracts", step=instrument.lot_size, what="lot size")
+    contracts = parse_decimal(contracts, field="contracts", step=instrument.lot_size, what="lot size")
     price = series_price(instrument=instrument, now=now)
     if side == OptionSide.BUY and price.ask_usdt > limit:
         raise Conflict(
@@ -367,14 +380,7 @@ def _open(*, user, fill: _Fill, position: OptionPosition | None, client_order_id
     if position is not None and position.status in (PositionStatus.EXERCISED, PositionStatus.EXPIRED):
         raise Conflict(f"{fill.instrument.symbol} has expired; it can no longer be traded.", code="series_expired")
     held = position.contracts if position is not None and position.status == PositionStatus.OPEN else Decimal(0)
-    limit = Decimal(settings.OPTION_POSITION_LIMIT_CONTRACTS[underlying])
-    if held + fill.contracts > limit:
-        raise DomainError(
-            f"At most {_text(limit)} contracts of one {underlying} series; you hold {_text(held)}.",
-            code="position_limit",
-            status=422,
-            fields={"contracts": [f"At most {_text(max(limit - held, Decimal(0)))} more."]},
-        )
+    _check_position_limit(fill.instrument, held=held, contracts=fill.contracts)
     exposure_limit = Decimal(settings.OPTION_EXPOSURE_LIMIT_USDT)
     exposure = (
         OptionPosition.objects.filter(user=user, status=PositionStatus.OPEN).aggregate(total=Sum("cost_usdt"))["total"]

@@ -26,12 +26,11 @@ from accounts.models import User
 from ledger.services import TransferRequest, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
-from trading.money import quantize
+from trading.money import parse_decimal, quantize
 
 from ..engine import BUY, SELL
 from ..models import RfqQuote
 from ..routing_selectors import route_sources
-from .inputs import parse_decimal
 
 BPS = Decimal(10_000)
 

@@ -29,11 +29,11 @@ from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import index_is_fresh, index_latest
 from trading import workers
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
-from trading.money import quantize, quantum
+from trading.money import parse_decimal, quantize, quantum
 
 from ..engine import BUY, FOK, GTC, IOC, LIMIT, MARKET, SELL, STOP_LIMIT, STOP_MARKET, TRAILING_STOP
 from ..models import LIVE_STATUSES, EngineState, SpotOrder, SpotStatus
-from .inputs import parse_client_order_id, parse_decimal, request_hash
+from .inputs import parse_client_order_id, request_hash
 
 ORDER_TYPES = (MARKET, LIMIT, STOP_MARKET, STOP_LIMIT, TRAILING_STOP)
 PERCENT = Decimal("0.0001")
