@@ -67,11 +67,16 @@ test: deps frontend services chromium
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=0 HTTPS=0 \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Stack mode signs sessions and tokens with a key of its own: SECRET_KEY if set, else one
+# made once for this checkout in var/secret_key.
+STACK_SECRET = $${SECRET_KEY:-$$(mkdir -p var && { test -s var/secret_key || $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(64))" > var/secret_key; } && cat var/secret_key)}
+
 stack: deps frontend
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make stack needs DATABASE_URL and REDIS_URL (e.g. postgres://root@127.0.0.1:5432/trading, redis://127.0.0.1:6379/0)"; exit 2; }
-	$(BIN)/python scripts/ensure_database.py
-	$(BIN)/python manage.py migrate --no-input -v0
-	$(BIN)/python manage.py collectstatic --no-input -v0
+	@export SECRET_KEY="$(STACK_SECRET)"; set -e; \
+	$(BIN)/python scripts/ensure_database.py; \
+	$(BIN)/python manage.py migrate --no-input -v0; \
+	$(BIN)/python manage.py collectstatic --no-input -v0; \
 	PORT=$(PORT) HTTPS=$${HTTPS:-0} $(BIN)/honcho start -f Procfile
 
 BENCH_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading_bench

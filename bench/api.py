@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import db_params, load, log, machine_lines  # noqa: E402
+from bench.common import db_params, load, log, machine_lines, stack_secret  # noqa: E402
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_api"
@@ -401,6 +401,7 @@ def main() -> int:
 
     db = db_params(args.database_url)
     _ensure_database(db, args.fresh)
+    stack_secret()
     env = {
         **os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "DEBUG": "0", "HTTPS": "0",
         "JWT_ACCESS_MINUTES": "600", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "PYTHONUNBUFFERED": "1",

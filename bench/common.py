@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -26,6 +27,12 @@ def machine_lines() -> list[str]:
         f"machine:    nproc {os.cpu_count()}, CPU {model}, {platform.system()} {platform.release()}",
         f"postgresql: {version.split(' on ')[0]} (synchronous_commit={sync})",
     ]
+
+
+def stack_secret() -> None:
+    """The platform in stack mode refuses to start without a signing key of its own: a
+    benchmark's platform gets a random one, which the processes it starts inherit."""
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
 
 
 def log(line: str = "") -> None:

@@ -334,6 +334,9 @@ def _environment(args) -> dict:
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
+    from bench.common import stack_secret
+
+    stack_secret()
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 

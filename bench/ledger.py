@@ -56,6 +56,9 @@ VARIANTS = ("bucketed", "naive")
 
 def _environment(args) -> None:
     """Environment shared by the parent and (inherited by) the spawned workers."""
+    from bench.common import stack_secret
+
+    stack_secret()
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
     os.environ["LEDGER_SYSTEM_BUCKETS"] = str(args.buckets)

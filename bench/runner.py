@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import db_params, load, log, machine_lines  # noqa: E402
+from bench.common import db_params, load, log, machine_lines, stack_secret  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_runner"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/9"
@@ -558,6 +558,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["REDIS_URL"] = args.redis_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
+    stack_secret()
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("HTTPS", "0")
