@@ -75,6 +75,16 @@ def _fresh_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _dependencies_up():
+    """Each test starts with PostgreSQL and Redis believed up: an outage one test provoked
+    must not make this process drop the next test's publishes (``trading.dependencies``)."""
+    from trading import dependencies
+
+    dependencies._dependencies.clear()
+    yield
+
+
 @pytest.fixture
 def password():
     return DEFAULT_PASSWORD

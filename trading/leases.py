@@ -36,6 +36,7 @@ from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value,
 from django.db.models.functions import Now
 from django.db.transaction import TransactionManagementError
 
+from trading.dependencies import MAX_BACKOFF, POSTGRESQL, backoff_delay, dependency, unavailable
 from trading.errors import DomainError
 from trading.models import Lease, SingletonCheckpoint
 
@@ -210,9 +211,13 @@ class Singleton:
     once again if it returned a truthy "more to do"), renewing every ``ttl/3``. ``work``
     does its writes through ``fenced``/``checkpoint_save``; it must return well within the
     TTL. A failed renew or a ``LeaseLost`` steps down (``on_step_down(epoch, reason)``)
-    and goes back to standby. A database error is logged, steps down (the work's in-memory
-    state may no longer match the database), backs off and retries — the loop never dies
-    of one. Any other exception releases the lease and propagates. SIGTERM/SIGINT (when
+    and goes back to standby. A database error or PostgreSQL out of reach steps down (the
+    work's in-memory state may no longer match the database) and re-takes the lease once
+    it answers; Redis or the broker out of reach keeps the lease and calls ``on_lead``
+    again before the next round. Either way it backs off (capped at ``max_backoff``,
+    jittered) and retries — the loop never dies of an outage, and logs it once when it
+    starts and once when it ends (``trading.dependencies``). Any other exception releases
+    the lease and propagates. SIGTERM/SIGINT (when
     run in the main thread) or ``stop()`` end the loop and release the lease.
     """
 
@@ -228,7 +233,7 @@ class Singleton:
         holder: str | None = None,
         announce: Callable[[str], Any] | None = None,
         handle_signals: bool | None = None,
-        max_backoff: float = 5.0,
+        max_backoff: float = MAX_BACKOFF,
     ):
         self.name = name
         self.work = work
@@ -243,6 +248,7 @@ class Singleton:
         self.renew_every = ttl / 3
         self.standby_poll = ttl / 5
         self.epoch: int | None = None
+        self._rebuild = False  # the last round failed part-way: on_lead again before the next
         self._stop = threading.Event()
         self._wake = threading.Event()
 
@@ -273,7 +279,7 @@ class Singleton:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda signum, frame: self.stop())
         self._say(f"STANDBY role={self.name} holder={self.holder}")
-        backoff = 0.0
+        failures = 0
         try:
             while not self._stop.is_set():
                 try:
@@ -281,19 +287,14 @@ class Singleton:
                         self._standby_step()
                     else:
                         self._leader_step()
-                    backoff = 0.0
                 except LeaseLost as exc:
                     self._step_down(f"lease lost ({exc.message})")
-                except DjangoDbError as exc:
-                    backoff = min(self.max_backoff, max(0.2, backoff * 2))
-                    self._say(
-                        f"DATABASE ERROR role={self.name}: {type(exc).__name__}: {exc}; retrying in {backoff:.1f}s",
-                        logging.WARNING,
-                    )
-                    if self.epoch is not None:
-                        self._step_down("database error")
-                    self._reset_connection()
-                    self._stop.wait(backoff)
+                except Exception as exc:
+                    failures += 1
+                    if not self._ride_out(exc, backoff_delay(failures, cap=self.max_backoff)):
+                        raise
+                else:
+                    failures = 0
         except BaseException:
             self._quit("crashed")
             raise
@@ -302,12 +303,57 @@ class Singleton:
                 signal.signal(sig, handler)
         self._quit("stopped")
 
+    def _ride_out(self, exc: Exception, delay: float) -> bool:
+        """After a step failed: if a dependency is unreachable (PostgreSQL, Redis, the
+        broker) or the database refused the step, wait ``delay`` and go on (True). Any other
+        error is a bug: False, and it propagates.
+
+        The work's in-memory state may no longer match what was committed. After a database
+        error the singleton steps down (leading again rebuilds it). With Redis or the broker
+        away the lease, which lives in PostgreSQL, is kept (renewed meanwhile) and ``on_lead``
+        rebuilds the state before the next round."""
+        service = unavailable(exc)
+        database = isinstance(exc, DjangoDbError)
+        if service is None and not database:
+            return False
+        if service is not None:
+            dependency(service).failed(exc)  # says so once per outage, not once per retry
+        else:
+            self._say(
+                f"DATABASE ERROR role={self.name}: {type(exc).__name__}: {exc}; retrying in {delay:.1f}s", logging.WARNING
+            )
+        if database or service == POSTGRESQL:
+            if self.epoch is not None:
+                self._step_down(f"{service} unreachable" if service else "database error")
+            self._reset_connection()
+        elif self.epoch is not None:
+            self._rebuild = True
+            self._keep_lease()
+        self._stop.wait(delay)
+        return True
+
+    def _keep_lease(self) -> None:
+        if time.monotonic() - self._renewed_at < self.renew_every:
+            return
+        try:
+            if lease_renew(name=self.name, holder=self.holder, epoch=self.epoch, ttl=self.ttl):
+                self._renewed_at = time.monotonic()
+            else:
+                self._step_down("lease lost (renew refused)")
+        except DjangoDbError as exc:
+            if unavailable(exc) == POSTGRESQL:
+                dependency(POSTGRESQL).failed(exc)
+            self._step_down("database error")
+            self._reset_connection()
+
     def _standby_step(self) -> None:
         epoch = lease_acquire(name=self.name, holder=self.holder, ttl=self.ttl)
+        dependency(POSTGRESQL).ok()  # it answered (now, not after the wait below)
         if epoch is None:
             self._stop.wait(self.standby_poll)
             return
         self.epoch = epoch
+        self._rebuild = False
         self._renewed_at = time.monotonic()
         self._guard_connection()
         self._say(f"LEADER role={self.name} epoch={epoch} holder={self.holder}")
@@ -316,12 +362,16 @@ class Singleton:
 
     def _leader_step(self) -> None:
         self._guard_connection()
+        if self._rebuild and self.on_lead:
+            self.on_lead(self.epoch)
+        self._rebuild = False
         more = self.work(self.epoch)
         if time.monotonic() - self._renewed_at >= self.renew_every:
             if not lease_renew(name=self.name, holder=self.holder, epoch=self.epoch, ttl=self.ttl):
                 self._step_down("lease lost (renew refused)")
                 return
             self._renewed_at = time.monotonic()
+        dependency(POSTGRESQL).ok()  # the work reads or writes the role's tables
         if not more:
             wait = min(self.interval, max(0.0, self.renew_every - (time.monotonic() - self._renewed_at)))
             self._wake.wait(wait)

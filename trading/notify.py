@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from django.db import connection
 
+from trading.dependencies import POSTGRESQL, backoff_delay, dependency, unavailable
+
 logger = logging.getLogger(__name__)
 
 
@@ -23,13 +25,22 @@ def listen(channel: str, wake: Callable[[], None], stop: threading.Event) -> Non
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
+    database = dependency(POSTGRESQL)
+    failures = 0
     while not stop.is_set():
         try:
             with psycopg.connect(**params, autocommit=True) as conn:
                 conn.execute(f"LISTEN {channel}")
+                failures = 0
+                database.ok()
                 while not stop.is_set():
                     for _ in conn.notifies(timeout=1.0, stop_after=1):
                         wake()
         except Exception as exc:
-            logger.warning("LISTEN %s failed (%s); retrying", channel, exc)
-            stop.wait(1.0)
+            # The singleton beside this thread sees the same outage: one line for both.
+            failures += 1
+            if unavailable(exc) == POSTGRESQL:
+                database.failed(exc)
+            else:
+                logger.warning("LISTEN %s failed (%s); retrying", channel, exc)
+            stop.wait(backoff_delay(failures))

@@ -46,6 +46,8 @@ from itertools import chain
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from trading.dependencies import REDIS, backoff_delay, dependency, unavailable
+
 logger = logging.getLogger(__name__)
 
 GROUP = "realtime"
@@ -126,10 +128,26 @@ def publish_many(updates: Iterable[tuple[str, dict]]) -> None:
             except RuntimeError:  # the hub's loop has closed (server gone): nobody to deliver to
                 pass
         return
+    redis = dependency(REDIS)
+    if not redis.may_try():
+        return  # Redis is down: drop it (clients resync from snapshots) rather than wait on it
+    message = {"type": BATCH, "updates": updates}
     try:
-        publisher().group_send(GROUP, {"type": BATCH, "updates": updates})
-    except Exception:  # a lost tick must not break the producer
-        logger.exception("realtime publish of %s failed", ", ".join(sorted({topic for topic, _ in updates})))
+        try:
+            publisher().group_send(GROUP, message)
+        except Exception as exc:
+            if unavailable(exc) != REDIS:
+                raise
+            # The pool may hand out a connection from before a Redis restart, which fails
+            # once and is dropped: one more try on a fresh one before calling Redis down.
+            publisher().group_send(GROUP, message)
+    except Exception as exc:  # a lost tick must not break the producer
+        if unavailable(exc) is not None or isinstance(exc, TimeoutError):
+            redis.failed(exc)
+        else:
+            logger.exception("realtime publish of %s failed", ", ".join(sorted({topic for topic, _ in updates})))
+    else:
+        redis.ok()
 
 
 class Publisher:
@@ -480,29 +498,41 @@ class Hub:
         return Subscriber(deliver, on_overflow=on_overflow, conflate=conflate)
 
     async def _listen(self) -> None:
-        """The process's one channel-layer subscription."""
+        """The process's one channel-layer subscription. It outlives Redis: while Redis is
+        away it retries with backoff, and once it is back it joins the group again (a
+        restarted Redis has forgotten the membership) before it receives."""
         layer = get_channel_layer()
         # The default prefix: channels_redis pops every process-local channel of a layer from
         # one key ("specific.<client>!"), one receiver at a time; a channel under another
         # prefix would starve while any consumer holds the receive lock.
         channel = await layer.new_channel()
-        await layer.group_add(GROUP, channel)
         refresher = self.loop.create_task(self._stay_joined(layer, channel))
+        redis = dependency(REDIS)
+        joined, failures = False, 0
         try:
             while True:
                 try:
+                    if not joined:
+                        await layer.group_add(GROUP, channel)
+                        joined = True
                     message = await layer.receive(channel)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception as exc:
                     if asyncio.current_task().cancelling():
                         # A cancel that surfaced as another error (a read timeout firing at the
                         # same moment): retrying would swallow it and the loop could never stop.
                         raise asyncio.CancelledError from None
-                    logger.exception("realtime hub receive failed; retrying")
-                    await asyncio.sleep(1)
-                    await layer.group_add(GROUP, channel)
+                    failures += 1
+                    if unavailable(exc) == REDIS:
+                        redis.failed(exc)
+                    else:
+                        logger.exception("realtime hub receive failed; retrying")
+                    joined = False
+                    await asyncio.sleep(backoff_delay(failures))
                     continue
+                failures = 0
+                redis.ok()
                 try:
                     self.handle(message)
                 except Exception:
@@ -521,8 +551,11 @@ class Hub:
                 await layer.group_add(GROUP, channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("realtime hub could not refresh its group membership")
+            except Exception as exc:
+                if unavailable(exc) == REDIS:
+                    dependency(REDIS).failed(exc)  # the receive loop re-joins once it is back
+                else:
+                    logger.exception("realtime hub could not refresh its group membership")
 
     def handle(self, message: dict) -> None:
         kind = message.get("type")
