@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
+from trading.dependencies import REDIS, dependency, unavailable
 from trading.leases import Singleton, fenced
 
 from .candles import Bar, CandleBuilder
@@ -107,11 +108,24 @@ class FeedRunner:
 
 
 def _publish(prints: list[IndexPrint], bars: list[Bar]) -> None:
-    tickers = {}
-    for symbol in SPOT_OF.values():
-        instrument = Instrument.objects.filter(symbol=symbol).first()
-        if instrument is not None:
-            tickers[symbol] = ticker(instrument=instrument)
+    """The tick to ``/ws/market/`` (after its commit). With Redis away the tick is dropped:
+    the prints are committed, and the first tick after Redis is back carries the current
+    index, tickers and candles (each is the whole state of its channel)."""
+    redis = dependency(REDIS)
+    if not redis.may_try():
+        return
+    try:
+        tickers = {}
+        for symbol in SPOT_OF.values():
+            instrument = Instrument.objects.filter(symbol=symbol).first()
+            if instrument is not None:
+                tickers[symbol] = ticker(instrument=instrument)  # reads the engine's book from Redis
+    except Exception as exc:
+        if unavailable(exc) != REDIS:
+            raise
+        redis.failed(exc)
+        return
+    redis.ok()
     publish_tick(prints=prints, bars=bars, tickers=tickers)
 
 

@@ -25,6 +25,7 @@ its ``hold_seq`` by one.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
@@ -37,6 +38,7 @@ from ledger.models import AccountKind, LedgerAccount, SystemRole, TransferKind
 from ledger.services import LedgerRejected, TransferRequest, system_account, system_bucket, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
+from trading.dependencies import REDIS, dependency, unavailable
 from trading.leases import Singleton, fenced
 from trading.money import quantum
 from trading.pgarrays import unnest_arrays
@@ -124,6 +126,10 @@ class EngineRunner:
         self.gc: HotPathGC | None = None  # stack mode: run_engine enters it (see gcguard.py)
         self.matched = 0  # orders taken, for progress lines and benchmarks
         self.published_seq = 0  # of the book state last published (snapshot or delta)
+        # The newest trades first, as the snapshot carries them: kept here, so a snapshot
+        # never depends on reading the previous one back from Redis.
+        self.recent_trades: deque[dict] = deque(maxlen=RECENT_TRADES)
+        self.snapshot_due = False  # the last snapshot did not reach Redis: publish it again
         self._accounts = {}
 
     def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
@@ -165,6 +171,10 @@ class EngineRunner:
                                       market_band_ppm=self.band_ppm)
         self.book.drain()
         self.published_seq = self.book.seq
+        self.recent_trades = deque(
+            (trade_payload(t) for t in SpotTrade.objects.filter(symbol=self.symbol).order_by("-seq")[:RECENT_TRADES]),
+            maxlen=RECENT_TRADES,
+        )
         self._publish_snapshot()
         if self.guard_gc and self.gc is None:
             self.gc = HotPathGC()
@@ -221,6 +231,8 @@ class EngineRunner:
     # --- one batch -------------------------------------------------------------------------------
 
     def work(self, epoch: int) -> bool:
+        if self.snapshot_due:
+            self._publish_snapshot()  # Redis was away: once it is back, traders see the book again
         with transaction.atomic(durable=True):
             fenced(lease_name(self.symbol), epoch, self.holder)
             new = list(
@@ -487,20 +499,32 @@ class EngineRunner:
 
     def _publish_snapshot(self, trades=()) -> None:
         """The top of the book with its sequence and the recent trades, where the web
-        processes read them (``marketdata.selectors.spot_market``)."""
+        processes read them (``marketdata.selectors.spot_market``). With Redis away the
+        runner goes on matching: the snapshot is due again and goes out once Redis is back
+        (it is the whole state, so nothing published meanwhile needs replaying)."""
+        self.recent_trades.extendleft(trade_payload(t) for t in trades)
+        redis = dependency(REDIS)
+        if not redis.may_try():
+            self.snapshot_due = True
+            return
         snap = self.book.snapshot(BOOK_DEPTH)
         units = self.units
-        key = spot_book_key(self.symbol)
-        recent = [trade_payload(t) for t in reversed(trades[-RECENT_TRADES:])]
-        if len(recent) < RECENT_TRADES:
-            recent += (cache.get(key) or {}).get("trades", [])[: RECENT_TRADES - len(recent)]
-        cache.set(key, {
-            "sequence": snap.seq,
-            "bids": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.bids],
-            "asks": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.asks],
-            "last": str(units.ticks_to_price(snap.last_price)) if snap.last_price else None,
-            "trades": recent,
-        }, timeout=None)
+        try:
+            cache.set(spot_book_key(self.symbol), {
+                "sequence": snap.seq,
+                "bids": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.bids],
+                "asks": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.asks],
+                "last": str(units.ticks_to_price(snap.last_price)) if snap.last_price else None,
+                "trades": list(self.recent_trades),
+            }, timeout=None)
+        except Exception as exc:
+            if unavailable(exc) != REDIS:
+                raise
+            redis.failed(exc)
+            self.snapshot_due = True
+            return
+        redis.ok()
+        self.snapshot_due = False
 
 
 _ORDER_UPDATE = (

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from trading.dependencies import BROKER, dependency
 from trading.leases import Singleton, checkpoint_load, checkpoint_write
 from trading.notify import listen
 from trading.outbox import NOTIFY_CHANNEL, outbox_after, outbox_message
@@ -40,7 +41,6 @@ class Relay:
         self.cursor = dict(START)
         self.lags_ms: deque[float] = deque(maxlen=10000)
         self.published = 0
-        self.broker_down_since: float | None = None
         # The cursor is saved at most this often (and whenever the relay goes idle), not
         # once per published batch: a fenced commit per batch cost more than the publish.
         # A new leader re-publishes what was sent after the last save; the intake shrugs.
@@ -83,17 +83,14 @@ class Relay:
                 time.sleep(0.002)
             events = self._read()
         messages = [outbox_message(event) for event in events]
+        broker = dependency(BROKER)
         try:
             self.publish(messages)
         except Exception as exc:  # broker down: keep the cursor, try again on the next round
-            if self.broker_down_since is None:
-                self.broker_down_since = time.monotonic()
-                logger.warning("relay cannot publish (%s: %s); holding at %s", type(exc).__name__, exc, self.cursor)
+            broker.failed(exc)  # one line per outage
             return False
+        broker.ok()
         self._published_at = time.monotonic()
-        if self.broker_down_since is not None:
-            logger.warning("relay publishing again after %.1fs", time.monotonic() - self.broker_down_since)
-            self.broker_down_since = None
         now = timezone.now()
         lags = [(now - event.created_at).total_seconds() * 1000 for event in events]
         self.lags_ms.extend(lags)
