@@ -14,8 +14,10 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from trading.api import validated
+from trading.schema import errors
 
 from . import selectors, services
+from .models import KycStatus
 
 
 class AuthThrottle(ScopedRateThrottle):
@@ -62,7 +64,14 @@ class TokenApi(APIView):
         password = serializers.CharField(write_only=True, trim_whitespace=False)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, tags=["accounts"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: TokenPairSerializer,
+            **errors({401: "invalid_credentials, otp_required (2FA is on: send `otp`), otp_invalid."}),
+        },
+        tags=["accounts"],
+    )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         tokens = services.auth_tokens_issue(
@@ -81,7 +90,11 @@ class TokenRefreshApi(APIView):
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, tags=["accounts"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: TokenPairSerializer, **errors({401: "token_invalid: expired, malformed or already used."})},
+        tags=["accounts"],
+    )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         return Response(services.auth_tokens_refresh(refresh=data["refresh"]))
@@ -194,7 +207,7 @@ class EmailChangeApi(APIView):
 
 
 class KycSummarySerializer(serializers.Serializer):
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=KycStatus.choices)
     tier = serializers.IntegerField()
     submitted_at = serializers.DateTimeField(allow_null=True)
     decided_at = serializers.DateTimeField(allow_null=True)
@@ -210,8 +223,8 @@ class MeApi(APIView):
         is_staff = serializers.BooleanField()
         two_factor_enabled = serializers.BooleanField()
         kyc = KycSummarySerializer()
-        kyc_status = serializers.CharField()
-        kyc_tier = serializers.IntegerField()
+        kyc_status = serializers.ChoiceField(choices=KycStatus.choices)
+        kyc_tier = serializers.IntegerField(help_text="0 none, 1 approved")
 
     @extend_schema(responses={200: OutputSerializer}, tags=["accounts"])
     def get(self, request):
@@ -230,7 +243,11 @@ class KycApi(APIView):
     def get(self, request):
         return Response(KycSummarySerializer(selectors.kyc_profile_for(user=request.user)).data)
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: KycSummarySerializer}, tags=["accounts"])
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={201: KycSummarySerializer, **errors({409: "kyc_already_submitted: pending or approved already."})},
+        tags=["accounts"],
+    )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         profile = services.kyc_submit(user=request.user, **data)

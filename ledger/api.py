@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -10,16 +10,18 @@ from rest_framework.views import APIView
 
 from trading.api import validated
 from trading.money import ASSETS, check_asset, fmt
+from trading.schema import DecimalInput, DecimalStringMethod, errors
 
 from . import selectors, services
 from .deposit_addresses import deposit_address
+from .models import TransferKind, WithdrawalStatus
 
 
 class BalanceSerializer(serializers.Serializer):
-    asset = serializers.CharField()
-    available = serializers.SerializerMethodField()
-    held = serializers.SerializerMethodField()
-    total = serializers.SerializerMethodField()
+    asset = serializers.ChoiceField(choices=ASSETS)
+    available = DecimalStringMethod()
+    held = DecimalStringMethod()
+    total = DecimalStringMethod()
 
     def get_available(self, obj) -> str:
         return fmt(obj.asset, obj.available)
@@ -39,10 +41,10 @@ class BalancesApi(APIView):
 
 class LedgerEntrySerializer(serializers.Serializer):
     id = serializers.CharField()
-    asset = serializers.CharField()
-    amount = serializers.SerializerMethodField()
-    direction = serializers.CharField(help_text="in: credited to you; out: debited from you")
-    kind = serializers.CharField(help_text="posted, pending (a hold), post_pending, void_pending")
+    asset = serializers.ChoiceField(choices=ASSETS)
+    amount = DecimalStringMethod()
+    direction = serializers.ChoiceField(choices=["in", "out"], help_text="in: credited to you; out: debited from you")
+    kind = serializers.ChoiceField(choices=TransferKind.choices, help_text="posted, pending (a hold), post_pending, void_pending")
     status = serializers.SerializerMethodField(help_text="posted, held, released (hold posted or voided)")
     code = serializers.CharField(help_text="reason: deposit, withdrawal, withdrawal_fee, faucet, trade, ...")
     reference = serializers.CharField()
@@ -51,6 +53,7 @@ class LedgerEntrySerializer(serializers.Serializer):
     def get_amount(self, obj) -> str:
         return fmt(obj.asset, obj.amount)
 
+    @extend_schema_field(serializers.ChoiceField(choices=["posted", "held", "released"]))
     def get_status(self, obj) -> str:
         if obj.kind == "pending":
             return "released" if obj.is_resolved else "held"
@@ -70,11 +73,11 @@ class LedgerApi(ListAPIView):
 
 class WithdrawalSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    asset = serializers.CharField()
-    amount = serializers.SerializerMethodField()
-    fee = serializers.SerializerMethodField()
+    asset = serializers.ChoiceField(choices=ASSETS)
+    amount = DecimalStringMethod()
+    fee = DecimalStringMethod()
     address = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=WithdrawalStatus.choices)
     created_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     rejection_reason = serializers.CharField()
@@ -93,7 +96,7 @@ class WithdrawalsApi(ListAPIView):
     @extend_schema_serializer(component_name="WithdrawalRequestInput")
     class InputSerializer(serializers.Serializer):
         asset = serializers.ChoiceField(choices=ASSETS)
-        amount = serializers.JSONField(help_text='decimal string, e.g. "0.015"')
+        amount = DecimalInput(help_text='e.g. "0.015"; at most the asset\'s decimal places')
         address = serializers.CharField(max_length=120)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
@@ -106,9 +109,18 @@ class WithdrawalsApi(ListAPIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: WithdrawalSerializer},
+        responses={
+            201: WithdrawalSerializer,
+            **errors({
+                401: "otp_required, otp_invalid (and the usual authentication errors).",
+                403: "two_factor_required, kyc_required, withdrawal_locked (24 hours after a password or 2FA change).",
+                409: "insufficient_funds, idempotency_conflict (the Idempotency-Key was used for another withdrawal).",
+            }),
+        },
         tags=["wallet"],
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        examples=[OpenApiExample("BTC", request_only=True, value={
+            "asset": "BTC", "amount": "0.015", "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "otp": "123456"})],
         description="Needs 2FA on with a fresh code, approved KYC, and no password or 2FA change in the "
         "last 24 hours. The amount plus fee is held until staff approve or reject.",
     )
@@ -154,7 +166,12 @@ class FaucetApi(APIView):
     class InputSerializer(serializers.Serializer):
         asset = serializers.ChoiceField(choices=ASSETS)
 
-    @extend_schema(request=InputSerializer, responses={201: LedgerEntrySerializer}, tags=["wallet"], description="Demo mode only.")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: LedgerEntrySerializer, **errors({403: "faucet_disabled: not in demo mode."})},
+        tags=["wallet"],
+        description="Demo mode only.",
+    )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         transfer = services.faucet_credit(user=request.user, asset=data["asset"])

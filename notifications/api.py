@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -25,7 +25,11 @@ class NotificationListApi(ListAPIView):
         unread = self.request.query_params.get("unread") in {"1", "true", "yes"}
         return selectors.notification_list(user=self.request.user, unread_only=unread)
 
-    @extend_schema(tags=["notifications"])
+    @extend_schema(
+        tags=["notifications"],
+        parameters=[OpenApiParameter("unread", bool, required=False, description="only the unread ones")],
+        description="Your notifications, newest first, paginated.",
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

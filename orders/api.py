@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -12,20 +13,27 @@ from rest_framework.views import APIView
 
 from trading.api import validated
 from trading.money import fmt
+from trading.schema import DecimalInput, DecimalStringMethod, errors
 
 from . import selectors, services
+from .models import ExerciseOutcome, OptionSide, PositionStatus, SettlementState
 
 PRICE = Decimal("0.01")
 IV = Decimal("0.0001")
-QUOTE_ERRORS = (
-    "Errors: validation_error (400), not_found (404: unknown series), series_expired, insufficient_position "
-    "(409: a sell quote for more than you hold), index_stale (503)."
-)
-ORDER_ERRORS = (
-    "Errors: validation_error (400), kyc_required (403: buying needs approved KYC), not_found (404: unknown series "
-    "or quote), series_expired, quote_expired, quote_index_moved, quote_used, price_limit_exceeded, "
-    "insufficient_funds, insufficient_position, idempotency_conflict (409), position_limit (422), index_stale (503)."
-)
+QUOTE_ERRORS = errors({
+    404: "not_found: unknown series.",
+    409: "series_expired, insufficient_position (a sell quote for more than you hold).",
+    422: "position_limit: the position would exceed the most one trader may hold in a series.",
+    503: "index_stale: no fresh index to price from.",
+})
+ORDER_ERRORS = errors({
+    403: "kyc_required: buying needs approved KYC (and csrf_failed for a browser session without its token).",
+    404: "not_found: unknown series or quote.",
+    409: "series_expired, quote_expired, quote_index_moved, quote_used, price_limit_exceeded, insufficient_funds, "
+    "insufficient_position, idempotency_conflict.",
+    422: "position_limit: the position would exceed the most one trader may hold in a series.",
+    503: "index_stale: no fresh index to price from.",
+})
 
 
 def _usdt(value) -> str | None:
@@ -52,14 +60,14 @@ class OptionQuoteSerializer(serializers.Serializer):
     quote_id = serializers.UUIDField(source="id")
     series = serializers.CharField()
     underlying = serializers.CharField()
-    side = serializers.CharField()
-    contracts = serializers.SerializerMethodField()
-    price_usdt = serializers.SerializerMethodField(help_text="per contract")
-    total_usdt = serializers.SerializerMethodField()
-    price_underlying = serializers.SerializerMethodField(help_text="per contract, in BTC/ETH at the index")
-    mark_usdt = serializers.SerializerMethodField()
-    index_price = serializers.SerializerMethodField()
-    iv = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=OptionSide.values)
+    contracts = DecimalStringMethod()
+    price_usdt = DecimalStringMethod(help_text="per contract")
+    total_usdt = DecimalStringMethod()
+    price_underlying = DecimalStringMethod(help_text="per contract, in BTC/ETH at the index")
+    mark_usdt = DecimalStringMethod()
+    index_price = DecimalStringMethod()
+    iv = DecimalStringMethod()
     expires_at = serializers.DateTimeField()
 
     def get_contracts(self, obj) -> str:
@@ -89,14 +97,15 @@ class OptionQuotesApi(APIView):
     class InputSerializer(serializers.Serializer):
         series = serializers.CharField(max_length=40, help_text="e.g. BTC-20261225-100000-C")
         side = serializers.ChoiceField(choices=["buy", "sell"])
-        contracts = serializers.JSONField(help_text='decimal string, a multiple of the lot size 0.01, e.g. "0.5"')
+        contracts = DecimalInput(help_text='a multiple of the lot size 0.01, e.g. "0.5"')
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OptionQuoteSerializer},
+        responses={201: OptionQuoteSerializer, **QUOTE_ERRORS},
+        examples=[OpenApiExample("buy", request_only=True, value={"series": "BTC-20261225-100000-C", "side": "buy", "contracts": "0.5"})],
         tags=["options"],
         description="A firm counter price: mark plus the spread to buy, minus it to sell, in USDT per contract at the "
-        "live index. Valid for OPTION_QUOTE_TTL_SECONDS and for one order. " + QUOTE_ERRORS,
+        "live index. Valid for OPTION_QUOTE_TTL_SECONDS and for one order.",
     )
     def post(self, request):
         data = validated(self.InputSerializer, request)
@@ -113,19 +122,19 @@ class OptionOrderSerializer(serializers.Serializer):
     client_order_id = serializers.CharField()
     series = serializers.CharField()
     underlying = serializers.CharField()
-    side = serializers.CharField(help_text="buy (to open) or sell (to close)")
-    kind = serializers.CharField(help_text="open or close")
-    contracts = serializers.SerializerMethodField()
-    price_usdt = serializers.SerializerMethodField(help_text="per contract")
-    total_usdt = serializers.SerializerMethodField(help_text="paid (buy) or received (sell)")
-    underlying_qty = serializers.SerializerMethodField(help_text="total_usdt in BTC/ETH at the index")
-    index_price = serializers.SerializerMethodField()
-    iv = serializers.SerializerMethodField()
-    limit_price_usdt = serializers.SerializerMethodField()
+    side = serializers.ChoiceField(choices=OptionSide.values, help_text="buy (to open) or sell (to close)")
+    kind = serializers.ChoiceField(choices=["open", "close"])
+    contracts = DecimalStringMethod()
+    price_usdt = DecimalStringMethod(help_text="per contract")
+    total_usdt = DecimalStringMethod(help_text="paid (buy) or received (sell)")
+    underlying_qty = DecimalStringMethod(help_text="total_usdt in BTC/ETH at the index")
+    index_price = DecimalStringMethod()
+    iv = DecimalStringMethod()
+    limit_price_usdt = DecimalStringMethod(allow_null=True)
     quote_id = serializers.UUIDField(allow_null=True)
-    realized_pnl_usdt = serializers.SerializerMethodField(help_text="sell: proceeds minus the cost of what was sold")
-    status = serializers.CharField(help_text="filled: the counter fills in full or refuses")
-    settlement_state = serializers.CharField(help_text="the back office: pending, settling, settled, manual_review")
+    realized_pnl_usdt = DecimalStringMethod(allow_null=True, help_text="sell: proceeds minus the cost of what was sold")
+    status = serializers.ChoiceField(choices=["filled"], help_text="the counter fills in full or refuses")
+    settlement_state = serializers.ChoiceField(choices=SettlementState.choices, help_text="the back office's progress")
     created_at = serializers.DateTimeField()
 
     def get_contracts(self, obj) -> str:
@@ -156,10 +165,10 @@ class OptionOrderSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="OptionOrderPosition")
 class OrderPositionSerializer(serializers.Serializer):
     series = serializers.CharField()
-    status = serializers.CharField()
-    contracts = serializers.SerializerMethodField()
-    average_price_usdt = serializers.SerializerMethodField()
-    realized_pnl_usdt = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=PositionStatus.choices)
+    contracts = DecimalStringMethod()
+    average_price_usdt = DecimalStringMethod()
+    realized_pnl_usdt = DecimalStringMethod()
 
     def get_contracts(self, obj) -> str:
         return _contracts(obj.contracts)
@@ -184,9 +193,9 @@ class OptionOrdersApi(ListAPIView):
         quote_id = serializers.UUIDField(required=False, allow_null=True, help_text="a quote from POST /options/quotes")
         series = serializers.CharField(required=False, allow_blank=True, max_length=40)
         side = serializers.ChoiceField(choices=["buy", "sell"], required=False)
-        contracts = serializers.JSONField(required=False, help_text='decimal string, e.g. "0.5"')
-        limit_price_usdt = serializers.JSONField(
-            required=False, help_text="decimal string: the most you pay per contract (buy), the least you take (sell)"
+        contracts = DecimalInput(required=False, help_text='e.g. "0.5"')
+        limit_price_usdt = DecimalInput(
+            required=False, help_text="the most you pay per contract (buy), the least you take (sell)"
         )
         client_order_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
@@ -199,12 +208,17 @@ class OptionOrdersApi(ListAPIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OptionOrderCreatedSerializer},
+        responses={201: OptionOrderCreatedSerializer, **ORDER_ERRORS},
+        examples=[
+            OpenApiExample("at a quote", request_only=True, value={"quote_id": "9b2f4d7e-1c3a-4e5f-8a6b-0c1d2e3f4a5b"}),
+            OpenApiExample("at a limit", request_only=True, value={
+                "series": "BTC-20261225-100000-C", "side": "buy", "contracts": "0.5", "limit_price_usdt": "1500"}),
+        ],
         tags=["options"],
         description="Fills against the counter in USDT: `{quote_id}`, or `{series, side, contracts, limit_price_usdt}` "
         "at the live price if it is no worse than the limit. Buying opens or adds to a long position and debits USDT "
         "at once; selling closes (part of) it and credits USDT at once. With a `client_order_id` seen before, the "
-        "original order is returned (header `Idempotent-Replayed: true`). " + ORDER_ERRORS,
+        "original order is returned (header `Idempotent-Replayed: true`).",
     )
     def post(self, request):
         data = validated(self.InputSerializer, request)
@@ -233,27 +247,29 @@ class OptionPositionSerializer(serializers.Serializer):
     series = serializers.CharField()
     underlying = serializers.CharField()
     option_type = serializers.SerializerMethodField()
-    strike = serializers.SerializerMethodField()
+    strike = DecimalStringMethod()
     expiry = serializers.SerializerMethodField()
-    status = serializers.CharField(help_text="open, closed, exercised, expired")
-    contracts = serializers.SerializerMethodField()
-    average_price_usdt = serializers.SerializerMethodField()
-    cost_usdt = serializers.SerializerMethodField(help_text="what the open contracts cost")
-    index_price = serializers.SerializerMethodField()
-    mark_price_usdt = serializers.SerializerMethodField(help_text="per contract; null while the index is stale")
-    close_price_usdt = serializers.SerializerMethodField(help_text="what the counter pays per contract to close now")
-    mark_value_usdt = serializers.SerializerMethodField()
-    unrealized_pnl_usdt = serializers.SerializerMethodField(help_text="mark value minus cost")
-    realized_pnl_usdt = serializers.SerializerMethodField(help_text="from closes and expiry so far")
+    status = serializers.ChoiceField(choices=PositionStatus.choices)
+    contracts = DecimalStringMethod()
+    average_price_usdt = DecimalStringMethod()
+    cost_usdt = DecimalStringMethod(help_text="what the open contracts cost")
+    index_price = DecimalStringMethod(allow_null=True)
+    mark_price_usdt = DecimalStringMethod(allow_null=True, help_text="per contract; null while the index is stale")
+    close_price_usdt = DecimalStringMethod(allow_null=True, help_text="what the counter pays per contract to close now")
+    mark_value_usdt = DecimalStringMethod(allow_null=True)
+    unrealized_pnl_usdt = DecimalStringMethod(allow_null=True, help_text="mark value minus cost")
+    realized_pnl_usdt = DecimalStringMethod(help_text="from closes and expiry so far")
     opened_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
 
+    @extend_schema_field(serializers.ChoiceField(choices=["call", "put"]))
     def get_option_type(self, obj) -> str:
         return {"C": "call", "P": "put"}[obj.instrument.option_type]
 
     def get_strike(self, obj) -> str:
         return _text(obj.instrument.strike)
 
+    @extend_schema_field(OpenApiTypes.DATETIME)
     def get_expiry(self, obj) -> str:
         return obj.instrument.expiry.isoformat().replace("+00:00", "Z")
 
@@ -307,12 +323,14 @@ class OptionExerciseSerializer(serializers.Serializer):
     series = serializers.CharField()
     underlying = serializers.CharField()
     expiry = serializers.DateTimeField()
-    outcome = serializers.CharField(help_text="exercised (in the money, paid in USDT) or expired (worthless)")
-    contracts = serializers.SerializerMethodField()
-    settlement_price = serializers.SerializerMethodField(help_text="the index's 30-minute TWAP before expiry")
-    payout_usdt = serializers.SerializerMethodField()
-    realized_pnl_usdt = serializers.SerializerMethodField()
-    settlement_state = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=ExerciseOutcome.choices, help_text="exercised (in the money, paid in USDT) or expired (worthless)"
+    )
+    contracts = DecimalStringMethod()
+    settlement_price = DecimalStringMethod(help_text="the index's 30-minute TWAP before expiry")
+    payout_usdt = DecimalStringMethod()
+    realized_pnl_usdt = DecimalStringMethod()
+    settlement_state = serializers.ChoiceField(choices=SettlementState.choices)
     created_at = serializers.DateTimeField()
 
     def get_contracts(self, obj) -> str:

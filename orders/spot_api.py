@@ -10,20 +10,26 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from marketdata.services import SPOT_MARKETS
+from trading.schema import DecimalInput, DecimalString, errors
+
 from . import selectors
-from .models import SpotOrder
+from .engine import BUY, FOK, GTC, IOC, SELL
+from .models import SpotOrder, SpotStatus
 from .services import spot as spot_services
 
-ORDER_ERRORS = (
-    "Errors: validation_error, min_notional, max_order_size, price_out_of_band (400), not_found (404: unknown "
-    "symbol), insufficient_funds, max_open_orders, idempotency_conflict (409), index_stale (503: market orders "
-    "need a live index)."
-)
+ORDER_ERRORS = errors({
+    400: "validation_error (`fields` names the field), min_notional, max_order_size, price_out_of_band.",
+    404: "not_found: no spot market with that symbol.",
+    409: "insufficient_funds, max_open_orders, idempotency_conflict (the client_order_id was used for another order).",
+    503: "index_stale: market orders and trailing stops need a live index.",
+})
 
 
 def _text(value) -> str | None:
@@ -81,59 +87,133 @@ def fill_dict(fill) -> dict:
     }
 
 
-_ORDER_FIELDS = {
-    "id": serializers.IntegerField(), "client_order_id": serializers.CharField(), "symbol": serializers.CharField(),
-    "side": serializers.CharField(), "type": serializers.CharField(), "time_in_force": serializers.CharField(),
-    "status": serializers.CharField(help_text="new, open, partially_filled, filled, cancelled, rejected, triggered_pending"),
-    "quantity": serializers.CharField(allow_null=True), "price": serializers.CharField(allow_null=True),
-    "filled_quantity": serializers.CharField(), "average_price": serializers.CharField(allow_null=True),
-    "fees_paid": serializers.CharField(), "reject_reason": serializers.CharField(allow_null=True),
-}
-_ORDER_SCHEMA = inline_serializer("SpotOrder", fields=_ORDER_FIELDS)
-
-_ORDER_INPUT = inline_serializer("SpotOrderInput", fields={
-    "symbol": serializers.CharField(), "side": serializers.ChoiceField(["buy", "sell"]),
-    "type": serializers.ChoiceField(["market", "limit", "stop_market", "stop_limit", "trailing_stop"]),
-    "time_in_force": serializers.ChoiceField(["GTC", "IOC", "FOK"], required=False),
-    "post_only": serializers.BooleanField(required=False),
-    "quantity": serializers.CharField(required=False), "quote_quantity": serializers.CharField(required=False),
-    "price": serializers.CharField(required=False), "stop_price": serializers.CharField(required=False),
-    "trail_amount": serializers.CharField(required=False), "trail_percent": serializers.CharField(required=False),
-    "display_quantity": serializers.CharField(required=False),
-    "route": serializers.ChoiceField(["book", "smart"], required=False),
-    "client_order_id": serializers.CharField(required=False),
-})
+# The views answer order_dict()/fill_dict(); these serializers describe those dicts.
+_SIDES = (BUY, SELL)
+_TIFS = (GTC, IOC, FOK)
+_ROUTES = ("book", "smart")
 
 
-_FILL_SCHEMA = inline_serializer("SpotFill", many=True, fields={
-    "trade_id": serializers.IntegerField(), "order_id": serializers.IntegerField(), "symbol": serializers.CharField(),
-    "side": serializers.CharField(), "price": serializers.CharField(), "quantity": serializers.CharField(),
-    "quote_amount": serializers.CharField(), "fee": serializers.CharField(), "fee_asset": serializers.CharField(),
-    "liquidity": serializers.CharField(help_text="maker or taker"), "time": serializers.DateTimeField(),
-})
+@extend_schema_serializer(component_name="SpotOrderHeld")
+class HeldSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    amount = DecimalString(allow_null=True, help_text="still reserved for the order's remainder")
+
+
+@extend_schema_serializer(component_name="SpotFill")
+class FillSerializer(serializers.Serializer):
+    trade_id = serializers.IntegerField()
+    order_id = serializers.IntegerField()
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=_SIDES)
+    price = DecimalString()
+    quantity = DecimalString()
+    quote_amount = DecimalString()
+    fee = DecimalString()
+    fee_asset = serializers.CharField()
+    liquidity = serializers.ChoiceField(choices=["maker", "taker"])
+    time = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="SpotOrder")
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    client_order_id = serializers.CharField(allow_blank=True)
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=_SIDES)
+    type = serializers.ChoiceField(choices=spot_services.ORDER_TYPES)
+    time_in_force = serializers.ChoiceField(choices=_TIFS)
+    post_only = serializers.BooleanField()
+    route = serializers.ChoiceField(choices=_ROUTES)
+    status = serializers.ChoiceField(choices=SpotStatus.choices)
+    quantity = DecimalString(allow_null=True)
+    quote_quantity = DecimalString(allow_null=True)
+    price = DecimalString(allow_null=True)
+    stop_price = DecimalString(allow_null=True)
+    trail_amount = DecimalString(allow_null=True)
+    trail_percent = DecimalString(allow_null=True)
+    display_quantity = DecimalString(allow_null=True, help_text="iceberg: the visible part")
+    filled_quantity = DecimalString()
+    filled_quote = DecimalString()
+    average_price = DecimalString(allow_null=True)
+    fees_paid = DecimalString()
+    held = HeldSerializer()
+    reject_reason = serializers.CharField(allow_null=True)
+    cancel_reason = serializers.CharField(allow_null=True)
+    parent_id = serializers.IntegerField(allow_null=True, help_text="the smart order this one is a child of")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="SpotOrderChild")
+class OrderChildSerializer(serializers.Serializer):
+    """A smart order's child: on our book (an order's fields too) or at an outside venue."""
+
+    venue = serializers.CharField()
+    client_order_id = serializers.CharField(allow_blank=True)
+    side = serializers.ChoiceField(choices=_SIDES)
+    status = serializers.CharField()
+    quantity = DecimalString(allow_null=True)
+    price = DecimalString(allow_null=True)
+    filled_quantity = DecimalString(allow_null=True)
+    filled_quote = DecimalString(allow_null=True)
+    average_price = DecimalString(allow_null=True)
+    fees_paid = DecimalString(allow_null=True)
+    error = serializers.CharField(allow_null=True, required=False, help_text="venue children: why it failed")
+
+
+@extend_schema_serializer(component_name="SpotOrderDetail")
+class OrderDetailSerializer(OrderSerializer):
+    fills = FillSerializer(many=True)
+    children = OrderChildSerializer(many=True, required=False, help_text="smart orders only")
+
+
+@extend_schema_serializer(component_name="SpotOrderInput")
+class OrderInputSerializer(serializers.Serializer):
+    """What order entry reads (orders.services.spot.order_request_parse checks it field by field)."""
+
+    symbol = serializers.ChoiceField(choices=list(SPOT_MARKETS))
+    side = serializers.ChoiceField(choices=_SIDES)
+    type = serializers.ChoiceField(choices=spot_services.ORDER_TYPES)
+    time_in_force = serializers.ChoiceField(choices=_TIFS, required=False, help_text="default IOC for market orders, else GTC")
+    post_only = serializers.BooleanField(required=False, help_text="GTC limit orders only")
+    quantity = DecimalInput(required=False, help_text="a multiple of the lot size; every type but a quote_quantity market buy")
+    quote_quantity = DecimalInput(required=False, help_text="market buys: spend this much USDT instead")
+    price = DecimalInput(required=False, help_text="limit and stop_limit: a multiple of the tick size")
+    stop_price = DecimalInput(required=False, help_text="stop_market and stop_limit")
+    trail_amount = DecimalInput(required=False, help_text="trailing_stop: in price units")
+    trail_percent = DecimalInput(required=False, help_text="trailing_stop: in percent, below 100")
+    display_quantity = DecimalInput(required=False, help_text="iceberg (GTC limit): the visible part")
+    route = serializers.ChoiceField(choices=_ROUTES, required=False, help_text="smart: market and IOC limit orders")
+    client_order_id = serializers.RegexField(
+        r"^[A-Za-z0-9._:\-]{1,64}$", required=False, help_text="your id; replaying it returns the original order"
+    )
 
 
 class SpotOrdersApi(APIView):
+    pagination_class = PageNumberPagination
+
     @extend_schema(
         tags=["spot"], parameters=[OpenApiParameter("status", str, description="open, closed, all (default) or a status"),
                                    OpenApiParameter("symbol", str)],
-        responses={200: inline_serializer("SpotOrderList", many=True, fields=_ORDER_FIELDS)}, operation_id="spot_orders_list",
+        responses={200: OrderSerializer(many=True)}, operation_id="spot_orders_list",
         description="Your spot orders, newest first, paginated.",
     )
     def get(self, request):
-        from rest_framework.pagination import PageNumberPagination
-
         orders = selectors.spot_orders_for(user=request.user, status=request.query_params.get("status", "all"),
                                            symbol=request.query_params.get("symbol"))
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response([order_dict(order) for order in page])
 
     @extend_schema(
-        tags=["spot"], request=_ORDER_INPUT, responses={201: _ORDER_SCHEMA}, operation_id="spot_orders_create",
+        tags=["spot"], request=OrderInputSerializer, operation_id="spot_orders_create",
+        responses={201: OrderSerializer, 200: OpenApiResponse(OrderSerializer, description="a replayed client_order_id"),
+                   **ORDER_ERRORS},
         parameters=[OpenApiParameter("wait", bool, description="wait briefly for the engine's verdict")],
+        examples=[OpenApiExample("limit buy", request_only=True, value={
+            "symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01", "price": "65000"})],
         description="Enter a spot order; the funds it may cost are held at once. A replayed client_order_id returns "
-        "the original order (header `Idempotent-Replayed: true`). " + ORDER_ERRORS,
+        "the original order (header `Idempotent-Replayed: true`).",
     )
     def post(self, request):
         order, replayed = spot_services.spot_order_place(user=request.user, data=request.data)
@@ -146,8 +226,8 @@ class SpotOrdersApi(APIView):
 
 
 class SpotOrderApi(APIView):
-    @extend_schema(tags=["spot"], responses={200: _ORDER_SCHEMA}, operation_id="spot_order_retrieve",
-                   description="One of your orders, with its fills.")
+    @extend_schema(tags=["spot"], responses={200: OrderDetailSerializer}, operation_id="spot_order_retrieve",
+                   description="One of your orders, with its fills (and a smart order's children).")
     def get(self, request, order_id: int):
         order = selectors.spot_order_get(user=request.user, order_id=order_id)
         if order.route == "smart":
@@ -159,9 +239,9 @@ class SpotOrderApi(APIView):
             return Response(data)
         return Response(order_dict(order, fills=selectors.spot_order_fills(order=order)))
 
-    @extend_schema(tags=["spot"], responses={200: _ORDER_SCHEMA}, operation_id="spot_order_cancel",
-                   description="Cancel the order's open remainder; its hold is released. Errors: not_found (404), "
-                   "order_not_open (409).")
+    @extend_schema(tags=["spot"], request=None, operation_id="spot_order_cancel",
+                   responses={200: OrderSerializer, **errors({409: "order_not_open: already final."})},
+                   description="Cancel the order's open remainder; its hold is released.")
     def delete(self, request, order_id: int):
         selectors.spot_order_get(user=request.user, order_id=order_id)
         order = spot_services.spot_order_cancel(user=request.user, order_id=order_id)
@@ -169,8 +249,9 @@ class SpotOrderApi(APIView):
 
 
 class FillsApi(APIView):
-    @extend_schema(tags=["spot"], parameters=[OpenApiParameter("symbol", str), OpenApiParameter("limit", int)],
-                   responses={200: _FILL_SCHEMA}, operation_id="spot_fills_list",
+    @extend_schema(tags=["spot"], parameters=[OpenApiParameter("symbol", str),
+                                              OpenApiParameter("limit", int, description="1 to 500 (default 100)")],
+                   responses={200: FillSerializer(many=True)}, operation_id="spot_fills_list",
                    description="Your fills (execution reports), newest first.")
     def get(self, request):
         try:

@@ -9,6 +9,7 @@ from rest_framework.permissions import IsAdminUser
 
 from trading.errors import ValidationFailed
 from trading.money import fmt
+from trading.schema import DecimalStringMethod
 
 from . import selectors
 from .models import STEP_NAMES, State
@@ -35,9 +36,9 @@ class SettlementSerializer(serializers.Serializer):
     order_id = serializers.SerializerMethodField()
     kind = serializers.CharField()
     underlying = serializers.CharField()
-    usdt = serializers.SerializerMethodField()
-    underlying_qty = serializers.SerializerMethodField()
-    state = serializers.CharField()
+    usdt = DecimalStringMethod()
+    underlying_qty = DecimalStringMethod()
+    state = serializers.ChoiceField(choices=State.choices)
     current_step = serializers.SerializerMethodField()
     current_step_name = serializers.CharField()
     attempts = serializers.IntegerField()

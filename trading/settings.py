@@ -235,7 +235,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "trading.schema.PlatformAutoSchema",
     "EXCEPTION_HANDLER": "trading.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -259,6 +259,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several responses have a `status` or `kind` with its own values: each set gets a name.
+    "ENUM_NAME_OVERRIDES": {
+        "KycStatusEnum": "accounts.models.KycStatus",
+        "WithdrawalStatusEnum": "ledger.models.WithdrawalStatus",
+        "TransferKindEnum": "ledger.models.TransferKind",
+        "SpotOrderStatusEnum": "orders.models.SpotStatus",
+        "OptionPositionStatusEnum": "orders.models.PositionStatus",
+        "OptionOrderStatusEnum": ["filled"],
+        "OptionOrderKindEnum": ["open", "close"],
+        "SettlementRecordStateEnum": "settlement.models.State",
+    },
 }
 
 # --- I18N, static, media ---------------------------------------------------------------------

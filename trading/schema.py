@@ -1,0 +1,145 @@
+"""How the OpenAPI schema at /api/schema/ describes what every API view shares: decimal
+strings, the error body and the 4xx answers.
+
+Views describe their own success bodies; ``PlatformAutoSchema`` (REST_FRAMEWORK's
+DEFAULT_SCHEMA_CLASS) adds the error responses, so an operation cannot leave them out.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, IsAuthenticated
+
+from trading.converters import SymbolConverter
+from trading.money import _NUMBER as MONEY_NUMBER  # the one grammar of numbers in requests
+
+# Responses write amounts as trading.money.fmt and normalize() do: no exponent, no plus sign.
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+DECIMAL_STRING = {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+# Requests may spell them as trading.money.parse_decimal reads them: ASCII digits, an optional
+# fraction and a two-digit exponent ("0.015", "1.5e3"); the field's own rules come after.
+DECIMAL_INPUT_PATTERN = f"^{MONEY_NUMBER.pattern}$"
+DECIMAL_INPUT = {"type": "string", "format": "decimal", "pattern": DECIMAL_INPUT_PATTERN, "example": "0.015"}
+
+
+@extend_schema_field(DECIMAL_INPUT)
+class DecimalInput(serializers.JSONField):
+    """An amount, price or quantity a request sends: a decimal string such as ``"0.015"``.
+
+    The value reaches the service untouched (a JSON number too): the service parses it
+    strictly and answers ``validation_error`` for anything else, so the field must not
+    coerce (a CharField would turn the float 0.1 into "0.1" and hide it from that check).
+    """
+
+
+@extend_schema_field(DECIMAL_STRING)
+class DecimalString(serializers.CharField):
+    """An amount, price or quantity in a response, already a decimal string."""
+
+
+@extend_schema_field(DECIMAL_STRING)
+class DecimalStringMethod(serializers.SerializerMethodField):
+    """An amount, price or quantity a response computes (``get_<field>``), as a decimal string."""
+
+
+# The URL converter's own pattern: anything else in that place is a 404 before a view runs.
+SYMBOL_PATH = OpenApiParameter(
+    "symbol",
+    str,
+    OpenApiParameter.PATH,
+    required=True,
+    pattern=f"^{SymbolConverter.regex}$",
+    description="A spot pair (BTC-USDT, ETH-USDT) or an option series (BTC-20261225-100000-C); case-insensitive.",
+    examples=[OpenApiExample("BTC-USDT", value="BTC-USDT"), OpenApiExample("ETH-USDT", value="ETH-USDT")],
+)
+
+ERROR_COMPONENT = "Error"
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Every 4xx (and 5xx) answer of the API.",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "pattern": r"^[a-z][a-z0-9_]*$",
+                    "description": "Stable machine code: validation_error, not_found, insufficient_funds, ...",
+                },
+                "message": {"type": "string", "description": "For people; may change."},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {},
+                    "description": "Per input field, its messages (a list, or an object for nested input); "
+                    "empty when the error is not about one field.",
+                },
+            },
+            "required": ["code", "message", "fields"],
+        }
+    },
+    "required": ["error"],
+}
+ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
+
+ERROR_DESCRIPTIONS = {
+    400: "validation_error (`fields` names the input), parse_error, or another refusal of the request as sent.",
+    401: "not_authenticated, token_invalid or authentication_failed.",
+    403: "permission_denied, or csrf_failed for a browser session without its CSRF token.",
+    404: "not_found: no such object, or another user's.",
+    409: "The request conflicts with the current state.",
+    415: "unsupported_media_type: send JSON (or multipart where the operation says so).",
+    422: "A limit refused the request.",
+    429: "rate_limited: too many attempts; try again later.",
+    503: "A dependency is not available right now (for example index_stale); retry shortly.",
+}
+
+
+def errors(statuses: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """``extend_schema(responses={201: X, **errors({409: "insufficient_funds, ..."})})``: the
+    error responses an operation adds to the ones every operation has, each naming its codes."""
+    return {status: OpenApiResponse(ERROR_REF, description=text) for status, text in statuses.items()}
+
+
+class PlatformAutoSchema(AutoSchema):
+    """Adds the error responses that follow from how a view is built: 400 always, 401 with
+    authentication, 403 with a permission beyond sign-in or a CSRF-checked session write,
+    404 with a path parameter or pages, 415 with a request body, 429 with a throttle."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        self.registry.register_on_missing(
+            ResolvedComponent(name=ERROR_COMPONENT, type=ResolvedComponent.SCHEMA, schema=ERROR_SCHEMA, object=ERROR_COMPONENT)
+        )
+        responses = operation["responses"]
+        for status in self._implied_error_statuses(has_body="requestBody" in operation):
+            responses.setdefault(
+                str(status), {"content": {"application/json": {"schema": ERROR_REF}}, "description": ERROR_DESCRIPTIONS[status]}
+            )
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def _implied_error_statuses(self, *, has_body: bool) -> list[int]:
+        view = self.view
+        unsafe = self.method not in ("GET", "HEAD", "OPTIONS")
+        authenticators = list(getattr(view, "authentication_classes", []))
+        permissions = list(getattr(view, "permission_classes", []))
+        statuses = [400]
+        if authenticators:
+            statuses.append(401)
+        if any(p not in (AllowAny, IsAuthenticated) for p in permissions) or (
+            unsafe and any(issubclass(a, SessionAuthentication) for a in authenticators)
+        ):
+            statuses.append(403)
+        if "{" in self.path or (self.method == "GET" and self._get_paginator() and self._is_list_view()):
+            statuses.append(404)  # a paginated list answers 404 for a page past its end
+        if has_body:
+            statuses.append(415)
+        if getattr(view, "throttle_classes", None):
+            statuses.append(429)
+        return statuses
