@@ -5,11 +5,25 @@ while without a settlement record are published to the intake again. A watermark
 ``(txid, id)`` up to which every event is known to have its settlement) keeps each pass
 short; it is read with the same snapshot guard as the relay, so an event committed late
 is never stepped over.
+
+An event without a settlement may simply be waiting in the broker behind a backlog: sent
+again every pass, it would pile duplicates onto the very queue that is late. So whoever
+publishes to the intake (the relay, this pass) first *marks* the events as queued, in a
+sorted set on the broker's own Redis (score: when), and the intake task unmarks its events
+as it starts them. A pass re-publishes only events that are neither accepted nor marked
+within ``SETTLEMENT_RECONCILE_QUEUED_SECONDS``: each missing event goes again at most once
+per that period. The marks share the broker's fate: a broker that lost its messages
+(restarted, flushed) lost their marks too, and those events go again on the next pass; an
+intake whose worker died had already unmarked its events.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -22,11 +36,14 @@ from trading.outbox import outbox_after, outbox_message
 from .models import Settlement
 from .services import TOPICS, counter_add
 
+logger = logging.getLogger(__name__)
+
 CHECKPOINT = "settlement-reconcile"
 
 
 def outbox_reconcile(*, publish: Callable[[list[dict]], None], older_than: float | None = None, limit: int = 5000) -> int:
-    """Publish the events still without a settlement; returns how many were re-published."""
+    """Publish the events still without a settlement and not queued; returns how many were
+    re-published."""
     older_than = getattr(settings, "SETTLEMENT_RECONCILE_AFTER_SECONDS", 3.0) if older_than is None else older_than
     mark = SingletonCheckpoint.objects.filter(name=CHECKPOINT).values_list("value", flat=True).first() or {}
     txid, event_id = int(mark.get("txid", 0)), int(mark.get("id", 0))
@@ -45,6 +62,11 @@ def outbox_reconcile(*, publish: Callable[[list[dict]], None], older_than: float
         if event.created_at < cutoff:
             missing.append(event)
     if missing:
+        marks = queue_marks()
+        marks.trim()
+        queued = marks.queued([e.id for e in missing])
+        missing = [e for e in missing if e.id not in queued]
+    if missing:
         publish([outbox_message(e) for e in missing])
         counter_add("outbox_republished", len(missing))
     if watermark != (txid, event_id):
@@ -53,3 +75,104 @@ def outbox_reconcile(*, publish: Callable[[list[dict]], None], older_than: float
                 name=CHECKPOINT, defaults={"epoch": 0, "value": {"txid": watermark[0], "id": watermark[1]}}
             )
     return len(missing)
+
+
+# --- queue marks ------------------------------------------------------------------------------
+
+
+def queued_seconds() -> float:
+    return float(getattr(settings, "SETTLEMENT_RECONCILE_QUEUED_SECONDS", 120.0))
+
+
+class QueueMarks:
+    """Outbox event ids on their way to the intake, with when they were published: a
+    sorted set on the broker's Redis, or this process's memory when the broker is not
+    Redis (the embedded mode, where publishing runs the intake at once)."""
+
+    def __init__(self, broker_url: str, key: str):
+        self.key = key
+        self.client = None
+        self._local: dict[int, float] = {}
+        self._lock = threading.Lock()
+        if broker_url.startswith(("redis://", "rediss://")):
+            import redis
+
+            # Short timeouts: the relay calls this on its publish path.
+            self.client = redis.Redis.from_url(broker_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    def mark(self, ids: Iterable[int]) -> None:
+        at = time.time()
+        members = {int(i): at for i in ids}
+        if not members:
+            return
+        if self.client is not None:
+            self.client.zadd(self.key, {str(i): at for i in members})
+            return
+        with self._lock:
+            self._local.update(members)
+
+    def unmark(self, ids: Iterable[int]) -> None:
+        ids = [int(i) for i in ids]
+        if not ids:
+            return
+        if self.client is not None:
+            self.client.zrem(self.key, *[str(i) for i in ids])
+            return
+        with self._lock:
+            for i in ids:
+                self._local.pop(i, None)
+
+    def queued(self, ids: list[int]) -> set[int]:
+        """Those of ``ids`` marked within the last ``SETTLEMENT_RECONCILE_QUEUED_SECONDS``."""
+        if not ids:
+            return set()
+        since = time.time() - queued_seconds()
+        if self.client is not None:
+            scores = self.client.zmscore(self.key, [str(i) for i in ids])
+        else:
+            with self._lock:
+                scores = [self._local.get(int(i)) for i in ids]
+        return {int(i) for i, score in zip(ids, scores) if score is not None and score >= since}
+
+    def trim(self) -> None:
+        """Forget marks older than the period: they no longer count, and a message that
+        never reached an intake (discarded, or held by a worker that died before starting
+        it) leaves its marks behind."""
+        before = time.time() - queued_seconds()
+        if self.client is not None:
+            self.client.zremrangebyscore(self.key, "-inf", before)
+            return
+        with self._lock:
+            for i in [i for i, at in self._local.items() if at < before]:
+                del self._local[i]
+
+
+_marks: dict[tuple[int, str, str], QueueMarks] = {}
+_marks_lock = threading.Lock()
+
+
+def queue_marks() -> QueueMarks:
+    """This process's marks for the configured broker and intake queue."""
+    url = getattr(settings, "CELERY_BROKER_URL", "") or ""
+    key = f"settlement:queued:{getattr(settings, 'CELERY_TASK_DEFAULT_QUEUE', 'celery')}"
+    cache_key = (os.getpid(), url, key)
+    marks = _marks.get(cache_key)
+    if marks is None:
+        with _marks_lock:
+            marks = _marks.setdefault(cache_key, QueueMarks(url, key))
+    return marks
+
+
+def events_queued(messages: list[dict]) -> None:
+    """Before publishing intake messages: their events are on their way. (Marked first: an
+    intake that starts at once must find the mark to remove.)"""
+    queue_marks().mark(m["id"] for m in messages if "id" in m)
+
+
+def events_taken(messages: list[dict]) -> None:
+    """An intake task starts on these events: if its worker dies now, the next pass sends
+    them again. Best effort: a mark left behind only delays that by the period."""
+    try:
+        queue_marks().unmark(m["id"] for m in messages if "id" in m)
+    except Exception as exc:  # the broker just handed us this message; a blip is no reason to fail it
+        logger.warning("intake could not unmark %d event(s): %s: %s", len(messages), type(exc).__name__, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from .models import ACTIVE_STATES, Counter, Settlement, SettlementStep, State, StepStatus
 
@@ -22,6 +23,13 @@ def settlements_unfinished(*, refs: list[str]) -> list[int]:
     """The active settlements of these event keys: what a redelivered intake message (its
     worker died mid-batch) picks up again at once instead of after the idle timeout."""
     return sorted(Settlement.objects.filter(ref__in=list(refs), state__in=ACTIVE_STATES).values_list("id", flat=True))
+
+
+def venue_busy() -> bool:
+    """Does an executor hold a live claim at step 3? Then the venue stage is working
+    through what waits there (oldest first, claiming again while work waits): a
+    settlement waiting behind a backlog is not stalled."""
+    return Settlement.objects.filter(state=State.RUNNING, step=3, claimed_until__gt=timezone.now()).exists()
 
 
 def settlement_counts() -> dict[str, int]:

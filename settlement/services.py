@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import random
+import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -59,15 +61,20 @@ def settlements_accept(*, events: Sequence[dict]) -> list[int]:
         return sorted(s.id for s in _insert(events))
 
 
-def settlements_take_in(*, events: Sequence[dict]) -> tuple[list[int], list[int]]:
+def settlements_take_in(*, events: Sequence[dict], through_venue: bool = True) -> tuple[list[int], list[int]]:
     """The intake's hot path: accept the events and take the new settlements through the
-    ledger steps 1 and 2 and into step 3 (claimed, venue send marked) in the same
-    transaction, then to the venue and through step 4. Returns (new ids, settled ids).
+    ledger steps 1 and 2 in the same transaction. Returns (new ids, ids carried on).
 
-    A batch thus costs two commits in all. Each step still has its own legs and its own
-    state row: steps 1 and 2 commit with the acceptance, step 4 with step 3. Should the
-    ledger refuse the batch, only its savepoint rolls back: the settlements stay accepted
-    at step 1 for the step-by-step path (``settlements_run``)."""
+    ``through_venue``: the batch goes on into step 3 (claimed, venue send marked) in that
+    transaction, then to the venue and through step 4 in this call; the second id list
+    is the settled ones. A batch thus costs two commits in all. Without it the batch stops
+    at step 3, unclaimed, for the venue executor (``settlements_venue_run``) to take, and
+    the second list is the ids waiting there: the intake then never waits for a venue.
+
+    Each step still has its own legs and its own state row: steps 1 and 2 commit with the
+    acceptance, step 4 with step 3. Should the ledger refuse the batch, only its savepoint
+    rolls back: the settlements stay accepted at step 1 for the step-by-step path
+    (``settlements_run``)."""
     token = uuid.uuid4().hex
     with transaction.atomic(durable=True):
         batch = _insert(events)
@@ -78,13 +85,18 @@ def settlements_take_in(*, events: Sequence[dict]) -> tuple[list[int], list[int]
                     accounts = _Accounts(batch)
                     started = timezone.now()
                     transfers_execute([leg for s in batch for step in (1, 2) for leg in _ledger_step(s, step, accounts)])
-                    _steps_upsert((1, 2), batch, StepStatus.DONE, started, timezone.now())
-                    _claim_rows(batch, token, step=3, mark_sends=True)
+                    if through_venue:
+                        _steps_upsert((1, 2), batch, StepStatus.DONE, started, timezone.now())
+                        _claim_rows(batch, token, step=3, mark_sends=True)
+                    else:
+                        _advance(batch, 2, started, timezone.now(), first=1)
             except DomainError:
                 logger.exception("intake: the ledger refused steps 1-2 of settlements %s; they wait at step 1", new_ids)
                 batch = []
     if not batch:
         return new_ids, []
+    if not through_venue:
+        return new_ids, [s.id for s in batch]
     return new_ids, _venue_finish(token, batch, last=4)
 
 
@@ -173,10 +185,10 @@ def _batch_size() -> int:
     return _conf("SETTLEMENT_BATCH_SIZE", 200)
 
 
-def _lock_batch(ids: Sequence[int], step: int, now: datetime) -> list[Settlement]:
+def _lock_batch(ids: Sequence[int], step: int, now: datetime, limit: int | None = None) -> list[Settlement]:
     """The settlements among ``ids`` that are at ``step``, active, due and not claimed by
-    another executor, then others waiting at the same step, up to a batch; row-locked.
-    Needs the caller's transaction (the locks last until its end)."""
+    another executor, then others waiting at the same step, up to a batch (or ``limit``);
+    row-locked. Needs the caller's transaction (the locks last until its end)."""
     # SKIP LOCKED: rows another executor is taking right now are simply not ours; no
     # executor ever waits on another's row locks (nor deadlocks with it).
     ready = Settlement.objects.select_for_update(skip_locked=True).filter(
@@ -186,7 +198,7 @@ def _lock_batch(ids: Sequence[int], step: int, now: datetime) -> list[Settlement
         state__in=ACTIVE_STATES,
     )
     ids = list(ids)
-    size = _batch_size()
+    size = _batch_size() if limit is None else limit
     batch = list(ready.filter(id__in=ids).order_by("id")[:size]) if ids else []
     room = size - len(batch)
     if room > 0:
@@ -196,7 +208,7 @@ def _lock_batch(ids: Sequence[int], step: int, now: datetime) -> list[Settlement
     return sorted(batch, key=lambda s: s.id)
 
 
-def _claim(ids: Sequence[int], step: int, *, mark_sends: bool = False) -> tuple[str, list[Settlement]]:
+def _claim(ids: Sequence[int], step: int, *, mark_sends: bool = False, limit: int | None = None) -> tuple[str, list[Settlement]]:
     """Take a batch at ``step`` (see ``_lock_batch``) for work outside a transaction: one
     UPDATE sets the claim, so a redelivered message or a recovery sweep leaves the rows
     alone until it expires. With ``mark_sends`` (step 3), the settlements that were never
@@ -204,7 +216,7 @@ def _claim(ids: Sequence[int], step: int, *, mark_sends: bool = False) -> tuple[
     back with ``_fresh`` set."""
     token = uuid.uuid4().hex
     with transaction.atomic(durable=True):
-        batch = _lock_batch(ids, step, timezone.now())
+        batch = _lock_batch(ids, step, timezone.now(), limit)
         if batch:
             _claim_rows(batch, token, step=step, mark_sends=mark_sends)
     return token, batch
@@ -426,29 +438,73 @@ class _Fatal(VenueError):
         self.code = code
 
 
+def _venue_concurrency() -> int:
+    return max(1, int(_conf("SETTLEMENT_VENUE_CONCURRENCY", 256)))
+
+
+class _Slots:
+    """Venue calls in flight in this process, so that an executor claims only as many
+    settlements as can go out at once: a batch that waited for another's calls would
+    hold its claim through several round trips."""
+
+    def __init__(self, size: int):
+        self.size, self.used = size, 0
+        self._lock = threading.Lock()
+
+    def reserve(self, wanted: int) -> _Reservation:
+        """Up to ``wanted`` calls; at least one, so every executor progresses (then at
+        most one call per executor thread waits for a free venue thread)."""
+        with self._lock:
+            granted = max(1, min(wanted, self.size - self.used))
+            self.used += granted
+        return _Reservation(self, granted)
+
+    def give(self, count: int) -> None:
+        with self._lock:
+            self.used -= count
+
+
+class _Reservation:
+    def __init__(self, slots: _Slots, count: int):
+        self.slots, self.count = slots, count
+
+    def keep(self, count: int) -> None:
+        """Give back all but ``count``."""
+        self.slots.give(self.count - count)
+        self.count = count
+
+    def release(self) -> None:
+        self.keep(0)
+
+
 _pool: ThreadPoolExecutor | None = None
+_slots: _Slots | None = None
 _pool_pid = 0
 
 
 def _venue_pool() -> ThreadPoolExecutor:
     """Threads for the venue calls of step 3, one pool per process (a forked worker makes
-    its own). They keep their database connections between batches."""
-    global _pool, _pool_pid
+    its own); calls are I/O waits, so many of them share the GIL cheaply."""
+    global _pool, _slots, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
-        _pool = ThreadPoolExecutor(max_workers=_conf("SETTLEMENT_VENUE_CONCURRENCY", 8), thread_name_prefix="venue")
+        _pool = ThreadPoolExecutor(max_workers=_venue_concurrency(), thread_name_prefix="venue")
+        _slots = _Slots(_venue_concurrency())
         _pool_pid = os.getpid()
     return _pool
 
 
+def _venue_slots() -> _Slots:
+    _venue_pool()
+    return _slots
+
+
 def _call_all(fn, settlements: list[Settlement]) -> list:
-    if len(settlements) <= 1 or _conf("SETTLEMENT_VENUE_CONCURRENCY", 8) <= 1:
+    if len(settlements) <= 1 or _venue_concurrency() <= 1:
         return [_guarded(fn, s, threaded=False) for s in settlements]
     return list(_venue_pool().map(lambda s: _guarded(fn, s), settlements))
 
 
 def _guarded(fn, settlement: Settlement, threaded: bool = True):
-    if threaded:
-        close_old_connections()  # drop a connection that went stale between batches
     try:
         return fn(settlement)
     except VenueError as exc:
@@ -456,6 +512,11 @@ def _guarded(fn, settlement: Settlement, threaded: bool = True):
     except Exception as exc:  # an adapter bug must not take the batch down with it
         logger.exception("venue call failed for %s", settlement.ref)
         return exc
+    finally:
+        if threaded:
+            # A venue thread touches the database only when the simulated venue refreshes
+            # its index price: hundreds of threads must not each keep a connection open.
+            connection.close()
 
 
 def _swaps(settlement: Settlement) -> bool:
@@ -523,8 +584,10 @@ def settlement_step_run(*, step: int, ids: Sequence[int]) -> list[int]:
     return _ledger_run(ids, first=step, last=step)
 
 
-def settlements_run(*, ids: Sequence[int], from_step: int = 1) -> list[int]:
-    """Run settlements from ``from_step`` to the end; returns the ids it settled.
+def settlements_run(*, ids: Sequence[int], from_step: int = 1, through_venue: bool = True) -> list[int]:
+    """Run settlements from ``from_step`` to the end; returns the ids it settled (without
+    ``through_venue``: it stops before step 3 and returns the ids now waiting there, for
+    the venue executor).
 
     Steps 1 and 2 (ledger only) commit together, and step 4 (ledger only) commits with
     step 3's outcome: each settlement still has its own legs and state row per step, and
@@ -534,7 +597,7 @@ def settlements_run(*, ids: Sequence[int], from_step: int = 1) -> list[int]:
     if ids and from_step <= 2:
         ids, from_step = _ledger_run(ids, first=from_step, last=2), 3
     if ids and from_step == 3:
-        return _venue_run(ids, last=4)
+        return _venue_run(ids, last=4) if through_venue else ids
     if ids and from_step == 4:
         return _ledger_run(ids, first=4, last=4)
     return []
@@ -560,11 +623,51 @@ def _venue_run(ids: Sequence[int], *, last: int) -> list[int]:
     return _venue_finish(token, batch, last=last) if batch else []
 
 
-def _venue_finish(token: str, batch: list[Settlement], *, last: int) -> list[int]:
-    """Step 3 for a claimed batch, and step 4 with it if ``last`` is 4."""
+# A venue task keeps claiming while work waits at step 3, for at most this long: a
+# settlement whose own message was spent on a smaller claim is taken here, not by the
+# recovery sweep seconds later.
+VENUE_RUN_SECONDS = 20.0
+
+
+def settlements_venue_run(*, ids: Sequence[int], seconds: float = VENUE_RUN_SECONDS) -> tuple[list[int], bool]:
+    """The venue executor (``settlement.venue`` tasks, on their own worker pool): step 3
+    at the venue and step 4 with it, for ``ids`` first and then whatever else waits at
+    step 3, oldest first. Each claim is sized to the venue calls this process has free,
+    and all of a batch's calls go out at once; several executors (threads, processes) run
+    batches side by side, kept apart by their claims. Returns the ids it settled, and
+    whether work may still be waiting (it stopped after ``seconds``, not for want of work)."""
+    slots = _venue_slots()
+    ids, done, started = list(ids), [], time.monotonic()
+    while True:
+        calls = slots.reserve(_batch_size())
+        wanted = calls.count
+        try:
+            token, batch = _claim(ids, 3, mark_sends=True, limit=wanted)
+            calls.keep(len(batch))
+            if batch:
+                # The calls go back as soon as the venue has answered: the next claim's
+                # orders go out while this batch commits.
+                done += _venue_finish(token, batch, last=4, answered=calls.release)
+        finally:
+            calls.release()
+        if len(batch) < wanted:
+            return done, False
+        if time.monotonic() - started > seconds:
+            return done, True
+        taken = {s.id for s in batch}
+        ids = [i for i in ids if i not in taken]
+
+
+def _venue_finish(token: str, batch: list[Settlement], *, last: int, answered=None) -> list[int]:
+    """Step 3 for a claimed batch, and step 4 with it if ``last`` is 4. ``answered()`` is
+    called once the venue has answered every call, before the commit."""
     started = timezone.now()
     accounts = _Accounts(batch)
-    done, failed = _venue_step(batch, token, accounts)
+    try:
+        done, failed = _venue_step(batch, token, accounts)
+    finally:
+        if answered is not None:
+            answered()
     completed = _commit_venue(token, started, done, accounts, last)
     for settlement, error in failed:
         _record_failure(settlement, 3, token, started, error)

@@ -1,12 +1,18 @@
 """Celery tasks of the back office. Thin: they take ids and call services.
 
 One relay read travels as one intake message (split at ``SETTLEMENT_BATCH_SIZE``); the
-intake records the batch and runs it through the four steps in the same task
-(``services.settlements_run``: steps 1+2 in one transaction, step 3 at the venue, step 4
-committed with it), so a batch costs one broker message, not five. A settlement that fails
-a step stays there and comes back through ``settlement.resume`` after its backoff (or
-through the recovery sweep, if that message is lost). ``settlement.step`` runs one step
-and hands its ids on, for chains queued by an earlier version.
+intake records the batch and takes it through steps 1+2 in one transaction. Step 3 waits on
+the venue's round trips, so it runs elsewhere: a ``settlement.venue`` message on
+``SETTLEMENT_VENUE_QUEUE``, served by a worker with a thread pool (see the Procfile), whose
+tasks claim what waits at step 3, send all of a batch's orders at once and commit step 4
+with the fills. Intake workers thus never wait for a venue, and many batches are at the
+venue together. With ``SETTLEMENT_VENUE_QUEUE`` empty the intake runs steps 3+4 itself, in
+the same task (the previous process model).
+
+A settlement that fails a step stays there and comes back through ``settlement.resume``
+after its backoff (or through the recovery sweep, if that message is lost).
+``settlement.step`` runs one step and hands its ids on, for chains queued by an earlier
+version.
 """
 
 from __future__ import annotations
@@ -38,8 +44,16 @@ def step_chains() -> bool:
     return bool(settings.SETTLEMENT_STEP_CHAINS)
 
 
+def venue_queue() -> str:
+    """The queue of step 3's venue executor; empty: the intake runs step 3 itself."""
+    return settings.SETTLEMENT_VENUE_QUEUE
+
+
 def chains_start(ids: list[int], *, from_step: int = 1) -> None:
     """One task per micro-batch of settlements, running them from ``from_step`` to the end."""
+    if from_step == 3 and venue_queue() and not step_chains():
+        venue_start(ids)
+        return
     size = batch_size()
     for start in range(0, len(ids), size):
         part = ids[start : start + size]
@@ -50,26 +64,67 @@ def chains_start(ids: list[int], *, from_step: int = 1) -> None:
             settlement_run.apply_async(args=[part, from_step])
 
 
+def venue_start(ids: list[int]) -> None:
+    """Hand settlements waiting at step 3 to the venue executor (or, without its queue,
+    run steps 3+4 here)."""
+    if not ids:
+        return
+    queue = venue_queue()
+    if not queue:
+        services.settlements_run(ids=ids, from_step=3)
+        return
+    size = batch_size()
+    for start in range(0, len(ids), size):
+        settlement_venue.apply_async(args=[ids[start : start + size]], queue=queue)
+
+
+def _run(ids: list[int], from_step: int) -> list[int]:
+    """Steps ``from_step``..4 as this worker's part: the ledger steps here, step 3 on
+    the venue queue when there is one."""
+    if not venue_queue() or from_step >= 4:
+        return services.settlements_run(ids=ids, from_step=from_step)
+    venue_start(services.settlements_run(ids=ids, from_step=from_step, through_venue=False))
+    return []
+
+
 @shared_task(name="settlement.intake", time_limit=120, **_DB_RETRY)
 def settlement_intake(events: list[dict]) -> int:
     """Acceptance: record a settlement per event (duplicates are no-ops) and settle them."""
+    reconcile.events_taken(events)
     if step_chains():
         new_ids = services.settlements_accept(events=events)
         chains_start(new_ids)
         return len(new_ids)
-    new_ids, _ = services.settlements_take_in(events=events)
+    through_venue = not venue_queue()
+    new_ids, carried = services.settlements_take_in(events=events, through_venue=through_venue)
+    if not through_venue:
+        venue_start(carried)
     if len(new_ids) < len(events):
         # A redelivery (say, its worker died mid-batch): pick up what is still unfinished
         # now rather than after the idle timeout. Claims keep a live executor's rows apart.
         unfinished = selectors.settlements_unfinished(refs=[e.get("key") for e in events])
-        for step in (1, 2, 3, 4) if unfinished else ():
-            services.settlements_run(ids=unfinished, from_step=step)
+        if unfinished:
+            for step in (1, 2, 3, 4) if through_venue else (1, 2, 4):
+                services.settlements_run(ids=unfinished, from_step=step, through_venue=through_venue)
+            if not through_venue:
+                venue_start(unfinished)  # it takes those now at step 3
     return len(new_ids)
 
 
 @shared_task(name="settlement.run", time_limit=120, **_DB_RETRY)
 def settlement_run(ids: list[int], from_step: int = 1) -> int:
-    return len(services.settlements_run(ids=ids, from_step=from_step))
+    return len(_run(ids, from_step))
+
+
+@shared_task(name="settlement.venue", time_limit=120, **_DB_RETRY)
+def settlement_venue(ids: list[int]) -> int:
+    """Step 3 at the venue (and step 4) for settlements waiting there: the venue queue's task."""
+    done, more = services.settlements_venue_run(ids=ids)
+    if more and venue_queue():
+        # Its time is up but work still waits: a successor carries on, so a backlog never
+        # depends on the recovery sweep.
+        settlement_venue.apply_async(args=[[]], queue=venue_queue())
+    return len(done)
 
 
 @shared_task(name="settlement.step", time_limit=120, **_DB_RETRY)
@@ -82,13 +137,17 @@ def settlement_resume(step: int, ids: list[int]) -> None:
     if step_chains():
         chains_start(ids, from_step=step)
     else:
-        services.settlements_run(ids=ids, from_step=step)
+        _run(ids, step)
 
 
 @shared_task(name="settlement.recover", time_limit=60, **_DB_RETRY)
 def settlement_recover() -> int:
     """Re-enqueue settlements idle in a non-final state (a crashed worker, a lost message)."""
     stalled = services.settlements_stalled()
+    if 3 in stalled and venue_queue() and not step_chains() and selectors.venue_busy():
+        # Waiting behind the venue stage's backlog, not lost: its executors take the
+        # oldest first and keep claiming while work waits.
+        del stalled[3]
     total = 0
     for step, ids in sorted(stalled.items()):
         services.settlements_touch(ids=ids)
@@ -107,7 +166,9 @@ def outbox_reconcile() -> int:
 
 
 def intake_publish(messages: list[dict], *, retry: bool = True) -> None:
-    """Hand events to the acceptance intake, in micro-batches."""
+    """Hand events to the acceptance intake, in micro-batches, marked as queued (see
+    ``settlement.reconcile``)."""
+    reconcile.events_queued(messages)
     size = batch_size()
     for start in range(0, len(messages), size):
         settlement_intake.apply_async(args=[messages[start : start + size]], retry=retry)

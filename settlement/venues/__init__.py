@@ -122,15 +122,22 @@ def _recent(price_source, ttl: float):
     import time
 
     seen: dict[str, tuple[float, Decimal]] = {}
+    refreshing = threading.Lock()
 
     def price(symbol: str) -> Decimal:
         hit = seen.get(symbol)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < ttl:
+        if hit is not None and time.monotonic() - hit[0] < ttl:
             return hit[1]
-        value = price_source(symbol)
-        seen[symbol] = (now, value)
-        return value
+        # One refresh at a time: when the print ages out under a full batch, hundreds of
+        # venue threads would otherwise all query (and connect) at once.
+        with refreshing:
+            hit = seen.get(symbol)
+            now = time.monotonic()
+            if hit is not None and now - hit[0] < ttl:
+                return hit[1]
+            value = price_source(symbol)
+            seen[symbol] = (now, value)
+            return value
 
     return price
 

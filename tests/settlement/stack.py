@@ -60,6 +60,15 @@ class BackOffice:
              "--concurrency", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         )  # fmt: skip
 
+    def venue_worker(self, name: str, concurrency: int = 8) -> Child:
+        """The venue executor as the Procfile runs it: step 3's queue on a thread pool."""
+        return self.spawn(
+            name,
+            [str(BIN / "celery"), "-A", "trading", "worker", "-Q", f"{self.queue}.venue", "-n", f"{name}@%h-{self.queue}",
+             "--pool", "threads", "--concurrency", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle",
+             "--without-heartbeat"],
+        )  # fmt: skip
+
     def beat(self) -> Child:
         return self.spawn(
             "beat", [str(BIN / "celery"), "-A", "trading", "beat", "-l", "info", "-s", str(self.log_dir / "beat-schedule")]

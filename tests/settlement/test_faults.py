@@ -125,7 +125,8 @@ def system_balance(role: str, asset: str) -> Decimal:
 
 def test_a_thousand_orders_settle_exactly_once_while_workers_are_killed(back_office):
     rng = random.Random(20261122)
-    workers = {name: back_office.worker(name) for name in ("w1", "w2")}
+    start = {"w1": back_office.worker, "w2": back_office.worker, "v1": back_office.venue_worker}
+    workers = {name: spawn(name) for name, spawn in start.items()}
     back_office.beat()
     back_office.relay()
     for worker in workers.values():
@@ -137,10 +138,10 @@ def test_a_thousand_orders_settle_exactly_once_while_workers_are_killed(back_off
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and kills < 20:
         time.sleep(rng.uniform(0.5, 2.5))
-        name = rng.choice(sorted(workers))
+        name = rng.choice(sorted(workers))  # intake workers and the venue executor alike
         workers[name].kill9()
         kills += 1
-        workers[name] = back_office.worker(name)
+        workers[name] = start[name](name)
         if written.is_set() and kills >= 8:
             break
     assert written.wait(60)
@@ -167,6 +168,7 @@ def test_a_thousand_orders_settle_exactly_once_while_workers_are_killed(back_off
 def test_the_standby_relay_takes_over_within_two_seconds_and_skips_nothing(back_office):
     rng = random.Random(7)
     back_office.worker("w1")
+    back_office.venue_worker("v1")
     back_office.beat()
     first = back_office.relay("relay-a")
     first.wait_for("LEADER", timeout=30)
@@ -195,6 +197,7 @@ def test_venue_faults_retry_to_completion_and_fatal_ones_wait_in_review(back_off
     back_office.env["SETTLEMENT_RETRY_MAX_SECONDS"] = "1"
     for name in ("w1", "w2"):
         back_office.worker(name)
+    back_office.venue_worker("v1")
     back_office.beat()
     back_office.relay()
     written = threading.Event()
@@ -219,6 +222,7 @@ def test_a_broker_outage_loses_and_doubles_nothing(back_office):
     outage = float(os.environ.get("BROKER_OUTAGE_SECONDS", "60"))
     for name in ("w1", "w2"):
         back_office.worker(name).wait_for("ready.", timeout=60)
+    back_office.venue_worker("v1").wait_for("ready.", timeout=60)
     back_office.beat()
     back_office.relay()
     before = threading.Event()

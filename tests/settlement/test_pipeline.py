@@ -207,12 +207,29 @@ def test_reconciliation_republishes_events_without_a_settlement(venue, eager_cel
 
     old, young = emit(), emit()
     OutboxEvent.objects.filter(pk=old["id"]).update(created_at=timezone.now() - timedelta(seconds=10))
+    wait_for_the_snapshot_guard(young["id"])
+    OutboxEvent.objects.filter(pk=young["id"]).update(created_at=timezone.now())  # however long that took
     assert tasks.outbox_reconcile() == 1
     assert Settlement.objects.get(ref=old["key"]).state == State.SETTLED
     assert not Settlement.objects.filter(ref=young["key"]).exists()
     assert Counter.objects.get(name="outbox_republished").value == 1
     # Nothing is republished twice once it has its settlement.
     assert tasks.outbox_reconcile() == 0
+
+
+def wait_for_the_snapshot_guard(event_id: int, timeout: float = 30) -> None:
+    """Outbox readers see an event once every transaction older than its own has ended,
+    on the whole server: on a PostgreSQL shared with other test runs that takes a moment."""
+    import time
+
+    from trading.outbox import outbox_after
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e.id == event_id for e in outbox_after(txid=0, event_id=0, limit=1000)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"event {event_id} still behind the snapshot guard after {timeout}s")
 
 
 def test_events_of_other_topics_are_not_settled(venue):
