@@ -17,6 +17,14 @@ database, so what the book holds is always what was committed. A crash therefore
 order and matches none twice: an order the dead runner took is still ``new`` and is matched
 again, identically, by the next leader.
 
+The runner never stops on one order. What it loads is checked as it is converted for the
+engine: a new order that cannot be (a value that is not a positive multiple of the tick or
+lot, say, written by something other than order entry) is rejected with ``invalid_order``,
+and an open order that cannot be rebuilt is cancelled with that reason; the hold is released
+and the trader told. A batch that fails for any reason but a lost connection is retried in
+halves after the rebuild, down to single orders: an order that fails alone is rejected the
+same way. Cancelling an order the engine has not taken yet ends it without matching it.
+
 Ledger ids are derived from the order and its hold sequence (``spot:<id>:hold:<n>``,
 ``spot:<id>:<n>:recv``, ``spot:<id>:<n>:fee``): each batch that touches an order advances
 its ``hold_seq`` by one.
@@ -25,19 +33,22 @@ its ``hold_seq`` by one.
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from ledger.models import AccountKind, LedgerAccount, SystemRole, TransferKind
-from ledger.services import LedgerRejected, TransferRequest, system_account, system_bucket, transfers_execute, user_account
+from accounts.models import User
+from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer, TransferKind
+from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
+from notifications.services import notification_create
 from trading.dependencies import REDIS, dependency, unavailable
 from trading.leases import Singleton, fenced
 from trading.money import quantum
@@ -64,7 +75,9 @@ from .engine import (
     Cancel,
     HotPathGC,
     OrderBook,
+    RebuildError,
     RestingOrder,
+    UnitError,
     Units,
 )
 from .models import EngineState, SpotOrder, SpotStatus, SpotTrade
@@ -76,6 +89,10 @@ BOOK_DEPTH = 50
 RECENT_TRADES = 100
 _LIVE = (SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PENDING)
 _CANCEL_STATUS_FILLED = (Cancel.QUOTE_SPENT,)
+INVALID = "invalid_order"
+# Errors that say nothing about the orders of a batch: the database went away.
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+_BAD_VALUE = (UnitError, RebuildError, ArithmeticError, ValueError, TypeError)
 
 
 def _step(value: Decimal) -> Decimal:
@@ -92,7 +109,7 @@ class _Order:
 
     __slots__ = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity", "filled",
                  "filled_quote", "fees", "status", "queue_seq", "spent", "received", "fee", "touched", "reason",
-                 "client_order_id", "iceberg")
+                 "client_order_id", "iceberg", "invalid")
 
     def __init__(self, row):
         (self.id, self.user_id, self.side, self.type, self.hold_asset, self.hold_amount, self.hold_seq, self.quantity,
@@ -101,6 +118,7 @@ class _Order:
         self.touched = False
         self.reason = ""
         self.iceberg = False
+        self.invalid = False  # refused by the runner's own checks: its hold may not exist
 
 
 _ORDER_FIELDS = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity",
@@ -131,6 +149,9 @@ class EngineRunner:
         self.recent_trades: deque[dict] = deque(maxlen=RECENT_TRADES)
         self.snapshot_due = False  # the last snapshot did not reach Redis: publish it again
         self._accounts = {}
+        self.take = self.batch  # new orders per batch: halved after a failed batch, to find a bad order
+        self.poison: set[int] = set()  # new orders that failed a batch on their own: rejected when next taken
+        self.unrestorable: dict[int, str] = {}  # open orders the rebuild could not restore: cancelled next batch
 
     def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
         """Ledger accounts by (user or system role, asset, bucket key), looked up once."""
@@ -160,15 +181,30 @@ class EngineRunner:
         )
         self.live = {}
         self._prewarm({row["user_id"] for row in rows})
-        resting = []
+        self.unrestorable = {}
+        resting = {}
         for row in rows:
             order = _Order(tuple(row[f] for f in _ORDER_FIELDS))
             order.iceberg = row["display_quantity"] is not None
             self.live[order.id] = order
-            resting.append(self._resting(row))
+            try:
+                resting[order.id] = self._resting(row)
+            except _BAD_VALUE as exc:
+                self._unrestorable(order.id, exc)
         last = self.units.price_to_ticks(state.last_price) if state.last_price else None
-        self.book = OrderBook.rebuild(resting, symbol=self.symbol, seq=state.seq, last_price=last,
-                                      market_band_ppm=self.band_ppm)
+        while True:
+            try:
+                self.book = OrderBook.rebuild(list(resting.values()), symbol=self.symbol, seq=state.seq,
+                                              last_price=last, market_band_ppm=self.band_ppm)
+                break
+            except RebuildError as exc:
+                # "order <id>: why": leave that order out and cancel it; an error that names
+                # no order is a book the runner cannot trust, so it does not lead.
+                named = re.match(r"order (\d+):", str(exc))
+                if named is None or int(named.group(1)) not in resting:
+                    raise
+                del resting[int(named.group(1))]
+                self._unrestorable(int(named.group(1)), exc)
         self.book.drain()
         self.published_seq = self.book.seq
         self.recent_trades = deque(
@@ -180,6 +216,11 @@ class EngineRunner:
             self.gc = HotPathGC()
             self.gc.__enter__()  # once per process, with the rebuilt book in the frozen heap
         logger.info("engine %s rebuilt: %d open orders, seq %d", self.symbol, len(resting), state.seq)
+
+    def _unrestorable(self, order_id: int, exc: Exception) -> None:
+        logger.error("engine %s: open order %s cannot be restored, cancelling it: %s", self.symbol, order_id, exc)
+        self.unrestorable[order_id] = INVALID
+        self.live[order_id].invalid = True
 
     def _prewarm(self, user_ids: set[int]) -> None:
         """Load the ledger accounts the batches will touch in two queries, instead of one
@@ -210,7 +251,7 @@ class EngineRunner:
             if row["trail_amount"] is not None:
                 trail_ticks = units.price_to_ticks(row["trail_amount"])
             else:
-                trail_ppm = int(row["trail_percent"] * PPM / 100)
+                trail_ppm = Units.percent_to_ppm(row["trail_percent"])
             reference = self._trail_reference(row)
         return RestingOrder(
             row["id"], row["user_id"], row["side"], order_type, units.price_to_ticks(price) if price else None, qty,
@@ -238,59 +279,98 @@ class EngineRunner:
             new = list(
                 SpotOrder.objects.filter(symbol=self.symbol, status=SpotStatus.NEW).order_by("id")
                 .values_list(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
-                             "display_quantity", "time_in_force", "post_only", "quote_quantity")[: self.batch]
+                             "display_quantity", "time_in_force", "post_only", "quote_quantity",
+                             "cancel_requested_at")[: self.take]
             )
             cancels = list(
                 SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE, cancel_requested_at__isnull=False)
                 .order_by("id").values_list("id", flat=True)[: self.batch]
             )
-            if not new and not cancels:
+            if not new and not cancels and not self.unrestorable:
                 return False
-            events = self._feed(new, cancels)
             try:
+                events = self._feed(new, cancels)
                 outcome = self._write(events)
-            except LedgerRejected as exc:
+            except _CONNECTION_ERRORS:
+                raise
+            except Exception as exc:
                 # The book has moved ahead of what can commit. Step down like on a database
-                # error: the next lead rebuilds the book from the database and tries again.
-                raise DatabaseError(f"the ledger refused the batch: {exc.code}: {exc.message}") from exc
+                # error: the next lead rebuilds the book from the database and tries again,
+                # with half the orders, until a bad one is alone and is rejected.
+                self._suspect([row[0] for row in new])
+                raise DatabaseError(f"engine {self.symbol}: batch of {len(new)} refused: {type(exc).__name__}: {exc}") from exc
         self.matched += len(new)
+        self.unrestorable = {}
+        self.poison.difference_update(row[0] for row in new)
+        if self.take < self.batch:
+            self.take = min(self.batch, self.take * 2)
         self._publish(outcome)
         if self.gc is not None:
             self.gc.checkpoint()  # after the commit: collect what this batch left, young objects only
-        return len(new) == self.batch
+        return len(new) == self.take or bool(self.poison)
+
+    def _suspect(self, order_ids: list[int]) -> None:
+        if len(order_ids) == 1:
+            self.poison.add(order_ids[0])
+            logger.error("engine %s: order %s fails on its own; it will be rejected", self.symbol, order_ids[0])
+        elif order_ids:
+            self.take = max(1, len(order_ids) // 2)
 
     def _feed(self, new, cancels) -> list:
         book, units = self.book, self.units
         live = self.live
+        refused = []  # events for orders the book never sees
+        for order_id, reason in self.unrestorable.items():
+            order = live[order_id]
+            refused.append((CANCELLED, book.seq, order_id, order.user_id, reason, None))
         for row in new:
             order = _Order(row[:14])
             order.touched = True
             order.iceberg = row[19] is not None
             live[order.id] = order
-            (price, protect, stop, trail_amount, trail_percent, display, tif, post_only, quote_qty) = row[14:]
-            qty = units.qty_to_lots(order.quantity) if order.quantity is not None else None
-            order_type = order.type
-            if order_type == LIMIT and tif == "GTC" and not post_only and display is None:
-                book.place_limit(order.id, order.user_id, order.side, qty, units.price_to_ticks(price))
-            elif order_type == MARKET and protect is not None:
-                # a market buy by quantity: an IOC (or FOK) limit at its protection price,
-                # so it never spends beyond its hold
-                book.place(order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC)
-            else:
-                limit = price if price is not None else protect
-                book.place(
-                    order.id, order.user_id, order.side, order_type, qty,
-                    units.price_to_ticks(limit) if limit is not None else None, tif, post_only=post_only,
-                    display_qty=units.qty_to_lots(display) if display is not None else None,
-                    stop_price=units.price_to_ticks(stop) if stop is not None else None,
-                    trail_ticks=units.price_to_ticks(trail_amount) if trail_amount is not None else None,
-                    trail_ppm=int(trail_percent * PPM / 100) if trail_percent is not None else None,
-                    quote_qty=units.quote_to_int(quote_qty) if quote_qty is not None else None,
-                )
+            if row[23] is not None:
+                # cancelled before the engine took it: it ends here, unmatched
+                refused.append((CANCELLED, book.seq, order.id, order.user_id, Cancel.USER, None))
+                continue
+            if order.id in self.poison:
+                order.invalid = True
+                refused.append((REJECTED, book.seq, order.id, INVALID, "place"))
+                continue
+            try:
+                self._place(book, units, order, row)
+            except _BAD_VALUE as exc:
+                logger.error("engine %s: rejecting order %s: %s", self.symbol, order.id, exc)
+                order.invalid = True
+                refused.append((REJECTED, book.seq, order.id, INVALID, "place"))
         for order_id in cancels:
             if order_id in book:
                 book.cancel(order_id)
-        return book.drain()
+        return refused + book.drain()
+
+    @staticmethod
+    def _place(book, units, order, row) -> None:
+        """Convert the row for the engine (every conversion before the book is touched, so a
+        bad value leaves the book as it was) and place it."""
+        (price, protect, stop, trail_amount, trail_percent, display, tif, post_only, quote_qty) = row[14:23]
+        qty = units.qty_to_lots(order.quantity) if order.quantity is not None else None
+        order_type = order.type
+        if order_type == LIMIT and tif == "GTC" and not post_only and display is None:
+            book.place_limit(order.id, order.user_id, order.side, qty, units.price_to_ticks(price))
+        elif order_type == MARKET and protect is not None:
+            # a market buy by quantity: an IOC (or FOK) limit at its protection price,
+            # so it never spends beyond its hold
+            book.place(order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC)
+        else:
+            limit = price if price is not None else protect
+            limit_ticks = units.price_to_ticks(limit) if limit is not None else None
+            display_lots = units.qty_to_lots(display) if display is not None else None
+            stop_ticks = units.price_to_ticks(stop) if stop is not None else None
+            trail_ticks = units.price_to_ticks(trail_amount) if trail_amount is not None else None
+            trail_ppm = Units.percent_to_ppm(trail_percent) if trail_percent is not None else None
+            quote_units = units.quote_to_int(quote_qty) if quote_qty is not None else None
+            book.place(order.id, order.user_id, order.side, order_type, qty, limit_ticks, tif, post_only=post_only,
+                       display_qty=display_lots, stop_price=stop_ticks, trail_ticks=trail_ticks, trail_ppm=trail_ppm,
+                       quote_qty=quote_units)
 
     def _write(self, events) -> dict:
         live = self.live
@@ -379,6 +459,13 @@ class EngineRunner:
                 order.queue_seq = event[1]
         touched = [order for order in live.values() if order.touched]
         transfers = self._ledger(touched)
+        for order in touched:
+            if order.invalid:
+                notification_create(
+                    user=User(pk=order.user_id), kind="order_rejected",
+                    title=f"{self.symbol} order {order.id} was not accepted",
+                    body="The exchange could not process this order; nothing of it traded and its funds are released.",
+                )
         # orders: one UPDATE per touched order, sent as one pipelined batch
         rows = []
         book = self.book
@@ -417,6 +504,8 @@ class EngineRunner:
         requests, payouts = [], []
         fees = {self.base: Decimal(0), self.quote: Decimal(0)}
         key = self.symbol
+        refused = [f"spot:{order.id}:hold:{order.hold_seq}" for order in touched if order.invalid]
+        voidable = set(_open_holds(refused)) if refused else set()
         for order in touched:
             final = order.status in (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
             if not order.spent and not final:
@@ -427,7 +516,7 @@ class EngineRunner:
             if order.spent:
                 requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:post", kind=TransferKind.POST_PENDING,
                                                 code="spot_fill", pending_id=hold_id, amount=order.spent, reference=ref))
-            elif order.hold_amount:
+            elif order.hold_amount and (not order.invalid or hold_id in voidable):
                 requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:void", kind=TransferKind.VOID_PENDING,
                                                 code="spot_release", pending_id=hold_id, reference=ref))
             left = order.hold_amount - order.spent
@@ -480,6 +569,7 @@ class EngineRunner:
             updates.append((f"user:{order.user_id}", {
                 "type": "order", "id": order.id, "symbol": symbol, "status": order.status,
                 "filled_quantity": str(order.filled), "client_order_id": order.client_order_id,
+                "reason": order.reason or None,
             }))
         users = set()
         for trade in outcome["trades"]:
@@ -527,6 +617,13 @@ class EngineRunner:
         self.snapshot_due = False
 
 
+def _open_holds(hold_ids: list[str]) -> list[str]:
+    """Which of these holds exist and are still open (an order the runner refused may have
+    been written without one)."""
+    return list(Transfer.objects.filter(pk__in=hold_ids, kind=TransferKind.PENDING)
+                .exclude(resolutions__isnull=False).values_list("pk", flat=True))
+
+
 _ORDER_UPDATE = (
     ("hidden_quantity", "numeric"), ("status", "text"), ("filled_quantity", "numeric"), ("filled_quote", "numeric"),
     ("fees_paid", "numeric"), ("hold_amount", "numeric"), ("hold_seq", "integer"), ("queue_seq", "bigint"),
@@ -551,8 +648,11 @@ def _update_orders(rows: list[tuple]) -> None:
             sets = ", ".join(f"{name} = v.{name}" for name, _ in _ORDER_UPDATE)
             cursor.execute(f"UPDATE {table} AS o SET {sets} FROM unnest({arrays}) AS v({names}, id) WHERE o.id = v.id", values)
         else:
+            fields = [SpotOrder._meta.get_field(name) for name, _ in _ORDER_UPDATE]
+            prepared = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, row)] + [row[-1]]
+                        for row in rows]
             sets = ", ".join(f"{name}=%s" for name, _ in _ORDER_UPDATE)
-            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id=%s", rows)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id=%s", prepared)
 
 
 def _insert_trades(trades: list[SpotTrade]) -> None:

@@ -144,7 +144,7 @@ def test_a_trader_gets_a_snapshot_then_their_order_fill_and_balance_events_and_n
         opened = frames[0]
         assert Decimal(opened.pop("filled_quantity")) == 0
         assert opened == {"channel": f"user:{alice.pk}", "type": "order", "id": sell.pk, "symbol": "BTC-USDT",
-                          "status": "open", "client_order_id": ""}
+                          "status": "open", "client_order_id": "", "reason": None}
         assert balance(frames[-1], "BTC")["held"] == "0.60000000"
 
         buy = await sync_to_async(place)(bob, side="buy", type="limit", price="65000.00", quantity="0.2")
