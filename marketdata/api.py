@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from trading.api import validated
 from trading.errors import ValidationFailed
+from trading.money import parse_int
 from trading.schema import SYMBOL_PATH, DecimalString, DecimalStringMethod, errors
 
 from . import selectors, services
@@ -265,16 +266,7 @@ class WatchlistItemApi(APIView):
 
 
 def _int_param(request, name: str, *, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"{name} must be an integer.", fields={name: ["Not an integer."]}) from None
-    if not low <= value <= high:
-        raise ValidationFailed(f"{name} must be between {low} and {high}.", fields={name: [f"Between {low} and {high}."]})
-    return value
+    return parse_int(request.query_params.get(name), field=name, default=default, low=low, high=high)
 
 
 def _time_param(request, name: str) -> datetime | None:
@@ -285,7 +277,7 @@ def _time_param(request, name: str) -> datetime | None:
         value = parse_datetime(raw)
     except ValueError:
         value = None
-    if value is None and raw.isdigit():
+    if value is None and raw.isascii() and raw.isdigit():
         from datetime import timezone
 
         try:

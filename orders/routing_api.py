@@ -17,7 +17,8 @@ from rest_framework.views import APIView
 
 from marketdata.models import InstrumentKind
 from marketdata.services import SPOT_MARKETS
-from trading.errors import NotFound, ValidationFailed
+from trading.errors import NotFound
+from trading.money import parse_int
 from trading.schema import DECIMAL_STRING, DecimalInput, DecimalString, errors
 
 from . import routing_selectors
@@ -28,16 +29,7 @@ MAX_DEPTH = 100
 
 
 def _depth(request) -> int:
-    raw = request.query_params.get("depth")
-    if raw in (None, ""):
-        return 20
-    try:
-        depth = int(raw)
-    except ValueError:
-        raise ValidationFailed("depth must be an integer.", fields={"depth": ["Not an integer."]}) from None
-    if not 1 <= depth <= MAX_DEPTH:
-        raise ValidationFailed(f"depth must be between 1 and {MAX_DEPTH}.", fields={"depth": [f"Between 1 and {MAX_DEPTH}."]})
-    return depth
+    return parse_int(request.query_params.get("depth"), field="depth", default=20, low=1, high=MAX_DEPTH)
 
 
 # A level is [price, total quantity, {source: quantity}]: a list of mixed items, which a

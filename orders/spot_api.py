@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from marketdata.services import SPOT_MARKETS
 from trading.schema import DecimalInput, DecimalString, errors
+from trading.money import parse_int
 
 from . import selectors
 from .engine import BUY, FOK, GTC, IOC, SELL
@@ -254,9 +255,6 @@ class FillsApi(APIView):
                    responses={200: FillSerializer(many=True)}, operation_id="spot_fills_list",
                    description="Your fills (execution reports), newest first.")
     def get(self, request):
-        try:
-            limit = max(1, min(500, int(request.query_params.get("limit", 100))))
-        except ValueError:
-            limit = 100
+        limit = parse_int(request.query_params.get("limit"), field="limit", default=100, low=1, high=500)
         fills = selectors.spot_fills_for(user=request.user, symbol=request.query_params.get("symbol"), limit=limit)
         return Response([fill_dict(fill) for fill in fills])

@@ -146,11 +146,13 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
         )
         params = constants + arrays
     else:
-        json_field = Settlement._meta.get_field("payload")
+        field = Settlement._meta.get_field
+        json_field, usdt_field, qty_field, index_field = (field(n) for n in ("payload", "usdt", "underlying_qty", "index_price"))
         params = []
         for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
             params += [
-                ref, event_id, topic, kind, underlying, usdt, qty, index,
+                ref, event_id, topic, kind, underlying, usdt_field.get_db_prep_save(usdt, connection),
+                qty_field.get_db_prep_save(qty, connection), index_field.get_db_prep_save(index, connection),
                 json_field.get_db_prep_value(payload, connection), created, *constants,
             ]  # fmt: skip
         sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join(['(' + ', '.join(['%s'] * 23) + ')'] * len(rows))}"

@@ -22,13 +22,35 @@ if (BASE_DIR / ".env").exists():
 
 DEBUG = env.bool("DEBUG", default=False)
 PLATFORM_NAME = env("PLATFORM_NAME", default="Meridian Exchange")
-SECRET_KEY = env("SECRET_KEY", default="insecure-embedded-mode-key-set-SECRET_KEY-in-production")
+# The embedded mode (a local demo) may run on this published key; nothing else may.
+EMBEDDED_SECRET_KEY = "insecure-embedded-mode-key-set-SECRET_KEY-in-production"
+SECRET_KEY = env("SECRET_KEY", default=EMBEDDED_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
 EMBEDDED = not DATABASE_URL
+
+
+def _refuse_unsafe_key(name: str, value: str) -> None:
+    """Stack mode signs sessions, password-reset links and JWTs with this key: one that is
+    missing, published or short lets anyone sign in as anyone, so the process does not start."""
+    problem = ("is not set" if not env.str(name, default="") else
+               "is the embedded mode's published demo key" if value == EMBEDDED_SECRET_KEY else
+               f"is only {len(value)} characters long" if len(value) < 50 else "")
+    if problem:
+        raise SystemExit(
+            f"Refusing to start: {name} {problem}. With a database URL (stack mode) the platform needs a secret "
+            f"of at least 50 random characters. Set {name}, e.g. to the output of\n"
+            "    python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
+
+
+if not EMBEDDED:
+    _refuse_unsafe_key("SECRET_KEY", SECRET_KEY)
+    if "JWT_SIGNING_KEY" in env.ENVIRON:
+        _refuse_unsafe_key("JWT_SIGNING_KEY", env("JWT_SIGNING_KEY"))
 
 # Behind TLS in production: secure cookies, HSTS and the HTTPS redirect follow HTTPS.
 # Embedded mode is a local demo on http://127.0.0.1, so it defaults to plain HTTP.
@@ -63,6 +85,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "trading.parsers.RefuseControlCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -231,9 +254,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "trading.parsers.JSONParser",
+        "trading.parsers.MultiPartParser",
+        "trading.parsers.FormParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "trading.schema.PlatformAutoSchema",
     "EXCEPTION_HANDLER": "trading.errors.api_exception_handler",
@@ -244,6 +267,9 @@ REST_FRAMEWORK = {
         "otp": env("THROTTLE_OTP", default="10/min"),
     },
 }
+# JSON request bodies: at most this large and this deeply nested (trading/parsers.py).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
@@ -387,9 +413,18 @@ SETTLEMENT_MAX_ATTEMPTS = env.int("SETTLEMENT_MAX_ATTEMPTS", default=8)
 SETTLEMENT_RETRY_BASE_SECONDS = env.float("SETTLEMENT_RETRY_BASE_SECONDS", default=0.2)
 SETTLEMENT_RETRY_MAX_SECONDS = env.float("SETTLEMENT_RETRY_MAX_SECONDS", default=10.0)
 SETTLEMENT_RECONCILE_AFTER_SECONDS = env.float("SETTLEMENT_RECONCILE_AFTER_SECONDS", default=3.0)
+# An event published to the intake (by the relay or the reconciliation) counts as queued this
+# long: the reconciliation re-publishes a missing event at most once per this period. Longer
+# than the broker backlog you expect to ride out; a broker that loses its messages loses
+# these marks with them, so its events go again at once.
+SETTLEMENT_RECONCILE_QUEUED_SECONDS = env.float("SETTLEMENT_RECONCILE_QUEUED_SECONDS", default=120.0)
 SETTLEMENT_CLIENT_ID_PREFIX = env.str("SETTLEMENT_CLIENT_ID_PREFIX", default="stl")
-# Venue calls of one step-3 batch run on this many threads per worker process.
-SETTLEMENT_VENUE_CONCURRENCY = env.int("SETTLEMENT_VENUE_CONCURRENCY", default=8)
+# Step 3 (the venue round trips) runs on this queue, served by the Procfile's `venue` worker
+# (a thread pool), so intake workers never wait for a venue. Empty: the intake task runs
+# step 3 itself.
+SETTLEMENT_VENUE_QUEUE = env.str("SETTLEMENT_VENUE_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}.venue")
+# Venue calls in flight per process running step 3: a batch's orders all go out at once.
+SETTLEMENT_VENUE_CONCURRENCY = env.int("SETTLEMENT_VENUE_CONCURRENCY", default=256)
 RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.25)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
 # How long the relay lets a burst of events gather before it publishes them together.
@@ -405,8 +440,18 @@ SETTLEMENT_VENUE_PRICE_TTL_SECONDS = env.float("SETTLEMENT_VENUE_PRICE_TTL_SECON
 SETTLEMENT_STEP_CHAINS = env.bool("SETTLEMENT_STEP_CHAINS", default=False)
 CELERY_BEAT_SCHEDULE.update(
     {
-        "settlement-reconcile": {"task": "settlement.reconcile", "schedule": env.float("SETTLEMENT_RECONCILE_EVERY", default=3.0)},
-        "settlement-recover": {"task": "settlement.recover", "schedule": env.float("SETTLEMENT_RECOVER_EVERY", default=5.0)},
+        # A sweep that waited longer than its period (the workers were down) is dropped: the
+        # next one does its work, and twenty stale ones in a row would only repeat it.
+        "settlement-reconcile": {
+            "task": "settlement.reconcile",
+            "schedule": env.float("SETTLEMENT_RECONCILE_EVERY", default=3.0),
+            "options": {"expires": env.float("SETTLEMENT_RECONCILE_EVERY", default=3.0)},
+        },
+        "settlement-recover": {
+            "task": "settlement.recover",
+            "schedule": env.float("SETTLEMENT_RECOVER_EVERY", default=5.0),
+            "options": {"expires": env.float("SETTLEMENT_RECOVER_EVERY", default=5.0)},
+        },
     }
 )
 INSTALLED_APPS.append("drf_spectacular_sidecar")

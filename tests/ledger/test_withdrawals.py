@@ -183,13 +183,13 @@ def test_invalid_addresses_per_asset(auth_api, trader, asset, address):
 @pytest.mark.parametrize(
     "asset, amount, code",
     [
-        ("USDT", "10.1234567", "invalid_amount"),  # 7 places, USDT has 6
-        ("BTC", "0.000000001", "invalid_amount"),  # 9 places, BTC has 8
-        ("ETH", "1.123456789", "invalid_amount"),
-        ("USDT", "0", "invalid_amount"),
-        ("USDT", "0.000000", "invalid_amount"),
-        ("USDT", "-5", "invalid_amount"),
-        ("BTC", "-0.00000001", "invalid_amount"),
+        ("USDT", "10.1234567", "validation_error"),  # 7 places, USDT has 6
+        ("BTC", "0.000000001", "validation_error"),  # 9 places, BTC has 8
+        ("ETH", "1.123456789", "validation_error"),
+        ("USDT", "0", "validation_error"),
+        ("USDT", "0.000000", "validation_error"),
+        ("USDT", "-5", "validation_error"),
+        ("BTC", "-0.00000001", "validation_error"),
         ("USDT", 10.5, "validation_error"),  # a JSON float
         ("USDT", 1e2, "validation_error"),
         ("USDT", "abc", "validation_error"),
@@ -211,7 +211,7 @@ def test_bad_amounts_are_400(auth_api, trader, asset, amount, code):
 def test_a_huge_amount_is_400_not_500(auth_api, trader, amount):
     before = _snapshot()
     response = _withdraw(auth_api, amount=amount, otp=_code(trader.device))
-    assert_error(response, 400, "invalid_amount", field="amount")
+    assert_error(response, 400, "validation_error", field="amount")
     assert _snapshot() == before
 
 

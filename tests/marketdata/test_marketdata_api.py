@@ -345,11 +345,11 @@ def test_watchlist_needs_authentication(api, spot):
 
 def test_hostile_input_is_refused_cleanly(api, auth_api, spot):
     # PostgreSQL refuses NUL characters in a query: they must not reach it.
-    assert_error(api.get("/api/v1/markets/BTC%00-USDT/ticker"), 404, "not_found")
-    assert_error(api.get("/api/v1/markets/%00/candles"), 404, "not_found")
+    assert_error(api.get("/api/v1/markets/BTC%00-USDT/ticker"), 400, "validation_error", field="path")
+    assert_error(api.get("/api/v1/markets/%00/candles"), 400, "validation_error", field="path")
     assert_error(api.get("/api/v1/instruments", {"underlying": "BTC\x00"}), 400, "validation_error", field="underlying")
     assert_error(api.get("/api/v1/instruments", {"kind": "spot\x00"}), 400, "validation_error", field="kind")
-    assert_error(auth_api.delete("/api/v1/watchlist/BTC%00"), 404, "not_found")
+    assert_error(auth_api.delete("/api/v1/watchlist/BTC%00"), 400, "validation_error", field="path")
     assert_error(auth_api.post("/api/v1/watchlist", {"symbol": "BTC\x00"}, format="json"), 400, "validation_error", field="symbol")
     # Unix seconds are accepted for start/end; beyond what a datetime holds is bad input.
     assert api.get("/api/v1/markets/BTC-USDT/candles", {"start": "1700000000"}).status_code == 200
