@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from .sources import PRICE_QUANTUM, Quote, SourceError
@@ -71,13 +71,16 @@ class CcxtTickerSource:
         if symbol is None:
             return self._fail(now, "config", f"no symbol configured for {underlying}")
         try:
+            with localcontext():  # ccxt sets the thread's decimal rounding and traps: keep them its own
+                book_or_ticker = (self.exchange.fetch_order_book(symbol, self.order_book_depth) if self.use_order_book
+                                  else self.exchange.fetch_ticker(symbol))
             if self.use_order_book:
-                book = self.exchange.fetch_order_book(symbol, self.order_book_depth)
+                book = book_or_ticker
                 bid = _best(book.get("bids"))
                 ask = _best(book.get("asks"))
                 last = None
             else:
-                ticker = self.exchange.fetch_ticker(symbol)
+                ticker = book_or_ticker
                 bid, ask = _number(ticker.get("bid")), _number(ticker.get("ask"))
                 last = _number(ticker.get("last")) or _number(ticker.get("close"))
             price = _mid(bid, ask) or last

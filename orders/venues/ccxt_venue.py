@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from .base import (
@@ -77,7 +77,7 @@ class CcxtSpotVenue(SpotVenue):
         self._lock = threading.RLock()
 
     def order_book(self, symbol: str, depth: int = 10) -> Book:
-        with self._lock:
+        with self._lock, localcontext():  # ccxt changes the thread's decimal context
             try:
                 self._markets()
                 book = self.exchange.fetch_order_book(ccxt_symbol(symbol), depth)
@@ -90,7 +90,7 @@ class CcxtSpotVenue(SpotVenue):
         if side not in (BUY, SELL):
             raise VenueRejected(f"bad side {side!r}")
         params = {self.client_id_param: client_order_id, "timeInForce": "IOC"}
-        with self._lock:
+        with self._lock, localcontext():  # ccxt changes the thread's decimal context
             try:
                 self._markets()  # a read: nothing is placed if it fails
             except Exception as exc:  # noqa: BLE001
@@ -108,7 +108,7 @@ class CcxtSpotVenue(SpotVenue):
     def fetch_order(self, client_order_id, symbol=None) -> Execution | None:
         import ccxt
 
-        with self._lock:
+        with self._lock, localcontext():  # ccxt changes the thread's decimal context
             try:
                 self._markets()
                 response = self.exchange.fetch_order_with_client_order_id(client_order_id, ccxt_symbol(symbol))

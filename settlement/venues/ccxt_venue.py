@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from .base import (
@@ -127,7 +127,7 @@ class CcxtVenue(Venue):
     def market_order(self, *, client_order_id, symbol, side, amount=None, quote_amount=None) -> VenueOrder:
         validate_market_order(client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, quote_amount=quote_amount)
         params = {self.client_id_param: client_order_id}
-        with self._lock:
+        with self._lock, localcontext():  # ccxt changes the thread's decimal context
             self._load_markets(client_order_id)  # a read: nothing is placed if it fails
             try:
                 if quote_amount is not None:
@@ -150,7 +150,7 @@ class CcxtVenue(Venue):
         validate_lookup(client_order_id=client_order_id, symbol=symbol)
         import ccxt
 
-        with self._lock:
+        with self._lock, localcontext():  # ccxt changes the thread's decimal context
             self._load_markets(client_order_id)
             try:
                 response = self.exchange.fetch_order_with_client_order_id(client_order_id, symbol)

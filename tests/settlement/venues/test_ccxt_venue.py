@@ -376,3 +376,14 @@ def test_a_silent_server_after_the_request_was_sent_is_an_unknown_outcome():
         for connection in held:
             connection.close()
         server.close()
+
+
+def test_a_venue_call_leaves_the_threads_decimal_context_as_it_was():
+    import decimal
+
+    before = decimal.getcontext().copy()
+    exchange = raising(ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order"))
+    with pytest.raises(VenueTimeout):
+        venue(exchange).market_order(client_order_id="stl-1002-3", symbol="BTC/USDT", side="buy", quote_amount=Decimal("15"))
+    after = decimal.getcontext()
+    assert (after.rounding, after.prec, after.traps) == (before.rounding, before.prec, before.traps)
