@@ -6,7 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-TEST_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading
+# the role scripts/ensure-services.sh creates (a password, not the machine's trust rules)
+TEST_DATABASE_URL ?= postgres://meridian:meridian-local@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
@@ -79,7 +80,7 @@ stack: deps frontend
 	$(BIN)/python manage.py collectstatic --no-input -v0; \
 	PORT=$(PORT) HTTPS=$${HTTPS:-0} $(BIN)/honcho start -f Procfile
 
-BENCH_DATABASE_URL ?= postgres://root@127.0.0.1:5432/trading_bench
+BENCH_DATABASE_URL ?= postgres://meridian:meridian-local@127.0.0.1:5432/trading_bench
 BENCH_ARGS ?=
 bench-ledger: deps services
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python bench/ledger.py $(BENCH_ARGS)
