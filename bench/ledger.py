@@ -149,11 +149,12 @@ def _worker(index: int, trader_pk: int, fee_pks: dict, pipe, synchronous_commit:
 
     django.setup()
     from django.db import connection, transaction
-    from django.db.models import F
+    from django.db.models import F, Value
 
     from ledger.models import LedgerAccount, Transfer, TransferKind
     from ledger.services import TransferRequest, transfers_commit
     from ledger.services.transfers import SYSTEM_BUCKETS, _payload_hash
+    from trading.fields import ExactDecimalField
 
     trader = LedgerAccount.objects.get(pk=trader_pk)
     fees = {bucket: LedgerAccount.objects.get(pk=pk) for bucket, pk in fee_pks.items()}
@@ -167,14 +168,17 @@ def _worker(index: int, trader_pk: int, fee_pks: dict, pipe, synchronous_commit:
         credit = fees[zlib.crc32(transfer_id.encode()) % SYSTEM_BUCKETS]
         transfers_commit([TransferRequest(id=transfer_id, code="bench", asset=ASSET, amount=AMOUNT, debit=trader, credit=credit)])
 
+    # the amount as a value of the counters' own column type (an expression may only add those)
+    amount = Value(AMOUNT, output_field=ExactDecimalField())
+
     def naive(transfer_id: str) -> None:
         request = TransferRequest(id=transfer_id, code="bench", asset=ASSET, amount=AMOUNT, debit=trader, credit=hot)
         with transaction.atomic(durable=True):
             # Lock the one system row first: every transfer queues here until the holder commits.
             LedgerAccount.objects.select_for_update().only("pk").get(pk=hot.pk)
             debited = LedgerAccount.objects.filter(
-                pk=trader.pk, credits_posted__gte=F("debits_posted") + F("debits_pending") + AMOUNT
-            ).update(debits_posted=F("debits_posted") + AMOUNT)
+                pk=trader.pk, credits_posted__gte=F("debits_posted") + F("debits_pending") + amount
+            ).update(debits_posted=F("debits_posted") + amount)
             if not debited:
                 raise RuntimeError("insufficient funds")
             Transfer.objects.create(
@@ -182,7 +186,7 @@ def _worker(index: int, trader_pk: int, fee_pks: dict, pipe, synchronous_commit:
                 debit_account_id=trader.pk, credit_account_id=hot.pk, code="bench",
                 payload_hash=_payload_hash(request, AMOUNT),
             )
-            LedgerAccount.objects.filter(pk=hot.pk).update(credits_posted=F("credits_posted") + AMOUNT)
+            LedgerAccount.objects.filter(pk=hot.pk).update(credits_posted=F("credits_posted") + amount)
 
     run = {"bucketed": bucketed, "naive": naive}
     pipe.send(("ready", os.getpid()))
