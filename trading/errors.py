@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from redis.exceptions import RedisError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -104,6 +105,12 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body("validation_error", "Invalid input.", fields), status=400)
+    if isinstance(exc, RedisError):
+        # Redis (cache, channel layer, the engines' book snapshots) is away: a refusal the
+        # client can retry, not a fault. The processes that write there ride it out.
+        logger.warning("API request refused while Redis is unavailable: %s: %s", type(exc).__name__, exc)
+        return Response(error_body("service_unavailable", "A platform service is briefly unavailable; try again shortly."),
+                        status=503, headers={"Retry-After": "5"})
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -323,3 +323,15 @@ class _AnyText(str):
 
 
 ANY_TEXT = _AnyText("any text")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/markets/BTC-USDT/orderbook", "/api/v1/markets/BTC-USDT/trades",
+                                  "/api/v1/markets/BTC-USDT/ticker"])
+def test_market_reads_answer_503_not_500_while_redis_is_away(client, settings, path):
+    """The engines' book snapshots live in Redis: while it is away these reads are refused
+    in the API's shape, with a hint to retry."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": {"socket_connect_timeout": 0.5}}}
+    response = client.get(path)
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "service_unavailable"
