@@ -94,7 +94,8 @@ ERROR_DESCRIPTIONS = {
     415: "unsupported_media_type: send JSON (or multipart where the operation says so).",
     422: "A limit refused the request.",
     429: "rate_limited: too many attempts; try again later.",
-    503: "A dependency is not available right now (for example index_stale); retry shortly.",
+    503: "A dependency is not available right now (service_unavailable while Redis is away, or index_stale); "
+    "retry shortly (Retry-After).",
 }
 
 
@@ -107,7 +108,8 @@ def errors(statuses: dict[int, str]) -> dict[int, OpenApiResponse]:
 class PlatformAutoSchema(AutoSchema):
     """Adds the error responses that follow from how a view is built: 400 always, 401 with
     authentication, 403 with a permission beyond sign-in or a CSRF-checked session write,
-    404 with a path parameter or pages, 415 with a request body, 429 with a throttle."""
+    404 with a path parameter or pages, 415 with a request body, 429 with a throttle, and 503
+    always (service_unavailable while Redis is away)."""
 
     def get_operation(self, *args, **kwargs):
         operation = super().get_operation(*args, **kwargs)
@@ -142,4 +144,5 @@ class PlatformAutoSchema(AutoSchema):
             statuses.append(415)
         if getattr(view, "throttle_classes", None):
             statuses.append(429)
+        statuses.append(503)
         return statuses
