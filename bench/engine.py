@@ -1,4 +1,4 @@
-"""Matching engine core throughput and latency: orders.engine.OrderBook against a minimal
+"""Matching engine core throughput and latency: orders.spot.engine.OrderBook against a minimal
 limit-only dict+deque book written here, on the same command stream, in the same process.
 
 Streams (deterministic seed; prices in ticks around 100,000, quantities 1-100 lots):
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from orders.engine import (  # noqa: E402
+from orders.spot.engine import (  # noqa: E402
     BUY,
     FOK,
     IOC,

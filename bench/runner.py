@@ -1,5 +1,5 @@
 """Engine runner throughput with PostgreSQL persistence: orders/s through the real
-``orders.runner.EngineRunner`` (its own lease, batches of ``ENGINE_BATCH_SIZE``), against the
+``orders.spot.runner.EngineRunner`` (its own lease, batches of ``ENGINE_BATCH_SIZE``), against the
 same runner committing one order per transaction (batch size 1), side by side.
 
 The stream (fixed seed, BTC-USDT around 65,000): N commands, 70% resting limits on both sides
@@ -164,7 +164,7 @@ class BulkOrders:
     def __init__(self):
         from ledger.models import SystemRole
         from ledger.services import system_account, user_account
-        from orders.services import spot
+        from orders.options.services import spot
 
         self.spot = spot
         # one instrument lookup instead of one per order (the parse reads it by symbol)
@@ -273,7 +273,7 @@ def prepare(args, db: dict) -> dict:
     from marketdata.models import IndexPrint
     from marketdata.services import instruments_sync
     from orders.models import SpotOrder
-    from orders.services import spot
+    from orders.options.services import spot
     from trading.models import SingletonCheckpoint
 
     marker = {"version": STREAM_VERSION, "orders": args.orders, "users": args.users, "seed": args.seed, "verify": args.verify}
@@ -379,7 +379,7 @@ class Timed:
     def __init__(self, runner):
         from django.db import connections
 
-        import orders.runner as runner_module
+        import orders.spot.runner as runner_module
 
         self.runner = runner
         self.batches: list[dict] = []
@@ -451,7 +451,7 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
     from django.db import connection
 
     from orders.models import SpotOrder, SpotStatus, SpotTrade
-    from orders.runner import EngineRunner, lease_name
+    from orders.spot.runner import EngineRunner, lease_name
     from trading.leases import lease_acquire
 
     copy = f"{db['name']}_round"

@@ -10,8 +10,9 @@ class OrdersConfig(AppConfig):
         from marketdata.services import SPOT_MARKETS
         from trading import workers
 
-        from . import health, tasks  # noqa: F401  (the engine's readiness check; periodic tasks)
-        from .services.spot import engine_channel
+        from . import tasks  # noqa: F401  (periodic tasks)
+        from .spot import health  # noqa: F401  (the engine's readiness check)
+        from .spot.services.entry import engine_channel
 
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).
         for symbol in SPOT_MARKETS:
@@ -20,7 +21,7 @@ class OrdersConfig(AppConfig):
 
                 from marketdata.models import Instrument
 
-                from .runner import engine_singleton
+                from .spot.runner import engine_singleton
 
                 while not Instrument.objects.filter(symbol=symbol).exists():  # until the demo data is in
                     time.sleep(1.0)
@@ -38,7 +39,7 @@ class OrdersConfig(AppConfig):
 
             from marketdata.models import Instrument
 
-            from .marketmaker import market_maker_user, marketmaker_singleton
+            from .spot.marketmaker import market_maker_user, marketmaker_singleton
 
             # until seed_demo has listed the markets and created the market maker's user
             while market_maker_user() is None or not Instrument.objects.filter(symbol__in=settings.MARKET_MAKER_SYMBOLS).exists():

@@ -42,8 +42,8 @@ from ledger.selectors import balances_for
 from trading.money import fmt
 from trading.realtime import Hub, Subscriber, Update, encode
 
-from .selectors import spot_orders_for
-from .spot_api import order_dict
+from .spot.api import order_dict
+from .spot.selectors import spot_orders_for
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from . import api, routing_api, spot_api
+from trading import converters  # noqa: F401  (<symbol:>)
+
+from .options import api
+from .options import web as options_web
+from .spot import api as spot_api
+from .spot import routing_api
+from .spot import web as spot_web
 
 api_v1: list = [
     path("orders", spot_api.SpotOrdersApi.as_view(), name="spot_orders"),
@@ -16,4 +22,7 @@ api_v1: list = [
     path("options/positions", api.OptionPositionsApi.as_view(), name="option_positions"),
     path("options/exercises", api.OptionExercisesApi.as_view(), name="option_exercises"),
 ]
-web: list = []
+web: list = [
+    path("markets/<symbol:symbol>/", spot_web.market, name="market"),
+    path("options/", options_web.options, name="options"),
+]

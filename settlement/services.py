@@ -954,7 +954,7 @@ def _mirror_state(settlements, state: str) -> None:
 
 
 def _mirror_refs(refs: list[str], state: str) -> None:
-    from orders import settlement_mirror
+    from orders.options import settlement_mirror
 
     if refs:
         settlement_mirror.set_state(refs=refs, state=state)

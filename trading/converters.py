@@ -1,4 +1,7 @@
-"""URL path converters."""
+"""URL path converters, registered on import: every urls module that uses ``<symbol:...>``
+imports this one first."""
+
+from django.urls import register_converter
 
 
 class SymbolConverter:
@@ -12,3 +15,6 @@ class SymbolConverter:
 
     def to_url(self, value: str) -> str:
         return value
+
+
+register_converter(SymbolConverter, "symbol")

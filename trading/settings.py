@@ -480,7 +480,7 @@ MARKET_MAKER_EMAIL = env.str("MARKET_MAKER_EMAIL", default="market-maker@system.
 # /readyz reports the engine not ready when an order has waited longer than this for it.
 ENGINE_READY_MAX_BACKLOG_SECONDS = env.float("ENGINE_READY_MAX_BACKLOG_SECONDS", default=10.0)
 
-# --- Market maker (orders/marketmaker.py) --------------------------------------------------------
+# --- Market maker (orders/spot/marketmaker.py) --------------------------------------------------------
 # It keeps MARKET_MAKER_LEVELS limit orders a side on each symbol around the index: the best bid
 # and ask MARKET_MAKER_SPREAD_BPS apart, each deeper level MARKET_MAKER_LEVEL_STEP_BPS further
 # out, sized around MARKET_MAKER_LEVEL_QUANTITY (base units, per symbol; env form
@@ -495,7 +495,7 @@ MARKET_MAKER_LEVEL_QUANTITY = env.dict("MARKET_MAKER_LEVEL_QUANTITY", default={"
 MARKET_MAKER_REQUOTE_BPS = env.str("MARKET_MAKER_REQUOTE_BPS", default="4")
 MARKET_MAKER_INTERVAL_SECONDS = env.float("MARKET_MAKER_INTERVAL_SECONDS", default=0.5)
 
-# --- Spot venues, smart order routing and RFQ (orders/venues, orders/services/routing.py, rfq.py) ---
+# --- Spot venues, smart order routing and RFQ (orders/venues, orders/spot/services/routing.py, rfq.py) ---
 # Outside venues by name: simulated ones build a book around the index (offset, spread, step
 # between levels, quantities) and charge ``fee`` of what a taker receives; ``"class": "ccxt"``
 # with ``exchange``, ``api_key``, ``secret`` reaches a real exchange.

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, register_converter
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from trading import converters  # noqa: F401  (registers <symbol:>, before any app's urls)
 
 from accounts import api as accounts_api
 from accounts import web as accounts_web
@@ -16,11 +18,9 @@ from orders import urls as orders_urls
 from settlement import urls as settlement_urls
 from trading import health
 from trading.metrics import metrics_view
-from trading.converters import SymbolConverter
 from accounts.admin_site import PlatformAdminSite
 
 admin.site.__class__ = PlatformAdminSite
-register_converter(SymbolConverter, "symbol")
 
 api_v1 = [
     path("auth/register", accounts_api.RegisterApi.as_view(), name="register"),
@@ -71,8 +71,6 @@ web = [
     path("account/2fa/disable/", accounts_web.two_factor_disable, name="two_factor_disable"),
     path("account/kyc/", accounts_web.kyc, name="kyc"),
     path("markets/", marketdata_web.markets, name="markets"),
-    path("markets/<symbol:symbol>/", marketdata_web.market, name="market"),
-    path("options/", marketdata_web.options, name="options"),
     path("wallet/", ledger_web.wallet, name="wallet"),
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),

@@ -59,7 +59,7 @@ def _rfq_quote(owner):
 
     from ledger.services.funding import deposit_credit
     from marketdata.services import instruments_sync
-    from orders.services.rfq import rfq_quote_create
+    from orders.spot.services.rfq import rfq_quote_create
     from tests.orders.conftest import INDEX, print_index
 
     for underlying, price in INDEX.items():
@@ -75,7 +75,7 @@ def _rfq_quote(owner):
 def _spot_order(owner):
     from ledger.services.funding import deposit_credit
     from marketdata.services import instruments_sync
-    from orders.services.spot import spot_order_place
+    from orders.spot.services.entry import spot_order_place
     from tests.orders.conftest import INDEX, print_index
 
     for underlying, price in INDEX.items():

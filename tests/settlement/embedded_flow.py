@@ -26,7 +26,7 @@ from ledger.services.funding import deposit_credit  # noqa: E402
 from marketdata.models import IndexPrint  # noqa: E402
 from marketdata.services import instruments_sync  # noqa: E402
 from orders.models import OptionOrder  # noqa: E402
-from orders.services.options import options_order_place, options_quote  # noqa: E402
+from orders.options.services import options_order_place, options_quote  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from trading import workers  # noqa: E402
 

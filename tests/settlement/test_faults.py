@@ -69,7 +69,7 @@ def write_orders(n: int, rate: float, rng: random.Random, done: threading.Event)
 def place_orders(n: int, rate: float, rng: random.Random, done: threading.Event) -> list[str]:
     """Option orders through the counter service, as the API places them: traders buy to
     open and sell to close across a few series while a ticker keeps the index fresh."""
-    from orders.services.options import options_order_place, options_quote
+    from orders.options.services import options_order_place, options_quote
     from orders.models import OptionPosition, PositionStatus
     from tests.orders.conftest import INDEX, list_series, pick_series, print_index, trader
 

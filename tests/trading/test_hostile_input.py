@@ -19,7 +19,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import KycProfile, KycStatus
 from ledger.services import deposit_credit
 from marketdata.models import Instrument
-from orders.engine import Units
+from orders.spot.engine import Units
 from orders.models import OptionQuote, RfqQuote, SpotOrder
 from tests.factories import UserFactory
 from tests.orders.conftest import list_series, pick_series, print_index

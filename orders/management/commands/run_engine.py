@@ -3,8 +3,8 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from marketdata.models import Instrument, InstrumentKind
-from orders.runner import engine_singleton
-from orders.services.spot import engine_channel
+from orders.spot.runner import engine_singleton
+from orders.spot.services.entry import engine_channel
 from trading.notify import listen
 
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from orders.marketmaker import market_maker_user, marketmaker_singleton
+from orders.spot.marketmaker import market_maker_user, marketmaker_singleton
 
 
 class Command(BaseCommand):

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from ledger.selectors import balance_of
 from ledger.services import deposit_credit
 from marketdata.services import instruments_sync
-from orders.runner import EngineRunner, lease_name
+from orders.spot.runner import EngineRunner, lease_name
 from tests.factories import UserFactory
 from tests.orders.conftest import INDEX, print_index
 from trading.leases import lease_acquire

@@ -18,10 +18,10 @@ from django.utils import timezone
 from marketdata.models import IndexPrint
 from marketdata.selectors import spot_market
 from orders import demo
-from orders.engine import BUY, SELL
-from orders.marketmaker import LEASE, MarketMaker, client_order_id, generation_of, market_maker_user
+from orders.spot.engine import BUY, SELL
+from orders.spot.marketmaker import LEASE, MarketMaker, client_order_id, generation_of, market_maker_user
 from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
-from orders.services.spot import spot_order_place
+from orders.spot.services.entry import spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
 from tests.processes import Child
@@ -213,7 +213,7 @@ def test_a_restarted_maker_adopts_its_whole_ladder_instead_of_doubling_it(maker,
 
 
 def test_a_maker_that_died_mid_ladder_is_replaced_by_one_whole_new_ladder(maker, engines, monkeypatch):
-    import orders.marketmaker as module
+    import orders.spot.marketmaker as module
 
     placed = []
 
@@ -306,7 +306,7 @@ def test_seeding_twice_creates_one_unprivileged_user_funded_once(markets):
 def test_a_round_longer_than_the_ttl_keeps_the_lease_as_it_goes(maker, engines, monkeypatch):
     import time
 
-    import orders.marketmaker as module
+    import orders.spot.marketmaker as module
 
     def slow_entry(**kwargs):
         time.sleep(0.06)  # a busy database: twenty of these outlast the TTL

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ledger.models import Transfer
 from orders.models import RfqQuote
-from orders.routing_selectors import route_sources
+from orders.spot.routing_selectors import route_sources
 from tests.factories import UserFactory
 
 from .conftest import available, client_for, funded_trader

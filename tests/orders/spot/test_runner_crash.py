@@ -23,8 +23,8 @@ from django.db.models import Count, Exists, OuterRef, Sum
 
 from ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
 from orders.models import FINAL_STATUSES, LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
-from orders.runner import lease_name
-from orders.services.spot import spot_order_cancel, spot_order_place
+from orders.spot.runner import lease_name
+from orders.spot.services.entry import spot_order_cancel, spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
 from tests.processes import ROOT, Child

@@ -13,10 +13,10 @@ from django.db import connection
 from ledger.models import Transfer
 from notifications.models import Notification
 from orders.models import SpotOrder, SpotStatus, SpotTrade
-from orders.runner import engine_singleton
-from orders.services.spot import spot_order_cancel, spot_order_place
+from orders.spot.runner import engine_singleton
+from orders.spot.services.entry import spot_order_cancel, spot_order_place
 
-from .conftest import Engine, available, held
+from .conftest import available, held
 
 D = Decimal
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,0 +1,148 @@
+"""Routing and RFQ endpoints (API.md "Spot orders"): the aggregated book across our book and
+the outside venues, and request-for-quote on a block."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from marketdata.models import InstrumentKind
+from marketdata.services import SPOT_MARKETS
+from trading.errors import NotFound
+from trading.money import parse_int
+from trading.schema import DECIMAL_STRING, DecimalInput, DecimalString, errors
+
+from . import routing_selectors
+from .models import RfqQuote
+from .services import rfq as rfq_services
+
+MAX_DEPTH = 100
+
+
+def _depth(request) -> int:
+    return parse_int(request.query_params.get("depth"), field="depth", default=20, low=1, high=MAX_DEPTH)
+
+
+# A level is [price, total quantity, {source: quantity}]: a list of mixed items, which a
+# serializer field cannot say.
+_AGGREGATED_LEVEL = {
+    "type": "array",
+    "minItems": 3,
+    "maxItems": 3,
+    "items": {"oneOf": [DECIMAL_STRING, {"type": "object", "additionalProperties": DECIMAL_STRING}]},
+}
+
+
+@extend_schema_field(_AGGREGATED_LEVEL)
+class AggregatedLevelField(serializers.JSONField):
+    pass
+
+
+@extend_schema_serializer(component_name="RouteSource")
+class RouteSourceSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    taker_fee = DecimalString()
+
+
+class AggregatedBookApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="AggregatedBook")
+    class OutputSerializer(serializers.Serializer):
+        symbol = serializers.CharField()
+        depth = serializers.IntegerField()
+        bids = serializers.ListField(child=AggregatedLevelField(), help_text="highest price first")
+        asks = serializers.ListField(child=AggregatedLevelField(), help_text="lowest price first")
+        sources = RouteSourceSerializer(many=True)
+        unavailable = serializers.ListField(child=serializers.CharField(), help_text="venues that did not answer")
+
+    @extend_schema(tags=["spot"], responses={200: OutputSerializer},
+                   parameters=[OpenApiParameter("symbol", str, OpenApiParameter.PATH, enum=list(SPOT_MARKETS)),
+                               OpenApiParameter("depth", int, required=False, description=f"1 to {MAX_DEPTH} (default 20)")],
+                   description="Our book and every outside venue's merged by price: each level is "
+                   "`[price, total_qty, {source: qty}]`, best first. `unavailable` names venues that did not answer.")
+    def get(self, request, symbol: str):
+        from marketdata.selectors import instrument_get
+
+        instrument = instrument_get(symbol=symbol)
+        if instrument.kind != InstrumentKind.SPOT:
+            raise NotFound(f"No spot market {symbol}.")
+        return Response(routing_selectors.aggregated_book(symbol=instrument.symbol, depth=_depth(request)))
+
+
+def quote_dict(quote: RfqQuote) -> dict:
+    data = {
+        "id": str(quote.pk), "symbol": quote.symbol, "side": quote.side, "quantity": f"{quote.quantity.normalize():f}",
+        "price": f"{quote.price.normalize():f}", "expires_at": quote.expires_at.isoformat().replace("+00:00", "Z"),
+        "status": "accepted" if quote.accepted_at else "open",
+    }
+    if quote.accepted_at:
+        data["quote_amount"] = f"{quote.quote_amount.normalize():f}"
+        data["accepted_at"] = quote.accepted_at.isoformat().replace("+00:00", "Z")
+    return data
+
+
+@extend_schema_serializer(component_name="RfqQuote")
+class QuoteSerializer(serializers.Serializer):
+    """Describes quote_dict()."""
+
+    id = serializers.UUIDField()
+    symbol = serializers.CharField()
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    quantity = DecimalString()
+    price = DecimalString()
+    expires_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=["open", "accepted"])
+    quote_amount = DecimalString(required=False, help_text="accepted quotes: the USDT exchanged")
+    accepted_at = serializers.DateTimeField(required=False)
+
+
+class RfqApi(APIView):
+    @extend_schema_serializer(component_name="RfqInput")
+    class InputSerializer(serializers.Serializer):
+        """What orders.spot.services.rfq.rfq_quote_create reads."""
+
+        symbol = serializers.ChoiceField(choices=list(SPOT_MARKETS))
+        side = serializers.ChoiceField(choices=["buy", "sell"])
+        quantity = DecimalInput(help_text="a multiple of the pair's lot size")
+
+    @extend_schema(
+        tags=["spot"], request=InputSerializer,
+        examples=[OpenApiExample("buy 2 BTC", request_only=True, value={"symbol": "BTC-USDT", "side": "buy", "quantity": "2"})],
+        responses={201: QuoteSerializer, **errors({
+            404: "not_found: no spot market with that symbol.",
+            409: "insufficient_liquidity: not enough on the books to quote that size.",
+            503: "rfq_unavailable: no market maker is quoting.",
+        })},
+        description="A firm quote from the market maker for a block, valid a few seconds.",
+    )
+    def post(self, request):
+        quote = rfq_services.rfq_quote_create(user=request.user, data=request.data)
+        return Response(quote_dict(quote), status=status.HTTP_201_CREATED)
+
+
+class RfqAcceptApi(APIView):
+    @extend_schema(
+        tags=["spot"], request=None,
+        responses={200: QuoteSerializer, **errors({409: "insufficient_funds, quote_expired, quote_used."})},
+        parameters=[OpenApiParameter("quote_id", str, OpenApiParameter.PATH, description="the quote's id (a UUID)"),
+                    OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False)],
+        description="Trade at exactly the quoted price. Repeating the accept with the same Idempotency-Key returns "
+        "the original result.",
+    )
+    def post(self, request, quote_id):
+        quote, replayed = rfq_services.rfq_quote_accept(
+            user=request.user, quote_id=quote_id, idempotency_key=request.headers.get("Idempotency-Key", ""))
+        response = Response(quote_dict(quote), status=status.HTTP_200_OK)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response

@@ -1,0 +1,686 @@
+"""The engine runner: the single writer of one symbol's book (LMAX style).
+
+It holds the symbol's lease (``engine:<SYMBOL>``); on taking it, it rebuilds the book from
+the symbol's open orders (``on_lead``). Then each ``work`` round is one transaction, fenced
+by the lease epoch:
+
+1. take up to ``ENGINE_BATCH_SIZE`` new orders in arrival (id) order and the cancel requests;
+2. feed them to the in-memory book (``orders.spot.engine``) and read its events;
+3. write the outcome: order states, trades, the ledger legs of every order that traded
+   (post what the batch spent from its hold and re-hold the rest; pay what it received, net
+   of fees, from spot clearing; fees to the fees account), holds voided or posted for orders
+   that ended, and the engine's sequence and last price.
+
+Only after the commit does it publish trades, book deltas and user events. If the commit
+fails, or the lease is lost, the runner steps down; leading again rebuilds the book from the
+database, so what the book holds is always what was committed. A crash therefore loses no
+order and matches none twice: an order the dead runner took is still ``new`` and is matched
+again, identically, by the next leader.
+
+The runner never stops on one order. What it loads is checked as it is converted for the
+engine: a new order that cannot be (a value that is not a positive multiple of the tick or
+lot, say, written by something other than order entry) is rejected with ``invalid_order``,
+and an open order that cannot be rebuilt is cancelled with that reason; the hold is released
+and the trader told. A batch that fails for any reason but a lost connection is retried in
+halves after the rebuild, down to single orders: an order that fails alone is rejected the
+same way. Cancelling an order the engine has not taken yet ends it without matching it.
+
+Ledger ids are derived from the order and its hold sequence (``spot:<id>:hold:<n>``,
+``spot:<id>:<n>:recv``, ``spot:<id>:<n>:fee``): each batch that touches an order advances
+its ``hold_seq`` by one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import deque
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from accounts.models import User
+from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer, TransferKind
+from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
+from marketdata.models import Instrument, InstrumentKind
+from marketdata.selectors import spot_book_key
+from notifications.services import notification_create
+from trading.dependencies import REDIS, dependency, unavailable
+from trading.leases import Singleton, fenced
+from trading.money import quantum
+from trading.pgarrays import unnest_arrays
+from trading.realtime import publish_many
+
+from .engine import (
+    ACCEPTED,
+    BOOK,
+    BUY,
+    CANCELLED,
+    FOK,
+    IOC,
+    LIMIT,
+    MARKET,
+    PPM,
+    REFRESHED,
+    REJECTED,
+    SELL,
+    STOP_LIMIT,
+    TRADE,
+    TRAILING_STOP,
+    TRIGGERED,
+    Cancel,
+    HotPathGC,
+    OrderBook,
+    RebuildError,
+    RestingOrder,
+    UnitError,
+    Units,
+)
+from .models import EngineState, SpotOrder, SpotStatus, SpotTrade
+from .services.entry import engine_channel
+
+logger = logging.getLogger(__name__)
+
+BOOK_DEPTH = 50
+RECENT_TRADES = 100
+_LIVE = (SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PENDING)
+_CANCEL_STATUS_FILLED = (Cancel.QUOTE_SPENT,)
+INVALID = "invalid_order"
+# Errors that say nothing about the orders of a batch: the database went away.
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+_BAD_VALUE = (UnitError, RebuildError, ArithmeticError, ValueError, TypeError)
+
+
+def _step(value: Decimal) -> Decimal:
+    """A tick or lot size without the column's trailing zeros, so prices print as 65000.01."""
+    return value.normalize() if value.normalize().as_tuple().exponent < 0 else value.quantize(Decimal(1))
+
+
+def lease_name(symbol: str) -> str:
+    return f"engine:{symbol}"
+
+
+class _Order:
+    """What the runner keeps of a live order between batches (it is their only writer)."""
+
+    __slots__ = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity", "filled",
+                 "filled_quote", "fees", "status", "queue_seq", "spent", "received", "fee", "touched", "reason",
+                 "client_order_id", "iceberg", "invalid")
+
+    def __init__(self, row):
+        (self.id, self.user_id, self.side, self.type, self.hold_asset, self.hold_amount, self.hold_seq, self.quantity,
+         self.filled, self.filled_quote, self.fees, self.status, self.queue_seq, self.client_order_id) = row
+        self.spent = self.received = self.fee = Decimal(0)
+        self.touched = False
+        self.reason = ""
+        self.iceberg = False
+        self.invalid = False  # refused by the runner's own checks: its hold may not exist
+
+
+_ORDER_FIELDS = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity",
+                 "filled_quantity", "filled_quote", "fees_paid", "status", "queue_seq", "client_order_id")
+
+
+class EngineRunner:
+    def __init__(self, symbol: str, *, batch: int | None = None, guard_gc: bool = False):
+        instrument = Instrument.objects.get(symbol=symbol, kind=InstrumentKind.SPOT)
+        self.symbol = symbol
+        self.base, self.quote = instrument.base, instrument.quote
+        self.units = Units(_step(instrument.tick_size), _step(instrument.lot_size))
+        self.tick, self.lot = self.units.tick, self.units.lot
+        self.base_q, self.quote_q = quantum(self.base), quantum(self.quote)
+        self.maker_fee = Decimal(settings.SPOT_MAKER_FEE)
+        self.taker_fee = Decimal(settings.SPOT_TAKER_FEE)
+        self.band_ppm = int(Decimal(settings.SPOT_MARKET_BAND) * PPM)
+        self.batch = batch or settings.ENGINE_BATCH_SIZE
+        self.guard_gc = guard_gc
+        self.holder = ""
+        self.book: OrderBook | None = None
+        self.live: dict[int, _Order] = {}
+        self.gc: HotPathGC | None = None  # stack mode: run_engine enters it (see gcguard.py)
+        self.matched = 0  # orders taken, for progress lines and benchmarks
+        self.published_seq = 0  # of the book state last published (snapshot or delta)
+        # The newest trades first, as the snapshot carries them: kept here, so a snapshot
+        # never depends on reading the previous one back from Redis.
+        self.recent_trades: deque[dict] = deque(maxlen=RECENT_TRADES)
+        self.snapshot_due = False  # the last snapshot did not reach Redis: publish it again
+        self._accounts = {}
+        self.take = self.batch  # new orders per batch: halved after a failed batch, to find a bad order
+        self.poison: set[int] = set()  # new orders that failed a batch on their own: rejected when next taken
+        self.unrestorable: dict[int, str] = {}  # open orders the rebuild could not restore: cancelled next batch
+
+    def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
+        """Ledger accounts by (user or system role, asset, bucket key), looked up once."""
+        cache_key = (user_id, asset, str(role), system_bucket(key) if role else 0)
+        account = self._accounts.get(cache_key)
+        if account is None:
+            if user_id is not None:
+                account = user_account(user_id=user_id, asset=asset)
+            else:
+                account = system_account(role=role, asset=asset, key=key)
+            if len(self._accounts) > 100_000:
+                self._accounts.clear()
+            self._accounts[cache_key] = account
+        return account
+
+    # --- leading ---------------------------------------------------------------------------------
+
+    def on_lead(self, epoch: int) -> None:
+        # Forget the accounts looked up so far: one created inside a batch that then rolled
+        # back (the reason for leading again) no longer exists.
+        self._accounts = {}
+        state, _ = EngineState.objects.get_or_create(symbol=self.symbol)
+        rows = list(
+            SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE).order_by("queue_seq", "id")
+            .values(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
+                    "trail_reference", "display_quantity", "hidden_quantity", "time_in_force", "post_only")
+        )
+        self.live = {}
+        self._prewarm({row["user_id"] for row in rows})
+        self.unrestorable = {}
+        resting = {}
+        for row in rows:
+            order = _Order(tuple(row[f] for f in _ORDER_FIELDS))
+            order.iceberg = row["display_quantity"] is not None
+            self.live[order.id] = order
+            try:
+                resting[order.id] = self._resting(row)
+            except _BAD_VALUE as exc:
+                self._unrestorable(order.id, exc)
+        last = self.units.price_to_ticks(state.last_price) if state.last_price else None
+        while True:
+            try:
+                self.book = OrderBook.rebuild(list(resting.values()), symbol=self.symbol, seq=state.seq,
+                                              last_price=last, market_band_ppm=self.band_ppm)
+                break
+            except RebuildError as exc:
+                # "order <id>: why": leave that order out and cancel it; an error that names
+                # no order is a book the runner cannot trust, so it does not lead.
+                named = re.match(r"order (\d+):", str(exc))
+                if named is None or int(named.group(1)) not in resting:
+                    raise
+                del resting[int(named.group(1))]
+                self._unrestorable(int(named.group(1)), exc)
+        self.book.drain()
+        self.published_seq = self.book.seq
+        self.recent_trades = deque(
+            (trade_payload(t) for t in SpotTrade.objects.filter(symbol=self.symbol).order_by("-seq")[:RECENT_TRADES]),
+            maxlen=RECENT_TRADES,
+        )
+        self._publish_snapshot()
+        if self.guard_gc and self.gc is None:
+            self.gc = HotPathGC()
+            self.gc.__enter__()  # once per process, with the rebuilt book in the frozen heap
+        logger.info("engine %s rebuilt: %d open orders, seq %d", self.symbol, len(resting), state.seq)
+
+    def _unrestorable(self, order_id: int, exc: Exception) -> None:
+        logger.error("engine %s: open order %s cannot be restored, cancelling it: %s", self.symbol, order_id, exc)
+        self.unrestorable[order_id] = INVALID
+        self.live[order_id].invalid = True
+
+    def _prewarm(self, user_ids: set[int]) -> None:
+        """Load the ledger accounts the batches will touch in two queries, instead of one
+        lookup each as they first come up."""
+        assets = (self.base, self.quote)
+        for account in LedgerAccount.objects.filter(kind=AccountKind.USER, user_id__in=user_ids, asset__in=assets):
+            self._accounts[(account.user_id, account.asset, "", 0)] = account
+        roles = (SystemRole.SPOT_CLEARING, SystemRole.FEES)
+        for account in LedgerAccount.objects.filter(kind=AccountKind.SYSTEM, role__in=roles, asset__in=assets):
+            self._accounts[(None, account.asset, account.role, account.bucket)] = account
+
+    def _resting(self, row) -> RestingOrder:
+        units = self.units
+        qty = units.qty_to_lots(row["quantity"])
+        remaining = qty - (units.qty_to_lots(row["filled_quantity"]) if row["filled_quantity"] else 0)
+        order_type = row["type"]
+        triggered = order_type == STOP_LIMIT and row["status"] != SpotStatus.TRIGGERED_PENDING
+        price = row["price"] if order_type in (LIMIT, STOP_LIMIT) else row["protect_price"]
+        display = units.qty_to_lots(row["display_quantity"]) if row["display_quantity"] else None
+        reserve = 0
+        if display:
+            hidden = row["hidden_quantity"]
+            reserve = units.qty_to_lots(hidden) if hidden else 0
+            if not 0 < remaining - reserve <= display:  # never written by a runner: as first shown
+                reserve = remaining - min(display, remaining)
+        trail_ticks = trail_ppm = reference = None
+        if order_type == TRAILING_STOP:
+            if row["trail_amount"] is not None:
+                trail_ticks = units.price_to_ticks(row["trail_amount"])
+            else:
+                trail_ppm = Units.percent_to_ppm(row["trail_percent"])
+            reference = self._trail_reference(row)
+        return RestingOrder(
+            row["id"], row["user_id"], row["side"], order_type, units.price_to_ticks(price) if price else None, qty,
+            remaining, reserve=reserve, display_qty=display, tif=row["time_in_force"], post_only=row["post_only"],
+            stop_price=units.price_to_ticks(row["stop_price"]) if row["stop_price"] else None,
+            trail_ticks=trail_ticks, trail_ppm=trail_ppm, trail_reference=reference, triggered=triggered,
+        )
+
+    def _trail_reference(self, row) -> int:
+        """The highest (sell) or lowest (buy) trade price since the stop was accepted,
+        counting the last price at its acceptance."""
+        later = SpotTrade.objects.filter(symbol=self.symbol, seq__gt=row["queue_seq"] or 0)
+        extreme = later.aggregate(v=Max("price") if row["side"] == SELL else Min("price"))["v"]
+        prices = [p for p in (extreme, row["trail_reference"]) if p is not None]
+        chosen = (max if row["side"] == SELL else min)(prices)
+        return self.units.price_to_ticks(chosen)
+
+    # --- one batch -------------------------------------------------------------------------------
+
+    def work(self, epoch: int) -> bool:
+        if self.snapshot_due:
+            self._publish_snapshot()  # Redis was away: once it is back, traders see the book again
+        with transaction.atomic(durable=True):
+            fenced(lease_name(self.symbol), epoch, self.holder)
+            new = list(
+                SpotOrder.objects.filter(symbol=self.symbol, status=SpotStatus.NEW).order_by("id")
+                .values_list(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
+                             "display_quantity", "time_in_force", "post_only", "quote_quantity",
+                             "cancel_requested_at")[: self.take]
+            )
+            cancels = list(
+                SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE, cancel_requested_at__isnull=False)
+                .order_by("id").values_list("id", flat=True)[: self.batch]
+            )
+            if not new and not cancels and not self.unrestorable:
+                return False
+            try:
+                events = self._feed(new, cancels)
+                outcome = self._write(events)
+            except _CONNECTION_ERRORS:
+                raise
+            except Exception as exc:
+                # The book has moved ahead of what can commit. Step down like on a database
+                # error: the next lead rebuilds the book from the database and tries again,
+                # with half the orders, until a bad one is alone and is rejected.
+                self._suspect([row[0] for row in new])
+                raise DatabaseError(f"engine {self.symbol}: batch of {len(new)} refused: {type(exc).__name__}: {exc}") from exc
+        self.matched += len(new)
+        self.unrestorable = {}
+        self.poison.difference_update(row[0] for row in new)
+        if self.take < self.batch:
+            self.take = min(self.batch, self.take * 2)
+        self._publish(outcome)
+        if self.gc is not None:
+            self.gc.checkpoint()  # after the commit: collect what this batch left, young objects only
+        return len(new) == self.take or bool(self.poison)
+
+    def _suspect(self, order_ids: list[int]) -> None:
+        if len(order_ids) == 1:
+            self.poison.add(order_ids[0])
+            logger.error("engine %s: order %s fails on its own; it will be rejected", self.symbol, order_ids[0])
+        elif order_ids:
+            self.take = max(1, len(order_ids) // 2)
+
+    def _feed(self, new, cancels) -> list:
+        book, units = self.book, self.units
+        live = self.live
+        refused = []  # events for orders the book never sees
+        for order_id, reason in self.unrestorable.items():
+            order = live[order_id]
+            refused.append((CANCELLED, book.seq, order_id, order.user_id, reason, None))
+        for row in new:
+            order = _Order(row[:14])
+            order.touched = True
+            order.iceberg = row[19] is not None
+            live[order.id] = order
+            if row[23] is not None:
+                # cancelled before the engine took it: it ends here, unmatched
+                refused.append((CANCELLED, book.seq, order.id, order.user_id, Cancel.USER, None))
+                continue
+            if order.id in self.poison:
+                order.invalid = True
+                refused.append((REJECTED, book.seq, order.id, INVALID, "place"))
+                continue
+            try:
+                self._place(book, units, order, row)
+            except _BAD_VALUE as exc:
+                logger.error("engine %s: rejecting order %s: %s", self.symbol, order.id, exc)
+                order.invalid = True
+                refused.append((REJECTED, book.seq, order.id, INVALID, "place"))
+        for order_id in cancels:
+            if order_id in book:
+                book.cancel(order_id)
+        return refused + book.drain()
+
+    @staticmethod
+    def _place(book, units, order, row) -> None:
+        """Convert the row for the engine (every conversion before the book is touched, so a
+        bad value leaves the book as it was) and place it."""
+        (price, protect, stop, trail_amount, trail_percent, display, tif, post_only, quote_qty) = row[14:23]
+        qty = units.qty_to_lots(order.quantity) if order.quantity is not None else None
+        order_type = order.type
+        if order_type == LIMIT and tif == "GTC" and not post_only and display is None:
+            book.place_limit(order.id, order.user_id, order.side, qty, units.price_to_ticks(price))
+        elif order_type == MARKET and protect is not None:
+            # a market buy by quantity: an IOC (or FOK) limit at its protection price,
+            # so it never spends beyond its hold
+            book.place(order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC)
+        else:
+            limit = price if price is not None else protect
+            limit_ticks = units.price_to_ticks(limit) if limit is not None else None
+            display_lots = units.qty_to_lots(display) if display is not None else None
+            stop_ticks = units.price_to_ticks(stop) if stop is not None else None
+            trail_ticks = units.price_to_ticks(trail_amount) if trail_amount is not None else None
+            trail_ppm = Units.percent_to_ppm(trail_percent) if trail_percent is not None else None
+            quote_units = units.quote_to_int(quote_qty) if quote_qty is not None else None
+            book.place(order.id, order.user_id, order.side, order_type, qty, limit_ticks, tif, post_only=post_only,
+                       display_qty=display_lots, stop_price=stop_ticks, trail_ticks=trail_ticks, trail_ppm=trail_ppm,
+                       quote_qty=quote_units)
+
+    def _write(self, events) -> dict:
+        live = self.live
+        tick, lot = self.tick, self.lot
+        quote_q, base_q = self.quote_q, self.base_q
+        maker_fee, taker_fee = self.maker_fee, self.taker_fee
+        now = timezone.now()
+        trades, book_changes, ended = [], {}, []
+        last_price = None
+        seq = self.book.seq
+        for event in events:
+            kind = event[0]
+            if kind == TRADE:
+                _, eseq, pticks, lots, maker_id, taker_id, maker_user, taker_user, aggressor, maker_left, taker_left = event
+                price = tick * pticks
+                qty = lot * lots
+                notional = (price * qty).quantize(quote_q, ROUND_DOWN)
+                maker, taker = live[maker_id], live[taker_id]
+                for order, rate in ((maker, maker_fee), (taker, taker_fee)):
+                    order.touched = True
+                    order.filled += qty
+                    order.filled_quote += notional
+                    if order.side == BUY:
+                        fee = (qty * rate).quantize(base_q, ROUND_DOWN)
+                        order.spent += notional
+                        order.received += qty - fee
+                    else:
+                        fee = (notional * rate).quantize(quote_q, ROUND_DOWN)
+                        order.spent += qty
+                        order.received += notional - fee
+                    order.fee += fee
+                    order.fees += fee
+                    if order is maker:
+                        maker_fee_amount = fee
+                    else:
+                        taker_fee_amount = fee
+                if maker_left == 0:
+                    maker.status = SpotStatus.FILLED
+                    ended.append(maker)
+                elif maker.status != SpotStatus.FILLED:
+                    maker.status = SpotStatus.PARTIALLY_FILLED
+                if taker_left == 0:
+                    taker.status = SpotStatus.FILLED
+                    ended.append(taker)
+                else:
+                    taker.status = SpotStatus.PARTIALLY_FILLED
+                trades.append(SpotTrade(
+                    symbol=self.symbol, seq=eseq, price=price, quantity=qty, quote_amount=notional, taker_side=aggressor,
+                    maker_order_id=maker_id, taker_order_id=taker_id, maker_user_id=maker_user, taker_user_id=taker_user,
+                    maker_fee=maker_fee_amount, taker_fee=taker_fee_amount, created_at=now,
+                ))
+                last_price = price
+            elif kind == BOOK:
+                _, eseq, side, pticks, lots = event
+                book_changes[(side, pticks)] = lots
+            elif kind == ACCEPTED:
+                order = live[event[2]]
+                order.queue_seq = event[1]
+                order.status = SpotStatus.TRIGGERED_PENDING if order.type in (
+                    "stop_market", "stop_limit", "trailing_stop") else SpotStatus.OPEN
+            elif kind == CANCELLED:
+                order = live[event[2]]
+                order.touched = True
+                order.reason = event[4]
+                if event[4] in _CANCEL_STATUS_FILLED and order.filled:
+                    order.status = SpotStatus.FILLED
+                else:
+                    order.status = SpotStatus.CANCELLED
+                ended.append(order)
+            elif kind == REJECTED:
+                order = live.get(event[2])
+                if order is not None and event[4] == "place":
+                    order.touched = True
+                    order.status = SpotStatus.REJECTED
+                    order.reason = event[3]
+                    ended.append(order)
+            elif kind == TRIGGERED:
+                order = live[event[2]]
+                order.touched = True
+                order.queue_seq = event[1]
+                if order.status == SpotStatus.TRIGGERED_PENDING:
+                    order.status = SpotStatus.OPEN
+            elif kind == REFRESHED:
+                order = live[event[2]]
+                order.touched = True
+                order.queue_seq = event[1]
+        touched = [order for order in live.values() if order.touched]
+        transfers = self._ledger(touched)
+        for order in touched:
+            if order.invalid:
+                notification_create(
+                    user=User(pk=order.user_id), kind="order_rejected",
+                    title=f"{self.symbol} order {order.id} was not accepted",
+                    body="The exchange could not process this order; nothing of it traded and its funds are released.",
+                )
+        # orders: one UPDATE per touched order, sent as one pipelined batch
+        rows = []
+        book = self.book
+        for order in touched:
+            final = order.status in (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
+            hidden = None
+            if order.iceberg and not final and order.id in book:
+                hidden = lot * book.order(order.id).reserve
+            rows.append((hidden,
+                order.status, order.filled, order.filled_quote, order.fees, order.hold_amount, order.hold_seq,
+                order.queue_seq, order.reason if order.status == SpotStatus.REJECTED else "",
+                order.reason if order.status == SpotStatus.CANCELLED else "", now, now if final else None, order.id,
+            ))
+        if rows:
+            _update_orders(rows)
+        if trades:
+            _insert_trades(trades)
+        if transfers:
+            transfers_execute(transfers, known_new=True)
+        EngineState.objects.filter(symbol=self.symbol).update(
+            seq=seq, **({"last_price": last_price} if last_price is not None else {}), updated_at=now
+        )
+        outcome = {"trades": trades, "book": book_changes, "orders": touched, "seq": seq}
+        for order in ended:
+            live.pop(order.id, None)
+        for order in touched:
+            order.touched = False
+            order.spent = order.received = order.fee = Decimal(0)
+        return outcome
+
+    def _ledger(self, touched) -> list[TransferRequest]:
+        """Per order that traded or ended: post the batch's spend from its hold (releasing the
+        rest), re-hold what a live order still needs, pay out what it received net of its fee.
+        The batch's fees go to the fees account as one transfer per asset (each order's fee is
+        on its trades and its ``fees_paid``)."""
+        requests, payouts = [], []
+        fees = {self.base: Decimal(0), self.quote: Decimal(0)}
+        key = self.symbol
+        refused = [f"spot:{order.id}:hold:{order.hold_seq}" for order in touched if order.invalid]
+        voidable = set(_open_holds(refused)) if refused else set()
+        for order in touched:
+            final = order.status in (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
+            if not order.spent and not final:
+                continue
+            seq = order.hold_seq
+            hold_id = f"spot:{order.id}:hold:{seq}"
+            ref = f"spot_order:{order.id}"
+            if order.spent:
+                requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:post", kind=TransferKind.POST_PENDING,
+                                                code="spot_fill", pending_id=hold_id, amount=order.spent, reference=ref))
+            elif order.hold_amount and (not order.invalid or hold_id in voidable):
+                requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:void", kind=TransferKind.VOID_PENDING,
+                                                code="spot_release", pending_id=hold_id, reference=ref))
+            left = order.hold_amount - order.spent
+            order.hold_amount = Decimal(0) if final else left
+            if not final and order.spent:
+                order.hold_seq = seq + 1
+                if left > 0:
+                    requests.append(TransferRequest(
+                        id=f"spot:{order.id}:hold:{seq + 1}", kind=TransferKind.PENDING, code="spot_hold",
+                        asset=order.hold_asset, amount=left, debit=self._account(order.user_id, order.hold_asset),
+                        credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
+                        reference=ref,
+                    ))
+            elif final and order.spent:
+                order.hold_seq = seq + 1
+            asset = self.base if order.side == BUY else self.quote
+            fees[asset] += order.fee
+            if order.received:
+                payouts.append(TransferRequest(
+                    id=f"spot:{order.id}:{seq}:recv", code="spot_fill", asset=asset, amount=order.received,
+                    debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
+                    credit=self._account(order.user_id, asset), reference=ref))
+        for asset, amount in fees.items():
+            if amount:
+                payouts.append(TransferRequest(
+                    id=f"spot:{self.symbol}:{self.book.seq}:fee:{asset}", code="spot_fee", asset=asset, amount=amount,
+                    debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
+                    credit=self._account(None, asset, SystemRole.FEES, key), reference=f"spot_batch:{self.symbol}:{self.book.seq}"))
+        return requests + payouts
+
+    # --- after commit ----------------------------------------------------------------------------
+
+    def _publish(self, outcome: dict) -> None:
+        symbol, units = self.symbol, self.units
+        updates = []
+        if outcome["book"]:
+            bids, asks = [], []
+            for (side, pticks), lots in sorted(outcome["book"].items()):
+                (bids if side == BUY else asks).append([str(units.ticks_to_price(pticks)), str(units.lots_to_qty(lots))])
+            # "previous": the sequence this delta follows, so a client can tell a lost delta
+            # from the gaps that events without a book change leave in the sequence
+            updates.append((f"book:{symbol}", {"type": "delta", "sequence": outcome["seq"], "previous": self.published_seq,
+                                               "bids": bids, "asks": asks}))
+            self.published_seq = outcome["seq"]
+        if outcome["book"] or outcome["trades"]:
+            self._publish_snapshot(outcome["trades"])
+        for trade in outcome["trades"]:
+            updates.append((f"trades:{symbol}", trade_payload(trade)))
+        for order in outcome["orders"]:
+            updates.append((f"user:{order.user_id}", {
+                "type": "order", "id": order.id, "symbol": symbol, "status": order.status,
+                "filled_quantity": str(order.filled), "client_order_id": order.client_order_id,
+                "reason": order.reason or None,
+            }))
+        users = set()
+        for trade in outcome["trades"]:
+            for side, user_id, order_id, fee in (("maker", trade.maker_user_id, trade.maker_order_id, trade.maker_fee),
+                                                 ("taker", trade.taker_user_id, trade.taker_order_id, trade.taker_fee)):
+                updates.append((f"user:{user_id}", {
+                    "type": "fill", "order_id": order_id, "symbol": symbol, "price": str(trade.price),
+                    "quantity": str(trade.quantity), "liquidity": side, "fee": str(fee), "seq": trade.seq,
+                }))
+                users.add(user_id)
+        for order in outcome["orders"]:
+            if order.status in (SpotStatus.CANCELLED, SpotStatus.REJECTED, SpotStatus.FILLED):
+                users.add(order.user_id)
+        for user_id in users:
+            updates.append((f"user:{user_id}", {"type": "balance_changed", "assets": [self.base, self.quote]}))
+        publish_many(updates)
+
+    def _publish_snapshot(self, trades=()) -> None:
+        """The top of the book with its sequence and the recent trades, where the web
+        processes read them (``marketdata.selectors.spot_market``). With Redis away the
+        runner goes on matching: the snapshot is due again and goes out once Redis is back
+        (it is the whole state, so nothing published meanwhile needs replaying)."""
+        self.recent_trades.extendleft(trade_payload(t) for t in trades)
+        redis = dependency(REDIS)
+        if not redis.may_try():
+            self.snapshot_due = True
+            return
+        snap = self.book.snapshot(BOOK_DEPTH)
+        units = self.units
+        try:
+            cache.set(spot_book_key(self.symbol), {
+                "sequence": snap.seq,
+                "bids": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.bids],
+                "asks": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.asks],
+                "last": str(units.ticks_to_price(snap.last_price)) if snap.last_price else None,
+                "trades": list(self.recent_trades),
+            }, timeout=None)
+        except Exception as exc:
+            if unavailable(exc) != REDIS:
+                raise
+            redis.failed(exc)
+            self.snapshot_due = True
+            return
+        redis.ok()
+        self.snapshot_due = False
+
+
+def _open_holds(hold_ids: list[str]) -> list[str]:
+    """Which of these holds exist and are still open (an order the runner refused may have
+    been written without one)."""
+    return list(Transfer.objects.filter(pk__in=hold_ids, kind=TransferKind.PENDING)
+                .exclude(resolutions__isnull=False).values_list("pk", flat=True))
+
+
+_ORDER_UPDATE = (
+    ("hidden_quantity", "numeric"), ("status", "text"), ("filled_quantity", "numeric"), ("filled_quote", "numeric"),
+    ("fees_paid", "numeric"), ("hold_amount", "numeric"), ("hold_seq", "integer"), ("queue_seq", "bigint"),
+    ("reject_reason", "text"), ("cancel_reason", "text"), ("updated_at", "timestamptz"), ("closed_at", "timestamptz"),
+)
+_TRADE_COLUMNS = (
+    ("symbol", "text"), ("seq", "bigint"), ("price", "numeric"), ("quantity", "numeric"), ("quote_amount", "numeric"),
+    ("taker_side", "text"), ("maker_order_id", "bigint"), ("taker_order_id", "bigint"), ("maker_user_id", "bigint"),
+    ("taker_user_id", "bigint"), ("maker_fee", "numeric"), ("taker_fee", "numeric"), ("created_at", "timestamptz"),
+)
+
+
+def _update_orders(rows: list[tuple]) -> None:
+    """The batch's order changes: on PostgreSQL one UPDATE joined to arrays of the values
+    (a statement per order would cost a round trip each)."""
+    table = SpotOrder._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays, values = unnest_arrays([list(column) for column in zip(*rows)],
+                                           [kind for _, kind in _ORDER_UPDATE] + ["bigint"])
+            names = ", ".join(name for name, _ in _ORDER_UPDATE)
+            sets = ", ".join(f"{name} = v.{name}" for name, _ in _ORDER_UPDATE)
+            cursor.execute(f"UPDATE {table} AS o SET {sets} FROM unnest({arrays}) AS v({names}, id) WHERE o.id = v.id", values)
+        else:
+            fields = [SpotOrder._meta.get_field(name) for name, _ in _ORDER_UPDATE]
+            prepared = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, row)] + [row[-1]]
+                        for row in rows]
+            sets = ", ".join(f"{name}=%s" for name, _ in _ORDER_UPDATE)
+            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id=%s", prepared)
+
+
+def _insert_trades(trades: list[SpotTrade]) -> None:
+    if connection.vendor != "postgresql":
+        SpotTrade.objects.bulk_create(trades)
+        return
+    arrays, values = unnest_arrays([[getattr(trade, name) for trade in trades] for name, _ in _TRADE_COLUMNS],
+                                   [kind for _, kind in _TRADE_COLUMNS])
+    names = ", ".join(name for name, _ in _TRADE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {SpotTrade._meta.db_table} ({names}) SELECT * FROM unnest({arrays})", values)
+
+
+def trade_payload(trade: SpotTrade) -> dict:
+    return {
+        "id": trade.seq, "price": str(trade.price), "quantity": str(trade.quantity), "side": trade.taker_side,
+        "time": trade.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def engine_singleton(symbol: str, *, ttl: float = 3.0, announce=print, batch: int | None = None,
+                     guard_gc: bool = False) -> Singleton:
+    runner = EngineRunner(symbol, batch=batch, guard_gc=guard_gc)
+    singleton = Singleton(lease_name(symbol), work=runner.work, ttl=ttl, interval=settings.ENGINE_POLL_SECONDS,
+                          on_lead=runner.on_lead, announce=announce)
+    runner.holder = singleton.holder
+    singleton.runner = runner
+    return singleton
+
+
+__all__ = ["EngineRunner", "engine_channel", "engine_singleton", "trade_payload"]

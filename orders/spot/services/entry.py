@@ -1,0 +1,392 @@
+"""Spot order entry: validate, check pre-trade risk, hold the funds and insert the order, in
+one transaction; then wake the symbol's engine runner (``orders.spot.runner``), which owns the
+order from there. Cancels are requests the runner carries out.
+
+Locks, in this order: the trader's user row (one trader's orders are decided one at a time,
+so the open-order limit and ``client_order_id`` replays are exact), then the ledger
+accounts of the hold (``transfers_execute`` locks them by primary key).
+
+The hold covers the worst the order can cost: a sell holds its base quantity; a limit or
+stop-limit buy its price x quantity; a buy without a limit price (market by quantity,
+stop-market, trailing stop) holds quantity x a protection price, which the engine then
+never trades beyond (``protect_price``), and a market buy by amount holds that amount.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from ledger.models import SystemRole, TransferKind
+from ledger.services import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
+from marketdata.models import Instrument, InstrumentKind
+from marketdata.selectors import index_is_fresh, index_latest
+from trading import workers
+from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
+from trading.money import parse_decimal, quantize, quantum
+
+from ..engine import BUY, FOK, GTC, IOC, LIMIT, MARKET, SELL, STOP_LIMIT, STOP_MARKET, TRAILING_STOP
+from ..models import LIVE_STATUSES, EngineState, SpotOrder, SpotStatus
+from trading.idempotency import parse_client_order_id, request_hash
+
+
+ORDER_TYPES = (MARKET, LIMIT, STOP_MARKET, STOP_LIMIT, TRAILING_STOP)
+PERCENT = Decimal("0.0001")
+
+
+class IndexUnavailable(DomainError):
+    status = 503
+    code = "index_stale"
+
+
+def engine_channel(symbol: str) -> str:
+    """The LISTEN/NOTIFY channel (and in-process waker name) of a symbol's runner."""
+    return "engine_" + symbol.replace("-", "_").lower()
+
+
+def engine_wake(symbol: str) -> None:
+    """Wake the symbol's runner: in this process (embedded mode) at once; a stack-mode
+    runner hears the NOTIFY sent inside the writer's transaction when it commits."""
+    workers.wake(engine_channel(symbol))
+
+
+def _notify_in_transaction(symbol: str) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {engine_channel(symbol)}")
+
+
+# --- input ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderRequest:
+    instrument: Instrument
+    side: str
+    type: str
+    time_in_force: str
+    post_only: bool
+    quantity: Decimal | None
+    quote_quantity: Decimal | None
+    price: Decimal | None
+    stop_price: Decimal | None
+    trail_amount: Decimal | None
+    trail_percent: Decimal | None
+    display_quantity: Decimal | None
+    client_order_id: str
+    route: str
+
+    def fingerprint(self) -> str:
+        return request_hash(*(str(v) for v in (
+            self.instrument.symbol, self.side, self.type, self.time_in_force, self.post_only, self.quantity,
+            self.quote_quantity, self.price, self.stop_price, self.trail_amount, self.trail_percent,
+            self.display_quantity, self.route,
+        )))
+
+
+def _bad(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
+    return ValidationFailed(message, code=code, fields={field: [message]})
+
+
+def _choice(data: dict, field: str, choices: tuple, default=None) -> str:
+    value = data.get(field, default)
+    if value is None:
+        raise _bad(field, f"{field} is required.")
+    if value not in choices:
+        raise _bad(field, f"{field} must be one of {', '.join(choices)}.")
+    return value
+
+
+def _optional(data: dict, field: str, *, step: Decimal, what: str) -> Decimal | None:
+    value = data.get(field)
+    if value is None or value == "":
+        return None
+    return parse_decimal(value, field=field, step=step, what=what)
+
+
+def _forbid(data: dict, order_type: str, *fields: str) -> None:
+    for field in fields:
+        if data.get(field) not in (None, "", False):
+            raise _bad(field, f"A {order_type} order takes no {field}.")
+
+
+# Spot pairs change a few times a year; every order needs its pair's tick, lot and minimum.
+_INSTRUMENT_CACHE_SECONDS = 5.0
+_instruments: dict[str, tuple[float, Instrument]] = {}
+
+
+def _instrument(symbol) -> Instrument:
+    symbol = symbol.strip().upper() if isinstance(symbol, str) else ""
+    if not symbol:
+        raise _bad("symbol", "symbol is required.")
+    cached = _instruments.get(symbol)
+    if cached is not None and time.monotonic() - cached[0] < _INSTRUMENT_CACHE_SECONDS:
+        return cached[1]
+    try:
+        instrument = Instrument.objects.get(symbol=symbol, kind=InstrumentKind.SPOT, active=True)
+    except Instrument.DoesNotExist:
+        raise NotFound(f"No spot market {symbol}.") from None
+    _instruments[symbol] = (time.monotonic(), instrument)
+    return instrument
+
+
+def order_request_parse(data: dict) -> OrderRequest:
+    """The order as API.md describes it, checked field by field; any mistake is a 400
+    naming the field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("Send the order as a JSON object.")
+    instrument = _instrument(data.get("symbol"))
+    side = _choice(data, "side", (BUY, SELL))
+    order_type = _choice(data, "type", ORDER_TYPES)
+    default_tif = IOC if order_type == MARKET else GTC
+    tif = _choice(data, "time_in_force", (GTC, IOC, FOK), default_tif)
+    post_only = data.get("post_only", False)
+    if not isinstance(post_only, bool):
+        raise _bad("post_only", "post_only must be true or false.")
+    route = _choice(data, "route", ("book", "smart"), "book")
+    tick, lot = instrument.tick_size, instrument.lot_size
+    quantity = _optional(data, "quantity", step=lot, what="lot size")
+    quote_quantity = _optional(data, "quote_quantity", step=quantum("USDT"), what="USDT precision")
+    price = _optional(data, "price", step=tick, what="tick size")
+    stop_price = _optional(data, "stop_price", step=tick, what="tick size")
+    trail_amount = _optional(data, "trail_amount", step=tick, what="tick size")
+    trail_percent = _optional(data, "trail_percent", step=PERCENT, what="precision")
+    display = _optional(data, "display_quantity", step=lot, what="lot size")
+
+    if order_type == MARKET:
+        _forbid(data, order_type, "price", "stop_price", "trail_amount", "trail_percent", "display_quantity", "post_only")
+        if (quantity is None) == (quote_quantity is None):
+            raise _bad("quantity", "A market order takes quantity, or (buys only) quote_quantity.")
+        if quote_quantity is not None and (side != BUY or tif == FOK):
+            raise _bad("quote_quantity", "quote_quantity is for market buys that are not FOK.")
+    else:
+        if quantity is None:
+            raise _bad("quantity", "quantity is required.")
+        if quote_quantity is not None:
+            raise _bad("quote_quantity", "quote_quantity is for market buys only.")
+    if order_type in (LIMIT, STOP_LIMIT) and price is None:
+        raise _bad("price", f"A {order_type} order needs a price.")
+    if order_type in (STOP_MARKET, TRAILING_STOP):
+        _forbid(data, order_type, "price")
+    if order_type in (STOP_MARKET, STOP_LIMIT):
+        if stop_price is None:
+            raise _bad("stop_price", f"A {order_type} order needs a stop_price.")
+    else:
+        _forbid(data, order_type, "stop_price")
+    if order_type == TRAILING_STOP:
+        if (trail_amount is None) == (trail_percent is None):
+            raise _bad("trail_amount", "A trailing stop takes trail_amount or trail_percent (one of them).")
+        if trail_percent is not None and trail_percent >= 100:
+            raise _bad("trail_percent", "trail_percent must be below 100.")
+    else:
+        _forbid(data, order_type, "trail_amount", "trail_percent")
+    if order_type in (STOP_MARKET, STOP_LIMIT, TRAILING_STOP):
+        _forbid(data, order_type, "display_quantity", "post_only")
+    if post_only and (order_type != LIMIT or tif != GTC):
+        raise _bad("post_only", "post_only is for GTC limit orders.")
+    if display is not None:
+        if order_type != LIMIT or tif != GTC or post_only:
+            raise _bad("display_quantity", "Icebergs (display_quantity) are GTC limit orders.")
+        if display > quantity:
+            raise _bad("display_quantity", "display_quantity cannot exceed quantity.")
+    if route == "smart" and (order_type not in (MARKET, LIMIT) or (order_type == LIMIT and tif != IOC)):
+        raise _bad("route", "Smart routing is for market and IOC limit orders.")
+    return OrderRequest(
+        instrument=instrument, side=side, type=order_type, time_in_force=tif, post_only=post_only, quantity=quantity,
+        quote_quantity=quote_quantity, price=price, stop_price=stop_price, trail_amount=trail_amount,
+        trail_percent=trail_percent, display_quantity=display, client_order_id=parse_client_order_id(data.get("client_order_id")),
+        route=route,
+    )
+
+
+# --- risk and hold ------------------------------------------------------------------------------------
+
+
+def _index(instrument: Instrument) -> Decimal | None:
+    latest = index_latest(underlying=instrument.base)
+    return latest.price if index_is_fresh(latest) else None
+
+
+def _ceil_tick(value: Decimal, tick: Decimal) -> Decimal:
+    return (value / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+
+
+def _floor_tick(value: Decimal, tick: Decimal) -> Decimal:
+    return (value / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+
+
+def _check_band(request: OrderRequest, index: Decimal | None) -> None:
+    band = Decimal(settings.SPOT_PRICE_BAND)
+    if index is None:
+        return
+    low, high = index * (1 - band), index * (1 + band)
+    for field in ("price", "stop_price"):
+        value = getattr(request, field)
+        if value is not None and not low <= value <= high:
+            raise ValidationFailed(
+                f"{field} {value} is more than {band * 100:.0f}% away from the index {index}.",
+                code="price_out_of_band", fields={field: [f"Between {_floor_tick(low, request.instrument.tick_size)} and "
+                                                          f"{_ceil_tick(high, request.instrument.tick_size)}."]},
+            )
+
+
+def _last_price(symbol: str) -> Decimal | None:
+    return EngineState.objects.filter(symbol=symbol).values_list("last_price", flat=True).first()
+
+
+def _protect_and_hold(request: OrderRequest, index: Decimal | None) -> tuple[Decimal | None, Decimal, Decimal]:
+    """(protection price, hold amount, notional for the size checks)."""
+    instrument = request.instrument
+    tick = instrument.tick_size
+    band = Decimal(settings.SPOT_MARKET_BAND)
+    qty = request.quantity
+    if request.type in (LIMIT, STOP_LIMIT):
+        notional = request.price * qty
+        reference = None
+    elif request.type == MARKET and request.quote_quantity is not None:
+        return None, request.quote_quantity, request.quote_quantity
+    else:
+        if request.type == STOP_MARKET:
+            reference = request.stop_price
+        elif request.type == TRAILING_STOP:
+            last = _last_price(instrument.symbol) or index
+            if last is None:
+                raise IndexUnavailable("No trade or index price to trail yet; try again shortly.")
+            reference = last + request.trail_amount if request.trail_amount is not None else last * (1 + request.trail_percent / 100)
+        else:  # market by quantity
+            if index is None:
+                raise IndexUnavailable(f"The {instrument.base} index is stale; market orders are paused until it recovers.")
+            reference = index
+        notional = reference * qty
+    if request.side == SELL:
+        return None, qty, notional
+    if request.type in (LIMIT, STOP_LIMIT):
+        return None, quantize("USDT", notional, rounding=ROUND_CEILING), notional
+    protect = _ceil_tick(reference * (1 + band), tick)
+    return protect, quantize("USDT", protect * qty, rounding=ROUND_CEILING), notional
+
+
+def _check_size(request: OrderRequest, notional: Decimal) -> None:
+    instrument = request.instrument
+    if notional < instrument.min_notional:
+        raise ValidationFailed(
+            f"The order is worth {notional:.2f} USDT; the minimum on {instrument.symbol} is {instrument.min_notional.normalize():f}.",
+            code="min_notional", fields={"quantity": [f"At least {instrument.min_notional.normalize():f} USDT."]},
+        )
+    limit = Decimal(settings.SPOT_MAX_ORDER_NOTIONAL)
+    if notional > limit:
+        raise ValidationFailed(
+            f"The order is worth {notional:.2f} USDT; the maximum per order is {limit.normalize():f}.",
+            code="max_order_size", fields={"quantity": [f"At most {limit.normalize():f} USDT."]},
+        )
+
+
+# --- writes -------------------------------------------------------------------------------------------
+
+
+def spot_order_place(*, user: User, data: dict, parent: SpotOrder | None = None) -> tuple[SpotOrder, bool]:
+    """Validate and enter an order; returns ``(order, replayed)``. A replayed
+    ``client_order_id`` returns the original order (no second hold)."""
+    request = order_request_parse(data)
+    fingerprint = request.fingerprint()
+    if request.client_order_id:
+        existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
+        if existing is not None:
+            return _replay(existing, fingerprint), True
+    index = _index(request.instrument)
+    _check_band(request, index)
+    protect, hold, notional = _protect_and_hold(request, index)
+    _check_size(request, notional)
+    if request.route == "smart":
+        from .routing import smart_order_place  # the router places its children through this service
+
+        return smart_order_place(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold), False
+    try:
+        order = _insert(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold, parent=parent)
+    except IntegrityError:
+        existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
+        if request.client_order_id and existing is not None:
+            return _replay(existing, fingerprint), True
+        raise
+    return order, False
+
+
+def _replay(existing: SpotOrder, fingerprint: str) -> SpotOrder:
+    if existing.request_hash != fingerprint:
+        raise IdempotencyConflict("This client_order_id was used for a different order.", fields={"client_order_id": ["Already used."]})
+    return existing
+
+
+def _insert(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal, parent) -> SpotOrder:
+    instrument = request.instrument
+    hold_asset = "USDT" if request.side == BUY else instrument.base
+    trail_reference = None
+    if request.type == TRAILING_STOP:
+        trail_reference = _last_price(instrument.symbol)
+    with transaction.atomic(durable=True):
+        # NO KEY UPDATE: serialises this trader's order entries without blocking the foreign
+        # key checks of the runner's commit (its trades reference the user row), which would
+        # otherwise wait on us while we wait on the ledger rows it holds: a deadlock.
+        locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
+        open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
+        if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
+            raise Conflict(
+                f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders"
+            )
+        order = SpotOrder.objects.create(
+            user=locked, symbol=instrument.symbol, side=request.side, type=request.type,
+            time_in_force=request.time_in_force, post_only=request.post_only, quantity=request.quantity,
+            quote_quantity=request.quote_quantity, price=request.price, protect_price=protect,
+            stop_price=request.stop_price, trail_amount=request.trail_amount, trail_percent=request.trail_percent,
+            trail_reference=trail_reference, display_quantity=request.display_quantity, route=request.route,
+            hold_asset=hold_asset, hold_amount=hold, client_order_id=request.client_order_id,
+            request_hash=fingerprint, parent=parent,
+        )
+        transfers_execute([
+            TransferRequest(
+                id=order.hold_id(), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset, amount=hold,
+                debit=user_account(user_id=user.pk, asset=hold_asset),
+                credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(order.pk)),
+                reference=f"spot_order:{order.pk}",
+            )
+        ])
+        _notify_in_transaction(instrument.symbol)
+        transaction.on_commit(lambda: engine_wake(instrument.symbol))
+    return order
+
+
+def spot_order_cancel(*, user: User, order_id: int, wait: float | None = None) -> SpotOrder:
+    """Ask the runner to cancel the order's remainder (it releases the hold), and wait up to
+    ``wait`` seconds for it to happen. A final order is returned as it is."""
+    with transaction.atomic(durable=True):
+        order = SpotOrder.objects.select_for_update(no_key=True).filter(pk=order_id, user=user).first()
+        if order is None:
+            raise NotFound("No such order.")
+        if order.status not in LIVE_STATUSES:
+            raise Conflict(f"The order is already {order.status}.", code="order_not_open")
+        if order.cancel_requested_at is None:
+            order.cancel_requested_at = timezone.now()
+            order.save(update_fields=["cancel_requested_at", "updated_at"])
+        _notify_in_transaction(order.symbol)
+        transaction.on_commit(lambda: engine_wake(order.symbol))
+    return spot_order_wait(order_id=order.pk, until_final=True, wait=wait)
+
+
+def spot_order_wait(*, order_id: int, until_final: bool = False, wait: float | None = None) -> SpotOrder:
+    """The order once the engine has taken it (or, ``until_final``, closed it), or as it is
+    after ``wait`` seconds."""
+    deadline = time.monotonic() + (settings.SPOT_ORDER_WAIT_SECONDS if wait is None else wait)
+    delay = 0.005
+    while True:
+        order = SpotOrder.objects.get(pk=order_id)
+        done = order.status not in LIVE_STATUSES if until_final else order.status != SpotStatus.NEW
+        if done or time.monotonic() >= deadline:
+            return order
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
