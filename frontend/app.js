@@ -1,8 +1,6 @@
-import htmx from "htmx.org";
+// Every page: copy-to-clipboard buttons and the mobile navigation toggle.
 
-window.htmx = htmx;
-
-// Copy-to-clipboard buttons: <button data-copy="text">.
+// <button data-copy="text">: copies the text and says so for a moment.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
@@ -13,7 +11,6 @@ document.addEventListener("click", (event) => {
   });
 });
 
-// Mobile navigation toggle.
 document.addEventListener("click", (event) => {
   const toggle = event.target.closest("[data-nav-toggle]");
   if (!toggle) return;
