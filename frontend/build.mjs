@@ -1,4 +1,10 @@
-// Bundles the browser assets into static/build/ (served by whitenoise).
+// Bundles the browser assets into static/build/ (served by whitenoise). One script per page,
+// so each page has one copy of the shared modules (frontend/lib/) and one /ws/market/ socket:
+//   app.js      every page (templates/base.html)
+//   market.js   the markets overview, /markets/
+//   trade.js    one spot market, /markets/<SYMBOL>/: chart, book, trades and the trading desk
+//   options.js  the option chain and the USDT-mode ticket, /options/
+//   style.css   the site's styles and the Inter font
 import { build } from "esbuild";
 import { mkdirSync } from "node:fs";
 
@@ -9,8 +15,8 @@ await build({
   entryPoints: {
     app: "frontend/app.js",
     market: "frontend/market.js",
-    options: "frontend/options.js",
     trade: "frontend/trade.js",
+    options: "frontend/options.js",
     style: "frontend/app.css",
   },
   bundle: true,
