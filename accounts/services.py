@@ -28,6 +28,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, NotFound, OtpRequired, RateLimited, ValidationFailed
 
 from . import signals
@@ -171,6 +172,7 @@ def otp_check(*, user: User, otp: str) -> TOTPDevice:
     """Accept a code from the user's active device exactly once, or raise."""
     device, outcome = _verify_locked(TOTPDevice.objects.filter(user=user, confirmed=True), otp)
     if outcome in ("invalid", "throttled"):
+        audit_append(actor=user, action="auth.otp_failed", target=user, data={"reason": outcome})
         signals.otp_failed.send(sender=User, user=user, reason=outcome)
     _raise_for(outcome)
     return device
@@ -240,6 +242,7 @@ def two_factor_confirm(*, user: User, otp: str) -> TOTPDevice:
         if was_replacement:
             User.objects.filter(pk=user.pk).update(otp_reset_at=timezone.now())
         change = "replaced" if was_replacement else "enabled"
+        audit_append(actor=user, action=f"auth.2fa_{change}", target=user, data={"user_email": user.email})
         signals.two_factor_changed.send(sender=User, user=user, actor=user, change=change)
     return device
 
@@ -251,6 +254,7 @@ def two_factor_disable(*, user: User, password: str, otp: str | None) -> None:
         TOTPDevice.objects.filter(user=user).delete()
         User.objects.filter(pk=user.pk).update(otp_reset_at=timezone.now())
         auth_tokens_revoke_all(user=user)
+        audit_append(actor=user, action="auth.2fa_disabled", target=user, data={"user_email": user.email})
         signals.two_factor_changed.send(sender=User, user=user, actor=user, change="disabled")
 
 
@@ -274,6 +278,7 @@ def password_set(*, user: User, new_password: str) -> None:
         locked.password_changed_at = timezone.now()
         locked.save(update_fields=["password", "password_changed_at"])
         auth_tokens_revoke_all(user=locked)
+        audit_append(actor=locked, action="auth.password_changed", target=locked)
         signals.password_changed.send(sender=User, user=locked)
     user.password = locked.password
     user.password_changed_at = locked.password_changed_at
@@ -361,6 +366,14 @@ def kyc_submit(*, user: User, full_name: str, country: str, date_of_birth: dt.da
         profile.decided_by = None
         profile.rejection_reason = ""
         profile.save()
+        # Identity details (name, birth date, document) stay in the KYC profile: an append-only
+        # log is the wrong place for personal data.
+        audit_append(
+            actor=user,
+            action="kyc.submitted",
+            target=profile,
+            data={"user_id": profile.user_id, "country": profile.country, "document_type": profile.document_content_type},
+        )
         signals.kyc_submitted.send(sender=KycProfile, profile=profile, actor=user)
     return profile
 
@@ -381,5 +394,11 @@ def kyc_decide(*, profile_id: int, actor: User | None, approve: bool, reason: st
         profile.decided_at = timezone.now()
         profile.decided_by = actor
         profile.save(update_fields=["status", "rejection_reason", "decided_at", "decided_by"])
+        audit_append(
+            actor=actor,
+            action="kyc.approved" if approve else "kyc.rejected",
+            target=profile,
+            data={"user_id": profile.user_id, "status": profile.status, "reason": profile.rejection_reason},
+        )
         signals.kyc_decided.send(sender=KycProfile, profile=profile, actor=actor)
     return profile

@@ -1,9 +1,10 @@
-"""Events other apps react to (notifications, the audit trail) without accounts importing them."""
+"""Events the apps above accounts react to (notifications) without accounts importing them.
+The audit trail is not one of them: accounts records to it directly (``trading.audit``)."""
 
 from django.dispatch import Signal
 
-# Sent inside the writing transaction, so receivers' rows (notifications, audit records)
-# commit or roll back with the event itself.
+# Sent inside the writing transaction, so receivers' rows (notifications) commit or roll back
+# with the event itself.
 # kwargs: profile (KycProfile), actor (User or None)
 kyc_submitted = Signal()
 kyc_decided = Signal()

@@ -10,7 +10,7 @@ from .models import AuditRecord
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyModelAdmin):
-    """The audit trail, read-only: nobody adds, changes or deletes a record here."""
+    """The kernel's audit trail, read-only: nobody adds, changes or deletes a record here."""
 
     list_display = ("seq", "at", "actor_label", "action", "target", "ip")
     list_filter = ("action",)

@@ -1,4 +1,5 @@
-"""Money events for the audit trail and notifications. Sent inside the writing transaction."""
+"""Money events for the apps above the ledger (notifications, compliance), sent inside the
+writing transaction after the event's audit record (which the ledger writes itself)."""
 
 from django.dispatch import Signal
 

@@ -32,9 +32,9 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from compliance.services import audit_append
 from ledger.models import AccountKind, LedgerAccount, SystemRole
 from ledger.services.transfers import TransferRequest, system_account, system_bucket, transfers_execute
+from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
 from trading.money import quantize
 

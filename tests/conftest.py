@@ -57,7 +57,7 @@ def _books_stay_clean(request):
         return
     request.getfixturevalue("db")  # tear down after this check, not before
     yield
-    from compliance.selectors import audit_chain_verify
+    from trading.audit import audit_chain_verify
     from ledger.selectors import ledger_recompute
 
     report = ledger_recompute()

@@ -7,7 +7,8 @@ class TradingConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self):
-        from . import workers
+        from . import audit_admin, workers
         from .beat import run_embedded_beat
 
         workers.register("beat", run_embedded_beat)
+        audit_admin.install()  # staff console changes go to the audit trail

@@ -75,11 +75,11 @@ INSTALLED_APPS = [
     "trading",
     "accounts",
     "ledger",
-    "compliance",
     "marketdata",
     "notifications",
     "orders",
     "settlement",
+    "compliance",
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,8 @@ DELETE trigger would make the embedded database impossible to reset; the model a
 queryset still refuse deletes.
 
 SQLite drops a table's triggers when Django rebuilds the table for an ALTER: a later
-migration that alters ``compliance_auditrecord`` must run ``SQLITE_CREATE`` again.
+migration that alters ``compliance_auditrecord`` (the kernel's ``trading.AuditRecord`` since
+trading/migrations/0003) must run ``SQLITE_CREATE`` again.
 """
 
 from django.db import migrations

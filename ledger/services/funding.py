@@ -15,8 +15,9 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import kyc_tier
 from accounts.services import otp_check, two_factor_enabled
+from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from trading.money import check_asset, parse_amount
+from trading.money import check_asset, fmt, parse_amount
 
 from .. import signals
 from ..models import SystemRole, Transfer, TransferKind, Withdrawal, WithdrawalStatus
@@ -75,6 +76,13 @@ def deposit_credit(*, user: User, asset: str, amount, txid: str | None = None, c
         [transfer] = executed
         # A chain watcher reports a transaction many times; only the first report is news.
         if not executed.replayed:
+            audit_append(
+                actor=None,
+                action="ledger.deposit",
+                target=transfer,
+                data={"user_id": user.pk, "asset": transfer.asset, "amount": fmt(transfer.asset, transfer.amount),
+                      "txid": txid, "code": transfer.code},
+            )
             signals.deposit_credited.send(sender=Transfer, user=user, transfer=transfer, txid=txid)
     return transfer
 
@@ -159,6 +167,10 @@ def withdrawal_create(*, user: User, asset: str, amount: Decimal, address: str, 
                     ),
                 ]
             )
+            audit_append(
+                actor=withdrawal.user, action="ledger.withdrawal_requested", target=withdrawal,
+                data=_withdrawal_audit_data(withdrawal),
+            )
             signals.withdrawal_requested.send(sender=Withdrawal, withdrawal=withdrawal)
     except IntegrityError:
         if idempotency_key:
@@ -231,7 +243,29 @@ def _withdrawal_decide(*, withdrawal_id: int, actor, approve: bool, reason: str 
         withdrawal.rejection_reason = reason
         withdrawal.network_txid = network_txid
         withdrawal.save(update_fields=["status", "decided_at", "decided_by", "rejection_reason", "network_txid"])
+        data = _withdrawal_audit_data(withdrawal)
+        if approve:
+            data["network_txid"] = withdrawal.network_txid
+        else:
+            data["reason"] = withdrawal.rejection_reason
+        audit_append(
+            actor=actor,
+            action="ledger.withdrawal_approved" if approve else "ledger.withdrawal_rejected",
+            target=withdrawal,
+            data=data,
+        )
         signals.withdrawal_decided.send(sender=Withdrawal, withdrawal=withdrawal, actor=actor)
     return withdrawal
+
+
+def _withdrawal_audit_data(withdrawal: Withdrawal) -> dict:
+    return {
+        "user_id": withdrawal.user_id,
+        "asset": withdrawal.asset,
+        "amount": fmt(withdrawal.asset, withdrawal.amount),
+        "fee": fmt(withdrawal.asset, withdrawal.fee),
+        "address": withdrawal.address,
+        "status": withdrawal.status,
+    }
 
 

@@ -4,11 +4,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from compliance.models import AuditRecord
-from compliance.selectors import audit_chain_verify
-from compliance.services import audit_append
-from tests.compliance.helpers import only, records
 from tests.factories import DEFAULT_PASSWORD, enable_totp, totp_code
+from tests.trading.audit_helpers import only, records
+from trading.audit import audit_append, audit_chain_verify
+from trading.models import AuditRecord
 
 pytestmark = pytest.mark.django_db
 

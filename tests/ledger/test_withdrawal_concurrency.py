@@ -17,7 +17,6 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import KycProfile, KycStatus
-from compliance.models import AuditRecord
 from ledger.models import LedgerAccount, SystemRole, Transfer, TransferKind, Withdrawal
 from ledger.selectors import balance_of, ledger_recompute
 from ledger.services import (
@@ -30,6 +29,7 @@ from ledger.services import (
     withdrawal_create,
 )
 from tests.factories import UserFactory
+from trading.models import AuditRecord
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from compliance.models import AuditRecord
 from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer
 from settlement import services, tasks
 from settlement.models import Counter, Settlement, SettlementError, SettlementStep, State
+from trading.models import AuditRecord
 
 from .conftest import emit, set_faults
 

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.selectors import audit_chain_verify
+from trading.audit import audit_chain_verify
 
 
 class Command(BaseCommand):

@@ -8,14 +8,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import receivers
 from accounts import services as accounts_services
 from accounts.models import KycProfile, KycStatus, User
-from compliance import receivers
-from compliance.selectors import audit_chain_verify
 from ledger import services as ledger_services
 from tests.accounts.helpers import next_time_step, tiny_png
-from tests.compliance.helpers import only, records
 from tests.factories import DEFAULT_PASSWORD, totp_code
+from tests.trading.audit_helpers import only, records
+from trading.audit import audit_chain_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compliance.models import AuditRecord
+from trading.models import AuditRecord
 
 
 def records(action: str | None = None) -> list[AuditRecord]:

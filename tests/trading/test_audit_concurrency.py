@@ -5,9 +5,8 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from compliance.models import AuditChainHead, AuditRecord
-from compliance.selectors import audit_chain_verify
-from compliance.services import audit_append
+from trading.audit import audit_append, audit_chain_verify
+from trading.models import AuditChainHead, AuditRecord
 
 THREADS = 10
 APPENDS_PER_THREAD = 15

@@ -6,13 +6,18 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from compliance.models import GENESIS_HASH, AppendOnlyError, AuditChainHead, AuditRecord, chain_hash
-from compliance.selectors import audit_chain_verify
-from compliance.services import audit_append
 from ledger import services as ledger_services
 from ledger import signals as ledger_signals
 from ledger.models import Transfer
-from tests.compliance.helpers import records
+from tests.trading.audit_helpers import records
+from trading.audit import audit_append, audit_chain_verify
+from trading.models import (
+    GENESIS_HASH,
+    AppendOnlyError,
+    AuditChainHead,
+    AuditRecord,
+    chain_hash,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,10 @@
-"""Audit trail writes. ``audit_append`` is the only way a record is created."""
+"""The audit trail: ``audit_append`` is the only way a record is created, and
+``audit_chain_verify`` re-walks the chain (``manage.py audit_verify``).
+
+Every app records its security and money events here directly, in the transaction of the
+event (the kernel imports no app, so any app may). The models are ``trading.models.AuditRecord``
+and ``AuditChainHead``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import decimal
 import enum
 import ipaddress
 import uuid
+from typing import Callable, NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,6 +28,7 @@ def audit_append(
     *,
     actor,
     action: str,
+    target=None,
     target_type: str = "",
     target_id: str = "",
     data: dict | None = None,
@@ -33,9 +41,12 @@ def audit_append(
     with the event it describes; without an outer transaction it is its own. The chain head row
     is locked until that transaction ends, which makes appends one at a time: keep audited
     transactions short after the append. ``actor`` is a user or None (the platform itself);
-    ``actor_label`` overrides the label written for it. ``data`` is made JSON-safe: Decimals,
-    floats, dates and UUIDs become strings.
+    ``actor_label`` overrides the label written for it. ``target`` is the model instance the
+    event is about (its ``app.model`` label and pk), else ``target_type``/``target_id`` say it.
+    ``data`` is made JSON-safe: Decimals, floats, dates and UUIDs become strings.
     """
+    if target is not None:
+        target_type, target_id = target._meta.label_lower, str(target.pk)
     actor_id = getattr(actor, "pk", None) if actor is not None else None
     if actor_label is None:
         if actor is None:
@@ -46,10 +57,10 @@ def audit_append(
             actor_label = getattr(actor, "email", "") or str(actor)
     record = AuditRecord(
         actor_id=actor_id,
-        actor_label=_text(actor_label, 254),
-        action=_text(action, 64),
-        target_type=_text(target_type, 100),
-        target_id=_text(target_id, 255),
+        actor_label=_safe_text(actor_label, 254),
+        action=_safe_text(action, 64),
+        target_type=_safe_text(target_type, 100),
+        target_id=_safe_text(target_id, 255),
         data=json_safe(data or {}),
         ip=_ip(ip),
     )
@@ -99,7 +110,7 @@ def json_safe(value):
     if isinstance(value, int):
         return int(value)
     if isinstance(value, str):
-        return _text(value)
+        return _safe_text(value)
     if isinstance(value, decimal.Decimal):
         return format(value, "f")
     if isinstance(value, float):
@@ -109,17 +120,17 @@ def json_safe(value):
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, dict):
-        return {_text(str(key)): json_safe(item) for key, item in value.items()}
+        return {_safe_text(str(key)): json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(item) for item in value]
     if isinstance(value, (set, frozenset)):
         return sorted((json_safe(item) for item in value), key=repr)
     if isinstance(value, (uuid.UUID, ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return str(value)
-    return _text(str(value))
+    return _safe_text(str(value))
 
 
-def _text(value, max_length: int | None = None) -> str:
+def _safe_text(value, max_length: int | None = None) -> str:
     # PostgreSQL text and jsonb refuse NUL characters and unpaired surrogates.
     text = str(value or "").replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     return text[:max_length] if max_length else text
@@ -136,3 +147,63 @@ def _ip(value) -> str | None:
         address = address.ipv4_mapped
     # The compressed form is what PostgreSQL's inet type gives back, so the hash still matches.
     return str(address)
+
+
+# --- reads -------------------------------------------------------------------------------------------
+
+
+class ChainCheck(NamedTuple):
+    ok: bool
+    checked: int
+    first_broken: int | None
+    reason: str
+
+
+def audit_chain_verify(*, progress: Callable[[int], None] | None = None, progress_every: int = 10_000) -> ChainCheck:
+    """Re-walk the whole chain in seq order: positions 1..n without gaps, every ``prev_hash``
+    equal to the previous record's hash, every hash recomputed from the record's contents.
+
+    Stops at the first broken link. ``progress(checked)`` is called every ``progress_every``
+    records. Safe while appends go on: the head is read first, and the walk then sees at least
+    the records it counts (they commit together).
+    """
+    head = AuditChainHead.objects.filter(pk=AuditChainHead.HEAD_PK).values_list("seq", "hash").first()
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    checked = 0
+    head_hash_seen = None
+    records = AuditRecord.objects.order_by("seq").iterator(chunk_size=2000)
+    for record in records:
+        if record.seq != expected_seq:
+            if record.seq > expected_seq:
+                missing = (
+                    f"seq {expected_seq} is missing" if record.seq == expected_seq + 1
+                    else f"seqs {expected_seq}..{record.seq - 1} are missing"
+                )
+                return ChainCheck(False, checked, expected_seq, f"{missing} (next record is seq {record.seq})")
+            return ChainCheck(False, checked, record.seq, f"seq {record.seq} is out of order (expected {expected_seq})")
+        if record.prev_hash != prev_hash:
+            return ChainCheck(
+                False, checked, record.seq,
+                f"prev_hash does not match the hash of seq {record.seq - 1}" if record.seq > 1
+                else "prev_hash of the first record is not the genesis hash",
+            )
+        if record.compute_hash() != record.hash:
+            return ChainCheck(False, checked, record.seq, "hash mismatch: the record's contents were changed")
+        checked += 1
+        prev_hash = record.hash
+        if head is not None and record.seq == head[0]:
+            head_hash_seen = record.hash
+        expected_seq += 1
+        if progress is not None and checked % progress_every == 0:
+            progress(checked)
+
+    if head is not None and head[0] > 0:
+        if checked < head[0]:
+            return ChainCheck(
+                False, checked, checked + 1,
+                f"the chain head is at seq {head[0]} but the records end at seq {checked} (records removed from the end)",
+            )
+        if head_hash_seen != head[1]:
+            return ChainCheck(False, checked, head[0], f"the chain head's hash does not match seq {head[0]}")
+    return ChainCheck(True, checked, None, "")
