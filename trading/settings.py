@@ -112,6 +112,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trading.context_processors.platform",
+                "notifications.context_processors.unread",
             ],
         },
     },
