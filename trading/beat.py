@@ -19,7 +19,7 @@ def run_embedded_beat(stop: threading.Event | None = None, tick: float = 0.5) ->
 
     stop = stop or threading.Event()
     entries = {}
-    for name, entry in getattr(settings, "CELERY_BEAT_SCHEDULE", {}).items():
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         sched = entry["schedule"]
         if isinstance(sched, (int, float, timedelta)):
             sched = every(sched if isinstance(sched, timedelta) else timedelta(seconds=sched))

@@ -26,7 +26,7 @@ from trading.pgarrays import unnest_arrays
 
 from ..models import AccountKind, LedgerAccount, SystemRole, Transfer, TransferKind, TransferRejection
 
-SYSTEM_BUCKETS = getattr(settings, "LEDGER_SYSTEM_BUCKETS", 16)
+SYSTEM_BUCKETS = settings.LEDGER_SYSTEM_BUCKETS
 
 
 class LedgerRejected(DomainError):
