@@ -497,6 +497,8 @@ def _venue_pool() -> ThreadPoolExecutor:
 
 def _venue_slots() -> _Slots:
     _venue_pool()
+    # An adapter whose calls take turns (ccxt) gets claims it can send within their claim.
+    _slots.size = min(_venue_concurrency(), get_venue().max_in_flight or _venue_concurrency())
     return _slots
 
 

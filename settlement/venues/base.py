@@ -238,12 +238,14 @@ class Venue(abc.ABC):
     ``timeout_s`` bounds every call. ``unknown_outcome_grace_s`` is how long after a placement
     attempt a ``fetch_order`` answering ``None`` proves the order will never execute (the
     request can no longer be in flight): before that, a ``None`` after a ``VenueTimeout`` only
-    means "not seen yet".
+    means "not seen yet". ``max_in_flight``: how many calls the adapter serves at once in one
+    process (``None``: as many as it is given); step 3 claims no more than it can send.
     """
 
     name: str = "venue"
     timeout_s: float = 10.0
     unknown_outcome_grace_s: float = 0.0
+    max_in_flight: int | None = None
 
     @abc.abstractmethod
     def market_order(

@@ -112,6 +112,7 @@ class CcxtVenue(Venue):
         # A ccxt exchange object (its session, rate limiter, last-response fields) is not made
         # for concurrent use: threads of one process (the embedded mode) take turns.
         self._lock = threading.RLock()
+        self.max_in_flight = 1  # so step 3 claims one order at a time per executor thread
         self.timeout_s = timeout_ms / 1000
         self.client_id_param = client_id_param or CLIENT_ID_PARAMS.get(exchange_id, "clientOrderId")
         # Binance refuses a request that reaches it later than timestamp + recvWindow, so once

@@ -273,6 +273,22 @@ def test_the_intake_takes_a_batch_through_every_step_in_two_commits(venue):
     assert services.settlements_take_in(events=messages) == ([], [])
 
 
+def test_the_venue_executor_takes_whatever_waits_at_step_3_in_claims_it_can_send(venue):
+    messages = [emit(), emit("close", usdt="650"), emit()]
+    new, waiting = services.settlements_take_in(events=messages, through_venue=False)
+    assert waiting == new
+    assert set(Settlement.objects.values_list("step", "claim", "state")) == {(3, "", State.RUNNING)}
+    # One venue call at a time in this process (the suite's setting): three claims of one,
+    # oldest first, all taken by the task of the first settlement alone.
+    settled, more = services.settlements_venue_run(ids=new[:1])
+    assert (sorted(settled), more) == (new, False)
+    assert SettlementStep.objects.filter(step=3).values("started_at").distinct().count() == 3
+    for s in Settlement.objects.all():
+        assert (s.state, s.step) == (State.SETTLED, 5)
+        assert venue.placements(s.client_order_id) == 1
+    assert services.settlements_venue_run(ids=new) == ([], False)
+
+
 def test_a_redelivered_intake_message_finishes_what_its_worker_left(venue, eager_celery):
     messages = [emit(), emit("close", usdt="650")]
     first, second = services.settlements_accept(events=messages)
