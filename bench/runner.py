@@ -9,8 +9,8 @@ are inserted before the runner starts, so only the runner is timed:
 
 * the first ``--verify`` orders go through the real ``spot_order_place``;
 * the rest through a bulk path that builds each order with the product's own parsing and
-  hold functions (``order_request_parse``, ``_check_band``, ``_protect_and_hold``,
-  ``_check_size``, ``fingerprint``) and writes the same ``SpotOrder`` row, the same hold
+  hold functions (``order_request``, ``_check_band``, ``_protect_and_hold``,
+  ``check_size``, ``fingerprint``) and writes the same ``SpotOrder`` row, the same hold
   ``Transfer`` (id ``spot:<id>:hold:0``, same payload hash, same accounts) and the same
   account counters, many orders per statement. The benchmark checks that the bulk path
   builds exactly what ``spot_order_place`` wrote for the ``--verify`` orders, and runs
@@ -190,10 +190,10 @@ class BulkOrders:
         from orders.models import SpotOrder
 
         spot = self.spot
-        request = spot.order_request_parse({"symbol": SYMBOL, **data})
+        request = spot.order_request(**{"symbol": SYMBOL, **data})
         spot._check_band(request, INDEX)
         protect, hold, notional = spot._protect_and_hold(request, INDEX)
-        spot._check_size(request, notional)
+        spot.check_size(request, notional)
         hold_asset = "USDT" if request.side == "buy" else request.instrument.base
         order = SpotOrder(
             user_id=user_id, symbol=request.instrument.symbol, side=request.side, type=request.type,
@@ -328,7 +328,7 @@ def prepare(args, db: dict) -> dict:
         _, user_pick, data = command
         user = users[user_pick % len(users)]
         if len(order_ids) + len(pending_rows) < args.verify:
-            order, _ = spot.spot_order_place(user=user, data={"symbol": SYMBOL, **data})
+            order, _ = spot.spot_order_place(user=user, request=spot.order_request(**{"symbol": SYMBOL, **data}))
             order_ids[index] = order.pk
             # the bulk path must build exactly this order and hold
             stored = SpotOrder.objects.get(pk=order.pk)

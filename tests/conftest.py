@@ -86,6 +86,18 @@ def _dependencies_up():
 
 
 @pytest.fixture
+def eager_tasks():
+    """Celery tasks run in the caller as soon as they are queued (after the commit that
+    queues them), as the embedded mode runs them: the test is the worker."""
+    from trading.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
 def password():
     return DEFAULT_PASSWORD
 

@@ -33,3 +33,12 @@ def _refuse_a_broken_connection(**kwargs):
     if _worker_process and connection.in_atomic_block:
         logging.getLogger(__name__).error("worker connection left inside a transaction; replacing this worker process")
         os._exit(70)
+
+
+def enqueue_on_commit(task_name: str, *args, **kwargs) -> None:
+    """Queue the task named ``task_name`` once the current transaction commits (at once
+    outside one). By name, so a service can hand work to its own app's task without
+    importing the tasks module that imports it back; eagerly in the embedded mode."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: app.tasks[task_name].apply_async(args=args, kwargs=kwargs))

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -18,6 +25,7 @@ from rest_framework.views import APIView
 
 from marketdata.services import SPOT_MARKETS
 from trading.schema import DecimalInput, DecimalString, errors
+from trading.api import validated
 from trading.money import parse_int
 
 from . import selectors
@@ -168,15 +176,31 @@ class OrderDetailSerializer(OrderSerializer):
     children = OrderChildSerializer(many=True, required=False, help_text="smart orders only")
 
 
+@extend_schema_field({"type": "string", "enum": list(SPOT_MARKETS)})
+class SpotSymbol(serializers.CharField):
+    """A spot market's symbol. Documented as the markets there are; checked by order entry,
+    which answers 404 for one that is not listed (any case is accepted)."""
+
+
+class JsonBoolean(serializers.BooleanField):
+    """A JSON true or false, not "yes", 1 or "true"."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
 @extend_schema_serializer(component_name="SpotOrderInput")
 class OrderInputSerializer(serializers.Serializer):
-    """What order entry reads (orders.spot.services.entry.order_request_parse checks it field by field)."""
+    """What order entry reads: shapes and choices here; amounts, prices and the rules of each
+    order type are checked against the market by ``orders.spot.services.entry.order_request``."""
 
-    symbol = serializers.ChoiceField(choices=list(SPOT_MARKETS))
+    symbol = SpotSymbol(max_length=40, help_text="another symbol is 404 not_found")
     side = serializers.ChoiceField(choices=_SIDES)
     type = serializers.ChoiceField(choices=spot_services.ORDER_TYPES)
     time_in_force = serializers.ChoiceField(choices=_TIFS, required=False, help_text="default IOC for market orders, else GTC")
-    post_only = serializers.BooleanField(required=False, help_text="GTC limit orders only")
+    post_only = JsonBoolean(required=False, help_text="GTC limit orders only")
     quantity = DecimalInput(required=False, help_text="a multiple of the lot size; every type but a quote_quantity market buy")
     quote_quantity = DecimalInput(required=False, help_text="market buys: spend this much USDT instead")
     price = DecimalInput(required=False, help_text="limit and stop_limit: a multiple of the tick size")
@@ -217,7 +241,8 @@ class SpotOrdersApi(APIView):
         "the original order (header `Idempotent-Replayed: true`).",
     )
     def post(self, request):
-        order, replayed = spot_services.spot_order_place(user=request.user, data=request.data)
+        fields = validated(OrderInputSerializer, request)
+        order, replayed = spot_services.spot_order_place(user=request.user, request=spot_services.order_request(**fields))
         if request.query_params.get("wait") in ("1", "true") and not replayed:
             order = spot_services.spot_order_wait(order_id=order.pk)
         response = Response(order_dict(order), status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
@@ -232,11 +257,8 @@ class SpotOrderApi(APIView):
     def get(self, request, order_id: int):
         order = selectors.spot_order_get(user=request.user, order_id=order_id)
         if order.route == "smart":
-            from .services.routing import smart_order_refresh, smart_order_children
-
-            order = smart_order_refresh(parent_id=order.pk)  # closes it if its children are done
             data = order_dict(order, fills=selectors.spot_order_fills(order=order))
-            data["children"] = smart_order_children(parent=order, order_dict=order_dict)
+            data["children"] = selectors.smart_order_children(parent=order, order_dict=order_dict)
             return Response(data)
         return Response(order_dict(order, fills=selectors.spot_order_fills(order=order)))
 

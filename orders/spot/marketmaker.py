@@ -47,7 +47,7 @@ from trading.leases import LeaseLost, Singleton, lease_fence, lease_renew
 
 from .engine import BUY, SELL
 from .models import LIVE_STATUSES, SpotOrder
-from .services.entry import spot_order_cancel, spot_order_place
+from .services.entry import order_request, spot_order_cancel, spot_order_place
 
 logger = logging.getLogger(__name__)
 
@@ -298,10 +298,10 @@ class MarketMaker:
                 continue
             self._keep_lease()
             try:
-                spot_order_place(user=self.user, data={
+                spot_order_place(user=self.user, request=order_request(**{
                     "symbol": symbol, "side": quote.side, "type": "limit", "time_in_force": "GTC",
                     "price": str(quote.price), "quantity": str(quote.quantity), "client_order_id": coid,
-                })
+                }))
             except IdempotencyConflict:
                 # The id was placed with other terms (by a deposed leader): this generation is
                 # spoiled, the next round starts another.

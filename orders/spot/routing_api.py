@@ -17,12 +17,14 @@ from rest_framework.views import APIView
 
 from marketdata.models import InstrumentKind
 from marketdata.services import SPOT_MARKETS
+from trading.api import validated
 from trading.errors import NotFound
 from trading.money import parse_int
 from trading.schema import DECIMAL_STRING, DecimalInput, DecimalString, errors
 
 from . import routing_selectors
 from .models import RfqQuote
+from .api import SpotSymbol
 from .services import rfq as rfq_services
 
 MAX_DEPTH = 100
@@ -111,7 +113,7 @@ class RfqApi(APIView):
     class InputSerializer(serializers.Serializer):
         """What orders.spot.services.rfq.rfq_quote_create reads."""
 
-        symbol = serializers.ChoiceField(choices=list(SPOT_MARKETS))
+        symbol = SpotSymbol(max_length=40, help_text="another symbol is 404 not_found")
         side = serializers.ChoiceField(choices=["buy", "sell"])
         quantity = DecimalInput(help_text="a multiple of the pair's lot size")
 
@@ -126,7 +128,7 @@ class RfqApi(APIView):
         description="A firm quote from the market maker for a block, valid a few seconds.",
     )
     def post(self, request):
-        quote = rfq_services.rfq_quote_create(user=request.user, data=request.data)
+        quote = rfq_services.rfq_quote_create(user=request.user, **validated(self.InputSerializer, request))
         return Response(quote_dict(quote), status=status.HTTP_201_CREATED)
 
 

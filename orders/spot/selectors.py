@@ -11,6 +11,7 @@ from django.db.models import Q
 from trading.errors import NotFound, ValidationFailed
 
 from .models import FINAL_STATUSES, LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
+from .routing_selectors import OUR_BOOK
 
 SPOT_STATUS_FILTERS = {
     "open": [*LIVE_STATUSES, SpotStatus.ROUTING],
@@ -103,3 +104,20 @@ def _fill_of_order(trade: SpotTrade, order: SpotOrder) -> Fill:
         fee_asset=trade.symbol.split("-")[0] if order.side == "buy" else "USDT", liquidity="maker" if maker else "taker",
         time=trade.created_at,
     )
+
+
+def smart_order_children(*, parent: SpotOrder, order_dict) -> list[dict]:
+    """A parent's children as the API shows them: book children as orders (``order_dict``),
+    venue children with their venue, client order id and outcome."""
+    def text(value):
+        return None if value is None else f"{value.normalize():f}"
+
+    children = [{"venue": OUR_BOOK, **order_dict(child)} for child in SpotOrder.objects.filter(parent=parent).order_by("id")]
+    for child in parent.venue_children.order_by("id"):
+        children.append({
+            "venue": child.venue, "client_order_id": child.client_order_id, "side": child.side,
+            "quantity": text(child.quantity), "price": text(child.limit_price), "status": child.status,
+            "filled_quantity": text(child.filled_quantity), "filled_quote": text(child.filled_quote),
+            "average_price": text(child.average_price), "fees_paid": text(child.fee), "error": child.error or None,
+        })
+    return children

@@ -68,22 +68,22 @@ def _rfq_quote(owner):
     maker = UserFactory(email=settings.MARKET_MAKER_EMAIL)
     deposit_credit(user=maker, asset="BTC", amount=Decimal("5"), txid=f"idor-sweep-mm-{maker.pk}")
     deposit_credit(user=owner, asset="USDT", amount=Decimal("100000"), txid=f"idor-sweep-rfq-{owner.pk}")
-    quote = rfq_quote_create(user=owner, data={"symbol": "BTC-USDT", "side": "buy", "quantity": "0.1"})
+    quote = rfq_quote_create(user=owner, symbol="BTC-USDT", side="buy", quantity="0.1")
     return quote, {"quote_id": str(quote.pk)}
 
 
 def _spot_order(owner):
     from ledger.services.funding import deposit_credit
     from marketdata.services import instruments_sync
-    from orders.spot.services.entry import spot_order_place
+    from orders.spot.services.entry import order_request, spot_order_place
     from tests.orders.conftest import INDEX, print_index
 
     for underlying, price in INDEX.items():
         print_index(underlying, price)
     instruments_sync(index_prices=INDEX)
     deposit_credit(user=owner, asset="USDT", amount=Decimal("10000"), txid=f"idor-sweep-spot-{owner.pk}")
-    order, _ = spot_order_place(user=owner, data={"symbol": "BTC-USDT", "side": "buy", "type": "limit",
-                                                  "price": "60000.00", "quantity": "0.01"})
+    order, _ = spot_order_place(user=owner, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "limit",
+                                                  "price": "60000.00", "quantity": "0.01"}))
     return order, {"order_id": order.pk}
 
 

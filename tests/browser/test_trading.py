@@ -31,7 +31,7 @@ from playwright.sync_api import expect
 from ledger.selectors import balance_of
 from marketdata.services import instruments_sync
 from orders.models import SpotOrder, SpotTrade
-from orders.spot.services.entry import spot_order_place
+from orders.spot.services.entry import order_request, spot_order_place
 from tests.factories import DEFAULT_PASSWORD
 from tests.orders.conftest import INDEX, IndexTicker, print_index
 from tests.orders.spot.conftest import funded_trader
@@ -96,7 +96,7 @@ def wait_for(predicate, what: str, timeout: float = 10.0):
 
 
 def place(user, side: str, price: str, quantity: str) -> SpotOrder:
-    order, _ = spot_order_place(user=user, data={"symbol": SYMBOL, "side": side, "type": "limit", "price": price, "quantity": quantity})
+    order, _ = spot_order_place(user=user, request=order_request(**{"symbol": SYMBOL, "side": side, "type": "limit", "price": price, "quantity": quantity}))
     return order
 
 
@@ -308,8 +308,8 @@ def test_without_the_user_stream_the_page_polls(page, maker, screenshot_dir):
     expect(page.locator(f"#open-orders tr[data-order='{order.pk}']")).to_be_visible()
     expect(level(page, "ask", "65050")).to_have_class(re.compile(r"\bmine\b"))
 
-    taker, _ = spot_order_place(user=maker, data={"symbol": SYMBOL, "side": "buy", "type": "limit", "price": "65050",
-                                                  "quantity": "0.01", "time_in_force": "IOC"})
+    taker, _ = spot_order_place(user=maker, request=order_request(**{"symbol": SYMBOL, "side": "buy", "type": "limit", "price": "65050",
+                                                  "quantity": "0.01", "time_in_force": "IOC"}))
     wait_for(lambda: SpotOrder.objects.get(pk=order.pk).status == "filled", "the maker to lift the offer")
     expect(page.locator(f"#open-orders tr[data-order='{order.pk}']")).to_have_count(0, timeout=LIVE_MS)
     page.locator("#tab-fills").click()

@@ -37,7 +37,7 @@ from websockets.sync.client import connect
 from orders import demo
 from orders.models import SpotOrder, SpotStatus
 from orders.options.services import options_order_place, options_quote
-from orders.spot.services.entry import spot_order_place
+from orders.spot.services.entry import order_request, spot_order_place
 from tests.orders.conftest import list_series, pick_series, trader
 from tests.processes import Child, free_port, test_database_url
 from tests.settlement.stack import BackOffice
@@ -126,8 +126,8 @@ class Platform:
         return status == 200 and any(Decimal(p) == Decimal(price) for p, _ in book["bids"])
 
     def place_spot_bid(self, price: str) -> SpotOrder:
-        order, _ = spot_order_place(user=self.trader, data={
-            "symbol": SYMBOL, "side": "buy", "type": "limit", "price": price, "quantity": "0.01"})
+        order, _ = spot_order_place(user=self.trader, request=order_request(**{
+            "symbol": SYMBOL, "side": "buy", "type": "limit", "price": price, "quantity": "0.01"}))
         return order
 
     def buy_option(self) -> int:

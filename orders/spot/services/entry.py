@@ -121,7 +121,8 @@ _INSTRUMENT_CACHE_SECONDS = 5.0
 _instruments: dict[str, tuple[float, Instrument]] = {}
 
 
-def _instrument(symbol) -> Instrument:
+def spot_instrument(symbol) -> Instrument:
+    """The active spot market ``symbol`` (any case), or 404."""
     symbol = symbol.strip().upper() if isinstance(symbol, str) else ""
     if not symbol:
         raise _bad("symbol", "symbol is required.")
@@ -136,12 +137,20 @@ def _instrument(symbol) -> Instrument:
     return instrument
 
 
-def order_request_parse(data: dict) -> OrderRequest:
-    """The order as API.md describes it, checked field by field; any mistake is a 400
-    naming the field."""
-    if not isinstance(data, dict):
-        raise ValidationFailed("Send the order as a JSON object.")
-    instrument = _instrument(data.get("symbol"))
+_FIELDS = ("symbol", "side", "type", "time_in_force", "post_only", "quantity", "quote_quantity", "price", "stop_price",
+           "trail_amount", "trail_percent", "display_quantity", "client_order_id", "route")
+
+
+def order_request(**fields) -> OrderRequest:
+    """An order as API.md describes it (the fields of ``POST /api/v1/orders``; numbers as
+    decimal strings), checked against its market and its type: any mistake is a 400 naming
+    the field. Every entry path builds its orders here: the API, smart routing's children,
+    the market maker."""
+    unknown = set(fields) - set(_FIELDS)
+    if unknown:
+        raise TypeError(f"order_request() got unexpected fields {sorted(unknown)}")
+    data = fields
+    instrument = spot_instrument(data.get("symbol"))
     side = _choice(data, "side", (BUY, SELL))
     order_type = _choice(data, "type", ORDER_TYPES)
     default_tif = IOC if order_type == MARKET else GTC
@@ -272,8 +281,12 @@ def _protect_and_hold(request: OrderRequest, index: Decimal | None) -> tuple[Dec
     return protect, quantize("USDT", protect * qty, rounding=ROUND_CEILING), notional
 
 
-def _check_size(request: OrderRequest, notional: Decimal) -> None:
-    instrument = request.instrument
+def check_size(request: OrderRequest, notional: Decimal) -> None:
+    check_notional(request.instrument, notional)
+
+
+def check_notional(instrument: Instrument, notional: Decimal) -> None:
+    """The pair's minimum and the platform's maximum order value (RFQ applies them too)."""
     if notional < instrument.min_notional:
         raise ValidationFailed(
             f"The order is worth {notional:.2f} USDT; the minimum on {instrument.symbol} is {instrument.min_notional.normalize():f}.",
@@ -290,10 +303,9 @@ def _check_size(request: OrderRequest, notional: Decimal) -> None:
 # --- writes -------------------------------------------------------------------------------------------
 
 
-def spot_order_place(*, user: User, data: dict, parent: SpotOrder | None = None) -> tuple[SpotOrder, bool]:
-    """Validate and enter an order; returns ``(order, replayed)``. A replayed
+def spot_order_place(*, user: User, request: OrderRequest) -> tuple[SpotOrder, bool]:
+    """Enter an order (``order_request(...)``); returns ``(order, replayed)``. A replayed
     ``client_order_id`` returns the original order (no second hold)."""
-    request = order_request_parse(data)
     fingerprint = request.fingerprint()
     if request.client_order_id:
         existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
@@ -302,19 +314,28 @@ def spot_order_place(*, user: User, data: dict, parent: SpotOrder | None = None)
     index = _index(request.instrument)
     _check_band(request, index)
     protect, hold, notional = _protect_and_hold(request, index)
-    _check_size(request, notional)
+    check_size(request, notional)
     if request.route == "smart":
-        from .routing import smart_order_place  # the router places its children through this service
+        from .routing import smart_order_place  # a parent and its children, entered the same way
 
-        return smart_order_place(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold), False
+        return smart_order_place(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold)
     try:
-        order = _insert(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold, parent=parent)
+        with transaction.atomic(durable=True):
+            order, replayed = order_enter(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold)
+            if not replayed:
+                _notify_in_transaction(request.instrument.symbol)
+                transaction.on_commit(lambda: engine_wake(request.instrument.symbol))
     except IntegrityError:
-        existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
-        if request.client_order_id and existing is not None:
-            return _replay(existing, fingerprint), True
-        raise
-    return order, False
+        return _replay_after_race(user, request, fingerprint)
+    return order, replayed
+
+
+def _replay_after_race(user: User, request: OrderRequest, fingerprint: str) -> tuple[SpotOrder, bool]:
+    """Two requests with one client_order_id raced to the insert: the loser replays the winner."""
+    existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
+    if request.client_order_id and existing is not None:
+        return _replay(existing, fingerprint), True
+    raise
 
 
 def _replay(existing: SpotOrder, fingerprint: str) -> SpotOrder:
@@ -323,42 +344,43 @@ def _replay(existing: SpotOrder, fingerprint: str) -> SpotOrder:
     return existing
 
 
-def _insert(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal, parent) -> SpotOrder:
+def order_enter(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal,
+                status: str = SpotStatus.NEW) -> tuple[SpotOrder, bool]:
+    """The one way an order enters the book's tables: lock the trader's row, replay a known
+    ``client_order_id``, apply the open-order limit, insert the order and hold what it may
+    cost. Runs in the caller's transaction (order entry's own, or smart routing's, which
+    then splits the hold among the children). Returns ``(order, replayed)``."""
     instrument = request.instrument
     hold_asset = "USDT" if request.side == BUY else instrument.base
-    trail_reference = None
-    if request.type == TRAILING_STOP:
-        trail_reference = _last_price(instrument.symbol)
-    with transaction.atomic(durable=True):
-        # NO KEY UPDATE: serialises this trader's order entries without blocking the foreign
-        # key checks of the runner's commit (its trades reference the user row), which would
-        # otherwise wait on us while we wait on the ledger rows it holds: a deadlock.
-        locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
-        open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
-        if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
-            raise Conflict(
-                f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders"
-            )
-        order = SpotOrder.objects.create(
-            user=locked, symbol=instrument.symbol, side=request.side, type=request.type,
-            time_in_force=request.time_in_force, post_only=request.post_only, quantity=request.quantity,
-            quote_quantity=request.quote_quantity, price=request.price, protect_price=protect,
-            stop_price=request.stop_price, trail_amount=request.trail_amount, trail_percent=request.trail_percent,
-            trail_reference=trail_reference, display_quantity=request.display_quantity, route=request.route,
-            hold_asset=hold_asset, hold_amount=hold, client_order_id=request.client_order_id,
-            request_hash=fingerprint, parent=parent,
+    # NO KEY UPDATE: serialises this trader's order entries without blocking the foreign
+    # key checks of the runner's commit (its trades reference the user row), which would
+    # otherwise wait on us while we wait on the ledger rows it holds: a deadlock.
+    locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
+    if request.client_order_id:
+        existing = SpotOrder.objects.filter(user=locked, client_order_id=request.client_order_id).first()
+        if existing is not None:
+            return _replay(existing, fingerprint), True
+    open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
+    if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
+        raise Conflict(f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders")
+    order = SpotOrder.objects.create(
+        user=locked, symbol=instrument.symbol, side=request.side, type=request.type,
+        time_in_force=request.time_in_force, post_only=request.post_only, quantity=request.quantity,
+        quote_quantity=request.quote_quantity, price=request.price, protect_price=protect,
+        stop_price=request.stop_price, trail_amount=request.trail_amount, trail_percent=request.trail_percent,
+        trail_reference=_last_price(instrument.symbol) if request.type == TRAILING_STOP else None,
+        display_quantity=request.display_quantity, route=request.route, status=status,
+        hold_asset=hold_asset, hold_amount=hold, client_order_id=request.client_order_id, request_hash=fingerprint,
+    )
+    transfers_execute([
+        TransferRequest(
+            id=order.hold_id(), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset, amount=hold,
+            debit=user_account(user_id=user.pk, asset=hold_asset),
+            credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(order.pk)),
+            reference=f"spot_order:{order.pk}",
         )
-        transfers_execute([
-            TransferRequest(
-                id=order.hold_id(), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset, amount=hold,
-                debit=user_account(user_id=user.pk, asset=hold_asset),
-                credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(order.pk)),
-                reference=f"spot_order:{order.pk}",
-            )
-        ])
-        _notify_in_transaction(instrument.symbol)
-        transaction.on_commit(lambda: engine_wake(instrument.symbol))
-    return order
+    ])
+    return order, False
 
 
 def spot_order_cancel(*, user: User, order_id: int, wait: float | None = None) -> SpotOrder:

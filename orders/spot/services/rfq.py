@@ -24,13 +24,13 @@ from django.utils import timezone
 
 from accounts.models import User
 from ledger.services import TransferRequest, transfers_execute, user_account
-from marketdata.models import Instrument, InstrumentKind
-from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
+from trading.errors import Conflict, DomainError, ValidationFailed
 from trading.money import parse_decimal, quantize
 
 from ..engine import BUY, SELL
 from ..models import RfqQuote
 from ..routing_selectors import route_sources
+from .entry import check_notional, spot_instrument
 
 BPS = Decimal(10_000)
 
@@ -63,19 +63,14 @@ def _vwap(levels, quantity: Decimal) -> Decimal | None:
     return None
 
 
-def rfq_quote_create(*, user, data: dict) -> RfqQuote:
-    if not isinstance(data, dict):
-        raise ValidationFailed("Send the request as a JSON object.")
-    symbol = data.get("symbol").strip().upper() if isinstance(data.get("symbol"), str) else ""
-    if not symbol:
-        raise ValidationFailed("symbol is required.", fields={"symbol": ["This field is required."]})
-    instrument = Instrument.objects.filter(symbol=symbol, kind=InstrumentKind.SPOT, active=True).first()
-    if instrument is None:
-        raise NotFound(f"No spot market {symbol}.")
-    side = data.get("side")
+def rfq_quote_create(*, user, symbol: str, side: str, quantity) -> RfqQuote:
+    """A firm price for ``quantity`` (a decimal string) of ``symbol``; the pair, the size
+    and the order value are checked as order entry checks them."""
+    instrument = spot_instrument(symbol)
+    symbol = instrument.symbol
     if side not in (BUY, SELL):
         raise ValidationFailed("side must be buy or sell.", fields={"side": ["buy or sell."]})
-    quantity = parse_decimal(data.get("quantity"), field="quantity", step=instrument.lot_size, what="lot size")
+    quantity = parse_decimal(quantity, field="quantity", step=instrument.lot_size, what="lot size")
     _market_maker()
     sources, _ = route_sources(symbol=symbol, depth=settings.SMART_ROUTE_DEPTH)
     levels = sorted(((price, qty) for s in sources for price, qty in (s.asks if side == BUY else s.bids)),
@@ -89,12 +84,7 @@ def rfq_quote_create(*, user, data: dict) -> RfqQuote:
         price = (vwap * (1 + spread) / tick).to_integral_value(ROUND_CEILING) * tick
     else:
         price = (vwap * (1 - spread) / tick).to_integral_value(ROUND_FLOOR) * tick
-    notional = price * quantity
-    if notional < instrument.min_notional or notional > Decimal(settings.SPOT_MAX_ORDER_NOTIONAL):
-        raise ValidationFailed(f"A quote is for {instrument.min_notional.normalize():f} to "
-                               f"{Decimal(settings.SPOT_MAX_ORDER_NOTIONAL).normalize():f} USDT.",
-                               code="max_order_size" if notional > instrument.min_notional else "min_notional",
-                               fields={"quantity": ["Out of the quotable range."]})
+    check_notional(instrument, price * quantity)
     now = timezone.now()
     return RfqQuote.objects.create(
         user=user, symbol=symbol, side=side, quantity=quantity, price=price,

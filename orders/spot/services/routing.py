@@ -45,8 +45,9 @@ from accounts.models import User
 from ledger.models import SystemRole, TransferKind
 from ledger.services import TransferRequest, system_account, transfers_execute, user_account
 from marketdata.selectors import index_is_fresh, index_latest
-from trading.errors import Conflict, ValidationFailed
+from trading.errors import ValidationFailed
 from trading.money import quantize, quantum
+from trading.celery import enqueue_on_commit
 from trading.realtime import publish_many
 
 from ..engine import BUY, IOC, LIMIT
@@ -55,7 +56,7 @@ from ..routing_selectors import OUR_BOOK, Source, route_sources
 from orders.venues import venue_get
 from orders.venues.base import REJECTED, Execution, VenueError, VenueTimeout
 
-from .entry import IndexUnavailable, OrderRequest, _notify_in_transaction, _replay, engine_wake
+from .entry import IndexUnavailable, OrderRequest, _notify_in_transaction, _replay_after_race, engine_wake, order_enter
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +130,11 @@ def _child_hold(side: str, allocation: Allocation) -> Decimal:
 # --- entry ----------------------------------------------------------------------------------------
 
 
-def smart_order_place(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal) -> SpotOrder:
-    """Plan, record the parent and its children with their holds (one transaction), send the
-    venue children, wait briefly for the book child, and return the parent (closed if its
-    children are done by then, else still ``routing``)."""
+def smart_order_place(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal) -> tuple[SpotOrder, bool]:
+    """Plan, then record the parent (entered like any order, with its full hold) and its
+    children with their holds, in one transaction. The children go to work after the commit,
+    off the request (``smart_order_route``): the parent is returned ``routing`` and the
+    trader follows it on ``/ws/user/`` or with GET. Returns ``(parent, replayed)``."""
     if request.quantity is None:
         raise ValidationFailed("Smart routing takes a quantity, not quote_quantity.", code="validation_error",
                                fields={"quote_quantity": ["Use quantity with route smart."]})
@@ -141,89 +143,79 @@ def smart_order_place(*, user: User, request: OrderRequest, fingerprint: str, pr
     sources, _ = route_sources(symbol=instrument.symbol, depth=settings.SMART_ROUTE_DEPTH)
     plan = route_plan(sources=sources, side=request.side, quantity=request.quantity, limit=limit, lot=instrument.lot_size)
     try:
-        parent, book_child, venue_children = _enter(user=user, request=request, fingerprint=fingerprint,
-                                                    protect=protect, hold=hold, plan=plan)
+        with transaction.atomic(durable=True):
+            parent, replayed = order_enter(user=user, request=request, fingerprint=fingerprint, protect=protect,
+                                           hold=hold, status=ROUTING)
+            if replayed:
+                return parent, True
+            _split(parent=parent, plan=plan)
     except IntegrityError:
-        existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
-        if request.client_order_id and existing is not None:
-            return _replay(existing, fingerprint)
-        raise
-    if parent.status != ROUTING:
-        return parent  # a replay under the lock, or nothing to route to
-    venues = {source.name: source.venue for source in sources if source.venue is not None}
-    for child in venue_children:
-        venue_order_execute(venue_order_id=child.pk, venue=venues.get(child.venue))
+        return _replay_after_race(user, request, fingerprint)
+    return parent, False
+
+
+def _split(*, parent: SpotOrder, plan: list[Allocation]) -> None:
+    """Void the parent's hold and hold each child's share instead: the book child's towards
+    spot clearing (as the runner expects), each venue child's towards the venue funding
+    account. Runs in order entry's transaction; queues the children's work for its commit."""
+    symbol, side, hold_asset = parent.symbol, parent.side, parent.hold_asset
+    trader = user_account(user_id=parent.user_id, asset=hold_asset)
+    ref = f"spot_order:{parent.pk}"
+    split = [TransferRequest(id=f"spot:{parent.pk}:0:void", kind=TransferKind.VOID_PENDING, code="smart_split",
+                             pending_id=parent.hold_id(0), reference=ref)]
+    book_child = None
+    for allocation in plan:
+        amount = _child_hold(side, allocation)
+        if allocation.source == OUR_BOOK:
+            book_child = SpotOrder.objects.create(
+                user_id=parent.user_id, symbol=symbol, side=side, type=LIMIT, time_in_force=IOC,
+                quantity=allocation.quantity, price=allocation.worst_price, route="book", hold_asset=hold_asset,
+                hold_amount=amount, parent=parent,
+            )
+            split.append(TransferRequest(
+                id=book_child.hold_id(0), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset,
+                amount=amount, debit=trader, reference=f"spot_order:{book_child.pk}",
+                credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(book_child.pk)),
+            ))
+        else:
+            child = VenueOrder.objects.create(
+                parent=parent, user_id=parent.user_id, venue=allocation.source, symbol=symbol,
+                client_order_id=f"sor-{parent.pk}-{allocation.source}", side=side, quantity=allocation.quantity,
+                limit_price=allocation.worst_price, hold_asset=hold_asset, hold_amount=amount,
+            )
+            split.append(TransferRequest(
+                id=child.transfer_id("hold"), kind=TransferKind.PENDING, code="venue_hold", asset=hold_asset,
+                amount=amount, debit=trader, reference=ref,
+                credit=system_account(role=SystemRole.VENUE_FUNDING, asset=hold_asset, key=child.client_order_id),
+            ))
+    transfers_execute(split)
+    parent.hold_amount, parent.hold_seq = Decimal(0), 1
+    fields = ["hold_amount", "hold_seq", "updated_at"]
+    if not plan:
+        parent.status, parent.cancel_reason, parent.closed_at = SpotStatus.CANCELLED, "no_liquidity", timezone.now()
+        fields += ["status", "cancel_reason", "closed_at"]
+    parent.save(update_fields=fields)
+    if book_child is not None:
+        _notify_in_transaction(symbol)
+        transaction.on_commit(lambda: engine_wake(symbol))
+    if plan:
+        enqueue_on_commit("orders.tasks.smart_order_route", parent.pk)
+
+
+def smart_order_route(*, parent_id: int) -> SpotOrder:
+    """The children's work, off the request: send each venue child (once), give the book
+    child a moment to be matched, and close the parent if its children are done. Whatever
+    is left (a lost venue reply, a slow engine) the sweep finishes (``venue_orders_resolve``)."""
+    venues = {}
+    for child in VenueOrder.objects.filter(parent_id=parent_id, status=VenueOrderStatus.PENDING).order_by("id"):
+        venue = venues.get(child.venue) or venues.setdefault(child.venue, venue_get(child.venue))
+        venue_order_execute(venue_order_id=child.pk, venue=venue)
+    book_child = SpotOrder.objects.filter(parent_id=parent_id).values_list("pk", flat=True).first()
     if book_child is not None:
         from .entry import spot_order_wait
 
-        spot_order_wait(order_id=book_child.pk, until_final=True, wait=settings.SMART_ORDER_WAIT_SECONDS)
-    return smart_order_refresh(parent_id=parent.pk)
-
-
-def _enter(*, user, request: OrderRequest, fingerprint: str, protect, hold: Decimal, plan: list[Allocation]):
-    instrument = request.instrument
-    symbol, side = instrument.symbol, request.side
-    hold_asset = "USDT" if side == BUY else instrument.base
-    with transaction.atomic(durable=True):
-        locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
-        if request.client_order_id:
-            existing = SpotOrder.objects.filter(user=locked, client_order_id=request.client_order_id).first()
-            if existing is not None:
-                return _replay(existing, fingerprint), None, []
-        open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
-        if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
-            raise Conflict(f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders")
-        parent = SpotOrder.objects.create(
-            user=locked, symbol=symbol, side=side, type=request.type, time_in_force=request.time_in_force,
-            quantity=request.quantity, price=request.price, protect_price=protect, route="smart", status=ROUTING,
-            hold_asset=hold_asset, hold_amount=hold, client_order_id=request.client_order_id, request_hash=fingerprint,
-        )
-        trader = user_account(user_id=user.pk, asset=hold_asset)
-        ref = f"spot_order:{parent.pk}"
-        # the full hold first, on its own: the funds check is the one a normal order gets
-        transfers_execute([TransferRequest(
-            id=parent.hold_id(0), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset, amount=hold,
-            debit=trader, credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(parent.pk)),
-            reference=ref,
-        )])
-        split = [TransferRequest(id=f"spot:{parent.pk}:0:void", kind=TransferKind.VOID_PENDING, code="smart_split",
-                                 pending_id=parent.hold_id(0), reference=ref)]
-        book_child, venue_children = None, []
-        for allocation in plan:
-            amount = _child_hold(side, allocation)
-            if allocation.source == OUR_BOOK:
-                book_child = SpotOrder.objects.create(
-                    user=locked, symbol=symbol, side=side, type=LIMIT, time_in_force=IOC, quantity=allocation.quantity,
-                    price=allocation.worst_price, route="book", hold_asset=hold_asset, hold_amount=amount, parent=parent,
-                )
-                split.append(TransferRequest(
-                    id=book_child.hold_id(0), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset,
-                    amount=amount, debit=trader, reference=f"spot_order:{book_child.pk}",
-                    credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(book_child.pk)),
-                ))
-            else:
-                child = VenueOrder.objects.create(
-                    parent=parent, user=locked, venue=allocation.source, symbol=symbol,
-                    client_order_id=f"sor-{parent.pk}-{allocation.source}", side=side, quantity=allocation.quantity,
-                    limit_price=allocation.worst_price, hold_asset=hold_asset, hold_amount=amount,
-                )
-                venue_children.append(child)
-                split.append(TransferRequest(
-                    id=child.transfer_id("hold"), kind=TransferKind.PENDING, code="venue_hold", asset=hold_asset,
-                    amount=amount, debit=trader, reference=ref,
-                    credit=system_account(role=SystemRole.VENUE_FUNDING, asset=hold_asset, key=child.client_order_id),
-                ))
-        transfers_execute(split)
-        parent.hold_amount, parent.hold_seq = Decimal(0), 1
-        fields = ["hold_amount", "hold_seq", "updated_at"]
-        if not plan:
-            parent.status, parent.cancel_reason, parent.closed_at = SpotStatus.CANCELLED, "no_liquidity", timezone.now()
-            fields += ["status", "cancel_reason", "closed_at"]
-        parent.save(update_fields=fields)
-        if book_child is not None:
-            _notify_in_transaction(symbol)
-            transaction.on_commit(lambda: engine_wake(symbol))
-    return parent, book_child, venue_children
+        spot_order_wait(order_id=book_child, until_final=True, wait=settings.SMART_ORDER_WAIT_SECONDS)
+    return smart_order_refresh(parent_id=parent_id)
 
 
 # --- venue children -------------------------------------------------------------------------------
@@ -274,7 +266,8 @@ def venue_order_resolve(*, venue_order_id: int, venue=None, now=None) -> VenueOr
 
 def venue_orders_resolve(*, now=None) -> int:
     """Resolve every venue child left sent or unknown (a periodic sweep, or after a crash),
-    then close their parents; returns how many children became final."""
+    then close every ``routing`` parent whose children are all final; returns how many
+    children became final."""
     done = 0
     for child_id in VenueOrder.objects.filter(status__in=[VenueOrderStatus.SENT, VenueOrderStatus.UNKNOWN,
                                                           VenueOrderStatus.PENDING]).values_list("id", flat=True):
@@ -292,7 +285,8 @@ def venue_orders_resolve(*, now=None) -> int:
             continue
         if child.is_final:
             done += 1
-            smart_order_refresh(parent_id=child.parent_id)
+    for parent_id in SpotOrder.objects.filter(status=ROUTING).values_list("pk", flat=True):
+        smart_order_refresh(parent_id=parent_id)
     return done
 
 
@@ -416,22 +410,5 @@ def smart_order_refresh(*, parent_id: int) -> SpotOrder:
     return parent
 
 
-__all__ = ["ROUTING", "route_plan", "smart_order_children", "smart_order_place", "smart_order_refresh", "venue_order_execute",
-           "venue_order_resolve", "venue_orders_resolve"]
-
-
-def smart_order_children(*, parent: SpotOrder, order_dict) -> list[dict]:
-    """A parent's children as the API shows them: book children as orders (``order_dict``),
-    venue children with their venue, client order id and outcome."""
-    def text(value):
-        return None if value is None else f"{value.normalize():f}"
-
-    children = [{"venue": OUR_BOOK, **order_dict(child)} for child in SpotOrder.objects.filter(parent=parent).order_by("id")]
-    for child in parent.venue_children.order_by("id"):
-        children.append({
-            "venue": child.venue, "client_order_id": child.client_order_id, "side": child.side,
-            "quantity": text(child.quantity), "price": text(child.limit_price), "status": child.status,
-            "filled_quantity": text(child.filled_quantity), "filled_quote": text(child.filled_quote),
-            "average_price": text(child.average_price), "fees_paid": text(child.fee), "error": child.error or None,
-        })
-    return children
+__all__ = ["ROUTING", "route_plan", "smart_order_place", "smart_order_refresh", "smart_order_route",
+           "venue_order_execute", "venue_order_resolve", "venue_orders_resolve"]

@@ -21,7 +21,7 @@ from ledger.selectors import balance_of, ledger_recompute  # noqa: E402
 from ledger.services.funding import deposit_credit  # noqa: E402
 from marketdata.selectors import spot_market  # noqa: E402
 from orders.models import SpotOrder  # noqa: E402
-from orders.spot.services.entry import spot_order_cancel, spot_order_place  # noqa: E402
+from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place  # noqa: E402
 from trading import workers  # noqa: E402
 
 seller = User.objects.create_user(email="seller@example.test", password="x-embedded-Pass-1")
@@ -33,10 +33,10 @@ for name in list(workers._registry):
         workers._registry.pop(name)  # only the engine threads: this flow is about them
 workers.start_all()
 
-resting, _ = spot_order_place(user=seller, data={"symbol": "BTC-USDT", "side": "sell", "type": "limit",
-                                                 "price": "65000.00", "quantity": "0.1"})
-taking, _ = spot_order_place(user=buyer, data={"symbol": "BTC-USDT", "side": "buy", "type": "market",
-                                               "quantity": "0.04"})
+resting, _ = spot_order_place(user=seller, request=order_request(**{"symbol": "BTC-USDT", "side": "sell", "type": "limit",
+                                                 "price": "65000.00", "quantity": "0.1"}))
+taking, _ = spot_order_place(user=buyer, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "market",
+                                               "quantity": "0.04"}))
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline and SpotOrder.objects.get(pk=taking.pk).status != "filled":
     time.sleep(0.05)

@@ -21,7 +21,7 @@ from orders import demo
 from orders.spot.engine import BUY, SELL
 from orders.spot.marketmaker import LEASE, MarketMaker, client_order_id, generation_of, market_maker_user
 from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
-from orders.spot.services.entry import spot_order_place
+from orders.spot.services.entry import order_request, spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
 from tests.processes import Child
@@ -159,8 +159,8 @@ def test_a_filled_quote_brings_a_fresh_ladder_and_the_book_stays_two_sided(maker
     run(engines)
     taker = funded_trader(usdt="100000", btc="0")
     best_ask = sides(live_quotes(maker, "BTC-USDT"))[1][0]
-    spot_order_place(user=taker, data={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "time_in_force": "IOC",
-                                        "price": str(best_ask.price), "quantity": str(best_ask.quantity)})
+    spot_order_place(user=taker, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "limit", "time_in_force": "IOC",
+                                        "price": str(best_ask.price), "quantity": str(best_ask.quantity)}))
     run(engines)
     trade = SpotTrade.objects.get()
     assert (trade.maker_user_id, trade.taker_user_id, trade.price) == (maker.pk, taker.pk, best_ask.price)
@@ -220,7 +220,7 @@ def test_a_maker_that_died_mid_ladder_is_replaced_by_one_whole_new_ladder(maker,
     def dies_after_three(**kwargs):
         if len(placed) == 3:
             raise SystemExit("killed")
-        placed.append(kwargs["data"]["client_order_id"])
+        placed.append(kwargs["request"].client_order_id)
         return spot_order_place(**kwargs)
 
     monkeypatch.setattr(module, "spot_order_place", dies_after_three)
@@ -274,8 +274,8 @@ def test_run_marketmaker_as_a_process_quotes_the_database_and_releases_its_lease
         # while it runs, a fill is answered with a new ladder
         taker = funded_trader(usdt="0", btc="5")
         best_bid = sides(live_quotes(maker, "BTC-USDT"))[0][0]
-        spot_order_place(user=taker, data={"symbol": "BTC-USDT", "side": "sell", "type": "limit", "time_in_force": "IOC",
-                                            "price": str(best_bid.price), "quantity": str(best_bid.quantity)})
+        spot_order_place(user=taker, request=order_request(**{"symbol": "BTC-USDT", "side": "sell", "type": "limit", "time_in_force": "IOC",
+                                            "price": str(best_bid.price), "quantity": str(best_bid.quantity)}))
         run(engines)
         child.wait_for("QUOTED BTC-USDT gen=2", timeout=15)
     finally:

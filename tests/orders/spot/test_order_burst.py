@@ -15,7 +15,7 @@ from django.db import connection
 
 from ledger.models import AccountKind, LedgerAccount
 from orders.models import LIVE_STATUSES, SpotOrder
-from orders.spot.services.entry import spot_order_cancel, spot_order_place
+from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
 from trading.errors import DomainError
 
 from .conftest import Engine, funded_trader
@@ -43,9 +43,9 @@ def _trade(user, seed: int, errors: list) -> None:
             cents = rng.randrange(-300, 300)
             price = Decimal("65000.12") + Decimal(cents) / 100
             quantity = Decimal(rng.randrange(1, 3000)) / 100000
-            order, _ = spot_order_place(user=user, data={
+            order, _ = spot_order_place(user=user, request=order_request(**{
                 "symbol": "BTC-USDT", "side": side, "type": "limit", "price": f"{price}", "quantity": f"{quantity}",
-            })
+            }))
             mine.append(order.pk)
     except Exception as exc:  # reported by the test
         errors.append(exc)

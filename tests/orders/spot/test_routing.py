@@ -13,7 +13,7 @@ from django.utils import timezone
 from ledger.models import Transfer
 from orders.models import SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
 from orders.spot.services.routing import ROUTING, smart_order_refresh, venue_order_execute, venue_orders_resolve
-from orders.spot.services.entry import spot_order_place
+from orders.spot.services.entry import order_request, spot_order_place
 from orders.venues import venue_get
 
 from .conftest import Engine, available, client_for, funded_trader, held
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def routing(settings):
+def routing(settings, eager_tasks):
+    """The children's work runs as soon as the order commits (the worker's part)."""
     settings.SPOT_VENUES = venues()
     settings.SMART_ORDER_WAIT_SECONDS = 0
     return settings
@@ -32,7 +33,7 @@ def routing(settings):
 
 def place(user, **data):
     data.setdefault("symbol", "BTC-USDT")
-    order, _ = spot_order_place(user=user, data=data)
+    order, _ = spot_order_place(user=user, request=order_request(**data))
     return order
 
 
@@ -78,7 +79,9 @@ def test_a_smart_buy_splits_by_price_net_of_fees_and_settles_every_child(alice, 
     assert venue_get("simx").executions(venue_child.client_order_id) == 1
 
 
-def test_a_smart_market_sell_through_the_api_waits_for_the_engine_and_shows_its_children(alice, bob, markets, routing):
+def test_a_smart_market_sell_through_the_api_answers_at_once_and_its_children_finish_it(alice, bob, markets, routing):
+    """The request returns the parent as entered; the children work off the request (here the
+    test runs the worker's task as the order commits) and close it."""
     routing.SMART_ORDER_WAIT_SECONDS = 5
     engine = Engine("BTC-USDT")
     # above simx's best bid, but not net of our 0.2% fee against its 0.1%: simx's first level
@@ -93,9 +96,10 @@ def test_a_smart_market_sell_through_the_api_waits_for_the_engine_and_shows_its_
             "client_order_id": "smart-1"}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "filled" and body["filled_quantity"] == "0.8" and body["route"] == "smart"
+    assert body["status"] == "routing" and body["route"] == "smart"
 
     detail = client_for(bob).get(f"/api/v1/orders/{body['id']}").json()
+    assert detail["status"] == "filled" and detail["filled_quantity"] == "0.8"
     children = {child["venue"]: child for child in detail["children"]}
     assert children["book"]["filled_quantity"] == "0.4" and children["book"]["status"] == "filled"
     assert children["simx"]["quantity"] == "0.4" and children["simx"]["status"] == "filled"
@@ -199,3 +203,31 @@ def test_a_venue_refusal_releases_that_childs_hold_and_the_parent_keeps_what_fil
     parent = smart_order_refresh(parent_id=parent.pk)
     assert parent.status == SpotStatus.CANCELLED and parent.cancel_reason == "ioc"
     assert parent.filled_quantity == D("0.3") and held(bob, "USDT") == 0
+
+
+def test_reading_a_smart_order_writes_nothing_and_the_sweep_closes_it(alice, bob, btc_engine, settings):
+    """Without a worker the children wait; GET shows the order as it is (reads never write);
+    the sweep sends nothing twice, and closes the parent once its children are final."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.spot.services.routing import smart_order_route
+
+    settings.SPOT_VENUES = venues()
+    settings.SMART_ORDER_WAIT_SECONDS = 0
+    place(alice, side="sell", type="limit", price="65000.00", quantity="0.3")
+    btc_engine.run()
+    parent = place(bob, side="buy", type="limit", time_in_force="IOC", price="65200.00", quantity="1", route="smart")
+    assert VenueOrder.objects.get(parent=parent).status == VenueOrderStatus.PENDING  # queued, no worker here
+
+    smart_order_route(parent_id=parent.pk)  # what the worker does
+    btc_engine.run()  # the book child trades; its parent is not the runner's to close
+    with CaptureQueriesContext(connection) as queries:
+        detail = client_for(bob).get(f"/api/v1/orders/{parent.pk}").json()
+    assert detail["status"] == "routing"
+    assert not [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+
+    venue_orders_resolve()
+    parent = SpotOrder.objects.get(pk=parent.pk)
+    assert parent.status == SpotStatus.FILLED and parent.filled_quantity == D("1")
+    assert venue_get("simx").executions(f"sor-{parent.pk}-simx") == 1

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from orders.models import EngineState, SpotOrder, SpotStatus, SpotTrade
-from orders.spot.services.entry import spot_order_cancel, spot_order_place
+from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
 
-from .conftest import Engine, available, held
+from .conftest import available, held
 
 D = Decimal
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def place(user, **data):
     data.setdefault("symbol", "BTC-USDT")
-    order, _ = spot_order_place(user=user, data=data)
+    order, _ = spot_order_place(user=user, request=order_request(**data))
     return order
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from marketdata.selectors import spot_market
 from orders.models import EngineState, SpotOrder, SpotStatus, SpotTrade
-from orders.spot.services.entry import spot_order_place
+from orders.spot.services.entry import order_request, spot_order_place
 from trading.dependencies import REDIS, dependency
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ DEAD_REDIS = {
 
 
 def place(user, **data):
-    order, _ = spot_order_place(user=user, data={"symbol": "BTC-USDT", **data})
+    order, _ = spot_order_place(user=user, request=order_request(**{"symbol": "BTC-USDT", **data}))
     return order
 
 

@@ -14,7 +14,7 @@ from ledger.models import Transfer
 from notifications.models import Notification
 from orders.models import SpotOrder, SpotStatus, SpotTrade
 from orders.spot.runner import engine_singleton
-from orders.spot.services.entry import spot_order_cancel, spot_order_place
+from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
 
 from .conftest import available, held
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def place(user, **data) -> SpotOrder:
     data.setdefault("symbol", "BTC-USDT")
-    order, _ = spot_order_place(user=user, data=data)
+    order, _ = spot_order_place(user=user, request=order_request(**data))
     return order
 
 

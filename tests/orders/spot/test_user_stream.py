@@ -24,7 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from orders import consumers
 from orders.models import SpotOrder
-from orders.spot.services.entry import spot_order_place
+from orders.spot.services.entry import order_request, spot_order_place
 from trading import realtime
 from trading.asgi import application
 
@@ -112,7 +112,7 @@ def balance(frame: dict, asset: str) -> dict:
 
 
 def place(user, **data) -> SpotOrder:
-    order, _ = spot_order_place(user=user, data={"symbol": "BTC-USDT", **data})
+    order, _ = spot_order_place(user=user, request=order_request(**{"symbol": "BTC-USDT", **data}))
     return order
 
 
