@@ -531,16 +531,17 @@ def _phase_rows(since: float) -> list[tuple]:
         return [(float(c), None if t is None else float(t)) for c, t in cursor.fetchall()]
 
 
-def _outbox_since(since: float) -> tuple[int, float]:
+def _outbox_since(since: float) -> tuple[int, float, float]:
+    """How many events were written since, and when the first and the last were."""
     from django.db import connection
 
-    with connection.cursor() as cursor:
-        from trading.models import OutboxEvent
+    from trading.models import OutboxEvent
 
-        cursor.execute(f"SELECT count(*), extract(epoch FROM min(created_at)) FROM {OutboxEvent._meta.db_table} "
-                       "WHERE created_at >= to_timestamp(%s)", [since])
-        n, first = cursor.fetchone()
-    return int(n), float(first or 0.0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*), extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at)) "
+                       f"FROM {OutboxEvent._meta.db_table} WHERE created_at >= to_timestamp(%s)", [since])
+        n, first, last = cursor.fetchone()
+    return int(n), float(first or 0.0), float(last or 0.0)
 
 
 def _stages(since: float) -> str:
@@ -630,7 +631,7 @@ def sustained_phase(args, row: dict, numbers, seed: int, cut_off: bool, stack: S
     cut_at = time.time()
     cpu_after = cpu_snapshot(stack, args.db_name) if stack else {}
     rows = _phase_rows(since)
-    written_n, first_commit = _outbox_since(since)
+    written_n, first_commit, last_commit = _outbox_since(since)
     settled = [(c, t) for c, t in rows if t is not None]
     lat = sorted((t - c) * 1000 for c, t in settled)
     row["offered"] = written["rate"]
@@ -642,7 +643,6 @@ def sustained_phase(args, row: dict, numbers, seed: int, cut_off: bool, stack: S
     row["sps"] = len(settled) / span if span > 0 else 0.0
     # While orders kept coming, after a 5 s warm-up: does the back office settle as fast as
     # they arrive? (The whole-phase rate above also counts the tail after the last order.)
-    last_commit = max((c for c, _ in rows), default=first_commit)
     window = (first_commit + 5.0, last_commit)
     inside = sum(1 for _, t in settled if window[0] <= t <= window[1])
     row["steady_sps"] = inside / (window[1] - window[0]) if window[1] - window[0] > 1 else float("nan")
