@@ -8,9 +8,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api import validated
-from trading.money import ASSETS, check_asset, fmt
-from trading.schema import DecimalInput, DecimalStringMethod, errors
+from trading.api import ChoiceParam, validated, validated_query
+from trading.money import ASSETS, check_asset
+from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors, services
 from .deposit_addresses import deposit_address
@@ -19,18 +19,9 @@ from .models import TransferKind, WithdrawalStatus
 
 class BalanceSerializer(serializers.Serializer):
     asset = serializers.ChoiceField(choices=ASSETS)
-    available = DecimalStringMethod()
-    held = DecimalStringMethod()
-    total = DecimalStringMethod()
-
-    def get_available(self, obj) -> str:
-        return fmt(obj.asset, obj.available)
-
-    def get_held(self, obj) -> str:
-        return fmt(obj.asset, obj.held)
-
-    def get_total(self, obj) -> str:
-        return fmt(obj.asset, obj.total)
+    available = DecimalString(asset_source="asset")
+    held = DecimalString(asset_source="asset")
+    total = DecimalString(asset_source="asset")
 
 
 class BalancesApi(APIView):
@@ -42,16 +33,13 @@ class BalancesApi(APIView):
 class LedgerEntrySerializer(serializers.Serializer):
     id = serializers.CharField()
     asset = serializers.ChoiceField(choices=ASSETS)
-    amount = DecimalStringMethod()
+    amount = DecimalString(asset_source="asset")
     direction = serializers.ChoiceField(choices=["in", "out"], help_text="in: credited to you; out: debited from you")
     kind = serializers.ChoiceField(choices=TransferKind.choices, help_text="posted, pending (a hold), post_pending, void_pending")
     status = serializers.SerializerMethodField(help_text="posted, held, released (hold posted or voided)")
     code = serializers.CharField(help_text="reason: deposit, withdrawal, withdrawal_fee, faucet, trade, ...")
     reference = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-    def get_amount(self, obj) -> str:
-        return fmt(obj.asset, obj.amount)
+    created_at = UtcDateTime()
 
     @extend_schema_field(serializers.ChoiceField(choices=["posted", "held", "released"]))
     def get_status(self, obj) -> str:
@@ -74,20 +62,14 @@ class LedgerApi(ListAPIView):
 class WithdrawalSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     asset = serializers.ChoiceField(choices=ASSETS)
-    amount = DecimalStringMethod()
-    fee = DecimalStringMethod()
+    amount = DecimalString(asset_source="asset")
+    fee = DecimalString(asset_source="asset")
     address = serializers.CharField()
     status = serializers.ChoiceField(choices=WithdrawalStatus.choices)
-    created_at = serializers.DateTimeField()
-    decided_at = serializers.DateTimeField(allow_null=True)
+    created_at = UtcDateTime()
+    decided_at = UtcDateTime(allow_null=True)
     rejection_reason = serializers.CharField()
     network_txid = serializers.CharField()
-
-    def get_amount(self, obj) -> str:
-        return fmt(obj.asset, obj.amount)
-
-    def get_fee(self, obj) -> str:
-        return fmt(obj.asset, obj.fee)
 
 
 class WithdrawalsApi(ListAPIView):
@@ -151,13 +133,16 @@ class DepositAddressApi(APIView):
         address = serializers.CharField()
         demo = serializers.BooleanField()
 
+    class QuerySerializer(serializers.Serializer):
+        asset = ChoiceParam(ASSETS, required=True, parse=check_asset)
+
     @extend_schema(
-        parameters=[OpenApiParameter("asset", str, required=True, enum=list(ASSETS))],
+        parameters=[QuerySerializer],
         responses={200: OutputSerializer},
         tags=["wallet"],
     )
     def get(self, request):
-        asset = check_asset(request.query_params.get("asset", ""))
+        asset = validated_query(self.QuerySerializer, request)["asset"]
         return Response(self.OutputSerializer(deposit_address(user=request.user, asset=asset)).data)
 
 

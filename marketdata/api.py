@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
-
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
@@ -16,17 +13,11 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api import validated
-from trading.errors import ValidationFailed
-from trading.money import parse_int
-from trading.schema import SYMBOL_PATH, DecimalString, DecimalStringMethod, errors
+from trading.api import ChoiceParam, IntParam, TextParam, TimeParam, validated, validated_query
+from trading.schema import SYMBOL_PATH, DecimalString, UtcDateTime, errors
 
 from . import selectors, services
-from .models import InstrumentKind
-
-
-def _dec(value) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
+from .models import Candle, InstrumentKind
 
 
 class InstrumentSerializer(serializers.Serializer):
@@ -34,28 +25,16 @@ class InstrumentSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=InstrumentKind.choices)
     base = serializers.CharField()
     quote = serializers.CharField()
-    tick_size = DecimalStringMethod()
-    lot_size = DecimalStringMethod()
-    min_notional = DecimalStringMethod()
+    tick_size = DecimalString()
+    lot_size = DecimalString()
+    min_notional = DecimalString()
     underlying = serializers.SerializerMethodField()
-    expiry = serializers.DateTimeField(allow_null=True)
-    strike = DecimalStringMethod(allow_null=True)
+    expiry = UtcDateTime(allow_null=True)
+    strike = DecimalString(allow_null=True)
     option_type = serializers.SerializerMethodField()
-
-    def get_tick_size(self, obj) -> str:
-        return _dec(obj.tick_size)
-
-    def get_lot_size(self, obj) -> str:
-        return _dec(obj.lot_size)
-
-    def get_min_notional(self, obj) -> str:
-        return _dec(obj.min_notional)
 
     def get_underlying(self, obj) -> str | None:
         return obj.base if obj.kind == InstrumentKind.OPTION else None
-
-    def get_strike(self, obj) -> str | None:
-        return _dec(obj.strike)
 
     @extend_schema_field(serializers.ChoiceField(choices=["call", "put"], allow_null=True))
     def get_option_type(self, obj) -> str | None:
@@ -65,22 +44,20 @@ class InstrumentSerializer(serializers.Serializer):
 class InstrumentsApi(APIView):
     permission_classes = [AllowAny]
 
+    class QuerySerializer(serializers.Serializer):
+        kind = ChoiceParam(InstrumentKind.values, message="Unknown kind.", hint="spot or option")
+        underlying = ChoiceParam(list(services.UNDERLYINGS), case_insensitive=True, message="Unknown underlying.",
+                                 hint="BTC or ETH")
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("kind", str, enum=["spot", "option"], required=False),
-            OpenApiParameter("underlying", str, enum=["BTC", "ETH"], required=False),
-        ],
+        summary="List the instruments",
+        parameters=[QuerySerializer],
         responses={200: InstrumentSerializer(many=True)},
         tags=["market data"],
     )
     def get(self, request):
-        kind = request.query_params.get("kind") or None
-        if kind and kind not in InstrumentKind.values:
-            raise ValidationFailed("Unknown kind.", fields={"kind": ["spot or option"]})
-        underlying = request.query_params.get("underlying") or None
-        if underlying and underlying.upper() not in services.UNDERLYINGS:
-            raise ValidationFailed("Unknown underlying.", fields={"underlying": ["BTC or ETH"]})
-        instruments = selectors.instruments_active(kind=kind, underlying=underlying)
+        query = validated_query(self.QuerySerializer, request)
+        instruments = selectors.instruments_active(kind=query["kind"], underlying=query["underlying"])
         return Response(InstrumentSerializer(instruments, many=True).data)
 
 
@@ -99,11 +76,11 @@ class TickerApi(APIView):
         volume_24h = DecimalString()
         index_price = DecimalString(allow_null=True, help_text="null while the index is stale")
         index_stale = serializers.BooleanField()
-        time = serializers.DateTimeField()
+        time = UtcDateTime()
 
     @extend_schema(tags=["market data"], parameters=[SYMBOL_PATH], responses={200: OutputSerializer})
     def get(self, request, symbol: str):
-        return Response(selectors.ticker(instrument=selectors.instrument_get(symbol=symbol)))
+        return Response(self.OutputSerializer(selectors.ticker(instrument=selectors.instrument_get(symbol=symbol))).data)
 
 
 def _levels(help_text: str):
@@ -123,15 +100,18 @@ class OrderBookApi(APIView):
         sequence = serializers.IntegerField(help_text="the engine's sequence this book follows; deltas on /ws/market/ go on from it")
         depth = serializers.IntegerField()
 
+    class QuerySerializer(serializers.Serializer):
+        depth = IntParam(default=20, low=1, high=500, help_text="levels a side")
+
     @extend_schema(
         tags=["market data"],
-        parameters=[SYMBOL_PATH, OpenApiParameter("depth", int, required=False, description="levels a side, 1 to 500 (default 20)")],
+        parameters=[SYMBOL_PATH, QuerySerializer],
         responses={200: OutputSerializer},
     )
     def get(self, request, symbol: str):
         instrument = selectors.instrument_get(symbol=symbol)
-        depth = _int_param(request, "depth", default=20, low=1, high=500)
-        return Response(selectors.order_book(instrument=instrument, depth=depth))
+        depth = validated_query(self.QuerySerializer, request)["depth"]
+        return Response(self.OutputSerializer(selectors.order_book(instrument=instrument, depth=depth)).data)
 
 
 class TradesApi(APIView):
@@ -143,41 +123,30 @@ class TradesApi(APIView):
         price = DecimalString()
         quantity = DecimalString()
         side = serializers.ChoiceField(choices=["buy", "sell"], help_text="the taker's side")
-        time = serializers.DateTimeField()
+        time = UtcDateTime()
+
+    class QuerySerializer(serializers.Serializer):
+        limit = IntParam(default=50, low=1, high=500)
 
     @extend_schema(
         tags=["market data"],
-        parameters=[SYMBOL_PATH, OpenApiParameter("limit", int, required=False, description="1 to 500 (default 50)")],
+        parameters=[SYMBOL_PATH, QuerySerializer],
         responses={200: OutputSerializer(many=True)},
         description="Recent public trades on our book, newest first.",
     )
     def get(self, request, symbol: str):
         instrument = selectors.instrument_get(symbol=symbol)
-        return Response(selectors.recent_trades(instrument=instrument, limit=_int_param(request, "limit", default=50, low=1, high=500)))
+        trades = selectors.recent_trades(instrument=instrument, limit=validated_query(self.QuerySerializer, request)["limit"])
+        return Response(self.OutputSerializer(trades, many=True).data)
 
 
 class CandleSerializer(serializers.Serializer):
-    time = serializers.DateTimeField(source="open_time")
-    open = DecimalStringMethod()
-    high = DecimalStringMethod()
-    low = DecimalStringMethod()
-    close = DecimalStringMethod()
-    volume = DecimalStringMethod()
-
-    def get_open(self, obj) -> str:
-        return _dec(obj.open)
-
-    def get_high(self, obj) -> str:
-        return _dec(obj.high)
-
-    def get_low(self, obj) -> str:
-        return _dec(obj.low)
-
-    def get_close(self, obj) -> str:
-        return _dec(obj.close)
-
-    def get_volume(self, obj) -> str:
-        return _dec(obj.volume)
+    time = UtcDateTime(source="open_time")
+    open = DecimalString()
+    high = DecimalString()
+    low = DecimalString()
+    close = DecimalString()
+    volume = DecimalString()
 
 
 class CandleCsvRenderer(BaseRenderer):
@@ -202,14 +171,18 @@ class CandlesApi(APIView):
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer, CandleCsvRenderer]
 
+    class QuerySerializer(serializers.Serializer):
+        # In the order they are checked: the first bad one answers.
+        start = TimeParam(help_text="ISO 8601 (or Unix seconds)")
+        end = TimeParam(help_text="ISO 8601 (or Unix seconds)")
+        limit = IntParam(default=500, low=1, high=selectors.MAX_CANDLES)
+        interval = ChoiceParam(Candle.INTERVALS, default="1m", message="Unknown interval {value!r}.")
+
     @extend_schema(
         tags=["market data"],
         parameters=[
             SYMBOL_PATH,
-            OpenApiParameter("interval", str, enum=["1m", "5m", "1h", "1d"], required=False),
-            OpenApiParameter("start", str, required=False, description="ISO 8601"),
-            OpenApiParameter("end", str, required=False, description="ISO 8601"),
-            OpenApiParameter("limit", int, required=False, description="at most 1000 (default 500)"),
+            QuerySerializer,
             OpenApiParameter("format", str, enum=["json", "csv"], required=False, description="csv: a CSV download"),
         ],
         responses={
@@ -219,16 +192,11 @@ class CandlesApi(APIView):
     )
     def get(self, request, symbol: str):
         instrument = selectors.instrument_get(symbol=symbol)
-        candles = selectors.candles_for(
-            symbol=instrument.symbol,
-            interval=request.query_params.get("interval", "1m"),
-            start=_time_param(request, "start"),
-            end=_time_param(request, "end"),
-            limit=_int_param(request, "limit", default=500, low=1, high=selectors.MAX_CANDLES),
-        )
+        query = validated_query(self.QuerySerializer, request)
+        candles = selectors.candles_for(symbol=instrument.symbol, **query)
         response = Response(CandleSerializer(candles, many=True).data)
         if request.accepted_renderer.format == "csv":
-            response["Content-Disposition"] = f'attachment; filename="{instrument.symbol}-{request.query_params.get("interval", "1m")}.csv"'
+            response["Content-Disposition"] = f'attachment; filename="{instrument.symbol}-{query["interval"]}.csv"'
         return response
 
 
@@ -241,10 +209,13 @@ class WatchlistApi(APIView):
     class OutputSerializer(serializers.Serializer):
         symbol = serializers.CharField()
 
+    # The list answers the symbols alone: ["BTC-USDT", ...].
+    symbols = serializers.ListField(child=serializers.CharField())
+
     @extend_schema(tags=["market data"], responses={200: {"type": "array", "items": {"type": "string"}}},
                    description="The symbols on your watchlist.")
     def get(self, request):
-        return Response([item.symbol for item in selectors.watchlist_for(user=request.user)])
+        return Response(self.symbols.to_representation([item.symbol for item in selectors.watchlist_for(user=request.user)]))
 
     @extend_schema(
         tags=["market data"],
@@ -263,34 +234,6 @@ class WatchlistItemApi(APIView):
     def delete(self, request, symbol: str):
         services.watchlist_remove(user=request.user, symbol=symbol)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _int_param(request, name: str, *, default: int, low: int, high: int) -> int:
-    return parse_int(request.query_params.get(name), field=name, default=default, low=low, high=high)
-
-
-def _time_param(request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None and raw.isascii() and raw.isdigit():
-        from datetime import timezone
-
-        try:
-            value = datetime.fromtimestamp(int(raw), tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):  # beyond the years datetime can hold
-            value = None
-    if value is None:
-        raise ValidationFailed(f"{name} is not an ISO 8601 time.", fields={name: ["Use ISO 8601, e.g. 2026-11-21T08:00:00Z."]})
-    if value.tzinfo is None:
-        from datetime import timezone
-
-        value = value.replace(tzinfo=timezone.utc)
-    return value
 
 
 @extend_schema_serializer(component_name="OptionChainLeg")
@@ -316,7 +259,7 @@ class OptionChainRowSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="OptionChainExpiry")
 class OptionChainExpirySerializer(serializers.Serializer):
-    expiry = serializers.DateTimeField()
+    expiry = UtcDateTime()
     years = serializers.FloatField(help_text="time to expiry in years")
     atm_vol = DecimalString()
     rows = OptionChainRowSerializer(many=True)
@@ -329,15 +272,19 @@ class OptionChainApi(APIView):
     class OutputSerializer(serializers.Serializer):
         underlying = serializers.ChoiceField(choices=list(services.UNDERLYINGS))
         index_price = DecimalString()
-        time = serializers.DateTimeField()
+        time = UtcDateTime()
         expiries = OptionChainExpirySerializer(many=True)
+
+    class QuerySerializer(serializers.Serializer):
+        # In the order they are checked: the first bad one answers.
+        expiry = TextParam(parse=lambda raw: _options().parse_expiry(raw),
+                           help_text="2026-12-25 (08:00 UTC) or ISO time; all live expiries if absent")
+        underlying = ChoiceParam(list(services.UNDERLYINGS), required=True, case_insensitive=True,
+                                 message="underlying must be BTC or ETH.", hint="BTC or ETH.")
 
     @extend_schema(
         tags=["market data"],
-        parameters=[
-            OpenApiParameter("underlying", str, enum=["BTC", "ETH"], required=True),
-            OpenApiParameter("expiry", str, required=False, description="2026-12-25 (08:00 UTC) or ISO time; all live expiries if absent"),
-        ],
+        parameters=[QuerySerializer],
         responses={
             200: OutputSerializer,
             **errors({404: "unknown_expiry: no live series expire then.", 503: "index_stale: no fresh index to price from."}),
@@ -346,8 +293,12 @@ class OptionChainApi(APIView):
         "IV, delta, gamma, vega (USDT per vol point) and theta (USDT per day). 503 index_stale when the index is stale.",
     )
     def get(self, request):
-        from .options import chain, parse_expiry
+        query = validated_query(self.QuerySerializer, request)
+        data = _options().chain(underlying=query["underlying"], expiry=query["expiry"])
+        return Response(self.OutputSerializer(data).data)
 
-        return Response(
-            chain(underlying=request.query_params.get("underlying", ""), expiry=parse_expiry(request.query_params.get("expiry")))
-        )
+
+def _options():
+    from . import options  # the pricing (numpy) loads with the first chain, not with the URLs
+
+    return options

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils import timezone as dj_timezone
 
 from trading.errors import DomainError, NotFound, ValidationFailed
+from trading.formatting import decimal_string, utc_string
 
 from .models import Instrument, InstrumentKind
 from .pricing import black76_chain, default_smile, year_fraction
@@ -79,8 +80,8 @@ def chain(*, underlying: str, expiry: datetime | None = None, now: datetime | No
         raise NotFound(f"No live {underlying} series expire at {expiry:%Y-%m-%d %H:%M} UTC.", code="unknown_expiry")
     return {
         "underlying": underlying,
-        "index_price": _text(index),
-        "time": _iso(now),
+        "index_price": decimal_string(index),
+        "time": utc_string(now),
         "expiries": [_expiry_block(underlying, index, exp, by_expiry[exp], now) for exp in sorted(by_expiry)],
     }
 
@@ -96,14 +97,14 @@ def _expiry_block(underlying: str, index: Decimal, expiry: datetime, strikes: di
     spread = counter_spread(underlying=underlying, years=years)
     rows = []
     for i, strike in enumerate(ordered):
-        row = {"strike": _text(strike)}
+        row = {"strike": decimal_string(strike)}
         for side, key, values in (("C", "call", valuation.call), ("P", "put", valuation.put)):
             symbol = strikes[strike].get(side)
             if symbol is None:
                 continue
             row[key] = _leg(symbol, index, float(values.price[i]), float(vols[i]), values, i, spread)
         rows.append(row)
-    return {"expiry": _iso(expiry), "years": round(years, 6), "atm_vol": _fixed(smile.atm_vol, 4), "rows": rows}
+    return {"expiry": utc_string(expiry), "years": round(years, 6), "atm_vol": _fixed(smile.atm_vol, 4), "rows": rows}
 
 
 def _counter_prices(price: float, spread: float) -> tuple[Decimal, Decimal, Decimal]:
@@ -117,10 +118,10 @@ def _leg(symbol: str, index: Decimal, price: float, vol: float, values, i: int, 
     mark, bid, ask = _counter_prices(price, spread)
     return {
         "series": symbol,
-        "mark_usdt": f"{mark:f}",
-        "mark_underlying": f"{(mark / index).quantize(UNDERLYING_QUANTUM):f}",
-        "bid_usdt": f"{bid.quantize(USDT):f}",
-        "ask_usdt": f"{ask.quantize(USDT):f}",
+        "mark_usdt": decimal_string(mark, step=USDT),
+        "mark_underlying": decimal_string(mark / index, step=UNDERLYING_QUANTUM),
+        "bid_usdt": decimal_string(bid, step=USDT),
+        "ask_usdt": decimal_string(ask, step=USDT),
         "iv": _fixed(vol, 4),
         "delta": _fixed(float(values.delta[i]), 4),
         "gamma": _fixed(float(values.gamma[i]), 8),
@@ -178,12 +179,5 @@ def series_price(*, instrument: Instrument, now: datetime | None = None, index: 
 
 
 def _fixed(value: float, places: int) -> str:
+    """A model output (a float: vol, greek) as a decimal string of ``places`` decimals."""
     return f"{Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
-
-
-def _text(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from trading.errors import NotFound, ValidationFailed
+from trading.formatting import decimal_string, utc_string
 
 from .models import Candle, CandleSource, IndexPrint, Instrument, InstrumentKind, WatchlistItem
 
@@ -139,16 +140,16 @@ def ticker(*, instrument: Instrument) -> dict:
         change = ((last - stats["open"]) / stats["open"] * 100).quantize(Decimal("0.01"))
     return {
         "symbol": instrument.symbol,
-        "last": _text(last),
+        "last": decimal_string(last),
         "bid": market["bids"][0][0] if market.get("bids") else None,
         "ask": market["asks"][0][0] if market.get("asks") else None,
-        "change_24h_percent": _text(change),
-        "high_24h": _text(stats["high"]),
-        "low_24h": _text(stats["low"]),
-        "volume_24h": _text(stats["volume"]),
-        "index_price": _text(index_price),
+        "change_24h_percent": decimal_string(change),
+        "high_24h": decimal_string(stats["high"]),
+        "low_24h": decimal_string(stats["low"]),
+        "volume_24h": decimal_string(stats["volume"]),
+        "index_price": decimal_string(index_price),
         "index_stale": not fresh,
-        "time": (index.ts if index else timezone.now()).isoformat().replace("+00:00", "Z"),
+        "time": utc_string(index.ts if index else timezone.now()),
     }
 
 
@@ -162,7 +163,3 @@ def order_book(*, instrument: Instrument, depth: int) -> dict:
 def recent_trades(*, instrument: Instrument, limit: int) -> list:
     """Public trades on our book, newest first."""
     return spot_market(instrument.symbol)["trades"][:limit]
-
-
-def _text(value) -> str | None:
-    return None if value is None else f"{value.normalize():f}"

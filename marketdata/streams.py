@@ -6,29 +6,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from trading.formatting import decimal_string, utc_string
 from trading.realtime import publish_many
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat().replace("+00:00", "Z")
-
-
-def _text(value) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
-
-
 def index_payload(underlying: str, price, stale: bool, ts: datetime) -> dict:
-    return {"underlying": underlying, "price": _text(price), "stale": stale, "time": _iso(ts)}
+    return {"underlying": underlying, "price": decimal_string(price), "stale": stale, "time": utc_string(ts)}
 
 
 def candle_payload(bar) -> dict:
     return {
-        "time": _iso(bar.open_time),
-        "open": _text(bar.open),
-        "high": _text(bar.high),
-        "low": _text(bar.low),
-        "close": _text(bar.close),
-        "volume": _text(bar.volume),
+        "time": utc_string(bar.open_time),
+        "open": decimal_string(bar.open),
+        "high": decimal_string(bar.high),
+        "low": decimal_string(bar.low),
+        "close": decimal_string(bar.close),
+        "volume": decimal_string(bar.volume),
     }
 
 

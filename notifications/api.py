@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from trading.api import FlagParam, validated_query
+from trading.schema import UtcDateTime
 
 from . import selectors, services
 
@@ -14,20 +17,23 @@ class NotificationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     title = serializers.CharField()
     body = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    read_at = serializers.DateTimeField(allow_null=True)
+    created_at = UtcDateTime()
+    read_at = UtcDateTime(allow_null=True)
 
 
 class NotificationListApi(ListAPIView):
     serializer_class = NotificationSerializer
 
+    class QuerySerializer(serializers.Serializer):
+        unread = FlagParam(help_text="only the unread ones (1, true or yes)")
+
     def get_queryset(self):
-        unread = self.request.query_params.get("unread") in {"1", "true", "yes"}
-        return selectors.notification_list(user=self.request.user, unread_only=unread)
+        query = validated_query(self.QuerySerializer, self.request)
+        return selectors.notification_list(user=self.request.user, unread_only=query["unread"])
 
     @extend_schema(
         tags=["notifications"],
-        parameters=[OpenApiParameter("unread", bool, required=False, description="only the unread ones")],
+        parameters=[QuerySerializer],
         description="Your notifications, newest first, paginated.",
     )
     def get(self, request, *args, **kwargs):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAdminUser
 
-from trading.errors import ValidationFailed
-from trading.money import fmt
-from trading.schema import DecimalStringMethod
+from trading.api import ChoiceParam, TextParam, validated_query
+from trading.schema import DecimalString, UtcDateTime
 
 from . import selectors
 from .models import STEP_NAMES, State
@@ -22,8 +23,8 @@ class StepSerializer(serializers.Serializer):
     status = serializers.CharField()
     attempts = serializers.IntegerField()
     error_code = serializers.CharField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
+    started_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_null=True)
 
     def get_name(self, obj) -> str:
         return STEP_NAMES[obj.step]
@@ -36,8 +37,8 @@ class SettlementSerializer(serializers.Serializer):
     order_id = serializers.SerializerMethodField()
     kind = serializers.CharField()
     underlying = serializers.CharField()
-    usdt = DecimalStringMethod()
-    underlying_qty = DecimalStringMethod()
+    usdt = DecimalString(asset="USDT")
+    underlying_qty = DecimalString(asset_source="underlying")
     state = serializers.ChoiceField(choices=State.choices)
     current_step = serializers.SerializerMethodField()
     current_step_name = serializers.CharField()
@@ -46,20 +47,14 @@ class SettlementSerializer(serializers.Serializer):
     last_error = serializers.CharField()
     client_order_id = serializers.CharField()
     venue_order_id = serializers.CharField()
-    fill_price = serializers.DecimalField(max_digits=38, decimal_places=6, coerce_to_string=True, allow_null=True)
-    slippage_bps = serializers.DecimalField(max_digits=12, decimal_places=4, coerce_to_string=True, allow_null=True)
-    accepted_at = serializers.DateTimeField()
-    settled_at = serializers.DateTimeField(allow_null=True)
+    fill_price = DecimalString(step=Decimal("0.000001"), allow_null=True)
+    slippage_bps = DecimalString(step=Decimal("0.0001"), allow_null=True)
+    accepted_at = UtcDateTime()
+    settled_at = UtcDateTime(allow_null=True)
     steps = StepSerializer(many=True)
 
     def get_order_id(self, obj) -> str:
         return obj.ref.split(":", 1)[1] if obj.ref.startswith("option_order:") else ""
-
-    def get_usdt(self, obj) -> str:
-        return fmt("USDT", obj.usdt)
-
-    def get_underlying_qty(self, obj) -> str:
-        return fmt(obj.underlying, obj.underlying_qty)
 
     def get_current_step(self, obj) -> int | None:
         return obj.step if obj.step <= 4 else None
@@ -69,18 +64,14 @@ class OpsSettlementsApi(ListAPIView):
     serializer_class = SettlementSerializer
     permission_classes = [IsAdminUser]
 
-    def get_queryset(self):
-        state = self.request.query_params.get("state") or None
-        if state and state not in State.values:
-            raise ValidationFailed(f"state must be one of {', '.join(State.values)}.", fields={"state": ["Unknown state."]})
-        return selectors.settlements_list(order_id=self.request.query_params.get("order_id") or None, state=state)
+    class QuerySerializer(serializers.Serializer):
+        state = ChoiceParam(State.values, hint="Unknown state.")
+        order_id = TextParam(help_text="an option order id, or a full ref such as option_exercise:7")
 
-    @extend_schema(
-        tags=["operations"],
-        parameters=[
-            OpenApiParameter("order_id", str, description="an option order id, or a full ref such as option_exercise:7"),
-            OpenApiParameter("state", str, enum=State.values),
-        ],
-    )
+    def get_queryset(self):
+        query = validated_query(self.QuerySerializer, self.request)
+        return selectors.settlements_list(order_id=query["order_id"], state=query["state"])
+
+    @extend_schema(tags=["operations"], parameters=[QuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -1,4 +1,4 @@
-"""How the OpenAPI schema at /api/schema/ describes what every API view shares: decimal
+"""What every API view shares, and how the OpenAPI schema at /api/schema/ describes it: decimal
 strings, the error body and the 4xx answers.
 
 Views describe their own success bodies; ``PlatformAutoSchema`` (REST_FRAMEWORK's
@@ -7,17 +7,22 @@ DEFAULT_SCHEMA_CLASS) adds the error responses, so an operation cannot leave the
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import NamedTuple
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.fields import get_attribute
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
 from trading.converters import SymbolConverter
+from trading.formatting import decimal_string, utc_string
 from trading.money import _NUMBER as MONEY_NUMBER  # the one grammar of numbers in requests
 
-# Responses write amounts as trading.money.fmt and normalize() do: no exponent, no plus sign.
+# Responses write amounts as trading.formatting.decimal_string does: no exponent, no plus sign.
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 DECIMAL_STRING = {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
 # Requests may spell them as trading.money.parse_decimal reads them: ASCII digits, an optional
@@ -36,14 +41,54 @@ class DecimalInput(serializers.JSONField):
     """
 
 
-@extend_schema_field(DECIMAL_STRING)
-class DecimalString(serializers.CharField):
-    """An amount, price or quantity in a response, already a decimal string."""
+class _ScaledBy(NamedTuple):
+    value: Decimal
+    asset: str
 
 
 @extend_schema_field(DECIMAL_STRING)
-class DecimalStringMethod(serializers.SerializerMethodField):
-    """An amount, price or quantity a response computes (``get_<field>``), as a decimal string."""
+class DecimalString(serializers.Field):
+    """An amount, price or quantity in a response: a decimal string, written by
+    ``trading.formatting.decimal_string``.
+
+    Normalized by default (``"65000.12"``); ``asset="USDT"`` writes it at that asset's scale,
+    ``asset_source="underlying"`` at the scale of the asset the object names in that attribute,
+    ``step=Decimal("0.01")`` on that step. A value that is a string already (a payload a
+    selector or the engine built with the same function) is written as it is. Responses only:
+    requests send amounts through ``DecimalInput``.
+    """
+
+    def __init__(self, *, asset: str | None = None, asset_source: str | None = None, step: Decimal | None = None, **kwargs):
+        self.asset, self.asset_source, self.step = asset, asset_source, step
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        value = super().get_attribute(instance)
+        if self.asset_source is None or value is None or isinstance(value, str):
+            return value
+        return _ScaledBy(value, get_attribute(instance, self.asset_source.split(".")))
+
+    def to_representation(self, value):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, _ScaledBy):
+            return decimal_string(value.value, asset=value.asset)
+        return decimal_string(value, asset=self.asset, step=self.step)
+
+    def to_internal_value(self, data):
+        raise NotImplementedError("DecimalString writes responses; a request's amounts are DecimalInput fields.")
+
+
+class UtcDateTime(serializers.DateTimeField):
+    """A time in a response: ISO 8601 in UTC with a ``Z`` (``trading.formatting.utc_string``),
+    whatever the active time zone. A string already written so is passed through."""
+
+    def to_representation(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, str):
+            return value
+        return utc_string(value)
 
 
 # The URL converter's own pattern: anything else in that place is a 404 before a view runs.

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading.api import validated
-from trading.money import fmt
-from trading.schema import DecimalInput, DecimalStringMethod, errors
+from trading.api import ChoiceParam, validated, validated_query
+from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors, services
 from .models import ExerciseOutcome, OptionSide, PositionStatus, SettlementState
 
-PRICE = Decimal("0.01")
+PRICE = Decimal("0.01")  # USDT per contract, and contracts (the lot)
 IV = Decimal("0.0001")
 QUOTE_ERRORS = errors({
     404: "not_found: unknown series.",
@@ -36,22 +34,6 @@ ORDER_ERRORS = errors({
 })
 
 
-def _usdt(value) -> str | None:
-    return None if value is None else fmt("USDT", value)
-
-
-def _price(value) -> str | None:
-    return None if value is None else f"{value.quantize(PRICE):f}"
-
-
-def _contracts(value) -> str:
-    return f"{value.quantize(PRICE):f}"
-
-
-def _text(value) -> str | None:
-    return None if value is None else f"{value.normalize():f}"
-
-
 # --- quotes ---------------------------------------------------------------------------------------
 
 
@@ -61,35 +43,14 @@ class OptionQuoteSerializer(serializers.Serializer):
     series = serializers.CharField()
     underlying = serializers.CharField()
     side = serializers.ChoiceField(choices=OptionSide.values)
-    contracts = DecimalStringMethod()
-    price_usdt = DecimalStringMethod(help_text="per contract")
-    total_usdt = DecimalStringMethod()
-    price_underlying = DecimalStringMethod(help_text="per contract, in BTC/ETH at the index")
-    mark_usdt = DecimalStringMethod()
-    index_price = DecimalStringMethod()
-    iv = DecimalStringMethod()
-    expires_at = serializers.DateTimeField()
-
-    def get_contracts(self, obj) -> str:
-        return _contracts(obj.contracts)
-
-    def get_price_usdt(self, obj) -> str:
-        return _price(obj.price_usdt)
-
-    def get_total_usdt(self, obj) -> str:
-        return _usdt(obj.total_usdt)
-
-    def get_price_underlying(self, obj) -> str:
-        return fmt(obj.underlying, obj.price_usdt / obj.index_price)
-
-    def get_mark_usdt(self, obj) -> str:
-        return _price(obj.mark_usdt)
-
-    def get_index_price(self, obj) -> str:
-        return _text(obj.index_price)
-
-    def get_iv(self, obj) -> str:
-        return f"{obj.iv.quantize(IV):f}"
+    contracts = DecimalString(step=PRICE)
+    price_usdt = DecimalString(step=PRICE, help_text="per contract")
+    total_usdt = DecimalString(asset="USDT")
+    price_underlying = DecimalString(asset_source="underlying", help_text="per contract, in BTC/ETH at the index")
+    mark_usdt = DecimalString(step=PRICE)
+    index_price = DecimalString()
+    iv = DecimalString(step=IV)
+    expires_at = UtcDateTime()
 
 
 class OptionQuotesApi(APIView):
@@ -124,60 +85,27 @@ class OptionOrderSerializer(serializers.Serializer):
     underlying = serializers.CharField()
     side = serializers.ChoiceField(choices=OptionSide.values, help_text="buy (to open) or sell (to close)")
     kind = serializers.ChoiceField(choices=["open", "close"])
-    contracts = DecimalStringMethod()
-    price_usdt = DecimalStringMethod(help_text="per contract")
-    total_usdt = DecimalStringMethod(help_text="paid (buy) or received (sell)")
-    underlying_qty = DecimalStringMethod(help_text="total_usdt in BTC/ETH at the index")
-    index_price = DecimalStringMethod()
-    iv = DecimalStringMethod()
-    limit_price_usdt = DecimalStringMethod(allow_null=True)
+    contracts = DecimalString(step=PRICE)
+    price_usdt = DecimalString(step=PRICE, help_text="per contract")
+    total_usdt = DecimalString(asset="USDT", help_text="paid (buy) or received (sell)")
+    underlying_qty = DecimalString(asset_source="underlying", help_text="total_usdt in BTC/ETH at the index")
+    index_price = DecimalString()
+    iv = DecimalString(step=IV)
+    limit_price_usdt = DecimalString(step=PRICE, allow_null=True)
     quote_id = serializers.UUIDField(allow_null=True)
-    realized_pnl_usdt = DecimalStringMethod(allow_null=True, help_text="sell: proceeds minus the cost of what was sold")
+    realized_pnl_usdt = DecimalString(asset="USDT", allow_null=True, help_text="sell: proceeds minus the cost of what was sold")
     status = serializers.ChoiceField(choices=["filled"], help_text="the counter fills in full or refuses")
     settlement_state = serializers.ChoiceField(choices=SettlementState.choices, help_text="the back office's progress")
-    created_at = serializers.DateTimeField()
-
-    def get_contracts(self, obj) -> str:
-        return _contracts(obj.contracts)
-
-    def get_price_usdt(self, obj) -> str:
-        return _price(obj.price_usdt)
-
-    def get_total_usdt(self, obj) -> str:
-        return _usdt(obj.total_usdt)
-
-    def get_underlying_qty(self, obj) -> str:
-        return fmt(obj.underlying, obj.underlying_qty)
-
-    def get_index_price(self, obj) -> str:
-        return _text(obj.index_price)
-
-    def get_iv(self, obj) -> str:
-        return f"{obj.iv.quantize(IV):f}"
-
-    def get_limit_price_usdt(self, obj) -> str | None:
-        return _price(obj.limit_price_usdt)
-
-    def get_realized_pnl_usdt(self, obj) -> str | None:
-        return _usdt(obj.realized_pnl_usdt)
+    created_at = UtcDateTime()
 
 
 @extend_schema_serializer(component_name="OptionOrderPosition")
 class OrderPositionSerializer(serializers.Serializer):
     series = serializers.CharField()
     status = serializers.ChoiceField(choices=PositionStatus.choices)
-    contracts = DecimalStringMethod()
-    average_price_usdt = DecimalStringMethod()
-    realized_pnl_usdt = DecimalStringMethod()
-
-    def get_contracts(self, obj) -> str:
-        return _contracts(obj.contracts)
-
-    def get_average_price_usdt(self, obj) -> str:
-        return _usdt(obj.average_price_usdt)
-
-    def get_realized_pnl_usdt(self, obj) -> str:
-        return _usdt(obj.realized_pnl_usdt)
+    contracts = DecimalString(step=PRICE)
+    average_price_usdt = DecimalString(asset="USDT")
+    realized_pnl_usdt = DecimalString(asset="USDT")
 
 
 @extend_schema_serializer(component_name="OptionOrderCreated")
@@ -247,70 +175,41 @@ class OptionPositionSerializer(serializers.Serializer):
     series = serializers.CharField()
     underlying = serializers.CharField()
     option_type = serializers.SerializerMethodField()
-    strike = DecimalStringMethod()
-    expiry = serializers.SerializerMethodField()
+    strike = DecimalString(source="instrument.strike")
+    expiry = UtcDateTime(source="instrument.expiry")
     status = serializers.ChoiceField(choices=PositionStatus.choices)
-    contracts = DecimalStringMethod()
-    average_price_usdt = DecimalStringMethod()
-    cost_usdt = DecimalStringMethod(help_text="what the open contracts cost")
-    index_price = DecimalStringMethod(allow_null=True)
-    mark_price_usdt = DecimalStringMethod(allow_null=True, help_text="per contract; null while the index is stale")
-    close_price_usdt = DecimalStringMethod(allow_null=True, help_text="what the counter pays per contract to close now")
-    mark_value_usdt = DecimalStringMethod(allow_null=True)
-    unrealized_pnl_usdt = DecimalStringMethod(allow_null=True, help_text="mark value minus cost")
-    realized_pnl_usdt = DecimalStringMethod(help_text="from closes and expiry so far")
-    opened_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField(allow_null=True)
+    contracts = DecimalString(step=PRICE)
+    average_price_usdt = DecimalString(asset="USDT")
+    cost_usdt = DecimalString(asset="USDT", help_text="what the open contracts cost")
+    index_price = DecimalString(allow_null=True)
+    mark_price_usdt = DecimalString(step=PRICE, allow_null=True, help_text="per contract; null while the index is stale")
+    close_price_usdt = DecimalString(step=PRICE, allow_null=True, help_text="what the counter pays per contract to close now")
+    mark_value_usdt = DecimalString(asset="USDT", allow_null=True)
+    unrealized_pnl_usdt = DecimalString(asset="USDT", allow_null=True, help_text="mark value minus cost")
+    realized_pnl_usdt = DecimalString(asset="USDT", help_text="from closes and expiry so far")
+    opened_at = UtcDateTime()
+    closed_at = UtcDateTime(allow_null=True)
 
     @extend_schema_field(serializers.ChoiceField(choices=["call", "put"]))
     def get_option_type(self, obj) -> str:
         return {"C": "call", "P": "put"}[obj.instrument.option_type]
 
-    def get_strike(self, obj) -> str:
-        return _text(obj.instrument.strike)
-
-    @extend_schema_field(OpenApiTypes.DATETIME)
-    def get_expiry(self, obj) -> str:
-        return obj.instrument.expiry.isoformat().replace("+00:00", "Z")
-
-    def get_contracts(self, obj) -> str:
-        return _contracts(obj.contracts)
-
-    def get_average_price_usdt(self, obj) -> str:
-        return _usdt(obj.average_price_usdt)
-
-    def get_cost_usdt(self, obj) -> str:
-        return _usdt(obj.cost_usdt)
-
-    def get_index_price(self, obj) -> str | None:
-        return _text(obj.index_price)
-
-    def get_mark_price_usdt(self, obj) -> str | None:
-        return _price(obj.mark_price_usdt)
-
-    def get_close_price_usdt(self, obj) -> str | None:
-        return _price(obj.close_price_usdt)
-
-    def get_mark_value_usdt(self, obj) -> str | None:
-        return _usdt(obj.mark_value_usdt)
-
-    def get_unrealized_pnl_usdt(self, obj) -> str | None:
-        return _usdt(obj.unrealized_pnl_usdt)
-
-    def get_realized_pnl_usdt(self, obj) -> str:
-        return _usdt(obj.realized_pnl_usdt)
-
 
 class OptionPositionsApi(APIView):
+    class QuerySerializer(serializers.Serializer):
+        status = ChoiceParam(["open", "closed", "all"], default="open", message="status must be open, closed or all.",
+                             hint="open, closed or all.")
+
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=["open", "closed", "all"], required=False, description="default open")],
+        parameters=[QuerySerializer],
         responses={200: OptionPositionSerializer(many=True)},
         tags=["options"],
         description="Your option positions. Open ones carry their live mark (the chain's) and unrealized PnL in USDT; "
         "the mark fields are null while the index is stale.",
     )
     def get(self, request):
-        positions = selectors.option_positions_for(user=request.user, status=request.query_params.get("status") or "open")
+        query = validated_query(self.QuerySerializer, request)
+        positions = selectors.option_positions_for(user=request.user, status=query["status"])
         return Response(OptionPositionSerializer(positions, many=True).data)
 
 
@@ -322,28 +221,16 @@ class OptionExerciseSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     series = serializers.CharField()
     underlying = serializers.CharField()
-    expiry = serializers.DateTimeField()
+    expiry = UtcDateTime()
     outcome = serializers.ChoiceField(
         choices=ExerciseOutcome.choices, help_text="exercised (in the money, paid in USDT) or expired (worthless)"
     )
-    contracts = DecimalStringMethod()
-    settlement_price = DecimalStringMethod(help_text="the index's 30-minute TWAP before expiry")
-    payout_usdt = DecimalStringMethod()
-    realized_pnl_usdt = DecimalStringMethod()
+    contracts = DecimalString(step=PRICE)
+    settlement_price = DecimalString(help_text="the index's 30-minute TWAP before expiry")
+    payout_usdt = DecimalString(asset="USDT")
+    realized_pnl_usdt = DecimalString(asset="USDT")
     settlement_state = serializers.ChoiceField(choices=SettlementState.choices)
-    created_at = serializers.DateTimeField()
-
-    def get_contracts(self, obj) -> str:
-        return _contracts(obj.contracts)
-
-    def get_settlement_price(self, obj) -> str:
-        return _text(obj.settlement_price)
-
-    def get_payout_usdt(self, obj) -> str:
-        return _usdt(obj.payout_usdt)
-
-    def get_realized_pnl_usdt(self, obj) -> str:
-        return _usdt(obj.realized_pnl_usdt)
+    created_at = UtcDateTime()
 
 
 class OptionExercisesApi(ListAPIView):

@@ -6,6 +6,7 @@ that caused it (``OptionOrder.transfer_id``, ``OptionExercise.transfer_id``).
 """
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -60,6 +61,11 @@ class OptionQuote(models.Model):
 
     def __str__(self):
         return f"Quote {self.id} {self.side} {self.contracts} {self.series} @ {self.price_usdt}"
+
+    @property
+    def price_underlying(self) -> Decimal:
+        """The price per contract in BTC/ETH at the quote's index."""
+        return self.price_usdt / self.index_price
 
 
 class OptionOrder(models.Model):

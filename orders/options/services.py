@@ -14,7 +14,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.conf import settings
@@ -30,6 +29,7 @@ from marketdata.models import Instrument, InstrumentKind, OptionType
 from marketdata.options import live_index, series_price
 from marketdata.selectors import index_twap
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from trading.formatting import decimal_string, utc_string
 from trading.money import fmt, parse_decimal, quantize
 from trading.outbox import outbox_write
 
@@ -92,18 +92,6 @@ def _check_not_expired(instrument: Instrument, *, now: datetime) -> None:
         )
 
 
-def _text(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
-def _contracts_text(value: Decimal) -> str:
-    return f"{value.quantize(LOT):f}"
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 # --- quotes -----------------------------------------------------------------------------------------
 
 
@@ -157,10 +145,10 @@ def _check_position_limit(instrument: Instrument, *, held: Decimal, contracts: D
     limit = Decimal(settings.OPTION_POSITION_LIMIT_CONTRACTS[underlying])
     if held + contracts > limit:
         raise DomainError(
-            f"At most {_text(limit)} contracts of one {underlying} series; you hold {_text(held)}.",
+            f"At most {decimal_string(limit)} contracts of one {underlying} series; you hold {decimal_string(held)}.",
             code="position_limit",
             status=422,
-            fields={"contracts": [f"At most {_text(max(limit - held, Decimal(0)))} more."]},
+            fields={"contracts": [f"At most {decimal_string(max(limit - held, Decimal(0)))} more."]},
         )
 
 
@@ -171,9 +159,9 @@ def _held_contracts(*, user: User, instrument: Instrument) -> Decimal:
 
 def _insufficient_position(instrument: Instrument, held: Decimal) -> Conflict:
     return Conflict(
-        f"You hold {_text(held)} contracts of {instrument.symbol}; you can only sell what you hold.",
+        f"You hold {decimal_string(held)} contracts of {instrument.symbol}; you can only sell what you hold.",
         code="insufficient_position",
-        fields={"contracts": [f"At most {_text(held)}."]},
+        fields={"contracts": [f"At most {decimal_string(held)}."]},
     )
 
 
@@ -229,7 +217,7 @@ def options_order_place(
         side = _parse_side(side)
         contracts_value = parse_decimal(contracts, field="contracts", step=LOT, what="lot size")
         limit = parse_decimal(limit_price_usdt, field="limit_price_usdt", step=PRICE_TICK, what="price tick")
-        request_hash = _hash("limit", str(series or "").strip().upper(), side, _text(contracts_value), _text(limit))
+        request_hash = _hash("limit", str(series or "").strip().upper(), side, decimal_string(contracts_value), decimal_string(limit))
 
     if client_order_id:
         existing = OptionOrder.objects.filter(user=user, client_order_id=client_order_id).first()
@@ -389,8 +377,8 @@ def _open(*, user, fill: _Fill, position: OptionPosition | None, client_order_id
     )
     if exposure + total > exposure_limit:
         raise DomainError(
-            f"Your open option positions may cost at most {_text(exposure_limit)} USDT in premium "
-            f"(now {_text(exposure)} USDT).",
+            f"Your open option positions may cost at most {decimal_string(exposure_limit)} USDT in premium "
+            f"(now {decimal_string(exposure)} USDT).",
             code="position_limit",
             status=422,
         )
@@ -468,11 +456,11 @@ def _write_order_event(order: OptionOrder) -> None:
             "user_id": order.user_id,
             "series": order.series,
             "underlying": order.underlying,
-            "contracts": _contracts_text(order.contracts),
+            "contracts": decimal_string(order.contracts, step=LOT),
             "usdt": fmt(USDT, order.total_usdt),
             "underlying_qty": fmt(order.underlying, order.underlying_qty),
-            "index_price": _text(order.index_price),
-            "created_at": _iso(order.created_at),
+            "index_price": decimal_string(order.index_price),
+            "created_at": utc_string(order.created_at),
         },
     )
 
@@ -499,7 +487,7 @@ def options_expire(*, expiry: datetime | None = None, now: datetime | None = Non
     (after settling what it could) when an expiry has no TWAP yet."""
     now = now or timezone.now()
     if expiry is not None and expiry > now:
-        raise Conflict(f"{_iso(expiry)} has not expired yet.", code="not_expired")
+        raise Conflict(f"{utc_string(expiry)} has not expired yet.", code="not_expired")
     due = OptionPosition.objects.filter(status=PositionStatus.OPEN, instrument__expiry__lte=now)
     if expiry is not None:
         due = due.filter(instrument__expiry=expiry)
@@ -507,12 +495,12 @@ def options_expire(*, expiry: datetime | None = None, now: datetime | None = Non
     summary = {"exercised": 0, "expired": 0, "payout_usdt": Decimal(0), "expiries": [], "unavailable": []}
     for underlying, series_expiry in groups:
         price = settlement_price(underlying=underlying, expiry=series_expiry)
-        label = f"{underlying} {_iso(series_expiry)}"
+        label = f"{underlying} {utc_string(series_expiry)}"
         if price is None:
             logger.warning("options expiry %s: no index TWAP yet; will retry", label)
             summary["unavailable"].append(label)
             continue
-        summary["expiries"].append({"underlying": underlying, "expiry": _iso(series_expiry), "settlement_price": _text(price)})
+        summary["expiries"].append({"underlying": underlying, "expiry": utc_string(series_expiry), "settlement_price": decimal_string(price)})
         position_ids = due.filter(underlying=underlying, instrument__expiry=series_expiry).order_by("pk").values_list("pk", flat=True)
         for position_id in list(position_ids):
             exercise = _expire_position(position_id=position_id, settlement=price)
@@ -584,12 +572,12 @@ def _expire_position(*, position_id: int, settlement: Decimal) -> OptionExercise
                     "user_id": position.user_id,
                     "series": exercise.series,
                     "underlying": exercise.underlying,
-                    "contracts": _contracts_text(exercise.contracts),
+                    "contracts": decimal_string(exercise.contracts, step=LOT),
                     "usdt": fmt(USDT, payout),
                     "underlying_qty": fmt(exercise.underlying, exercise.underlying_qty),
-                    "index_price": _text(settlement),
-                    "settlement_price": _text(settlement),
-                    "created_at": _iso(exercise.created_at),
+                    "index_price": decimal_string(settlement),
+                    "settlement_price": decimal_string(settlement),
+                    "created_at": utc_string(exercise.created_at),
                 },
             )
     return exercise

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from marketdata.selectors import spot_market
 from trading.errors import NotFound
+from trading.formatting import decimal_string
 
 from .models import RfqQuote
 from orders.venues import venue_get
@@ -55,9 +56,6 @@ def route_sources(*, symbol: str, depth: int) -> tuple[list[Source], list[str]]:
     return sources, unavailable
 
 
-def _text(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
 
 def aggregated_book(*, symbol: str, depth: int) -> dict:
     """Every source's levels merged by price: ``[price, total_qty, {source: qty}]`` per side,
@@ -73,12 +71,12 @@ def aggregated_book(*, symbol: str, depth: int) -> dict:
                     by_source[source.name] = by_source.get(source.name, Decimal(0)) + quantity
         prices = sorted(merged, reverse=best_first_descending)[:depth]
         sides[side] = [
-            [_text(price), _text(sum(merged[price].values())), {name: _text(q) for name, q in merged[price].items()}]
+            [decimal_string(price), decimal_string(sum(merged[price].values())), {name: decimal_string(q) for name, q in merged[price].items()}]
             for price in prices
         ]
     return {
         "symbol": symbol, "depth": depth, "bids": sides["bids"], "asks": sides["asks"],
-        "sources": [{"name": s.name, "taker_fee": _text(s.fee)} for s in sources], "unavailable": unavailable,
+        "sources": [{"name": s.name, "taker_fee": decimal_string(s.fee)} for s in sources], "unavailable": unavailable,
     }
 
 

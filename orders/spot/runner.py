@@ -50,6 +50,7 @@ from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
 from notifications.services import notification_create
 from trading.dependencies import REDIS, dependency, unavailable
+from trading.formatting import utc_string
 from trading.leases import Singleton, fenced
 from trading.money import quantum
 from trading.pgarrays import unnest_arrays
@@ -669,7 +670,7 @@ def _insert_trades(trades: list[SpotTrade]) -> None:
 def trade_payload(trade: SpotTrade) -> dict:
     return {
         "id": trade.seq, "price": str(trade.price), "quantity": str(trade.quantity), "side": trade.taker_side,
-        "time": trade.created_at.isoformat().replace("+00:00", "Z"),
+        "time": utc_string(trade.created_at),
     }
 
 

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from marketdata import selectors
 from marketdata.models import InstrumentKind
 from trading.errors import NotFound
+from trading.formatting import decimal_string
 
 
 def market(request, symbol: str):
@@ -24,9 +25,9 @@ def market(request, symbol: str):
         "symbol": instrument.symbol,
         "base": instrument.base,
         "quote": instrument.quote,
-        "tick_size": _text(instrument.tick_size),
-        "lot_size": _text(instrument.lot_size),
-        "min_notional": _text(instrument.min_notional),
+        "tick_size": decimal_string(instrument.tick_size),
+        "lot_size": decimal_string(instrument.lot_size),
+        "min_notional": decimal_string(instrument.min_notional),
         "signed_in": request.user.is_authenticated,
     }
     balances = []
@@ -56,6 +57,3 @@ def market(request, symbol: str):
         },
     )
 
-
-def _text(value) -> str:
-    return f"{value.normalize():f}"
