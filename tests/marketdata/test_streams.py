@@ -154,7 +154,7 @@ def test_subscribe_answers_subscribed_then_one_snapshot_per_channel(market):
             assert frame["channel"] not in snapshots
             snapshots[frame["channel"]] = frame
         assert list(snapshots) == ALL_KINDS  # in the order asked for
-        await comm.receive_nothing(timeout=0.3)
+        assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
         return snapshots
 
@@ -196,7 +196,7 @@ def test_a_channel_without_data_yet_is_subscribed_without_a_snapshot(market):
     async def scenario():
         comm = await connect()
         await subscribe(comm, ["index:ETH", "candles:ETH-USDT:1d"])  # nothing stored for them
-        await comm.receive_nothing(timeout=0.3)
+        assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
 
     async_to_sync(scenario)()
@@ -207,8 +207,9 @@ def test_publish_reaches_the_subscribed_socket_through_the_channel_layer_and_the
         listener, bystander = await connect(), await connect()
         await subscribe(listener, ["index:BTC"])
         await recv(listener)  # the snapshot
-        await subscribe(bystander, ["index:ETH", "ticker:BTC-USDT"])
-        await recv(bystander)  # the ticker snapshot (no ETH print yet)
+        # (not index:ETH: hub_joined probes on it)
+        await subscribe(bystander, ["candles:ETH-USDT:1d", "ticker:BTC-USDT"])
+        await recv(bystander)  # the ticker snapshot (no ETH candles yet)
         await hub_joined()
 
         update = index_update("65123.45", marker="first")
@@ -217,8 +218,8 @@ def test_publish_reaches_the_subscribed_socket_through_the_channel_layer_and_the
         assert frame == {"channel": "index:BTC", **update}
         assert frame["data"]["price"] == "65123.45"
         # A socket subscribed to other channels gets nothing of it.
-        await bystander.receive_nothing(timeout=0.5)
-        await listener.receive_nothing(timeout=0.2)
+        assert await bystander.receive_nothing(timeout=0.5)
+        assert await listener.receive_nothing(timeout=0.2)
         for comm in (listener, bystander):
             await comm.disconnect()
 
@@ -302,7 +303,7 @@ def test_two_sockets_only_the_subscribed_one_receives(market):
             await publish("index:BTC", index_update(f"6500{n}", marker=str(n)))
         markers = [(await recv(subscribed))["data"]["marker"] for _ in range(3)]
         assert markers == ["0", "1", "2"]
-        await idle.receive_nothing(timeout=0.5)
+        assert await idle.receive_nothing(timeout=0.5)
         await send(idle, {"op": "ping"})
         assert await recv(idle) == {"event": "pong"}
         for comm in (subscribed, idle):
@@ -332,14 +333,14 @@ def test_unsubscribe_stops_delivery_and_resubscribe_resumes_it(market):
         assert (await recv(staying))["data"]["marker"] == "after"
         assert (await recv(staying))["channel"] == "trades:BTC-USDT"
         assert (await recv(leaving))["channel"] == "trades:BTC-USDT"  # still subscribed to trades
-        await leaving.receive_nothing(timeout=0.5)
+        assert await leaving.receive_nothing(timeout=0.5)
 
         # Unsubscribing what was never subscribed is harmless.
         await send(leaving, {"op": "unsubscribe", "channels": ["index:ETH", "trades:BTC-USDT"]})
         assert (await recv(leaving))["event"] == "unsubscribed"
         await publish("trades:BTC-USDT", {"data": []})
         assert (await recv(staying))["channel"] == "trades:BTC-USDT"
-        await leaving.receive_nothing(timeout=0.5)
+        assert await leaving.receive_nothing(timeout=0.5)
 
         # Subscribing again: a fresh snapshot, then the updates again.
         await subscribe(leaving, ["index:BTC"])
@@ -393,7 +394,7 @@ def test_bad_messages_get_error_frames_and_the_socket_stays_open(market):
             assert frame["code"] == "bad_channel"
             assert list(frame["channels"]) == [channel]
             assert frame["channels"][channel].startswith(reason), frame
-            await comm.receive_nothing(timeout=0.05)  # no "subscribed" for an all-refused request
+            assert await comm.receive_nothing(timeout=0.05)  # no "subscribed" for an all-refused request
 
         # A mixed request: the refused ones are listed, the good ones subscribed.
         await send(comm, {"op": "subscribe", "channels": ["index:BTC", "ticker:DOGE-USDT", "candles:BTC-USDT:7m"]})
@@ -436,7 +437,7 @@ def test_more_than_max_channels_are_refused_and_listed(market, monkeypatch):
         await send(comm, {"op": "unsubscribe", "channels": ["ticker:BTC-USDT"]})
         assert (await recv(comm))["event"] == "unsubscribed"
         await subscribe(comm, ["index:ETH"])
-        await comm.receive_nothing(timeout=0.2)  # no ETH print: no snapshot
+        assert await comm.receive_nothing(timeout=0.2)  # no ETH print: no snapshot
         assert set(Hub.current.topics) == {"index:BTC", "index:ETH", "candles:BTC-USDT:1m"}
 
         await send(comm, {"op": "ping"})
@@ -455,7 +456,7 @@ def test_the_same_channel_twice_in_one_request_counts_once(market, monkeypatch):
         assert await recv(comm) == {"event": "subscribed", "channels": ["index:BTC", "book:BTC-USDT"]}
         assert (await recv(comm))["channel"] == "index:BTC"
         assert (await recv(comm))["channel"] == "book:BTC-USDT"
-        await comm.receive_nothing(timeout=0.2)
+        assert await comm.receive_nothing(timeout=0.2)
         await comm.disconnect()
 
     async_to_sync(scenario)()
@@ -530,7 +531,7 @@ def test_a_feed_tick_is_one_channel_layer_message_that_reaches_every_channel(mar
         for _ in range(3):
             frame = await recv(comm)
             frames[frame["channel"]] = frame["data"]
-        await comm.receive_nothing(timeout=0.3)  # ETH is not subscribed
+        assert await comm.receive_nothing(timeout=0.3)  # ETH is not subscribed
         await comm.disconnect()
         return frames
 
@@ -588,7 +589,7 @@ def test_a_book_snapshot_comes_before_the_deltas_published_while_it_was_read(mar
         frames = [await recv(comm) for _ in range(3)]
         Hub.current.dispatch("book:BTC-USDT", {"type": "delta", "sequence": 4, "bids": [], "asks": []})
         frames.append(await recv(comm))
-        await comm.receive_nothing(timeout=0.3)
+        assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
         return frames
 
