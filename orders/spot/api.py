@@ -8,8 +8,6 @@ verdict. DELETE waits for the cancel to be carried out (or that long).
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -24,13 +22,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketdata.services import SPOT_MARKETS
-from trading.schema import DecimalInput, DecimalString, errors
-from trading.api import validated
-from trading.money import parse_int
+from trading.api import ChoiceParam, IntParam, TextParam, validated, validated_query
+from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors
 from .engine import BUY, FOK, GTC, IOC, SELL
 from .models import SpotOrder, SpotStatus
+from .routing_selectors import OUR_BOOK
 from .services import entry as spot_services
 
 ORDER_ERRORS = errors({
@@ -41,71 +39,22 @@ ORDER_ERRORS = errors({
 })
 
 
-def _text(value) -> str | None:
-    return None if value is None else f"{Decimal(value).normalize():f}"
-
-
-def order_dict(order: SpotOrder, fills=None) -> dict:
-    filled = order.filled_quantity
-    data = {
-        "id": order.pk,
-        "client_order_id": order.client_order_id,
-        "symbol": order.symbol,
-        "side": order.side,
-        "type": order.type,
-        "time_in_force": order.time_in_force,
-        "post_only": order.post_only,
-        "route": order.route,
-        "status": order.status,
-        "quantity": _text(order.quantity),
-        "quote_quantity": _text(order.quote_quantity),
-        "price": _text(order.price),
-        "stop_price": _text(order.stop_price),
-        "trail_amount": _text(order.trail_amount),
-        "trail_percent": _text(order.trail_percent),
-        "display_quantity": _text(order.display_quantity),
-        "filled_quantity": _text(filled),
-        "filled_quote": _text(order.filled_quote),
-        "average_price": _text((order.filled_quote / filled).quantize(order.price_quantum)) if filled else None,
-        "fees_paid": _text(order.fees_paid),
-        "held": {"asset": order.hold_asset, "amount": _text(order.hold_amount)},
-        "reject_reason": order.reject_reason or None,
-        "cancel_reason": order.cancel_reason or None,
-        "parent_id": order.parent_id,
-        "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": order.updated_at.isoformat().replace("+00:00", "Z"),
-    }
-    if fills is not None:
-        data["fills"] = [fill_dict(fill) for fill in fills]
-    return data
-
-
-def fill_dict(fill) -> dict:
-    return {
-        "trade_id": fill.trade_id,
-        "order_id": fill.order_id,
-        "symbol": fill.symbol,
-        "side": fill.side,
-        "price": _text(fill.price),
-        "quantity": _text(fill.quantity),
-        "quote_amount": _text(fill.quote_amount),
-        "fee": _text(fill.fee),
-        "fee_asset": fill.fee_asset,
-        "liquidity": fill.liquidity,
-        "time": fill.time.isoformat().replace("+00:00", "Z"),
-    }
-
-
-# The views answer order_dict()/fill_dict(); these serializers describe those dicts.
 _SIDES = (BUY, SELL)
 _TIFS = (GTC, IOC, FOK)
 _ROUTES = ("book", "smart")
 
 
+class _Reason(serializers.CharField):
+    """A reason code, or null when there is none (blank in the database)."""
+
+    def to_representation(self, value):
+        return value or None
+
+
 @extend_schema_serializer(component_name="SpotOrderHeld")
 class HeldSerializer(serializers.Serializer):
-    asset = serializers.CharField()
-    amount = DecimalString(allow_null=True, help_text="still reserved for the order's remainder")
+    asset = serializers.CharField(source="hold_asset")
+    amount = DecimalString(source="hold_amount", allow_null=True, help_text="still reserved for the order's remainder")
 
 
 @extend_schema_serializer(component_name="SpotFill")
@@ -120,7 +69,7 @@ class FillSerializer(serializers.Serializer):
     fee = DecimalString()
     fee_asset = serializers.CharField()
     liquidity = serializers.ChoiceField(choices=["maker", "taker"])
-    time = serializers.DateTimeField()
+    time = UtcDateTime()
 
 
 @extend_schema_serializer(component_name="SpotOrder")
@@ -145,24 +94,23 @@ class OrderSerializer(serializers.Serializer):
     filled_quote = DecimalString()
     average_price = DecimalString(allow_null=True)
     fees_paid = DecimalString()
-    held = HeldSerializer()
-    reject_reason = serializers.CharField(allow_null=True)
-    cancel_reason = serializers.CharField(allow_null=True)
+    held = HeldSerializer(source="*")
+    reject_reason = _Reason(allow_null=True)
+    cancel_reason = _Reason(allow_null=True)
     parent_id = serializers.IntegerField(allow_null=True, help_text="the smart order this one is a child of")
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
 
 
-@extend_schema_serializer(component_name="SpotOrderChild")
-class OrderChildSerializer(serializers.Serializer):
-    """A smart order's child: on our book (an order's fields too) or at an outside venue."""
+class VenueChildSerializer(serializers.Serializer):
+    """A smart order's child at an outside venue."""
 
     venue = serializers.CharField()
     client_order_id = serializers.CharField(allow_blank=True)
     side = serializers.ChoiceField(choices=_SIDES)
-    status = serializers.CharField()
     quantity = DecimalString(allow_null=True)
     price = DecimalString(allow_null=True)
+    status = serializers.CharField()
     filled_quantity = DecimalString(allow_null=True)
     filled_quote = DecimalString(allow_null=True)
     average_price = DecimalString(allow_null=True)
@@ -170,10 +118,42 @@ class OrderChildSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True, required=False, help_text="venue children: why it failed")
 
 
+@extend_schema_serializer(component_name="SpotOrderChild")
+class OrderChildSerializer(VenueChildSerializer):
+    """A smart order's child: on our book (``venue`` is ``book``: an order, with every field of
+    one) or at an outside venue (the fields above)."""
+
+
+# The fields a child on our book has besides (optional: a venue child has none of them).
+OrderChildSerializer._declared_fields.update({
+    name: type(field)(*field._args, **{**{k: v for k, v in field._kwargs.items() if k != "source"}, "required": False})
+    for name, field in OrderSerializer._declared_fields.items()
+    if name not in OrderChildSerializer._declared_fields
+})
+
+
 @extend_schema_serializer(component_name="SpotOrderDetail")
 class OrderDetailSerializer(OrderSerializer):
+    """Documents ``order_dict(order, fills=..., children=...)``."""
+
     fills = FillSerializer(many=True)
     children = OrderChildSerializer(many=True, required=False, help_text="smart orders only")
+
+
+def order_dict(order: SpotOrder, fills=None, children=None) -> dict:
+    """An order as the API and ``/ws/user/`` show it, with its fills and a smart order's
+    children when they are given."""
+    data = OrderSerializer(order).data
+    if fills is not None:
+        data["fills"] = FillSerializer(fills, many=True).data
+    if children is not None:
+        # A child on our book is an order_dict() already; a venue child goes through its serializer.
+        data["children"] = [child if child["venue"] == OUR_BOOK else VenueChildSerializer(child).data for child in children]
+    return data
+
+
+def fill_dict(fill) -> dict:
+    return FillSerializer(fill).data
 
 
 @extend_schema_field({"type": "string", "enum": list(SPOT_MARKETS)})
@@ -217,18 +197,25 @@ class OrderInputSerializer(serializers.Serializer):
 class SpotOrdersApi(APIView):
     pagination_class = PageNumberPagination
 
+    class QuerySerializer(serializers.Serializer):
+        status = ChoiceParam(
+            [*selectors.SPOT_STATUS_FILTERS, *SpotStatus.values], default="all",
+            message="status must be open, closed, all or an order status.", hint="open, closed, all, or a status.",
+            help_text="open, closed, all (default) or one status",
+        )
+        symbol = TextParam()
+
     @extend_schema(
-        tags=["spot"], parameters=[OpenApiParameter("status", str, description="open, closed, all (default) or a status"),
-                                   OpenApiParameter("symbol", str)],
+        tags=["spot"], parameters=[QuerySerializer],
         responses={200: OrderSerializer(many=True)}, operation_id="spot_orders_list",
         description="Your spot orders, newest first, paginated.",
     )
     def get(self, request):
-        orders = selectors.spot_orders_for(user=request.user, status=request.query_params.get("status", "all"),
-                                           symbol=request.query_params.get("symbol"))
+        query = validated_query(self.QuerySerializer, request)
+        orders = selectors.spot_orders_for(user=request.user, status=query["status"], symbol=query["symbol"])
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
-        return paginator.get_paginated_response([order_dict(order) for order in page])
+        return paginator.get_paginated_response(OrderSerializer(page, many=True).data)
 
     @extend_schema(
         tags=["spot"], request=OrderInputSerializer, operation_id="spot_orders_create",
@@ -256,11 +243,11 @@ class SpotOrderApi(APIView):
                    description="One of your orders, with its fills (and a smart order's children).")
     def get(self, request, order_id: int):
         order = selectors.spot_order_get(user=request.user, order_id=order_id)
+        fills = selectors.spot_order_fills(order=order)
         if order.route == "smart":
-            data = order_dict(order, fills=selectors.spot_order_fills(order=order))
-            data["children"] = selectors.smart_order_children(parent=order, order_dict=order_dict)
-            return Response(data)
-        return Response(order_dict(order, fills=selectors.spot_order_fills(order=order)))
+            children = selectors.smart_order_children(parent=order, order_dict=order_dict)
+            return Response(order_dict(order, fills=fills, children=children))
+        return Response(order_dict(order, fills=fills))
 
     @extend_schema(tags=["spot"], request=None, operation_id="spot_order_cancel",
                    responses={200: OrderSerializer, **errors({409: "order_not_open: already final."})},
@@ -272,11 +259,14 @@ class SpotOrderApi(APIView):
 
 
 class FillsApi(APIView):
-    @extend_schema(tags=["spot"], parameters=[OpenApiParameter("symbol", str),
-                                              OpenApiParameter("limit", int, description="1 to 500 (default 100)")],
+    class QuerySerializer(serializers.Serializer):
+        limit = IntParam(default=100, low=1, high=500)
+        symbol = TextParam()
+
+    @extend_schema(tags=["spot"], parameters=[QuerySerializer],
                    responses={200: FillSerializer(many=True)}, operation_id="spot_fills_list",
                    description="Your fills (execution reports), newest first.")
     def get(self, request):
-        limit = parse_int(request.query_params.get("limit"), field="limit", default=100, low=1, high=500)
-        fills = selectors.spot_fills_for(user=request.user, symbol=request.query_params.get("symbol"), limit=limit)
-        return Response([fill_dict(fill) for fill in fills])
+        query = validated_query(self.QuerySerializer, request)
+        fills = selectors.spot_fills_for(user=request.user, symbol=query["symbol"], limit=query["limit"])
+        return Response(FillSerializer(fills, many=True).data)

@@ -112,6 +112,12 @@ class SpotOrder(models.Model):
         return Decimal("0.0001") if self.symbol.endswith("USDT") else Decimal("0.00000001")
 
     @property
+    def average_price(self):
+        """What the fills cost a unit on average, to ``price_quantum``; None before a fill."""
+        filled = self.filled_quantity
+        return (self.filled_quote / filled).quantize(self.price_quantum) if filled else None
+
+    @property
     def remaining_quantity(self):
         return None if self.quantity is None else self.quantity - self.filled_quantity
 
@@ -250,6 +256,10 @@ class RfqQuote(models.Model):
 
     def __str__(self):
         return f"RFQ {self.pk} {self.side} {self.quantity} {self.symbol}"
+
+    @property
+    def status(self) -> str:
+        return "accepted" if self.accepted_at else "open"
 
 
 __all__ = [

@@ -17,21 +17,15 @@ from rest_framework.views import APIView
 
 from marketdata.models import InstrumentKind
 from marketdata.services import SPOT_MARKETS
-from trading.api import validated
+from trading.api import IntParam, validated, validated_query
 from trading.errors import NotFound
-from trading.money import parse_int
-from trading.schema import DECIMAL_STRING, DecimalInput, DecimalString, errors
+from trading.schema import DECIMAL_STRING, DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import routing_selectors
-from .models import RfqQuote
 from .api import SpotSymbol
 from .services import rfq as rfq_services
 
 MAX_DEPTH = 100
-
-
-def _depth(request) -> int:
-    return parse_int(request.query_params.get("depth"), field="depth", default=20, low=1, high=MAX_DEPTH)
 
 
 # A level is [price, total quantity, {source: quantity}]: a list of mixed items, which a
@@ -67,9 +61,11 @@ class AggregatedBookApi(APIView):
         sources = RouteSourceSerializer(many=True)
         unavailable = serializers.ListField(child=serializers.CharField(), help_text="venues that did not answer")
 
+    class QuerySerializer(serializers.Serializer):
+        depth = IntParam(default=20, low=1, high=MAX_DEPTH)
+
     @extend_schema(tags=["spot"], responses={200: OutputSerializer},
-                   parameters=[OpenApiParameter("symbol", str, OpenApiParameter.PATH, enum=list(SPOT_MARKETS)),
-                               OpenApiParameter("depth", int, required=False, description=f"1 to {MAX_DEPTH} (default 20)")],
+                   parameters=[OpenApiParameter("symbol", str, OpenApiParameter.PATH, enum=list(SPOT_MARKETS)), QuerySerializer],
                    description="Our book and every outside venue's merged by price: each level is "
                    "`[price, total_qty, {source: qty}]`, best first. `unavailable` names venues that did not answer.")
     def get(self, request, symbol: str):
@@ -78,34 +74,27 @@ class AggregatedBookApi(APIView):
         instrument = instrument_get(symbol=symbol)
         if instrument.kind != InstrumentKind.SPOT:
             raise NotFound(f"No spot market {symbol}.")
-        return Response(routing_selectors.aggregated_book(symbol=instrument.symbol, depth=_depth(request)))
-
-
-def quote_dict(quote: RfqQuote) -> dict:
-    data = {
-        "id": str(quote.pk), "symbol": quote.symbol, "side": quote.side, "quantity": f"{quote.quantity.normalize():f}",
-        "price": f"{quote.price.normalize():f}", "expires_at": quote.expires_at.isoformat().replace("+00:00", "Z"),
-        "status": "accepted" if quote.accepted_at else "open",
-    }
-    if quote.accepted_at:
-        data["quote_amount"] = f"{quote.quote_amount.normalize():f}"
-        data["accepted_at"] = quote.accepted_at.isoformat().replace("+00:00", "Z")
-    return data
+        depth = validated_query(self.QuerySerializer, request)["depth"]
+        return Response(self.OutputSerializer(routing_selectors.aggregated_book(symbol=instrument.symbol, depth=depth)).data)
 
 
 @extend_schema_serializer(component_name="RfqQuote")
 class QuoteSerializer(serializers.Serializer):
-    """Describes quote_dict()."""
-
     id = serializers.UUIDField()
     symbol = serializers.CharField()
     side = serializers.ChoiceField(choices=["buy", "sell"])
     quantity = DecimalString()
     price = DecimalString()
-    expires_at = serializers.DateTimeField()
+    expires_at = UtcDateTime()
     status = serializers.ChoiceField(choices=["open", "accepted"])
     quote_amount = DecimalString(required=False, help_text="accepted quotes: the USDT exchanged")
-    accepted_at = serializers.DateTimeField(required=False)
+    accepted_at = UtcDateTime(required=False)
+
+    def to_representation(self, quote):
+        data = super().to_representation(quote)
+        if quote.accepted_at is None:  # an open quote has neither
+            del data["quote_amount"], data["accepted_at"]
+        return data
 
 
 class RfqApi(APIView):
@@ -129,7 +118,7 @@ class RfqApi(APIView):
     )
     def post(self, request):
         quote = rfq_services.rfq_quote_create(user=request.user, **validated(self.InputSerializer, request))
-        return Response(quote_dict(quote), status=status.HTTP_201_CREATED)
+        return Response(QuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
 
 
 class RfqAcceptApi(APIView):
@@ -144,7 +133,7 @@ class RfqAcceptApi(APIView):
     def post(self, request, quote_id):
         quote, replayed = rfq_services.rfq_quote_accept(
             user=request.user, quote_id=quote_id, idempotency_key=request.headers.get("Idempotency-Key", ""))
-        response = Response(quote_dict(quote), status=status.HTTP_200_OK)
+        response = Response(QuoteSerializer(quote).data, status=status.HTTP_200_OK)
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response

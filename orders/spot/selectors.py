@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Q
 
 from trading.errors import NotFound, ValidationFailed
+from trading.formatting import decimal_string
 
 from .models import FINAL_STATUSES, LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
 from .routing_selectors import OUR_BOOK
@@ -109,15 +110,12 @@ def _fill_of_order(trade: SpotTrade, order: SpotOrder) -> Fill:
 def smart_order_children(*, parent: SpotOrder, order_dict) -> list[dict]:
     """A parent's children as the API shows them: book children as orders (``order_dict``),
     venue children with their venue, client order id and outcome."""
-    def text(value):
-        return None if value is None else f"{value.normalize():f}"
-
     children = [{"venue": OUR_BOOK, **order_dict(child)} for child in SpotOrder.objects.filter(parent=parent).order_by("id")]
     for child in parent.venue_children.order_by("id"):
         children.append({
             "venue": child.venue, "client_order_id": child.client_order_id, "side": child.side,
-            "quantity": text(child.quantity), "price": text(child.limit_price), "status": child.status,
-            "filled_quantity": text(child.filled_quantity), "filled_quote": text(child.filled_quote),
-            "average_price": text(child.average_price), "fees_paid": text(child.fee), "error": child.error or None,
+            "quantity": decimal_string(child.quantity), "price": decimal_string(child.limit_price), "status": child.status,
+            "filled_quantity": decimal_string(child.filled_quantity), "filled_quote": decimal_string(child.filled_quote),
+            "average_price": decimal_string(child.average_price), "fees_paid": decimal_string(child.fee), "error": child.error or None,
         })
     return children
