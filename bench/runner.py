@@ -164,11 +164,11 @@ class BulkOrders:
     def __init__(self):
         from ledger.models import SystemRole
         from ledger.services import system_account, user_account
-        from orders.options.services import spot
+        from orders.spot.services import entry as spot
 
         self.spot = spot
         # one instrument lookup instead of one per order (the parse reads it by symbol)
-        spot._instrument = lru_cache(maxsize=None)(spot._instrument)
+        spot.spot_instrument = lru_cache(maxsize=None)(spot.spot_instrument)
         self.user_account = lru_cache(maxsize=None)(lambda user_id, asset: user_account(user_id=user_id, asset=asset))
         self.clearing = lru_cache(maxsize=None)(
             lambda asset, bucket: system_account(role=SystemRole.SPOT_CLEARING, asset=asset, key=self._key_for(bucket)))
@@ -273,7 +273,7 @@ def prepare(args, db: dict) -> dict:
     from marketdata.models import IndexPrint
     from marketdata.services import instruments_sync
     from orders.models import SpotOrder
-    from orders.options.services import spot
+    from orders.spot import services as spot
     from trading.models import SingletonCheckpoint
 
     marker = {"version": STREAM_VERSION, "orders": args.orders, "users": args.users, "seed": args.seed, "verify": args.verify}

@@ -29,7 +29,8 @@ from . import selectors
 from .engine import BUY, FOK, GTC, IOC, SELL
 from .models import SpotOrder, SpotStatus
 from .routing_selectors import OUR_BOOK
-from .services import entry as spot_services
+from . import services as spot_services
+from .services.entry import ORDER_TYPES
 
 ORDER_ERRORS = errors({
     400: "validation_error (`fields` names the field), min_notional, max_order_size, price_out_of_band.",
@@ -78,7 +79,7 @@ class OrderSerializer(serializers.Serializer):
     client_order_id = serializers.CharField(allow_blank=True)
     symbol = serializers.CharField()
     side = serializers.ChoiceField(choices=_SIDES)
-    type = serializers.ChoiceField(choices=spot_services.ORDER_TYPES)
+    type = serializers.ChoiceField(choices=ORDER_TYPES)
     time_in_force = serializers.ChoiceField(choices=_TIFS)
     post_only = serializers.BooleanField()
     route = serializers.ChoiceField(choices=_ROUTES)
@@ -178,7 +179,7 @@ class OrderInputSerializer(serializers.Serializer):
 
     symbol = SpotSymbol(max_length=40, help_text="another symbol is 404 not_found")
     side = serializers.ChoiceField(choices=_SIDES)
-    type = serializers.ChoiceField(choices=spot_services.ORDER_TYPES)
+    type = serializers.ChoiceField(choices=ORDER_TYPES)
     time_in_force = serializers.ChoiceField(choices=_TIFS, required=False, help_text="default IOC for market orders, else GTC")
     post_only = JsonBoolean(required=False, help_text="GTC limit orders only")
     quantity = DecimalInput(required=False, help_text="a multiple of the lot size; every type but a quote_quantity market buy")

@@ -47,7 +47,7 @@ from trading.leases import LeaseLost, Singleton, lease_fence, lease_renew
 
 from .engine import BUY, SELL
 from .models import LIVE_STATUSES, SpotOrder
-from .services.entry import order_request, spot_order_cancel, spot_order_place
+from .services import order_request, spot_order_cancel, spot_order_place
 
 logger = logging.getLogger(__name__)
 

@@ -75,7 +75,7 @@ def _rfq_quote(owner):
 def _spot_order(owner):
     from ledger.services.funding import deposit_credit
     from marketdata.services import instruments_sync
-    from orders.spot.services.entry import order_request, spot_order_place
+    from orders.spot.services import order_request, spot_order_place
     from tests.orders.conftest import INDEX, print_index
 
     for underlying, price in INDEX.items():

@@ -31,7 +31,7 @@ from playwright.sync_api import expect
 from ledger.selectors import balance_of
 from marketdata.services import instruments_sync
 from orders.models import SpotOrder, SpotTrade
-from orders.spot.services.entry import order_request, spot_order_place
+from orders.spot.services import order_request, spot_order_place
 from tests.factories import DEFAULT_PASSWORD
 from tests.orders.conftest import INDEX, IndexTicker, print_index
 from tests.orders.spot.conftest import funded_trader

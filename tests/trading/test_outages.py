@@ -37,7 +37,7 @@ from websockets.sync.client import connect
 from orders import demo
 from orders.models import SpotOrder, SpotStatus
 from orders.options.services import options_order_place, options_quote
-from orders.spot.services.entry import order_request, spot_order_place
+from orders.spot.services import order_request, spot_order_place
 from tests.orders.conftest import list_series, pick_series, trader
 from tests.processes import Child, free_port, test_database_url
 from tests.settlement.stack import BackOffice

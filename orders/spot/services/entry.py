@@ -303,34 +303,46 @@ def check_notional(instrument: Instrument, notional: Decimal) -> None:
 # --- writes -------------------------------------------------------------------------------------------
 
 
-def spot_order_place(*, user: User, request: OrderRequest) -> tuple[SpotOrder, bool]:
-    """Enter an order (``order_request(...)``); returns ``(order, replayed)``. A replayed
-    ``client_order_id`` returns the original order (no second hold)."""
+@dataclass(frozen=True)
+class Priced:
+    """What order entry decided for an order before writing it: its fingerprint (for
+    replays), the protection price of a buy without a limit, and the hold."""
+
+    fingerprint: str
+    protect: Decimal | None
+    hold: Decimal
+
+
+def order_price(*, user: User, request: OrderRequest) -> tuple[SpotOrder | None, Priced]:
+    """The checks before any write: a replayed ``client_order_id`` (returned as the first
+    item), the price band, the hold and the order's size."""
     fingerprint = request.fingerprint()
     if request.client_order_id:
         existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
         if existing is not None:
-            return _replay(existing, fingerprint), True
+            return _replay(existing, fingerprint), Priced(fingerprint, None, Decimal(0))
     index = _index(request.instrument)
     _check_band(request, index)
     protect, hold, notional = _protect_and_hold(request, index)
     check_size(request, notional)
-    if request.route == "smart":
-        from .routing import smart_order_place  # a parent and its children, entered the same way
+    return None, Priced(fingerprint, protect, hold)
 
-        return smart_order_place(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold)
+
+def book_order_place(*, user: User, request: OrderRequest, priced: Priced) -> tuple[SpotOrder, bool]:
+    """Enter a priced order for the book and wake its engine runner."""
     try:
         with transaction.atomic(durable=True):
-            order, replayed = order_enter(user=user, request=request, fingerprint=fingerprint, protect=protect, hold=hold)
+            order, replayed = order_enter(user=user, request=request, fingerprint=priced.fingerprint,
+                                          protect=priced.protect, hold=priced.hold)
             if not replayed:
                 _notify_in_transaction(request.instrument.symbol)
                 transaction.on_commit(lambda: engine_wake(request.instrument.symbol))
     except IntegrityError:
-        return _replay_after_race(user, request, fingerprint)
+        return replay_after_race(user, request, priced.fingerprint)
     return order, replayed
 
 
-def _replay_after_race(user: User, request: OrderRequest, fingerprint: str) -> tuple[SpotOrder, bool]:
+def replay_after_race(user: User, request: OrderRequest, fingerprint: str) -> tuple[SpotOrder, bool]:
     """Two requests with one client_order_id raced to the insert: the loser replays the winner."""
     existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
     if request.client_order_id and existing is not None:

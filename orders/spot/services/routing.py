@@ -56,7 +56,16 @@ from ..routing_selectors import OUR_BOOK, Source, route_sources
 from orders.venues import venue_get
 from orders.venues.base import REJECTED, Execution, VenueError, VenueTimeout
 
-from .entry import IndexUnavailable, OrderRequest, _notify_in_transaction, _replay_after_race, engine_wake, order_enter
+from .entry import (
+    IndexUnavailable,
+    OrderRequest,
+    Priced,
+    _notify_in_transaction,
+    engine_wake,
+    order_enter,
+    replay_after_race,
+    spot_order_wait,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +139,7 @@ def _child_hold(side: str, allocation: Allocation) -> Decimal:
 # --- entry ----------------------------------------------------------------------------------------
 
 
-def smart_order_place(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal) -> tuple[SpotOrder, bool]:
+def smart_order_place(*, user: User, request: OrderRequest, priced: Priced) -> tuple[SpotOrder, bool]:
     """Plan, then record the parent (entered like any order, with its full hold) and its
     children with their holds, in one transaction. The children go to work after the commit,
     off the request (``smart_order_route``): the parent is returned ``routing`` and the
@@ -138,19 +147,19 @@ def smart_order_place(*, user: User, request: OrderRequest, fingerprint: str, pr
     if request.quantity is None:
         raise ValidationFailed("Smart routing takes a quantity, not quote_quantity.", code="validation_error",
                                fields={"quote_quantity": ["Use quantity with route smart."]})
-    instrument = request.instrument
+    instrument, fingerprint, protect = request.instrument, priced.fingerprint, priced.protect
     limit = _limit_of(request, protect)
     sources, _ = route_sources(symbol=instrument.symbol, depth=settings.SMART_ROUTE_DEPTH)
     plan = route_plan(sources=sources, side=request.side, quantity=request.quantity, limit=limit, lot=instrument.lot_size)
     try:
         with transaction.atomic(durable=True):
             parent, replayed = order_enter(user=user, request=request, fingerprint=fingerprint, protect=protect,
-                                           hold=hold, status=ROUTING)
+                                           hold=priced.hold, status=ROUTING)
             if replayed:
                 return parent, True
             _split(parent=parent, plan=plan)
     except IntegrityError:
-        return _replay_after_race(user, request, fingerprint)
+        return replay_after_race(user, request, fingerprint)
     return parent, False
 
 
@@ -212,8 +221,6 @@ def smart_order_route(*, parent_id: int) -> SpotOrder:
         venue_order_execute(venue_order_id=child.pk, venue=venue)
     book_child = SpotOrder.objects.filter(parent_id=parent_id).values_list("pk", flat=True).first()
     if book_child is not None:
-        from .entry import spot_order_wait
-
         spot_order_wait(order_id=book_child, until_final=True, wait=settings.SMART_ORDER_WAIT_SECONDS)
     return smart_order_refresh(parent_id=parent_id)
 

@@ -21,7 +21,7 @@ from ledger.selectors import balance_of, ledger_recompute  # noqa: E402
 from ledger.services.funding import deposit_credit  # noqa: E402
 from marketdata.selectors import spot_market  # noqa: E402
 from orders.models import SpotOrder  # noqa: E402
-from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place  # noqa: E402
+from orders.spot.services import order_request, spot_order_cancel, spot_order_place  # noqa: E402
 from trading import workers  # noqa: E402
 
 seller = User.objects.create_user(email="seller@example.test", password="x-embedded-Pass-1")

@@ -21,7 +21,7 @@ from orders import demo
 from orders.spot.engine import BUY, SELL
 from orders.spot.marketmaker import LEASE, MarketMaker, client_order_id, generation_of, market_maker_user
 from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
-from orders.spot.services.entry import order_request, spot_order_place
+from orders.spot.services import order_request, spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
 from tests.processes import Child

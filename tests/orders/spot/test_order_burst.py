@@ -15,7 +15,7 @@ from django.db import connection
 
 from ledger.models import AccountKind, LedgerAccount
 from orders.models import LIVE_STATUSES, SpotOrder
-from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
+from orders.spot.services import order_request, spot_order_cancel, spot_order_place
 from trading.errors import DomainError
 
 from .conftest import Engine, funded_trader

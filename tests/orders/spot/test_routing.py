@@ -13,7 +13,7 @@ from django.utils import timezone
 from ledger.models import Transfer
 from orders.models import SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
 from orders.spot.services.routing import ROUTING, smart_order_refresh, venue_order_execute, venue_orders_resolve
-from orders.spot.services.entry import order_request, spot_order_place
+from orders.spot.services import order_request, spot_order_place
 from orders.venues import venue_get
 
 from .conftest import Engine, available, client_for, funded_trader, held

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from orders.models import EngineState, SpotOrder, SpotStatus, SpotTrade
-from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
+from orders.spot.services import order_request, spot_order_cancel, spot_order_place
 
 from .conftest import available, held
 

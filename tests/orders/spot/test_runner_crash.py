@@ -24,7 +24,7 @@ from django.db.models import Count, Exists, OuterRef, Sum
 from ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
 from orders.models import FINAL_STATUSES, LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
 from orders.spot.runner import lease_name
-from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
+from orders.spot.services import order_request, spot_order_cancel, spot_order_place
 from tests.orders.conftest import INDEX, print_index
 from tests.processes import test_database_url
 from tests.processes import ROOT, Child

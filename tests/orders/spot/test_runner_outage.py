@@ -11,7 +11,7 @@ import pytest
 
 from marketdata.selectors import spot_market
 from orders.models import EngineState, SpotOrder, SpotStatus, SpotTrade
-from orders.spot.services.entry import order_request, spot_order_place
+from orders.spot.services import order_request, spot_order_place
 from trading.dependencies import REDIS, dependency
 
 pytestmark = pytest.mark.django_db(transaction=True)

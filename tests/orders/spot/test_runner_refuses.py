@@ -14,7 +14,7 @@ from ledger.models import Transfer
 from notifications.models import Notification
 from orders.models import SpotOrder, SpotStatus, SpotTrade
 from orders.spot.runner import engine_singleton
-from orders.spot.services.entry import order_request, spot_order_cancel, spot_order_place
+from orders.spot.services import order_request, spot_order_cancel, spot_order_place
 
 from .conftest import available, held
 

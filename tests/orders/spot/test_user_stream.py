@@ -24,7 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from orders import consumers
 from orders.models import SpotOrder
-from orders.spot.services.entry import order_request, spot_order_place
+from orders.spot.services import order_request, spot_order_place
 from trading import realtime
 from trading.asgi import application
 
