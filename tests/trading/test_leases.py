@@ -425,13 +425,14 @@ def contenders(transactional_db, tmp_path):
             contender.kill()
 
 
-def _leader_and_standby(a: Contender, b: Contender, timeout: float = 15) -> tuple[Contender, Contender, int]:
+def _leader_and_standby(a: Contender, b: Contender, timeout: float = 30) -> tuple[Contender, Contender, int]:
+    # Generous: two Django processes start at once, on a machine the rest of the suite loads.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for me, other in ((a, b), (b, a)):
             for _, line in list(me.lines):
                 if match := re.match(r"LEADER role=\S+ epoch=(\d+)", line):
-                    other.wait_for(r"^STANDBY", timeout=max(0.1, deadline - time.monotonic()))
+                    other.wait_for(r"^STANDBY", timeout=max(10.0, deadline - time.monotonic()))
                     return me, other, int(match.group(1))
         time.sleep(0.02)
     raise AssertionError("no leader\n" + a.report() + "\n" + b.report())
