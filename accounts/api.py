@@ -6,7 +6,7 @@ by class name alone they would collide across views and overwrite each other in 
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from trading.api import validated
-from trading.schema import errors
+from trading.schema import UtcDateTime, errors
 
 from . import selectors, services
 from .models import KycStatus
@@ -40,7 +40,8 @@ class RegisterApi(APIView):
         id = serializers.IntegerField()
         email = serializers.EmailField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["accounts"])
+    @extend_schema(summary="Create an account", request=InputSerializer, responses={201: OutputSerializer},
+                   tags=["accounts"])
     def post(self, request):
         data = validated(self.InputSerializer, request)
         user = services.user_register(email=data["email"], password=data["password"])
@@ -65,6 +66,7 @@ class TokenApi(APIView):
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
     @extend_schema(
+        summary="Sign in: an access and a refresh token",
         request=InputSerializer,
         responses={
             200: TokenPairSerializer,
@@ -77,7 +79,7 @@ class TokenApi(APIView):
         tokens = services.auth_tokens_issue(
             request=request._request, email=data["email"], password=data["password"], otp=data.get("otp") or None
         )
-        return Response(tokens)
+        return Response(TokenPairSerializer(tokens).data)
 
 
 class TokenRefreshApi(APIView):
@@ -91,13 +93,14 @@ class TokenRefreshApi(APIView):
         refresh = serializers.CharField()
 
     @extend_schema(
+        summary="Refresh the token pair",
         request=InputSerializer,
         responses={200: TokenPairSerializer, **errors({401: "token_invalid: expired, malformed or already used."})},
         tags=["accounts"],
     )
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        return Response(services.auth_tokens_refresh(refresh=data["refresh"]))
+        return Response(TokenPairSerializer(services.auth_tokens_refresh(refresh=data["refresh"])).data)
 
 
 class TwoFactorSetupApi(APIView):
@@ -116,6 +119,7 @@ class TwoFactorSetupApi(APIView):
         secret = serializers.CharField()
 
     @extend_schema(
+        summary="Start 2FA setup (a new TOTP device)",
         request=InputSerializer,
         responses={200: OutputSerializer},
         tags=["accounts"],
@@ -128,6 +132,10 @@ class TwoFactorSetupApi(APIView):
         return Response(self.OutputSerializer(setup).data)
 
 
+class TwoFactorStateSerializer(serializers.Serializer):
+    two_factor_enabled = serializers.BooleanField()
+
+
 class TwoFactorConfirmApi(APIView):
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
@@ -137,14 +145,15 @@ class TwoFactorConfirmApi(APIView):
         otp = serializers.CharField(max_length=12)
 
     @extend_schema(
+        summary="Turn on 2FA with a first code",
         request=InputSerializer,
-        responses={200: inline_serializer("TwoFactorState", {"two_factor_enabled": serializers.BooleanField()})},
+        responses={200: TwoFactorStateSerializer},
         tags=["accounts"],
     )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         services.two_factor_confirm(user=request.user, otp=data["otp"])
-        return Response({"two_factor_enabled": True})
+        return Response(TwoFactorStateSerializer({"two_factor_enabled": True}).data)
 
 
 class ReauthSerializer(serializers.Serializer):
@@ -157,14 +166,15 @@ class TwoFactorDisableApi(APIView):
     throttle_scope = "otp"
 
     @extend_schema(
+        summary="Turn off 2FA",
         request=ReauthSerializer,
-        responses={200: inline_serializer("TwoFactorOff", {"two_factor_enabled": serializers.BooleanField()})},
+        responses={200: TwoFactorStateSerializer},
         tags=["accounts"],
     )
     def post(self, request):
         data = validated(ReauthSerializer, request)
         services.two_factor_disable(user=request.user, password=data["password"], otp=data.get("otp"))
-        return Response({"two_factor_enabled": False})
+        return Response(TwoFactorStateSerializer({"two_factor_enabled": False}).data)
 
 
 class PasswordChangeApi(APIView):
@@ -177,7 +187,7 @@ class PasswordChangeApi(APIView):
         new_password = serializers.CharField(trim_whitespace=False)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
-    @extend_schema(request=InputSerializer, responses={204: None}, tags=["accounts"])
+    @extend_schema(summary="Change the password", request=InputSerializer, responses={204: None}, tags=["accounts"])
     def post(self, request):
         data = validated(self.InputSerializer, request)
         services.password_change(
@@ -197,20 +207,25 @@ class EmailChangeApi(APIView):
     class InputSerializer(ReauthSerializer):
         new_email = serializers.EmailField()
 
-    @extend_schema(request=InputSerializer, responses={200: inline_serializer("Email", {"email": serializers.EmailField()})}, tags=["accounts"])
+    @extend_schema_serializer(component_name="Email")
+    class OutputSerializer(serializers.Serializer):
+        email = serializers.EmailField()
+
+    @extend_schema(summary="Change the email address", request=InputSerializer, responses={200: OutputSerializer},
+                   tags=["accounts"])
     def post(self, request):
         data = validated(self.InputSerializer, request)
         user = services.email_change(
             user=request.user, password=data["password"], otp=data.get("otp"), new_email=data["new_email"]
         )
-        return Response({"email": user.email})
+        return Response(self.OutputSerializer(user).data)
 
 
 class KycSummarySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=KycStatus.choices)
     tier = serializers.IntegerField()
-    submitted_at = serializers.DateTimeField(allow_null=True)
-    decided_at = serializers.DateTimeField(allow_null=True)
+    submitted_at = UtcDateTime(allow_null=True)
+    decided_at = UtcDateTime(allow_null=True)
     rejection_reason = serializers.CharField(allow_blank=True)
 
 
@@ -219,14 +234,14 @@ class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         email = serializers.EmailField()
-        date_joined = serializers.DateTimeField()
+        date_joined = UtcDateTime()
         is_staff = serializers.BooleanField()
         two_factor_enabled = serializers.BooleanField()
         kyc = KycSummarySerializer()
         kyc_status = serializers.ChoiceField(choices=KycStatus.choices)
         kyc_tier = serializers.IntegerField(help_text="0 none, 1 approved")
 
-    @extend_schema(responses={200: OutputSerializer}, tags=["accounts"])
+    @extend_schema(summary="Your profile", responses={200: OutputSerializer}, tags=["accounts"])
     def get(self, request):
         return Response(self.OutputSerializer(selectors.user_profile(user=request.user)).data)
 
@@ -239,11 +254,12 @@ class KycApi(APIView):
         date_of_birth = serializers.DateField()
         document = serializers.FileField()
 
-    @extend_schema(responses={200: KycSummarySerializer}, tags=["accounts"])
+    @extend_schema(summary="Your KYC status", responses={200: KycSummarySerializer}, tags=["accounts"])
     def get(self, request):
         return Response(KycSummarySerializer(selectors.kyc_profile_for(user=request.user)).data)
 
     @extend_schema(
+        summary="Submit KYC",
         request={"multipart/form-data": InputSerializer},
         responses={201: KycSummarySerializer, **errors({409: "kyc_already_submitted: pending or approved already."})},
         tags=["accounts"],

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from trading.api import ChoiceParam, validated, validated_query
-from trading.money import ASSETS, check_asset
+from trading.money import ASSETS, check_asset, parse_amount
 from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors, services
@@ -25,7 +25,7 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class BalancesApi(APIView):
-    @extend_schema(responses={200: BalanceSerializer(many=True)}, tags=["wallet"])
+    @extend_schema(summary="Your balances", responses={200: BalanceSerializer(many=True)}, tags=["wallet"])
     def get(self, request):
         return Response(BalanceSerializer(selectors.balances_for(user=request.user), many=True).data)
 
@@ -54,7 +54,7 @@ class LedgerApi(ListAPIView):
     def get_queryset(self):
         return selectors.history_for(user=self.request.user)
 
-    @extend_schema(tags=["wallet"])
+    @extend_schema(summary="Your ledger transfers", tags=["wallet"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -82,14 +82,20 @@ class WithdrawalsApi(ListAPIView):
         address = serializers.CharField(max_length=120)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
 
+        def validate(self, attrs):
+            # at most the asset's places, by the one strict parser (its validation_error names the field)
+            attrs["amount"] = parse_amount(attrs["asset"], attrs["amount"])
+            return attrs
+
     def get_queryset(self):
         return selectors.withdrawals_for(user=self.request.user)
 
-    @extend_schema(tags=["wallet"])
+    @extend_schema(summary="Your withdrawals", tags=["wallet"])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
+        summary="Request a withdrawal",
         request=InputSerializer,
         responses={
             201: WithdrawalSerializer,
@@ -120,7 +126,7 @@ class WithdrawalsApi(ListAPIView):
 
 
 class WithdrawalDetailApi(APIView):
-    @extend_schema(responses={200: WithdrawalSerializer}, tags=["wallet"])
+    @extend_schema(summary="One withdrawal", responses={200: WithdrawalSerializer}, tags=["wallet"])
     def get(self, request, withdrawal_id: int):
         return Response(WithdrawalSerializer(selectors.withdrawal_get(user=request.user, withdrawal_id=withdrawal_id)).data)
 
@@ -137,6 +143,7 @@ class DepositAddressApi(APIView):
         asset = ChoiceParam(ASSETS, required=True, parse=check_asset)
 
     @extend_schema(
+        summary="Your deposit address",
         parameters=[QuerySerializer],
         responses={200: OutputSerializer},
         tags=["wallet"],
@@ -152,6 +159,7 @@ class FaucetApi(APIView):
         asset = serializers.ChoiceField(choices=ASSETS)
 
     @extend_schema(
+        summary="Demo funds (demo mode only)",
         request=InputSerializer,
         responses={201: LedgerEntrySerializer, **errors({403: "faucet_disabled: not in demo mode."})},
         tags=["wallet"],

@@ -78,7 +78,7 @@ class TickerApi(APIView):
         index_stale = serializers.BooleanField()
         time = UtcDateTime()
 
-    @extend_schema(tags=["market data"], parameters=[SYMBOL_PATH], responses={200: OutputSerializer})
+    @extend_schema(summary="Ticker", tags=["market data"], parameters=[SYMBOL_PATH], responses={200: OutputSerializer})
     def get(self, request, symbol: str):
         return Response(self.OutputSerializer(selectors.ticker(instrument=selectors.instrument_get(symbol=symbol))).data)
 
@@ -104,6 +104,7 @@ class OrderBookApi(APIView):
         depth = IntParam(default=20, low=1, high=500, help_text="levels a side")
 
     @extend_schema(
+        summary="Order book",
         tags=["market data"],
         parameters=[SYMBOL_PATH, QuerySerializer],
         responses={200: OutputSerializer},
@@ -129,6 +130,7 @@ class TradesApi(APIView):
         limit = IntParam(default=50, low=1, high=500)
 
     @extend_schema(
+        summary="Recent public trades",
         tags=["market data"],
         parameters=[SYMBOL_PATH, QuerySerializer],
         responses={200: OutputSerializer(many=True)},
@@ -179,6 +181,7 @@ class CandlesApi(APIView):
         interval = ChoiceParam(Candle.INTERVALS, default="1m", message="Unknown interval {value!r}.")
 
     @extend_schema(
+        summary="Candles (OHLCV)",
         tags=["market data"],
         parameters=[
             SYMBOL_PATH,
@@ -212,12 +215,14 @@ class WatchlistApi(APIView):
     # The list answers the symbols alone: ["BTC-USDT", ...].
     symbols = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(tags=["market data"], responses={200: {"type": "array", "items": {"type": "string"}}},
+    @extend_schema(summary="Your watchlist", tags=["market data"],
+                   responses={200: {"type": "array", "items": {"type": "string"}}},
                    description="The symbols on your watchlist.")
     def get(self, request):
         return Response(self.symbols.to_representation([item.symbol for item in selectors.watchlist_for(user=request.user)]))
 
     @extend_schema(
+        summary="Add a symbol to your watchlist",
         tags=["market data"],
         request=InputSerializer,
         responses={201: OutputSerializer, **errors({404: "unknown_symbol: no such market."})},
@@ -230,7 +235,8 @@ class WatchlistApi(APIView):
 
 
 class WatchlistItemApi(APIView):
-    @extend_schema(tags=["market data"], parameters=[SYMBOL_PATH], request=None, responses={204: None})
+    @extend_schema(summary="Remove a symbol from your watchlist", tags=["market data"], parameters=[SYMBOL_PATH],
+                   request=None, responses={204: None})
     def delete(self, request, symbol: str):
         services.watchlist_remove(user=request.user, symbol=symbol)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -283,6 +289,7 @@ class OptionChainApi(APIView):
                                  message="underlying must be BTC or ETH.", hint="BTC or ETH.")
 
     @extend_schema(
+        summary="Option chain",
         tags=["market data"],
         parameters=[QuerySerializer],
         responses={

@@ -32,6 +32,7 @@ class NotificationListApi(ListAPIView):
         return selectors.notification_list(user=self.request.user, unread_only=query["unread"])
 
     @extend_schema(
+        summary="Your notifications",
         tags=["notifications"],
         parameters=[QuerySerializer],
         description="Your notifications, newest first, paginated.",
@@ -41,14 +42,15 @@ class NotificationListApi(ListAPIView):
 
 
 class NotificationDetailApi(APIView):
-    @extend_schema(responses={200: NotificationSerializer}, tags=["notifications"])
+    @extend_schema(summary="One notification", responses={200: NotificationSerializer}, tags=["notifications"])
     def get(self, request, notification_id: int):
         notification = selectors.notification_get(user=request.user, notification_id=notification_id)
         return Response(NotificationSerializer(notification).data)
 
 
 class NotificationReadApi(APIView):
-    @extend_schema(request=None, responses={200: NotificationSerializer}, tags=["notifications"])
+    @extend_schema(summary="Mark a notification read", request=None, responses={200: NotificationSerializer},
+                   tags=["notifications"])
     def post(self, request, notification_id: int):
         notification = services.notification_mark_read(user=request.user, notification_id=notification_id)
         return Response(NotificationSerializer(notification).data)

@@ -72,6 +72,6 @@ class OpsSettlementsApi(ListAPIView):
         query = validated_query(self.QuerySerializer, self.request)
         return selectors.settlements_list(order_id=query["order_id"], state=query["state"])
 
-    @extend_schema(tags=["operations"], parameters=[QuerySerializer])
+    @extend_schema(summary="Settlement records (staff)", tags=["operations"], parameters=[QuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -61,6 +61,7 @@ class OptionQuotesApi(APIView):
         contracts = DecimalInput(help_text='a multiple of the lot size 0.01, e.g. "0.5"')
 
     @extend_schema(
+        summary="A firm option quote",
         request=InputSerializer,
         responses={201: OptionQuoteSerializer, **QUOTE_ERRORS},
         examples=[OpenApiExample("buy", request_only=True, value={"series": "BTC-20261225-100000-C", "side": "buy", "contracts": "0.5"})],
@@ -130,11 +131,13 @@ class OptionOrdersApi(ListAPIView):
     def get_queryset(self):
         return selectors.option_orders_for(user=self.request.user)
 
-    @extend_schema(tags=["options"], description="Your option orders, newest first, paginated.")
+    @extend_schema(summary="Your option orders", tags=["options"],
+                   description="Your option orders, newest first, paginated.")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
+        summary="Buy or sell an option against the counter",
         request=InputSerializer,
         responses={201: OptionOrderCreatedSerializer, **ORDER_ERRORS},
         examples=[
@@ -201,6 +204,7 @@ class OptionPositionsApi(APIView):
                              hint="open, closed or all.")
 
     @extend_schema(
+        summary="Your option positions",
         parameters=[QuerySerializer],
         responses={200: OptionPositionSerializer(many=True)},
         tags=["options"],
@@ -239,6 +243,7 @@ class OptionExercisesApi(ListAPIView):
     def get_queryset(self):
         return selectors.option_exercises_for(user=self.request.user)
 
-    @extend_schema(tags=["options"], description="What expiry did to your positions, newest first, paginated.")
+    @extend_schema(summary="What expiry did to your positions", tags=["options"],
+                   description="What expiry did to your positions, newest first, paginated.")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -207,6 +207,7 @@ class SpotOrdersApi(APIView):
         symbol = TextParam()
 
     @extend_schema(
+        summary="Your spot orders",
         tags=["spot"], parameters=[QuerySerializer],
         responses={200: OrderSerializer(many=True)}, operation_id="spot_orders_list",
         description="Your spot orders, newest first, paginated.",
@@ -219,6 +220,7 @@ class SpotOrdersApi(APIView):
         return paginator.get_paginated_response(OrderSerializer(page, many=True).data)
 
     @extend_schema(
+        summary="Enter a spot order",
         tags=["spot"], request=OrderInputSerializer, operation_id="spot_orders_create",
         responses={201: OrderSerializer, 200: OpenApiResponse(OrderSerializer, description="a replayed client_order_id"),
                    **ORDER_ERRORS},
@@ -240,7 +242,8 @@ class SpotOrdersApi(APIView):
 
 
 class SpotOrderApi(APIView):
-    @extend_schema(tags=["spot"], responses={200: OrderDetailSerializer}, operation_id="spot_order_retrieve",
+    @extend_schema(summary="One spot order, with its fills", tags=["spot"], responses={200: OrderDetailSerializer},
+                   operation_id="spot_order_retrieve",
                    description="One of your orders, with its fills (and a smart order's children).")
     def get(self, request, order_id: int):
         order = selectors.spot_order_get(user=request.user, order_id=order_id)
@@ -250,7 +253,7 @@ class SpotOrderApi(APIView):
             return Response(order_dict(order, fills=fills, children=children))
         return Response(order_dict(order, fills=fills))
 
-    @extend_schema(tags=["spot"], request=None, operation_id="spot_order_cancel",
+    @extend_schema(summary="Cancel a spot order", tags=["spot"], request=None, operation_id="spot_order_cancel",
                    responses={200: OrderSerializer, **errors({409: "order_not_open: already final."})},
                    description="Cancel the order's open remainder; its hold is released.")
     def delete(self, request, order_id: int):
@@ -264,7 +267,7 @@ class FillsApi(APIView):
         limit = IntParam(default=100, low=1, high=500)
         symbol = TextParam()
 
-    @extend_schema(tags=["spot"], parameters=[QuerySerializer],
+    @extend_schema(summary="Your spot fills", tags=["spot"], parameters=[QuerySerializer],
                    responses={200: FillSerializer(many=True)}, operation_id="spot_fills_list",
                    description="Your fills (execution reports), newest first.")
     def get(self, request):

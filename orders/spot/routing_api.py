@@ -64,7 +64,7 @@ class AggregatedBookApi(APIView):
     class QuerySerializer(serializers.Serializer):
         depth = IntParam(default=20, low=1, high=MAX_DEPTH)
 
-    @extend_schema(tags=["spot"], responses={200: OutputSerializer},
+    @extend_schema(summary="Our book and the venues' merged", tags=["spot"], responses={200: OutputSerializer},
                    parameters=[OpenApiParameter("symbol", str, OpenApiParameter.PATH, enum=list(SPOT_MARKETS)), QuerySerializer],
                    description="Our book and every outside venue's merged by price: each level is "
                    "`[price, total_qty, {source: qty}]`, best first. `unavailable` names venues that did not answer.")
@@ -107,6 +107,7 @@ class RfqApi(APIView):
         quantity = DecimalInput(help_text="a multiple of the pair's lot size")
 
     @extend_schema(
+        summary="A firm quote for a block (RFQ)",
         tags=["spot"], request=InputSerializer,
         examples=[OpenApiExample("buy 2 BTC", request_only=True, value={"symbol": "BTC-USDT", "side": "buy", "quantity": "2"})],
         responses={201: QuoteSerializer, **errors({
@@ -123,6 +124,7 @@ class RfqApi(APIView):
 
 class RfqAcceptApi(APIView):
     @extend_schema(
+        summary="Accept an RFQ quote",
         tags=["spot"], request=None,
         responses={200: QuoteSerializer, **errors({409: "insufficient_funds, quote_expired, quote_used."})},
         parameters=[OpenApiParameter("quote_id", str, OpenApiParameter.PATH, description="the quote's id (a UUID)"),
