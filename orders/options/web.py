@@ -12,4 +12,4 @@ def options(request):
         from accounts.selectors import kyc_tier
 
         context["can_buy"] = kyc_tier(user=request.user) >= 1 or not settings.OPTION_KYC_REQUIRED
-    return render(request, "marketdata/options.html", context)
+    return render(request, "orders/options/options.html", context)

@@ -13,7 +13,7 @@ from trading.formatting import decimal_string
 
 def market(request, symbol: str):
     """The market (chart, live book, recent trades) for everyone; for a signed-in trader also
-    the order ticket, open orders, history, fills and balances (templates/orders/spot_trading.html,
+    the order ticket, open orders, history, fills and balances (templates/orders/spot/trading.html,
     driven by frontend/trade.js through the orders API and the user stream)."""
     try:
         instrument = selectors.instrument_get(symbol=symbol)
@@ -48,7 +48,7 @@ def market(request, symbol: str):
         )
     return render(
         request,
-        "marketdata/market.html",
+        "orders/spot/market.html",
         {
             "instrument": instrument,
             "ticker": selectors.ticker(instrument=instrument),
