@@ -286,6 +286,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Response objects are closed (additionalProperties: false): the schema states every field.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "trading.schema.closed_response_objects"],
     # Several responses have a `status` or `kind` with its own values: each set gets a name.
     "ENUM_NAME_OVERRIDES": {
         "KycStatusEnum": "accounts.models.KycStatus",
