@@ -118,6 +118,7 @@ class TimeParam(_QueryParam, serializers.DateTimeField):
 
 
 def parse_time(raw: str, *, field: str) -> datetime:
+    """A time from a query string, in UTC; refusals are validation_error naming ``field``."""
     try:
         value = parse_datetime(raw)
     except ValueError:
@@ -130,5 +131,9 @@ def parse_time(raw: str, *, field: str) -> datetime:
     if value is None:
         raise ValidationFailed(f"{field} is not an ISO 8601 time.", fields={field: ["Use ISO 8601, e.g. 2026-11-21T08:00:00Z."]})
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        # In UTC: ISO 8601 allows offsets (up to a day) that PostgreSQL refuses beyond 15:59.
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        raise ValidationFailed(f"{field} is out of range.", fields={field: ["A time between the years 1 and 9999 (UTC)."]})
