@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import kyc_tier
 from accounts.services import two_factor_enabled
 from trading.errors import DomainError
+from trading.formatting import decimal_string
 from trading.money import ASSETS
 
 from . import selectors, services
@@ -79,7 +80,7 @@ def withdraw(request):
         else:
             messages.success(
                 request,
-                f"Withdrawal of {withdrawal.amount.normalize():f} {withdrawal.asset} requested; the amount and fee are held until it is processed.",
+                f"Withdrawal of {decimal_string(withdrawal.amount)} {withdrawal.asset} requested; the amount and fee are held until it is processed.",
             )
             return redirect("web:wallet")
     return render(request, "ledger/wallet.html", _context(request, form), status=400)
@@ -94,5 +95,5 @@ def faucet(request):
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Demo faucet: {transfer.amount.normalize():f} {transfer.asset} credited.")
+        messages.success(request, f"Demo faucet: {decimal_string(transfer.amount)} {transfer.asset} credited.")
     return redirect("web:wallet")
