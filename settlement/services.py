@@ -441,7 +441,7 @@ class _Fatal(VenueError):
 
 
 def _venue_concurrency() -> int:
-    return max(1, int(_conf("SETTLEMENT_VENUE_CONCURRENCY", 256)))
+    return max(1, int(_conf("SETTLEMENT_VENUE_CONCURRENCY", 512)))
 
 
 class _Slots:

@@ -427,7 +427,7 @@ SETTLEMENT_CLIENT_ID_PREFIX = env.str("SETTLEMENT_CLIENT_ID_PREFIX", default="st
 # step 3 itself.
 SETTLEMENT_VENUE_QUEUE = env.str("SETTLEMENT_VENUE_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}.venue")
 # Venue calls in flight per process running step 3: a batch's orders all go out at once.
-SETTLEMENT_VENUE_CONCURRENCY = env.int("SETTLEMENT_VENUE_CONCURRENCY", default=256)
+SETTLEMENT_VENUE_CONCURRENCY = env.int("SETTLEMENT_VENUE_CONCURRENCY", default=512)
 RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.25)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
 # How long the relay lets a burst of events gather before it publishes them together.
