@@ -48,9 +48,13 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+DYNAMIC_IMPORTS = {"import_module", "import_string", "__import__"}
+
+
 def _imports(name: str, path: Path) -> set[str]:
     """Every module ``name`` imports (absolute names; ``from x import y`` counts as x.y when
-    x.y is a module of the house, else x)."""
+    x.y is a module of the house, else x), also through ``import_module("...")`` and its
+    kin with a literal name."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -66,6 +70,10 @@ def _imports(name: str, path: Path) -> set[str]:
             for alias in node.names:
                 candidate = f"{target}.{alias.name}"
                 found.add(candidate if candidate in MODULES else target)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if called in DYNAMIC_IMPORTS and isinstance(node.args[0].value, str):
+                found.add(node.args[0].value)
     return {module for module in found if module.split(".")[0] in FLOORS}
 
 
@@ -88,6 +96,12 @@ def _upward(graph: dict[str, set[str]]) -> list[str]:
 
 def test_apps_import_only_themselves_and_the_apps_below():
     assert not _upward(GRAPH), "\n".join(_upward(GRAPH))
+
+
+def test_a_dynamic_import_counts(tmp_path):
+    module = tmp_path / "x.py"
+    module.write_text("import importlib\nimportlib.import_module('notifications.selectors')\n")
+    assert _imports("trading.x", module) == {"notifications.selectors"}
 
 
 def test_the_rule_sees_an_upward_import_and_a_kernel_reaching_up():
