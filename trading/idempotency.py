@@ -1,4 +1,5 @@
-"""Order input parsing shared by the spot and options order entry (numbers: ``trading.money.parse_decimal``)."""
+"""Idempotent writes: the client-chosen id an order carries (`client_order_id`) and the
+fingerprint of a request, which a replay must match (orders, spot and options)."""
 
 from __future__ import annotations
 
