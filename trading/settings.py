@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "ledger",
     "marketdata",
+    "venues",
     "notifications",
     "orders",
     "settlement",
@@ -406,6 +407,11 @@ SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
 SETTLEMENT_VENUE_FAULTS = env.str("SETTLEMENT_VENUE_FAULTS", default="")
 # Where the simulated venue keeps its orders in Redis (several platforms may share one).
 SETTLEMENT_VENUE_KEY_PREFIX = env.str("SETTLEMENT_VENUE_KEY_PREFIX", default="settlement:venue:sim")
+# SETTLEMENT_VENUE=ccxt:<exchange id>: the account's keys, each call's timeout, the exchange's sandbox.
+SETTLEMENT_VENUE_API_KEY = env.str("SETTLEMENT_VENUE_API_KEY", default="")
+SETTLEMENT_VENUE_SECRET = env.str("SETTLEMENT_VENUE_SECRET", default="")
+SETTLEMENT_VENUE_TIMEOUT_MS = env.int("SETTLEMENT_VENUE_TIMEOUT_MS", default=10_000)
+SETTLEMENT_VENUE_SANDBOX = env.bool("SETTLEMENT_VENUE_SANDBOX", default=False)
 # Settlements travel through the steps in micro-batches of up to this many.
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=200)
 # How long an executor may hold a settlement's current step before another may take it.
@@ -498,7 +504,7 @@ MARKET_MAKER_LEVEL_QUANTITY = env.dict("MARKET_MAKER_LEVEL_QUANTITY", default={"
 MARKET_MAKER_REQUOTE_BPS = env.str("MARKET_MAKER_REQUOTE_BPS", default="4")
 MARKET_MAKER_INTERVAL_SECONDS = env.float("MARKET_MAKER_INTERVAL_SECONDS", default=0.5)
 
-# --- Spot venues, smart order routing and RFQ (orders/venues, orders/spot/services/routing.py, rfq.py) ---
+# --- Spot venues, smart order routing and RFQ (venues/, orders/spot/services/routing.py, rfq.py) ---
 # Outside venues by name: simulated ones build a book around the index (offset, spread, step
 # between levels, quantities) and charge ``fee`` of what a taker receives; ``"class": "ccxt"``
 # with ``exchange``, ``api_key``, ``secret`` reaches a real exchange.

@@ -12,10 +12,10 @@ from django.conf import settings
 from marketdata.selectors import spot_market
 from trading.errors import NotFound
 from trading.formatting import decimal_string
+from venues.base import Venue, VenueError
+from venues.config import routing_venue_names, venue_get
 
 from .models import RfqQuote
-from orders.venues import venue_get
-from orders.venues.base import SpotVenue, VenueError
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Source:
     fee: Decimal
     bids: list
     asks: list
-    venue: SpotVenue | None = None
+    venue: Venue | None = None
 
 
 def route_sources(*, symbol: str, depth: int) -> tuple[list[Source], list[str]]:
@@ -44,7 +44,7 @@ def route_sources(*, symbol: str, depth: int) -> tuple[list[Source], list[str]]:
         asks=[(Decimal(p), Decimal(q)) for p, q in market["asks"][:depth]],
     )]
     unavailable = []
-    for name in sorted(settings.SPOT_VENUES):
+    for name in routing_venue_names():
         try:
             venue = venue_get(name)
             book = venue.order_book(symbol, depth)
@@ -52,7 +52,7 @@ def route_sources(*, symbol: str, depth: int) -> tuple[list[Source], list[str]]:
             logger.warning("venue %s has no book for %s: %s", name, symbol, exc)
             unavailable.append(name)
             continue
-        sources.append(Source(name, venue.fees, bids=list(book.bids), asks=list(book.asks), venue=venue))
+        sources.append(Source(name, venue.taker_fee, bids=list(book.bids), asks=list(book.asks), venue=venue))
     return sources, unavailable
 
 

@@ -49,12 +49,12 @@ from trading.errors import ValidationFailed
 from trading.money import quantize, quantum
 from trading.celery import enqueue_on_commit
 from trading.realtime import publish_many
+from venues.base import REJECTED, Execution, VenueError, VenueTimeout
+from venues.config import UnknownVenue, venue_get
 
 from ..engine import BUY, IOC, LIMIT
 from ..models import LIVE_STATUSES, VENUE_FINAL_STATUSES, SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
 from ..routing_selectors import OUR_BOOK, Source, route_sources
-from orders.venues import venue_get
-from orders.venues.base import REJECTED, Execution, VenueError, VenueTimeout
 
 from .entry import (
     IndexUnavailable,
@@ -242,13 +242,14 @@ def venue_order_execute(*, venue_order_id: int, venue=None) -> VenueOrder:
     if not claimed:  # another process sent it first: its outcome is for a lookup to tell
         return venue_order_resolve(venue_order_id=child.pk, venue=venue)
     try:
-        execution = venue.place_ioc(child.symbol, child.side, child.quantity, child.limit_price, child.client_order_id)
+        execution = venue.ioc_order(client_order_id=child.client_order_id, symbol=child.symbol, side=child.side,
+                                    amount=child.quantity, limit_price=child.limit_price)
     except VenueTimeout as exc:
         logger.warning("venue %s timed out on %s (%s): looking it up", child.venue, child.client_order_id, exc)
         return venue_order_resolve(venue_order_id=child.pk, venue=venue)
     except VenueError as exc:
-        return _settle(child.pk, None, fee_rate=venue.fees, error=exc.code, message=str(exc))
-    return _settle(child.pk, execution, fee_rate=venue.fees)
+        return _settle(child.pk, None, fee_rate=venue.taker_fee, error=exc.code, message=str(exc))
+    return _settle(child.pk, execution, fee_rate=venue.taker_fee)
 
 
 def venue_order_resolve(*, venue_order_id: int, venue=None, now=None) -> VenueOrder:
@@ -259,14 +260,16 @@ def venue_order_resolve(*, venue_order_id: int, venue=None, now=None) -> VenueOr
         return child
     venue = venue or venue_get(child.venue)
     try:
-        found = venue.fetch_order(child.client_order_id, child.symbol)
+        found = venue.fetch_order(client_order_id=child.client_order_id, symbol=child.symbol)
     except VenueError as exc:
         return _mark_unknown(child, f"lookup failed: {exc.code}")
+    if found is not None and not found.is_final:
+        return _mark_unknown(child, f"venue_{found.status}")  # an IOC still working: the next lookup tells
     if found is not None:
-        return _settle(child.pk, found, fee_rate=venue.fees)
+        return _settle(child.pk, found, fee_rate=venue.taker_fee)
     now = now or timezone.now()
-    if child.sent_at is None or now - child.sent_at > timedelta(seconds=venue.grace_seconds):
-        return _settle(child.pk, None, fee_rate=venue.fees, error="not_placed",
+    if child.sent_at is None or now - child.sent_at > timedelta(seconds=venue.unknown_outcome_grace_s):
+        return _settle(child.pk, None, fee_rate=venue.taker_fee, error="not_placed",
                        message="not found at the venue after its receive window: never executed")
     return _mark_unknown(child, "venue_timeout")
 
@@ -287,7 +290,7 @@ def venue_orders_resolve(*, now=None) -> int:
                 child = _settle(child.pk, None, fee_rate=Decimal(0), error="not_sent", message="never sent")
             else:
                 child = venue_order_resolve(venue_order_id=child.pk, now=now)
-        except KeyError:
+        except UnknownVenue:
             logger.error("venue order %s names a venue no longer configured", child.client_order_id)
             continue
         if child.is_final:

@@ -14,7 +14,7 @@ from ledger.models import Transfer
 from orders.models import SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
 from orders.spot.services.routing import ROUTING, smart_order_refresh, venue_order_execute, venue_orders_resolve
 from orders.spot.services import order_request, spot_order_place
-from orders.venues import venue_get
+from venues.config import venue_get
 
 from .conftest import Engine, available, client_for, funded_trader, held
 from .routing_helpers import EngineThread, venues
@@ -76,7 +76,7 @@ def test_a_smart_buy_splits_by_price_net_of_fees_and_settles_every_child(alice, 
     assert held(bob, "USDT") == 0
     assert available(bob, "USDT") == usdt_before - D("19500") - venue_cost
     assert available(bob, "BTC") == btc_before + D("1") - D("0.0013")
-    assert venue_get("simx").executions(venue_child.client_order_id) == 1
+    assert venue_get("simx").placements(venue_child.client_order_id) == 1
 
 
 def test_a_smart_market_sell_through_the_api_answers_at_once_and_its_children_finish_it(alice, bob, markets, routing):
@@ -129,10 +129,10 @@ def test_an_ambiguous_venue_timeout_is_resolved_by_lookup_and_never_placed_twice
     child = VenueOrder.objects.get(parent=parent)
     # the reply was lost; the lookup by client order id found the fill
     assert child.status == VenueOrderStatus.FILLED and child.attempts == 1 and child.filled_quantity == D("0.3")
-    assert venue_get("simx").executions(child.client_order_id) == 1
+    assert venue_get("simx").placements(child.client_order_id) == 1
     # running it again only looks it up
     venue_order_execute(venue_order_id=child.pk)
-    assert venue_get("simx").executions(child.client_order_id) == 1
+    assert venue_get("simx").placements(child.client_order_id) == 1
     parent = smart_order_refresh(parent_id=parent.pk)
     assert parent.status == SpotStatus.FILLED and held(bob, "USDT") == 0
 
@@ -150,11 +150,11 @@ def test_a_lost_venue_request_stays_unknown_until_the_lookup_proves_it_never_exe
     assert VenueOrder.objects.get(pk=child.pk).attempts == 1
     assert venue_orders_resolve() == 0  # still inside the venue's receive window
 
-    later = timezone.now() + timedelta(seconds=venue_get("simx").grace_seconds + 1)
+    later = timezone.now() + timedelta(seconds=venue_get("simx").unknown_outcome_grace_s + 1)
     assert venue_orders_resolve(now=later) == 1
     child.refresh_from_db()
     assert child.status == VenueOrderStatus.CANCELLED and child.error.startswith("not_placed")
-    assert venue_get("simx").executions(child.client_order_id) == 0
+    assert venue_get("simx").placements(child.client_order_id) == 0
     assert held(bob, "USDT") == 0 and available(bob, "USDT") == usdt_before
     parent = SpotOrder.objects.get(pk=parent.pk)
     assert parent.status == SpotStatus.CANCELLED and parent.filled_quantity == 0
@@ -230,4 +230,4 @@ def test_reading_a_smart_order_writes_nothing_and_the_sweep_closes_it(alice, bob
     venue_orders_resolve()
     parent = SpotOrder.objects.get(pk=parent.pk)
     assert parent.status == SpotStatus.FILLED and parent.filled_quantity == D("1")
-    assert venue_get("simx").executions(f"sor-{parent.pk}-simx") == 1
+    assert venue_get("simx").placements(f"sor-{parent.pk}-simx") == 1

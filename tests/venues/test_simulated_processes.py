@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import sys, time
 from decimal import Decimal
-from settlement.venues.simulated import SimulatedVenue, SimulatedVenueConfig
+from venues.simulated import SimulatedVenue, SimulatedVenueConfig
 
 url, prefix, cid, faults = sys.argv[1:5]
 venue = SimulatedVenue(
@@ -35,7 +35,7 @@ venue = SimulatedVenue(
 )
 print("sending", flush=True)
 try:
-    order = venue.market_order(client_order_id=cid, symbol="BTC/USDT", side="buy", quote_amount=Decimal("1000"))
+    order = venue.market_order(client_order_id=cid, symbol="BTC-USDT", side="buy", quote_amount=Decimal("1000"))
     print("filled", order.venue_order_id, flush=True)
 except Exception as exc:
     print("error", type(exc).__name__, flush=True)
@@ -104,7 +104,7 @@ def test_an_order_recorded_by_a_worker_killed_before_its_reply_is_found_by_anoth
 
     assert child.returncode == -signal.SIGKILL
     assert child.seen == ["sending"]  # it died without hearing back
-    found = parent.fetch_order(client_order_id="stl-77-3", symbol="BTC/USDT")
+    found = parent.fetch_order(client_order_id="stl-77-3", symbol="BTC-USDT")
     assert found is not None and found.status == "filled"
     assert found.raw["pid"] == child.pid  # placed by the dead worker, found by this process
     assert found.filled == Decimal("0.02")  # 1000 USDT at 50000
@@ -122,7 +122,7 @@ def test_a_completed_placement_outlives_its_worker(make_venue, redis_url, key_pr
         kill9(child)
 
     assert reply[0] == "filled"
-    found = parent.fetch_order(client_order_id="stl-78-3", symbol="BTC/USDT")
+    found = parent.fetch_order(client_order_id="stl-78-3", symbol="BTC-USDT")
     assert found is not None and found.venue_order_id == reply[1]
     assert parent.total_placed() == 1
 
@@ -139,7 +139,7 @@ def test_a_worker_killed_before_its_request_arrives_placed_nothing(make_venue, r
         kill9(child)
 
     time.sleep(0.2)
-    assert parent.fetch_order(client_order_id="stl-79-3", symbol="BTC/USDT") is None
+    assert parent.fetch_order(client_order_id="stl-79-3", symbol="BTC-USDT") is None
     assert parent.placements("stl-79-3") == 0 and parent.total_placed() == 0
 
 
@@ -151,7 +151,7 @@ def test_a_restarted_worker_that_resends_blindly_is_caught_as_a_duplicate(make_v
         assert read_line(first) == "error VenueTimeout"  # it executed, but the reply was lost
     finally:
         kill9(first)
-    original = parent.fetch_order(client_order_id="stl-80-3", symbol="BTC/USDT")
+    original = parent.fetch_order(client_order_id="stl-80-3", symbol="BTC-USDT")
     assert original is not None
 
     second = spawn(redis_url, key_prefix, "stl-80-3")  # the wrong recovery: send again
@@ -164,4 +164,4 @@ def test_a_restarted_worker_that_resends_blindly_is_caught_as_a_duplicate(make_v
     assert parent.placements("stl-80-3") == 2
     assert parent.duplicate_client_order_ids() == ["stl-80-3"]
     assert parent.total_placed() == 2
-    assert parent.fetch_order(client_order_id="stl-80-3", symbol="BTC/USDT") == original  # the first one answers
+    assert parent.fetch_order(client_order_id="stl-80-3", symbol="BTC-USDT") == original  # the first one answers

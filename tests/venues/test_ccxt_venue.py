@@ -1,4 +1,5 @@
-"""The ccxt venue on recorded Binance traffic (see ../recordings/README.md).
+"""The ccxt venue's market orders (settlement step 3), lookups and error mapping on recorded
+Binance traffic (see recordings/README.md).
 
 Only ``exchange.fetch`` — the one HTTP call under every ccxt method — is replaced, as ccxt's
 static tests do: ccxt builds and signs the real request, and parses the recorded reply (or
@@ -19,16 +20,16 @@ from urllib.parse import parse_qsl, urlsplit
 import ccxt
 import pytest
 
-from settlement.venues.base import (
+from venues.base import (
     VenueInsufficientBalance,
     VenueRateLimited,
     VenueRejected,
     VenueTimeout,
     VenueUnavailable,
 )
-from settlement.venues.ccxt_venue import CcxtVenue, map_ccxt_error
+from venues.ccxt_venue import CcxtVenue, map_ccxt_error
 
-RECORDING = json.loads((Path(__file__).parents[1] / "recordings" / "ccxt_binance_orders.json").read_text())
+RECORDING = json.loads((Path(__file__).parent / "recordings" / "ccxt_binance_orders.json").read_text())
 SKIP_KEYS = set(RECORDING["requests"]["skipKeys"])
 
 
@@ -116,7 +117,7 @@ def test_a_quote_buy_sends_the_recorded_quoteorderqty_request_with_our_client_id
     exchange = raising(ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order"))
 
     with pytest.raises(VenueTimeout):  # a read timeout after sending: outcome unknown
-        venue(exchange).market_order(client_order_id="stl-1001-3", symbol="BTC/USDT", side="buy", quote_amount=Decimal("15"))
+        venue(exchange).market_order(client_order_id="stl-1001-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(15))
 
     ((method, url, body),) = exchange.requests
     assert method == "POST"
@@ -134,7 +135,7 @@ def test_a_lookup_asks_for_our_client_id_on_the_spot_order_endpoint():
     by_client_id = case("requests", "fetchOrderWithClientOrderId")
     exchange = replaying(case("responses", "fetchOrder")["httpResponse"])
 
-    venue(exchange).fetch_order(client_order_id="x-R4BD3S825806ed40c861260428a48c", symbol="LTC/USDT")
+    venue(exchange).fetch_order(client_order_id="x-R4BD3S825806ed40c861260428a48c", symbol="LTC-USDT")
 
     ((method, url, body),) = exchange.requests
     assert method == "GET" and body is None
@@ -158,7 +159,7 @@ def test_a_market_sell_maps_the_recorded_filled_order():
     exchange = replaying(recorded["httpResponse"])
 
     order = venue(exchange).market_order(
-        client_order_id="x-R4BD3S825806ed40c861260428a48c", symbol="LTC/USDT", side="sell", amount=Decimal("0.1")
+        client_order_id="x-R4BD3S825806ed40c861260428a48c", symbol="LTC-USDT", side="sell", amount=Decimal("0.1")
     )
 
     ((method, url, body),) = exchange.requests
@@ -175,13 +176,13 @@ def test_a_market_sell_maps_the_recorded_filled_order():
     assert parsed["status"] == "closed" and order.status == "filled"
     assert order.venue_order_id == parsed["id"] == "3397148653"
     assert order.client_order_id == parsed["clientOrderId"]
-    assert (order.symbol, order.side) == (parsed["symbol"], parsed["side"])
+    assert (order.symbol, order.side) == (parsed["symbol"].replace("/", "-"), parsed["side"])  # the platform's form
     assert order.amount == Decimal(str(parsed["amount"])) == Decimal("0.1")
     assert order.filled == Decimal(str(parsed["filled"])) == Decimal("0.1")
     assert order.cost == Decimal(str(parsed["cost"])) == Decimal("9.08")
     assert order.average == Decimal(str(parsed["average"])) == Decimal("90.8")
     # Binance's order query carries no fills: the fee is unknown, not zero
-    assert parsed["fee"] is None and (order.fee, order.fee_asset) == (Decimal(0), "")
+    assert parsed["fee"] is None and (order.fee, order.fee_asset) == (None, "")
     assert order.raw["info"]["cummulativeQuoteQty"] == "9.08000000"
 
 
@@ -189,7 +190,7 @@ def test_a_lookup_maps_the_recorded_order_like_ccxt_parsed_it():
     recorded = case("responses", "fetchOrder")
     parsed = recorded["parsedResponse"]
     order = venue(replaying(recorded["httpResponse"])).fetch_order(
-        client_order_id="x-R4BD3S825806ed40c861260428a48c", symbol="LTC/USDT"
+        client_order_id="x-R4BD3S825806ed40c861260428a48c", symbol="LTC-USDT"
     )
     assert order is not None
     assert (order.venue_order_id, order.status, order.side) == (parsed["id"], "filled", "sell")
@@ -203,7 +204,7 @@ def test_an_accepted_but_unfilled_order_is_open():
     exchange = replaying(recorded["httpResponse"])
 
     order = venue(exchange).market_order(
-        client_order_id="x-TKT5PX2Fc0ccf4c20afe486783218b", symbol="ETH/USDT", side="buy", amount=Decimal("0.0086")
+        client_order_id="x-TKT5PX2Fc0ccf4c20afe486783218b", symbol="ETH-USDT", side="buy", amount=Decimal("0.0086")
     )
 
     sent = params(exchange.requests[0][2])
@@ -220,9 +221,9 @@ def test_an_unreadable_reply_to_a_placement_is_an_unknown_outcome():
     broken = dict(case("responses", "fetchOrder")["httpResponse"])
     del broken["orderId"]
     with pytest.raises(VenueTimeout, match="look the order up"):
-        venue(replaying(broken)).market_order(client_order_id="stl-9-3", symbol="LTC/USDT", side="sell", amount=Decimal("0.1"))
+        venue(replaying(broken)).market_order(client_order_id="stl-9-3", symbol="LTC-USDT", side="sell", amount=Decimal("0.1"))
     with pytest.raises(VenueUnavailable):
-        venue(replaying(broken)).fetch_order(client_order_id="stl-9-3", symbol="LTC/USDT")
+        venue(replaying(broken)).fetch_order(client_order_id="stl-9-3", symbol="LTC-USDT")
 
 
 # --- error bodies ----------------------------------------------------------------------------
@@ -245,25 +246,25 @@ def test_an_unreadable_reply_to_a_placement_is_an_unknown_outcome():
 def test_binance_error_bodies_map_to_venue_errors(name, ccxt_error, on_placement, on_lookup):
     placing = venue(answering_error(name))
     with pytest.raises(on_placement) as placed:
-        placing.market_order(client_order_id="stl-5-3", symbol="BTC/USDT", side="buy", quote_amount=Decimal("100"))
+        placing.market_order(client_order_id="stl-5-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(100))
     assert isinstance(placed.value.__cause__, ccxt_error)  # what Binance's handle_errors made of the body
     assert placed.value.client_order_id == "stl-5-3" and placed.value.venue == "ccxt:binance"
 
     looking = venue(answering_error(name))
     with pytest.raises(on_lookup) as looked:
-        looking.fetch_order(client_order_id="stl-5-3", symbol="BTC/USDT")
+        looking.fetch_order(client_order_id="stl-5-3", symbol="BTC-USDT")
     assert isinstance(looked.value.__cause__, ccxt_error)
 
 
 def test_a_rate_limit_carries_binances_retry_after():
     with pytest.raises(VenueRateLimited) as caught:
-        venue(answering_error("too_many_requests")).market_order(client_order_id="stl-6-3", symbol="BTC/USDT", side="sell", amount=Decimal("0.01"))
+        venue(answering_error("too_many_requests")).market_order(client_order_id="stl-6-3", symbol="BTC-USDT", side="sell", amount=Decimal("0.01"))
     assert caught.value.retry_after == 7.0 and caught.value.transient
 
 
 def test_an_unknown_client_id_is_none():
     exchange = answering_error("order_not_found")
-    assert venue(exchange).fetch_order(client_order_id="stl-never-3", symbol="BTC/USDT") is None
+    assert venue(exchange).fetch_order(client_order_id="stl-never-3", symbol="BTC-USDT") is None
     assert "origClientOrderId=stl-never-3" in exchange.requests[0][1]
 
 
@@ -308,7 +309,7 @@ def test_construction():
     with pytest.raises(ValueError):
         CcxtVenue("binance", timeout_ms=0)
     with pytest.raises(ValueError):  # the contract is checked before any request
-        venue(binance()).market_order(client_order_id="a b", symbol="BTC/USDT", side="buy", amount=Decimal("1"))
+        venue(binance()).market_order(client_order_id="a b", symbol="BTC-USDT", side="buy", amount=Decimal(1))
 
 
 # --- ccxt's real HTTP layer ------------------------------------------------------------------
@@ -328,7 +329,7 @@ def test_a_refused_connection_proves_nothing_was_sent():
 
     placing = venue(_private_at(port), timeout_ms=1000)
     with pytest.raises(VenueUnavailable) as caught:
-        placing.market_order(client_order_id="stl-7-3", symbol="BTC/USDT", side="buy", quote_amount=Decimal("100"))
+        placing.market_order(client_order_id="stl-7-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(100))
     assert isinstance(caught.value.__cause__, ccxt.NetworkError)
 
 
@@ -364,10 +365,10 @@ def test_a_silent_server_after_the_request_was_sent_is_an_unknown_outcome():
     try:
         silent = venue(_private_at(port), timeout_ms=400)
         with pytest.raises(VenueTimeout) as caught:
-            silent.market_order(client_order_id="stl-8-3", symbol="BTC/USDT", side="buy", quote_amount=Decimal("100"))
+            silent.market_order(client_order_id="stl-8-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(100))
         assert isinstance(caught.value.__cause__, ccxt.RequestTimeout)
         with pytest.raises(VenueTimeout):
-            silent.fetch_order(client_order_id="stl-8-3", symbol="BTC/USDT")
+            silent.fetch_order(client_order_id="stl-8-3", symbol="BTC-USDT")
         assert received and b"POST /api/v3/order" in received[0]  # the order did go out
         assert b"newClientOrderId=stl-8-3" in b"".join(received)
     finally:
@@ -384,6 +385,6 @@ def test_a_venue_call_leaves_the_threads_decimal_context_as_it_was():
     before = decimal.getcontext().copy()
     exchange = raising(ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order"))
     with pytest.raises(VenueTimeout):
-        venue(exchange).market_order(client_order_id="stl-1002-3", symbol="BTC/USDT", side="buy", quote_amount=Decimal("15"))
+        venue(exchange).market_order(client_order_id="stl-1002-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(15))
     after = decimal.getcontext()
     assert (after.rounding, after.prec, after.traps) == (before.rounding, before.prec, before.traps)

@@ -15,10 +15,10 @@ from decimal import Decimal
 import pytest
 import redis
 
-from settlement.venues.simulated import SimulatedVenue, SimulatedVenueConfig
+from venues.simulated import SimulatedVenue, SimulatedVenueConfig
 
 VENUE_REDIS_URL = os.environ.get("VENUE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-REFERENCE = {"BTC/USDT": Decimal("50000.00"), "ETH/USDT": Decimal("3000.00")}
+REFERENCE = {"BTC-USDT": Decimal("50000.00"), "ETH-USDT": Decimal("3000.00")}
 
 
 def constant_prices(symbol: str) -> Decimal:

@@ -1,6 +1,7 @@
-"""The ccxt spot venue on recorded Binance replies: only ``exchange.fetch`` (the one HTTP call
-under every ccxt method) is replaced, so ccxt builds and signs the real request and parses
-the recorded reply itself (errors go through Binance's own ``handle_errors``)."""
+"""The ccxt venue's order book and IOC limit orders (smart routing) on recorded Binance replies:
+only ``exchange.fetch`` (the one HTTP call under every ccxt method) is replaced, so ccxt builds
+and signs the real request and parses the recorded reply itself (errors go through Binance's
+own ``handle_errors``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from urllib.parse import parse_qsl, urlsplit
 import ccxt
 import pytest
 
-from orders.venues.base import CANCELLED, FILLED, PARTIALLY_FILLED, VenueRejected, VenueTimeout
-from orders.venues.ccxt_venue import CcxtSpotVenue, execution_from_ccxt
+from venues.base import CANCELLED, FILLED, OPEN, VenueInsufficientBalance, VenueTimeout
+from venues.ccxt_venue import CcxtVenue, execution_from_ccxt
 
-RECORDED = json.loads((Path(__file__).parent / "recorded" / "binance_spot.json").read_text())
+RECORDED = json.loads((Path(__file__).parent / "recordings" / "binance_spot.json").read_text())
 D = Decimal
 
 
@@ -45,8 +46,12 @@ def binance(routes: dict):
     return exchange
 
 
-def venue(routes) -> CcxtSpotVenue:
-    return CcxtSpotVenue("binance", {"exchange": "binance", "fee": "0.001", "timeout_ms": 3000}, exchange=binance(routes))
+def venue(routes) -> CcxtVenue:
+    return CcxtVenue("binance", exchange=binance(routes), timeout_ms=3000, taker_fee="0.001", name="binance")
+
+
+def ioc(v, side, amount, limit, cid):
+    return v.ioc_order(client_order_id=cid, symbol="BTC-USDT", side=side, amount=D(amount), limit_price=D(limit))
 
 
 def test_the_order_book_is_the_recorded_depth_as_decimals():
@@ -60,7 +65,7 @@ def test_the_order_book_is_the_recorded_depth_as_decimals():
 
 def test_an_ioc_limit_sends_our_client_id_and_parses_fills_and_fees():
     v = venue({("POST", "/api/v3/order"): RECORDED["createOrderFilled"]})
-    execution = v.place_ioc("BTC-USDT", "buy", D("0.02"), D("65010.00"), "sor-42-binance")
+    execution = ioc(v, "buy", "0.02", "65010.00", "sor-42-binance")
     method, path, sent = v.exchange.requests[0]
     assert (method, path) == ("POST", "/api/v3/order")
     assert sent["newClientOrderId"] == "sor-42-binance" and sent["timeInForce"] == "IOC"
@@ -73,29 +78,39 @@ def test_an_ioc_limit_sends_our_client_id_and_parses_fills_and_fees():
 
 def test_an_expired_ioc_is_a_final_partial_fill():
     v = venue({("POST", "/api/v3/order"): RECORDED["createOrderExpired"]})
-    execution = v.place_ioc("BTC-USDT", "sell", D("1"), D("64998.10"), "sor-43-binance")
-    assert execution.status == PARTIALLY_FILLED and execution.filled == D("0.8124")
+    execution = ioc(v, "sell", "1", "64998.10", "sor-43-binance")
+    assert execution.status == CANCELLED and execution.is_final and execution.filled == D("0.8124")
     assert execution.fee_asset == "USDT" and execution.fee == D("52.80445644")
 
 
 def test_lookup_by_client_order_id_and_an_unknown_id_is_none():
     v = venue({("GET", "/api/v3/order"): RECORDED["fetchOrder"]})
-    found = v.fetch_order("sor-42-binance", "BTC-USDT")
+    found = v.fetch_order(client_order_id="sor-42-binance", symbol="BTC-USDT")
     assert found.status == FILLED and found.filled == D("0.02") and found.fee is None  # no fills in a query reply
     assert v.exchange.requests[0][2]["origClientOrderId"] == "sor-42-binance"
     missing = venue({("GET", "/api/v3/order"): "orderNotFound"})
-    assert missing.fetch_order("sor-99-binance", "BTC-USDT") is None
+    assert missing.fetch_order(client_order_id="sor-99-binance", symbol="BTC-USDT") is None
 
 
 def test_a_placement_that_times_out_is_unknown_and_a_refusal_is_a_rejection():
     timing_out = venue({("POST", "/api/v3/order"): ccxt.RequestTimeout("binance POST /api/v3/order timed out")})
     with pytest.raises(VenueTimeout):
-        timing_out.place_ioc("BTC-USDT", "buy", D("0.02"), D("65010.00"), "sor-44-binance")
+        ioc(timing_out, "buy", "0.02", "65010.00", "sor-44-binance")
     broke = venue({("POST", "/api/v3/order"): "insufficientBalance"})
-    with pytest.raises(VenueRejected):
-        broke.place_ioc("BTC-USDT", "buy", D("0.02"), D("65010.00"), "sor-45-binance")
+    with pytest.raises(VenueInsufficientBalance):  # a rejection: nothing executed
+        ioc(broke, "buy", "0.02", "65010.00", "sor-45-binance")
 
 
 def test_an_ioc_that_filled_nothing_is_cancelled():
     reply = {"id": "1", "clientOrderId": "x", "status": "expired", "filled": 0.0, "amount": 0.5, "cost": 0.0, "side": "buy"}
-    assert execution_from_ccxt(reply, symbol="BTC-USDT", client_order_id="x").status == CANCELLED
+    assert execution_from_ccxt(reply, symbol="BTC-USDT", client_order_id="x", side=None).status == CANCELLED
+
+
+def test_an_ioc_answered_as_still_working_is_looked_up_not_settled():
+    working = dict(RECORDED["createOrderFilled"], status="NEW", executedQty="0.00000000", cummulativeQuoteQty="0.00000000",
+                   fills=[])
+    v = venue({("POST", "/api/v3/order"): working})
+    with pytest.raises(VenueTimeout, match="look the order up"):
+        ioc(v, "buy", "0.02", "65010.00", "sor-46-binance")
+    reply = {"id": "1", "clientOrderId": "x", "status": "open", "filled": 0.0, "amount": 0.5, "cost": 0.0, "side": "buy"}
+    assert execution_from_ccxt(reply, symbol="BTC-USDT", client_order_id="x", side=None).status == OPEN
