@@ -38,9 +38,10 @@ from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
 from trading.money import quantize
 
+from venues.base import Execution, VenueError, VenueTimeout
+from venues.config import settlement_venue
+
 from .models import ACTIVE_STATES, Counter, Kind, Settlement, SettlementError, SettlementStep, State, StepStatus
-from .venues import get_venue
-from .venues.base import VenueError, VenueOrder, VenueTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ def _claim_rows(batch: list[Settlement], token: str, *, step: int, mark_sends: b
 def _mark_sent(settlements: list[Settlement], now: datetime) -> None:
     """The durable mark before a send: whoever runs step 3 next looks the order up first.
     Runs in the caller's transaction, which must commit before the send."""
-    venue = get_venue().name
+    venue = settlement_venue().name
     prefix = f"{_conf('SETTLEMENT_CLIENT_ID_PREFIX', 'stl')}-"
     # The same id as client_order_id(), computed by the database: one statement.
     Settlement.objects.filter(id__in=[s.id for s in settlements]).update(
@@ -350,7 +351,7 @@ def _true_up(settlement: Settlement, asset: str, shortfall: Decimal, clearing, t
     return _transfer(settlement, 4, "pnl", asset, -shortfall, treasury, clearing)
 
 
-def _swap_legs(settlement: Settlement, order: VenueOrder, accounts: _Accounts) -> tuple[list[TransferRequest], dict]:
+def _swap_legs(settlement: Settlement, order: Execution, accounts: _Accounts) -> tuple[list[TransferRequest], dict]:
     """Step 3's ledger side: what left the funding account for the venue and what came back,
     net of the venue's fee, against the external world."""
     asset = settlement.underlying
@@ -392,7 +393,7 @@ def client_order_id(settlement: Settlement) -> str:
 
 
 def _venue_symbol(settlement: Settlement) -> str:
-    return f"{settlement.underlying}/USDT"
+    return f"{settlement.underlying}-USDT"
 
 
 class _OutcomeUnknown(VenueTimeout):
@@ -413,7 +414,7 @@ _SEND = object()  # a lookup's verdict: the venue never saw it and nothing can b
 
 def _lookup(settlement: Settlement):
     """For a settlement an earlier attempt may have sent: its order, an error, or _SEND."""
-    venue = get_venue()
+    venue = settlement_venue()
     cid = client_order_id(settlement)
     found = venue.fetch_order(client_order_id=cid, symbol=_venue_symbol(settlement))
     if found is not None:
@@ -428,8 +429,8 @@ def _lookup(settlement: Settlement):
     return _SEND
 
 
-def _send(settlement: Settlement) -> VenueOrder:
-    return get_venue().market_order(**_venue_args(settlement))
+def _send(settlement: Settlement) -> Execution:
+    return settlement_venue().market_order(**_venue_args(settlement))
 
 
 class _Fatal(VenueError):
@@ -498,7 +499,7 @@ def _venue_pool() -> ThreadPoolExecutor:
 def _venue_slots() -> _Slots:
     _venue_pool()
     # An adapter whose calls take turns (ccxt) gets claims it can send within their claim.
-    _slots.size = min(_venue_concurrency(), get_venue().max_in_flight or _venue_concurrency())
+    _slots.size = min(_venue_concurrency(), settlement_venue().max_in_flight or _venue_concurrency())
     return _slots
 
 
@@ -537,7 +538,7 @@ def _venue_step(batch: list[Settlement], token: str, accounts: _Accounts) -> tup
     done = [_Outcome(s, [], {"filled_qty": Decimal(0), "fill_cost": Decimal(0)}) for s in batch if not _swaps(s)]
     batch = [s for s in batch if _swaps(s)]
     failed: list[tuple[Settlement, Exception]] = []
-    orders: dict[int, VenueOrder] = {}
+    orders: dict[int, Execution] = {}
 
     # 1. Fresh sends (marked in the claim) and lookups of earlier attempts, all at once.
     to_send = []

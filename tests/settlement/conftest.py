@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketdata.models import IndexPrint
-from settlement.venues import clear_venue_cache, get_venue
+from venues.config import settlement_venue, venue_cache_clear
 from trading.celery import app as celery_app
 from trading.outbox import outbox_message, outbox_write
 
@@ -47,20 +47,20 @@ def venue_settings(settings):
     settings.SETTLEMENT_VENUE = "simulated"
     settings.SETTLEMENT_VENUE_KEY_PREFIX = f"test:venue:{uuid.uuid4().hex[:10]}"
     settings.SETTLEMENT_VENUE_FAULTS = "latency_ms=0,slippage_bps=5,fee_bps=10"
-    clear_venue_cache()
+    venue_cache_clear()
     yield settings
-    get_venue().reset()
-    clear_venue_cache()
+    settlement_venue().reset()
+    venue_cache_clear()
 
 
 @pytest.fixture
 def venue(venue_settings, index_prints):
-    return get_venue()
+    return settlement_venue()
 
 
 def set_faults(settings, faults: str) -> None:
     settings.SETTLEMENT_VENUE_FAULTS = faults
-    clear_venue_cache()
+    venue_cache_clear()
 
 
 _counter = iter(range(1, 10**9))

@@ -14,7 +14,7 @@ from django.db import connection
 
 from ledger.models import AccountKind, LedgerAccount, SystemRole
 from settlement.models import Settlement, State
-from settlement.venues import clear_venue_cache, get_venue
+from venues.config import settlement_venue, venue_cache_clear
 
 from .conftest import emit
 from .stack import BackOffice
@@ -38,12 +38,12 @@ def back_office(tmp_path, index_prints, settings):
     office = BackOffice(tmp_path, **FAST).start_redis()
     settings.REDIS_URL = office.env["REDIS_URL"]
     settings.SETTLEMENT_VENUE_KEY_PREFIX = office.venue_prefix
-    clear_venue_cache()
+    venue_cache_clear()
     try:
         yield office
     finally:
         office.shutdown()
-        clear_venue_cache()
+        venue_cache_clear()
 
 
 def write_orders(n: int, rate: float, rng: random.Random, done: threading.Event) -> list[str]:
@@ -155,7 +155,7 @@ def test_a_thousand_orders_settle_exactly_once_while_workers_are_killed(back_off
     from orders.models import OptionOrder
 
     assert set(OptionOrder.objects.values_list("settlement_state", flat=True)) == {"settled"}
-    venue = get_venue()
+    venue = settlement_venue()
     assert venue.duplicate_client_order_ids() == []
     assert venue.total_placed() == 1000
     # The system wallet and the venue funding account are flat again: every hedge closed.
@@ -186,7 +186,7 @@ def test_the_standby_relay_takes_over_within_two_seconds_and_skips_nothing(back_
     wait_settled(300, timeout=60)
     assert set(Settlement.objects.values_list("ref", flat=True)) == set(keys)
     assert not Settlement.objects.exclude(state=State.SETTLED).exists()
-    assert get_venue().duplicate_client_order_ids() == []
+    assert settlement_venue().duplicate_client_order_ids() == []
 
 
 def test_venue_faults_retry_to_completion_and_fatal_ones_wait_in_review(back_office):
@@ -212,7 +212,7 @@ def test_venue_faults_retry_to_completion_and_fatal_ones_wait_in_review(back_off
     assert 0 < len(review) < 20
     assert settlements.filter(state=State.SETTLED).count() == 400 - len(review)
     assert settlements.filter(attempts__gt=0).exists() or settlements.filter(errors__transient=True).exists()
-    venue = get_venue()
+    venue = settlement_venue()
     assert venue.duplicate_client_order_ids() == []
     # A refused order executed nothing; every settled one executed exactly once.
     assert venue.total_placed() == 400 - len(review)
@@ -243,7 +243,7 @@ def test_a_broker_outage_loses_and_doubles_nothing(back_office):
     settlements = Settlement.objects.all()
     assert set(settlements.values_list("ref", flat=True)) == set(keys) | set(later)
     assert not settlements.exclude(state=State.SETTLED).exists()
-    venue = get_venue()
+    venue = settlement_venue()
     # Redis was the venue's store too: the restarted one holds only post-outage orders,
     # none of them twice.
     assert venue.duplicate_client_order_ids() == []

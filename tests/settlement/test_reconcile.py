@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from settlement.models import Counter, Settlement, State
-from settlement.venues import clear_venue_cache, get_venue
+from venues.config import settlement_venue, venue_cache_clear
 from trading.models import SingletonCheckpoint
 
 from .conftest import emit
@@ -51,12 +51,12 @@ def back_office(tmp_path, index_prints, settings):
     ).start_redis()
     settings.REDIS_URL = office.env["REDIS_URL"]
     settings.SETTLEMENT_VENUE_KEY_PREFIX = office.venue_prefix
-    clear_venue_cache()
+    venue_cache_clear()
     try:
         yield office
     finally:
         office.shutdown()
-        clear_venue_cache()
+        venue_cache_clear()
 
 
 def reconcile_for(office: BackOffice, seconds: float, name: str) -> list[str]:
@@ -112,7 +112,7 @@ def test_a_backlog_in_the_broker_is_not_sent_again_and_a_lost_one_once_per_perio
     while Settlement.objects.filter(state=State.SETTLED).count() < EVENTS and time.monotonic() < deadline:
         time.sleep(0.2)
     assert set(Settlement.objects.filter(state=State.SETTLED).values_list("ref", flat=True)) == set(keys)
-    venue = get_venue()
+    venue = settlement_venue()
     assert venue.duplicate_client_order_ids() == []
     assert venue.total_placed() == EVENTS
     print(f"\n{len(passes)} passes over {elapsed:.1f}s after the broker lost {EVENTS} events: {sent} re-published")

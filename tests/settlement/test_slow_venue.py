@@ -10,7 +10,7 @@ import time
 import pytest
 
 from settlement.models import Settlement, SettlementStep, State, StepStatus
-from settlement.venues import clear_venue_cache, get_venue
+from venues.config import settlement_venue, venue_cache_clear
 
 from .conftest import emit
 from .stack import BackOffice
@@ -33,12 +33,12 @@ def back_office(tmp_path, index_prints, settings):
     ).start_redis()
     settings.REDIS_URL = office.env["REDIS_URL"]
     settings.SETTLEMENT_VENUE_KEY_PREFIX = office.venue_prefix
-    clear_venue_cache()
+    venue_cache_clear()
     try:
         yield office
     finally:
         office.shutdown()
-        clear_venue_cache()
+        venue_cache_clear()
 
 
 def most_batches_at_once(intervals: list[tuple]) -> int:
@@ -68,7 +68,7 @@ def test_a_burst_settles_in_a_few_venue_round_trips_because_batches_overlap(back
     settlements = Settlement.objects.all()
     assert set(settlements.values_list("ref", flat=True)) == set(keys)
     assert not settlements.exclude(state=State.SETTLED).exists(), list(settlements.values_list("state", "step").distinct())
-    venue = get_venue()
+    venue = settlement_venue()
     assert venue.duplicate_client_order_ids() == []
     assert venue.total_placed() == ORDERS
     batches = set(SettlementStep.objects.filter(step=3, status=StepStatus.DONE).values_list("started_at", "finished_at"))
