@@ -6,9 +6,10 @@ Two variants, alternating round by round, the same processes with different sett
 
 * ``product`` -- the defaults: micro-batches (``SETTLEMENT_BATCH_SIZE`` 200, ``RELAY_BATCH_SIZE``
   1000), one 4-task chain per micro-batch;
-* ``literal`` -- the literal design: ``SETTLEMENT_BATCH_SIZE=1``, ``RELAY_BATCH_SIZE=1`` and
-  ``SETTLEMENT_STEP_CHAINS=1``, i.e. every order is its own intake task and its own 4-task
-  chain (one task per step), no batching.
+* ``literal`` -- the literal design: ``SETTLEMENT_BATCH_SIZE=1``, ``RELAY_BATCH_SIZE=1`` and the
+  tasks of ``bench/settlement_literal.py`` (its relay publishes to its own intake task; the
+  workers load it with ``--include``), i.e. every order is its own intake task and its own
+  4-task chain (one task per step), no batching.
 
 Each round, per variant: reset (truncate the settlement, outbox, lease/checkpoint and ledger
 tables, FLUSHALL the private redis), then
@@ -86,12 +87,15 @@ INDEX = {"BTC": Decimal("65000"), "ETH": Decimal("3000")}
 VENUE_FAULTS = "latency_ms=2,slippage_bps=5,fee_bps=10"
 VARIANTS = {
     "product": {},
-    "literal": {"SETTLEMENT_BATCH_SIZE": "1", "RELAY_BATCH_SIZE": "1", "SETTLEMENT_STEP_CHAINS": "1"},
+    # With bench/settlement_literal.py's relay and tasks (LITERAL_RELAY, LITERAL_WORKER).
+    "literal": {"SETTLEMENT_BATCH_SIZE": "1", "RELAY_BATCH_SIZE": "1"},
     # The previous process model: no venue queue, the intake task waits for the venue on
     # SETTLEMENT_VENUE_CONCURRENCY threads (8, as before) of its worker process.
     "inline": {"SETTLEMENT_VENUE_QUEUE": "", "SETTLEMENT_VENUE_CONCURRENCY": "8"},
 }
 SLOW_VARIANTS = "product,inline"
+LITERAL_RELAY = [sys.executable, "-m", "bench.settlement_literal", "relay"]
+LITERAL_WORKER = ["--include", "bench.settlement_literal"]
 VENUE_POOL = "--pool threads --concurrency 8"  # as the Procfile runs the venue worker
 
 
@@ -178,6 +182,7 @@ class Stack:
         self.workers: list[Child] = []
         self.starts = 0
         self.venue_pool = VENUE_POOL
+        self.literal = variant == "literal"
 
     def start_workers(self) -> None:
         """As the Procfile runs them: the intake worker (prefork, 2 processes) and, unless
@@ -186,7 +191,8 @@ class Stack:
         queue = self.env["CELERY_QUEUE"]
         self.workers = [Child(f"worker-{self.starts}", [str(BIN / "celery"), "-A", "trading", "worker", "-Q", queue,
                                                         "-n", f"bench@%h-{queue}", "-l", "info", "--concurrency", "2",
-                                                        "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                                                        "--without-gossip", "--without-mingle", "--without-heartbeat",
+                                                        *(LITERAL_WORKER if self.literal else [])],
                               self.env, self.log_dir).start()]  # fmt: skip
         venue_queue = self.env.get("SETTLEMENT_VENUE_QUEUE", f"{queue}.venue")
         if venue_queue:
@@ -203,7 +209,8 @@ class Stack:
         self.workers = []
 
     def start(self) -> None:
-        relay = Child("relay", [sys.executable, "manage.py", "run_relay", "--ttl", "3"], self.env, self.log_dir).start()
+        argv = [*LITERAL_RELAY, "--ttl", "3"] if self.literal else [sys.executable, "manage.py", "run_relay", "--ttl", "3"]
+        relay = Child("relay", argv, self.env, self.log_dir).start()
         self.children.append(relay)
         if self.beat:
             self.children.append(Child("beat", [str(BIN / "celery"), "-A", "trading", "beat", "-l", "info", "-s",

@@ -14,7 +14,7 @@ def _relay() -> dict:
     lease = Lease.objects.filter(name=LEASE).values("holder", "epoch", "expires_at").first()
     leading = bool(lease and lease["holder"] and lease["expires_at"] > timezone.now())
     lag = relay_lag_seconds()
-    limit = getattr(settings, "RELAY_READY_MAX_LAG_SECONDS", 30.0)
+    limit = settings.RELAY_READY_MAX_LAG_SECONDS
     return {
         "ok": lag["backlog_age_seconds"] <= limit,
         "leader": lease["holder"] if leading else None,

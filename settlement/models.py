@@ -87,6 +87,17 @@ class Settlement(models.Model):
     def current_step_name(self) -> str:
         return STEP_NAMES.get(self.step, "done")
 
+    @property
+    def buys_underlying(self) -> bool:
+        """An opening buy leaves the platform short the underlying: it buys it back with the
+        USDT premium. A close or an exercise is the mirror image: it sells."""
+        return self.kind == Kind.OPEN
+
+    @property
+    def has_swap(self) -> bool:
+        """A close at a zero bid moved no money: there is nothing to swap."""
+        return bool(self.usdt if self.buys_underlying else self.underlying_qty)
+
 
 class StepStatus(models.TextChoices):
     RUNNING = "running", "Running"

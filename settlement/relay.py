@@ -35,8 +35,8 @@ START = {"txid": 0, "id": 0}
 class Relay:
     def __init__(self, *, publish: Callable[[list[dict]], None] | None = None, batch: int | None = None):
         self.publish = publish or _publish_to_intake
-        self.batch = batch or getattr(settings, "RELAY_BATCH_SIZE", 1000)
-        self.linger = getattr(settings, "RELAY_LINGER_SECONDS", 0.005)
+        self.batch = batch or settings.RELAY_BATCH_SIZE
+        self.linger = settings.RELAY_LINGER_SECONDS
         self.holder = ""
         self.cursor = dict(START)
         self.lags_ms: deque[float] = deque(maxlen=10000)
@@ -44,13 +44,13 @@ class Relay:
         # The cursor is saved at most this often (and whenever the relay goes idle), not
         # once per published batch: a fenced commit per batch cost more than the publish.
         # A new leader re-publishes what was sent after the last save; the intake shrugs.
-        self.save_every = getattr(settings, "RELAY_CHECKPOINT_SECONDS", 0.1)
+        self.save_every = settings.RELAY_CHECKPOINT_SECONDS
         self._saved_at = 0.0
         self._published_at = 0.0
         # While the broker still holds intake messages no worker has taken, a new one would
         # only queue behind them: the events wait here instead (up to this long) and go out
         # together, so batches grow with the load and not the message count.
-        self.hold = getattr(settings, "RELAY_HOLD_SECONDS", 0.05)
+        self.hold = settings.RELAY_HOLD_SECONDS
         self._queue = _BrokerQueue() if publish is None else None
         self._unsaved_lags: list[float] = []
 
@@ -129,8 +129,8 @@ class _BrokerQueue:
 
     def __init__(self):
         self.client = None
-        self.name = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
-        url = getattr(settings, "CELERY_BROKER_URL", "") or ""
+        self.name = settings.CELERY_TASK_DEFAULT_QUEUE
+        url = settings.CELERY_BROKER_URL or ""
         if url.startswith(("redis://", "rediss://")):
             import redis
 
@@ -155,7 +155,7 @@ def _publish_to_intake(messages: list[dict]) -> None:
 
 def relay_singleton(*, ttl: float = 3.0, announce=print, publish=None, interval: float | None = None) -> Singleton:
     relay = Relay(publish=publish)
-    poll = getattr(settings, "RELAY_POLL_SECONDS", 0.25) if interval is None else interval
+    poll = settings.RELAY_POLL_SECONDS if interval is None else interval
     singleton = Singleton(LEASE, work=relay.work, ttl=ttl, interval=poll, on_lead=relay.on_lead, announce=announce)
     relay.holder = singleton.holder
     singleton.relay = relay

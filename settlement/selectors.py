@@ -19,10 +19,15 @@ def settlements_list(*, order_id: str | None = None, state: str | None = None) -
     return rows
 
 
-def settlements_unfinished(*, refs: list[str]) -> list[int]:
-    """The active settlements of these event keys: what a redelivered intake message (its
-    worker died mid-batch) picks up again at once instead of after the idle timeout."""
-    return sorted(Settlement.objects.filter(ref__in=list(refs), state__in=ACTIVE_STATES).values_list("id", flat=True))
+def settlements_unfinished(*, refs: list[str]) -> dict[int, list[int]]:
+    """The active settlements of these event keys, by their current step: what a redelivered
+    intake message (its worker died mid-batch) picks up again at once instead of after the
+    idle timeout."""
+    by_step: dict[int, list[int]] = {}
+    rows = Settlement.objects.filter(ref__in=list(refs), state__in=ACTIVE_STATES).order_by("id").values_list("step", "id")
+    for step, settlement_id in rows:
+        by_step.setdefault(step, []).append(settlement_id)
+    return by_step
 
 
 def venue_busy() -> bool:

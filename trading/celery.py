@@ -35,10 +35,12 @@ def _refuse_a_broken_connection(**kwargs):
         os._exit(70)
 
 
-def enqueue_on_commit(task_name: str, *args, **kwargs) -> None:
+def enqueue_on_commit(task_name: str, *args, countdown: float | None = None, queue: str | None = None, **kwargs) -> None:
     """Queue the task named ``task_name`` once the current transaction commits (at once
     outside one). By name, so a service can hand work to its own app's task without
-    importing the tasks module that imports it back; eagerly in the embedded mode."""
+    importing the tasks module that imports it back; eagerly in the embedded mode.
+    ``countdown`` (seconds to wait) and ``queue`` are Celery's options, not the task's."""
     from django.db import transaction
 
-    transaction.on_commit(lambda: app.tasks[task_name].apply_async(args=args, kwargs=kwargs))
+    options = {name: value for name, value in (("countdown", countdown), ("queue", queue)) if value is not None}
+    transaction.on_commit(lambda: app.tasks[task_name].apply_async(args=args, kwargs=kwargs, **options))

@@ -443,10 +443,10 @@ RELAY_LINGER_SECONDS = env.float("RELAY_LINGER_SECONDS", default=0.005)
 # has intake messages no worker has taken (they then travel together).
 RELAY_CHECKPOINT_SECONDS = env.float("RELAY_CHECKPOINT_SECONDS", default=0.1)
 RELAY_HOLD_SECONDS = env.float("RELAY_HOLD_SECONDS", default=0.05)
+# /readyz reports the relay not ready when the oldest unpublished event is older than this.
+RELAY_READY_MAX_LAG_SECONDS = env.float("RELAY_READY_MAX_LAG_SECONDS", default=30.0)
 # The simulated venue prices fills from an index read at most this long ago.
 SETTLEMENT_VENUE_PRICE_TTL_SECONDS = env.float("SETTLEMENT_VENUE_PRICE_TTL_SECONDS", default=0.5)
-# The literal design, for comparison in bench/settlement.py: one Celery task per step.
-SETTLEMENT_STEP_CHAINS = env.bool("SETTLEMENT_STEP_CHAINS", default=False)
 CELERY_BEAT_SCHEDULE.update(
     {
         # A sweep that waited longer than its period (the workers were down) is dropped: the

@@ -13,8 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def settle(ids):
-    for step in (1, 2, 3, 4):
-        ids = services.settlement_step_run(step=step, ids=ids)
+    services.settlements_run(ids=ids, through_venue=True)
 
 
 @pytest.fixture

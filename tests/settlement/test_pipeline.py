@@ -12,6 +12,7 @@ from django.utils import timezone
 from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer
 from settlement import services, tasks
 from settlement.models import Counter, Settlement, SettlementError, SettlementStep, State
+from settlement.services.state import claim
 from trading.models import AuditRecord
 
 from .conftest import emit, set_faults
@@ -26,9 +27,14 @@ def role_balance(role: str, asset: str) -> Decimal:
     return total
 
 
+def run_step(step, ids):
+    """One step alone, here (step 3 too, whatever the venue queue)."""
+    return services.settlements_run(ids=ids, from_step=step, to_step=step, through_venue=True)
+
+
 def run_all_steps(ids):
     for step in (1, 2, 3, 4):
-        ids = services.settlement_step_run(step=step, ids=ids)
+        ids = run_step(step, ids)
     return ids
 
 
@@ -81,20 +87,20 @@ def test_a_close_sells_the_underlying_and_returns_usdt(venue):
 
 def test_a_transient_venue_error_is_retried_with_backoff(venue_settings, venue):
     (sid,) = services.settlements_accept(events=[emit()])
-    services.settlement_step_run(step=1, ids=[sid])
-    services.settlement_step_run(step=2, ids=[sid])
+    run_step(1, [sid])
+    run_step(2, [sid])
     set_faults(venue_settings, "rate_limit=1.0")
-    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    assert run_step(3, [sid]) == []
     s = Settlement.objects.get(pk=sid)
     assert (s.state, s.step, s.attempts, s.last_error_code) == (State.RUNNING, 3, 1, "venue_rate_limited")
     assert s.next_attempt_at > timezone.now() - timedelta(seconds=1)
     assert s.claimed_until is None
     # Not due yet: nobody may run it before its backoff has passed.
-    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    assert run_step(3, [sid]) == []
     set_faults(venue_settings, "")
     Settlement.objects.filter(pk=sid).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-    assert services.settlement_step_run(step=3, ids=[sid]) == [sid]
-    assert services.settlement_step_run(step=4, ids=[sid]) == [sid]
+    assert run_step(3, [sid]) == [sid]
+    assert run_step(4, [sid]) == [sid]
     assert Settlement.objects.get(pk=sid).state == State.SETTLED
     error = SettlementError.objects.get(settlement_id=sid)
     assert (error.step, error.attempt, error.code, error.transient) == (3, 1, "venue_rate_limited", True)
@@ -103,36 +109,36 @@ def test_a_transient_venue_error_is_retried_with_backoff(venue_settings, venue):
 
 def test_an_ambiguous_outcome_is_resolved_by_lookup_never_by_a_second_order(venue_settings, venue):
     (sid,) = services.settlements_accept(events=[emit()])
-    services.settlement_step_run(step=1, ids=[sid])
-    services.settlement_step_run(step=2, ids=[sid])
+    run_step(1, [sid])
+    run_step(2, [sid])
     set_faults(venue_settings, "ambiguous=1.0")
-    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    assert run_step(3, [sid]) == []
     s = Settlement.objects.get(pk=sid)
     assert s.last_error_code == "venue_timeout"
     assert venue.placements(s.client_order_id) == 1  # it did execute; the reply was lost
     set_faults(venue_settings, "")
     Settlement.objects.filter(pk=sid).update(next_attempt_at=None)
-    assert services.settlement_step_run(step=3, ids=[sid]) == [sid]
+    assert run_step(3, [sid]) == [sid]
     assert venue.placements(s.client_order_id) == 1
     assert Settlement.objects.get(pk=sid).venue_order_id
 
 
 def test_an_unseen_order_is_not_resent_while_the_first_request_may_be_in_flight(venue_settings, venue):
     (sid,) = services.settlements_accept(events=[emit()])
-    services.settlement_step_run(step=1, ids=[sid])
-    services.settlement_step_run(step=2, ids=[sid])
+    run_step(1, [sid])
+    run_step(2, [sid])
     set_faults(venue_settings, "timeout=1.0")  # refused before execution, but we cannot know
-    services.settlement_step_run(step=3, ids=[sid])
+    run_step(3, [sid])
     set_faults(venue_settings, "")
     Settlement.objects.filter(pk=sid).update(next_attempt_at=None)
-    assert services.settlement_step_run(step=3, ids=[sid]) == []
+    assert run_step(3, [sid]) == []
     s = Settlement.objects.get(pk=sid)
     assert s.last_error_code == "venue_outcome_unknown"
     assert s.next_attempt_at > timezone.now()
     assert get_placements(venue, s) == 0
     # Once the grace has passed, the lookup's "never seen" is final and the order goes out.
     Settlement.objects.filter(pk=sid).update(next_attempt_at=None, venue_sent_at=timezone.now() - timedelta(seconds=60))
-    assert services.settlement_step_run(step=3, ids=[sid]) == [sid]
+    assert run_step(3, [sid]) == [sid]
     assert get_placements(venue, s) == 1
 
 
@@ -143,10 +149,10 @@ def get_placements(venue, settlement):
 @pytest.mark.django_db(transaction=True)
 def test_a_fatal_venue_error_goes_to_manual_review_and_staff_can_retry(venue_settings, venue, eager_celery, staff):
     (sid,) = services.settlements_accept(events=[emit()])
-    services.settlement_step_run(step=1, ids=[sid])
-    services.settlement_step_run(step=2, ids=[sid])
+    run_step(1, [sid])
+    run_step(2, [sid])
     set_faults(venue_settings, "reject=1.0")
-    services.settlement_step_run(step=3, ids=[sid])
+    run_step(3, [sid])
     s = Settlement.objects.get(pk=sid)
     assert (s.state, s.last_error_code) == (State.MANUAL_REVIEW, "venue_rejected")
     assert AuditRecord.objects.filter(action="settlement.manual_review", target_id=str(sid)).exists()
@@ -178,25 +184,26 @@ def test_resolving_needs_a_note_and_is_audited(venue_settings, venue, staff):
 
 def test_a_claimed_settlement_is_not_run_by_a_second_executor(venue):
     (sid,) = services.settlements_accept(events=[emit()])
-    token, batch = services._claim([sid], 1)
+    token, batch = claim([sid], 1)
     assert [s.id for s in batch] == [sid]
-    assert services.settlement_step_run(step=1, ids=[sid]) == []  # someone else holds it
+    assert run_step(1, [sid]) == []  # someone else holds it
     # The holder dies: its claim expires and the step can be taken again.
     Settlement.objects.filter(pk=sid).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    assert services.settlement_step_run(step=1, ids=[sid]) == [sid]
+    assert run_step(1, [sid]) == [sid]
     assert Transfer.objects.filter(id__startswith=f"stl:{sid}:1:").count() == 2
 
 
-def test_recovery_re_enqueues_idle_settlements_from_their_step(venue, eager_celery):
+def test_recovery_re_enqueues_idle_settlements_from_their_step(venue, eager_celery, django_capture_on_commit_callbacks):
     first = services.settlements_accept(events=[emit()])
-    services.settlement_step_run(step=1, ids=first)
-    services.settlement_step_run(step=2, ids=first)
+    run_step(1, first)
+    run_step(2, first)
     second = services.settlements_accept(events=[emit("close", usdt="650")])
-    services.settlement_step_run(step=1, ids=second)
+    run_step(1, second)
     ids = first + second
     Settlement.objects.filter(pk__in=ids).update(updated_at=timezone.now() - timedelta(minutes=1))
     assert services.settlements_stalled() == {3: ids[:1], 2: ids[1:]}
-    assert tasks.settlement_recover() == 2
+    with django_capture_on_commit_callbacks(execute=True):  # the tasks go out as the sweep ends
+        assert tasks.settlement_recover() == 2
     assert set(Settlement.objects.values_list("state", flat=True)) == {State.SETTLED}
     assert Counter.objects.get(name="settlement_recovered").value == 2
 
@@ -249,14 +256,15 @@ def test_a_close_at_a_zero_bid_settles_without_a_venue_order(venue):
 def test_a_step_also_takes_other_settlements_waiting_at_it(venue):
     ids = services.settlements_accept(events=[emit(), emit(), emit("close", usdt="650")])
     # One message for the first settlement: the step takes all three, which share the batch.
-    assert services.settlement_step_run(step=1, ids=ids[:1]) == ids
-    assert services.settlement_step_run(step=1, ids=ids[1:]) == []  # their own messages: nothing left
-    assert services.settlement_step_run(step=2, ids=ids[2:]) == ids
+    assert run_step(1, ids[:1]) == ids
+    assert run_step(1, ids[1:]) == []  # their own messages: nothing left
+    assert run_step(2, ids[2:]) == ids
 
 
 def test_the_intake_takes_a_batch_through_every_step_in_two_commits(venue):
     messages = [emit(), emit("close", usdt="650"), emit("exercise", usdt="40", underlying="ETH", topic="options.exercise")]
-    new, settled = services.settlements_take_in(events=messages + messages[:1])  # a key twice: inserted once
+    # step 3 in the intake's own task (no venue queue); a key twice: inserted once
+    new, settled = services.settlements_take_in(events=messages + messages[:1], through_venue=True)
     assert len(new) == 3 and settled == new
     for s in Settlement.objects.filter(pk__in=new):
         assert (s.state, s.step, s.claim, s.client_order_id) == (State.SETTLED, 5, "", f"stl-{s.id}")
@@ -289,11 +297,12 @@ def test_the_venue_executor_takes_whatever_waits_at_step_3_in_claims_it_can_send
     assert services.settlements_venue_run(ids=new) == ([], False)
 
 
-def test_a_redelivered_intake_message_finishes_what_its_worker_left(venue, eager_celery):
+def test_a_redelivered_intake_message_finishes_what_its_worker_left(venue, eager_celery, django_capture_on_commit_callbacks):
     messages = [emit(), emit("close", usdt="650")]
     first, second = services.settlements_accept(events=messages)
-    services.settlement_step_run(step=1, ids=[first])
-    services.settlement_step_run(step=2, ids=[first])  # the worker died before step 3
-    assert tasks.settlement_intake(messages) == 0
+    run_step(1, [first])
+    run_step(2, [first])  # the worker died before step 3
+    with django_capture_on_commit_callbacks(execute=True):  # step 3 goes to the venue queue
+        assert tasks.settlement_intake(messages) == 0
     assert set(Settlement.objects.values_list("state", flat=True)) == {State.SETTLED}
     assert venue.total_placed() == 2

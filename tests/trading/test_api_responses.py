@@ -191,7 +191,7 @@ def world(settings, django_capture_on_commit_callbacks, eager_tasks):
     a.post("/api/v1/options/orders", {"series": w["series"], "side": "sell", "contracts": "0.1", "limit_price_usdt": "0.01"},
            format="json")
     ids = settlement_services.settlements_accept(events=[outbox_message(e) for e in OutboxEvent.objects.order_by("id")])
-    settlement_services.settlement_step_run(step=1, ids=ids)
+    settlement_services.settlements_run(ids=ids, to_step=1)
 
     device = enable_totp(alice)
     withdrawal = a.post("/api/v1/withdrawals", {"asset": "BTC", "amount": "0.01", "address": BTC_ADDRESS,

@@ -1,20 +1,27 @@
-"""Reconciliation: nothing is lost while the relay or the broker is down.
+"""Nothing is left half done, and nothing is lost.
 
-Every few seconds, outbox events of the settlement topics that have been committed for a
-while without a settlement record are published to the intake again. A watermark (the
-``(txid, id)`` up to which every event is known to have its settlement) keeps each pass
-short; it is read with the same snapshot guard as the relay, so an event committed late
-is never stepped over.
+**Recovery** (``settlements_recover``, the ``settlement.recover`` sweep every few seconds and on
+every worker start) re-enqueues settlements idle in a non-final state from their current step:
+a crashed worker, a lost message. Settlements waiting at step 3 while a venue executor holds a
+live claim are behind a backlog, not lost: the executors take the oldest first, so the sweep
+leaves them; once no claim is live (the venue workers died, the messages were lost) it sends
+them again.
+
+**Reconciliation** (``outbox_reconcile``, the ``settlement.reconcile`` sweep): outbox events of
+the settlement topics that have been committed for a while without a settlement record are
+published to the intake again. A watermark (the ``(txid, id)`` up to which every event is known
+to have its settlement) keeps each pass short; it is read with the same snapshot guard as the
+relay, so an event committed late is never stepped over.
 
 An event without a settlement may simply be waiting in the broker behind a backlog: sent
 again every pass, it would pile duplicates onto the very queue that is late. So whoever
-publishes to the intake (the relay, this pass) first *marks* the events as queued, in a
-sorted set on the broker's own Redis (score: when), and the intake task unmarks its events
+publishes to the intake (the relay, the reconciliation) first *marks* the events as queued, in
+a sorted set on the broker's own Redis (score: when), and the intake task unmarks its events
 as it starts them. A pass re-publishes only events that are neither accepted nor marked
-within ``SETTLEMENT_RECONCILE_QUEUED_SECONDS``: each missing event goes again at most once
-per that period. The marks share the broker's fate: a broker that lost its messages
-(restarted, flushed) lost their marks too, and those events go again on the next pass; an
-intake whose worker died had already unmarked its events.
+within ``SETTLEMENT_RECONCILE_QUEUED_SECONDS``: each missing event goes again at most once per
+that period. The marks share the broker's fate: a broker that lost its messages (restarted,
+flushed) lost their marks too, and those events go again on the next pass; an intake whose
+worker died had already unmarked its events.
 """
 
 from __future__ import annotations
@@ -23,28 +30,85 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from trading.models import SingletonCheckpoint
 from trading.outbox import outbox_after, outbox_message
 
-from .models import Settlement
-from .services import TOPICS, counter_add
+from .. import selectors
+from ..models import ACTIVE_STATES, Settlement
+from .intake import TOPICS
+from .pipeline import settlements_enqueue
+from .state import counter_add
+from .swap import venue_queue
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "settlement-reconcile"
 
 
+# --- recovery -------------------------------------------------------------------------------
+
+
+def settlements_stalled(*, idle_seconds: float | None = None, limit: int = 5000) -> dict[int, list[int]]:
+    """Active settlements nobody is working on: unclaimed (or claim expired), due, and idle
+    past the timeout. Grouped by their current step."""
+    now = timezone.now()
+    idle = settings.SETTLEMENT_IDLE_SECONDS if idle_seconds is None else idle_seconds
+    rows = (
+        Settlement.objects.filter(state__in=ACTIVE_STATES, updated_at__lt=now - timedelta(seconds=idle))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("id")
+        .values_list("step", "id")[:limit]
+    )
+    by_step: dict[int, list[int]] = defaultdict(list)
+    for step, settlement_id in rows:
+        by_step[step].append(settlement_id)
+    return dict(by_step)
+
+
+def settlements_touch(*, ids: Sequence[int]) -> None:
+    """Mark re-enqueued settlements so the next sweeps leave them alone while their message
+    waits in the queue: they count as idle again only one more idle period later. (Were a
+    sweep to re-enqueue whatever waits longer than the idle timeout, a long queue would grow
+    itself with duplicates.)"""
+    later = timezone.now() + timedelta(seconds=settings.SETTLEMENT_IDLE_SECONDS)
+    Settlement.objects.filter(id__in=list(ids), state__in=ACTIVE_STATES).update(updated_at=later)
+
+
+def settlements_recover() -> int:
+    """Re-enqueue the stalled settlements from their current step; returns how many."""
+    stalled = settlements_stalled()
+    if 3 in stalled and venue_queue() and selectors.venue_busy():
+        # Waiting behind the venue stage's backlog, not lost: its executors take the
+        # oldest first and keep claiming while work waits.
+        del stalled[3]
+    total = 0
+    for step, ids in sorted(stalled.items()):
+        settlements_touch(ids=ids)
+        settlements_enqueue(ids=ids, from_step=step)
+        total += len(ids)
+    if total:
+        logger.warning("recovery re-enqueued %d settlement(s): %s", total, {s: len(i) for s, i in stalled.items()})
+        counter_add("settlement_recovered", total)
+    return total
+
+
+# --- reconciliation -------------------------------------------------------------------------
+
+
 def outbox_reconcile(*, publish: Callable[[list[dict]], None], older_than: float | None = None, limit: int = 5000) -> int:
     """Publish the events still without a settlement and not queued; returns how many were
     re-published."""
-    older_than = getattr(settings, "SETTLEMENT_RECONCILE_AFTER_SECONDS", 3.0) if older_than is None else older_than
+    older_than = settings.SETTLEMENT_RECONCILE_AFTER_SECONDS if older_than is None else older_than
     mark = SingletonCheckpoint.objects.filter(name=CHECKPOINT).values_list("value", flat=True).first() or {}
     txid, event_id = int(mark.get("txid", 0)), int(mark.get("id", 0))
     events = outbox_after(txid=txid, event_id=event_id, limit=limit, topics=TOPICS)
@@ -77,11 +141,8 @@ def outbox_reconcile(*, publish: Callable[[list[dict]], None], older_than: float
     return len(missing)
 
 
-# --- queue marks ------------------------------------------------------------------------------
-
-
 def queued_seconds() -> float:
-    return float(getattr(settings, "SETTLEMENT_RECONCILE_QUEUED_SECONDS", 120.0))
+    return float(settings.SETTLEMENT_RECONCILE_QUEUED_SECONDS)
 
 
 class QueueMarks:
@@ -153,8 +214,8 @@ _marks_lock = threading.Lock()
 
 def queue_marks() -> QueueMarks:
     """This process's marks for the configured broker and intake queue."""
-    url = getattr(settings, "CELERY_BROKER_URL", "") or ""
-    key = f"settlement:queued:{getattr(settings, 'CELERY_TASK_DEFAULT_QUEUE', 'celery')}"
+    url = settings.CELERY_BROKER_URL or ""
+    key = f"settlement:queued:{settings.CELERY_TASK_DEFAULT_QUEUE}"
     cache_key = (os.getpid(), url, key)
     marks = _marks.get(cache_key)
     if marks is None:
@@ -174,5 +235,5 @@ def events_taken(messages: list[dict]) -> None:
     them again. Best effort: a mark left behind only delays that by the period."""
     try:
         queue_marks().unmark(m["id"] for m in messages if "id" in m)
-    except Exception as exc:  # the broker just handed us this message; a blip is no reason to fail it
+    except Exception as exc:  # noqa: BLE001 - the broker just handed us this message; a blip is no reason to fail it
         logger.warning("intake could not unmark %d event(s): %s: %s", len(messages), type(exc).__name__, exc)
