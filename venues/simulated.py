@@ -95,6 +95,7 @@ QUOTE_QUANTUM = Decimal("0.000001")  # USDT: 6 decimals
 PRICE_QUANTUM = Decimal("0.01")
 BALANCE_SCALE = 8  # the store keeps net flows in integer units of 10^-8
 STORE_WRITE_MARGIN_S = 1.0
+STORE_MAX_CONNECTIONS = 4096
 BPS = Decimal(10_000)
 DEFAULT_KEY_PREFIX = "settlement:venue:sim"
 SETTING_NAME = "SETTLEMENT_VENUE_FAULTS"
@@ -356,7 +357,11 @@ class _RedisStore:
         if client is None:
             import redis
 
-            client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=30)
+            # redis-py's pool holds at most 100 connections unless told otherwise, and fails the
+            # 101st call at once: a process with hundreds of venue calls in flight
+            # (SETTLEMENT_VENUE_CONCURRENCY) needs a connection for each.
+            client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                          health_check_interval=30, max_connections=STORE_MAX_CONNECTIONS)
         self.client = client
         self.prefix = prefix
         self.counts_key = f"{prefix}:counts"

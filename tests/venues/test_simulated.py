@@ -432,3 +432,18 @@ def test_orders_recorded_before_the_venues_became_one_are_still_found(redis_clie
         assert (settled.symbol, settled.filled, settled.fee, settled.fee_asset) == ("BTC-USDT", Decimal("0.02"), None, "")
     finally:
         venue.reset()
+
+
+def test_hundreds_of_calls_at_once_each_get_a_store_connection(make_venue):
+    """A venue process sends a whole batch at once (SETTLEMENT_VENUE_CONCURRENCY threads):
+    no call may fail for want of a connection to the store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    venue = make_venue(store="redis", latency_ms=100)
+
+    def place(i):
+        return venue.market_order(client_order_id=f"many-{i}", symbol="BTC-USDT", side="buy", amount=Decimal("0.001"))
+
+    with ThreadPoolExecutor(max_workers=150) as pool:
+        orders = list(pool.map(place, range(150)))
+    assert len(orders) == 150 and venue.total_placed() == 150
