@@ -11,11 +11,13 @@ TEST_DATABASE_URL ?= postgres://meridian:meridian-local@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test stack deps frontend services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement bench-runner bench-api
+.PHONY: run test lint format stack deps frontend tools services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement bench-runner bench-api
 
 help:
 	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
 	@echo "make test    run the whole test suite against PostgreSQL + Redis"
+	@echo "make lint    ruff (lint and format check) over the tree"
+	@echo "make format  ruff's formatting and safe fixes, applied"
 	@echo "make stack   run the full process stack (needs DATABASE_URL and REDIS_URL)"
 	@echo "make bench-ledger   ledger throughput vs a single hot system row (PostgreSQL)"
 	@echo "make bench-pricing  option pricing and implied vols vs QuantLib"
@@ -24,7 +26,10 @@ help:
 	@echo "make bench-runner  spot engine runner orders/s with PostgreSQL vs one order per transaction"
 	@echo "make bench-api     POST /api/v1/orders on daphne at 250 req/s and max rate vs a bare DRF insert"
 
-$(BIN)/activate:
+tools:
+	@bash scripts/ensure-tools.sh
+
+$(BIN)/activate: | tools
 	@echo "==> creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 
@@ -33,12 +38,12 @@ $(VENV)/.installed: requirements.txt | $(BIN)/activate
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	@touch $@
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json | tools
 	@echo "==> installing front-end dependencies (npm)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-static/build/.built: node_modules/.installed $(wildcard frontend/*)
+static/build/.built: node_modules/.installed $(shell find frontend -type f 2>/dev/null)
 	@echo "==> building front-end assets"
 	npm run --silent build
 	@touch $@
@@ -63,10 +68,21 @@ services:
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-test: deps frontend services chromium
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: deps
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: deps frontend services chromium lint
 	@mkdir -p var
+	@echo "==> front-end unit tests (node --test)"
+	npm run --silent test
+	@echo "==> the suite (pytest)"
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=0 HTTPS=0 \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+		$(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 # Stack mode signs sessions and tokens with a key of its own: SECRET_KEY if set, else one
 # made once for this checkout in var/secret_key.

@@ -41,8 +41,17 @@ class KycProfileAdmin(admin.ModelAdmin):
     ordering = ("submitted_at", "id")
     actions = ["approve_selected", "reject_selected"]
     fields = (
-        "user", "status", "full_name", "country", "date_of_birth", "document_link", "document_content_type",
-        "submitted_at", "decided_at", "decided_by", "rejection_reason",
+        "user",
+        "status",
+        "full_name",
+        "country",
+        "date_of_birth",
+        "document_link",
+        "document_content_type",
+        "submitted_at",
+        "decided_at",
+        "decided_by",
+        "rejection_reason",
     )
     readonly_fields = fields
 
@@ -66,7 +75,9 @@ class KycProfileAdmin(admin.ModelAdmin):
     def document_link(self, obj):
         if not obj.document:
             return "—"
-        return format_html('<a href="{}" target="_blank">view</a>', reverse("admin:accounts_kycprofile_document", args=[obj.pk]))
+        return format_html(
+            '<a href="{}" target="_blank">view</a>', reverse("admin:accounts_kycprofile_document", args=[obj.pk])
+        )
 
     def document_view(self, request, profile_id):
         if not self.has_view_permission(request):
@@ -74,7 +85,9 @@ class KycProfileAdmin(admin.ModelAdmin):
         profile = get_object_or_404(KycProfile, pk=profile_id)
         if not profile.document:
             raise Http404
-        return FileResponse(profile.document.open("rb"), content_type=profile.document_content_type or "application/octet-stream")
+        return FileResponse(
+            profile.document.open("rb"), content_type=profile.document_content_type or "application/octet-stream"
+        )
 
     @admin.action(description="Approve selected KYC submissions", permissions=["change"])
     def approve_selected(self, request, queryset):

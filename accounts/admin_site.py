@@ -17,7 +17,9 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
     """
 
     def _chosen_device(self, user):
-        return super()._chosen_device(user) or TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+        return (
+            super()._chosen_device(user) or TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+        )
 
     def _verify_token(self, user, token, device=None):
         if device is None:

@@ -40,8 +40,9 @@ class RegisterApi(APIView):
         id = serializers.IntegerField()
         email = serializers.EmailField()
 
-    @extend_schema(summary="Create an account", request=InputSerializer, responses={201: OutputSerializer},
-                   tags=["accounts"])
+    @extend_schema(
+        summary="Create an account", request=InputSerializer, responses={201: OutputSerializer}, tags=["accounts"]
+    )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         user = services.user_register(email=data["email"], password=data["password"])
@@ -211,8 +212,12 @@ class EmailChangeApi(APIView):
     class OutputSerializer(serializers.Serializer):
         email = serializers.EmailField()
 
-    @extend_schema(summary="Change the email address", request=InputSerializer, responses={200: OutputSerializer},
-                   tags=["accounts"])
+    @extend_schema(
+        summary="Change the email address",
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+        tags=["accounts"],
+    )
     def post(self, request):
         data = validated(self.InputSerializer, request)
         user = services.email_change(

@@ -15,7 +15,9 @@ def seed(out) -> None:
     password = os.environ.get("DEMO_PASSWORD", "demo-Trader-2026")
     staff_password = os.environ.get("DEMO_STAFF_PASSWORD", "demo-Staff-2026")
     with transaction.atomic():
-        trader, created = User.objects.get_or_create(email=DEMO_TRADER, defaults={"first_name": "Dana", "last_name": "Demo"})
+        trader, created = User.objects.get_or_create(
+            email=DEMO_TRADER, defaults={"first_name": "Dana", "last_name": "Demo"}
+        )
         if created:
             trader.set_password(password)
             trader.save()
@@ -34,4 +36,6 @@ def seed(out) -> None:
     out.write(f"    demo trader : {DEMO_TRADER} / {password}   (2FA off, KYC approved)")
     out.write(f"    staff (admin): {DEMO_STAFF} / {staff_password}   (admin needs a 2FA code:")
     out.write(f"                   add {device.config_url} to an authenticator app,")
-    out.write(f"                   or print the current code: .venv/bin/python manage.py demo_otp --email {DEMO_STAFF})")
+    out.write(
+        f"                   or print the current code: .venv/bin/python manage.py demo_otp --email {DEMO_STAFF})"
+    )

@@ -78,8 +78,12 @@ class ResetSetPasswordForm(forms.Form):
     A reset never touches 2FA: the next sign-in still asks for the code.
     """
 
-    new_password1 = forms.CharField(label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False)
-    new_password2 = forms.CharField(label="Repeat new password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False)
+    new_password1 = forms.CharField(
+        label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False
+    )
+    new_password2 = forms.CharField(
+        label="Repeat new password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False
+    )
 
     def __init__(self, user, *args, **kwargs):
         self.user = user

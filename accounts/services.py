@@ -14,18 +14,18 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from trading.audit import audit_append
@@ -291,7 +291,9 @@ def email_change(*, user: User, password: str, otp: str | None, new_email: str) 
         with transaction.atomic(durable=True):
             User.objects.filter(pk=user.pk).update(email=new_email)
     except IntegrityError as exc:
-        raise ValidationFailed("This email is already registered.", fields={"new_email": ["Already registered."]}) from exc
+        raise ValidationFailed(
+            "This email is already registered.", fields={"new_email": ["Already registered."]}
+        ) from exc
     user.email = new_email
     return user
 
@@ -337,7 +339,9 @@ def kyc_submit(*, user: User, full_name: str, country: str, date_of_birth: dt.da
     today = timezone.now().date()
     if date_of_birth is None or date_of_birth > today:
         errors["date_of_birth"] = ["Enter a valid date of birth."]
-    elif (today.year - date_of_birth.year - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))) < MIN_AGE_YEARS:
+    elif (
+        today.year - date_of_birth.year - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))
+    ) < MIN_AGE_YEARS:
         errors["date_of_birth"] = [f"You must be at least {MIN_AGE_YEARS} years old."]
     if document is None:
         errors["document"] = ["Attach an identity document."]
@@ -372,7 +376,11 @@ def kyc_submit(*, user: User, full_name: str, country: str, date_of_birth: dt.da
             actor=user,
             action="kyc.submitted",
             target=profile,
-            data={"user_id": profile.user_id, "country": profile.country, "document_type": profile.document_content_type},
+            data={
+                "user_id": profile.user_id,
+                "country": profile.country,
+                "document_type": profile.document_content_type,
+            },
         )
         signals.kyc_submitted.send(sender=KycProfile, profile=profile, actor=user)
     return profile
@@ -388,7 +396,9 @@ def kyc_decide(*, profile_id: int, actor: User | None, approve: bool, reason: st
         if profile is None:
             raise NotFound("No such KYC profile.")
         if profile.status != KycStatus.PENDING:
-            raise Conflict(f"Only pending submissions can be decided (this one is {profile.status}).", code="kyc_not_pending")
+            raise Conflict(
+                f"Only pending submissions can be decided (this one is {profile.status}).", code="kyc_not_pending"
+            )
         profile.status = KycStatus.APPROVED if approve else KycStatus.REJECTED
         profile.rejection_reason = "" if approve else reason
         profile.decided_at = timezone.now()

@@ -38,7 +38,9 @@ def _safe_next(request) -> str:
     from django.utils.http import url_has_allowed_host_and_scheme
 
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("web:account")
 
@@ -76,7 +78,11 @@ def login_view(request):
             if services.two_factor_enabled(user=user):
                 # Password is right; the session is not signed in until the code checks out.
                 request.session.cycle_key()
-                request.session[PENDING_LOGIN_KEY] = {"user_id": user.pk, "at": time.time(), "next": _safe_next(request)}
+                request.session[PENDING_LOGIN_KEY] = {
+                    "user_id": user.pk,
+                    "at": time.time(),
+                    "next": _safe_next(request),
+                }
                 return redirect("web:login_otp")
             session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(_safe_next(request))
@@ -148,7 +154,11 @@ def password_change(request):
     return render(
         request,
         "accounts/account.html",
-        {"profile": selectors.user_profile(user=request.user), "password_form": form, "email_form": forms.EmailChangeForm()},
+        {
+            "profile": selectors.user_profile(user=request.user),
+            "password_form": form,
+            "email_form": forms.EmailChangeForm(),
+        },
         status=400,
     )
 
@@ -173,7 +183,11 @@ def email_change(request):
     return render(
         request,
         "accounts/account.html",
-        {"profile": selectors.user_profile(user=request.user), "password_form": forms.PasswordChangeForm(), "email_form": form},
+        {
+            "profile": selectors.user_profile(user=request.user),
+            "password_form": forms.PasswordChangeForm(),
+            "email_form": form,
+        },
         status=400,
     )
 
@@ -191,7 +205,9 @@ def two_factor_setup(request):
     elif request.POST.get("step") == "start" and reauth_form.is_valid():
         try:
             setup = services.two_factor_setup(
-                user=request.user, password=reauth_form.cleaned_data["password"], otp=reauth_form.cleaned_data.get("otp")
+                user=request.user,
+                password=reauth_form.cleaned_data["password"],
+                otp=reauth_form.cleaned_data.get("otp"),
             )
         except DomainError as exc:
             _apply(reauth_form, exc)

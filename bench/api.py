@@ -61,6 +61,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import db_params, load, log, machine_lines, stack_secret  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_api"
@@ -77,8 +78,14 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def _ensure_database(db: dict, fresh: bool) -> None:
     import psycopg
 
-    with psycopg.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"] or None,
-                         dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=db["host"],
+        port=db["port"],
+        user=db["user"],
+        password=db["password"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
         if fresh:
             conn.execute(f'DROP DATABASE IF EXISTS "{db["name"]}" WITH (FORCE)')
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["name"]]).fetchone():
@@ -136,10 +143,20 @@ def bodies(n: int, seed: int) -> list[bytes]:
         r = rnd.random()
         qty = str(Decimal(rnd.randint(50, 5000)) / 100000)
         if r < 0.7:
-            data = {"side": side, "type": "limit", "price": str(MID - sign * Decimal(rnd.randint(1, 400)) / 2), "quantity": qty}
+            data = {
+                "side": side,
+                "type": "limit",
+                "price": str(MID - sign * Decimal(rnd.randint(1, 400)) / 2),
+                "quantity": qty,
+            }
         elif r < 0.9:
-            data = {"side": side, "type": "limit", "price": str(MID + sign * Decimal(rnd.randint(1, 40)) / 2), "quantity": qty,
-                    "time_in_force": rnd.choice(("GTC", "IOC"))}
+            data = {
+                "side": side,
+                "type": "limit",
+                "price": str(MID + sign * Decimal(rnd.randint(1, 40)) / 2),
+                "quantity": qty,
+                "time_in_force": rnd.choice(("GTC", "IOC")),
+            }
         elif side == "buy" and r < 0.95:
             data = {"side": "buy", "type": "market", "quote_quantity": str(rnd.randint(20, 2000))}
         else:
@@ -169,10 +186,18 @@ class Guard:
     def run(self):
         import psycopg
 
-        with psycopg.connect(host=self.db["host"], port=self.db["port"], user=self.db["user"],
-                             password=self.db["password"] or None, dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=self.db["host"],
+            port=self.db["port"],
+            user=self.db["user"],
+            password=self.db["password"] or None,
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             while not self.stop.wait(0.05):
-                count = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.db["name"]]).fetchone()[0]
+                count = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.db["name"]]
+                ).fetchone()[0]
                 if count > self.limit:
                     self.tripped = count
                     log(f"!! {count} connections to {self.db['name']}: stopping daphne")
@@ -206,8 +231,14 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Server:
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=open(self.log_path, "a"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=open(self.log_path, "a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def cpu(self) -> float:
@@ -251,15 +282,16 @@ def _pct(values, q):
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 async def _send(session, url, token, body, results, scheduled=None):
     started = time.perf_counter()
     status = 0
     try:
-        async with session.post(url, data=body, headers={"Authorization": f"Bearer {token}",
-                                                          "Content-Type": "application/json"}) as response:
+        async with session.post(
+            url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        ) as response:
             await response.read()
             status = response.status
     except Exception as exc:  # a refused or dropped connection is an error of the run
@@ -268,8 +300,9 @@ async def _send(session, url, token, body, results, scheduled=None):
     results.append(((done - (scheduled if scheduled is not None else started)) * 1000, status))
 
 
-async def fixed_rate(url: str, tokens: list[str], payloads: list[bytes], rate: float, seconds: float, rnd,
-                     connections: int) -> dict:
+async def fixed_rate(
+    url: str, tokens: list[str], payloads: list[bytes], rate: float, seconds: float, rnd, connections: int
+) -> dict:
     import aiohttp
 
     n = int(rate * seconds)
@@ -285,8 +318,11 @@ async def fixed_rate(url: str, tokens: list[str], payloads: list[bytes], rate: f
             if delay > 0:
                 await asyncio.sleep(delay)
             lag.append(time.perf_counter() - at)
-            tasks.append(asyncio.create_task(
-                _send(session, url, rnd.choice(tokens), payloads[i % len(payloads)], results, scheduled=at)))
+            tasks.append(
+                asyncio.create_task(
+                    _send(session, url, rnd.choice(tokens), payloads[i % len(payloads)], results, scheduled=at)
+                )
+            )
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     return _summary(results, elapsed, sender_lag_p99=_pct(lag, 0.99) * 1000)
@@ -319,9 +355,18 @@ def _summary(results: list, elapsed: float, **extra) -> dict:
         if not (isinstance(status, int) and 200 <= status < 300):
             errors[status] = errors.get(status, 0) + 1
     latencies = [ms for ms, _ in results]
-    return {"n": len(results), "ok": len(ok), "rps": len(ok) / elapsed, "elapsed": elapsed, "errors": errors,
-            "p50": _pct(latencies, 0.5), "p90": _pct(latencies, 0.9), "p99": _pct(latencies, 0.99),
-            "max": max(latencies) if latencies else float("nan"), **extra}
+    return {
+        "n": len(results),
+        "ok": len(ok),
+        "rps": len(ok) / elapsed,
+        "elapsed": elapsed,
+        "errors": errors,
+        "p50": _pct(latencies, 0.5),
+        "p90": _pct(latencies, 0.9),
+        "p99": _pct(latencies, 0.99),
+        "max": max(latencies) if latencies else float("nan"),
+        **extra,
+    }
 
 
 def db_sessions() -> tuple[int, int]:
@@ -347,14 +392,23 @@ def run_phase(kind: str, variant: str, args, port: int, server: Server, tokens, 
     _, backends = db_sessions()
     time.sleep(1.0)  # the statistics of sessions are flushed about once a second
     sessions, _ = db_sessions()
-    row.update(db_sessions_per_req=(sessions - sessions0) / max(1, row["n"]), db_backends=backends,variant=variant, kind=kind, server_core=cpu / wall, server_ms_per_req=cpu / max(1, row["n"]) * 1000,
-               load=os.getloadavg()[0])
+    row.update(
+        db_sessions_per_req=(sessions - sessions0) / max(1, row["n"]),
+        db_backends=backends,
+        variant=variant,
+        kind=kind,
+        server_core=cpu / wall,
+        server_ms_per_req=cpu / max(1, row["n"]) * 1000,
+        load=os.getloadavg()[0],
+    )
     errors = ", ".join(f"{k}: {v}" for k, v in row["errors"].items()) or "none"
     what = f"{args.rate:g}/s open loop" if kind == "fixed" else f"max, {args.concurrency} clients"
-    log(f"    {variant:7} {what:>18}: {row['rps']:7.1f} req/s ok  p50 {row['p50']:6.1f}  p90 {row['p90']:6.1f}  "
+    log(
+        f"    {variant:7} {what:>18}: {row['rps']:7.1f} req/s ok  p50 {row['p50']:6.1f}  p90 {row['p90']:6.1f}  "
         f"p99 {row['p99']:7.1f}  max {row['max']:7.1f} ms  errors {errors}; daphne {row['server_core'] * 100:3.0f}% of a core, "
         f"{row['server_ms_per_req']:.2f} ms CPU/req; new DB sessions/req {row['db_sessions_per_req']:.2f}, "
-        f"backends at end {row['db_backends']}; load {load()}")
+        f"backends at end {row['db_backends']}; load {load()}"
+    )
     return row
 
 
@@ -365,7 +419,8 @@ def _machine() -> list[str]:
     import aiohttp
     import daphne
 
-    return machine_lines() + [
+    return [
+        *machine_lines(),
         f"python:     {platform.python_version()}; daphne {daphne.__version__}; load generator aiohttp {aiohttp.__version__}",
     ]
 
@@ -376,15 +431,27 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of the open-loop phase")
     parser.add_argument("--max-seconds", type=float, default=8.0, help="duration of the max-rate phase")
     parser.add_argument("--concurrency", type=int, default=16, help="clients of the max-rate phase")
-    parser.add_argument("--connections", type=int, default=32,
-                        help="keep-alive connections of the open-loop phase (requests beyond wait for one)")
-    parser.add_argument("--db", choices=("close", "pool", "configured"), default="pool",
-                        help="the web process's database connections: close = CONN_MAX_AGE=0 (the settings' env knob: "
-                        "one connection per request, closed at its end), pool = the Procfile web line's psycopg pool (DB_POOL_SIZE=16, the default), "
-                        "configured = the settings' default CONN_MAX_AGE=60, which leaks a connection per request "
-                        "thread under ASGI (guarded by --max-backends)")
-    parser.add_argument("--max-backends", type=int, default=40,
-                        help="stop daphne if it holds more PostgreSQL connections than this (the server is shared)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="keep-alive connections of the open-loop phase (requests beyond wait for one)",
+    )
+    parser.add_argument(
+        "--db",
+        choices=("close", "pool", "configured"),
+        default="pool",
+        help="the web process's database connections: close = CONN_MAX_AGE=0 (the settings' env knob: "
+        "one connection per request, closed at its end), pool = the Procfile web line's psycopg pool (DB_POOL_SIZE=16, the default), "
+        "configured = the settings' default CONN_MAX_AGE=60, which leaks a connection per request "
+        "thread under ASGI (guarded by --max-backends)",
+    )
+    parser.add_argument(
+        "--max-backends",
+        type=int,
+        default=40,
+        help="stop daphne if it holds more PostgreSQL connections than this (the server is shared)",
+    )
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--phases", default="fixed,max")
@@ -403,10 +470,18 @@ def main() -> int:
     _ensure_database(db, args.fresh)
     stack_secret()
     env = {
-        **os.environ, "DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "DEBUG": "0", "HTTPS": "0",
-        "JWT_ACCESS_MINUTES": "600", "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "PYTHONUNBUFFERED": "1",
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "DEBUG": "0",
+        "HTTPS": "0",
+        "JWT_ACCESS_MINUTES": "600",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        "PYTHONUNBUFFERED": "1",
     }
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DEBUG", "HTTPS", "JWT_ACCESS_MINUTES", "LOG_LEVEL")})
+    os.environ.update(
+        {k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DEBUG", "HTTPS", "JWT_ACCESS_MINUTES", "LOG_LEVEL")}
+    )
     os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
     import django
 
@@ -430,22 +505,29 @@ def main() -> int:
         server_env["CONN_MAX_AGE"] = "0"
     elif args.db == "configured":
         server_env.pop("CONN_MAX_AGE", None)
-    web = Server([str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "trading.asgi:application"], server_env,
-                 log_dir / "daphne.log", "web").start()
+    web = Server(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "trading.asgi:application"],
+        server_env,
+        log_dir / "daphne.log",
+        "web",
+    ).start()
     engine = None
     if args.engine:
-        engine = Server([sys.executable, "manage.py", "run_engine", "--symbol", SYMBOL], env, log_dir / "engine.log",
-                        "engine").start()
+        engine = Server(
+            [sys.executable, "manage.py", "run_engine", "--symbol", SYMBOL], env, log_dir / "engine.log", "engine"
+        ).start()
     results: dict[tuple[str, str], list[dict]] = {}
     guard = Guard(db, web, args.max_backends)
     try:
         wait_http(port, web)
         guard.thread.start()
-        log(f"daphne on port {port} (settings bench.api_settings; logs {log_dir}); {args.users} traders; phases: "
+        log(
+            f"daphne on port {port} (settings bench.api_settings; logs {log_dir}); {args.users} traders; phases: "
             f"{args.rate:g}/s open loop for {args.seconds:g} s, max rate with {args.concurrency} clients for "
             f"{args.max_seconds:g} s; {args.connections} client connections in the open loop; engine "
             f"{'running' if engine else 'not running'}; database connections: "
-            f"{DB_MODES[args.db]}; daphne stopped if it holds more than {args.max_backends} of them")
+            f"{DB_MODES[args.db]}; daphne stopped if it holds more than {args.max_backends} of them"
+        )
         # warm up both endpoints (imports, connections, caches), untimed
         for variant in variants:
             url = f"http://127.0.0.1:{port}{PRODUCT_PATH if variant == 'product' else FLOOR_PATH}"
@@ -459,7 +541,9 @@ def main() -> int:
                 for variant in order:
                     if guard.tripped:
                         break
-                    row = run_phase(phase, variant, args, port, web, tokens, payloads, seed=round_no * 100 + len(results))
+                    row = run_phase(
+                        phase, variant, args, port, web, tokens, payloads, seed=round_no * 100 + len(results)
+                    )
                     results.setdefault((phase, variant), []).append(row)
                     time.sleep(0.5)
     finally:
@@ -473,12 +557,16 @@ def main() -> int:
     log(f"summary ({args.rounds} rounds; medians; latency in ms from the scheduled send in the open-loop phase):")
     med = {}
     for (phase, variant), rows in results.items():
-        med[(phase, variant)] = m = {k: statistics.median(r[k] for r in rows)
-                                     for k in ("rps", "p50", "p90", "p99", "max", "server_core", "server_ms_per_req")}
+        med[(phase, variant)] = m = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("rps", "p50", "p90", "p99", "max", "server_core", "server_ms_per_req")
+        }
         errors = sum(sum(r["errors"].values()) for r in rows)
         label = f"{args.rate:g}/s" if phase == "fixed" else "max rate"
-        log(f"  {label:>8} {variant:7}: {m['rps']:7.1f} req/s  p50 {m['p50']:6.1f}  p90 {m['p90']:6.1f}  p99 {m['p99']:7.1f}  "
-            f"errors {errors}  daphne {m['server_core'] * 100:.0f}% of a core, {m['server_ms_per_req']:.2f} ms CPU/req")
+        log(
+            f"  {label:>8} {variant:7}: {m['rps']:7.1f} req/s  p50 {m['p50']:6.1f}  p90 {m['p90']:6.1f}  p99 {m['p99']:7.1f}  "
+            f"errors {errors}  daphne {m['server_core'] * 100:.0f}% of a core, {m['server_ms_per_req']:.2f} ms CPU/req"
+        )
     goals = []
     if ("max", "product") in med and ("max", "floor") in med:
         ratio = med[("max", "product")]["rps"] / med[("max", "floor")]["rps"]
@@ -493,7 +581,9 @@ def main() -> int:
     if goals:
         log("goals: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals))
     if guard.tripped:
-        log(f"!! daphne was stopped: it held {guard.tripped} PostgreSQL connections (limit --max-backends {args.max_backends})")
+        log(
+            f"!! daphne was stopped: it held {guard.tripped} PostgreSQL connections (limit --max-backends {args.max_backends})"
+        )
     log(f"load avg at end: {load()}")
     failed = guard.tripped or any(r["errors"] and r["kind"] == "fixed" for rows in results.values() for r in rows)
     return 1 if failed else 0

@@ -4,6 +4,6 @@ server runs with this module for both variants, so the only difference is the en
 The database connections are the platform's (``DB_POOL_SIZE``, as the Procfile's web line
 sets it, or ``CONN_MAX_AGE``)."""
 
-from trading.settings import *  # noqa: F401,F403
+from trading.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.api_urls"

@@ -19,9 +19,16 @@ class FloorOrdersApi(APIView):
     def post(self, request):
         data = request.data
         order = SpotOrder.objects.create(
-            user=request.user, symbol=str(data.get("symbol", ""))[:20], side=str(data.get("side", ""))[:4],
-            type=str(data.get("type", ""))[:16], quantity=data.get("quantity"), price=data.get("price"),
-            hold_asset="USDT", hold_amount=0, status=SpotStatus.REJECTED, reject_reason="bench_floor",
+            user=request.user,
+            symbol=str(data.get("symbol", ""))[:20],
+            side=str(data.get("side", ""))[:4],
+            type=str(data.get("type", ""))[:16],
+            quantity=data.get("quantity"),
+            price=data.get("price"),
+            hold_asset="USDT",
+            hold_amount=0,
+            status=SpotStatus.REJECTED,
+            reject_reason="bench_floor",
         )
         return Response({"id": order.pk, "status": order.status}, status=201)
 

@@ -51,5 +51,10 @@ def db_params(url: str) -> dict:
     name = parsed.path.lstrip("/")
     if not name or name in ("trading", "test_trading") or name.startswith("test_"):
         raise SystemExit(f"refusing to use database {name!r}: give a dedicated benchmark database")
-    return {"host": parsed.hostname or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "root",
-            "password": parsed.password or "", "name": name}
+    return {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username or "root",
+        "password": parsed.password or "",
+        "name": name,
+    }

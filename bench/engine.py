@@ -52,18 +52,19 @@ from orders.spot.engine import (  # noqa: E402
     SELL,
     STOP_LIMIT,
     STOP_MARKET,
+    TRADE,
     TRAILING_STOP,
     HotPathGC,
     OrderBook,
-    TRADE,
 )
 
 MID = 100_000
 BATCH = 1000  # commands between drains, like a runner batch
 
 # command codes in the streams
-(ADD, CANCEL, TAKE, MARKET_QTY, MARKET_QUOTE, IOC_ADD, FOK_ADD, ICEBERG, POST_ONLY, STOP, STOP_LMT, TRAIL,
- AMEND) = range(13)
+(ADD, CANCEL, TAKE, MARKET_QTY, MARKET_QUOTE, IOC_ADD, FOK_ADD, ICEBERG, POST_ONLY, STOP, STOP_LMT, TRAIL, AMEND) = (
+    range(13)
+)
 
 
 class BaselineBook:
@@ -186,7 +187,7 @@ def limit_stream(n, seed, seed_orders):
         r = rnd.random() if i >= seed_orders else 0.0
         if r < 0.7:
             side = BUY if rnd.random() < 0.5 else SELL
-            price = (min(MID - _distance(rnd), ask - 1) if side == BUY else max(MID + _distance(rnd), bid + 1))
+            price = min(MID - _distance(rnd), ask - 1) if side == BUY else max(MID + _distance(rnd), bid + 1)
             cmd = (ADD, next_id, side, price, _size(rnd))
         elif r < 0.9:
             oid = live.pick(book.orders.__contains__)
@@ -228,8 +229,15 @@ def full_stream(n, seed, seed_orders, owners=200):
         elif r < 0.60:
             cmd = (ICEBERG, next_id, owner, side, passive, _size(rnd) * 10, rnd.choice((5, 10, 20)))
         elif r < 0.62:
-            cmd = (POST_ONLY, next_id, owner, side, passive + rnd.choice((0, 0, 0, 3)) * (1 if side == BUY else -1),
-                   _size(rnd), None)
+            cmd = (
+                POST_ONLY,
+                next_id,
+                owner,
+                side,
+                passive + rnd.choice((0, 0, 0, 3)) * (1 if side == BUY else -1),
+                _size(rnd),
+                None,
+            )
         elif r < 0.65:  # stops away from the last price, on the side that makes them protective
             last = book.last_price or MID
             away = 2 + _distance(rnd)
@@ -289,7 +297,7 @@ def full_stream(n, seed, seed_orders, owners=200):
 
 def _apply_full(book, cmd):
     code, oid, owner, side, price, qty, extra = cmd
-    if code == ADD or code == TAKE:
+    if code in (ADD, TAKE):
         book.place_limit(oid, owner, side, qty, price)
     elif code == CANCEL:
         book.cancel(oid)
@@ -348,7 +356,7 @@ def run_ours_full(book, stream):
 
 
 def batches(stream):
-    return [stream[i:i + BATCH] for i in range(0, len(stream), BATCH)]
+    return [stream[i : i + BATCH] for i in range(0, len(stream), BATCH)]
 
 
 def paired(run_a, book_a, run_b, book_b, chunks, a_first, between=None):
@@ -448,7 +456,7 @@ def seeded_base(seed_cmds):
 
 
 class GcMode:
-    """"default": the interpreter's GC settings; "hotpath": the runner's HotPathGC (frozen
+    """ "default": the interpreter's GC settings; "hotpath": the runner's HotPathGC (frozen
     heap, automatic collection off, a checkpoint between batches, outside the timing)."""
 
     def __init__(self, name):
@@ -530,19 +538,44 @@ def pause_child(mode_name, n_resting, n_commands, seed):
         guard = mode.guard
         idle_full_ns = guard.full_collect() if guard is not None else None
     stats = percentiles(lat)
-    print(json.dumps({
-        "resting": resting, "tracked": tracked, "commands": len(lat), "full_collection_ns": full_collection_ns,
-        "p99": stats["p99"], "p99.9": stats["p99.9"], "max_us": stats["max"],
-        "over_1ms": sum(1 for x in lat if x > 1_000_000),
-        "checkpoints": guard.checkpoints if guard else None, "checkpoint_max_ns": guard.max_pause_ns if guard else None,
-        "enter_ns": guard.enter_pause_ns if guard else None, "idle_full_ns": idle_full_ns,
-    }))
+    print(
+        json.dumps(
+            {
+                "resting": resting,
+                "tracked": tracked,
+                "commands": len(lat),
+                "full_collection_ns": full_collection_ns,
+                "p99": stats["p99"],
+                "p99.9": stats["p99.9"],
+                "max_us": stats["max"],
+                "over_1ms": sum(1 for x in lat if x > 1_000_000),
+                "checkpoints": guard.checkpoints if guard else None,
+                "checkpoint_max_ns": guard.max_pause_ns if guard else None,
+                "enter_ns": guard.enter_pause_ns if guard else None,
+                "idle_full_ns": idle_full_ns,
+            }
+        )
+    )
 
 
 def pause_test(mode_name, n_resting, n_commands, seed):
-    out = subprocess.run([sys.executable, __file__, "--pause-child", mode_name, "--resting", str(n_resting),
-                          "--commands", str(n_commands), "--seed", str(seed)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--pause-child",
+            mode_name,
+            "--resting",
+            str(n_resting),
+            "--commands",
+            str(n_commands),
+            "--seed",
+            str(seed),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -575,10 +608,14 @@ def main():
     if args.quick:
         args.rounds, args.commands, args.seed_orders, args.resting = 3, 50_000, 10_000, 20_000
 
-    print(f"bench/engine: {args.commands:,} timed commands per stream after {args.seed_orders:,} seeding ones, "
-          f"{args.rounds} rounds, batches of {BATCH}, seed {args.seed}")
-    print(f"machine: nproc {os.cpu_count()}, CPU {_cpu_model()!r}, Python {platform.python_version()} "
-          f"({platform.python_implementation()})")
+    print(
+        f"bench/engine: {args.commands:,} timed commands per stream after {args.seed_orders:,} seeding ones, "
+        f"{args.rounds} rounds, batches of {BATCH}, seed {args.seed}"
+    )
+    print(
+        f"machine: nproc {os.cpu_count()}, CPU {_cpu_model()!r}, Python {platform.python_version()} "
+        f"({platform.python_implementation()})"
+    )
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     seed_limit, limit_cmds = limit_stream(args.commands, args.seed, args.seed_orders)
@@ -588,17 +625,33 @@ def main():
     for cmd in limit_cmds:
         mix[cmd[0]] = mix.get(cmd[0], 0) + 1
     trades = check_same_trades(seed_limit, limit_cmds)
-    print(f"limit-only stream: {mix.get(ADD, 0) / len(limit_cmds):.0%} adds, "
-          f"{mix.get(CANCEL, 0) / len(limit_cmds):.0%} cancels, {mix.get(TAKE, 0) / len(limit_cmds):.0%} marketable; "
-          f"{trades:,} trades, identical in both engines")
+    print(
+        f"limit-only stream: {mix.get(ADD, 0) / len(limit_cmds):.0%} adds, "
+        f"{mix.get(CANCEL, 0) / len(limit_cmds):.0%} cancels, {mix.get(TAKE, 0) / len(limit_cmds):.0%} marketable; "
+        f"{trades:,} trades, identical in both engines"
+    )
     full_mix = {}
     for cmd in full_cmds:
         full_mix[cmd[0]] = full_mix.get(cmd[0], 0) + 1
-    names = {ADD: "limit", ICEBERG: "iceberg", POST_ONLY: "post-only", STOP: "stop-market", STOP_LMT: "stop-limit",
-             TRAIL: "trailing", CANCEL: "cancel", AMEND: "amend", MARKET_QTY: "market", MARKET_QUOTE: "market quote",
-             IOC_ADD: "IOC", FOK_ADD: "FOK", TAKE: "marketable GTC"}
-    print("full-mix stream: " + ", ".join(f"{names[code]} {count / len(full_cmds):.1%}"
-                                           for code, count in sorted(full_mix.items())))
+    names = {
+        ADD: "limit",
+        ICEBERG: "iceberg",
+        POST_ONLY: "post-only",
+        STOP: "stop-market",
+        STOP_LMT: "stop-limit",
+        TRAIL: "trailing",
+        CANCEL: "cancel",
+        AMEND: "amend",
+        MARKET_QTY: "market",
+        MARKET_QUOTE: "market quote",
+        IOC_ADD: "IOC",
+        FOK_ADD: "FOK",
+        TAKE: "marketable GTC",
+    }
+    print(
+        "full-mix stream: "
+        + ", ".join(f"{names[code]} {count / len(full_cmds):.1%}" for code, count in sorted(full_mix.items()))
+    )
 
     modes = ("default", "hotpath")
     batch_times = {(engine, mode): [] for engine in ("ours", "base", "full") for mode in modes}
@@ -607,8 +660,9 @@ def main():
         for mode_name in modes:
             ours, base = seeded_ours(seed_limit), seeded_base(seed_limit)
             with GcMode(mode_name) as mode:
-                a, b = paired(run_ours_limit, ours, run_base_limit, base, limit_chunks, bool(round_no % 2),
-                              mode.between)
+                a, b = paired(
+                    run_ours_limit, ours, run_base_limit, base, limit_chunks, bool(round_no % 2), mode.between
+                )
             del ours, base
             book = seeded_ours(seed_full, full=True)
             with GcMode(mode_name) as mode:
@@ -617,9 +671,11 @@ def main():
             batch_times["ours", mode_name].append(a)
             batch_times["base", mode_name].append(b)
             batch_times["full", mode_name].append(full)
-            line.append(f"{mode_name} GC: ours {len(limit_cmds) / sum(a):,.0f}/s, baseline "
-                        f"{len(limit_cmds) / sum(b):,.0f}/s, ratio {sum(b) / sum(a):.2f}x, "
-                        f"full mix {len(full_cmds) / sum(full):,.0f}/s")
+            line.append(
+                f"{mode_name} GC: ours {len(limit_cmds) / sum(a):,.0f}/s, baseline "
+                f"{len(limit_cmds) / sum(b):,.0f}/s, ratio {sum(b) / sum(a):.2f}x, "
+                f"full mix {len(full_cmds) / sum(full):,.0f}/s"
+            )
         print(f"round {round_no}: " + "; ".join(line), flush=True)
 
     print()
@@ -629,59 +685,88 @@ def main():
         ratios = [sum(b) / sum(a) for a, b in zip(ours_rounds, base_rounds)]
         ours_rates = [len(limit_cmds) / sum(a) for a in ours_rounds]
         base_rates = [len(limit_cmds) / sum(b) for b in base_rounds]
-        print(f"{'limit-only, ' + mode_name + ' GC, median of rounds':40} {statistics.median(ours_rates):>11,.0f} "
-              f"{statistics.median(base_rates):>11,.0f}   {statistics.median(ratios):.2f}x "
-              f"(rounds {min(ratios):.2f}-{max(ratios):.2f})")
+        print(
+            f"{'limit-only, ' + mode_name + ' GC, median of rounds':40} {statistics.median(ours_rates):>11,.0f} "
+            f"{statistics.median(base_rates):>11,.0f}   {statistics.median(ratios):.2f}x "
+            f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+        )
         best_ours, best_base = best_of_rounds(ours_rounds), best_of_rounds(base_rounds)
-        print(f"{'limit-only, ' + mode_name + ' GC, best batch of rounds':40} {len(limit_cmds) / best_ours:>11,.0f} "
-              f"{len(limit_cmds) / best_base:>11,.0f}   {best_base / best_ours:.2f}x")
+        print(
+            f"{'limit-only, ' + mode_name + ' GC, best batch of rounds':40} {len(limit_cmds) / best_ours:>11,.0f} "
+            f"{len(limit_cmds) / best_base:>11,.0f}   {best_base / best_ours:.2f}x"
+        )
     for mode_name in modes:
         full_rounds = batch_times["full", mode_name]
-        print(f"{'full mix, ' + mode_name + ' GC, median of rounds':40} "
-              f"{statistics.median(len(full_cmds) / sum(t) for t in full_rounds):>11,.0f} {'-':>11}")
-        print(f"{'full mix, ' + mode_name + ' GC, best batch of rounds':40} "
-              f"{len(full_cmds) / best_of_rounds(full_rounds):>11,.0f} {'-':>11}")
+        print(
+            f"{'full mix, ' + mode_name + ' GC, median of rounds':40} "
+            f"{statistics.median(len(full_cmds) / sum(t) for t in full_rounds):>11,.0f} {'-':>11}"
+        )
+        print(
+            f"{'full mix, ' + mode_name + ' GC, best batch of rounds':40} "
+            f"{len(full_cmds) / best_of_rounds(full_rounds):>11,.0f} {'-':>11}"
+        )
     print("ratio > 1: ours faster. Each round runs both engines over the same batches alternately; 'best batch':")
     print("each batch's fastest time over the rounds, summed (filters preemption by other work on the machine)")
 
     timer = timer_overhead()
     print()
-    print(f"per-command latency in us, one pass with every command timed (perf_counter_ns, its own cost "
-          f"{timer:.0f} ns included):")
+    print(
+        f"per-command latency in us, one pass with every command timed (perf_counter_ns, its own cost "
+        f"{timer:.0f} ns included):"
+    )
     print(f"{'':34} {'p50':>7} {'p99':>7} {'p99.9':>7} {'max':>9}")
     for mode_name in ("default", "hotpath"):
         books = (seeded_ours(seed_limit), seeded_base(seed_limit), seeded_ours(seed_full, full=True))
         outs = ([0] * len(limit_cmds), [0] * len(limit_cmds), [0] * len(full_cmds))
         with GcMode(mode_name) as mode:
             rows = [
-                ("ours, limit-only", latencies(one_ours_limit, books[0], limit_chunks, OrderBook.drain,
-                                               mode.between, outs[0])),
-                ("baseline, limit-only", latencies(one_base_limit, books[1], limit_chunks,
-                                                   lambda book: book.fills.clear(), mode.between, outs[1])),
-                ("ours, full mix", latencies(_apply_full_one, books[2], full_chunks, OrderBook.drain,
-                                             mode.between, outs[2])),
+                (
+                    "ours, limit-only",
+                    latencies(one_ours_limit, books[0], limit_chunks, OrderBook.drain, mode.between, outs[0]),
+                ),
+                (
+                    "baseline, limit-only",
+                    latencies(
+                        one_base_limit, books[1], limit_chunks, lambda book: book.fills.clear(), mode.between, outs[1]
+                    ),
+                ),
+                (
+                    "ours, full mix",
+                    latencies(_apply_full_one, books[2], full_chunks, OrderBook.drain, mode.between, outs[2]),
+                ),
             ]
         del books
         for name, lat in rows:
             stats = percentiles(lat)
-            print(f"{name + ', ' + mode_name + ' GC':34} {stats['p50']:>7.2f} {stats['p99']:>7.2f} "
-                  f"{stats['p99.9']:>7.2f} {stats['max']:>9.1f}")
+            print(
+                f"{name + ', ' + mode_name + ' GC':34} {stats['p50']:>7.2f} {stats['p99']:>7.2f} "
+                f"{stats['p99.9']:>7.2f} {stats['max']:>9.1f}"
+            )
 
     print()
-    print(f"pause test, each in a fresh process: {args.resting:,} orders resting at start, then {args.commands:,} "
-          f"full-mix commands, each timed")
+    print(
+        f"pause test, each in a fresh process: {args.resting:,} orders resting at start, then {args.commands:,} "
+        f"full-mix commands, each timed"
+    )
     for mode_name in ("default", "hotpath"):
         r = pause_test(mode_name, args.resting, args.commands, args.seed + 2)
-        print(f"  {mode_name} GC: {r['resting']:,} open orders, {r['tracked']:,} GC-tracked objects; p99 "
-              f"{r['p99']:.1f} us, p99.9 {r['p99.9']:.1f} us, worst command {r['max_us'] / 1000:.2f} ms, "
-              f"commands over 1 ms: {r['over_1ms']}", flush=True)
+        print(
+            f"  {mode_name} GC: {r['resting']:,} open orders, {r['tracked']:,} GC-tracked objects; p99 "
+            f"{r['p99']:.1f} us, p99.9 {r['p99.9']:.1f} us, worst command {r['max_us'] / 1000:.2f} ms, "
+            f"commands over 1 ms: {r['over_1ms']}",
+            flush=True,
+        )
         if mode_name == "default":
-            print(f"    one full collection of this heap (what the default GC runs at an arbitrary command): "
-                  f"{r['full_collection_ns'] / 1e6:.1f} ms")
+            print(
+                f"    one full collection of this heap (what the default GC runs at an arbitrary command): "
+                f"{r['full_collection_ns'] / 1e6:.1f} ms"
+            )
         else:
-            print(f"    {r['checkpoints']} checkpoint collections between batches, worst "
-                  f"{r['checkpoint_max_ns'] / 1e6:.2f} ms; entering HotPathGC {r['enter_ns'] / 1e6:.1f} ms (once, at "
-                  f"start); an idle-time full_collect() {r['idle_full_ns'] / 1e6:.1f} ms")
+            print(
+                f"    {r['checkpoints']} checkpoint collections between batches, worst "
+                f"{r['checkpoint_max_ns'] / 1e6:.2f} ms; entering HotPathGC {r['enter_ns'] / 1e6:.1f} ms (once, at "
+                f"start); an idle-time full_collect() {r['idle_full_ns'] / 1e6:.1f} ms"
+            )
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -242,7 +242,9 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, ready
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
         ).encode()
         async with gate:
-            _, protocol = await loop.create_connection(lambda: RawClient(rec, request, _masked_frame(subscribe.encode()), ready_on), "127.0.0.1", port)
+            _, protocol = await loop.create_connection(
+                lambda: RawClient(rec, request, _masked_frame(subscribe.encode()), ready_on), "127.0.0.1", port
+            )
             try:
                 await asyncio.wait_for(asyncio.shield(protocol.ready), 120)
             except BaseException:
@@ -256,7 +258,14 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, ready
         from websockets.exceptions import ConnectionClosed
 
         async with gate:
-            ws = await connect(f"ws://127.0.0.1:{port}/ws/market/", origin=origin, compression=None, ping_interval=None, open_timeout=120, close_timeout=1)
+            ws = await connect(
+                f"ws://127.0.0.1:{port}/ws/market/",
+                origin=origin,
+                compression=None,
+                ping_interval=None,
+                open_timeout=120,
+                close_timeout=1,
+            )
             await ws.send(subscribe)
             while ready_on.decode() not in await asyncio.wait_for(ws.recv(), 120):
                 pass
@@ -268,14 +277,14 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, ready
                 rec.update(frame, time.time(), ws)
         except ConnectionClosed:
             pass
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             rec.errors[type(exc).__name__] += 1
         rec.closed(ws.close_code)
 
     async def client() -> None:
         try:
             await (raw_client() if kind == "raw" else websockets_client())
-        except Exception as exc:  # noqa: BLE001 -- counted and reported
+        except Exception as exc:
             rec.errors[type(exc).__name__ + (f": {exc}" if isinstance(exc, ConnectionError) else "")] += 1
             rec.state["failed"] += 1
 
@@ -283,7 +292,17 @@ async def _client_main(kind: str, port: int, count: int, concurrency: int, ready
     tasks = [asyncio.create_task(client()) for _ in range(count)]
     while rec.state["connected"] + rec.state["failed"] < count:
         await asyncio.sleep(0.05)
-    pipe.send(("ready", {"connected": rec.state["connected"], "failed": rec.state["failed"], "seconds": time.perf_counter() - started, "errors": dict(rec.errors)}))
+    pipe.send(
+        (
+            "ready",
+            {
+                "connected": rec.state["connected"],
+                "failed": rec.state["failed"],
+                "seconds": time.perf_counter() - started,
+                "errors": dict(rec.errors),
+            },
+        )
+    )
     cpu0 = time.process_time()
     while True:
         command = await loop.run_in_executor(None, pipe.recv)
@@ -350,7 +369,16 @@ def _check_targets(args) -> None:
     if name in FORBIDDEN_DATABASES or name.startswith("test_") or name.startswith("test"):
         sys.exit(f"refusing to benchmark on database {name!r}: use a dedicated one (default trading_bench_fanout)")
     args.db_name = name
-    args.db_connect = {k: v for k, v in {"host": config.get("HOST"), "port": config.get("PORT"), "user": config.get("USER"), "password": config.get("PASSWORD")}.items() if v}
+    args.db_connect = {
+        k: v
+        for k, v in {
+            "host": config.get("HOST"),
+            "port": config.get("PORT"),
+            "user": config.get("USER"),
+            "password": config.get("PASSWORD"),
+        }.items()
+        if v
+    }
     import redis
 
     db = redis.connection.parse_url(args.redis_url).get("db", 0)
@@ -514,7 +542,14 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
 def _payloads(k: int):
     """The two updates of tick ``k``: an index print and a 5-level book delta."""
     price = 65000 + (k % 200) * 0.5
-    index = {"data": {"underlying": "BTC", "price": f"{price:.2f}", "stale": False, "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"}}
+    index = {
+        "data": {
+            "underlying": "BTC",
+            "price": f"{price:.2f}",
+            "stale": False,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
+        }
+    }
     book = {
         "type": "delta",
         "sequence": k + 1,
@@ -541,7 +576,10 @@ def _publisher(variant: str):
             for topic, payload in updates:
                 payload["ts"] = time.time()  # last key: the clients find it at the end of the frame
                 began = time.perf_counter()
-                loop.call(layer.group_send(group_for(topic), {"type": MESSAGE_TYPE, "topic": topic, "payload": payload}), timeout=120)
+                loop.call(
+                    layer.group_send(group_for(topic), {"type": MESSAGE_TYPE, "topic": topic, "payload": payload}),
+                    timeout=120,
+                )
                 durations.append(time.perf_counter() - began)
             return durations
 
@@ -561,7 +599,7 @@ def _publisher(variant: str):
 def _publish_for(variant: str, seconds: float, rate: float) -> dict:
     send = _publisher(variant)
     period = 1.0 / rate
-    ticks = int(round(seconds * rate))
+    ticks = round(seconds * rate)
     durations = []
     published = 0
     t0, wall0 = time.perf_counter(), time.time()
@@ -574,7 +612,13 @@ def _publish_for(variant: str, seconds: float, rate: float) -> dict:
         published += 2
     elapsed = max(time.perf_counter() - t0, ticks * period)
     durations.sort()
-    return {"published": published, "seconds": elapsed, "window": (wall0, wall0 + elapsed), "publish_p50": durations[len(durations) // 2], "publish_p99": durations[int(len(durations) * 0.99)]}
+    return {
+        "published": published,
+        "seconds": elapsed,
+        "window": (wall0, wall0 + elapsed),
+        "publish_p50": durations[len(durations) // 2],
+        "publish_p99": durations[int(len(durations) * 0.99)],
+    }
 
 
 def _percentiles(values) -> tuple[float, float, float]:
@@ -602,10 +646,17 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
     ctx = mp.get_context("spawn")
     try:
         _wait_port(port, daphne)
-        shares = [args.clients // args.client_procs + (1 if i < args.clients % args.client_procs else 0) for i in range(args.client_procs)]
+        shares = [
+            args.clients // args.client_procs + (1 if i < args.clients % args.client_procs else 0)
+            for i in range(args.client_procs)
+        ]
         for share in shares:
             parent_end, child_end = ctx.Pipe()
-            worker = ctx.Process(target=_client_worker, args=(args.client, port, share, args.connect_concurrency, READY_ON[variant], child_end), daemon=True)
+            worker = ctx.Process(
+                target=_client_worker,
+                args=(args.client, port, share, args.connect_concurrency, READY_ON[variant], child_end),
+                daemon=True,
+            )
             worker.start()
             workers.append(worker)
             pipes.append(parent_end)
@@ -629,7 +680,21 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
         if args.profile:
             out = Path(args.profile) / f"{variant}-round{round_no}.txt"
             profiler = subprocess.Popen(
-                [str(ROOT / ".venv/bin/py-spy"), "record", "--nonblocking", "-r", "50", "-d", str(int(args.seconds)), "-f", "raw", "-o", str(out), "-p", str(daphne.pid)],
+                [
+                    str(ROOT / ".venv/bin/py-spy"),
+                    "record",
+                    "--nonblocking",
+                    "-r",
+                    "50",
+                    "-d",
+                    str(int(args.seconds)),
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "-p",
+                    str(daphne.pid),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -681,7 +746,9 @@ def _run_round(args, variant: str, round_no: int, port: int, env: dict, logdir: 
     start, end = publishing["window"]
     in_window = int(np.count_nonzero((received_at >= start) & (received_at <= end)))
     if args.timeline:
-        _timeline(received_at, np.concatenate([np.frombuffer(r["latency"], dtype=np.float64) for r in results]), start, end)
+        _timeline(
+            received_at, np.concatenate([np.frombuffer(r["latency"], dtype=np.float64) for r in results]), start, end
+        )
     close_errors = Counter()
     for r in results:
         close_errors.update(r["errors"])
@@ -727,7 +794,9 @@ def _timeline(received_at, latency, start: float, end: float) -> None:
         if mask.any():
             p50, p99 = np.percentile(latency[mask], [50, 99])
             drain = "  (drain)" if start + second >= end else ""
-            print(f"    {second:>6}  {int(mask.sum()):>10,}  {1000 * p50:>6.0f}  {1000 * p99:>6.0f}  {1000 * latency[mask].max():>6.0f}{drain}")
+            print(
+                f"    {second:>6}  {int(mask.sum()):>10,}  {1000 * p50:>6.0f}  {1000 * p99:>6.0f}  {1000 * latency[mask].max():>6.0f}{drain}"
+            )
 
 
 def _profile_summary(path: Path, top: int = 25) -> None:
@@ -780,15 +849,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=float, default=10.0, help="updates per second per topic")
     parser.add_argument("--client-procs", type=int, default=2)
-    parser.add_argument("--client", choices=("raw", "websockets"), default="raw", help="raw: minimal RFC 6455 client (default); websockets: the library")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "websockets"),
+        default="raw",
+        help="raw: minimal RFC 6455 client (default); websockets: the library",
+    )
     parser.add_argument("--connect-concurrency", type=int, default=25, help="handshakes in flight per client process")
     parser.add_argument("--connect-timeout", type=float, default=600.0)
-    parser.add_argument("--variants", default="product,product-asgi,baseline", help=f"comma-separated, from {', '.join(APPS)}")
+    parser.add_argument(
+        "--variants", default="product,product-asgi,baseline", help=f"comma-separated, from {', '.join(APPS)}"
+    )
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--profile", metavar="DIR", help="py-spy record each daphne during the publishing window")
     parser.add_argument("--timeline", action="store_true", help="print deliveries and latency per second of each round")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL, help="FLUSHDB'd every round")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL, help="FLUSHDB'd every round"
+    )
     args = parser.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if any(v not in APPS for v in variants):
@@ -822,7 +900,9 @@ def main() -> None:
                 print(f"    client-side closes/errors: {rows[-1]['errors']}")
 
     print()
-    print(f"==> all rounds ({args.clients} clients, {args.seconds:g} s, {args.rate:g} Hz x {len(TOPICS)} topics; daphne logs in {logdir})")
+    print(
+        f"==> all rounds ({args.clients} clients, {args.seconds:g} s, {args.rate:g} Hz x {len(TOPICS)} topics; daphne logs in {logdir})"
+    )
     print(HEADER)
     for r in rows:
         print(_row(r))
@@ -831,8 +911,22 @@ def main() -> None:
     for variant in variants:
         mine = [r for r in rows if r["variant"] == variant]
         medians[variant] = {
-            k: statistics.median([r[k] for r in mine if r[k] == r[k]] or [float("nan")])  # rounds without deliveries have no latency
-            for k in ("deliveries_s", "expected_s", "delivered", "p50", "p99", "max", "dropped", "gaps", "cpu_daphne", "clients_cpu", "daphne_us")
+            k: statistics.median(
+                [r[k] for r in mine if r[k] == r[k]] or [float("nan")]
+            )  # rounds without deliveries have no latency
+            for k in (
+                "deliveries_s",
+                "expected_s",
+                "delivered",
+                "p50",
+                "p99",
+                "max",
+                "dropped",
+                "gaps",
+                "cpu_daphne",
+                "clients_cpu",
+                "daphne_us",
+            )
         }
         m = medians[variant]
         print(

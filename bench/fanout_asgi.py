@@ -40,7 +40,9 @@ from bench.fanout import group_for  # noqa: E402
 from trading import realtime  # noqa: E402
 from trading.asgi import application as product_application  # noqa: E402
 
-_TOPIC = re.compile(r"^(ticker|book|trades):[A-Z]{2,6}-[A-Z]{2,6}$|^candles:[A-Z]{2,6}-[A-Z]{2,6}:\w+$|^index:[A-Z]{2,6}$")
+_TOPIC = re.compile(
+    r"^(ticker|book|trades):[A-Z]{2,6}-[A-Z]{2,6}$|^candles:[A-Z]{2,6}-[A-Z]{2,6}:\w+$|^index:[A-Z]{2,6}$"
+)
 
 
 class PerClientGroupConsumer(AsyncWebsocketConsumer):
@@ -82,7 +84,9 @@ class PerClientGroupConsumer(AsyncWebsocketConsumer):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([path("ws/market/", PerClientGroupConsumer.as_asgi())]))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter([path("ws/market/", PerClientGroupConsumer.as_asgi())]))
+        ),
     }
 )
 

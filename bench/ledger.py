@@ -22,6 +22,7 @@ databases (nor any ``test_*`` one).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -75,7 +76,11 @@ def _db_params(url: str) -> dict:
     name = config["NAME"]
     if name in FORBIDDEN_DATABASES or name.startswith("test_"):
         sys.exit(f"refusing to benchmark on database {name!r}: use a dedicated one (default trading_bench)")
-    params = {"host": config.get("HOST") or None, "port": config.get("PORT") or None, "user": config.get("USER") or None}
+    params = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+    }
     if config.get("PASSWORD"):
         params["password"] = config["PASSWORD"]
     return {"name": name, "connect": {k: v for k, v in params.items() if v is not None}}
@@ -108,7 +113,7 @@ def _prepare(connections: int, buckets: int) -> dict:
 
     print("==> migrating the benchmark database", flush=True)
     call_command("migrate", interactive=False, verbosity=0)
-    if transfers_module.SYSTEM_BUCKETS != buckets:
+    if buckets != transfers_module.SYSTEM_BUCKETS:
         sys.exit(f"ledger SYSTEM_BUCKETS is {transfers_module.SYSTEM_BUCKETS}, expected {buckets}")
 
     traders = []
@@ -124,7 +129,10 @@ def _prepare(connections: int, buckets: int) -> dict:
     fees = {}
     for bucket in range(buckets):
         account, _ = LedgerAccount.objects.get_or_create(
-            kind=AccountKind.SYSTEM, role=SystemRole.FEES, asset=ASSET, bucket=bucket,
+            kind=AccountKind.SYSTEM,
+            role=SystemRole.FEES,
+            asset=ASSET,
+            bucket=bucket,
             defaults={"code": f"sys:{SystemRole.FEES}:{ASSET}:{bucket}"},
         )
         fees[bucket] = account.pk
@@ -137,7 +145,13 @@ def _prepare(connections: int, buckets: int) -> dict:
         cursor.execute("select version(), current_setting('synchronous_commit'), current_setting('max_connections')")
         version, sync_commit, max_conn = cursor.fetchone()
     connection.close()
-    return {"traders": traders, "fees": fees, "pg_version": version, "synchronous_commit": sync_commit, "max_connections": max_conn}
+    return {
+        "traders": traders,
+        "fees": fees,
+        "pg_version": version,
+        "synchronous_commit": sync_commit,
+        "max_connections": max_conn,
+    }
 
 
 # --- workers ----------------------------------------------------------------------------------------
@@ -166,7 +180,9 @@ def _worker(index: int, trader_pk: int, fee_pks: dict, pipe, synchronous_commit:
     def bucketed(transfer_id: str) -> None:
         # system_account(role="fees", asset="USDT", key=transfer_id), without its get_or_create.
         credit = fees[zlib.crc32(transfer_id.encode()) % SYSTEM_BUCKETS]
-        transfers_commit([TransferRequest(id=transfer_id, code="bench", asset=ASSET, amount=AMOUNT, debit=trader, credit=credit)])
+        transfers_commit(
+            [TransferRequest(id=transfer_id, code="bench", asset=ASSET, amount=AMOUNT, debit=trader, credit=credit)]
+        )
 
     # the amount as a value of the counters' own column type (an expression may only add those)
     amount = Value(AMOUNT, output_field=ExactDecimalField())
@@ -182,8 +198,13 @@ def _worker(index: int, trader_pk: int, fee_pks: dict, pipe, synchronous_commit:
             if not debited:
                 raise RuntimeError("insufficient funds")
             Transfer.objects.create(
-                id=transfer_id, kind=TransferKind.POSTED, asset=ASSET, amount=AMOUNT,
-                debit_account_id=trader.pk, credit_account_id=hot.pk, code="bench",
+                id=transfer_id,
+                kind=TransferKind.POSTED,
+                asset=ASSET,
+                amount=AMOUNT,
+                debit_account_id=trader.pk,
+                credit_account_id=hot.pk,
+                code="bench",
                 payload_hash=_payload_hash(request, AMOUNT),
             )
             LedgerAccount.objects.filter(pk=hot.pk).update(credits_posted=F("credits_posted") + amount)
@@ -208,7 +229,7 @@ def _worker(index: int, trader_pk: int, fee_pks: dict, pipe, synchronous_commit:
             transfer_id = f"bench:{tag}:{index}:{seq}"
             try:
                 transfer(transfer_id)
-            except Exception as exc:  # noqa: BLE001 -- counted and reported
+            except Exception as exc:
                 errors += 1
                 first_error = first_error or f"{type(exc).__name__}: {exc}"[:200]
                 if errors > 50:
@@ -307,7 +328,8 @@ def _pgbench_scripts(prepared: dict, tag: str) -> dict[str, str]:
     ]
     # A unique id per transaction without an extra round trip: the transaction's own xid.
     tid = {v: f"('bench-sql:{tag}:{v[0]}:' || pg_current_xact_id()::text)" for v in VARIANTS}
-    naive = head + [
+    naive = [
+        *head,
         f"\\set h {fees[0]}",
         "BEGIN;",
         "SELECT id FROM ledger_ledgeraccount WHERE id = :h LIMIT 21 FOR UPDATE;",
@@ -345,7 +367,10 @@ def _pgbench_path() -> str | None:
     found = shutil.which("pgbench")
     if found:
         return found
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pgbench"), key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pgbench"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     return candidates[-1] if candidates else None
 
 
@@ -363,8 +388,16 @@ def _sql_ceiling(args, prepared: dict, db: dict) -> dict[str, float] | None:
     env = dict(os.environ)
     if "password" in connect:
         env["PGPASSWORD"] = str(connect["password"])
-    base = [pgbench, "-n", "-c", str(args.connections), "-j", str(min(args.connections, os.cpu_count() or 1)),
-            "-T", str(max(1, int(round(args.seconds))))]
+    base = [
+        pgbench,
+        "-n",
+        "-c",
+        str(args.connections),
+        "-j",
+        str(min(args.connections, os.cpu_count() or 1)),
+        "-T",
+        str(max(1, round(args.seconds))),
+    ]
     for flag, key in (("-h", "host"), ("-p", "port"), ("-U", "user")):
         if key in connect:
             base += [flag, str(connect[key])]
@@ -372,8 +405,10 @@ def _sql_ceiling(args, prepared: dict, db: dict) -> dict[str, float] | None:
         env["PGOPTIONS"] = f"-c synchronous_commit={args.synchronous_commit}"
     results: dict[str, list[float]] = {v: [] for v in VARIANTS}
     print()
-    print(f"==> SQL ceiling: the same statements from pgbench ({pgbench}), no Python client, "
-          f"{args.connections} clients x {args.seconds:g} s x {args.rounds} rounds")
+    print(
+        f"==> SQL ceiling: the same statements from pgbench ({pgbench}), no Python client, "
+        f"{args.connections} clients x {args.seconds:g} s x {args.rounds} rounds"
+    )
     print(f"{'round':>5}  {'variant':8}  {'transactions':>12}  {'transfers/s':>11}  {'avg lat ms':>10}  {'failed':>6}")
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         for variant, text in scripts.items():
@@ -383,8 +418,9 @@ def _sql_ceiling(args, prepared: dict, db: dict) -> dict[str, float] | None:
                 sampler = WaitSampler(db) if not args.no_waits else None
                 if sampler:
                     sampler.__enter__()
-                out = subprocess.run(base + ["-f", str(Path(tmp, f"{variant}.sql")), db["name"]],
-                                     capture_output=True, text=True, env=env)
+                out = subprocess.run(
+                    [*base, "-f", str(Path(tmp, f"{variant}.sql")), db["name"]], capture_output=True, text=True, env=env
+                )
                 if sampler:
                     sampler.__exit__(None, None, None)
                 text = out.stdout + out.stderr
@@ -396,12 +432,20 @@ def _sql_ceiling(args, prepared: dict, db: dict) -> dict[str, float] | None:
                     print(f"sql ceiling: pgbench failed ({variant}):\n{text[-1500:]}")
                     return None
                 results[variant].append(float(tps.group(1)))
-                print(f"{round_no:>5}  {variant:8}  {done.group(1) if done else '?':>12}  {float(tps.group(1)):>11.1f}  "
-                      f"{float(lat.group(1)) if lat else float('nan'):>10.2f}  {failed.group(1) if failed else '0':>6}")
-                print(f"       load avg (1 min) {os.getloadavg()[0]:.2f}"
-                      + (f"; backends: {sampler.summary()}" if sampler else "")
-                      + (f"; other databases' active backends: {sampler.other_active / max(1, sampler.samples):.2f} on average"
-                         if sampler and sampler.other_active else ""), flush=True)
+                print(
+                    f"{round_no:>5}  {variant:8}  {done.group(1) if done else '?':>12}  {float(tps.group(1)):>11.1f}  "
+                    f"{float(lat.group(1)) if lat else float('nan'):>10.2f}  {failed.group(1) if failed else '0':>6}"
+                )
+                print(
+                    f"       load avg (1 min) {os.getloadavg()[0]:.2f}"
+                    + (f"; backends: {sampler.summary()}" if sampler else "")
+                    + (
+                        f"; other databases' active backends: {sampler.other_active / max(1, sampler.samples):.2f} on average"
+                        if sampler and sampler.other_active
+                        else ""
+                    ),
+                    flush=True,
+                )
     medians = {v: statistics.median(results[v]) for v in VARIANTS}
     for variant in VARIANTS:
         print(f"median sql {variant:8}: {medians[variant]:8.1f} transfers/s")
@@ -436,7 +480,7 @@ def _machine(prepared: dict) -> list[str]:
 def _percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(round(q * (len(sorted_values) - 1))))]
+    return sorted_values[min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))]
 
 
 def main() -> int:
@@ -444,15 +488,25 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (one process each)")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each round of each variant")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; each runs bucketed then naive")
-    parser.add_argument("--buckets", type=int, default=int(os.environ.get("LEDGER_SYSTEM_BUCKETS", 16)),
-                        help="LEDGER_SYSTEM_BUCKETS for the product variant (default: env or 16)")
+    parser.add_argument(
+        "--buckets",
+        type=int,
+        default=int(os.environ.get("LEDGER_SYSTEM_BUCKETS", 16)),
+        help="LEDGER_SYSTEM_BUCKETS for the product variant (default: env or 16)",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    parser.add_argument("--synchronous-commit", choices=["on", "off", "local", "remote_write", "remote_apply"],
-                        help="set synchronous_commit for the worker sessions (default: the server's)")
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=["on", "off", "local", "remote_write", "remote_apply"],
+        help="set synchronous_commit for the worker sessions (default: the server's)",
+    )
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the benchmark database first")
     parser.add_argument("--no-waits", action="store_true", help="do not sample pg_stat_activity wait events")
-    parser.add_argument("--sql-ceiling", action="store_true",
-                        help="afterwards, run the same statements from pgbench (C client, no Django) for comparison")
+    parser.add_argument(
+        "--sql-ceiling",
+        action="store_true",
+        help="afterwards, run the same statements from pgbench (C client, no Django) for comparison",
+    )
     args = parser.parse_args()
     if args.connections < 1 or args.rounds < 1 or args.buckets < 1 or args.seconds <= 0:
         parser.error("--connections, --rounds, --buckets and --seconds must be positive")
@@ -467,8 +521,10 @@ def main() -> int:
     prepared = _prepare(args.connections, args.buckets)
     for line in _machine(prepared):
         print(line)
-    print(f"database:   {db['name']}; {args.connections} connections x {args.seconds:g} s x {args.rounds} rounds; "
-          f"{args.buckets} FEES buckets; transfer {AMOUNT} {ASSET} trader -> FEES, one durable transaction each")
+    print(
+        f"database:   {db['name']}; {args.connections} connections x {args.seconds:g} s x {args.rounds} rounds; "
+        f"{args.buckets} FEES buckets; transfer {AMOUNT} {ASSET} trader -> FEES, one durable transaction each"
+    )
     print(f"load avg before start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
     ctx = mp.get_context("spawn")
@@ -481,7 +537,7 @@ def main() -> int:
         )
         process.start()
         workers.append((process, parent))
-    for process, pipe in workers:
+    for _process, pipe in workers:
         if not pipe.poll(120):
             sys.exit("a worker did not start within 120 s")
         pipe.recv()
@@ -492,12 +548,15 @@ def main() -> int:
     try:
         for round_no in range(1, args.rounds + 1):
             for variant in VARIANTS:
-                print(f"--> round {round_no}/{args.rounds}: {variant} ({args.connections} connections, {args.seconds:g} s)", flush=True)
+                print(
+                    f"--> round {round_no}/{args.rounds}: {variant} ({args.connections} connections, {args.seconds:g} s)",
+                    flush=True,
+                )
                 start_at = time.monotonic() + 0.3
                 sampler = WaitSampler(db) if not args.no_waits else None
                 if sampler:
                     sampler.__enter__()
-                for index, (_, pipe) in enumerate(workers):
+                for _, pipe in workers:
                     pipe.send((variant, f"{tag}:{variant[0]}{round_no}", start_at, args.seconds))
                 replies = [pipe.recv() for _, pipe in workers]
                 if sampler:
@@ -521,36 +580,48 @@ def main() -> int:
                 }
                 results[variant].append(row)
                 print(header)
-                print(f"{row['round']:>5}  {row['variant']:8}  {row['transfers']:>9}  {row['elapsed']:>9.2f}  {row['tps']:>11.1f}  "
-                      f"{row['p50']:>7.2f}  {row['p99']:>7.2f}  {row['errors']:>6}")
+                print(
+                    f"{row['round']:>5}  {row['variant']:8}  {row['transfers']:>9}  {row['elapsed']:>9.2f}  {row['tps']:>11.1f}  "
+                    f"{row['p50']:>7.2f}  {row['p99']:>7.2f}  {row['errors']:>6}"
+                )
                 print(f"       client CPU {row['client_cpu_ms']:.2f} ms/transfer; load avg (1 min) {row['load']:.2f}")
                 if row["waits"]:
-                    print(f"       backends: {row['waits']}"
-                          + (f"; other databases' active backends: {row['other_active']:.2f} on average" if row["other_active"] else ""))
+                    print(
+                        f"       backends: {row['waits']}"
+                        + (
+                            f"; other databases' active backends: {row['other_active']:.2f} on average"
+                            if row["other_active"]
+                            else ""
+                        )
+                    )
                 if row["first_error"]:
                     print(f"       first error: {row['first_error']}")
                 sys.stdout.flush()
     finally:
-        for process, pipe in workers:
-            try:
+        for _process, pipe in workers:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 pipe.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         for process, _ in workers:
             process.join(10)
 
     print()
-    print(f"summary ({args.rounds} rounds, {args.connections} connections, {args.seconds:g} s each, {args.buckets} buckets):")
+    print(
+        f"summary ({args.rounds} rounds, {args.connections} connections, {args.seconds:g} s each, {args.buckets} buckets):"
+    )
     print(header)
     for variant in VARIANTS:
         for row in results[variant]:
-            print(f"{row['round']:>5}  {row['variant']:8}  {row['transfers']:>9}  {row['elapsed']:>9.2f}  {row['tps']:>11.1f}  "
-                  f"{row['p50']:>7.2f}  {row['p99']:>7.2f}  {row['errors']:>6}")
+            print(
+                f"{row['round']:>5}  {row['variant']:8}  {row['transfers']:>9}  {row['elapsed']:>9.2f}  {row['tps']:>11.1f}  "
+                f"{row['p50']:>7.2f}  {row['p99']:>7.2f}  {row['errors']:>6}"
+            )
     medians = {v: statistics.median(r["tps"] for r in results[v]) for v in VARIANTS}
     p50s = {v: statistics.median(r["p50"] for r in results[v]) for v in VARIANTS}
     p99s = {v: statistics.median(r["p99"] for r in results[v]) for v in VARIANTS}
     for variant in VARIANTS:
-        print(f"median {variant:8}: {medians[variant]:8.1f} transfers/s  (p50 {p50s[variant]:.2f} ms, p99 {p99s[variant]:.2f} ms)")
+        print(
+            f"median {variant:8}: {medians[variant]:8.1f} transfers/s  (p50 {p50s[variant]:.2f} ms, p99 {p99s[variant]:.2f} ms)"
+        )
     ratio = medians["bucketed"] / medians["naive"] if medians["naive"] else float("inf")
     print(f"ratio bucketed/naive: {ratio:.2f}x")
     errors = sum(r["errors"] for v in VARIANTS for r in results[v])

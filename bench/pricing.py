@@ -119,8 +119,9 @@ def main() -> None:
     chain_vols = default_smile(0.55, chain_t).vols(chain_strikes, FORWARD)
     chain_discount = math.exp(-0.03 * chain_t)
     chain_list = [(float(k), float(v)) for k, v in zip(chain_strikes, chain_vols)]
-    chain_payoffs = [(ql.PlainVanillaPayoff(ql.Option.Call, k), ql.PlainVanillaPayoff(ql.Option.Put, k))
-                     for k, _ in chain_list]
+    chain_payoffs = [
+        (ql.PlainVanillaPayoff(ql.Option.Call, k), ql.PlainVanillaPayoff(ql.Option.Put, k)) for k, _ in chain_list
+    ]
     chain_sqrt_t = math.sqrt(chain_t)
 
     # QuantLib engine-level implied vol: one VanillaOption per option, built once
@@ -132,10 +133,11 @@ def main() -> None:
         ql.QuoteHandle(spot_quote),
         ql.YieldTermStructureHandle(ql.FlatForward(today, 0.03, day_count)),  # q = r: forward = spot
         ql.YieldTermStructureHandle(ql.FlatForward(today, 0.03, day_count)),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), 0.55, day_count)))
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), 0.55, day_count)),
+    )
     engine = ql.AnalyticEuropeanEngine(process)
     ql_options = []
-    for (kind, strike, days, _, _, _), payoff in zip(rows, payoffs):
+    for (_kind, _strike, days, _, _, _), payoff in zip(rows, payoffs):
         option = ql.VanillaOption(payoff, ql.EuropeanExercise(today + days))
         option.setPricingEngine(engine)
         ql_options.append(option)
@@ -183,9 +185,10 @@ def main() -> None:
         return len(rows)
 
     def ql_iv():
-        for (kind, strike, _, t, _, discount), price in zip(rows, prices):
-            ql.blackFormulaImpliedStdDev(ql_kind[kind], strike, FORWARD, price, discount, 0.0,
-                                         ql.nullDouble(), 1e-12, 100)
+        for (kind, strike, _, _t, _, discount), price in zip(rows, prices):
+            ql.blackFormulaImpliedStdDev(
+                ql_kind[kind], strike, FORWARD, price, discount, 0.0, ql.nullDouble(), 1e-12, 100
+            )
         return len(rows)
 
     def ql_iv_engine():
@@ -199,22 +202,36 @@ def main() -> None:
 
     # accuracy, once: all solvers against the vols the prices were made from
     ours = np.array([implied_vol(k, p, FORWARD, s, t, d).vol for (k, s, _, t, _, d), p in zip(rows, prices)])
-    theirs = np.array([ql.blackFormulaImpliedStdDev(ql_kind[k], s, FORWARD, p, d, 0.0, ql.nullDouble(), 1e-12, 100)
-                       / math.sqrt(t) for (k, s, _, t, _, d), p in zip(rows, prices)])
-    engine_ivs = np.array([o.impliedVolatility(p, process, 1e-10, 200, 1e-4, 10.0)
-                           for o, p in zip(ql_options[:iv_subset], prices[:iv_subset])])
+    theirs = np.array(
+        [
+            ql.blackFormulaImpliedStdDev(ql_kind[k], s, FORWARD, p, d, 0.0, ql.nullDouble(), 1e-12, 100) / math.sqrt(t)
+            for (k, s, _, t, _, d), p in zip(rows, prices)
+        ]
+    )
+    engine_ivs = np.array(
+        [
+            o.impliedVolatility(p, process, 1e-10, 200, 1e-4, 10.0)
+            for o, p in zip(ql_options[:iv_subset], prices[:iv_subset])
+        ]
+    )
     vec = implied_vol_vec(kinds_arr, prices_arr, FORWARD, strikes_arr, t_arr, disc_arr).vol
-    ql_check = ql.BlackCalculator(ql.PlainVanillaPayoff(ql.Option.Put, chain_list[50][0]), FORWARD,
-                                  chain_list[50][1] * chain_sqrt_t, chain_discount).value()
+    ql_check = ql.BlackCalculator(
+        ql.PlainVanillaPayoff(ql.Option.Put, chain_list[50][0]),
+        FORWARD,
+        chain_list[50][1] * chain_sqrt_t,
+        chain_discount,
+    ).value()
     chain_put = black76_chain(FORWARD, chain_strikes, chain_t, chain_vols, chain_discount).put.price[50]
 
     def rel(a, b, mask=None):
-        mask = np.ones(len(b), dtype=bool) if mask is None else mask[:len(b)]
+        mask = np.ones(len(b), dtype=bool) if mask is None else mask[: len(b)]
         return float(np.max(np.abs(a - b)[mask] / b[mask]))
 
     def reprice(vols):
-        return max(abs(black76_valuation(k, FORWARD, s, t, float(v), d).price - p)
-                   for (k, s, _, t, _, d), p, v in zip(rows, prices, vols))
+        return max(
+            abs(black76_valuation(k, FORWARD, s, t, float(v), d).price - p)
+            for (k, s, _, t, _, d), p, v in zip(rows, prices, vols)
+        )
 
     # a vol is only as determined as the vega allows: judge it where the vega is not tiny
     vega_ok = np.array([v.vega >= 1e-4 * FORWARD for v in valuations])
@@ -222,25 +239,38 @@ def main() -> None:
     measures = [
         ("scalar price+greeks", "options/s", ours_scalar, "QuantLib BlackCalculator", ql_scalar),
         ("chain 200 strikes x C/P (vectorised)", "options/s", ours_chain, "QuantLib BlackCalculator loop", ql_chain),
-        ("chain 200 strikes x C/P (our scalar loop)", "options/s", ours_chain_loop, "QuantLib BlackCalculator loop",
-         ql_chain),
+        (
+            "chain 200 strikes x C/P (our scalar loop)",
+            "options/s",
+            ours_chain_loop,
+            "QuantLib BlackCalculator loop",
+            ql_chain,
+        ),
         ("implied vol, scalar", "solves/s", ours_iv, "QuantLib blackFormulaImpliedStdDev", ql_iv),
         ("implied vol, scalar", "solves/s", ours_iv, "QuantLib VanillaOption.impliedVolatility", ql_iv_engine),
         ("implied vol, vectorised", "solves/s", ours_iv_vec, "QuantLib blackFormulaImpliedStdDev", ql_iv),
     ]
 
-    print(f"bench/pricing: {len(rows)} options (chain: {CHAIN_STRIKES} strikes x call/put, 30 days), "
-          f"{args.rounds} rounds, >= {args.seconds}s per measurement")
-    print(f"machine: nproc {os.cpu_count()}, CPU {_cpu_model()!r}, Python {platform.python_version()}, "
-          f"numpy {np.__version__}, scipy {scipy.__version__}, QuantLib {ql.__version__}")
+    print(
+        f"bench/pricing: {len(rows)} options (chain: {CHAIN_STRIKES} strikes x call/put, 30 days), "
+        f"{args.rounds} rounds, >= {args.seconds}s per measurement"
+    )
+    print(
+        f"machine: nproc {os.cpu_count()}, CPU {_cpu_model()!r}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, scipy {scipy.__version__}, QuantLib {ql.__version__}"
+    )
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"accuracy, IV vs the true vol, max relative where vega >= 1e-4 F per vol point ({vega_ok.sum()} of "
-          f"{len(rows)}): ours {rel(ours, vols_arr, vega_ok):.1e}, QuantLib blackFormulaImpliedStdDev "
-          f"{rel(theirs, vols_arr, vega_ok):.1e}, QuantLib engine {rel(engine_ivs, vols_arr[:iv_subset], vega_ok):.1e}; "
-          f"vectorised vs scalar (all) {rel(vec, ours):.1e}")
-    print(f"accuracy, re-priced at the solved vol, max |price - input| over all options (USDT): ours "
-          f"{reprice(ours):.1e}, QuantLib blackFormulaImpliedStdDev {reprice(theirs):.1e}; "
-          f"chain put vs QuantLib, relative {abs(chain_put - ql_check) / ql_check:.1e}")
+    print(
+        f"accuracy, IV vs the true vol, max relative where vega >= 1e-4 F per vol point ({vega_ok.sum()} of "
+        f"{len(rows)}): ours {rel(ours, vols_arr, vega_ok):.1e}, QuantLib blackFormulaImpliedStdDev "
+        f"{rel(theirs, vols_arr, vega_ok):.1e}, QuantLib engine {rel(engine_ivs, vols_arr[:iv_subset], vega_ok):.1e}; "
+        f"vectorised vs scalar (all) {rel(vec, ours):.1e}"
+    )
+    print(
+        f"accuracy, re-priced at the solved vol, max |price - input| over all options (USDT): ours "
+        f"{reprice(ours):.1e}, QuantLib blackFormulaImpliedStdDev {reprice(theirs):.1e}; "
+        f"chain put vs QuantLib, relative {abs(chain_put - ql_check) / ql_check:.1e}"
+    )
 
     results = {i: ([], [], []) for i in range(len(measures))}  # ours/s, theirs/s, ratio per round
     chain_calls = []
@@ -257,19 +287,21 @@ def main() -> None:
         print(f"round {round_no}: ratios {' '.join(line)}", flush=True)
 
     print()
-    print(f"{'measurement':42} {'ours (median)':>16} {'QuantLib (median)':>18}  {'ratio':>7} "
-          f"{'(min-max)':>13}  reference")
+    print(
+        f"{'measurement':42} {'ours (median)':>16} {'QuantLib (median)':>18}  {'ratio':>7} {'(min-max)':>13}  reference"
+    )
     for i, (name, unit, _, ref_name, _) in enumerate(measures):
         ours_med = statistics.median(results[i][0])
         ref_med = statistics.median(results[i][1])
         ratios = results[i][2]
-        print(f"{name:42} {ours_med:>12,.0f} {unit.split('/')[0][:3]}/s {ref_med:>14,.0f} /s  "
-              f"{statistics.median(ratios):>6.2f}x {f'({min(ratios):.2f}-{max(ratios):.2f})':>13}  {ref_name}")
+        print(
+            f"{name:42} {ours_med:>12,.0f} {unit.split('/')[0][:3]}/s {ref_med:>14,.0f} /s  "
+            f"{statistics.median(ratios):>6.2f}x {f'({min(ratios):.2f}-{max(ratios):.2f})':>13}  {ref_name}"
+        )
     print("ratio = median over the rounds of ours/QuantLib measured in interleaved slices; > 1: ours faster")
     print()
     chain_med = statistics.median(chain_calls)
-    print(f"one chain (400 options, price + 4 greeks) in {chain_med * 1e6:,.0f} us = "
-          f"{1 / chain_med:,.0f} chains/s")
+    print(f"one chain (400 options, price + 4 greeks) in {chain_med * 1e6:,.0f} us = {1 / chain_med:,.0f} chains/s")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

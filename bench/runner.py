@@ -73,8 +73,14 @@ STREAM_VERSION = 3  # bump when the stream changes: a prepared database is reuse
 def _admin(db: dict):
     import psycopg
 
-    return psycopg.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"] or None,
-                           dbname="postgres", autocommit=True)
+    return psycopg.connect(
+        host=db["host"],
+        port=db["port"],
+        user=db["user"],
+        password=db["password"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
 
 
 def _exists(db: dict, name: str) -> bool:
@@ -134,7 +140,9 @@ def stream(n: int, seed: int) -> list[tuple]:
         if r < 0.7 or (r < 0.9 and not resting):
             price = MID - sign * _distance(rnd)
             resting.append(len(out))
-            out.append(("order", user, {"side": side, "type": "limit", "price": str(price), "quantity": _qty(rnd, 50, 5000)}))
+            out.append(
+                ("order", user, {"side": side, "type": "limit", "price": str(price), "quantity": _qty(rnd, 50, 5000)})
+            )
         elif r < 0.9:
             i = rnd.randrange(len(resting))
             resting[i], resting[-1] = resting[-1], resting[i]
@@ -171,7 +179,8 @@ class BulkOrders:
         spot.spot_instrument = lru_cache(maxsize=None)(spot.spot_instrument)
         self.user_account = lru_cache(maxsize=None)(lambda user_id, asset: user_account(user_id=user_id, asset=asset))
         self.clearing = lru_cache(maxsize=None)(
-            lambda asset, bucket: system_account(role=SystemRole.SPOT_CLEARING, asset=asset, key=self._key_for(bucket)))
+            lambda asset, bucket: system_account(role=SystemRole.SPOT_CLEARING, asset=asset, key=self._key_for(bucket))
+        )
         self._bucket_keys: dict[int, str] = {}
 
     def _key_for(self, bucket: int) -> str:
@@ -196,13 +205,27 @@ class BulkOrders:
         spot.check_size(request, notional)
         hold_asset = "USDT" if request.side == "buy" else request.instrument.base
         order = SpotOrder(
-            user_id=user_id, symbol=request.instrument.symbol, side=request.side, type=request.type,
-            time_in_force=request.time_in_force, post_only=request.post_only, quantity=request.quantity,
-            quote_quantity=request.quote_quantity, price=request.price, protect_price=protect,
-            stop_price=request.stop_price, trail_amount=request.trail_amount, trail_percent=request.trail_percent,
-            trail_reference=None, display_quantity=request.display_quantity, route=request.route,
-            hold_asset=hold_asset, hold_amount=hold, client_order_id=request.client_order_id,
-            request_hash=request.fingerprint(), parent=None,
+            user_id=user_id,
+            symbol=request.instrument.symbol,
+            side=request.side,
+            type=request.type,
+            time_in_force=request.time_in_force,
+            post_only=request.post_only,
+            quantity=request.quantity,
+            quote_quantity=request.quote_quantity,
+            price=request.price,
+            protect_price=protect,
+            stop_price=request.stop_price,
+            trail_amount=request.trail_amount,
+            trail_percent=request.trail_percent,
+            trail_reference=None,
+            display_quantity=request.display_quantity,
+            route=request.route,
+            hold_asset=hold_asset,
+            hold_amount=hold,
+            client_order_id=request.client_order_id,
+            request_hash=request.fingerprint(),
+            parent=None,
         )
         return order
 
@@ -213,15 +236,28 @@ class BulkOrders:
         from trading.money import parse_amount
 
         request = TransferRequest(
-            id=order.hold_id(), kind=TransferKind.PENDING, code="spot_hold", asset=order.hold_asset,
-            amount=order.hold_amount, debit=self.user_account(order.user_id, order.hold_asset),
-            credit=self._clearing_for(order.hold_asset, order.pk), reference=f"spot_order:{order.pk}",
+            id=order.hold_id(),
+            kind=TransferKind.PENDING,
+            code="spot_hold",
+            asset=order.hold_asset,
+            amount=order.hold_amount,
+            debit=self.user_account(order.user_id, order.hold_asset),
+            credit=self._clearing_for(order.hold_asset, order.pk),
+            reference=f"spot_order:{order.pk}",
         )
         amount = parse_amount(request.asset, request.amount)
         return Transfer(
-            id=request.id, kind=request.kind, asset=request.asset, amount=amount, debit_account_id=request.debit.pk,
-            credit_account_id=request.credit.pk, code=request.code, reference=request.reference, pending_id=None,
-            linked_to="", payload_hash=_payload_hash(request, amount),
+            id=request.id,
+            kind=request.kind,
+            asset=request.asset,
+            amount=amount,
+            debit_account_id=request.debit.pk,
+            credit_account_id=request.credit.pk,
+            code=request.code,
+            reference=request.reference,
+            pending_id=None,
+            linked_to="",
+            payload_hash=_payload_hash(request, amount),
         )
 
     def insert(self, orders: list) -> None:
@@ -253,12 +289,49 @@ class BulkOrders:
                         raise RuntimeError(f"account {account_id}: insufficient funds for the bulk holds")
 
 
-_COMPARED = ("user_id", "symbol", "side", "type", "time_in_force", "post_only", "quantity", "quote_quantity", "price",
-             "protect_price", "stop_price", "trail_amount", "trail_percent", "trail_reference", "display_quantity",
-             "route", "hold_asset", "hold_amount", "hold_seq", "client_order_id", "request_hash", "parent_id", "status",
-             "filled_quantity", "filled_quote", "fees_paid", "queue_seq", "cancel_requested_at")
-_TRANSFER_COMPARED = ("id", "kind", "asset", "amount", "debit_account_id", "credit_account_id", "code", "reference",
-                      "pending_id", "linked_to", "payload_hash")
+_COMPARED = (
+    "user_id",
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "post_only",
+    "quantity",
+    "quote_quantity",
+    "price",
+    "protect_price",
+    "stop_price",
+    "trail_amount",
+    "trail_percent",
+    "trail_reference",
+    "display_quantity",
+    "route",
+    "hold_asset",
+    "hold_amount",
+    "hold_seq",
+    "client_order_id",
+    "request_hash",
+    "parent_id",
+    "status",
+    "filled_quantity",
+    "filled_quote",
+    "fees_paid",
+    "queue_seq",
+    "cancel_requested_at",
+)
+_TRANSFER_COMPARED = (
+    "id",
+    "kind",
+    "asset",
+    "amount",
+    "debit_account_id",
+    "credit_account_id",
+    "code",
+    "reference",
+    "pending_id",
+    "linked_to",
+    "payload_hash",
+)
 
 
 def prepare(args, db: dict) -> dict:
@@ -276,7 +349,13 @@ def prepare(args, db: dict) -> dict:
     from orders.spot import services as spot
     from trading.models import SingletonCheckpoint
 
-    marker = {"version": STREAM_VERSION, "orders": args.orders, "users": args.users, "seed": args.seed, "verify": args.verify}
+    marker = {
+        "version": STREAM_VERSION,
+        "orders": args.orders,
+        "users": args.users,
+        "seed": args.seed,
+        "verify": args.verify,
+    }
     if not args.fresh and _exists(db, db["name"]):
         _use_database(db["name"])
         try:
@@ -284,7 +363,9 @@ def prepare(args, db: dict) -> dict:
         except Exception:
             found = None
         if found and {k: found.get(k) for k in marker} == marker:
-            log(f"==> reusing the prepared database {db['name']} ({found['placed']} orders, {found['cancels']} cancels)")
+            log(
+                f"==> reusing the prepared database {db['name']} ({found['placed']} orders, {found['cancels']} cancels)"
+            )
             connection.close()
             return found
     log(f"==> preparing {db['name']}: migrate, {args.users} funded traders, {args.orders} commands")
@@ -336,14 +417,18 @@ def prepare(args, db: dict) -> dict:
             built.pk = order.pk
             for field in _COMPARED:
                 if getattr(built, field) != getattr(stored, field):
-                    raise SystemExit(f"bulk path differs from spot_order_place on {field}: {getattr(built, field)!r} "
-                                     f"!= {getattr(stored, field)!r} (order {order.pk})")
+                    raise SystemExit(
+                        f"bulk path differs from spot_order_place on {field}: {getattr(built, field)!r} "
+                        f"!= {getattr(stored, field)!r} (order {order.pk})"
+                    )
             transfer = Transfer.objects.get(pk=order.hold_id())
             expected = bulk.hold_transfer(built)
             for field in _TRANSFER_COMPARED:
                 if getattr(expected, field) != getattr(transfer, field):
-                    raise SystemExit(f"bulk hold differs from spot_order_place on {field}: {getattr(expected, field)!r} "
-                                     f"!= {getattr(transfer, field)!r} (order {order.pk})")
+                    raise SystemExit(
+                        f"bulk hold differs from spot_order_place on {field}: {getattr(expected, field)!r} "
+                        f"!= {getattr(transfer, field)!r} (order {order.pk})"
+                    )
             verified += 1
             continue
         pending_rows.append((index, bulk.build(user.pk, data)))
@@ -352,8 +437,10 @@ def prepare(args, db: dict) -> dict:
     flush()
     cancel_ids = [order_ids[i] for i in cancels]
     SpotOrder.objects.filter(pk__in=cancel_ids).update(cancel_requested_at=timezone.now(), updated_at=timezone.now())
-    log(f"    {len(order_ids)} orders ({verified} through spot_order_place, checked equal to the bulk path) and "
-        f"{len(cancel_ids)} cancel requests written in {time.monotonic() - started:.1f} s")
+    log(
+        f"    {len(order_ids)} orders ({verified} through spot_order_place, checked equal to the bulk path) and "
+        f"{len(cancel_ids)} cancel requests written in {time.monotonic() - started:.1f} s"
+    )
     info = {**marker, "placed": len(order_ids), "cancels": len(cancel_ids), "verified": verified}
     SingletonCheckpoint.objects.update_or_create(name="bench_runner", defaults={"epoch": 0, "value": info})
     with connection.cursor() as cursor:
@@ -369,7 +456,7 @@ def _pct(values, q):
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 class Timed:
@@ -442,8 +529,10 @@ def drop_hot_foreign_keys() -> None:
 def _remaining() -> int:
     from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus
 
-    return (SpotOrder.objects.filter(status=SpotStatus.NEW).count()
-            + SpotOrder.objects.filter(status__in=LIVE_STATUSES, cancel_requested_at__isnull=False).count())
+    return (
+        SpotOrder.objects.filter(status=SpotStatus.NEW).count()
+        + SpotOrder.objects.filter(status__in=LIVE_STATUSES, cancel_requested_at__isnull=False).count()
+    )
 
 
 def run_round(variant: str, args, db: dict, round_no: int) -> dict:
@@ -488,9 +577,17 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
     orders = sum(b["new"] for b in batches)
     cancels = SpotOrder.objects.filter(status=SpotStatus.CANCELLED, cancel_reason="user").count()
     row.update(
-        elapsed=elapsed, orders=orders, cancels=cancels, ops=orders / elapsed, cmds=(orders + cancels) / elapsed,
-        batches=len(batches), per_batch=statistics.mean(b["new"] + b["cancels"] for b in batches) if batches else 0,
-        trades=SpotTrade.objects.count(), left=_remaining(), load_end=os.getloadavg()[0], copy_s=copied,
+        elapsed=elapsed,
+        orders=orders,
+        cancels=cancels,
+        ops=orders / elapsed,
+        cmds=(orders + cancels) / elapsed,
+        batches=len(batches),
+        per_batch=statistics.mean(b["new"] + b["cancels"] for b in batches) if batches else 0,
+        trades=SpotTrade.objects.count(),
+        left=_remaining(),
+        load_end=os.getloadavg()[0],
+        copy_s=copied,
     )
     for part in ("total", "pre", "feed", "write", "ledger", "commit", "publish"):
         values = [b.get(part, 0.0) * 1000 for b in batches]
@@ -506,17 +603,26 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
         except Exception as exc:
             row["audit"] = f"FAILED: {exc}\n{out.getvalue()[-2000:]}"
     connection.close()
-    log(f"    {variant:7} round {round_no}: {orders} orders + {cancels} cancels in {elapsed:.2f} s = {row['ops']:,.0f} orders/s "
+    log(
+        f"    {variant:7} round {round_no}: {orders} orders + {cancels} cancels in {elapsed:.2f} s = {row['ops']:,.0f} orders/s "
         f"({row['cmds']:,.0f} commands/s); {len(batches)} batches of {row['per_batch']:.0f} commands; {row['trades']} trades; "
-        f"{row['left']} left; load {load()}")
-    log(f"            per batch ms p50/p99: total {row['total_p50']:.1f}/{row['total_p99']:.1f}  pre {row['pre_p50']:.1f}/{row['pre_p99']:.1f}  "
+        f"{row['left']} left; load {load()}"
+    )
+    log(
+        f"            per batch ms p50/p99: total {row['total_p50']:.1f}/{row['total_p99']:.1f}  pre {row['pre_p50']:.1f}/{row['pre_p99']:.1f}  "
         f"feed {row['feed_p50']:.1f}/{row['feed_p99']:.1f}  write {row['write_p50']:.1f}/{row['write_p99']:.1f} "
         f"(ledger {row['ledger_p50']:.1f}/{row['ledger_p99']:.1f})  commit {row['commit_p50']:.1f}/{row['commit_p99']:.1f}  "
-        f"publish {row['publish_p50']:.1f}/{row['publish_p99']:.1f}")
+        f"publish {row['publish_p50']:.1f}/{row['publish_p99']:.1f}"
+    )
     total = sum(row[f"{p}_sum"] for p in ("pre", "feed", "write", "commit", "publish")) or 1
-    log("            share of the time: " + "  ".join(
-        f"{p} {row[p + '_sum'] / elapsed * 100:.0f}%" for p in ("pre", "feed", "write", "ledger", "commit", "publish"))
-        + f"  (other {max(0.0, elapsed - total) / elapsed * 100:.0f}%)")
+    log(
+        "            share of the time: "
+        + "  ".join(
+            f"{p} {row[p + '_sum'] / elapsed * 100:.0f}%"
+            for p in ("pre", "feed", "write", "ledger", "commit", "publish")
+        )
+        + f"  (other {max(0.0, elapsed - total) / elapsed * 100:.0f}%)"
+    )
     if "audit" in row:
         log(f"            ledger_audit on the round's database: {row['audit']}")
     return row
@@ -530,7 +636,7 @@ def _machine() -> list[str]:
 
     lines = machine_lines()
     connection.close()
-    return lines + [f"python:     {platform.python_version()}"]
+    return [*lines, f"python:     {platform.python_version()}"]
 
 
 def main() -> int:
@@ -542,11 +648,16 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=None, help="the product's batch size (default ENGINE_BATCH_SIZE)")
     parser.add_argument("--baseline-seconds", type=float, default=15.0, help="how long each batch1 round runs")
     parser.add_argument("--verify", type=int, default=100, help="orders placed through spot_order_place and compared")
-    parser.add_argument("--variants", default="product,batch1",
-                        help="of product, batch1, nofk (product without the transfers' foreign keys)")
+    parser.add_argument(
+        "--variants",
+        default="product,batch1",
+        help="of product, batch1, nofk (product without the transfers' foreign keys)",
+    )
     parser.add_argument("--synchronous-commit", choices=("on", "off"), help="for the runner's session (diagnostic)")
     parser.add_argument("--fresh", action="store_true", help="rebuild the prepared database even if it matches")
-    parser.add_argument("--no-audit", dest="audit", action="store_false", help="skip ledger_audit after the last rounds")
+    parser.add_argument(
+        "--no-audit", dest="audit", action="store_false", help="skip ledger_audit after the last rounds"
+    )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_RUNNER_DATABASE_URL") or DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_RUNNER_REDIS_URL") or DEFAULT_REDIS_URL)
     args = parser.parse_args()
@@ -574,9 +685,11 @@ def main() -> int:
         log(line)
     log(f"load avg before start: {load()}")
     info = prepare(args, db)
-    log(f"stream: {args.orders} commands = {info['placed']} orders + {info['cancels']} cancels, {args.users} traders; "
+    log(
+        f"stream: {args.orders} commands = {info['placed']} orders + {info['cancels']} cancels, {args.users} traders; "
         f"product batch {args.batch}"
-        f"{'; synchronous_commit=' + args.synchronous_commit if args.synchronous_commit else ''}; batch1 runs {args.baseline_seconds:g} s per round; redis {args.redis_url}")
+        f"{'; synchronous_commit=' + args.synchronous_commit if args.synchronous_commit else ''}; batch1 runs {args.baseline_seconds:g} s per round; redis {args.redis_url}"
+    )
 
     results: dict[str, list[dict]] = {v: [] for v in variants}
     for round_no in range(1, args.rounds + 1):
@@ -589,22 +702,30 @@ def main() -> int:
     med = {}
     for variant in variants:
         rows = results[variant]
-        med[variant] = {k: statistics.median(r[k] for r in rows)
-                        for k in ("ops", "cmds", "per_batch", "total_p50", "total_p99", "commit_p50", "commit_p99")}
+        med[variant] = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("ops", "cmds", "per_batch", "total_p50", "total_p99", "commit_p50", "commit_p99")
+        }
         m = med[variant]
         rounds = ", ".join(f"{r['ops']:,.0f}" for r in rows)
-        log(f"  {variant:7}: {m['ops']:>9,.0f} orders/s  {m['cmds']:>9,.0f} commands/s  batch {m['per_batch']:.0f} commands; "
+        log(
+            f"  {variant:7}: {m['ops']:>9,.0f} orders/s  {m['cmds']:>9,.0f} commands/s  batch {m['per_batch']:.0f} commands; "
             f"per batch {m['total_p50']:.1f} ms p50 / {m['total_p99']:.1f} ms p99, commit {m['commit_p50']:.1f} / "
-            f"{m['commit_p99']:.1f} ms  (rounds: {rounds})")
+            f"{m['commit_p99']:.1f} ms  (rounds: {rounds})"
+        )
     if "product" in med and "batch1" in med:
         ratios = [p["ops"] / b["ops"] for p, b in zip(results["product"], results["batch1"])]
-        log(f"ratio product/batch1 (orders/s): {med['product']['ops'] / med['batch1']['ops']:.1f}x "
-            f"(per round {' '.join(f'{r:.1f}' for r in ratios)})")
+        log(
+            f"ratio product/batch1 (orders/s): {med['product']['ops'] / med['batch1']['ops']:.1f}x "
+            f"(per round {' '.join(f'{r:.1f}' for r in ratios)})"
+        )
     for variant in ("nofk",):
         if "product" in med and variant in med:
             ratios = [v["ops"] / p["ops"] for v, p in zip(results[variant], results["product"])]
-            log(f"ratio {variant}/product (orders/s): {statistics.median(ratios):.2f}x "
-                f"(per round {' '.join(f'{r:.2f}' for r in ratios)})")
+            log(
+                f"ratio {variant}/product (orders/s): {statistics.median(ratios):.2f}x "
+                f"(per round {' '.join(f'{r:.2f}' for r in ratios)})"
+            )
     if "product" in med:
         log(f"goal >= 10,000 orders/s: {'met' if med['product']['ops'] >= 10_000 else 'NOT met'}")
     log(f"load avg at end: {load()}")

@@ -79,6 +79,7 @@ if str(ROOT) not in sys.path:
 from bench.common import machine_lines  # noqa: E402
 from tests.processes import Child as _Child  # noqa: E402
 from tests.processes import free_port  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_settlement"
@@ -115,7 +116,11 @@ def _db_params(url: str) -> dict:
     name = config["NAME"]
     if name in FORBIDDEN_DATABASES or name.startswith("test_"):
         sys.exit(f"refusing to benchmark on database {name!r}: use a dedicated one")
-    params = {"host": config.get("HOST") or None, "port": config.get("PORT") or None, "user": config.get("USER") or None}
+    params = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+    }
     if config.get("PASSWORD"):
         params["password"] = config["PASSWORD"]
     return {"name": name, "connect": {k: v for k, v in params.items() if v is not None}}
@@ -162,7 +167,15 @@ def Child(name: str, argv: list[str], env: dict, log_dir: Path) -> _Child:
 
 
 class Stack:
-    def __init__(self, database_url: str, redis_port: int, log_dir: Path, variant: str, beat: bool, venue_faults: str = VENUE_FAULTS):
+    def __init__(
+        self,
+        database_url: str,
+        redis_port: int,
+        log_dir: Path,
+        variant: str,
+        beat: bool,
+        venue_faults: str = VENUE_FAULTS,
+    ):
         self.log_dir = log_dir
         self.beat = beat
         self.env = {
@@ -209,7 +222,9 @@ class Stack:
         self.workers = []
 
     def start(self) -> None:
-        argv = [*LITERAL_RELAY, "--ttl", "3"] if self.literal else [sys.executable, "manage.py", "run_relay", "--ttl", "3"]
+        argv = (
+            [*LITERAL_RELAY, "--ttl", "3"] if self.literal else [sys.executable, "manage.py", "run_relay", "--ttl", "3"]
+        )
         relay = Child("relay", argv, self.env, self.log_dir).start()
         self.children.append(relay)
         if self.beat:
@@ -330,7 +345,7 @@ def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def _latencies_ms(since: float = 0.0) -> dict:
@@ -371,7 +386,9 @@ def _counters() -> dict:
 def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: int) -> dict:
     from django.db import connection
 
-    log(f"--> round {round_no}/{args.rounds}: {variant} {VARIANTS[variant] or '(defaults: SETTLEMENT_BATCH_SIZE 200, RELAY_BATCH_SIZE 1000)'}")
+    log(
+        f"--> round {round_no}/{args.rounds}: {variant} {VARIANTS[variant] or '(defaults: SETTLEMENT_BATCH_SIZE 200, RELAY_BATCH_SIZE 1000)'}"
+    )
     log("    reset: truncating settlement/outbox/lease/ledger tables, FLUSHALL redis")
     _reset_tables()
     flush_redis(redis_port)
@@ -403,8 +420,10 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
                 n, span, bad = cursor.fetchone()
             row["drain_sps"] = n / float(span) if n and span else 0.0
             row["drain_ok"] = row["drain_ok"] and not bad
-            log(f"    drain: {n} settled in {float(span or 0):.2f} s (first accepted -> last settled) = "
-                f"{row['drain_sps']:.1f} settlements/s; load avg {os.getloadavg()[0]:.2f}")
+            log(
+                f"    drain: {n} settled in {float(span or 0):.2f} s (first accepted -> last settled) = "
+                f"{row['drain_sps']:.1f} settlements/s; load avg {os.getloadavg()[0]:.2f}"
+            )
         else:
             row["drain_sps"], row["drain_ok"] = float("nan"), True
         done_before = _counts()[2]
@@ -430,7 +449,11 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
         thread.join()
         lat = _latencies_ms(since=phase_start)
         row["rate_achieved"] = n_rate / row["rate_write_s"] if row.get("rate_write_s") else float("nan")
-        row["p50"], row["p99"], row["max"] = _pct(lat["settle_ms"], 0.5), _pct(lat["settle_ms"], 0.99), max(lat["settle_ms"] or [0])
+        row["p50"], row["p99"], row["max"] = (
+            _pct(lat["settle_ms"], 0.5),
+            _pct(lat["settle_ms"], 0.99),
+            max(lat["settle_ms"] or [0]),
+        )
         row["acc_p50"], row["acc_p99"] = _pct(lat["accept_ms"], 0.5), _pct(lat["accept_ms"], 0.99)
         # The relay's own figures (publish time - outbox created_at, per published batch), as
         # sampled from its checkpoint every ~20 ms: p50 of the batches' medians, p99 of their maxima.
@@ -438,10 +461,12 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
         row["relay_p50"] = _pct([s["lag_ms_p50"] for s in samples], 0.5)
         row["relay_p99"] = _pct([s["lag_ms_max"] for s in samples], 0.99)
         row["rate_ok"] = thread_done_ok and lat["not_settled"] == 0 and row["drain_ok"]
-        log(f"    latency: commit->settled p50 {row['p50']:.1f} ms  p99 {row['p99']:.1f} ms  max {row['max']:.1f} ms; "
+        log(
+            f"    latency: commit->settled p50 {row['p50']:.1f} ms  p99 {row['p99']:.1f} ms  max {row['max']:.1f} ms; "
             f"relay lag (relay checkpoint) p50 {row['relay_p50']:.2f} ms p99 {row['relay_p99']:.2f} ms "
             f"[{len(samples)} batches sampled]; commit->accepted p50 {row['acc_p50']:.1f} p99 {row['acc_p99']:.1f} ms"
-            f"; writer achieved {row['rate_achieved']:.0f}/s")
+            f"; writer achieved {row['rate_achieved']:.0f}/s"
+        )
         base_total = done_before + lat["total"]
         # 2. burst
         log(f"    burst phase: {args.orders} orders as fast as possible")
@@ -479,14 +504,18 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
                 "SELECT step, count(*), count(DISTINCT started_at), avg(extract(epoch FROM finished_at - started_at)) * 1000 "
                 "FROM settlement_settlementstep WHERE status = 'done' GROUP BY step ORDER BY step"
             )
-            row["steps"] = "; ".join(f"step {s}: {n / max(1, b):.1f}/batch, {float(ms):.0f} ms/batch" for s, n, b, ms in cursor.fetchall())
+            row["steps"] = "; ".join(
+                f"step {s}: {n / max(1, b):.1f}/batch, {float(ms):.0f} ms/batch" for s, n, b, ms in cursor.fetchall()
+            )
         log(f"    steps (whole round): {row['steps']}")
         counters = _counters()
         row["counters"] = {k: v for k, v in counters.items() if v}
         row["load_end"] = os.getloadavg()[0]
-        log(f"    burst: {n} settled in {row['burst_s']:.2f} s (first commit -> last settled) = {row['sps']:.1f} settlements/s; "
+        log(
+            f"    burst: {n} settled in {row['burst_s']:.2f} s (first commit -> last settled) = {row['sps']:.1f} settlements/s; "
             f"writer {row['burst_write_rate']:.0f} events/s; wall {wall:.1f} s; counters {row['counters'] or '{}'}; "
-            f"load avg {row['load_end']:.2f}")
+            f"load avg {row['load_end']:.2f}"
+        )
     finally:
         stack.stop()
     return row
@@ -545,8 +574,11 @@ def _outbox_since(since: float) -> tuple[int, float, float]:
     from trading.models import OutboxEvent
 
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*), extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at)) "
-                       f"FROM {OutboxEvent._meta.db_table} WHERE created_at >= to_timestamp(%s)", [since])
+        cursor.execute(
+            f"SELECT count(*), extract(epoch FROM min(created_at)), extract(epoch FROM max(created_at)) "
+            f"FROM {OutboxEvent._meta.db_table} WHERE created_at >= to_timestamp(%s)",
+            [since],
+        )
         n, first, last = cursor.fetchone()
     return int(n), float(first or 0.0), float(last or 0.0)
 
@@ -621,7 +653,9 @@ def sustained_phase(args, row: dict, numbers, seed: int, cut_off: bool, stack: S
     done_before = _counts()[2]
     cpu_before = cpu_snapshot(stack, args.db_name) if stack else {}
     written = {}
-    thread = threading.Thread(target=lambda: written.update(write_paced(args.rate, args.seconds, args.writers, numbers, seed)))
+    thread = threading.Thread(
+        target=lambda: written.update(write_paced(args.rate, args.seconds, args.writers, numbers, seed))
+    )
     thread.start()
     started = time.monotonic()
     n = int(args.rate * args.seconds)
@@ -631,7 +665,9 @@ def sustained_phase(args, row: dict, numbers, seed: int, cut_off: bool, stack: S
         final = _counts()[2] - done_before
         if final >= n:
             break
-        if time.monotonic() - started > args.timeout or (cut_off and "ended" in written and time.monotonic() - written["ended"] > args.baseline_grace):
+        if time.monotonic() - started > args.timeout or (
+            cut_off and "ended" in written and time.monotonic() - written["ended"] > args.baseline_grace
+        ):
             break
         time.sleep(0.5)
     thread.join()
@@ -663,26 +699,34 @@ def sustained_phase(args, row: dict, numbers, seed: int, cut_off: bool, stack: S
             part = sorted((t - c) * 1000 for c, t in settled if k == min(4, int((c - t0) / width)))
             fifths.append(_pct(part, 0.5))
     row["fifths"] = fifths
-    log(f"    sustained: offered {row['offered']:.1f}/s ({written_n} orders); settled {len(settled)}/{written_n}"
+    log(
+        f"    sustained: offered {row['offered']:.1f}/s ({written_n} orders); settled {len(settled)}/{written_n}"
         f"{'' if row['all_settled'] else ' by the cut-off'}, {row['sps']:.1f} settlements/s over the phase, "
         f"{row['steady_sps']:.1f}/s while orders came; commit->settled "
         f"p50 {row['p50']:.0f} ms p99 {row['p99']:.0f} ms max {row['max']:.0f} ms; p50 per fifth "
-        + " / ".join(f"{x:.0f}" for x in fifths) + f" ms; load avg {load_line()}")
+        + " / ".join(f"{x:.0f}" for x in fifths)
+        + f" ms; load avg {load_line()}"
+    )
     row["stages"] = _stages(since)
     log(f"    stages: {row['stages']}")
     if cpu_after and row["all_settled"]:
         per = {role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / len(settled) for role in cpu_after}
         row["cpu_ms"] = sum(per.values())
-        log("    CPU per settlement: " + ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(per.items()))
+        log(
+            "    CPU per settlement: "
+            + ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(per.items()))
             + f" = {row['cpu_ms']:.2f} ms: {os.cpu_count()} cores are busy at {os.cpu_count() * 1000 / row['cpu_ms']:.0f} settlements/s "
-            "(the others' processes on the machine not counted)")
+            "(the others' processes on the machine not counted)"
+        )
 
 
 def backlog_phase(args, row: dict, stack: Stack, numbers, seed: int) -> None:
     """Workers down for --backlog-seconds while orders keep coming (the relay and beat keep
     running); then they return. What did the reconciliation send again?"""
     before = _counters()
-    log(f"    backlog phase: workers stopped; {args.rate:g} orders/s for {args.backlog_seconds:g} s pile up in the broker")
+    log(
+        f"    backlog phase: workers stopped; {args.rate:g} orders/s for {args.backlog_seconds:g} s pile up in the broker"
+    )
     stack.stop_workers()
     since = time.time()
     written = write_paced(args.rate, args.backlog_seconds, args.writers, numbers, seed)
@@ -702,9 +746,11 @@ def backlog_phase(args, row: dict, stack: Stack, numbers, seed: int) -> None:
     row["backlog_clear_s"] = (max(settled) - back) if settled else float("nan")
     row["backlog_sps"] = len(settled) / row["backlog_clear_s"] if settled and row["backlog_clear_s"] > 0 else 0.0
     row["republished_pct"] = 100.0 * row["republished"] / max(1, written["n"])
-    log(f"    backlog: {len(settled)}/{written['n']} settled {row['backlog_clear_s']:.1f} s after the workers were started "
+    log(
+        f"    backlog: {len(settled)}/{written['n']} settled {row['backlog_clear_s']:.1f} s after the workers were started "
         f"again ({row['backlog_sps']:.1f} settlements/s, worker start-up included); outbox_republished {row['republished']} "
-        f"= {row['republished_pct']:.2f} % of the backlog; settlement_recovered {row['recovered']}; load avg {load_line()}")
+        f"= {row['republished_pct']:.2f} % of the backlog; settlement_recovered {row['recovered']}; load avg {load_line()}"
+    )
 
 
 def load_line() -> str:
@@ -736,26 +782,38 @@ def run_slow_variant(variant: str, args, redis_port: int, log_root: Path, round_
 
 def slow_summary(args, results: dict[str, list[dict]]) -> int:
     log("")
-    log(f"summary: venue latency {args.venue_latency_ms:g} ms; {args.rate:g} orders/s x {args.seconds:g} s; "
-        f"backlog {args.backlog_seconds:g} s; {args.rounds} round(s)")
+    log(
+        f"summary: venue latency {args.venue_latency_ms:g} ms; {args.rate:g} orders/s x {args.seconds:g} s; "
+        f"backlog {args.backlog_seconds:g} s; {args.rounds} round(s)"
+    )
     log(f"{'round':>5}  {'variant':8}  {'offered/s':>9}  {'settled/s':>9}  {'steady/s':>8}  {'settled':>11}  {'p50 ms':>7}  "
         f"{'p99 ms':>8}  {'max ms':>8}  {'republished':>15}  {'backlog/s':>9}  load (1/5/15 min)")  # fmt: skip
     for variant, rows in results.items():
         for r in rows:
             republished = f"{r['republished']} ({r['republished_pct']:.2f}%)" if "republished" in r else "-"
             backlog = f"{r['backlog_sps']:.1f}" if "backlog_sps" in r else "-"
-            log(f"{r['round']:>5}  {variant:8}  {r['offered']:>9.1f}  {r['sps']:>9.1f}  {r['steady_sps']:>8.1f}  {r['settled']:>5}/{r['written']:<5}  "
-                f"{r['p50']:>7.0f}  {r['p99']:>8.0f}  {r['max']:>8.0f}  {republished:>15}  {backlog:>9}  {r['load_end']}")
-    med = {v: {k: statistics.median(r[k] for r in rows) for k in ("sps", "p50", "p99", "offered")} for v, rows in results.items() if rows}
+            log(
+                f"{r['round']:>5}  {variant:8}  {r['offered']:>9.1f}  {r['sps']:>9.1f}  {r['steady_sps']:>8.1f}  {r['settled']:>5}/{r['written']:<5}  "
+                f"{r['p50']:>7.0f}  {r['p99']:>8.0f}  {r['max']:>8.0f}  {republished:>15}  {backlog:>9}  {r['load_end']}"
+            )
+    med = {
+        v: {k: statistics.median(r[k] for r in rows) for k in ("sps", "p50", "p99", "offered")}
+        for v, rows in results.items()
+        if rows
+    }
     for variant, m in med.items():
-        log(f"median {variant:8}: {m['sps']:.1f} settlements/s at {m['offered']:.1f} offered; commit->settled p50 {m['p50']:.0f} ms p99 {m['p99']:.0f} ms")
+        log(
+            f"median {variant:8}: {m['sps']:.1f} settlements/s at {m['offered']:.1f} offered; commit->settled p50 {m['p50']:.0f} ms p99 {m['p99']:.0f} ms"
+        )
     if "product" in med:
         for base in ("inline", "literal"):
             if base not in med:
                 continue
             if med[base]["sps"]:
-                log(f"ratio product/{base} (settlements/s): {med['product']['sps'] / med[base]['sps']:.1f}x; "
-                    f"p99 {med[base]['p99'] / max(med['product']['p99'], 1e-9):.1f}x lower")
+                log(
+                    f"ratio product/{base} (settlements/s): {med['product']['sps'] / med[base]['sps']:.1f}x; "
+                    f"p99 {med[base]['p99'] / max(med['product']['p99'], 1e-9):.1f}x lower"
+                )
             else:
                 log(f"ratio product/{base}: {base} settled nothing within the phase and its grace")
         rows = results["product"]
@@ -771,7 +829,10 @@ def slow_summary(args, results: dict[str, list[dict]]) -> int:
         if backlog:
             goals.append((f"re-published < 1 % of orders under a {args.backlog_seconds:g} s backlog",
                           all(r["republished_pct"] < 1.0 and r["backlog_ok"] for r in backlog)))  # fmt: skip
-        log("goals (product, venue latency %g ms): " % args.venue_latency_ms + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals))
+        log(
+            f"goals (product, venue latency {args.venue_latency_ms:g} ms): "
+            + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals)
+        )
     log(f"load avg at end: {load_line()}")
     product_rows = results.get("product", [])
     return 1 if any(not r["all_settled"] or not r.get("backlog_ok", True) for r in product_rows) else 0
@@ -783,7 +844,8 @@ def slow_summary(args, results: dict[str, list[dict]]) -> int:
 def _machine() -> list[str]:
     redis_version = subprocess.run([shutil.which("redis-server") or "/usr/bin/redis-server", "--version"],
                                    capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return machine_lines() + [
+    return [
+        *machine_lines(),
         f"redis:      {redis_version.split(' sha=')[0]}",
         f"python:     {platform.python_version()}",
     ]
@@ -791,26 +853,51 @@ def _machine() -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller run: 600-order burst, 3 s latency phase, 3 rounds")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller run: 600-order burst, 3 s latency phase, 3 rounds"
+    )
     parser.add_argument("--orders", type=int, help="burst size (default 5000; --quick 600)")
-    parser.add_argument("--drain", type=int, help="backlog written before the processes start (default: --orders; 0: none)")
+    parser.add_argument(
+        "--drain", type=int, help="backlog written before the processes start (default: --orders; 0: none)"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="orders/s of the latency phase")
     parser.add_argument("--seconds", type=float, help="duration of the latency phase (default 10; --quick 3)")
     parser.add_argument("--rounds", type=int, help="rounds, each runs product then literal (default 2; --quick 3)")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up waiting for a phase after this many s")
     parser.add_argument("--beat", action="store_true", help="also run celery beat (reconcile/recover sweeps)")
-    parser.add_argument("--variants", help="comma-separated subset of product,literal,inline (default product,literal; "
-                                           f"with --venue-latency-ms {SLOW_VARIANTS})")
-    parser.add_argument("--venue-latency-ms", type=float, help="run the slow-venue phases with this simulated venue round trip")
+    parser.add_argument(
+        "--variants",
+        help="comma-separated subset of product,literal,inline (default product,literal; "
+        f"with --venue-latency-ms {SLOW_VARIANTS})",
+    )
+    parser.add_argument(
+        "--venue-latency-ms", type=float, help="run the slow-venue phases with this simulated venue round trip"
+    )
     parser.add_argument("--writers", type=int, default=2, help="writer threads of the slow-venue phases")
-    parser.add_argument("--venue-pool", default=VENUE_POOL, help=f"the venue worker's pool options (default: {VENUE_POOL!r}, as the Procfile)")
-    parser.add_argument("--backlog-seconds", type=float, default=60.0, help="slow venue: how long the workers stay down")
+    parser.add_argument(
+        "--venue-pool",
+        default=VENUE_POOL,
+        help=f"the venue worker's pool options (default: {VENUE_POOL!r}, as the Procfile)",
+    )
+    parser.add_argument(
+        "--backlog-seconds", type=float, default=60.0, help="slow venue: how long the workers stay down"
+    )
     parser.add_argument("--backlog-variants", default="product", help="slow venue: variants that run the backlog phase")
-    parser.add_argument("--baseline-grace", type=float, default=20.0,
-                        help="slow venue: stop waiting for a variant that cannot keep up this long after the writers")
-    parser.add_argument("--settle-grace", type=float, default=4.0,
-                        help="slow venue: after the backlog settled, let due sweeps run this long before counting")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_SETTLEMENT_DATABASE_URL") or DEFAULT_DATABASE_URL)
+    parser.add_argument(
+        "--baseline-grace",
+        type=float,
+        default=20.0,
+        help="slow venue: stop waiting for a variant that cannot keep up this long after the writers",
+    )
+    parser.add_argument(
+        "--settle-grace",
+        type=float,
+        default=4.0,
+        help="slow venue: after the backlog settled, let due sweeps run this long before counting",
+    )
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_SETTLEMENT_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
     args = parser.parse_args()
     slow = args.venue_latency_ms is not None
     args.orders = args.orders or (600 if args.quick else 5000)
@@ -844,13 +931,17 @@ def main() -> int:
     for line in _machine():
         log(line)
     if slow:
-        log(f"database:   {db['name']}; slow venue latency_ms={args.venue_latency_ms:g}: sustained {args.rate:g}/s x {args.seconds:g} s "
+        log(
+            f"database:   {db['name']}; slow venue latency_ms={args.venue_latency_ms:g}: sustained {args.rate:g}/s x {args.seconds:g} s "
             f"({args.writers} writers), backlog {args.backlog_seconds:g} s ({args.backlog_variants}); {args.rounds} round(s); "
-            "1 worker --concurrency 2 + 1 venue worker --pool threads --concurrency 8 (product) + 1 relay + beat")
+            "1 worker --concurrency 2 + 1 venue worker --pool threads --concurrency 8 (product) + 1 relay + beat"
+        )
     else:
-        log(f"database:   {db['name']}; latency phase {args.rate:g}/s x {args.seconds:g} s, burst {args.orders}, "
+        log(
+            f"database:   {db['name']}; latency phase {args.rate:g}/s x {args.seconds:g} s, burst {args.orders}, "
             f"{args.rounds} round(s); venue simulated {VENUE_FAULTS}; 1 worker --concurrency 2 (+ 1 venue worker "
-            "--pool threads --concurrency 8 for product) + 1 relay" + (" + beat" if args.beat else ""))
+            "--pool threads --concurrency 8 for product) + 1 relay" + (" + beat" if args.beat else "")
+        )
     log(f"load avg before start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     log_root = Path(tempfile.mkdtemp(prefix="bench-settlement-"))
@@ -875,21 +966,30 @@ def main() -> int:
     log(header)
     for variant in variants:
         for r in results[variant]:
-            log(f"{r['round']:>5}  {variant:8}  {r['p50']:>7.1f}  {r['p99']:>7.1f}  {r['relay_p50']:>9.2f}  {r['relay_p99']:>9.2f}  "
+            log(
+                f"{r['round']:>5}  {variant:8}  {r['p50']:>7.1f}  {r['p99']:>7.1f}  {r['relay_p50']:>9.2f}  {r['relay_p99']:>9.2f}  "
                 f"{r['acc_p50']:>7.1f}  {r['acc_p99']:>7.1f}  {r['drain_sps']:>8.1f}  {r['sps']:>8.1f}  {r['burst_s']:>7.2f}  {r['load_end']:>5.2f}  "
-                f"{'yes' if r['rate_ok'] and r['burst_ok'] else 'NO'}")
+                f"{'yes' if r['rate_ok'] and r['burst_ok'] else 'NO'}"
+            )
     med = {}
     for variant in variants:
         rows = results[variant]
-        med[variant] = {k: statistics.median(r[k] for r in rows) for k in ("p50", "p99", "relay_p50", "relay_p99", "acc_p50", "acc_p99", "sps", "drain_sps")}
+        med[variant] = {
+            k: statistics.median(r[k] for r in rows)
+            for k in ("p50", "p99", "relay_p50", "relay_p99", "acc_p50", "acc_p99", "sps", "drain_sps")
+        }
         m = med[variant]
-        log(f"median {variant:8}: {m['drain_sps']:8.1f} settlements/s draining a backlog, {m['sps']:8.1f}/s in the burst (writer-bound); commit->settled at {args.rate:g}/s p50 {m['p50']:.1f} ms "
+        log(
+            f"median {variant:8}: {m['drain_sps']:8.1f} settlements/s draining a backlog, {m['sps']:8.1f}/s in the burst (writer-bound); commit->settled at {args.rate:g}/s p50 {m['p50']:.1f} ms "
             f"p99 {m['p99']:.1f} ms; relay lag p50 {m['relay_p50']:.2f} ms p99 {m['relay_p99']:.2f} ms (relay checkpoint), "
-            f"commit->accepted p50 {m['acc_p50']:.1f} ms p99 {m['acc_p99']:.1f} ms (upper bound)")
+            f"commit->accepted p50 {m['acc_p50']:.1f} ms p99 {m['acc_p99']:.1f} ms (upper bound)"
+        )
     if "product" in med and "literal" in med and med["literal"]["sps"]:
         log(f"ratio product/literal (burst settlements/s): {med['product']['sps'] / med['literal']['sps']:.2f}x")
         if med["literal"]["drain_sps"]:
-            log(f"ratio product/literal (drain settlements/s): {med['product']['drain_sps'] / med['literal']['drain_sps']:.2f}x")
+            log(
+                f"ratio product/literal (drain settlements/s): {med['product']['drain_sps'] / med['literal']['drain_sps']:.2f}x"
+            )
     if "product" in med:
         m = med["product"]
         goals = [

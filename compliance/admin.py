@@ -20,8 +20,17 @@ class AuditRecordAdmin(ReadOnlyModelAdmin):
     actions = None
     show_full_result_count = False
     fields = (
-        "seq", "at", "actor", "actor_label", "action", "target_type", "target_id", "data_pretty", "ip",
-        "prev_hash", "hash",
+        "seq",
+        "at",
+        "actor",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "data_pretty",
+        "ip",
+        "prev_hash",
+        "hash",
     )
     readonly_fields = fields
 

@@ -11,14 +11,35 @@ from .models import LedgerAccount, Transfer, TransferRejection, Withdrawal, With
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyModelAdmin):
-    list_display = ("code", "kind", "asset", "user", "role", "bucket", "debits_posted", "credits_posted", "debits_pending", "credits_pending")
+    list_display = (
+        "code",
+        "kind",
+        "asset",
+        "user",
+        "role",
+        "bucket",
+        "debits_posted",
+        "credits_posted",
+        "debits_pending",
+        "credits_pending",
+    )
     list_filter = ("kind", "asset", "role")
     search_fields = ("code", "user__email")
 
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "kind", "asset", "amount", "debit_account", "credit_account", "code", "reference", "created_at")
+    list_display = (
+        "id",
+        "kind",
+        "asset",
+        "amount",
+        "debit_account",
+        "credit_account",
+        "code",
+        "reference",
+        "created_at",
+    )
     list_filter = ("kind", "asset", "code")
     search_fields = ("id", "reference")
     list_select_related = ("debit_account", "credit_account")
@@ -64,7 +85,11 @@ class WithdrawalAdmin(admin.ModelAdmin):
         form = RejectForm(request.POST if "reason" in request.POST else None)
         if form.is_bound and form.is_valid():
             reason = form.cleaned_data["reason"]
-            self._decide(request, queryset, lambda w: services.withdrawal_reject(withdrawal_id=w.pk, actor=request.user, reason=reason))
+            self._decide(
+                request,
+                queryset,
+                lambda w: services.withdrawal_reject(withdrawal_id=w.pk, actor=request.user, reason=reason),
+            )
             return None
         return render(
             request,

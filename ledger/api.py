@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -35,7 +41,9 @@ class LedgerEntrySerializer(serializers.Serializer):
     asset = serializers.ChoiceField(choices=ASSETS)
     amount = DecimalString(asset_source="asset")
     direction = serializers.ChoiceField(choices=["in", "out"], help_text="in: credited to you; out: debited from you")
-    kind = serializers.ChoiceField(choices=TransferKind.choices, help_text="posted, pending (a hold), post_pending, void_pending")
+    kind = serializers.ChoiceField(
+        choices=TransferKind.choices, help_text="posted, pending (a hold), post_pending, void_pending"
+    )
     status = serializers.SerializerMethodField(help_text="posted, held, released (hold posted or voided)")
     code = serializers.CharField(help_text="reason: deposit, withdrawal, withdrawal_fee, faucet, trade, ...")
     reference = serializers.CharField()
@@ -99,16 +107,30 @@ class WithdrawalsApi(ListAPIView):
         request=InputSerializer,
         responses={
             201: WithdrawalSerializer,
-            **errors({
-                401: "otp_required, otp_invalid (and the usual authentication errors).",
-                403: "two_factor_required, kyc_required, withdrawal_locked (24 hours after a password or 2FA change).",
-                409: "insufficient_funds, idempotency_conflict (the Idempotency-Key was used for another withdrawal).",
-            }),
+            **errors(
+                {
+                    401: "otp_required, otp_invalid (and the usual authentication errors).",
+                    403: "two_factor_required, kyc_required, withdrawal_locked (24 hours after a password or 2FA "
+                    "change).",
+                    409: "insufficient_funds, idempotency_conflict (the Idempotency-Key was used for another "
+                    "withdrawal).",
+                }
+            ),
         },
         tags=["wallet"],
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-        examples=[OpenApiExample("BTC", request_only=True, value={
-            "asset": "BTC", "amount": "0.015", "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "otp": "123456"})],
+        examples=[
+            OpenApiExample(
+                "BTC",
+                request_only=True,
+                value={
+                    "asset": "BTC",
+                    "amount": "0.015",
+                    "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                    "otp": "123456",
+                },
+            )
+        ],
         description="Needs 2FA on with a fresh code, approved KYC, and no password or 2FA change in the "
         "last 24 hours. The amount plus fee is held until staff approve or reject.",
     )
@@ -128,7 +150,9 @@ class WithdrawalsApi(ListAPIView):
 class WithdrawalDetailApi(APIView):
     @extend_schema(summary="One withdrawal", responses={200: WithdrawalSerializer}, tags=["wallet"])
     def get(self, request, withdrawal_id: int):
-        return Response(WithdrawalSerializer(selectors.withdrawal_get(user=request.user, withdrawal_id=withdrawal_id)).data)
+        return Response(
+            WithdrawalSerializer(selectors.withdrawal_get(user=request.user, withdrawal_id=withdrawal_id)).data
+        )
 
 
 class DepositAddressApi(APIView):

@@ -49,8 +49,12 @@ class LedgerAccount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "asset"], condition=Q(kind="user"), name="ledger_one_account_per_user_asset"),
-            models.UniqueConstraint(fields=["role", "asset", "bucket"], condition=~Q(kind="user"), name="ledger_one_bucket_per_role"),
+            models.UniqueConstraint(
+                fields=["user", "asset"], condition=Q(kind="user"), name="ledger_one_account_per_user_asset"
+            ),
+            models.UniqueConstraint(
+                fields=["role", "asset", "bucket"], condition=~Q(kind="user"), name="ledger_one_bucket_per_role"
+            ),
             # A trader can never spend more than they have, holds included: enforced by the
             # database in the writing transaction, whatever code path wrote.
             models.CheckConstraint(
@@ -112,7 +116,9 @@ class Transfer(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
             models.CheckConstraint(condition=~Q(debit_account=F("credit_account")), name="transfer_distinct_accounts"),
             # A hold is resolved (posted or voided) exactly once.
-            models.UniqueConstraint(fields=["pending"], condition=Q(pending__isnull=False), name="transfer_hold_resolved_once"),
+            models.UniqueConstraint(
+                fields=["pending"], condition=Q(pending__isnull=False), name="transfer_hold_resolved_once"
+            ),
         ]
 
     def __str__(self):
@@ -128,6 +134,9 @@ class TransferRejection(models.Model):
     message = models.CharField(max_length=300)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"{self.id}: refused ({self.error_code})"
+
 
 class WithdrawalStatus(models.TextChoices):
     PENDING = "pending", "Pending review"
@@ -141,11 +150,15 @@ class Withdrawal(models.Model):
     amount = amount_field()
     fee = amount_field()
     address = models.CharField(max_length=120)
-    status = models.CharField(max_length=10, choices=WithdrawalStatus.choices, default=WithdrawalStatus.PENDING, db_index=True)
+    status = models.CharField(
+        max_length=10, choices=WithdrawalStatus.choices, default=WithdrawalStatus.PENDING, db_index=True
+    )
     idempotency_key = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     rejection_reason = models.CharField(max_length=300, blank=True)
     network_txid = models.CharField(max_length=120, blank=True)
 
@@ -153,7 +166,9 @@ class Withdrawal(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "idempotency_key"], condition=~Q(idempotency_key=""), name="withdrawal_idempotent_per_user"
+                fields=["user", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="withdrawal_idempotent_per_user",
             )
         ]
 

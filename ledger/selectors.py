@@ -90,10 +90,17 @@ def ledger_recompute() -> AuditReport:
     counters match, Σ debits = Σ credits per asset, no trader (and no system account except
     the external world) below zero."""
     posted = Transfer.objects.filter(kind__in=[TransferKind.POSTED, TransferKind.POST_PENDING])
-    open_holds = Transfer.objects.filter(kind=TransferKind.PENDING).exclude(Exists(Transfer.objects.filter(pending=OuterRef("pk"))))
+    open_holds = Transfer.objects.filter(kind=TransferKind.PENDING).exclude(
+        Exists(Transfer.objects.filter(pending=OuterRef("pk")))
+    )
     expected = defaultdict(lambda: [Decimal(0)] * 4)
     for index, (qs, group) in enumerate(
-        [(posted, "debit_account_id"), (posted, "credit_account_id"), (open_holds, "debit_account_id"), (open_holds, "credit_account_id")]
+        [
+            (posted, "debit_account_id"),
+            (posted, "credit_account_id"),
+            (open_holds, "debit_account_id"),
+            (open_holds, "credit_account_id"),
+        ]
     ):
         for account_id, total in _sums(qs, group).items():
             expected[account_id][index] = total
@@ -117,7 +124,8 @@ def ledger_recompute() -> AuditReport:
         if balance < 0 and role not in NEGATIVE_ALLOWED_ROLES:
             negative.append(f"system {role} {asset}: balance {balance}")
     unbalanced = [
-        f"{asset}: debits {t['debits_posted']} != credits {t['credits_posted']} (pending {t['debits_pending']} / {t['credits_pending']})"
+        f"{asset}: debits {t['debits_posted']} != credits {t['credits_posted']} "
+        f"(pending {t['debits_pending']} / {t['credits_pending']})"
         for asset, t in totals.items()
         if t["debits_posted"] != t["credits_posted"] or t["debits_pending"] != t["credits_pending"]
     ]

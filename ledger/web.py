@@ -23,7 +23,9 @@ from .services.funding import DAILY_WITHDRAWAL_LIMITS, WITHDRAWAL_FEES
 
 class WithdrawForm(forms.Form):
     asset = forms.ChoiceField(choices=[(a, a) for a in ASSETS])
-    amount = forms.CharField(max_length=40, widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.00"}))
+    amount = forms.CharField(
+        max_length=40, widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.00"})
+    )
     address = forms.CharField(max_length=120, label="Destination address")
     otp = forms.CharField(
         label="Authenticator code",
@@ -80,7 +82,8 @@ def withdraw(request):
         else:
             messages.success(
                 request,
-                f"Withdrawal of {decimal_string(withdrawal.amount)} {withdrawal.asset} requested; the amount and fee are held until it is processed.",
+                f"Withdrawal of {decimal_string(withdrawal.amount)} {withdrawal.asset} requested; "
+                "the amount and fee are held until it is processed.",
             )
             return redirect("web:wallet")
     return render(request, "ledger/wallet.html", _context(request, form), status=400)

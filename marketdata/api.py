@@ -5,8 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -46,8 +53,9 @@ class InstrumentsApi(APIView):
 
     class QuerySerializer(serializers.Serializer):
         kind = ChoiceParam(InstrumentKind.values, message="Unknown kind.", hint="spot or option")
-        underlying = ChoiceParam(list(services.UNDERLYINGS), case_insensitive=True, message="Unknown underlying.",
-                                 hint="BTC or ETH")
+        underlying = ChoiceParam(
+            list(services.UNDERLYINGS), case_insensitive=True, message="Unknown underlying.", hint="BTC or ETH"
+        )
 
     @extend_schema(
         summary="List the instruments",
@@ -80,7 +88,9 @@ class TickerApi(APIView):
 
     @extend_schema(summary="Ticker", tags=["market data"], parameters=[SYMBOL_PATH], responses={200: OutputSerializer})
     def get(self, request, symbol: str):
-        return Response(self.OutputSerializer(selectors.ticker(instrument=selectors.instrument_get(symbol=symbol))).data)
+        return Response(
+            self.OutputSerializer(selectors.ticker(instrument=selectors.instrument_get(symbol=symbol))).data
+        )
 
 
 def _levels(help_text: str):
@@ -97,7 +107,9 @@ class OrderBookApi(APIView):
         symbol = serializers.CharField()
         bids = _levels("[price, quantity], highest price first")
         asks = _levels("[price, quantity], lowest price first")
-        sequence = serializers.IntegerField(help_text="the engine's sequence this book follows; deltas on /ws/market/ go on from it")
+        sequence = serializers.IntegerField(
+            help_text="the engine's sequence this book follows; deltas on /ws/market/ go on from it"
+        )
         depth = serializers.IntegerField()
 
     class QuerySerializer(serializers.Serializer):
@@ -138,7 +150,9 @@ class TradesApi(APIView):
     )
     def get(self, request, symbol: str):
         instrument = selectors.instrument_get(symbol=symbol)
-        trades = selectors.recent_trades(instrument=instrument, limit=validated_query(self.QuerySerializer, request)["limit"])
+        trades = selectors.recent_trades(
+            instrument=instrument, limit=validated_query(self.QuerySerializer, request)["limit"]
+        )
         return Response(self.OutputSerializer(trades, many=True).data)
 
 
@@ -215,11 +229,16 @@ class WatchlistApi(APIView):
     # The list answers the symbols alone: ["BTC-USDT", ...].
     symbols = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(summary="Your watchlist", tags=["market data"],
-                   responses={200: {"type": "array", "items": {"type": "string"}}},
-                   description="The symbols on your watchlist.")
+    @extend_schema(
+        summary="Your watchlist",
+        tags=["market data"],
+        responses={200: {"type": "array", "items": {"type": "string"}}},
+        description="The symbols on your watchlist.",
+    )
     def get(self, request):
-        return Response(self.symbols.to_representation([item.symbol for item in selectors.watchlist_for(user=request.user)]))
+        return Response(
+            self.symbols.to_representation([item.symbol for item in selectors.watchlist_for(user=request.user)])
+        )
 
     @extend_schema(
         summary="Add a symbol to your watchlist",
@@ -235,8 +254,13 @@ class WatchlistApi(APIView):
 
 
 class WatchlistItemApi(APIView):
-    @extend_schema(summary="Remove a symbol from your watchlist", tags=["market data"], parameters=[SYMBOL_PATH],
-                   request=None, responses={204: None})
+    @extend_schema(
+        summary="Remove a symbol from your watchlist",
+        tags=["market data"],
+        parameters=[SYMBOL_PATH],
+        request=None,
+        responses={204: None},
+    )
     def delete(self, request, symbol: str):
         services.watchlist_remove(user=request.user, symbol=symbol)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -283,10 +307,17 @@ class OptionChainApi(APIView):
 
     class QuerySerializer(serializers.Serializer):
         # In the order they are checked: the first bad one answers.
-        expiry = TextParam(parse=lambda raw: _options().parse_expiry(raw),
-                           help_text="2026-12-25 (08:00 UTC) or ISO time; all live expiries if absent")
-        underlying = ChoiceParam(list(services.UNDERLYINGS), required=True, case_insensitive=True,
-                                 message="underlying must be BTC or ETH.", hint="BTC or ETH.")
+        expiry = TextParam(
+            parse=lambda raw: _options().parse_expiry(raw),
+            help_text="2026-12-25 (08:00 UTC) or ISO time; all live expiries if absent",
+        )
+        underlying = ChoiceParam(
+            list(services.UNDERLYINGS),
+            required=True,
+            case_insensitive=True,
+            message="underlying must be BTC or ETH.",
+            hint="BTC or ETH.",
+        )
 
     @extend_schema(
         summary="Option chain",
@@ -294,10 +325,13 @@ class OptionChainApi(APIView):
         parameters=[QuerySerializer],
         responses={
             200: OutputSerializer,
-            **errors({404: "unknown_expiry: no live series expire then.", 503: "index_stale: no fresh index to price from."}),
+            **errors(
+                {404: "unknown_expiry: no live series expire then.", 503: "index_stale: no fresh index to price from."}
+            ),
         },
         description="Per strike: call and put mark in USDT and in the underlying, the counter's bid/ask in USDT, "
-        "IV, delta, gamma, vega (USDT per vol point) and theta (USDT per day). 503 index_stale when the index is stale.",
+        "IV, delta, gamma, vega (USDT per vol point) and theta (USDT per day). "
+        "503 index_stale when the index is stale.",
     )
     def get(self, request):
         query = validated_query(self.QuerySerializer, request)

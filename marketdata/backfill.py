@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -29,7 +29,7 @@ def backfill(*, days: float, end: float | None = None, progress: Callable[[str],
         minutes: list[Bar] = []
         for offset in range(0, len(path) - 1, SUB_STEPS):
             chunk = [price for _, price in path[offset : offset + SUB_STEPS + 1]]
-            opened = datetime.fromtimestamp(path[offset][0], tz=timezone.utc)
+            opened = datetime.fromtimestamp(path[offset][0], tz=UTC)
             minutes.append(Bar(symbol, "1m", opened, chunk[0], max(chunk), min(chunk), chunk[-1], Decimal(0)))
         progress(f"    {symbol}: {len(minutes)} one-minute bars from {minutes[0].open_time:%Y-%m-%d %H:%M} UTC")
         bars = minutes + aggregate(minutes, "5m") + aggregate(minutes, "1h") + aggregate(minutes, "1d")

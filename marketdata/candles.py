@@ -5,7 +5,7 @@ since the Unix epoch."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 INTERVALS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400}
@@ -14,7 +14,7 @@ INTERVALS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400}
 def bucket_start(ts: datetime, interval: str) -> datetime:
     seconds = INTERVALS[interval]
     epoch = int(ts.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ class Bar:
     volume: Decimal = Decimal(0)
 
     def add(self, price: Decimal, volume: Decimal = Decimal(0)) -> Bar:
-        return replace(self, high=max(self.high, price), low=min(self.low, price), close=price, volume=self.volume + volume)
+        return replace(
+            self, high=max(self.high, price), low=min(self.low, price), close=price, volume=self.volume + volume
+        )
 
 
 class CandleBuilder:
@@ -54,7 +56,10 @@ class CandleBuilder:
         # with the finer ones (a 5m close that is no 1m close).
         if self.last_ts is not None and ts < self.last_ts:
             return []
-        if any(interval in self.open_bars and start < self.open_bars[interval].open_time for interval, start in starts.items()):
+        if any(
+            interval in self.open_bars and start < self.open_bars[interval].open_time
+            for interval, start in starts.items()
+        ):
             return []
         self.last_ts = ts
         changed = []
@@ -77,7 +82,11 @@ def aggregate(bars: list[Bar], interval: str) -> list[Bar]:
         if out and out[-1].open_time == start:
             last = out[-1]
             out[-1] = replace(
-                last, high=max(last.high, bar.high), low=min(last.low, bar.low), close=bar.close, volume=last.volume + bar.volume
+                last,
+                high=max(last.high, bar.high),
+                low=min(last.low, bar.low),
+                close=bar.close,
+                volume=last.volume + bar.volume,
             )
         else:
             out.append(Bar(bar.symbol, interval, start, bar.open, bar.high, bar.low, bar.close, bar.volume))

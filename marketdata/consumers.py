@@ -33,7 +33,9 @@ MAX_CHANNELS = 50
 CONFLATED = ("ticker:", "index:", "candles:")
 SEQUENCED = ("book:",)  # snapshot then deltas numbered by ``sequence``
 TOO_SLOW = 4008
-_CHANNEL = re.compile(r"^(ticker|book|trades):([A-Z]{2,6}-[A-Z]{2,6})$|^candles:([A-Z]{2,6}-[A-Z]{2,6}):(\w+)$|^index:([A-Z]{2,6})$")
+_CHANNEL = re.compile(
+    r"^(ticker|book|trades):([A-Z]{2,6}-[A-Z]{2,6})$|^candles:([A-Z]{2,6}-[A-Z]{2,6}):(\w+)$|^index:([A-Z]{2,6})$"
+)
 
 
 def _conflate(topic: str) -> bool:
@@ -158,5 +160,8 @@ def snapshot_for(topic: str) -> dict | None:
         book = selectors.order_book(instrument=selectors.instrument_get(symbol=rest), depth=50)
         return {"type": "snapshot", "sequence": book["sequence"], "bids": book["bids"], "asks": book["asks"]}
     if kind == "trades":
-        return {"type": "snapshot", "data": selectors.recent_trades(instrument=selectors.instrument_get(symbol=rest), limit=50)}
+        return {
+            "type": "snapshot",
+            "data": selectors.recent_trades(instrument=selectors.instrument_get(symbol=rest), limit=50),
+        }
     return None

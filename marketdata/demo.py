@@ -1,8 +1,8 @@
 """Demo market data for ``manage.py seed_demo``: instruments and a week of history."""
 
 from .backfill import backfill
-from .feed_runner import last_index_prices
 from .feed import DEFAULT_UNDERLYINGS
+from .feed_runner import last_index_prices
 from .models import Candle
 from .services import instruments_sync
 

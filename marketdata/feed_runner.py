@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -37,9 +37,19 @@ def last_index_prices() -> dict[str, Decimal]:
     """Where the market stands: the last index print, else the last candle close."""
     prices = {}
     for underlying in UNDERLYINGS:
-        row = IndexPrint.objects.filter(underlying=underlying, stale=False).order_by("-ts").values_list("price", flat=True).first()
+        row = (
+            IndexPrint.objects.filter(underlying=underlying, stale=False)
+            .order_by("-ts")
+            .values_list("price", flat=True)
+            .first()
+        )
         if row is None:
-            row = Candle.objects.filter(symbol=SPOT_OF[underlying], interval="1m").order_by("-open_time").values_list("close", flat=True).first()
+            row = (
+                Candle.objects.filter(symbol=SPOT_OF[underlying], interval="1m")
+                .order_by("-open_time")
+                .values_list("close", flat=True)
+                .first()
+            )
         if row is not None:
             prices[underlying] = row
     return prices
@@ -47,7 +57,8 @@ def last_index_prices() -> dict[str, Decimal]:
 
 def simulator_from(prices: dict[str, Decimal], *, now: float, seed: int | None = None) -> MarketSimulator:
     params = {
-        name: dataclasses.replace(default, start=prices.get(name, default.start)) for name, default in DEFAULT_UNDERLYINGS.items()
+        name: dataclasses.replace(default, start=prices.get(name, default.start))
+        for name, default in DEFAULT_UNDERLYINGS.items()
     }
     return MarketSimulator(seed if seed is not None else settings.FEED_SEED, params, start_time=now)
 
@@ -65,7 +76,9 @@ class FeedRunner:
         """Start from the stored market state: a new leader continues the old one's path."""
         now = time.time()
         self.simulator = simulator_from(last_index_prices(), now=now)
-        self.sources = self.simulator.sources() + [CcxtTickerSource(exchange_id) for exchange_id in settings.FEED_CCXT_EXCHANGES]
+        self.sources = self.simulator.sources() + [
+            CcxtTickerSource(exchange_id) for exchange_id in settings.FEED_CCXT_EXCHANGES
+        ]
         self.builders = {}
         for underlying in UNDERLYINGS:
             builder = CandleBuilder(SPOT_OF[underlying])
@@ -77,7 +90,7 @@ class FeedRunner:
         now = time.time()
         self.simulator.advance_to(now)
         results = {u: compute_index(collect_quotes(self.sources, u, now), now, underlying=u) for u in UNDERLYINGS}
-        stamp = datetime.fromtimestamp(now, tz=timezone.utc)
+        stamp = datetime.fromtimestamp(now, tz=UTC)
         prints = [
             IndexPrint(
                 underlying=u,
@@ -136,8 +149,15 @@ def candles_upsert(bars: list[Bar]) -> None:
     Candle.objects.bulk_create(
         [
             Candle(
-                symbol=b.symbol, source=CandleSource.INDEX, interval=b.interval, open_time=b.open_time,
-                open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume,
+                symbol=b.symbol,
+                source=CandleSource.INDEX,
+                interval=b.interval,
+                open_time=b.open_time,
+                open=b.open,
+                high=b.high,
+                low=b.low,
+                close=b.close,
+                volume=b.volume,
             )
             for b in bars
         ],
@@ -150,7 +170,11 @@ def candles_upsert(bars: list[Bar]) -> None:
 def _open_bars(symbol: str) -> list[Bar]:
     bars = []
     for interval in Candle.INTERVALS:
-        row = Candle.objects.filter(symbol=symbol, source=CandleSource.INDEX, interval=interval).order_by("-open_time").first()
+        row = (
+            Candle.objects.filter(symbol=symbol, source=CandleSource.INDEX, interval=interval)
+            .order_by("-open_time")
+            .first()
+        )
         if row is not None:
             bars.append(Bar(symbol, interval, row.open_time, row.open, row.high, row.low, row.close, row.volume))
     return bars

@@ -65,6 +65,9 @@ class IndexPrint(models.Model):
         ordering = ["-ts"]
         indexes = [models.Index(fields=["underlying", "-ts"])]
 
+    def __str__(self) -> str:
+        return f"{self.underlying} {self.price if self.price is not None else 'stale'} at {self.ts:%Y-%m-%d %H:%M:%S}"
+
 
 class CandleSource(models.TextChoices):
     INDEX = "index", "Index"
@@ -93,6 +96,9 @@ class Candle(models.Model):
             models.UniqueConstraint(fields=["symbol", "source", "interval", "open_time"], name="candle_unique_bucket")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.interval} {self.open_time:%Y-%m-%d %H:%M} ({self.source})"
+
 
 class WatchlistItem(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="watchlist")
@@ -102,3 +108,6 @@ class WatchlistItem(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["user", "symbol"], name="watchlist_unique_symbol")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.symbol}"

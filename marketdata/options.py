@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import numpy as np
@@ -57,11 +57,13 @@ def parse_expiry(raw: str | None) -> datetime | None:
     try:
         if "T" in raw:
             value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
         day = date.fromisoformat(raw) if "-" in raw else datetime.strptime(raw, "%Y%m%d").date()
-        return datetime(day.year, day.month, day.day, 8, 0, tzinfo=timezone.utc)
+        return datetime(day.year, day.month, day.day, 8, 0, tzinfo=UTC)
     except ValueError:
-        raise ValidationFailed("expiry must be a date (2026-12-25) or an ISO time.", fields={"expiry": ["Invalid date."]}) from None
+        raise ValidationFailed(
+            "expiry must be a date (2026-12-25) or an ISO time.", fields={"expiry": ["Invalid date."]}
+        ) from None
 
 
 def chain(*, underlying: str, expiry: datetime | None = None, now: datetime | None = None) -> dict:

@@ -50,17 +50,22 @@ def index_twap(*, underlying: str, end: datetime, minutes: int = 30) -> Decimal 
     (each print weighted by how long it stood): the options' settlement price."""
     start = end - timedelta(minutes=minutes)
     before = (
-        IndexPrint.objects.filter(underlying=underlying, stale=False, ts__lte=start).order_by("-ts").values_list("ts", "price").first()
+        IndexPrint.objects.filter(underlying=underlying, stale=False, ts__lte=start)
+        .order_by("-ts")
+        .values_list("ts", "price")
+        .first()
     )
     prints = list(
-        IndexPrint.objects.filter(underlying=underlying, stale=False, ts__gt=start, ts__lte=end).order_by("ts").values_list("ts", "price")
+        IndexPrint.objects.filter(underlying=underlying, stale=False, ts__gt=start, ts__lte=end)
+        .order_by("ts")
+        .values_list("ts", "price")
     )
     if before is not None:
         prints.insert(0, (start, before[1]))
     if not prints:
         return None
     weighted, total = Decimal(0), Decimal(0)
-    for (ts, price), nxt in zip(prints, prints[1:] + [(end, None)]):
+    for (ts, price), nxt in zip(prints, [*prints[1:], (end, None)]):
         seconds = Decimal(str((nxt[0] - ts).total_seconds()))
         weighted += price * seconds
         total += seconds
@@ -69,7 +74,9 @@ def index_twap(*, underlying: str, end: datetime, minutes: int = 30) -> Decimal 
     return (weighted / total).quantize(Decimal("0.01"))
 
 
-def candles_for(*, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None, limit: int = 500):
+def candles_for(
+    *, symbol: str, interval: str, start: datetime | None = None, end: datetime | None = None, limit: int = 500
+):
     if interval not in Candle.INTERVALS:
         raise ValidationFailed(
             f"Unknown interval {interval!r}.", fields={"interval": [f"One of {', '.join(Candle.INTERVALS)}."]}
@@ -156,8 +163,13 @@ def ticker(*, instrument: Instrument) -> dict:
 def order_book(*, instrument: Instrument, depth: int) -> dict:
     """The spot book as its engine runner last published it (after each committed batch)."""
     market = spot_market(instrument.symbol)
-    return {"symbol": instrument.symbol, "bids": market["bids"][:depth], "asks": market["asks"][:depth],
-            "sequence": market["sequence"], "depth": depth}
+    return {
+        "symbol": instrument.symbol,
+        "bids": market["bids"][:depth],
+        "asks": market["asks"][:depth],
+        "sequence": market["sequence"],
+        "depth": depth,
+    }
 
 
 def recent_trades(*, instrument: Instrument, limit: int) -> list:

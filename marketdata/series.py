@@ -14,10 +14,10 @@ import calendar
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-EXPIRY_TIME = time(8, 0, tzinfo=timezone.utc)
+EXPIRY_TIME = time(8, 0, tzinfo=UTC)
 STRIKE_STEPS = {
     "BTC": [Decimal(s) for s in ("100", "250", "500", "1000", "2500", "5000", "10000", "25000")],
     "ETH": [Decimal(s) for s in ("10", "25", "50", "100", "250", "500", "1000")],
@@ -59,7 +59,7 @@ def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
 
 def expiries(now: datetime) -> list[datetime]:
     """Every listed expiry after ``now`` (UTC), sorted, without duplicates."""
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     found: set[datetime] = set()
     dailies, day = 0, now.date()
     while dailies < 3:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from trading.errors import NotFound
 
-from .models import Candle, CandleSource, IndexPrint, Instrument, InstrumentKind, WatchlistItem
+from .models import Instrument, InstrumentKind, WatchlistItem
 from .series import series_for
 
 SPOT_MARKETS = {
@@ -32,10 +32,18 @@ def instruments_sync(*, now: datetime | None = None, index_prices: dict[str, Dec
         for symbol, (base, tick, lot, notional) in SPOT_MARKETS.items():
             _, was_created = Instrument.objects.get_or_create(
                 symbol=symbol,
-                defaults={"kind": InstrumentKind.SPOT, "base": base, "tick_size": tick, "lot_size": lot, "min_notional": notional},
+                defaults={
+                    "kind": InstrumentKind.SPOT,
+                    "base": base,
+                    "tick_size": tick,
+                    "lot_size": lot,
+                    "min_notional": notional,
+                },
             )
             created += was_created
-        existing = set(Instrument.objects.filter(kind=InstrumentKind.OPTION, expiry__gt=now).values_list("symbol", flat=True))
+        existing = set(
+            Instrument.objects.filter(kind=InstrumentKind.OPTION, expiry__gt=now).values_list("symbol", flat=True)
+        )
         new = []
         for underlying in UNDERLYINGS:
             index = index_prices.get(underlying)
@@ -57,7 +65,9 @@ def instruments_sync(*, now: datetime | None = None, index_prices: dict[str, Dec
                         )
                     )
         Instrument.objects.bulk_create(new, ignore_conflicts=True)
-        retired = Instrument.objects.filter(kind=InstrumentKind.OPTION, active=True, expiry__lte=now).update(active=False)
+        retired = Instrument.objects.filter(kind=InstrumentKind.OPTION, active=True, expiry__lte=now).update(
+            active=False
+        )
     return {"created": created + len(new), "retired": retired}
 
 

@@ -27,9 +27,7 @@ def candle_payload(bar) -> dict:
 
 def tick_updates(*, prints, bars, tickers: dict[str, dict]) -> list[tuple[str, dict]]:
     """The ``(channel, payload)`` updates of one feed tick: index prints, candles, tickers."""
-    updates = [
-        (f"index:{p.underlying}", {"data": index_payload(p.underlying, p.price, p.stale, p.ts)}) for p in prints
-    ]
+    updates = [(f"index:{p.underlying}", {"data": index_payload(p.underlying, p.price, p.stale, p.ts)}) for p in prints]
     updates += [(f"candles:{bar.symbol}:{bar.interval}", {"data": candle_payload(bar)}) for bar in bars]
     updates += [(f"ticker:{symbol}", {"data": ticker}) for symbol, ticker in tickers.items()]
     return updates

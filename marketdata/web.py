@@ -2,7 +2,6 @@
 
 from django.shortcuts import render
 
-
 from . import selectors
 from .models import InstrumentKind
 
@@ -12,7 +11,11 @@ def markets(request):
     if request.user.is_authenticated:
         watched = {item.symbol for item in selectors.watchlist_for(user=request.user)}
     rows = [
-        {"instrument": instrument, "ticker": selectors.ticker(instrument=instrument), "watched": instrument.symbol in watched}
+        {
+            "instrument": instrument,
+            "ticker": selectors.ticker(instrument=instrument),
+            "watched": instrument.symbol in watched,
+        }
         for instrument in selectors.instruments_active(kind=InstrumentKind.SPOT)
     ]
     watchlist = sorted(watched)

@@ -49,8 +49,12 @@ class NotificationDetailApi(APIView):
 
 
 class NotificationReadApi(APIView):
-    @extend_schema(summary="Mark a notification read", request=None, responses={200: NotificationSerializer},
-                   tags=["notifications"])
+    @extend_schema(
+        summary="Mark a notification read",
+        request=None,
+        responses={200: NotificationSerializer},
+        tags=["notifications"],
+    )
     def post(self, request, notification_id: int):
         notification = services.notification_mark_read(user=request.user, notification_id=notification_id)
         return Response(NotificationSerializer(notification).data)

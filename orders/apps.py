@@ -16,6 +16,7 @@ class OrdersConfig(AppConfig):
 
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).
         for symbol in SPOT_MARKETS:
+
             def run(symbol=symbol):
                 import time
 
@@ -42,7 +43,10 @@ class OrdersConfig(AppConfig):
             from .spot.marketmaker import market_maker_user, marketmaker_singleton
 
             # until seed_demo has listed the markets and created the market maker's user
-            while market_maker_user() is None or not Instrument.objects.filter(symbol__in=settings.MARKET_MAKER_SYMBOLS).exists():
+            while (
+                market_maker_user() is None
+                or not Instrument.objects.filter(symbol__in=settings.MARKET_MAKER_SYMBOLS).exists()
+            ):
                 time.sleep(2.0)
             marketmaker_singleton(announce=lambda line: None).run()
 

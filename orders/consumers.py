@@ -58,7 +58,12 @@ def user_topic(user_id: int) -> str:
 
 def balances_payload(user) -> list[dict]:
     return [
-        {"asset": b.asset, "available": fmt(b.asset, b.available), "held": fmt(b.asset, b.held), "total": fmt(b.asset, b.total)}
+        {
+            "asset": b.asset,
+            "available": fmt(b.asset, b.available),
+            "held": fmt(b.asset, b.held),
+            "total": fmt(b.asset, b.total),
+        }
         for b in balances_for(user=user)
     ]
 
@@ -94,8 +99,13 @@ class UserConsumer(AsyncWebsocketConsumer):
         user = await self._authenticate()
         await self.accept()
         if user is None:
-            await self._frame({"event": "error", "code": "not_authenticated",
-                               "message": "Sign in, or pass an access token as ?token=..."})
+            await self._frame(
+                {
+                    "event": "error",
+                    "code": "not_authenticated",
+                    "message": "Sign in, or pass an access token as ?token=...",
+                }
+            )
             await self.close(code=NOT_AUTHENTICATED)
             return
         self.user = user
@@ -139,7 +149,9 @@ class UserConsumer(AsyncWebsocketConsumer):
             message = None
         if isinstance(message, dict) and message.get("op") == "ping":
             return await self._frame({"event": "pong"})
-        await self._frame({"event": "error", "code": "unknown_op", "message": "The only op is ping; events come by themselves."})
+        await self._frame(
+            {"event": "error", "code": "unknown_op", "message": "The only op is ping; events come by themselves."}
+        )
 
     # --- from the hub ------------------------------------------------------------------------
 

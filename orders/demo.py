@@ -17,12 +17,15 @@ MARKET_MAKER_FUNDS = {"USDT": Decimal("5000000"), "BTC": Decimal("50"), "ETH": D
 def seed(out) -> None:
     with transaction.atomic():
         maker, created = User.objects.get_or_create(
-            email=settings.MARKET_MAKER_EMAIL, defaults={"first_name": "Market", "last_name": "Maker", "is_staff": False}
+            email=settings.MARKET_MAKER_EMAIL,
+            defaults={"first_name": "Market", "last_name": "Maker", "is_staff": False},
         )
         if created:
             maker.set_unusable_password()
             maker.save(update_fields=["password"])
     for asset, amount in MARKET_MAKER_FUNDS.items():
         deposit_credit(user=maker, asset=asset, amount=amount, txid=f"demo-market-maker-{asset}")
-    out.write(f"    market maker: {maker.email} funded with "
-              + ", ".join(f"{amount:f} {asset}" for asset, amount in MARKET_MAKER_FUNDS.items()))
+    out.write(
+        f"    market maker: {maker.email} funded with "
+        + ", ".join(f"{amount:f} {asset}" for asset, amount in MARKET_MAKER_FUNDS.items())
+    )

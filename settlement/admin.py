@@ -36,12 +36,27 @@ class ErrorInline(admin.TabularInline):
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the audit trail.")
+    note = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded in the audit trail."
+    )
 
 
 @admin.register(Settlement)
 class SettlementAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "ref", "kind", "underlying", "usdt", "state", "step", "attempts", "last_error_code", "slippage_bps", "accepted_at", "settled_at")
+    list_display = (
+        "id",
+        "ref",
+        "kind",
+        "underlying",
+        "usdt",
+        "state",
+        "step",
+        "attempts",
+        "last_error_code",
+        "slippage_bps",
+        "accepted_at",
+        "settled_at",
+    )
     list_filter = ("state", "kind", "underlying", "step")
     search_fields = ("ref", "client_order_id", "venue_order_id")
     inlines = [StepInline, ErrorInline]

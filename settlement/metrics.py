@@ -21,10 +21,18 @@ def _hist(name, doc, data, buckets, labels=None, label_values=None):
 class SettlementCollector:
     def collect(self):
         lag = relay_lag_seconds()
-        yield GaugeMetricFamily("relay_backlog_age_seconds", "Age of the oldest outbox event the relay has not published.", value=lag["backlog_age_seconds"])
+        yield GaugeMetricFamily(
+            "relay_backlog_age_seconds",
+            "Age of the oldest outbox event the relay has not published.",
+            value=lag["backlog_age_seconds"],
+        )
         relay_p50 = lag["cursor"].get("lag_ms_p50")
         if relay_p50 is not None:
-            yield GaugeMetricFamily("relay_last_batch_lag_ms", "Median commit-to-publish lag of the events the relay published since its previous checkpoint.", value=relay_p50)
+            yield GaugeMetricFamily(
+                "relay_last_batch_lag_ms",
+                "Median commit-to-publish lag of the events the relay published since its previous checkpoint.",
+                value=relay_p50,
+            )
         states = GaugeMetricFamily("settlements", "Settlements by state.", labels=["state"])
         for state, n in selectors.settlement_counts().items():
             states.add_metric([state], n)
@@ -45,7 +53,9 @@ class SettlementCollector:
         )
         steps = HistogramMetricFamily("settlement_step_seconds", "Duration of each settlement step.", labels=["step"])
         for step, (counts, total, count) in selectors.step_latency_histograms(LATENCY_BUCKETS).items():
-            steps.add_metric([str(step)], [*[(str(b), c) for b, c in zip(LATENCY_BUCKETS, counts)], ("+Inf", count)], total)
+            steps.add_metric(
+                [str(step)], [*[(str(b), c) for b, c in zip(LATENCY_BUCKETS, counts)], ("+Inf", count)], total
+            )
         yield steps
         yield _hist(
             "settlement_slippage_bps",

@@ -24,7 +24,9 @@ def settlements_unfinished(*, refs: list[str]) -> dict[int, list[int]]:
     intake message (its worker died mid-batch) picks up again at once instead of after the
     idle timeout."""
     by_step: dict[int, list[int]] = {}
-    rows = Settlement.objects.filter(ref__in=list(refs), state__in=ACTIVE_STATES).order_by("id").values_list("step", "id")
+    rows = (
+        Settlement.objects.filter(ref__in=list(refs), state__in=ACTIVE_STATES).order_by("id").values_list("step", "id")
+    )
     for step, settlement_id in rows:
         by_step.setdefault(step, []).append(settlement_id)
     return by_step

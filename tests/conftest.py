@@ -57,12 +57,14 @@ def _books_stay_clean(request):
         return
     request.getfixturevalue("db")  # tear down after this check, not before
     yield
-    from trading.audit import audit_chain_verify
     from ledger.selectors import ledger_recompute
+    from trading.audit import audit_chain_verify
 
     report = ledger_recompute()
-    assert report.ok, f"ledger audit failed after the test: {report.mismatched} {report.negative} {report.unbalanced_assets}"
-    ok, checked, broken, reason = audit_chain_verify()
+    assert report.ok, (
+        f"ledger audit failed after the test: {report.mismatched} {report.negative} {report.unbalanced_assets}"
+    )
+    ok, _checked, broken, reason = audit_chain_verify()
     assert ok, f"audit chain broken at seq {broken} after the test: {reason}"
 
 
@@ -141,7 +143,13 @@ def admin_client_otp(staff, password):
     client = Client()
     response = client.post(
         "/admin/login/",
-        {"username": staff.email, "password": password, "otp_device": device.persistent_id, "otp_token": totp_code(device), "next": "/admin/"},
+        {
+            "username": staff.email,
+            "password": password,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+            "next": "/admin/",
+        },
     )
     assert response.status_code == 302, response.content[:2000]
     client.user = staff

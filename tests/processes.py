@@ -68,8 +68,9 @@ class ManagePy:
 
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "manage.py", *args], cwd=cwd, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", *args], cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
@@ -142,13 +143,20 @@ class Child:
         self.lines: list[str] = []
         self.proc = None
 
-    def start(self) -> "Child":
+    def start(self) -> Child:
         import subprocess
         import threading
 
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         proc = self.proc
 
         def pump():
@@ -209,12 +217,22 @@ def pytest_on_sqlite(tmp_path, *args: str, timeout: float = 300):
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
-                                                               "DJANGO_SETTINGS_MODULE"}}
-    env.update(SQLITE_TEST_DB=str(tmp_path / "test.sqlite3"), SQLITE_PATH=str(tmp_path / "unused.sqlite3"),
-               SQLITE_ONLY="1")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--ds", "tests.sqlite_settings",
-                             *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        SQLITE_TEST_DB=str(tmp_path / "test.sqlite3"), SQLITE_PATH=str(tmp_path / "unused.sqlite3"), SQLITE_ONLY="1"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "--ds", "tests.sqlite_settings", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert re.search(r"\d+ passed", result.stdout) and " failed" not in result.stdout, result.stdout[-3000:]
     return result

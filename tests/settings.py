@@ -7,4 +7,4 @@ import secrets
 
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
 
-from trading.settings import *  # noqa: E402,F403
+from trading.settings import *  # noqa: F403

@@ -7,6 +7,6 @@ import os
 os.environ.pop("DATABASE_URL", None)
 os.environ.pop("REDIS_URL", None)
 
-from trading.settings import *  # noqa: E402,F403
+from trading.settings import *  # noqa: F403
 
 DATABASES["default"]["TEST"] = {"NAME": os.environ["SQLITE_TEST_DB"]}  # noqa: F405

@@ -13,7 +13,7 @@ parameter answers, in the order the serializer declares them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -61,8 +61,16 @@ class ChoiceParam(_QueryParam, serializers.ChoiceField):
     field (``{name}``, ``{value!r}`` and ``{choices}`` are filled in). With ``parse``, that
     parser reads every value (blank too) and answers the refusal itself."""
 
-    def __init__(self, choices, *, message: str = "{name} must be one of {choices}.", hint: str = "One of {choices}.",
-                 case_insensitive: bool = False, parse=None, **kwargs):
+    def __init__(
+        self,
+        choices,
+        *,
+        message: str = "{name} must be one of {choices}.",
+        hint: str = "One of {choices}.",
+        case_insensitive: bool = False,
+        parse=None,
+        **kwargs,
+    ):
         self.message, self.hint, self.case_insensitive, self.parse = message, hint, case_insensitive, parse
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_blank", True)
@@ -74,7 +82,9 @@ class ChoiceParam(_QueryParam, serializers.ChoiceField):
         if data == "":
             return None if self.default is empty else self.default
         for choice in self.choices:
-            if data == choice or (self.case_insensitive and isinstance(data, str) and data.upper() == str(choice).upper()):
+            if data == choice or (
+                self.case_insensitive and isinstance(data, str) and data.upper() == str(choice).upper()
+            ):
                 return choice
         words = {"name": self.field_name, "value": data, "choices": ", ".join(str(c) for c in self.choices)}
         raise ValidationFailed(self.message.format(**words), fields={self.field_name: [self.hint.format(**words)]})
@@ -125,15 +135,19 @@ def parse_time(raw: str, *, field: str) -> datetime:
         value = None
     if value is None and raw.isascii() and raw.isdigit():
         try:
-            value = datetime.fromtimestamp(int(raw), tz=timezone.utc)
+            value = datetime.fromtimestamp(int(raw), tz=UTC)
         except (OverflowError, OSError, ValueError):  # beyond the years datetime can hold
             value = None
     if value is None:
-        raise ValidationFailed(f"{field} is not an ISO 8601 time.", fields={field: ["Use ISO 8601, e.g. 2026-11-21T08:00:00Z."]})
+        raise ValidationFailed(
+            f"{field} is not an ISO 8601 time.", fields={field: ["Use ISO 8601, e.g. 2026-11-21T08:00:00Z."]}
+        )
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     try:
         # In UTC: ISO 8601 allows offsets (up to a day) that PostgreSQL refuses beyond 15:59.
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
     except OverflowError:  # before year 1 or after 9999 once in UTC
-        raise ValidationFailed(f"{field} is out of range.", fields={field: ["A time between the years 1 and 9999 (UTC)."]})
+        raise ValidationFailed(
+            f"{field} is out of range.", fields={field: ["A time between the years 1 and 9999 (UTC)."]}
+        ) from None

@@ -13,7 +13,8 @@ import decimal
 import enum
 import ipaddress
 import uuid
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -177,15 +178,19 @@ def audit_chain_verify(*, progress: Callable[[int], None] | None = None, progres
         if record.seq != expected_seq:
             if record.seq > expected_seq:
                 missing = (
-                    f"seq {expected_seq} is missing" if record.seq == expected_seq + 1
+                    f"seq {expected_seq} is missing"
+                    if record.seq == expected_seq + 1
                     else f"seqs {expected_seq}..{record.seq - 1} are missing"
                 )
                 return ChainCheck(False, checked, expected_seq, f"{missing} (next record is seq {record.seq})")
             return ChainCheck(False, checked, record.seq, f"seq {record.seq} is out of order (expected {expected_seq})")
         if record.prev_hash != prev_hash:
             return ChainCheck(
-                False, checked, record.seq,
-                f"prev_hash does not match the hash of seq {record.seq - 1}" if record.seq > 1
+                False,
+                checked,
+                record.seq,
+                f"prev_hash does not match the hash of seq {record.seq - 1}"
+                if record.seq > 1
                 else "prev_hash of the first record is not the genesis hash",
             )
         if record.compute_hash() != record.hash:
@@ -201,8 +206,11 @@ def audit_chain_verify(*, progress: Callable[[int], None] | None = None, progres
     if head is not None and head[0] > 0:
         if checked < head[0]:
             return ChainCheck(
-                False, checked, checked + 1,
-                f"the chain head is at seq {head[0]} but the records end at seq {checked} (records removed from the end)",
+                False,
+                checked,
+                checked + 1,
+                f"the chain head is at seq {head[0]} but the records end at seq {checked} "
+                "(records removed from the end)",
             )
         if head_hash_seen != head[1]:
             return ChainCheck(False, checked, head[0], f"the chain head's hash does not match seq {head[0]}")

@@ -35,7 +35,9 @@ def _refuse_a_broken_connection(**kwargs):
         os._exit(70)
 
 
-def enqueue_on_commit(task_name: str, *args, countdown: float | None = None, queue: str | None = None, **kwargs) -> None:
+def enqueue_on_commit(
+    task_name: str, *args, countdown: float | None = None, queue: str | None = None, **kwargs
+) -> None:
     """Queue the task named ``task_name`` once the current transaction commits (at once
     outside one). By name, so a service can hand work to its own app's task without
     importing the tasks module that imports it back; eagerly in the embedded mode.

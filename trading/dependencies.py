@@ -80,7 +80,9 @@ class Dependency:
             if since is None:
                 return
             self.down_since, self.failures, self._retry_at = None, 0, 0.0
-        logger.warning("DEPENDENCY BACK %s after %.1fs (%d failed attempts)", self.name, time.monotonic() - since, failures)
+        logger.warning(
+            "DEPENDENCY BACK %s after %.1fs (%d failed attempts)", self.name, time.monotonic() - since, failures
+        )
 
     def may_try(self) -> bool:
         """True unless the service is down and its next attempt is not due yet. A caller

@@ -80,7 +80,11 @@ def _messages(value) -> list | dict:
     if isinstance(value, list):
         flat: list = []
         for item in value:
-            flat.extend(_messages(item) if isinstance(item, list) else [_messages(item) if isinstance(item, dict) else str(item)])
+            flat.extend(
+                _messages(item)
+                if isinstance(item, list)
+                else [_messages(item) if isinstance(item, dict) else str(item)]
+            )
         return flat
     return [str(value)]
 
@@ -109,8 +113,11 @@ def api_exception_handler(exc, context):
         # Redis (cache, channel layer, the engines' book snapshots) is away: a refusal the
         # client can retry, not a fault. The processes that write there ride it out.
         logger.warning("API request refused while Redis is unavailable: %s: %s", type(exc).__name__, exc)
-        return Response(error_body("service_unavailable", "A platform service is briefly unavailable; try again shortly."),
-                        status=503, headers={"Retry-After": "5"})
+        return Response(
+            error_body("service_unavailable", "A platform service is briefly unavailable; try again shortly."),
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, PermissionDenied):

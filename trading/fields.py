@@ -78,7 +78,9 @@ class ExactDecimalField(models.Field):
         try:
             return Decimal(str(value).strip())
         except (InvalidOperation, ValueError):
-            raise exceptions.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": value}) from None
+            raise exceptions.ValidationError(
+                self.error_messages["invalid"], code="invalid", params={"value": value}
+            ) from None
 
     def get_prep_value(self, value):
         value = super().get_prep_value(value)
@@ -105,7 +107,7 @@ class ExactDecimalField(models.Field):
         return units
 
     def from_units(self, units) -> Decimal:
-        if isinstance(units, float) or isinstance(units, str):
+        if isinstance(units, (float, str)):
             # Never written by this field: only rows from before it, or hand-made SQL.
             raise DataError(f"column {self.name} holds {units!r}, not an integer count of units")
         return Decimal(units).scaleb(-self.decimal_places)
@@ -120,10 +122,14 @@ class ExactDecimalField(models.Field):
         return None if value is None else self.from_units(value)
 
     def formfield(self, **kwargs):
-        return super().formfield(**{
-            "form_class": forms.DecimalField, "max_digits": self.max_digits, "decimal_places": self.decimal_places,
-            **kwargs,
-        })
+        return super().formfield(
+            **{
+                "form_class": forms.DecimalField,
+                "max_digits": self.max_digits,
+                "decimal_places": self.decimal_places,
+                **kwargs,
+            }
+        )
 
 
 # Sums and differences of two such columns stay in the column's units (the ledger's balance
@@ -153,13 +159,17 @@ def sqlite_units_conversion(app_label: str):
         for model in apps.get_app_config(app_label).get_models():
             # The models as they were before this migration, in both directions: their
             # decimal columns are the ones that change representation.
-            columns = [(f.column, f.decimal_places) for f in model._meta.local_fields if isinstance(f, models.DecimalField)]
+            columns = [
+                (f.column, f.decimal_places) for f in model._meta.local_fields if isinstance(f, models.DecimalField)
+            ]
             if not columns:
                 continue
             table, pk = model._meta.db_table, model._meta.pk.column
             names = ", ".join(connection.ops.quote_name(column) for column, _ in columns)
             with connection.cursor() as cursor:
-                cursor.execute(f"SELECT {connection.ops.quote_name(pk)}, {names} FROM {connection.ops.quote_name(table)}")
+                cursor.execute(
+                    f"SELECT {connection.ops.quote_name(pk)}, {names} FROM {connection.ops.quote_name(table)}"
+                )
                 rows = cursor.fetchall()
                 updates = []
                 for pk_value, *values in rows:
@@ -168,14 +178,20 @@ def sqlite_units_conversion(app_label: str):
                         if value is None:
                             converted.append(None)
                         elif forward:  # a float or text of the old column: its shortest decimal form
-                            converted.append(int(Decimal(repr(value) if isinstance(value, float) else str(value))
-                                                 .quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP).scaleb(places)))
+                            converted.append(
+                                int(
+                                    Decimal(repr(value) if isinstance(value, float) else str(value))
+                                    .quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+                                    .scaleb(places)
+                                )
+                            )
                         else:
                             converted.append(str(Decimal(value).scaleb(-places)))
                     updates.append((*converted, pk_value))
                 sets = ", ".join(f"{connection.ops.quote_name(column)} = %s" for column, _ in columns)
                 cursor.executemany(
-                    f"UPDATE {connection.ops.quote_name(table)} SET {sets} WHERE {connection.ops.quote_name(pk)} = %s", updates
+                    f"UPDATE {connection.ops.quote_name(table)} SET {sets} WHERE {connection.ops.quote_name(pk)} = %s",
+                    updates,
                 )
 
     return migrations.RunPython(lambda apps, se: convert(apps, se, True), lambda apps, se: convert(apps, se, False))

@@ -12,7 +12,7 @@ selector or service builds.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from .money import fmt
@@ -36,4 +36,4 @@ def utc_string(value: datetime | None) -> str | None:
     """An aware datetime as ISO 8601 in UTC with a ``Z``; None stays None."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

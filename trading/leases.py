@@ -26,8 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -42,7 +41,7 @@ from trading.models import Lease, SingletonCheckpoint
 
 logger = logging.getLogger(__name__)
 
-_NEVER = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 # A standby must not queue behind a leader's fenced transaction for long: it retries.
 _ACQUIRE_LOCK_TIMEOUT_MS = 500
 _PG_LOCK_NOT_AVAILABLE = "55P03"
@@ -108,15 +107,12 @@ def _acquire_update(*, name: str, holder: str, ttl: float) -> int:
     # One statement: both the condition and the CASEs read the row as it was before the
     # update, so "still mine" and "free or expired" are judged at one instant.
     mine = _still_held_by(holder)
-    return (
-        Lease.objects.filter(Q(name=name) & (mine | Q(expires_at__lte=Now())))
-        .update(
-            holder=holder,
-            epoch=Case(When(mine, then=F("epoch")), default=F("epoch") + 1),
-            acquired_at=Case(When(mine, then=F("acquired_at")), default=Now()),
-            expires_at=_expiry(ttl),
-            renewed_at=Now(),
-        )
+    return Lease.objects.filter(Q(name=name) & (mine | Q(expires_at__lte=Now()))).update(
+        holder=holder,
+        epoch=Case(When(mine, then=F("epoch")), default=F("epoch") + 1),
+        acquired_at=Case(When(mine, then=F("acquired_at")), default=Now()),
+        expires_at=_expiry(ttl),
+        renewed_at=Now(),
     )
 
 
@@ -134,9 +130,7 @@ def lease_release(*, name: str, holder: str, epoch: int) -> bool:
     """Give the lease up now so a standby takes over at once instead of after the TTL."""
     with transaction.atomic(durable=True):
         return bool(
-            Lease.objects.filter(name=name, holder=holder, epoch=epoch, expires_at__gt=Now()).update(
-                expires_at=Now()
-            )
+            Lease.objects.filter(name=name, holder=holder, epoch=epoch, expires_at__gt=Now()).update(expires_at=Now())
         )
 
 
@@ -320,7 +314,8 @@ class Singleton:
             dependency(service).failed(exc)  # says so once per outage, not once per retry
         else:
             self._say(
-                f"DATABASE ERROR role={self.name}: {type(exc).__name__}: {exc}; retrying in {delay:.1f}s", logging.WARNING
+                f"DATABASE ERROR role={self.name}: {type(exc).__name__}: {exc}; retrying in {delay:.1f}s",
+                logging.WARNING,
             )
         if database or service == POSTGRESQL:
             if self.epoch is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.conf import settings
 from django.db import models
@@ -178,7 +178,7 @@ def canonical_json(*, seq, at, actor_id, actor_label, action, target_type, targe
     microseconds, keys sorted, no whitespace, non-ASCII escaped."""
     payload = {
         "seq": seq,
-        "at": at.astimezone(dt_timezone.utc).isoformat(timespec="microseconds"),
+        "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": actor_id,
         "actor_label": actor_label,
         "action": action,

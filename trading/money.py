@@ -61,7 +61,11 @@ def parse_decimal(
             raise _bad(field, f"Send {field} as a decimal string.", 'Use a decimal string, e.g. "0.5".')
         text = str(value)
         if len(text) > _MAX_TEXT or not _NUMBER.fullmatch(text):
-            raise _bad(field, f"{field} is not a number.", "Not a decimal number: ASCII digits, an optional point and fraction.")
+            raise _bad(
+                field,
+                f"{field} is not a number.",
+                "Not a decimal number: ASCII digits, an optional point and fraction.",
+            )
         number = Decimal(text)  # exact: at most 64 characters and a two-digit exponent
     if number < 0 and not signed:
         raise _bad(field, f"{field} must be positive.", "Must be greater than zero.")
@@ -70,12 +74,17 @@ def parse_decimal(
     if number != 0 and number.adjusted() >= MAX_INTEGER_DIGITS:
         raise _bad(field, f"{field} is too large.", "Too large.")
     if maximum is not None and number > maximum:
-        raise _bad(field, f"{field} is too large: at most {maximum.normalize():f}.", f"At most {maximum.normalize():f}.")
+        raise _bad(
+            field, f"{field} is too large: at most {maximum.normalize():f}.", f"At most {maximum.normalize():f}."
+        )
     with localcontext(prec=MAX_DIGITS + 2 * MAX_INTEGER_DIGITS + 100):
         if step is not None:
             if number % step:
-                raise _bad(field, f"{field} must be a multiple of the {what or 'step'} {step.normalize():f}.",
-                           f"A multiple of {step.normalize():f}.")
+                raise _bad(
+                    field,
+                    f"{field} must be a multiple of the {what or 'step'} {step.normalize():f}.",
+                    f"A multiple of {step.normalize():f}.",
+                )
             return number.quantize(step)
         if places is not None:
             unit = Decimal(1).scaleb(-places)
@@ -95,8 +104,11 @@ def parse_int(value, *, field: str, default: int | None = None, low: int | None 
         raise _bad(field, f"{field} must be an integer.", "Not an integer.")
     number = int(value)
     if (low is not None and number < low) or (high is not None and number > high):
-        span = f"between {low} and {high}" if low is not None and high is not None else (
-            f"at least {low}" if low is not None else f"at most {high}")
+        span = (
+            f"between {low} and {high}"
+            if low is not None and high is not None
+            else (f"at least {low}" if low is not None else f"at most {high}")
+        )
         raise _bad(field, f"{field} must be {span}.", f"{span[0].upper()}{span[1:]}.")
     return number
 
@@ -104,7 +116,9 @@ def parse_int(value, *, field: str, default: int | None = None, low: int | None 
 def check_asset(asset: str) -> str:
     asset = asset.upper() if isinstance(asset, str) else ""
     if asset not in ASSET_SCALES:
-        raise ValidationFailed(f"Unknown asset {asset!r}.", code="unknown_asset", fields={"asset": [f"One of {', '.join(ASSETS)}."]})
+        raise ValidationFailed(
+            f"Unknown asset {asset!r}.", code="unknown_asset", fields={"asset": [f"One of {', '.join(ASSETS)}."]}
+        )
     return asset
 
 

@@ -51,7 +51,9 @@ def outbox_after(*, txid: int, event_id: int, limit: int, topics: tuple[str, ...
     if topics:
         where += f" AND topic IN ({', '.join(['%s'] * len(topics))})"
         params += list(topics)
-    return list(OutboxEvent.objects.raw(f"SELECT * FROM {table} WHERE {where} ORDER BY txid, id LIMIT %s", [*params, limit]))
+    return list(
+        OutboxEvent.objects.raw(f"SELECT * FROM {table} WHERE {where} ORDER BY txid, id LIMIT %s", [*params, limit])
+    )
 
 
 def outbox_message(event: OutboxEvent) -> dict:

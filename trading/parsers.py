@@ -47,8 +47,10 @@ def _walk(data, max_depth: int) -> None:
         value, path, depth = stack.pop()
         if isinstance(value, (dict, list)):
             if depth > max_depth:
-                raise ValidationFailed(f"The JSON body nests deeper than {max_depth} levels.",
-                                       fields={"body": [f"At most {max_depth} levels of nesting."]})
+                raise ValidationFailed(
+                    f"The JSON body nests deeper than {max_depth} levels.",
+                    fields={"body": [f"At most {max_depth} levels of nesting."]},
+                )
             items: Iterator = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 name = check_text(key, path) if isinstance(key, str) else str(key)
@@ -68,15 +70,18 @@ class JSONParser(parsers.JSONParser):
         limit = settings.API_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise ValidationFailed(f"The request body is larger than {limit} bytes.",
-                                   fields={"body": [f"At most {limit} bytes."]})
+            raise ValidationFailed(
+                f"The request body is larger than {limit} bytes.", fields={"body": [f"At most {limit} bytes."]}
+            )
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         depth = settings.API_MAX_JSON_DEPTH
         try:
             data = json.loads(raw.decode(encoding), parse_constant=_no_constants)
         except RecursionError:
-            raise ValidationFailed(f"The JSON body nests deeper than {depth} levels.",
-                                   fields={"body": [f"At most {depth} levels of nesting."]}) from None
+            raise ValidationFailed(
+                f"The JSON body nests deeper than {depth} levels.",
+                fields={"body": [f"At most {depth} levels of nesting."]},
+            ) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         _walk(data, depth)

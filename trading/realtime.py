@@ -35,6 +35,7 @@ deltas) already covered by the snapshot's ``sequence`` are skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -84,7 +85,7 @@ def text_frame(data: bytes) -> bytes:
 class Update:
     """One published update, encoded once per process and shared by every subscriber."""
 
-    __slots__ = ("topic", "payload", "text", "message", "_frame")
+    __slots__ = ("_frame", "message", "payload", "text", "topic")
 
     def __init__(self, topic: str, payload: dict):
         self.topic = topic
@@ -123,10 +124,8 @@ def publish_many(updates: Iterable[tuple[str, dict]]) -> None:
     if settings.EMBEDDED:
         hub = Hub.current
         if hub is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the hub's loop has closed (server gone): nobody to deliver to
                 hub.loop.call_soon_threadsafe(hub.dispatch_many, updates)
-            except RuntimeError:  # the hub's loop has closed (server gone): nobody to deliver to
-                pass
         return
     redis = dependency(REDIS)
     if not redis.may_try():
@@ -198,7 +197,9 @@ class Subscriber:
     update of a topic matters; ``on_overflow()`` is called once when the socket is dropped
     (it must not block: close the socket in the background)."""
 
-    def __init__(self, send: Callable[[Update], Awaitable], *, on_overflow: Callable[[], object], conflate: Callable[[str], bool]):
+    def __init__(
+        self, send: Callable[[Update], Awaitable], *, on_overflow: Callable[[], object], conflate: Callable[[str], bool]
+    ):
         self._send = send
         self._on_overflow = on_overflow
         self._conflate = conflate
@@ -318,7 +319,7 @@ class DaphneSocket:
     another server, TLS terminated by daphne itself, per-message compression, a ``send``
     wrapped by middleware -- and the caller falls back to the ASGI ``send``."""
 
-    __slots__ = ("protocol", "transport", "_open")
+    __slots__ = ("_open", "protocol", "transport")
 
     def __init__(self, protocol, transport):
         self.protocol = protocol
@@ -336,7 +337,9 @@ class DaphneSocket:
         except ImportError:
             return None
         protocol = send.args[0]
-        if getattr(send.func, "__func__", None) is not Server.handle_reply or not isinstance(protocol, WebSocketProtocol):
+        if getattr(send.func, "__func__", None) is not Server.handle_reply or not isinstance(
+            protocol, WebSocketProtocol
+        ):
             return None
         transport = protocol.transport
         if (
@@ -351,13 +354,23 @@ class DaphneSocket:
 
     def is_open(self) -> bool:
         transport = self.transport
-        return self.protocol.state == self._open and transport.connected and not transport.disconnecting and not self.protocol.muted
+        return (
+            self.protocol.state == self._open
+            and transport.connected
+            and not transport.disconnecting
+            and not self.protocol.muted
+        )
 
     def is_closed(self) -> bool:
         """Closing or closed for good (as opposed to not open yet)."""
         transport = self.transport
         protocol = self.protocol
-        return protocol.state in (protocol.STATE_CLOSING, protocol.STATE_CLOSED) or not transport.connected or transport.disconnecting or protocol.muted
+        return (
+            protocol.state in (protocol.STATE_CLOSING, protocol.STATE_CLOSED)
+            or not transport.connected
+            or transport.disconnecting
+            or protocol.muted
+        )
 
     def unsent(self) -> int:
         """Bytes written to the transport that the kernel has not taken yet."""
@@ -384,7 +397,9 @@ class TransportSubscriber(Subscriber):
     docstring): synchronous, one write per ``flush()``, bounded by what the connection has
     not sent yet."""
 
-    def __init__(self, socket: DaphneSocket, hub: Hub, *, on_overflow: Callable[[], object], conflate: Callable[[str], bool]):
+    def __init__(
+        self, socket: DaphneSocket, hub: Hub, *, on_overflow: Callable[[], object], conflate: Callable[[str], bool]
+    ):
         self._socket = socket
         self._hub = hub
         self._on_overflow = on_overflow

@@ -58,7 +58,9 @@ class DecimalString(serializers.Field):
     requests send amounts through ``DecimalInput``.
     """
 
-    def __init__(self, *, asset: str | None = None, asset_source: str | None = None, step: Decimal | None = None, **kwargs):
+    def __init__(
+        self, *, asset: str | None = None, asset_source: str | None = None, step: Decimal | None = None, **kwargs
+    ):
         self.asset, self.asset_source, self.step = asset, asset_source, step
         super().__init__(**kwargs)
 
@@ -161,12 +163,15 @@ class PlatformAutoSchema(AutoSchema):
         if operation is None:
             return None
         self.registry.register_on_missing(
-            ResolvedComponent(name=ERROR_COMPONENT, type=ResolvedComponent.SCHEMA, schema=ERROR_SCHEMA, object=ERROR_COMPONENT)
+            ResolvedComponent(
+                name=ERROR_COMPONENT, type=ResolvedComponent.SCHEMA, schema=ERROR_SCHEMA, object=ERROR_COMPONENT
+            )
         )
         responses = operation["responses"]
         for status in self._implied_error_statuses(has_body="requestBody" in operation):
             responses.setdefault(
-                str(status), {"content": {"application/json": {"schema": ERROR_REF}}, "description": ERROR_DESCRIPTIONS[status]}
+                str(status),
+                {"content": {"application/json": {"schema": ERROR_REF}}, "description": ERROR_DESCRIPTIONS[status]},
             )
         operation["responses"] = dict(sorted(responses.items()))
         return operation

@@ -36,9 +36,15 @@ EMBEDDED = not DATABASE_URL
 def _refuse_unsafe_key(name: str, value: str) -> None:
     """Stack mode signs sessions, password-reset links and JWTs with this key: one that is
     missing, published or short lets anyone sign in as anyone, so the process does not start."""
-    problem = ("is not set" if not env.str(name, default="") else
-               "is the embedded mode's published demo key" if value == EMBEDDED_SECRET_KEY else
-               f"is only {len(value)} characters long" if len(value) < 50 else "")
+    problem = (
+        "is not set"
+        if not env.str(name, default="")
+        else "is the embedded mode's published demo key"
+        if value == EMBEDDED_SECRET_KEY
+        else f"is only {len(value)} characters long"
+        if len(value) < 50
+        else ""
+    )
     if problem:
         raise SystemExit(
             f"Refusing to start: {name} {problem}. With a database URL (stack mode) the platform needs a secret "
@@ -146,7 +152,9 @@ else:
         # after a PostgreSQL restart it would otherwise lend each dead one once, a 500 each.
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-            "min_size": 2, "max_size": env.int("DB_POOL_SIZE"), "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+            "min_size": 2,
+            "max_size": env.int("DB_POOL_SIZE"),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
         }
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -288,7 +296,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Response objects are closed (additionalProperties: false): the schema states every field.
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "trading.schema.closed_response_objects"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "trading.schema.closed_response_objects",
+    ],
     # Several responses have a `status` or `kind` with its own values: each set gets a name.
     "ENUM_NAME_OVERRIDES": {
         "KycStatusEnum": "accounts.models.KycStatus",
@@ -371,7 +382,10 @@ FEED_INTERVAL_SECONDS = env.float("FEED_INTERVAL_SECONDS", default=1.0)
 # An index print older than this is stale: option prices and index-dependent trading refuse.
 INDEX_MAX_AGE_SECONDS = env.float("INDEX_MAX_AGE_SECONDS", default=15.0)
 # The options counter's half-spread as a fraction of the mark, per underlying.
-OPTION_SPREAD = {"BTC": env.float("OPTION_SPREAD_BTC", default=0.03), "ETH": env.float("OPTION_SPREAD_ETH", default=0.035)}
+OPTION_SPREAD = {
+    "BTC": env.float("OPTION_SPREAD_BTC", default=0.03),
+    "ETH": env.float("OPTION_SPREAD_ETH", default=0.035),
+}
 CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
 
 # --- Options counter (orders) ----------------------------------------------------------------
@@ -509,10 +523,24 @@ MARKET_MAKER_INTERVAL_SECONDS = env.float("MARKET_MAKER_INTERVAL_SECONDS", defau
 # between levels, quantities) and charge ``fee`` of what a taker receives; ``"class": "ccxt"``
 # with ``exchange``, ``api_key``, ``secret`` reaches a real exchange.
 SPOT_VENUES = {
-    "simx": {"offset_bps": "2", "spread_bps": "8", "step_bps": "4", "levels": 10, "level_quantity": "0.4",
-             "fee": "0.001", "latency_ms": env.int("SPOT_VENUE_LATENCY_MS", default=5)},
-    "simy": {"offset_bps": "-3", "spread_bps": "14", "step_bps": "6", "levels": 10, "level_quantity": "0.8",
-             "fee": "0.0015", "latency_ms": env.int("SPOT_VENUE_LATENCY_MS", default=5)},
+    "simx": {
+        "offset_bps": "2",
+        "spread_bps": "8",
+        "step_bps": "4",
+        "levels": 10,
+        "level_quantity": "0.4",
+        "fee": "0.001",
+        "latency_ms": env.int("SPOT_VENUE_LATENCY_MS", default=5),
+    },
+    "simy": {
+        "offset_bps": "-3",
+        "spread_bps": "14",
+        "step_bps": "6",
+        "levels": 10,
+        "level_quantity": "0.8",
+        "fee": "0.0015",
+        "latency_ms": env.int("SPOT_VENUE_LATENCY_MS", default=5),
+    },
 }
 # A smart order waits up to this long for its child on our book before answering (the parent
 # is finished later from its children if the engine is slower).

@@ -3,10 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from trading import converters  # noqa: F401  (registers <symbol:>, before any app's urls)
-
 from accounts import api as accounts_api
 from accounts import web as accounts_web
+from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
 from ledger import api as ledger_api
 from ledger import web as ledger_web
@@ -16,9 +15,11 @@ from notifications import api as notifications_api
 from notifications import web as notifications_web
 from orders import urls as orders_urls
 from settlement import urls as settlement_urls
-from trading import health
+from trading import (
+    converters,  # noqa: F401  (registers <symbol:>, before any app's urls)
+    health,
+)
 from trading.metrics import metrics_view
-from accounts.admin_site import PlatformAdminSite
 
 admin.site.__class__ = PlatformAdminSite
 

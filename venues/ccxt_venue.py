@@ -146,18 +146,24 @@ class CcxtVenue(Venue):
             except Exception as exc:
                 raise self._error(exc, write=False, client_order_id=None) from exc
         try:
-            return Book(bids=[(_number(p), _number(q)) for p, q, *_ in book["bids"][:depth]],
-                        asks=[(_number(p), _number(q)) for p, q, *_ in book["asks"][:depth]])
+            return Book(
+                bids=[(_number(p), _number(q)) for p, q, *_ in book["bids"][:depth]],
+                asks=[(_number(p), _number(q)) for p, q, *_ in book["asks"][:depth]],
+            )
         except Exception as exc:
             raise VenueUnavailable(f"unreadable order book ({type(exc).__name__}: {exc})", venue=self.name) from exc
 
     def ioc_order(self, *, client_order_id, symbol, side, amount, limit_price) -> Execution:
-        validate_ioc_order(client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, limit_price=limit_price)
+        validate_ioc_order(
+            client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, limit_price=limit_price
+        )
         params = {self.client_id_param: client_order_id, "timeInForce": "IOC"}
         with self._lock, localcontext():  # ccxt changes the thread's decimal context
             self._load_markets(client_order_id)  # a read: nothing is placed if it fails
             try:
-                response = self.exchange.create_order(ccxt_symbol(symbol), "limit", side, float(amount), float(limit_price), params)
+                response = self.exchange.create_order(
+                    ccxt_symbol(symbol), "limit", side, float(amount), float(limit_price), params
+                )
             except Exception as exc:
                 raise self._error(exc, write=True, client_order_id=client_order_id) from exc
         order = self._placed(response, client_order_id=client_order_id, symbol=symbol, side=side)
@@ -170,7 +176,9 @@ class CcxtVenue(Venue):
         return order
 
     def market_order(self, *, client_order_id, symbol, side, amount=None, quote_amount=None) -> Execution:
-        validate_market_order(client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, quote_amount=quote_amount)
+        validate_market_order(
+            client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, quote_amount=quote_amount
+        )
         params = {self.client_id_param: client_order_id}
         market = ccxt_symbol(symbol)
         with self._lock, localcontext():  # ccxt changes the thread's decimal context
@@ -202,7 +210,9 @@ class CcxtVenue(Venue):
             return execution_from_ccxt(response, client_order_id=client_order_id, symbol=symbol, side=None)
         except Exception as exc:
             raise VenueUnavailable(
-                f"unreadable reply to a lookup ({type(exc).__name__}: {exc})", venue=self.name, client_order_id=client_order_id
+                f"unreadable reply to a lookup ({type(exc).__name__}: {exc})",
+                venue=self.name,
+                client_order_id=client_order_id,
             ) from exc
 
     def balances(self) -> dict[str, Decimal]:
@@ -213,7 +223,9 @@ class CcxtVenue(Venue):
             except Exception as exc:
                 raise self._error(exc, write=False, client_order_id=None) from exc
         free = (response or {}).get("free") or {}
-        return {asset: amount for asset, amount in sorted((a, _decimal(v)) for a, v in free.items()) if amount is not None}
+        return {
+            asset: amount for asset, amount in sorted((a, _decimal(v)) for a, v in free.items()) if amount is not None
+        }
 
     # -- internals --
 
@@ -331,7 +343,9 @@ def execution_from_ccxt(order: Mapping[str, Any], *, client_order_id: str, symbo
     reported_id = order.get("clientOrderId")
     if reported_id and reported_id != client_order_id:
         # The lookup-by-id recovery depends on this: make a mismatch loud.
-        logger.error("venue reported client order id %r for our %r (order %s)", reported_id, client_order_id, venue_order_id)
+        logger.error(
+            "venue reported client order id %r for our %r (order %s)", reported_id, client_order_id, venue_order_id
+        )
     order_side = order.get("side") or side
     if order_side not in (BUY, SELL):
         raise ValueError(f"the reply has no usable side: {order_side!r}")

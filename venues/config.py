@@ -96,7 +96,11 @@ def _build(name: str) -> Venue:
         from .simulated import SimulatedVenue, SimulatedVenueConfig
 
         faults = settings.SETTLEMENT_VENUE_FAULTS or ""
-        config = SimulatedVenueConfig.from_mapping(faults) if isinstance(faults, Mapping) else SimulatedVenueConfig.parse(faults)
+        config = (
+            SimulatedVenueConfig.from_mapping(faults)
+            if isinstance(faults, Mapping)
+            else SimulatedVenueConfig.parse(faults)
+        )
         return SimulatedVenue(
             price_source=_recent(index_price, float(settings.SETTLEMENT_VENUE_PRICE_TTL_SECONDS)),
             config=config,
@@ -149,8 +153,13 @@ def _routing_venue(name: str, spec: Mapping) -> Venue:
         config = SimulatedVenueConfig.from_mapping({**ROUTING_DEFAULTS, **spec})
     except ValueError as exc:
         raise ValueError(f"venue {name}: {exc}") from None
-    return SimulatedVenue(price_source=fresh_index_price, config=config, redis_url=settings.REDIS_URL or None,
-                          key_prefix=f"spotvenue:{name}", name=name)
+    return SimulatedVenue(
+        price_source=fresh_index_price,
+        config=config,
+        redis_url=settings.REDIS_URL or None,
+        key_prefix=f"spotvenue:{name}",
+        name=name,
+    )
 
 
 # --- reference prices of the simulated venues ------------------------------------------------

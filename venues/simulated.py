@@ -104,7 +104,17 @@ SETTING_NAME = "SETTLEMENT_VENUE_FAULTS"
 FAULTS = ("rate_limit", "unavailable", "timeout", "reject", "insufficient_balance", "ambiguous")
 LOOKUP_FAULTS = ("rate_limit", "unavailable", "timeout")
 ALIASES = {"5xx": "unavailable", "insufficient": "insufficient_balance"}
-DECIMALS = ("slippage_bps", "fee_bps", "offset_bps", "spread_bps", "step_bps", "level_quantity", "growth", "tick", "lot")
+DECIMALS = (
+    "slippage_bps",
+    "fee_bps",
+    "offset_bps",
+    "spread_bps",
+    "step_bps",
+    "level_quantity",
+    "growth",
+    "tick",
+    "lot",
+)
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,9 @@ class SimulatedVenueConfig:
         if not isinstance(self.latency_ms, (int, float)) or not self.latency_ms >= 0:
             raise ValueError(f"latency_ms must be at least 0, not {self.latency_ms!r}")
         if not isinstance(self.recv_window_ms, (int, float)) or not self.latency_ms / 2 < self.recv_window_ms:
-            raise ValueError(f"recv_window_ms must exceed half the latency ({self.latency_ms / 2:g}), not {self.recv_window_ms!r}")
+            raise ValueError(
+                f"recv_window_ms must exceed half the latency ({self.latency_ms / 2:g}), not {self.recv_window_ms!r}"
+            )
         for name in DECIMALS:
             value = getattr(self, name)
             if not isinstance(value, Decimal) or not value.is_finite():
@@ -191,7 +203,9 @@ class SimulatedVenueConfig:
             if key == "fee":  # a fraction of what is received, as SPOT_VENUES give it
                 key, raw_value = "fee_bps", _coerce("fee", raw_value) * BPS
             if key not in known:
-                raise ValueError(f"unknown key {raw_key!r} (known: {', '.join(sorted(known | set(ALIASES) | {'fee'}))})")
+                raise ValueError(
+                    f"unknown key {raw_key!r} (known: {', '.join(sorted(known | set(ALIASES) | {'fee'}))})"
+                )
             if key in kwargs:
                 raise ValueError(f"{key!r} is given twice")
             kwargs[key] = _coerce(key, raw_value)
@@ -205,7 +219,9 @@ class SimulatedVenueConfig:
         if text is None:
             return cls()
         if not isinstance(text, str):
-            raise ValueError(f"{SETTING_NAME} must be a string like 'timeout=0.1,latency_ms=5', not {type(text).__name__}")  # noqa: TRY004 - a bad setting
+            raise ValueError(
+                f"{SETTING_NAME} must be a string like 'timeout=0.1,latency_ms=5', not {type(text).__name__}"
+            )
         values: dict[str, str] = {}
         for item in text.replace(";", ",").split(","):
             item = item.strip()
@@ -297,7 +313,9 @@ class _MemoryStore:
         self._placements: list[str] = []
         self._balances: dict[str, int] = {}
 
-    def record(self, client_order_id: str, payload: str, flows: dict[str, Decimal], *, only_first: bool = False) -> str | int:
+    def record(
+        self, client_order_id: str, payload: str, flows: dict[str, Decimal], *, only_first: bool = False
+    ) -> str | int:
         """Record a placement; its count for this id. With ``only_first``, an id already
         recorded records nothing and answers the first order's payload instead."""
         with self._lock:
@@ -360,8 +378,13 @@ class _RedisStore:
             # redis-py's pool holds at most 100 connections unless told otherwise, and fails the
             # 101st call at once: a process with hundreds of venue calls in flight
             # (SETTLEMENT_VENUE_CONCURRENCY) needs a connection for each.
-            client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                          health_check_interval=30, max_connections=STORE_MAX_CONNECTIONS)
+            client = redis.Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                health_check_interval=30,
+                max_connections=STORE_MAX_CONNECTIONS,
+            )
         self.client = client
         self.prefix = prefix
         self.counts_key = f"{prefix}:counts"
@@ -371,7 +394,9 @@ class _RedisStore:
     def order_key(self, client_order_id: str) -> str:
         return f"{self.prefix}:order:{client_order_id}"
 
-    def record(self, client_order_id: str, payload: str, flows: dict[str, Decimal], *, only_first: bool = False) -> str | int:
+    def record(
+        self, client_order_id: str, payload: str, flows: dict[str, Decimal], *, only_first: bool = False
+    ) -> str | int:
         # A resend must not trade again: with only_first, the first writer of the id records it.
         if only_first and not self.client.hsetnx(self.order_key(client_order_id), "order", payload):
             return self.first(client_order_id)
@@ -479,13 +504,17 @@ class SimulatedVenue(Venue):
         bids, asks = [], []
         for i in range(min(depth, config.levels)):
             away = half_spread + step * i
-            quantity = (config.level_quantity * (1 + config.growth * i) / config.lot).to_integral_value(ROUND_FLOOR) * config.lot
+            quantity = (config.level_quantity * (1 + config.growth * i) / config.lot).to_integral_value(
+                ROUND_FLOOR
+            ) * config.lot
             asks.append((_to_tick(reference * (1 + away), config.tick, ROUND_CEILING), quantity))
             bids.append((_to_tick(reference * (1 - away), config.tick, ROUND_FLOOR), quantity))
         return Book(bids=bids, asks=asks)
 
     def ioc_order(self, *, client_order_id, symbol, side, amount, limit_price) -> Execution:
-        validate_ioc_order(client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, limit_price=limit_price)
+        validate_ioc_order(
+            client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, limit_price=limit_price
+        )
         symbol = platform_symbol(symbol)
         started = time.monotonic()
         fault, _ = self._draw(FAULTS)
@@ -506,7 +535,9 @@ class SimulatedVenue(Venue):
         return order
 
     def market_order(self, *, client_order_id, symbol, side, amount=None, quote_amount=None) -> Execution:
-        validate_market_order(client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, quote_amount=quote_amount)
+        validate_market_order(
+            client_order_id=client_order_id, symbol=symbol, side=side, amount=amount, quote_amount=quote_amount
+        )
         symbol = platform_symbol(symbol)
         started = time.monotonic()
         fault, u = self._draw(FAULTS)
@@ -595,7 +626,9 @@ class SimulatedVenue(Venue):
         if fault == "reject":
             raise VenueRejected("simulated rejection", **context)
         if fault == "insufficient_balance":
-            raise VenueInsufficientBalance("simulated: account has insufficient balance for requested action", **context)
+            raise VenueInsufficientBalance(
+                "simulated: account has insufficient balance for requested action", **context
+            )
 
     def _raise_after_execution(self, fault: str | None, client_order_id: str) -> None:
         context = {"venue": self.name, "client_order_id": client_order_id}
@@ -630,7 +663,9 @@ class SimulatedVenue(Venue):
             if not _is_redis_error(exc):
                 raise
             # A read: nothing was executed on the way.
-            raise VenueUnavailable(f"order store unavailable: {exc}", venue=self.name, client_order_id=client_order_id) from exc
+            raise VenueUnavailable(
+                f"order store unavailable: {exc}", venue=self.name, client_order_id=client_order_id
+            ) from exc
         if payload is None:
             return None
         order = Execution.from_json(payload)
@@ -694,7 +729,11 @@ class SimulatedVenue(Venue):
         else:
             filled = amount.quantize(BASE_QUANTUM, rounding=ROUND_DOWN)
         if filled <= 0:
-            raise VenueRejected(f"order too small: {amount or quote_amount} at {price}", venue=self.name, client_order_id=client_order_id)
+            raise VenueRejected(
+                f"order too small: {amount or quote_amount} at {price}",
+                venue=self.name,
+                client_order_id=client_order_id,
+            )
         # The venue never gives away a fraction: a buyer's cost rounds up, a seller's down.
         cost = (filled * price).quantize(QUOTE_QUANTUM, rounding=ROUND_UP if side == BUY else ROUND_DOWN)
         if quote_amount is not None and cost > quote_amount:  # pragma: no cover - floor(q/p)*p <= q

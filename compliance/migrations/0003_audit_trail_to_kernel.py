@@ -6,7 +6,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("compliance", "0002_append_only_triggers"),
         ("trading", "0003_audit_trail"),

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,111 +15,234 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='TransferRejection',
+            name="TransferRejection",
             fields=[
-                ('id', models.CharField(max_length=120, primary_key=True, serialize=False)),
-                ('payload_hash', models.CharField(max_length=64)),
-                ('error_code', models.CharField(max_length=40)),
-                ('message', models.CharField(max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.CharField(max_length=120, primary_key=True, serialize=False)),
+                ("payload_hash", models.CharField(max_length=64)),
+                ("error_code", models.CharField(max_length=40)),
+                ("message", models.CharField(max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='LedgerAccount',
+            name="LedgerAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=80, unique=True)),
-                ('asset', models.CharField(max_length=8)),
-                ('kind', models.CharField(choices=[('user', 'Trader'), ('system', 'System'), ('external', 'External world')], max_length=10)),
-                ('role', models.CharField(blank=True, choices=[('treasury', 'Treasury (system wallet)'), ('fees', 'Fees'), ('venue_funding', 'Venue funding'), ('option_clearing', 'Option clearing'), ('market_maker', 'Market maker'), ('external', 'External world')], max_length=20)),
-                ('bucket', models.PositiveSmallIntegerField(default=0)),
-                ('debits_posted', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
-                ('credits_posted', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
-                ('debits_pending', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
-                ('credits_pending', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ledger_accounts', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.CharField(max_length=80, unique=True)),
+                ("asset", models.CharField(max_length=8)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("user", "Trader"), ("system", "System"), ("external", "External world")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("treasury", "Treasury (system wallet)"),
+                            ("fees", "Fees"),
+                            ("venue_funding", "Venue funding"),
+                            ("option_clearing", "Option clearing"),
+                            ("market_maker", "Market maker"),
+                            ("external", "External world"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("bucket", models.PositiveSmallIntegerField(default=0)),
+                ("debits_posted", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                ("credits_posted", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                ("debits_pending", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                ("credits_pending", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_accounts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Transfer',
+            name="Transfer",
             fields=[
-                ('id', models.CharField(max_length=120, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('posted', 'Posted'), ('pending', 'Pending (hold)'), ('post_pending', 'Post of a hold'), ('void_pending', 'Void of a hold')], max_length=12)),
-                ('asset', models.CharField(max_length=8)),
-                ('amount', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('code', models.CharField(help_text='Reason, e.g. deposit, withdrawal, fee, trade.', max_length=40)),
-                ('reference', models.CharField(blank=True, db_index=True, max_length=120)),
-                ('linked_to', models.CharField(blank=True, help_text='Id of the first transfer of a linked batch.', max_length=120)),
-                ('payload_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('credit_account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ledger.ledgeraccount')),
-                ('debit_account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ledger.ledgeraccount')),
-                ('pending', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='resolutions', to='ledger.transfer')),
+                ("id", models.CharField(max_length=120, primary_key=True, serialize=False)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("posted", "Posted"),
+                            ("pending", "Pending (hold)"),
+                            ("post_pending", "Post of a hold"),
+                            ("void_pending", "Void of a hold"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("asset", models.CharField(max_length=8)),
+                ("amount", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("code", models.CharField(help_text="Reason, e.g. deposit, withdrawal, fee, trade.", max_length=40)),
+                ("reference", models.CharField(blank=True, db_index=True, max_length=120)),
+                (
+                    "linked_to",
+                    models.CharField(
+                        blank=True, help_text="Id of the first transfer of a linked batch.", max_length=120
+                    ),
+                ),
+                ("payload_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "credit_account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="ledger.ledgeraccount"
+                    ),
+                ),
+                (
+                    "debit_account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="ledger.ledgeraccount"
+                    ),
+                ),
+                (
+                    "pending",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="resolutions",
+                        to="ledger.transfer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Withdrawal',
+            name="Withdrawal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('asset', models.CharField(max_length=8)),
-                ('amount', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('fee', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('address', models.CharField(max_length=120)),
-                ('status', models.CharField(choices=[('pending', 'Pending review'), ('approved', 'Approved'), ('rejected', 'Rejected')], db_index=True, default='pending', max_length=10)),
-                ('idempotency_key', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('rejection_reason', models.CharField(blank=True, max_length=300)),
-                ('network_txid', models.CharField(blank=True, max_length=120)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='withdrawals', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("asset", models.CharField(max_length=8)),
+                ("amount", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("fee", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("address", models.CharField(max_length=120)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending review"), ("approved", "Approved"), ("rejected", "Rejected")],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("idempotency_key", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("rejection_reason", models.CharField(blank=True, max_length=300)),
+                ("network_txid", models.CharField(blank=True, max_length=120)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="withdrawals",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'user')), fields=('user', 'asset'), name='ledger_one_account_per_user_asset'),
+            model_name="ledgeraccount",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "user")), fields=("user", "asset"), name="ledger_one_account_per_user_asset"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'user'), _negated=True), fields=('role', 'asset', 'bucket'), name='ledger_one_bucket_per_role'),
+            model_name="ledgeraccount",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "user"), _negated=True),
+                fields=("role", "asset", "bucket"),
+                name="ledger_one_bucket_per_role",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'user'), _negated=True), ('credits_posted__gte', django.db.models.expressions.CombinedExpression(models.F('debits_posted'), '+', models.F('debits_pending'))), _connector='OR'), name='ledger_user_not_negative'),
+            model_name="ledgeraccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "user"), _negated=True),
+                    (
+                        "credits_posted__gte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("debits_posted"), "+", models.F("debits_pending")
+                        ),
+                    ),
+                    _connector="OR",
+                ),
+                name="ledger_user_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='ledgeraccount',
-            constraint=models.CheckConstraint(condition=models.Q(('credits_pending__gte', 0), ('credits_posted__gte', 0), ('debits_pending__gte', 0), ('debits_posted__gte', 0)), name='ledger_counters_not_negative'),
+            model_name="ledgeraccount",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("credits_pending__gte", 0),
+                    ("credits_posted__gte", 0),
+                    ("debits_pending__gte", 0),
+                    ("debits_posted__gte", 0),
+                ),
+                name="ledger_counters_not_negative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='transfer',
-            index=models.Index(fields=['debit_account', '-created_at'], name='ledger_tran_debit_a_ffe71b_idx'),
+            model_name="transfer",
+            index=models.Index(fields=["debit_account", "-created_at"], name="ledger_tran_debit_a_ffe71b_idx"),
         ),
         migrations.AddIndex(
-            model_name='transfer',
-            index=models.Index(fields=['credit_account', '-created_at'], name='ledger_tran_credit__2284f0_idx'),
+            model_name="transfer",
+            index=models.Index(fields=["credit_account", "-created_at"], name="ledger_tran_credit__2284f0_idx"),
         ),
         migrations.AddConstraint(
-            model_name='transfer',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='transfer_amount_positive'),
+            model_name="transfer",
+            constraint=models.CheckConstraint(condition=models.Q(("amount__gt", 0)), name="transfer_amount_positive"),
         ),
         migrations.AddConstraint(
-            model_name='transfer',
-            constraint=models.CheckConstraint(condition=models.Q(('debit_account', models.F('credit_account')), _negated=True), name='transfer_distinct_accounts'),
+            model_name="transfer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("debit_account", models.F("credit_account")), _negated=True),
+                name="transfer_distinct_accounts",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfer',
-            constraint=models.UniqueConstraint(condition=models.Q(('pending__isnull', False)), fields=('pending',), name='transfer_hold_resolved_once'),
+            model_name="transfer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("pending__isnull", False)), fields=("pending",), name="transfer_hold_resolved_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), fields=('user', 'idempotency_key'), name='withdrawal_idempotent_per_user'),
+            model_name="withdrawal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                fields=("user", "idempotency_key"),
+                name="withdrawal_idempotent_per_user",
+            ),
         ),
     ]

@@ -4,15 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0001_initial'),
+        ("ledger", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='ledgeraccount',
-            name='role',
-            field=models.CharField(blank=True, choices=[('treasury', 'Treasury (system wallet)'), ('fees', 'Fees'), ('venue_funding', 'Venue funding'), ('option_clearing', 'Option clearing'), ('spot_clearing', 'Spot clearing (holds of open orders, trade legs)'), ('market_maker', 'Market maker'), ('external', 'External world')], max_length=20),
+            model_name="ledgeraccount",
+            name="role",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("treasury", "Treasury (system wallet)"),
+                    ("fees", "Fees"),
+                    ("venue_funding", "Venue funding"),
+                    ("option_clearing", "Option clearing"),
+                    ("spot_clearing", "Spot clearing (holds of open orders, trade legs)"),
+                    ("market_maker", "Market maker"),
+                    ("external", "External world"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -32,7 +32,10 @@ SECURITY_COOLDOWN = timedelta(hours=24)
 FAUCET_AMOUNTS = {"USDT": Decimal("10000"), "BTC": Decimal("0.5"), "ETH": Decimal("5")}
 
 _ADDRESS_FORMATS = {
-    "BTC": [("bech32", re.compile(r"^(bc1|tb1)[ac-hj-np-z02-9]{11,71}$")), ("base58", re.compile(r"^[13mn2][a-km-zA-HJ-NP-Z1-9]{25,34}$"))],
+    "BTC": [
+        ("bech32", re.compile(r"^(bc1|tb1)[ac-hj-np-z02-9]{11,71}$")),
+        ("base58", re.compile(r"^[13mn2][a-km-zA-HJ-NP-Z1-9]{25,34}$")),
+    ],
     "ETH": [("ERC-20", re.compile(r"^0x[0-9a-fA-F]{40}$"))],
     "USDT": [("ERC-20", re.compile(r"^0x[0-9a-fA-F]{40}$")), ("TRC-20", re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$"))],
 }
@@ -45,7 +48,9 @@ def address_network(*, asset: str, address: str) -> str:
             return network
     networks = ", ".join(name for name, _ in _ADDRESS_FORMATS[asset])
     raise ValidationFailed(
-        f"This is not a valid {asset} address ({networks}).", code="invalid_address", fields={"address": ["Invalid address format."]}
+        f"This is not a valid {asset} address ({networks}).",
+        code="invalid_address",
+        fields={"address": ["Invalid address format."]},
     )
 
 
@@ -80,8 +85,13 @@ def deposit_credit(*, user: User, asset: str, amount, txid: str | None = None, c
                 actor=None,
                 action="ledger.deposit",
                 target=transfer,
-                data={"user_id": user.pk, "asset": transfer.asset, "amount": fmt(transfer.asset, transfer.amount),
-                      "txid": txid, "code": transfer.code},
+                data={
+                    "user_id": user.pk,
+                    "asset": transfer.asset,
+                    "amount": fmt(transfer.asset, transfer.amount),
+                    "txid": txid,
+                    "code": transfer.code,
+                },
             )
             signals.deposit_credited.send(sender=Transfer, user=user, transfer=transfer, txid=txid)
     return transfer
@@ -98,7 +108,9 @@ def faucet_credit(*, user: User, asset: str) -> Transfer:
 # --- withdrawals ------------------------------------------------------------------------------------
 
 
-def withdrawal_request(*, user: User, asset: str, amount, address: str, otp: str | None, idempotency_key: str = "") -> Withdrawal:
+def withdrawal_request(
+    *, user: User, asset: str, amount, address: str, otp: str | None, idempotency_key: str = ""
+) -> Withdrawal:
     """A trader asks to withdraw: checks 2FA, KYC and the security cooldown, then holds the
     amount plus fee. A replayed Idempotency-Key returns the original withdrawal."""
     asset = check_asset(asset)
@@ -112,7 +124,9 @@ def withdrawal_request(*, user: User, asset: str, amount, address: str, otp: str
     if not two_factor_enabled(user=user):
         raise Forbidden("Turn on two-factor authentication before withdrawing.", code="two_factor_required")
     if not otp:
-        raise DomainError("Confirm the withdrawal with a code from your authenticator.", code="otp_required", status=401)
+        raise DomainError(
+            "Confirm the withdrawal with a code from your authenticator.", code="otp_required", status=401
+        )
     otp_check(user=user, otp=otp)
     return withdrawal_create(user=user, asset=asset, amount=amount, address=address, idempotency_key=idempotency_key)
 
@@ -123,7 +137,9 @@ def _same_withdrawal(existing: Withdrawal, *, asset, amount, address) -> Withdra
     return existing
 
 
-def withdrawal_create(*, user: User, asset: str, amount: Decimal, address: str, idempotency_key: str = "") -> Withdrawal:
+def withdrawal_create(
+    *, user: User, asset: str, amount: Decimal, address: str, idempotency_key: str = ""
+) -> Withdrawal:
     """The money part of a withdrawal, after the trader proved who they are.
 
     The user's row is locked first, so one user's withdrawals (and the daily limit sum)
@@ -168,7 +184,9 @@ def withdrawal_create(*, user: User, asset: str, amount: Decimal, address: str, 
                 ]
             )
             audit_append(
-                actor=withdrawal.user, action="ledger.withdrawal_requested", target=withdrawal,
+                actor=withdrawal.user,
+                action="ledger.withdrawal_requested",
+                target=withdrawal,
                 data=_withdrawal_audit_data(withdrawal),
             )
             signals.withdrawal_requested.send(sender=Withdrawal, withdrawal=withdrawal)
@@ -195,12 +213,9 @@ def _check_cooldown(user: User) -> None:
 def _check_daily_limit(user: User, *, asset: str, amount: Decimal, tier: int) -> None:
     limit = DAILY_WITHDRAWAL_LIMITS.get(tier, {}).get(asset, Decimal(0))
     since = timezone.now() - timedelta(hours=24)
-    used = (
-        Withdrawal.objects.filter(user=user, asset=asset, created_at__gte=since)
-        .exclude(status=WithdrawalStatus.REJECTED)
-        .aggregate(total=Sum("amount"))["total"]
-        or Decimal(0)
-    )
+    used = Withdrawal.objects.filter(user=user, asset=asset, created_at__gte=since).exclude(
+        status=WithdrawalStatus.REJECTED
+    ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
     if used + amount > limit:
         left = max(limit - used, Decimal(0))
         raise DomainError(
@@ -222,7 +237,9 @@ def withdrawal_reject(*, withdrawal_id: int, actor: User | None, reason: str) ->
     return _withdrawal_decide(withdrawal_id=withdrawal_id, actor=actor, approve=False, reason=reason.strip())
 
 
-def _withdrawal_decide(*, withdrawal_id: int, actor, approve: bool, reason: str = "", network_txid: str = "") -> Withdrawal:
+def _withdrawal_decide(
+    *, withdrawal_id: int, actor, approve: bool, reason: str = "", network_txid: str = ""
+) -> Withdrawal:
     with transaction.atomic(durable=True):
         withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
         if withdrawal is None:
@@ -233,8 +250,20 @@ def _withdrawal_decide(*, withdrawal_id: int, actor, approve: bool, reason: str 
         verb = "post" if approve else "void"
         transfers_execute(
             [
-                TransferRequest(id=f"{withdrawal.hold_id}:{verb}", kind=kind, code="withdrawal", pending_id=withdrawal.hold_id, reference=f"withdrawal:{withdrawal.pk}"),
-                TransferRequest(id=f"{withdrawal.fee_hold_id}:{verb}", kind=kind, code="withdrawal_fee", pending_id=withdrawal.fee_hold_id, reference=f"withdrawal:{withdrawal.pk}"),
+                TransferRequest(
+                    id=f"{withdrawal.hold_id}:{verb}",
+                    kind=kind,
+                    code="withdrawal",
+                    pending_id=withdrawal.hold_id,
+                    reference=f"withdrawal:{withdrawal.pk}",
+                ),
+                TransferRequest(
+                    id=f"{withdrawal.fee_hold_id}:{verb}",
+                    kind=kind,
+                    code="withdrawal_fee",
+                    pending_id=withdrawal.fee_hold_id,
+                    reference=f"withdrawal:{withdrawal.pk}",
+                ),
             ]
         )
         withdrawal.status = WithdrawalStatus.APPROVED if approve else WithdrawalStatus.REJECTED
@@ -267,5 +296,3 @@ def _withdrawal_audit_data(withdrawal: Withdrawal) -> dict:
         "address": withdrawal.address,
         "status": withdrawal.status,
     }
-
-

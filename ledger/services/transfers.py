@@ -13,8 +13,8 @@ import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -34,7 +34,9 @@ class LedgerRejected(DomainError):
 
     status = 422
 
-    def __init__(self, message: str, *, code: str, ids: Sequence[str] = (), hashes: Sequence[str] = (), status: int | None = None):
+    def __init__(
+        self, message: str, *, code: str, ids: Sequence[str] = (), hashes: Sequence[str] = (), status: int | None = None
+    ):
         super().__init__(message, code=code, status=status)
         self.ids = list(ids)
         self.hashes = list(hashes)
@@ -150,8 +152,8 @@ def _replayed(ids: list[str], hashes: list[str]) -> Executed | None:
     placeholders = ", ".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id, payload_hash, 0 FROM {Transfer._meta.db_table} WHERE id IN ({placeholders}) "
-            f"UNION ALL SELECT id, payload_hash, 1 FROM {TransferRejection._meta.db_table} WHERE id IN ({placeholders})",
+            f"SELECT id, payload_hash, 0 FROM {Transfer._meta.db_table} WHERE id IN ({placeholders}) UNION ALL "
+            f"SELECT id, payload_hash, 1 FROM {TransferRejection._meta.db_table} WHERE id IN ({placeholders})",
             ids + ids,
         )
         seen = cursor.fetchall()
@@ -159,7 +161,9 @@ def _replayed(ids: list[str], hashes: list[str]) -> Executed | None:
         return None
     expected = dict(zip(ids, hashes))
     if any(expected[seen_id] != payload_hash for seen_id, payload_hash, _ in seen):
-        raise IdempotencyConflict("A transfer id was reused with a different payload.", fields={"id": [row[0] for row in seen]})
+        raise IdempotencyConflict(
+            "A transfer id was reused with a different payload.", fields={"id": [row[0] for row in seen]}
+        )
     if any(rejected for _, _, rejected in seen):
         first = TransferRejection.objects.filter(pk__in=ids).order_by("created_at").first()
         raise LedgerRejected(first.message, code=first.error_code, ids=ids, hashes=hashes)
@@ -212,7 +216,9 @@ def _after_lost_race(ids: list[str], hashes: list[str]) -> Executed:
     replay = _replayed(ids, hashes)
     if replay is not None:
         return replay
-    raise LedgerRejected("The hold was already posted or voided.", code="pending_already_resolved", ids=ids, hashes=hashes)
+    raise LedgerRejected(
+        "The hold was already posted or voided.", code="pending_already_resolved", ids=ids, hashes=hashes
+    )
 
 
 class _Hold(NamedTuple):
@@ -228,8 +234,11 @@ def _holds(pending_ids: list[str]) -> dict[str, _Hold]:
     batch resolves thousands of holds over a few dozen accounts)."""
     if not pending_ids:
         return {}
-    rows = list(Transfer.objects.filter(pk__in=pending_ids).values_list(
-        "id", "kind", "asset", "amount", "debit_account_id", "credit_account_id"))
+    rows = list(
+        Transfer.objects.filter(pk__in=pending_ids).values_list(
+            "id", "kind", "asset", "amount", "debit_account_id", "credit_account_id"
+        )
+    )
     accounts = LedgerAccount.objects.in_bulk({row[4] for row in rows} | {row[5] for row in rows})
     return {row[0]: _Hold(row[1], row[2], row[3], accounts[row[4]], accounts[row[5]]) for row in rows}
 
@@ -306,17 +315,43 @@ def _apply(requests, amounts, hashes) -> list[Transfer]:
 # Large batches (an engine runner's, a settlement step's) go to PostgreSQL as one statement
 # per table, with the values as arrays: per-row statements would cost a round trip each.
 _BULK_MIN = 16
-_TRANSFER_COLUMNS = ("id", "kind", "asset", "amount", "debit_account_id", "credit_account_id", "code", "reference",
-                     "pending_id", "linked_to", "payload_hash", "created_at")
-_TRANSFER_TYPES = ("text", "text", "text", "numeric", "bigint", "bigint", "text", "text", "text", "text", "text",
-                   "timestamptz")
+_TRANSFER_COLUMNS = (
+    "id",
+    "kind",
+    "asset",
+    "amount",
+    "debit_account_id",
+    "credit_account_id",
+    "code",
+    "reference",
+    "pending_id",
+    "linked_to",
+    "payload_hash",
+    "created_at",
+)
+_TRANSFER_TYPES = (
+    "text",
+    "text",
+    "text",
+    "numeric",
+    "bigint",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "timestamptz",
+)
 
 
 def _insert_many(rows: list[Transfer]) -> None:
     now = timezone.now()
     for row in rows:
         row.created_at = now
-    arrays, values = unnest_arrays([[getattr(row, name) for row in rows] for name in _TRANSFER_COLUMNS], _TRANSFER_TYPES)
+    arrays, values = unnest_arrays(
+        [[getattr(row, name) for row in rows] for name in _TRANSFER_COLUMNS], _TRANSFER_TYPES
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Transfer._meta.db_table} ({', '.join(_TRANSFER_COLUMNS)}) SELECT * FROM unnest({arrays})",
@@ -337,15 +372,18 @@ def _update_many(accounts: dict[int, LedgerAccount], deltas: dict[int, list[Deci
         spend = debits_posted + debits_pending - credits_posted
         checks.append(spend if accounts[pk].kind == AccountKind.USER and spend > 0 else None)
     table = LedgerAccount._meta.db_table
-    arrays, values = unnest_arrays(columns + [checks], ["bigint"] + ["numeric"] * 5)
+    arrays, values = unnest_arrays([*columns, checks], ["bigint"] + ["numeric"] * 5)
     with connection.cursor() as cursor:
         # FOR NO KEY UPDATE: the lock an UPDATE of the counters takes anyway. (FOR UPDATE would
         # also conflict with the key-share locks that inserting transfers puts on accounts,
         # and deadlock against a concurrent small batch that inserted first.)
-        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE", [values[0]])
         cursor.execute(
-            f"UPDATE {table} AS a SET debits_posted = a.debits_posted + v.dp, credits_posted = a.credits_posted + v.cp, "
-            "debits_pending = a.debits_pending + v.dq, credits_pending = a.credits_pending + v.cq "
+            f"SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE", [values[0]]
+        )
+        cursor.execute(
+            f"UPDATE {table} AS a SET debits_posted = a.debits_posted + v.dp, "
+            "credits_posted = a.credits_posted + v.cp, debits_pending = a.debits_pending + v.dq, "
+            "credits_pending = a.credits_pending + v.cq "
             f"FROM unnest({arrays}) AS v(id, dp, cp, dq, cq, spend) WHERE a.id = v.id "
             "AND (v.spend IS NULL OR a.credits_posted - a.debits_posted - a.debits_pending >= v.spend) RETURNING a.id",
             values,
@@ -419,4 +457,3 @@ def _record_rejection(exc: LedgerRejected) -> None:
                 id=transfer_id,
                 defaults={"payload_hash": payload_hash, "error_code": exc.code, "message": exc.message[:300]},
             )
-

@@ -72,8 +72,11 @@ class CcxtTickerSource:
             return self._fail(now, "config", f"no symbol configured for {underlying}")
         try:
             with localcontext():  # ccxt sets the thread's decimal rounding and traps: keep them its own
-                book_or_ticker = (self.exchange.fetch_order_book(symbol, self.order_book_depth) if self.use_order_book
-                                  else self.exchange.fetch_ticker(symbol))
+                book_or_ticker = (
+                    self.exchange.fetch_order_book(symbol, self.order_book_depth)
+                    if self.use_order_book
+                    else self.exchange.fetch_ticker(symbol)
+                )
             if self.use_order_book:
                 book = book_or_ticker
                 bid = _best(book.get("bids"))
@@ -87,7 +90,7 @@ class CcxtTickerSource:
             if price is None:
                 return self._fail(now, "bad_data", f"{symbol}: the answer has no usable price")
             quote = Quote(self.name, underlying, price, bid, ask, now)
-        except Exception as exc:  # noqa: BLE001 - any failure makes the source missing, never the feed
+        except Exception as exc:
             return self._fail(now, _kind(exc), f"{symbol}: {type(exc).__name__}: {exc}")
         self.last_success_at = now
         self.consecutive_errors = 0

@@ -56,7 +56,9 @@ class SimParams:
     jump_mean: float = 0.0
 
     def __post_init__(self):
-        object.__setattr__(self, "start", to_price(self.start if not isinstance(self.start, float) else str(self.start)))
+        object.__setattr__(
+            self, "start", to_price(self.start if not isinstance(self.start, float) else str(self.start))
+        )
         if self.vol < 0 or self.jump_std < 0 or self.jump_intensity_per_day < 0:
             raise ValueError("vol, jump_std and jump_intensity_per_day must not be negative")
 
@@ -106,7 +108,7 @@ def _crc(text: str) -> int:
 
 def _ms(seconds: float) -> int:
     """Milliseconds as seed entropy, which must not be negative (times before 0 are fine)."""
-    return int(round(seconds * 1000)) & 0xFFFF_FFFF_FFFF_FFFF
+    return round(seconds * 1000) & 0xFFFF_FFFF_FFFF_FFFF
 
 
 class _Stream:
@@ -261,7 +263,9 @@ class MarketSimulator:
         if profile.basis_bp is not None:
             return profile.basis_bp * BP
         # keyed by names, not positions, so adding an exchange leaves the others' basis alone
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, _BASIS_STREAM, _crc(profile.name), _crc(underlying)]))
+        rng = np.random.default_rng(
+            np.random.SeedSequence([self.seed, _BASIS_STREAM, _crc(profile.name), _crc(underlying)])
+        )
         return float(rng.uniform(-MAX_BASIS_BP, MAX_BASIS_BP)) * BP
 
     def _update_quotes(self, t: float, dt: float) -> None:
@@ -276,7 +280,11 @@ class MarketSimulator:
             u = uniforms[e * width : (e + 1) * width]
             if self._outage[e] is not None and t >= self._outage_until[e]:
                 self._outage[e] = None
-            if self._outage[e] is None and dt > 0 and u[0] < -math.expm1(-profile.outages_per_day / SECONDS_PER_DAY * dt):
+            if (
+                self._outage[e] is None
+                and dt > 0
+                and u[0] < -math.expm1(-profile.outages_per_day / SECONDS_PER_DAY * dt)
+            ):
                 self._outage[e] = "frozen" if u[1] < profile.frozen_share else "down"
                 self._outage_until[e] = t - profile.outage_mean_s * math.log1p(-u[2])
             if self._outage[e] == "frozen":
@@ -345,13 +353,15 @@ class MarketSimulator:
             raise ValueError("end is before start")
         if end > self.start_time + 1e-9:
             raise ValueError("history ends at the simulator's start_time at the latest")
-        count = int(math.floor((end - start) / step + 1e-9)) + 1
+        count = math.floor((end - start) / step + 1e-9) + 1
         times = start + step * np.arange(count, dtype=float)
         # walk back from the anchor: gaps[k] separates the k-th point from the one after it
         later = np.concatenate(([self.start_time], times[::-1][:-1]))
         gaps_y = (later - times[::-1]) / SECONDS_PER_YEAR
 
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, _HISTORY_STREAM, _ms(start), _ms(end), _ms(step)]))
+        rng = np.random.default_rng(
+            np.random.SeedSequence([self.seed, _HISTORY_STREAM, _ms(start), _ms(end), _ms(step)])
+        )
         n = len(self.underlyings)
         sigma, log_drift = np.array(self._sigma), np.array(self._log_drift)
         lam, jump_mean, jump_std = np.array(self._lam_year), np.array(self._jump_mean), np.array(self._jump_std)

@@ -106,7 +106,9 @@ def collect_quotes(sources: Iterable[Source], underlying: str, now: float) -> di
             logger.exception("price source %s failed for %s", source.name, underlying)
             quote = None
         if quote is not None and (quote.underlying != underlying or quote.source != source.name):
-            logger.error("price source %s answered %s/%s for %s", source.name, quote.source, quote.underlying, underlying)
+            logger.error(
+                "price source %s answered %s/%s for %s", source.name, quote.source, quote.underlying, underlying
+            )
             quote = None
         quotes[source.name] = quote
     return quotes

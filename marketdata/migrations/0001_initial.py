@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,72 +14,96 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Candle',
+            name="Candle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=40)),
-                ('source', models.CharField(choices=[('index', 'Index'), ('trades', 'Trades')], max_length=8)),
-                ('interval', models.CharField(max_length=3)),
-                ('open_time', models.DateTimeField()),
-                ('open', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('high', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('low', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('close', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('volume', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=40)),
+                ("source", models.CharField(choices=[("index", "Index"), ("trades", "Trades")], max_length=8)),
+                ("interval", models.CharField(max_length=3)),
+                ("open_time", models.DateTimeField()),
+                ("open", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("high", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("low", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("close", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("volume", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
             ],
             options={
-                'ordering': ['symbol', 'source', 'interval', 'open_time'],
-                'constraints': [models.UniqueConstraint(fields=('symbol', 'source', 'interval', 'open_time'), name='candle_unique_bucket')],
+                "ordering": ["symbol", "source", "interval", "open_time"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("symbol", "source", "interval", "open_time"), name="candle_unique_bucket"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='IndexPrint',
+            name="IndexPrint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('underlying', models.CharField(max_length=8)),
-                ('ts', models.DateTimeField()),
-                ('price', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('stale', models.BooleanField(default=False)),
-                ('sources', models.JSONField(default=dict, help_text='used sources and excluded ones with the reason')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("underlying", models.CharField(max_length=8)),
+                ("ts", models.DateTimeField()),
+                ("price", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("stale", models.BooleanField(default=False)),
+                ("sources", models.JSONField(default=dict, help_text="used sources and excluded ones with the reason")),
             ],
             options={
-                'ordering': ['-ts'],
-                'indexes': [models.Index(fields=['underlying', '-ts'], name='marketdata__underly_739fb2_idx')],
+                "ordering": ["-ts"],
+                "indexes": [models.Index(fields=["underlying", "-ts"], name="marketdata__underly_739fb2_idx")],
             },
         ),
         migrations.CreateModel(
-            name='Instrument',
+            name="Instrument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=40, unique=True)),
-                ('kind', models.CharField(choices=[('spot', 'Spot'), ('option', 'Option')], max_length=8)),
-                ('base', models.CharField(help_text='spot: base asset; option: underlying', max_length=8)),
-                ('quote', models.CharField(default='USDT', max_length=8)),
-                ('tick_size', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('lot_size', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('min_notional', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
-                ('active', models.BooleanField(db_index=True, default=True)),
-                ('expiry', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('strike', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('option_type', models.CharField(blank=True, choices=[('C', 'Call'), ('P', 'Put')], max_length=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=40, unique=True)),
+                ("kind", models.CharField(choices=[("spot", "Spot"), ("option", "Option")], max_length=8)),
+                ("base", models.CharField(help_text="spot: base asset; option: underlying", max_length=8)),
+                ("quote", models.CharField(default="USDT", max_length=8)),
+                ("tick_size", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("lot_size", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("min_notional", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                ("active", models.BooleanField(db_index=True, default=True)),
+                ("expiry", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("strike", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("option_type", models.CharField(blank=True, choices=[("C", "Call"), ("P", "Put")], max_length=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['kind', 'base', 'expiry', 'strike', 'option_type'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind', 'spot'), models.Q(('expiry__isnull', False), ('strike__isnull', False), models.Q(('option_type', ''), _negated=True)), _connector='OR'), name='instrument_option_fields')],
+                "ordering": ["kind", "base", "expiry", "strike", "option_type"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("kind", "spot"),
+                            models.Q(
+                                ("expiry__isnull", False),
+                                ("strike__isnull", False),
+                                models.Q(("option_type", ""), _negated=True),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="instrument_option_fields",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='WatchlistItem',
+            name="WatchlistItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=40)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watchlist', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=40)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watchlist",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('user', 'symbol'), name='watchlist_unique_symbol')],
+                "ordering": ["created_at", "id"],
+                "constraints": [models.UniqueConstraint(fields=("user", "symbol"), name="watchlist_unique_symbol")],
             },
         ),
     ]

@@ -81,8 +81,7 @@ def _bounded(price: float, sign: float, forward: float, strike: float, discount:
     return min(max(price, intrinsic), upper)
 
 
-def black76_price(kind: str, forward: float, strike: float, t_years: float, vol: float,
-                  discount: float = 1.0) -> float:
+def black76_price(kind: str, forward: float, strike: float, t_years: float, vol: float, discount: float = 1.0) -> float:
     """Black-76 premium in quote currency: discount * E[payoff] under a lognormal forward."""
     sign = kind_sign(kind)
     check_inputs(forward, strike, t_years, vol, discount)
@@ -91,8 +90,9 @@ def black76_price(kind: str, forward: float, strike: float, t_years: float, vol:
     return _bounded(price, sign, forward, strike, discount)
 
 
-def black76_valuation(kind: str, forward: float, strike: float, t_years: float, vol: float,
-                      discount: float = 1.0) -> Valuation:
+def black76_valuation(
+    kind: str, forward: float, strike: float, t_years: float, vol: float, discount: float = 1.0
+) -> Valuation:
     """Black-76 price and greeks in one pass (delta and gamma with respect to the forward)."""
     sign = kind_sign(kind)
     check_inputs(forward, strike, t_years, vol, discount)
@@ -111,8 +111,7 @@ def black76_valuation(kind: str, forward: float, strike: float, t_years: float, 
     return Valuation(price, delta, gamma, vega * VOL_POINT, theta_year / DAYS_PER_YEAR)
 
 
-def greeks(kind: str, forward: float, strike: float, t_years: float, vol: float,
-           discount: float = 1.0) -> Greeks:
+def greeks(kind: str, forward: float, strike: float, t_years: float, vol: float, discount: float = 1.0) -> Greeks:
     """Black-76 greeks: delta/gamma on the forward, vega per vol point, theta per day."""
     return black76_valuation(kind, forward, strike, t_years, vol, discount).greeks
 
@@ -133,8 +132,9 @@ def discount_factor(r: float, t_years: float) -> float:
     return math.exp(-r * t_years)
 
 
-def bs_valuation(kind: str, spot: float, strike: float, t_years: float, vol: float,
-                 r: float = 0.0, q: float = 0.0) -> Valuation:
+def bs_valuation(
+    kind: str, spot: float, strike: float, t_years: float, vol: float, r: float = 0.0, q: float = 0.0
+) -> Valuation:
     """Black-Scholes on the spot with continuous rates r (quote) and q (underlying).
 
     Delta and gamma are with respect to the spot; theta holds spot, r and q fixed."""
@@ -158,14 +158,16 @@ def bs_valuation(kind: str, spot: float, strike: float, t_years: float, vol: flo
     return Valuation(price, delta, gamma, vega * VOL_POINT, theta_year / DAYS_PER_YEAR)
 
 
-def bs_price(kind: str, spot: float, strike: float, t_years: float, vol: float,
-             r: float = 0.0, q: float = 0.0) -> float:
+def bs_price(
+    kind: str, spot: float, strike: float, t_years: float, vol: float, r: float = 0.0, q: float = 0.0
+) -> float:
     """Black-Scholes premium: Black-76 on F = S e^{(r-q)T} discounted at e^{-rT}."""
     return bs_valuation(kind, spot, strike, t_years, vol, r, q).price
 
 
-def bs_greeks(kind: str, spot: float, strike: float, t_years: float, vol: float,
-              r: float = 0.0, q: float = 0.0) -> Greeks:
+def bs_greeks(
+    kind: str, spot: float, strike: float, t_years: float, vol: float, r: float = 0.0, q: float = 0.0
+) -> Greeks:
     return bs_valuation(kind, spot, strike, t_years, vol, r, q).greeks
 
 

@@ -81,6 +81,7 @@ def _fail(reason: str) -> IvResult:
 
 # --- normalised Black, x <= 0 (an out-of-the-money call) --------------------------------
 
+
 def _b(x: float, s: float) -> float:
     """Normalised Black (x <= 0): the time value of an option over sqrt(F*K)."""
     if x == 0.0:
@@ -228,8 +229,9 @@ def _bisect(lo: float, hi: float, y: float) -> float:
     return math.sqrt(lo * hi)
 
 
-def implied_vol(kind: str, price: float, forward: float, strike: float, t_years: float,
-                discount: float = 1.0) -> IvResult:
+def implied_vol(
+    kind: str, price: float, forward: float, strike: float, t_years: float, discount: float = 1.0
+) -> IvResult:
     """Black-76 implied volatility of a premium ``price`` (quote currency, discounted like
     ``black76_price``). Never raises, never NaN: see ``IvResult`` and the REASON_* codes."""
     try:
@@ -253,8 +255,13 @@ def _implied_vol(kind, price, forward, strike, t_years, discount) -> IvResult:
     except (TypeError, ValueError):
         return _fail(REASON_INVALID_INPUT)
     inf = math.inf
-    if not (-inf < price < inf and -inf < forward < inf and -inf < strike < inf
-            and -inf < t_years < inf and -inf < discount < inf):
+    if not (
+        -inf < price < inf
+        and -inf < forward < inf
+        and -inf < strike < inf
+        and -inf < t_years < inf
+        and -inf < discount < inf
+    ):
         return _fail(REASON_NON_FINITE)
     if forward <= 0.0 or strike <= 0.0 or discount <= 0.0 or t_years < 0.0:
         return _fail(REASON_INVALID_INPUT)
@@ -293,6 +300,7 @@ def _implied_vol(kind, price, forward, strike, t_years, discount) -> IvResult:
 
 # --- vectorised ---------------------------------------------------------------------
 
+
 def _b_vec(x, s):
     h = x / s
     t = 0.5 * s
@@ -311,14 +319,19 @@ def implied_vol_vec(kind, price, forward, strike, t_years, discount=1.0) -> IvAr
     scalar solver; ``vol`` is NaN exactly where ``ok`` is False. Never raises on values."""
     with np.errstate(all="ignore"):
         price, forward, strike, t_years, discount, sign = np.broadcast_arrays(
-            *(np.asarray(a, dtype=float) for a in (price, forward, strike, t_years, discount)),
-            kind_signs(kind))
+            *(np.asarray(a, dtype=float) for a in (price, forward, strike, t_years, discount)), kind_signs(kind)
+        )
         shape = price.shape
         reason = np.full(shape, REASON_OK, dtype=object)
         vol = np.full(shape, np.nan)
 
-        finite = (np.isfinite(price) & np.isfinite(forward) & np.isfinite(strike)
-                  & np.isfinite(t_years) & np.isfinite(discount))
+        finite = (
+            np.isfinite(price)
+            & np.isfinite(forward)
+            & np.isfinite(strike)
+            & np.isfinite(t_years)
+            & np.isfinite(discount)
+        )
         invalid = np.isnan(sign) | (finite & ((forward <= 0) | (strike <= 0) | (discount <= 0) | (t_years < 0)))
         pending = ~invalid & finite
         reason[~finite] = REASON_NON_FINITE
@@ -404,8 +417,7 @@ def _solve_vec(x, beta, b_max):
         slope = np.where(sc > 0, _db_ds_vec(x[middle], np.where(sc > 0, sc, 1.0)), INV_SQRT_2PI)
         y[middle] = sc + (beta[middle] - b_c[middle]) / slope
     if upper.any():
-        y[upper] = np.maximum(-2.0 * special.ndtri(c_star[upper] / (e_plus[upper] + e_minus[upper])),
-                              s_c[upper])
+        y[upper] = np.maximum(-2.0 * special.ndtri(c_star[upper] / (e_plus[upper] + e_minus[upper])), s_c[upper])
 
     done = np.zeros(n, dtype=bool)
     prev_step = np.full(n, np.inf)
@@ -420,8 +432,7 @@ def _solve_vec(x, beta, b_max):
         t = 0.5 * s
         # upper: e+ N(-h-t) + e- N(h-t);  otherwise: e+ N(h+t) - e- N(h-t)
         up_sign = np.where(is_up, 1.0, -1.0)
-        value = 0.5 * (ep * special.erfc(up_sign * (h + t) * SQRT1_2)
-                       + up_sign * em * special.erfc((t - h) * SQRT1_2))
+        value = 0.5 * (ep * special.erfc(up_sign * (h + t) * SQRT1_2) + up_sign * em * special.erfc((t - h) * SQRT1_2))
         at_money = xa == 0.0
         if at_money.any():
             value = np.where(at_money, np.where(is_up, special.erfc(t * SQRT1_2), special.erf(t * SQRT1_2)), value)
@@ -444,8 +455,11 @@ def _solve_vec(x, beta, b_max):
         y_next = ya + np.where(use_halley, newton / (1.0 + halley), newton)
         done_at = np.where(use_halley, _HALLEY_DONE, _NEWTON_DONE)
         stepped = positive & (g1 != 0) & np.isfinite(g1) & np.isfinite(g2) & (lo_a <= y_next) & (y_next <= hi_a)
-        bisected = np.where(hi_a == np.inf, 2.0 * np.maximum(np.maximum(ya, lo_a), 1e-8),
-                            np.where(lo_a <= 0, 0.5 * hi_a, np.sqrt(lo_a * hi_a)))
+        bisected = np.where(
+            hi_a == np.inf,
+            2.0 * np.maximum(np.maximum(ya, lo_a), 1e-8),
+            np.where(lo_a <= 0, 0.5 * hi_a, np.sqrt(lo_a * hi_a)),
+        )
         y_next = np.where(exact, ya, np.where(stepped, y_next, bisected))
         done_at = np.where(stepped, done_at, 0.0)
         step = np.abs(y_next - ya)

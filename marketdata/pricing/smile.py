@@ -75,8 +75,9 @@ class Smile:
     # --- construction ------------------------------------------------------------------
 
     @classmethod
-    def from_atm(cls, atm_vol: float, skew: float, curvature: float, t_years: float,
-                 width: float | None = None) -> Smile:
+    def from_atm(
+        cls, atm_vol: float, skew: float, curvature: float, t_years: float, width: float | None = None
+    ) -> Smile:
         """The SVI smile (with m = 0) whose implied vol at k = ln(K/F) = 0 has the given
         level ``atm_vol``, slope ``skew`` = d vol / dk and ``curvature`` = d2 vol / dk2.
 
@@ -104,13 +105,16 @@ class Smile:
         w1 = 2.0 * atm_vol * skew * t_years
         w2 = 2.0 * t_years * (skew * skew + atm_vol * curvature)
         if w2 <= 0:
-            raise ValueError("SVI needs a convex total variance at the money: "
-                             f"skew^2 + atm_vol * curvature = {w2 / (2 * t_years)!r} <= 0")
+            raise ValueError(
+                "SVI needs a convex total variance at the money: "
+                f"skew^2 + atm_vol * curvature = {w2 / (2 * t_years)!r} <= 0"
+            )
         b = w2 * width
         rho = w1 / b
         if not -1.0 < rho < 1.0:
-            raise ValueError(f"skew {skew!r} is too steep for curvature {curvature!r} and width "
-                             f"{width!r} (SVI rho would be {rho!r})")
+            raise ValueError(
+                f"skew {skew!r} is too steep for curvature {curvature!r} and width {width!r} (SVI rho would be {rho!r})"
+            )
         return cls(t_years=t_years, a=w0 - b * width, b=b, rho=rho, m=0.0, sigma=width)
 
     # --- values --------------------------------------------------------------------------
@@ -145,8 +149,12 @@ class Smile:
         """``vol`` over arrays (strikes and forward broadcast together)."""
         strikes = np.asarray(strikes, dtype=np.float64)
         forward = np.asarray(forward, dtype=np.float64)
-        if not (np.all(np.isfinite(strikes)) and np.all(strikes > 0)
-                and np.all(np.isfinite(forward)) and np.all(forward > 0)):
+        if not (
+            np.all(np.isfinite(strikes))
+            and np.all(strikes > 0)
+            and np.all(np.isfinite(forward))
+            and np.all(forward > 0)
+        ):
             raise ValueError("strikes and forward must be positive and finite")
         w = self.total_variance_vec(np.log(strikes / forward))
         return np.sqrt(np.maximum(w, 0.0) / self.t_years)
@@ -169,10 +177,14 @@ class Smile:
     def check_grid(self) -> np.ndarray:
         """Log-moneyness points for the butterfly check: dense across the smile's turn
         (a few ``sigma`` around ``m``) and out to |k| = 5 (strikes e^-5 .. e^5 of the forward)."""
-        return np.unique(np.concatenate([
-            self.m + self.sigma * np.linspace(-20.0, 20.0, 801),
-            np.linspace(-5.0, 5.0, 1001),
-        ]))
+        return np.unique(
+            np.concatenate(
+                [
+                    self.m + self.sigma * np.linspace(-20.0, 20.0, 801),
+                    np.linspace(-5.0, 5.0, 1001),
+                ]
+            )
+        )
 
     def violations(self, k_grid=None) -> list[str]:
         """What breaks no-arbitrage, in words; empty when none of the checks fails."""
@@ -186,16 +198,19 @@ class Smile:
         g = self.durrleman_g(k)
         bad = g < 0
         if bad.any():
-            problems.append(f"butterfly arbitrage: Durrleman g < 0 on {int(bad.sum())} of {k.size} "
-                            f"grid points (min {float(g.min()):.3g} at k = {float(k[g.argmin()]):.4g})")
+            problems.append(
+                f"butterfly arbitrage: Durrleman g < 0 on {int(bad.sum())} of {k.size} "
+                f"grid points (min {float(g.min()):.3g} at k = {float(k[g.argmin()]):.4g})"
+            )
         return problems
 
     def is_arbitrage_free(self, k_grid=None) -> bool:
         return not self.violations(k_grid)
 
 
-def default_smile(atm_vol: float, t_years: float, *, skew_z: float = DEFAULT_SKEW_Z,
-                  curvature_z: float = DEFAULT_CURVATURE_Z) -> Smile:
+def default_smile(
+    atm_vol: float, t_years: float, *, skew_z: float = DEFAULT_SKEW_Z, curvature_z: float = DEFAULT_CURVATURE_Z
+) -> Smile:
     """The simulator's smile for one expiry around its ATM vol (``DEFAULT_ATM_VOL``).
 
     The shape is fixed in standardised moneyness z = k / (atm_vol sqrt(t)), so short expiries
@@ -203,5 +218,4 @@ def default_smile(atm_vol: float, t_years: float, *, skew_z: float = DEFAULT_SKE
     curvature = curvature_z / (atm_vol t), width = atm_vol sqrt(t). SVI's rho and the wing
     slopes in z are then the same for every expiry."""
     sqrt_t = math.sqrt(t_years)
-    return Smile.from_atm(atm_vol, skew_z / sqrt_t, curvature_z / (atm_vol * t_years), t_years,
-                          width=atm_vol * sqrt_t)
+    return Smile.from_atm(atm_vol, skew_z / sqrt_t, curvature_z / (atm_vol * t_years), t_years, width=atm_vol * sqrt_t)

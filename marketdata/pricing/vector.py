@@ -49,8 +49,9 @@ def kind_signs(kind, shape=()) -> np.ndarray:
         other = np.isnan(signs)
         if other.any():  # other spellings ("C", "Put", ...): rarer, and lower() is slow
             low = np.char.lower(arr[other])
-            signs[other] = np.where((low == "call") | (low == "c"), 1.0,
-                                    np.where((low == "put") | (low == "p"), -1.0, np.nan))
+            signs[other] = np.where(
+                (low == "call") | (low == "c"), 1.0, np.where((low == "put") | (low == "p"), -1.0, np.nan)
+            )
     elif arr.dtype.kind in "iuf":
         signs = np.where(arr == 1, 1.0, np.where(arr == -1, -1.0, np.nan))
     else:
@@ -59,16 +60,20 @@ def kind_signs(kind, shape=()) -> np.ndarray:
 
 
 def _inputs(forward, strike, t_years, vol, discount):
-    arrays = np.broadcast_arrays(
-        *(np.asarray(a, dtype=np.float64) for a in (forward, strike, t_years, vol, discount)))
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (forward, strike, t_years, vol, discount)))
     forward, strike, t_years, vol, discount = arrays
-    for name, arr, low, strict in (("forward", forward, 0.0, True), ("strike", strike, 0.0, True),
-                                   ("t_years", t_years, 0.0, False), ("vol", vol, 0.0, False),
-                                   ("discount", discount, 0.0, True)):
+    for name, arr, low, strict in (
+        ("forward", forward, 0.0, True),
+        ("strike", strike, 0.0, True),
+        ("t_years", t_years, 0.0, False),
+        ("vol", vol, 0.0, False),
+        ("discount", discount, 0.0, True),
+    ):
         bad = ~np.isfinite(arr) | ((arr <= low) if strict else (arr < low))
         if bad.any():
-            raise ValueError(f"{name} must be {'positive' if strict else '>= 0'} and finite; "
-                             f"first bad value {arr[bad].flat[0]!r}")
+            raise ValueError(
+                f"{name} must be {'positive' if strict else '>= 0'} and finite; first bad value {arr[bad].flat[0]!r}"
+            )
     return forward, strike, t_years, vol, discount
 
 
@@ -114,10 +119,10 @@ def black76_vec(kind, forward, strike, t_years, vol, discount=1.0) -> ValuationA
     if np.isnan(sign).any():
         raise ValueError(f"option kind must be 'call' or 'put': {kind!r}")
     forward, strike, t_years, vol, discount, sign = np.broadcast_arrays(
-        *_inputs(forward, strike, t_years, vol, discount), sign)
+        *_inputs(forward, strike, t_years, vol, discount), sign
+    )
     sqrt_t, s, d1, d2, pdf = _terms(forward, strike, t_years, vol)
-    return _valuation(sign, forward, strike, t_years, vol, discount, sqrt_t, s,
-                      ndtr(sign * d1), ndtr(sign * d2), pdf)
+    return _valuation(sign, forward, strike, t_years, vol, discount, sqrt_t, s, ndtr(sign * d1), ndtr(sign * d2), pdf)
 
 
 def black76_chain(forward, strikes, t_years, vols, discount=1.0) -> ChainValuation:

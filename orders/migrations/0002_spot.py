@@ -6,137 +6,298 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0001_initial'),
+        ("orders", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EngineState',
+            name="EngineState",
             fields=[
-                ('symbol', models.CharField(max_length=20, primary_key=True, serialize=False)),
-                ('seq', models.BigIntegerField(default=0)),
-                ('last_price', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("symbol", models.CharField(max_length=20, primary_key=True, serialize=False)),
+                ("seq", models.BigIntegerField(default=0)),
+                ("last_price", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='SpotOrder',
+            name="SpotOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=20)),
-                ('side', models.CharField(max_length=4)),
-                ('type', models.CharField(max_length=16)),
-                ('time_in_force', models.CharField(default='GTC', max_length=3)),
-                ('post_only', models.BooleanField(default=False)),
-                ('quantity', models.DecimalField(blank=True, decimal_places=8, help_text='base quantity; empty for a quote-amount market buy', max_digits=38, null=True)),
-                ('quote_quantity', models.DecimalField(blank=True, decimal_places=8, help_text='market buys: USDT to spend', max_digits=38, null=True)),
-                ('price', models.DecimalField(blank=True, decimal_places=8, help_text='limit price (limit, stop-limit)', max_digits=38, null=True)),
-                ('protect_price', models.DecimalField(blank=True, decimal_places=8, help_text='buys without a limit: the worst price the hold covers', max_digits=38, null=True)),
-                ('stop_price', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('trail_amount', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('trail_percent', models.DecimalField(blank=True, decimal_places=4, max_digits=9, null=True)),
-                ('trail_reference', models.DecimalField(blank=True, decimal_places=8, help_text='last trade price when a trailing stop was placed', max_digits=38, null=True)),
-                ('display_quantity', models.DecimalField(blank=True, decimal_places=8, help_text='iceberg: the part shown in the book', max_digits=38, null=True)),
-                ('hidden_quantity', models.DecimalField(blank=True, decimal_places=8, help_text='iceberg: the reserve not shown yet (engine state)', max_digits=38, null=True)),
-                ('route', models.CharField(default='book', help_text='book, or smart (split across venues)', max_length=8)),
-                ('status', models.CharField(choices=[('new', 'New (waiting for the engine)'), ('open', 'Open'), ('partially_filled', 'Partially filled'), ('filled', 'Filled'), ('cancelled', 'Cancelled'), ('rejected', 'Rejected'), ('triggered_pending', 'Stop waiting for its trigger')], default='new', max_length=20)),
-                ('reject_reason', models.CharField(blank=True, default='', max_length=40)),
-                ('cancel_reason', models.CharField(blank=True, default='', max_length=40)),
-                ('filled_quantity', models.DecimalField(decimal_places=8, default=0, max_digits=38)),
-                ('filled_quote', models.DecimalField(decimal_places=8, default=0, help_text='sum of fill notionals (USDT)', max_digits=38)),
-                ('fees_paid', models.DecimalField(decimal_places=8, default=0, help_text='in the asset received', max_digits=38)),
-                ('hold_asset', models.CharField(max_length=8)),
-                ('hold_amount', models.DecimalField(decimal_places=8, help_text='what the current hold still reserves', max_digits=38)),
-                ('hold_seq', models.IntegerField(default=0)),
-                ('client_order_id', models.CharField(blank=True, default='', max_length=64)),
-                ('request_hash', models.CharField(blank=True, default='', max_length=64)),
-                ('queue_seq', models.BigIntegerField(blank=True, help_text='engine sequence of its place in the queue: accepted, triggered or refreshed', null=True)),
-                ('cancel_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('parent', models.ForeignKey(blank=True, help_text='smart routing: the parent of a child order', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='orders.spotorder')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='spot_orders', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=20)),
+                ("side", models.CharField(max_length=4)),
+                ("type", models.CharField(max_length=16)),
+                ("time_in_force", models.CharField(default="GTC", max_length=3)),
+                ("post_only", models.BooleanField(default=False)),
+                (
+                    "quantity",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="base quantity; empty for a quote-amount market buy",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                (
+                    "quote_quantity",
+                    models.DecimalField(
+                        blank=True, decimal_places=8, help_text="market buys: USDT to spend", max_digits=38, null=True
+                    ),
+                ),
+                (
+                    "price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="limit price (limit, stop-limit)",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                (
+                    "protect_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="buys without a limit: the worst price the hold covers",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                ("stop_price", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("trail_amount", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("trail_percent", models.DecimalField(blank=True, decimal_places=4, max_digits=9, null=True)),
+                (
+                    "trail_reference",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="last trade price when a trailing stop was placed",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                (
+                    "display_quantity",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="iceberg: the part shown in the book",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                (
+                    "hidden_quantity",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="iceberg: the reserve not shown yet (engine state)",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                (
+                    "route",
+                    models.CharField(default="book", help_text="book, or smart (split across venues)", max_length=8),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New (waiting for the engine)"),
+                            ("open", "Open"),
+                            ("partially_filled", "Partially filled"),
+                            ("filled", "Filled"),
+                            ("cancelled", "Cancelled"),
+                            ("rejected", "Rejected"),
+                            ("triggered_pending", "Stop waiting for its trigger"),
+                        ],
+                        default="new",
+                        max_length=20,
+                    ),
+                ),
+                ("reject_reason", models.CharField(blank=True, default="", max_length=40)),
+                ("cancel_reason", models.CharField(blank=True, default="", max_length=40)),
+                ("filled_quantity", models.DecimalField(decimal_places=8, default=0, max_digits=38)),
+                (
+                    "filled_quote",
+                    models.DecimalField(
+                        decimal_places=8, default=0, help_text="sum of fill notionals (USDT)", max_digits=38
+                    ),
+                ),
+                (
+                    "fees_paid",
+                    models.DecimalField(decimal_places=8, default=0, help_text="in the asset received", max_digits=38),
+                ),
+                ("hold_asset", models.CharField(max_length=8)),
+                (
+                    "hold_amount",
+                    models.DecimalField(
+                        decimal_places=8, help_text="what the current hold still reserves", max_digits=38
+                    ),
+                ),
+                ("hold_seq", models.IntegerField(default=0)),
+                ("client_order_id", models.CharField(blank=True, default="", max_length=64)),
+                ("request_hash", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "queue_seq",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="engine sequence of its place in the queue: accepted, triggered or refreshed",
+                        null=True,
+                    ),
+                ),
+                ("cancel_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="smart routing: the parent of a child order",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="orders.spotorder",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="spot_orders",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='SpotTrade',
+            name="SpotTrade",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=20)),
-                ('seq', models.BigIntegerField()),
-                ('price', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('quantity', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('quote_amount', models.DecimalField(decimal_places=8, help_text='price x quantity in USDT, rounded down to the cent-micro', max_digits=38)),
-                ('taker_side', models.CharField(max_length=4)),
-                ('maker_fee', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('taker_fee', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('created_at', models.DateTimeField()),
-                ('maker_order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orders.spotorder')),
-                ('maker_user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('taker_order', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orders.spotorder')),
-                ('taker_user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("symbol", models.CharField(max_length=20)),
+                ("seq", models.BigIntegerField()),
+                ("price", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("quantity", models.DecimalField(decimal_places=8, max_digits=38)),
+                (
+                    "quote_amount",
+                    models.DecimalField(
+                        decimal_places=8,
+                        help_text="price x quantity in USDT, rounded down to the cent-micro",
+                        max_digits=38,
+                    ),
+                ),
+                ("taker_side", models.CharField(max_length=4)),
+                ("maker_fee", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("taker_fee", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "maker_order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="orders.spotorder"
+                    ),
+                ),
+                (
+                    "maker_user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "taker_order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="orders.spotorder"
+                    ),
+                ),
+                (
+                    "taker_user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='spotorder',
-            index=models.Index(fields=['user', '-id'], name='spot_user_recent'),
+            model_name="spotorder",
+            index=models.Index(fields=["user", "-id"], name="spot_user_recent"),
         ),
         migrations.AddIndex(
-            model_name='spotorder',
-            index=models.Index(condition=models.Q(('status', 'new')), fields=['symbol', 'id'], name='spot_new_by_symbol'),
+            model_name="spotorder",
+            index=models.Index(
+                condition=models.Q(("status", "new")), fields=["symbol", "id"], name="spot_new_by_symbol"
+            ),
         ),
         migrations.AddIndex(
-            model_name='spotorder',
-            index=models.Index(condition=models.Q(('status__in', ['open', 'partially_filled', 'triggered_pending'])), fields=['symbol', 'id'], name='spot_live_by_symbol'),
+            model_name="spotorder",
+            index=models.Index(
+                condition=models.Q(("status__in", ["open", "partially_filled", "triggered_pending"])),
+                fields=["symbol", "id"],
+                name="spot_live_by_symbol",
+            ),
         ),
         migrations.AddIndex(
-            model_name='spotorder',
-            index=models.Index(condition=models.Q(('cancel_requested_at__isnull', False), ('status__in', ['new', 'open', 'partially_filled', 'triggered_pending'])), fields=['symbol'], name='spot_cancel_requests'),
+            model_name="spotorder",
+            index=models.Index(
+                condition=models.Q(
+                    ("cancel_requested_at__isnull", False),
+                    ("status__in", ["new", "open", "partially_filled", "triggered_pending"]),
+                ),
+                fields=["symbol"],
+                name="spot_cancel_requests",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='spotorder',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_order_id', ''), _negated=True), fields=('user', 'client_order_id'), name='spot_client_id_per_user'),
+            model_name="spotorder",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_order_id", ""), _negated=True),
+                fields=("user", "client_order_id"),
+                name="spot_client_id_per_user",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='spotorder',
-            constraint=models.CheckConstraint(condition=models.Q(('hold_amount__gte', 0)), name='spot_hold_not_negative'),
+            model_name="spotorder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hold_amount__gte", 0)), name="spot_hold_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='spotorder',
-            constraint=models.CheckConstraint(condition=models.Q(('filled_quantity__gte', 0)), name='spot_filled_not_negative'),
+            model_name="spotorder",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("filled_quantity__gte", 0)), name="spot_filled_not_negative"
+            ),
         ),
         migrations.AddIndex(
-            model_name='spottrade',
-            index=models.Index(fields=['symbol', '-id'], name='spottrade_symbol_recent'),
+            model_name="spottrade",
+            index=models.Index(fields=["symbol", "-id"], name="spottrade_symbol_recent"),
         ),
         migrations.AddIndex(
-            model_name='spottrade',
-            index=models.Index(fields=['maker_user', '-id'], name='spottrade_maker_recent'),
+            model_name="spottrade",
+            index=models.Index(fields=["maker_user", "-id"], name="spottrade_maker_recent"),
         ),
         migrations.AddIndex(
-            model_name='spottrade',
-            index=models.Index(fields=['taker_user', '-id'], name='spottrade_taker_recent'),
+            model_name="spottrade",
+            index=models.Index(fields=["taker_user", "-id"], name="spottrade_taker_recent"),
         ),
         migrations.AddIndex(
-            model_name='spottrade',
-            index=models.Index(fields=['maker_order'], name='spottrade_maker_order'),
+            model_name="spottrade",
+            index=models.Index(fields=["maker_order"], name="spottrade_maker_order"),
         ),
         migrations.AddIndex(
-            model_name='spottrade',
-            index=models.Index(fields=['taker_order'], name='spottrade_taker_order'),
+            model_name="spottrade",
+            index=models.Index(fields=["taker_order"], name="spottrade_taker_order"),
         ),
         migrations.AddConstraint(
-            model_name='spottrade',
-            constraint=models.UniqueConstraint(fields=('symbol', 'seq'), name='spottrade_symbol_seq'),
+            model_name="spottrade",
+            constraint=models.UniqueConstraint(fields=("symbol", "seq"), name="spottrade_symbol_seq"),
         ),
     ]

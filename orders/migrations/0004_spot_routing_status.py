@@ -4,15 +4,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0003_smart_routing_rfq'),
+        ("orders", "0003_smart_routing_rfq"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='spotorder',
-            name='status',
-            field=models.CharField(choices=[('new', 'New (waiting for the engine)'), ('open', 'Open'), ('partially_filled', 'Partially filled'), ('filled', 'Filled'), ('cancelled', 'Cancelled'), ('rejected', 'Rejected'), ('triggered_pending', 'Stop waiting for its trigger'), ('routing', 'Smart order: its children are working')], default='new', max_length=20),
+            model_name="spotorder",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("new", "New (waiting for the engine)"),
+                    ("open", "Open"),
+                    ("partially_filled", "Partially filled"),
+                    ("filled", "Filled"),
+                    ("cancelled", "Cancelled"),
+                    ("rejected", "Rejected"),
+                    ("triggered_pending", "Stop waiting for its trigger"),
+                    ("routing", "Smart order: its children are working"),
+                ],
+                default="new",
+                max_length=20,
+            ),
         ),
     ]

@@ -10,7 +10,18 @@ from .models import OptionExercise, OptionOrder, OptionPosition, OptionQuote
 
 @admin.register(OptionQuote)
 class OptionQuoteAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "user", "series", "side", "contracts", "price_usdt", "total_usdt", "index_price", "created_at", "expires_at")
+    list_display = (
+        "id",
+        "user",
+        "series",
+        "side",
+        "contracts",
+        "price_usdt",
+        "total_usdt",
+        "index_price",
+        "created_at",
+        "expires_at",
+    )
     list_filter = ("underlying", "side")
     search_fields = ("id", "series", "user__email")
     list_select_related = ("user",)
@@ -19,8 +30,17 @@ class OptionQuoteAdmin(ReadOnlyModelAdmin):
 @admin.register(OptionOrder)
 class OptionOrderAdmin(ReadOnlyModelAdmin):
     list_display = (
-        "id", "user", "series", "side", "contracts", "price_usdt", "total_usdt", "index_price",
-        "realized_pnl_usdt", "settlement_state", "created_at",
+        "id",
+        "user",
+        "series",
+        "side",
+        "contracts",
+        "price_usdt",
+        "total_usdt",
+        "index_price",
+        "realized_pnl_usdt",
+        "settlement_state",
+        "created_at",
     )
     list_filter = ("settlement_state", "side", "underlying")
     search_fields = ("id", "series", "client_order_id", "user__email")
@@ -29,7 +49,17 @@ class OptionOrderAdmin(ReadOnlyModelAdmin):
 
 @admin.register(OptionPosition)
 class OptionPositionAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "user", "series", "status", "contracts", "average_price_usdt", "cost_usdt", "realized_pnl_usdt", "updated_at")
+    list_display = (
+        "id",
+        "user",
+        "series",
+        "status",
+        "contracts",
+        "average_price_usdt",
+        "cost_usdt",
+        "realized_pnl_usdt",
+        "updated_at",
+    )
     list_filter = ("status", "underlying")
     search_fields = ("series", "user__email")
     list_select_related = ("user",)
@@ -38,8 +68,16 @@ class OptionPositionAdmin(ReadOnlyModelAdmin):
 @admin.register(OptionExercise)
 class OptionExerciseAdmin(ReadOnlyModelAdmin):
     list_display = (
-        "id", "user", "series", "outcome", "contracts", "settlement_price", "payout_usdt", "realized_pnl_usdt",
-        "settlement_state", "created_at",
+        "id",
+        "user",
+        "series",
+        "outcome",
+        "contracts",
+        "settlement_price",
+        "payout_usdt",
+        "realized_pnl_usdt",
+        "settlement_state",
+        "created_at",
     )
     list_filter = ("outcome", "settlement_state", "underlying")
     search_fields = ("series", "user__email")

@@ -18,20 +18,24 @@ from .models import ExerciseOutcome, OptionSide, PositionStatus, SettlementState
 
 PRICE = Decimal("0.01")  # USDT per contract, and contracts (the lot)
 IV = Decimal("0.0001")
-QUOTE_ERRORS = errors({
-    404: "not_found: unknown series.",
-    409: "series_expired, insufficient_position (a sell quote for more than you hold).",
-    422: "position_limit: the position would exceed the most one trader may hold in a series.",
-    503: "index_stale: no fresh index to price from.",
-})
-ORDER_ERRORS = errors({
-    403: "kyc_required: buying needs approved KYC (and csrf_failed for a browser session without its token).",
-    404: "not_found: unknown series or quote.",
-    409: "series_expired, quote_expired, quote_index_moved, quote_used, price_limit_exceeded, insufficient_funds, "
-    "insufficient_position, idempotency_conflict.",
-    422: "position_limit: the position would exceed the most one trader may hold in a series.",
-    503: "index_stale: no fresh index to price from.",
-})
+QUOTE_ERRORS = errors(
+    {
+        404: "not_found: unknown series.",
+        409: "series_expired, insufficient_position (a sell quote for more than you hold).",
+        422: "position_limit: the position would exceed the most one trader may hold in a series.",
+        503: "index_stale: no fresh index to price from.",
+    }
+)
+ORDER_ERRORS = errors(
+    {
+        403: "kyc_required: buying needs approved KYC (and csrf_failed for a browser session without its token).",
+        404: "not_found: unknown series or quote.",
+        409: "series_expired, quote_expired, quote_index_moved, quote_used, price_limit_exceeded, insufficient_funds, "
+        "insufficient_position, idempotency_conflict.",
+        422: "position_limit: the position would exceed the most one trader may hold in a series.",
+        503: "index_stale: no fresh index to price from.",
+    }
+)
 
 
 # --- quotes ---------------------------------------------------------------------------------------
@@ -64,14 +68,20 @@ class OptionQuotesApi(APIView):
         summary="A firm option quote",
         request=InputSerializer,
         responses={201: OptionQuoteSerializer, **QUOTE_ERRORS},
-        examples=[OpenApiExample("buy", request_only=True, value={"series": "BTC-20261225-100000-C", "side": "buy", "contracts": "0.5"})],
+        examples=[
+            OpenApiExample(
+                "buy", request_only=True, value={"series": "BTC-20261225-100000-C", "side": "buy", "contracts": "0.5"}
+            )
+        ],
         tags=["options"],
         description="A firm counter price: mark plus the spread to buy, minus it to sell, in USDT per contract at the "
         "live index. Valid for OPTION_QUOTE_TTL_SECONDS and for one order.",
     )
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        quote = services.options_quote(user=request.user, series=data["series"], side=data["side"], contracts=data["contracts"])
+        quote = services.options_quote(
+            user=request.user, series=data["series"], side=data["side"], contracts=data["contracts"]
+        )
         return Response(OptionQuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
 
 
@@ -94,7 +104,9 @@ class OptionOrderSerializer(serializers.Serializer):
     iv = DecimalString(step=IV)
     limit_price_usdt = DecimalString(step=PRICE, allow_null=True)
     quote_id = serializers.UUIDField(allow_null=True)
-    realized_pnl_usdt = DecimalString(asset="USDT", allow_null=True, help_text="sell: proceeds minus the cost of what was sold")
+    realized_pnl_usdt = DecimalString(
+        asset="USDT", allow_null=True, help_text="sell: proceeds minus the cost of what was sold"
+    )
     status = serializers.ChoiceField(choices=["filled"], help_text="the counter fills in full or refuses")
     settlement_state = serializers.ChoiceField(choices=SettlementState.choices, help_text="the back office's progress")
     created_at = UtcDateTime()
@@ -131,8 +143,9 @@ class OptionOrdersApi(ListAPIView):
     def get_queryset(self):
         return selectors.option_orders_for(user=self.request.user)
 
-    @extend_schema(summary="Your option orders", tags=["options"],
-                   description="Your option orders, newest first, paginated.")
+    @extend_schema(
+        summary="Your option orders", tags=["options"], description="Your option orders, newest first, paginated."
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -142,8 +155,16 @@ class OptionOrdersApi(ListAPIView):
         responses={201: OptionOrderCreatedSerializer, **ORDER_ERRORS},
         examples=[
             OpenApiExample("at a quote", request_only=True, value={"quote_id": "9b2f4d7e-1c3a-4e5f-8a6b-0c1d2e3f4a5b"}),
-            OpenApiExample("at a limit", request_only=True, value={
-                "series": "BTC-20261225-100000-C", "side": "buy", "contracts": "0.5", "limit_price_usdt": "1500"}),
+            OpenApiExample(
+                "at a limit",
+                request_only=True,
+                value={
+                    "series": "BTC-20261225-100000-C",
+                    "side": "buy",
+                    "contracts": "0.5",
+                    "limit_price_usdt": "1500",
+                },
+            ),
         ],
         tags=["options"],
         description="Fills against the counter in USDT: `{quote_id}`, or `{series, side, contracts, limit_price_usdt}` "
@@ -185,8 +206,12 @@ class OptionPositionSerializer(serializers.Serializer):
     average_price_usdt = DecimalString(asset="USDT")
     cost_usdt = DecimalString(asset="USDT", help_text="what the open contracts cost")
     index_price = DecimalString(allow_null=True)
-    mark_price_usdt = DecimalString(step=PRICE, allow_null=True, help_text="per contract; null while the index is stale")
-    close_price_usdt = DecimalString(step=PRICE, allow_null=True, help_text="what the counter pays per contract to close now")
+    mark_price_usdt = DecimalString(
+        step=PRICE, allow_null=True, help_text="per contract; null while the index is stale"
+    )
+    close_price_usdt = DecimalString(
+        step=PRICE, allow_null=True, help_text="what the counter pays per contract to close now"
+    )
     mark_value_usdt = DecimalString(asset="USDT", allow_null=True)
     unrealized_pnl_usdt = DecimalString(asset="USDT", allow_null=True, help_text="mark value minus cost")
     realized_pnl_usdt = DecimalString(asset="USDT", help_text="from closes and expiry so far")
@@ -200,8 +225,12 @@ class OptionPositionSerializer(serializers.Serializer):
 
 class OptionPositionsApi(APIView):
     class QuerySerializer(serializers.Serializer):
-        status = ChoiceParam(["open", "closed", "all"], default="open", message="status must be open, closed or all.",
-                             hint="open, closed or all.")
+        status = ChoiceParam(
+            ["open", "closed", "all"],
+            default="open",
+            message="status must be open, closed or all.",
+            hint="open, closed or all.",
+        )
 
     @extend_schema(
         summary="Your option positions",
@@ -243,7 +272,10 @@ class OptionExercisesApi(ListAPIView):
     def get_queryset(self):
         return selectors.option_exercises_for(user=self.request.user)
 
-    @extend_schema(summary="What expiry did to your positions", tags=["options"],
-                   description="What expiry did to your positions, newest first, paginated.")
+    @extend_schema(
+        summary="What expiry did to your positions",
+        tags=["options"],
+        description="What expiry did to your positions, newest first, paginated.",
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -88,7 +88,9 @@ class OptionOrder(models.Model):
     iv = amount_field()
     limit_price_usdt = amount_field(null=True, blank=True)
     quote = models.OneToOneField(OptionQuote, null=True, blank=True, on_delete=models.PROTECT, related_name="order")
-    realized_pnl_usdt = amount_field(null=True, blank=True, help_text="sell: proceeds minus the cost of the contracts sold")
+    realized_pnl_usdt = amount_field(
+        null=True, blank=True, help_text="sell: proceeds minus the cost of the contracts sold"
+    )
     status = models.CharField(max_length=10, default=STATUS_FILLED, choices=[(STATUS_FILLED, "Filled")])
     client_order_id = models.CharField(max_length=64, blank=True, default="")
     request_hash = models.CharField(max_length=64, blank=True, default="", help_text="what client_order_id stood for")

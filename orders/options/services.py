@@ -30,11 +30,10 @@ from marketdata.options import live_index, series_price
 from marketdata.selectors import index_twap
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from trading.formatting import decimal_string, utc_string
-from trading.money import fmt, parse_decimal, quantize
-from trading.outbox import outbox_write
-
 from trading.idempotency import parse_client_order_id as _parse_client_order_id
 from trading.idempotency import request_hash as _hash
+from trading.money import fmt, parse_decimal, quantize
+from trading.outbox import outbox_write
 
 from .models import (
     ExerciseOutcome,
@@ -76,7 +75,9 @@ def _parse_side(value) -> str:
 def _tradable_series(series, *, now: datetime) -> Instrument:
     symbol = (series or "").strip().upper() if isinstance(series, str) else ""
     if not symbol:
-        raise ValidationFailed("series is required.", fields={"series": ["An option series, e.g. BTC-20261225-100000-C."]})
+        raise ValidationFailed(
+            "series is required.", fields={"series": ["An option series, e.g. BTC-20261225-100000-C."]}
+        )
     instrument = Instrument.objects.filter(symbol=symbol, kind=InstrumentKind.OPTION).first()
     if instrument is None:
         raise NotFound(f"Unknown option series {symbol}.")
@@ -217,7 +218,9 @@ def options_order_place(
         side = _parse_side(side)
         contracts_value = parse_decimal(contracts, field="contracts", step=LOT, what="lot size")
         limit = parse_decimal(limit_price_usdt, field="limit_price_usdt", step=PRICE_TICK, what="price tick")
-        request_hash = _hash("limit", str(series or "").strip().upper(), side, decimal_string(contracts_value), decimal_string(limit))
+        request_hash = _hash(
+            "limit", str(series or "").strip().upper(), side, decimal_string(contracts_value), decimal_string(limit)
+        )
 
     if client_order_id:
         existing = OptionOrder.objects.filter(user=user, client_order_id=client_order_id).first()
@@ -252,7 +255,9 @@ def _parse_quote_id(value) -> uuid.UUID:
 
 def _replay(existing: OptionOrder, request_hash: str) -> OptionOrder:
     if existing.request_hash != request_hash:
-        raise IdempotencyConflict("This client_order_id was used for a different order.", fields={"client_order_id": ["Already used."]})
+        raise IdempotencyConflict(
+            "This client_order_id was used for a different order.", fields={"client_order_id": ["Already used."]}
+        )
     return existing
 
 
@@ -318,7 +323,9 @@ def _fill_at_limit(*, series, side: str, contracts: Decimal, limit: Decimal, now
     )
 
 
-def _execute(*, user: User, fill: _Fill, client_order_id: str, request_hash: str, now: datetime) -> tuple[OptionOrder, bool]:
+def _execute(
+    *, user: User, fill: _Fill, client_order_id: str, request_hash: str, now: datetime
+) -> tuple[OptionOrder, bool]:
     with transaction.atomic(durable=True):
         User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
         # Under the trader's lock: a concurrent request with the same id or quote has
@@ -329,13 +336,25 @@ def _execute(*, user: User, fill: _Fill, client_order_id: str, request_hash: str
                 return _replay(existing, request_hash), True
         if fill.quote is not None and OptionOrder.objects.filter(quote=fill.quote).exists():
             raise _quote_used()
-        position = (
-            OptionPosition.objects.select_for_update().filter(user=user, instrument=fill.instrument).first()
-        )
+        position = OptionPosition.objects.select_for_update().filter(user=user, instrument=fill.instrument).first()
         if fill.side == OptionSide.BUY:
-            order = _open(user=user, fill=fill, position=position, client_order_id=client_order_id, request_hash=request_hash, now=now)
+            order = _open(
+                user=user,
+                fill=fill,
+                position=position,
+                client_order_id=client_order_id,
+                request_hash=request_hash,
+                now=now,
+            )
         else:
-            order = _close(user=user, fill=fill, position=position, client_order_id=client_order_id, request_hash=request_hash, now=now)
+            order = _close(
+                user=user,
+                fill=fill,
+                position=position,
+                client_order_id=client_order_id,
+                request_hash=request_hash,
+                now=now,
+            )
         _write_order_event(order)
     return order, False
 
@@ -363,7 +382,9 @@ def _new_order(*, user, fill: _Fill, client_order_id: str, request_hash: str, re
     )
 
 
-def _open(*, user, fill: _Fill, position: OptionPosition | None, client_order_id: str, request_hash: str, now) -> OptionOrder:
+def _open(
+    *, user, fill: _Fill, position: OptionPosition | None, client_order_id: str, request_hash: str, now
+) -> OptionOrder:
     underlying = fill.instrument.base
     total = fill.total_usdt
     if position is not None and position.status in (PositionStatus.EXERCISED, PositionStatus.EXPIRED):
@@ -371,10 +392,9 @@ def _open(*, user, fill: _Fill, position: OptionPosition | None, client_order_id
     held = position.contracts if position is not None and position.status == PositionStatus.OPEN else Decimal(0)
     _check_position_limit(fill.instrument, held=held, contracts=fill.contracts)
     exposure_limit = Decimal(settings.OPTION_EXPOSURE_LIMIT_USDT)
-    exposure = (
-        OptionPosition.objects.filter(user=user, status=PositionStatus.OPEN).aggregate(total=Sum("cost_usdt"))["total"]
-        or Decimal(0)
-    )
+    exposure = OptionPosition.objects.filter(user=user, status=PositionStatus.OPEN).aggregate(total=Sum("cost_usdt"))[
+        "total"
+    ] or Decimal(0)
     if exposure + total > exposure_limit:
         raise DomainError(
             f"Your open option positions may cost at most {decimal_string(exposure_limit)} USDT in premium "
@@ -384,9 +404,16 @@ def _open(*, user, fill: _Fill, position: OptionPosition | None, client_order_id
         )
 
     if position is None:
-        position = OptionPosition(user=user, instrument=fill.instrument, series=fill.instrument.symbol, underlying=underlying)
+        position = OptionPosition(
+            user=user, instrument=fill.instrument, series=fill.instrument.symbol, underlying=underlying
+        )
     if position.status != PositionStatus.OPEN or position.contracts == 0:
-        position.status, position.contracts, position.cost_usdt, position.closed_at = PositionStatus.OPEN, Decimal(0), Decimal(0), None
+        position.status, position.contracts, position.cost_usdt, position.closed_at = (
+            PositionStatus.OPEN,
+            Decimal(0),
+            Decimal(0),
+            None,
+        )
     position.contracts += fill.contracts
     position.cost_usdt += total
     position.average_price_usdt = quantize(USDT, position.cost_usdt / position.contracts, rounding=ROUND_HALF_EVEN)
@@ -409,7 +436,9 @@ def _open(*, user, fill: _Fill, position: OptionPosition | None, client_order_id
     return order
 
 
-def _close(*, user, fill: _Fill, position: OptionPosition | None, client_order_id: str, request_hash: str, now) -> OptionOrder:
+def _close(
+    *, user, fill: _Fill, position: OptionPosition | None, client_order_id: str, request_hash: str, now
+) -> OptionOrder:
     held = position.contracts if position is not None and position.status == PositionStatus.OPEN else Decimal(0)
     if fill.contracts > held:
         raise _insufficient_position(fill.instrument, held)
@@ -417,7 +446,9 @@ def _close(*, user, fill: _Fill, position: OptionPosition | None, client_order_i
     if fill.contracts == position.contracts:
         cost_released = position.cost_usdt
     else:
-        cost_released = quantize(USDT, position.cost_usdt * fill.contracts / position.contracts, rounding=ROUND_HALF_EVEN)
+        cost_released = quantize(
+            USDT, position.cost_usdt * fill.contracts / position.contracts, rounding=ROUND_HALF_EVEN
+        )
     realized = proceeds - cost_released
     position.contracts -= fill.contracts
     position.cost_usdt -= cost_released
@@ -426,7 +457,9 @@ def _close(*, user, fill: _Fill, position: OptionPosition | None, client_order_i
         position.status, position.closed_at = PositionStatus.CLOSED, now
     position.save()
 
-    order = _new_order(user=user, fill=fill, client_order_id=client_order_id, request_hash=request_hash, realized=realized)
+    order = _new_order(
+        user=user, fill=fill, client_order_id=client_order_id, request_hash=request_hash, realized=realized
+    )
     if proceeds > 0:  # a worthless option closes for nothing: no money moves
         transfers_execute(
             [
@@ -500,8 +533,14 @@ def options_expire(*, expiry: datetime | None = None, now: datetime | None = Non
             logger.warning("options expiry %s: no index TWAP yet; will retry", label)
             summary["unavailable"].append(label)
             continue
-        summary["expiries"].append({"underlying": underlying, "expiry": utc_string(series_expiry), "settlement_price": decimal_string(price)})
-        position_ids = due.filter(underlying=underlying, instrument__expiry=series_expiry).order_by("pk").values_list("pk", flat=True)
+        summary["expiries"].append(
+            {"underlying": underlying, "expiry": utc_string(series_expiry), "settlement_price": decimal_string(price)}
+        )
+        position_ids = (
+            due.filter(underlying=underlying, instrument__expiry=series_expiry)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         for position_id in list(position_ids):
             exercise = _expire_position(position_id=position_id, settlement=price)
             if exercise is None:
@@ -510,14 +549,17 @@ def options_expire(*, expiry: datetime | None = None, now: datetime | None = Non
             summary["payout_usdt"] += exercise.payout_usdt
     if summary["unavailable"]:
         raise SettlementPriceUnavailable(
-            f"No index TWAP yet for {', '.join(summary['unavailable'])}; positions there stay open until a retry settles them."
+            f"No index TWAP yet for {', '.join(summary['unavailable'])}; "
+            "positions there stay open until a retry settles them."
         )
     return summary
 
 
 def _expire_position(*, position_id: int, settlement: Decimal) -> OptionExercise | None:
     with transaction.atomic(durable=True):
-        position = OptionPosition.objects.select_for_update().select_related("instrument").filter(pk=position_id).first()
+        position = (
+            OptionPosition.objects.select_for_update().select_related("instrument").filter(pk=position_id).first()
+        )
         if position is None or position.status != PositionStatus.OPEN:
             return None
         instrument = position.instrument

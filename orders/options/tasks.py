@@ -7,12 +7,14 @@ from django.utils.dateparse import parse_datetime
 
 from trading.money import fmt
 
-from .services import SettlementPriceUnavailable, option_quotes_purge as quotes_purge_service
+from .services import SettlementPriceUnavailable
+from .services import option_quotes_purge as quotes_purge_service
 from .services import options_expire as expire_service
 
 
-
-@shared_task(bind=True, name="orders.tasks.options_expire", time_limit=600, soft_time_limit=540, max_retries=60, acks_late=True)
+@shared_task(
+    bind=True, name="orders.tasks.options_expire", time_limit=600, soft_time_limit=540, max_retries=60, acks_late=True
+)
 def options_expire(self, expiry: str | None = None) -> dict:
     """Settle expired option series (beat: 08:00 UTC). Idempotent; retried every minute (for
     an hour) while an expiry has no settlement TWAP yet, and any expiry still unsettled is

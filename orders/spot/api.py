@@ -26,18 +26,21 @@ from trading.api import ChoiceParam, IntParam, TextParam, validated, validated_q
 from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors
+from . import services as spot_services
 from .engine import BUY, FOK, GTC, IOC, SELL
 from .models import SpotOrder, SpotStatus
 from .routing_selectors import OUR_BOOK
-from . import services as spot_services
 from .services.entry import ORDER_TYPES
 
-ORDER_ERRORS = errors({
-    400: "validation_error (`fields` names the field), min_notional, max_order_size, price_out_of_band.",
-    404: "not_found: no spot market with that symbol.",
-    409: "insufficient_funds, max_open_orders, idempotency_conflict (the client_order_id was used for another order).",
-    503: "index_stale: market orders and trailing stops need a live index.",
-})
+ORDER_ERRORS = errors(
+    {
+        400: "validation_error (`fields` names the field), min_notional, max_order_size, price_out_of_band.",
+        404: "not_found: no spot market with that symbol.",
+        409: "insufficient_funds, max_open_orders, idempotency_conflict (the client_order_id was used for "
+        "another order).",
+        503: "index_stale: market orders and trailing stops need a live index.",
+    }
+)
 
 
 _SIDES = (BUY, SELL)
@@ -126,11 +129,15 @@ class OrderChildSerializer(VenueChildSerializer):
 
 
 # The fields a child on our book has besides (optional: a venue child has none of them).
-OrderChildSerializer._declared_fields.update({
-    name: type(field)(*field._args, **{**{k: v for k, v in field._kwargs.items() if k != "source"}, "required": False})
-    for name, field in OrderSerializer._declared_fields.items()
-    if name not in OrderChildSerializer._declared_fields
-})
+OrderChildSerializer._declared_fields.update(
+    {
+        name: type(field)(
+            *field._args, **{**{k: v for k, v in field._kwargs.items() if k != "source"}, "required": False}
+        )
+        for name, field in OrderSerializer._declared_fields.items()
+        if name not in OrderChildSerializer._declared_fields
+    }
+)
 
 
 @extend_schema_serializer(component_name="SpotOrderDetail")
@@ -149,7 +156,9 @@ def order_dict(order: SpotOrder, fills=None, children=None) -> dict:
         data["fills"] = FillSerializer(fills, many=True).data
     if children is not None:
         # A child on our book is an order_dict() already; a venue child goes through its serializer.
-        data["children"] = [child if child["venue"] == OUR_BOOK else VenueChildSerializer(child).data for child in children]
+        data["children"] = [
+            child if child["venue"] == OUR_BOOK else VenueChildSerializer(child).data for child in children
+        ]
     return data
 
 
@@ -180,9 +189,13 @@ class OrderInputSerializer(serializers.Serializer):
     symbol = SpotSymbol(max_length=40, help_text="another symbol is 404 not_found")
     side = serializers.ChoiceField(choices=_SIDES)
     type = serializers.ChoiceField(choices=ORDER_TYPES)
-    time_in_force = serializers.ChoiceField(choices=_TIFS, required=False, help_text="default IOC for market orders, else GTC")
+    time_in_force = serializers.ChoiceField(
+        choices=_TIFS, required=False, help_text="default IOC for market orders, else GTC"
+    )
     post_only = JsonBoolean(required=False, help_text="GTC limit orders only")
-    quantity = DecimalInput(required=False, help_text="a multiple of the lot size; every type but a quote_quantity market buy")
+    quantity = DecimalInput(
+        required=False, help_text="a multiple of the lot size; every type but a quote_quantity market buy"
+    )
     quote_quantity = DecimalInput(required=False, help_text="market buys: spend this much USDT instead")
     price = DecimalInput(required=False, help_text="limit and stop_limit: a multiple of the tick size")
     stop_price = DecimalInput(required=False, help_text="stop_market and stop_limit")
@@ -200,16 +213,20 @@ class SpotOrdersApi(APIView):
 
     class QuerySerializer(serializers.Serializer):
         status = ChoiceParam(
-            [*selectors.SPOT_STATUS_FILTERS, *SpotStatus.values], default="all",
-            message="status must be open, closed, all or an order status.", hint="open, closed, all, or a status.",
+            [*selectors.SPOT_STATUS_FILTERS, *SpotStatus.values],
+            default="all",
+            message="status must be open, closed, all or an order status.",
+            hint="open, closed, all, or a status.",
             help_text="open, closed, all (default) or one status",
         )
         symbol = TextParam()
 
     @extend_schema(
         summary="Your spot orders",
-        tags=["spot"], parameters=[QuerySerializer],
-        responses={200: OrderSerializer(many=True)}, operation_id="spot_orders_list",
+        tags=["spot"],
+        parameters=[QuerySerializer],
+        responses={200: OrderSerializer(many=True)},
+        operation_id="spot_orders_list",
         description="Your spot orders, newest first, paginated.",
     )
     def get(self, request):
@@ -221,18 +238,30 @@ class SpotOrdersApi(APIView):
 
     @extend_schema(
         summary="Enter a spot order",
-        tags=["spot"], request=OrderInputSerializer, operation_id="spot_orders_create",
-        responses={201: OrderSerializer, 200: OpenApiResponse(OrderSerializer, description="a replayed client_order_id"),
-                   **ORDER_ERRORS},
+        tags=["spot"],
+        request=OrderInputSerializer,
+        operation_id="spot_orders_create",
+        responses={
+            201: OrderSerializer,
+            200: OpenApiResponse(OrderSerializer, description="a replayed client_order_id"),
+            **ORDER_ERRORS,
+        },
         parameters=[OpenApiParameter("wait", bool, description="wait briefly for the engine's verdict")],
-        examples=[OpenApiExample("limit buy", request_only=True, value={
-            "symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01", "price": "65000"})],
+        examples=[
+            OpenApiExample(
+                "limit buy",
+                request_only=True,
+                value={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01", "price": "65000"},
+            )
+        ],
         description="Enter a spot order; the funds it may cost are held at once. A replayed client_order_id returns "
         "the original order (header `Idempotent-Replayed: true`).",
     )
     def post(self, request):
         fields = validated(OrderInputSerializer, request)
-        order, replayed = spot_services.spot_order_place(user=request.user, request=spot_services.order_request(**fields))
+        order, replayed = spot_services.spot_order_place(
+            user=request.user, request=spot_services.order_request(**fields)
+        )
         if request.query_params.get("wait") in ("1", "true") and not replayed:
             order = spot_services.spot_order_wait(order_id=order.pk)
         response = Response(order_dict(order), status=status.HTTP_200_OK if replayed else status.HTTP_201_CREATED)
@@ -242,9 +271,13 @@ class SpotOrdersApi(APIView):
 
 
 class SpotOrderApi(APIView):
-    @extend_schema(summary="One spot order, with its fills", tags=["spot"], responses={200: OrderDetailSerializer},
-                   operation_id="spot_order_retrieve",
-                   description="One of your orders, with its fills (and a smart order's children).")
+    @extend_schema(
+        summary="One spot order, with its fills",
+        tags=["spot"],
+        responses={200: OrderDetailSerializer},
+        operation_id="spot_order_retrieve",
+        description="One of your orders, with its fills (and a smart order's children).",
+    )
     def get(self, request, order_id: int):
         order = selectors.spot_order_get(user=request.user, order_id=order_id)
         fills = selectors.spot_order_fills(order=order)
@@ -253,9 +286,14 @@ class SpotOrderApi(APIView):
             return Response(order_dict(order, fills=fills, children=children))
         return Response(order_dict(order, fills=fills))
 
-    @extend_schema(summary="Cancel a spot order", tags=["spot"], request=None, operation_id="spot_order_cancel",
-                   responses={200: OrderSerializer, **errors({409: "order_not_open: already final."})},
-                   description="Cancel the order's open remainder; its hold is released.")
+    @extend_schema(
+        summary="Cancel a spot order",
+        tags=["spot"],
+        request=None,
+        operation_id="spot_order_cancel",
+        responses={200: OrderSerializer, **errors({409: "order_not_open: already final."})},
+        description="Cancel the order's open remainder; its hold is released.",
+    )
     def delete(self, request, order_id: int):
         selectors.spot_order_get(user=request.user, order_id=order_id)
         order = spot_services.spot_order_cancel(user=request.user, order_id=order_id)
@@ -267,9 +305,14 @@ class FillsApi(APIView):
         limit = IntParam(default=100, low=1, high=500)
         symbol = TextParam()
 
-    @extend_schema(summary="Your spot fills", tags=["spot"], parameters=[QuerySerializer],
-                   responses={200: FillSerializer(many=True)}, operation_id="spot_fills_list",
-                   description="Your fills (execution reports), newest first.")
+    @extend_schema(
+        summary="Your spot fills",
+        tags=["spot"],
+        parameters=[QuerySerializer],
+        responses={200: FillSerializer(many=True)},
+        operation_id="spot_fills_list",
+        description="Your fills (execution reports), newest first.",
+    )
     def get(self, request):
         query = validated_query(self.QuerySerializer, request)
         fills = selectors.spot_fills_for(user=request.user, symbol=query["symbol"], limit=query["limit"])

@@ -16,8 +16,12 @@ from .runner import lease_name
 @readiness_check("engine")
 def _engines() -> dict:
     now = timezone.now()
-    leases = {row["name"]: row for row in Lease.objects.filter(name__in=[lease_name(s) for s in SPOT_MARKETS])
-              .values("name", "holder", "epoch", "expires_at")}
+    leases = {
+        row["name"]: row
+        for row in Lease.objects.filter(name__in=[lease_name(s) for s in SPOT_MARKETS]).values(
+            "name", "holder", "epoch", "expires_at"
+        )
+    }
     oldest = dict(SpotOrder.objects.filter(status=SpotStatus.NEW).values_list("symbol").annotate(t=Min("created_at")))
     limit = settings.ENGINE_READY_MAX_BACKLOG_SECONDS
     symbols, ok = {}, True

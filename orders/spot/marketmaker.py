@@ -120,8 +120,16 @@ def _wobble(symbol: str, side: str, level: int, generation: int) -> Decimal:
     return Decimal("0.8") + Decimal(int.from_bytes(digest[:4], "big") % 4000) / Decimal(10000)
 
 
-def quote_ladder(*, symbol: str, anchor: Decimal, generation: int, tick: Decimal, lot: Decimal,
-                 min_notional: Decimal, config: LadderConfig) -> list[Quote]:
+def quote_ladder(
+    *,
+    symbol: str,
+    anchor: Decimal,
+    generation: int,
+    tick: Decimal,
+    lot: Decimal,
+    min_notional: Decimal,
+    config: LadderConfig,
+) -> list[Quote]:
     """Bids rounded down and asks rounded up to the tick, each level strictly outside the
     one before; sizes grow with depth and vary a little, never below the minimum notional."""
     quotes = []
@@ -190,7 +198,8 @@ class MarketMaker:
         if self.user is None:
             raise MarketMakerMissing(f"No market maker user {settings.MARKET_MAKER_EMAIL}; run `manage.py seed_demo`.")
         instruments = {
-            i.symbol: i for i in Instrument.objects.filter(symbol__in=self.symbols, kind=InstrumentKind.SPOT, active=True)
+            i.symbol: i
+            for i in Instrument.objects.filter(symbol__in=self.symbols, kind=InstrumentKind.SPOT, active=True)
         }
         self.books = {}
         for symbol in self.symbols:
@@ -202,7 +211,8 @@ class MarketMaker:
     def _latest_generation(self, symbol: str) -> int:
         ids = (
             SpotOrder.objects.filter(user=self.user, symbol=symbol, client_order_id__startswith=f"{PREFIX}:{symbol}:")
-            .order_by("-id").values_list("client_order_id", flat=True)[:GENERATION_LOOKBACK]
+            .order_by("-id")
+            .values_list("client_order_id", flat=True)[:GENERATION_LOOKBACK]
         )
         return max((g for g in map(generation_of, ids) if g is not None), default=0)
 
@@ -239,15 +249,18 @@ class MarketMaker:
         instrument = book.instrument
         symbol = instrument.symbol
         live = list(
-            SpotOrder.objects.filter(user=self.user, symbol=symbol, status__in=LIVE_STATUSES)
-            .values("id", "client_order_id", "side", "price", "quantity", "filled_quantity", "cancel_requested_at")
+            SpotOrder.objects.filter(user=self.user, symbol=symbol, status__in=LIVE_STATUSES).values(
+                "id", "client_order_id", "side", "price", "quantity", "filled_quantity", "cancel_requested_at"
+            )
         )
         by_id = {row["client_order_id"]: row for row in live if row["client_order_id"]}
         latest = index_latest(underlying=instrument.base)
         if not index_is_fresh(latest):
             pulled = self._cancel(row for row in live if row["cancel_requested_at"] is None)
             if not book.paused:
-                self._say(f"PAUSED {symbol}: the {instrument.base} index is stale; {pulled} quotes pulled", logging.WARNING)
+                self._say(
+                    f"PAUSED {symbol}: the {instrument.base} index is stale; {pulled} quotes pulled", logging.WARNING
+                )
             book.paused, book.anchor, book.quotes, book.placed, book.failed = True, None, {}, set(), set()
             book.resumed = True
             return "stale"
@@ -257,7 +270,9 @@ class MarketMaker:
         if not book.resumed:
             book.resumed = True
             if self._adopt(book, by_id, index):
-                self._say(f"ADOPTED {symbol} gen={book.generation}: its {len(book.quotes)} quotes stand around {book.anchor}")
+                self._say(
+                    f"ADOPTED {symbol} gen={book.generation}: its {len(book.quotes)} quotes stand around {book.anchor}"
+                )
         if book.anchor is None:
             reason = "resume" if book.paused else "start"
         elif moved_bps(index, book.anchor) >= self.requote_bps:
@@ -272,8 +287,15 @@ class MarketMaker:
         if reason:
             book.generation += 1
             book.anchor = index
-            ladder = quote_ladder(symbol=symbol, anchor=index, generation=book.generation, tick=instrument.tick_size,
-                                  lot=instrument.lot_size, min_notional=instrument.min_notional, config=book.config)
+            ladder = quote_ladder(
+                symbol=symbol,
+                anchor=index,
+                generation=book.generation,
+                tick=instrument.tick_size,
+                lot=instrument.lot_size,
+                min_notional=instrument.min_notional,
+                config=book.config,
+            )
             book.quotes = {client_order_id(symbol, q.side, q.level, book.generation): q for q in ladder}
             book.placed, book.failed = set(), set()
 
@@ -298,10 +320,20 @@ class MarketMaker:
                 continue
             self._keep_lease()
             try:
-                spot_order_place(user=self.user, request=order_request(**{
-                    "symbol": symbol, "side": quote.side, "type": "limit", "time_in_force": "GTC",
-                    "price": str(quote.price), "quantity": str(quote.quantity), "client_order_id": coid,
-                }))
+                spot_order_place(
+                    user=self.user,
+                    request=order_request(
+                        **{
+                            "symbol": symbol,
+                            "side": quote.side,
+                            "type": "limit",
+                            "time_in_force": "GTC",
+                            "price": str(quote.price),
+                            "quantity": str(quote.quantity),
+                            "client_order_id": coid,
+                        }
+                    ),
+                )
             except IdempotencyConflict:
                 # The id was placed with other terms (by a deposed leader): this generation is
                 # spoiled, the next round starts another.
@@ -316,8 +348,10 @@ class MarketMaker:
         if reason:
             bids = sorted((q.price for q in book.quotes.values() if q.side == BUY), reverse=True)
             asks = sorted(q.price for q in book.quotes.values() if q.side == SELL)
-            line = (f"QUOTED {symbol} gen={book.generation} index={index} bid={bids[0] if bids else '-'} "
-                    f"ask={asks[0] if asks else '-'} levels={len(bids)}+{len(asks)} ({reason})")
+            line = (
+                f"QUOTED {symbol} gen={book.generation} index={index} bid={bids[0] if bids else '-'} "
+                f"ask={asks[0] if asks else '-'} levels={len(bids)}+{len(asks)} ({reason})"
+            )
             if deferred:
                 line += f"; {deferred} wait for old quotes to leave the book"
             self._say(line)
@@ -361,15 +395,30 @@ class MarketMaker:
         return cancelled
 
 
-def marketmaker_singleton(*, ttl: float = 3.0, announce: Callable[[str], object] | None = None,
-                          symbols: Iterable[str] | None = None) -> Singleton:
+def marketmaker_singleton(
+    *, ttl: float = 3.0, announce: Callable[[str], object] | None = None, symbols: Iterable[str] | None = None
+) -> Singleton:
     maker = MarketMaker(symbols=symbols, announce=announce)
-    singleton = Singleton(LEASE, work=maker.work, ttl=ttl, interval=settings.MARKET_MAKER_INTERVAL_SECONDS,
-                          on_lead=maker.on_lead, announce=announce)
+    singleton = Singleton(
+        LEASE,
+        work=maker.work,
+        ttl=ttl,
+        interval=settings.MARKET_MAKER_INTERVAL_SECONDS,
+        on_lead=maker.on_lead,
+        announce=announce,
+    )
     maker.holder, maker.ttl = singleton.holder, ttl
     singleton.maker = maker
     return singleton
 
 
-__all__ = ["LEASE", "MarketMaker", "MarketMakerMissing", "Quote", "client_order_id", "market_maker_user",
-           "marketmaker_singleton", "quote_ladder"]
+__all__ = [
+    "LEASE",
+    "MarketMaker",
+    "MarketMakerMissing",
+    "Quote",
+    "client_order_id",
+    "market_maker_user",
+    "marketmaker_singleton",
+    "quote_ladder",
+]

@@ -46,7 +46,9 @@ class SpotOrder(models.Model):
     quantity = amount_field(null=True, blank=True, help_text="base quantity; empty for a quote-amount market buy")
     quote_quantity = amount_field(null=True, blank=True, help_text="market buys: USDT to spend")
     price = amount_field(null=True, blank=True, help_text="limit price (limit, stop-limit)")
-    protect_price = amount_field(null=True, blank=True, help_text="buys without a limit: the worst price the hold covers")
+    protect_price = amount_field(
+        null=True, blank=True, help_text="buys without a limit: the worst price the hold covers"
+    )
     stop_price = amount_field(null=True, blank=True)
     trail_amount = amount_field(null=True, blank=True)
     trail_percent = ExactDecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
@@ -65,8 +67,14 @@ class SpotOrder(models.Model):
     hold_seq = models.IntegerField(default=0)
     client_order_id = models.CharField(max_length=64, blank=True, default="")
     request_hash = models.CharField(max_length=64, blank=True, default="")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children",
-                               help_text="smart routing: the parent of a child order")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="smart routing: the parent of a child order",
+    )
     queue_seq = models.BigIntegerField(
         null=True, blank=True, help_text="engine sequence of its place in the queue: accepted, triggered or refreshed"
     )
@@ -82,11 +90,16 @@ class SpotOrder(models.Model):
             # the runner's inbox and its rebuild: small partial indexes
             models.Index(fields=["symbol", "id"], condition=Q(status="new"), name="spot_new_by_symbol"),
             models.Index(
-                fields=["symbol", "id"], condition=Q(status__in=["open", "partially_filled", "triggered_pending"]),
+                fields=["symbol", "id"],
+                condition=Q(status__in=["open", "partially_filled", "triggered_pending"]),
                 name="spot_live_by_symbol",
             ),
-            models.Index(fields=["symbol"], condition=Q(cancel_requested_at__isnull=False) & Q(
-                status__in=["new", "open", "partially_filled", "triggered_pending"]), name="spot_cancel_requests"),
+            models.Index(
+                fields=["symbol"],
+                condition=Q(cancel_requested_at__isnull=False)
+                & Q(status__in=["new", "open", "partially_filled", "triggered_pending"]),
+                name="spot_cancel_requests",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -137,10 +150,12 @@ class SpotTrade(models.Model):
     # batch (bench/runner.py), and they share-locked the users' rows, which order entry locks.
     maker_order = models.ForeignKey(SpotOrder, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
     taker_order = models.ForeignKey(SpotOrder, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
-    maker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+",
-                                   db_constraint=False)
-    taker_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+",
-                                   db_constraint=False)
+    maker_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
+    taker_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
     maker_fee = amount_field()
     taker_fee = amount_field()
     created_at = models.DateTimeField()
@@ -156,6 +171,9 @@ class SpotTrade(models.Model):
         ]
         constraints = [models.UniqueConstraint(fields=["symbol", "seq"], name="spottrade_symbol_seq")]
 
+    def __str__(self) -> str:
+        return f"{self.symbol} trade {self.seq}: {self.quantity} at {self.price}"
+
 
 class EngineState(models.Model):
     """Per symbol: the engine's last event sequence and last trade price, written in every
@@ -165,6 +183,9 @@ class EngineState(models.Model):
     seq = models.BigIntegerField(default=0)
     last_price = amount_field(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.symbol} engine at seq {self.seq}"
 
 
 # --- smart order routing and RFQ ------------------------------------------------------------------
@@ -180,8 +201,12 @@ class VenueOrderStatus(models.TextChoices):
     REJECTED = "rejected", "Refused by the venue"
 
 
-VENUE_FINAL_STATUSES = (VenueOrderStatus.FILLED, VenueOrderStatus.PARTIALLY_FILLED, VenueOrderStatus.CANCELLED,
-                        VenueOrderStatus.REJECTED)
+VENUE_FINAL_STATUSES = (
+    VenueOrderStatus.FILLED,
+    VenueOrderStatus.PARTIALLY_FILLED,
+    VenueOrderStatus.CANCELLED,
+    VenueOrderStatus.REJECTED,
+)
 
 
 class VenueOrder(models.Model):
@@ -218,8 +243,11 @@ class VenueOrder(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["status"], condition=Q(status__in=["pending", "sent", "unknown"]),
-                                name="venueorder_unresolved")]
+        indexes = [
+            models.Index(
+                fields=["status"], condition=Q(status__in=["pending", "sent", "unknown"]), name="venueorder_unresolved"
+            )
+        ]
 
     def __str__(self):
         return f"Venue order {self.client_order_id} on {self.venue}"
@@ -263,14 +291,14 @@ class RfqQuote(models.Model):
 
 
 __all__ = [
-    "EngineState",
     "FINAL_STATUSES",
     "LIVE_STATUSES",
+    "VENUE_FINAL_STATUSES",
+    "EngineState",
     "RfqQuote",
     "SpotOrder",
     "SpotStatus",
     "SpotTrade",
-    "VENUE_FINAL_STATUSES",
     "VenueOrder",
     "VenueOrderStatus",
 ]

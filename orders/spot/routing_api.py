@@ -64,10 +64,14 @@ class AggregatedBookApi(APIView):
     class QuerySerializer(serializers.Serializer):
         depth = IntParam(default=20, low=1, high=MAX_DEPTH)
 
-    @extend_schema(summary="Our book and the venues' merged", tags=["spot"], responses={200: OutputSerializer},
-                   parameters=[OpenApiParameter("symbol", str, OpenApiParameter.PATH, enum=list(SPOT_MARKETS)), QuerySerializer],
-                   description="Our book and every outside venue's merged by price: each level is "
-                   "`[price, total_qty, {source: qty}]`, best first. `unavailable` names venues that did not answer.")
+    @extend_schema(
+        summary="Our book and the venues' merged",
+        tags=["spot"],
+        responses={200: OutputSerializer},
+        parameters=[OpenApiParameter("symbol", str, OpenApiParameter.PATH, enum=list(SPOT_MARKETS)), QuerySerializer],
+        description="Our book and every outside venue's merged by price: each level is "
+        "`[price, total_qty, {source: qty}]`, best first. `unavailable` names venues that did not answer.",
+    )
     def get(self, request, symbol: str):
         from marketdata.selectors import instrument_get
 
@@ -75,7 +79,9 @@ class AggregatedBookApi(APIView):
         if instrument.kind != InstrumentKind.SPOT:
             raise NotFound(f"No spot market {symbol}.")
         depth = validated_query(self.QuerySerializer, request)["depth"]
-        return Response(self.OutputSerializer(routing_selectors.aggregated_book(symbol=instrument.symbol, depth=depth)).data)
+        return Response(
+            self.OutputSerializer(routing_selectors.aggregated_book(symbol=instrument.symbol, depth=depth)).data
+        )
 
 
 @extend_schema_serializer(component_name="RfqQuote")
@@ -108,13 +114,21 @@ class RfqApi(APIView):
 
     @extend_schema(
         summary="A firm quote for a block (RFQ)",
-        tags=["spot"], request=InputSerializer,
-        examples=[OpenApiExample("buy 2 BTC", request_only=True, value={"symbol": "BTC-USDT", "side": "buy", "quantity": "2"})],
-        responses={201: QuoteSerializer, **errors({
-            404: "not_found: no spot market with that symbol.",
-            409: "insufficient_liquidity: not enough on the books to quote that size.",
-            503: "rfq_unavailable: no market maker is quoting.",
-        })},
+        tags=["spot"],
+        request=InputSerializer,
+        examples=[
+            OpenApiExample("buy 2 BTC", request_only=True, value={"symbol": "BTC-USDT", "side": "buy", "quantity": "2"})
+        ],
+        responses={
+            201: QuoteSerializer,
+            **errors(
+                {
+                    404: "not_found: no spot market with that symbol.",
+                    409: "insufficient_liquidity: not enough on the books to quote that size.",
+                    503: "rfq_unavailable: no market maker is quoting.",
+                }
+            ),
+        },
         description="A firm quote from the market maker for a block, valid a few seconds.",
     )
     def post(self, request):
@@ -125,16 +139,20 @@ class RfqApi(APIView):
 class RfqAcceptApi(APIView):
     @extend_schema(
         summary="Accept an RFQ quote",
-        tags=["spot"], request=None,
+        tags=["spot"],
+        request=None,
         responses={200: QuoteSerializer, **errors({409: "insufficient_funds, quote_expired, quote_used."})},
-        parameters=[OpenApiParameter("quote_id", str, OpenApiParameter.PATH, description="the quote's id (a UUID)"),
-                    OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False)],
+        parameters=[
+            OpenApiParameter("quote_id", str, OpenApiParameter.PATH, description="the quote's id (a UUID)"),
+            OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False),
+        ],
         description="Trade at exactly the quoted price. Repeating the accept with the same Idempotency-Key returns "
         "the original result.",
     )
     def post(self, request, quote_id):
         quote, replayed = rfq_services.rfq_quote_accept(
-            user=request.user, quote_id=quote_id, idempotency_key=request.headers.get("Idempotency-Key", ""))
+            user=request.user, quote_id=quote_id, idempotency_key=request.headers.get("Idempotency-Key", "")
+        )
         response = Response(QuoteSerializer(quote).data, status=status.HTTP_200_OK)
         if replayed:
             response["Idempotent-Replayed"] = "true"

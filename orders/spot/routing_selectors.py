@@ -38,11 +38,14 @@ def route_sources(*, symbol: str, depth: int) -> tuple[list[Source], list[str]]:
     """Our book (as its engine last published it) and each venue's, in a fixed order (ours
     first, then venues by name); venues that cannot answer are left out and named."""
     market = spot_market(symbol)
-    sources = [Source(
-        OUR_BOOK, Decimal(settings.SPOT_TAKER_FEE),
-        bids=[(Decimal(p), Decimal(q)) for p, q in market["bids"][:depth]],
-        asks=[(Decimal(p), Decimal(q)) for p, q in market["asks"][:depth]],
-    )]
+    sources = [
+        Source(
+            OUR_BOOK,
+            Decimal(settings.SPOT_TAKER_FEE),
+            bids=[(Decimal(p), Decimal(q)) for p, q in market["bids"][:depth]],
+            asks=[(Decimal(p), Decimal(q)) for p, q in market["asks"][:depth]],
+        )
+    ]
     unavailable = []
     for name in routing_venue_names():
         try:
@@ -54,7 +57,6 @@ def route_sources(*, symbol: str, depth: int) -> tuple[list[Source], list[str]]:
             continue
         sources.append(Source(name, venue.taker_fee, bids=list(book.bids), asks=list(book.asks), venue=venue))
     return sources, unavailable
-
 
 
 def aggregated_book(*, symbol: str, depth: int) -> dict:
@@ -71,12 +73,20 @@ def aggregated_book(*, symbol: str, depth: int) -> dict:
                     by_source[source.name] = by_source.get(source.name, Decimal(0)) + quantity
         prices = sorted(merged, reverse=best_first_descending)[:depth]
         sides[side] = [
-            [decimal_string(price), decimal_string(sum(merged[price].values())), {name: decimal_string(q) for name, q in merged[price].items()}]
+            [
+                decimal_string(price),
+                decimal_string(sum(merged[price].values())),
+                {name: decimal_string(q) for name, q in merged[price].items()},
+            ]
             for price in prices
         ]
     return {
-        "symbol": symbol, "depth": depth, "bids": sides["bids"], "asks": sides["asks"],
-        "sources": [{"name": s.name, "taker_fee": decimal_string(s.fee)} for s in sources], "unavailable": unavailable,
+        "symbol": symbol,
+        "depth": depth,
+        "bids": sides["bids"],
+        "asks": sides["asks"],
+        "sources": [{"name": s.name, "taker_fee": decimal_string(s.fee)} for s in sources],
+        "unavailable": unavailable,
     }
 
 

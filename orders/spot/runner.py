@@ -108,13 +108,47 @@ def lease_name(symbol: str) -> str:
 class _Order:
     """What the runner keeps of a live order between batches (it is their only writer)."""
 
-    __slots__ = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity", "filled",
-                 "filled_quote", "fees", "status", "queue_seq", "spent", "received", "fee", "touched", "reason",
-                 "client_order_id", "iceberg", "invalid")
+    __slots__ = (
+        "client_order_id",
+        "fee",
+        "fees",
+        "filled",
+        "filled_quote",
+        "hold_amount",
+        "hold_asset",
+        "hold_seq",
+        "iceberg",
+        "id",
+        "invalid",
+        "quantity",
+        "queue_seq",
+        "reason",
+        "received",
+        "side",
+        "spent",
+        "status",
+        "touched",
+        "type",
+        "user_id",
+    )
 
     def __init__(self, row):
-        (self.id, self.user_id, self.side, self.type, self.hold_asset, self.hold_amount, self.hold_seq, self.quantity,
-         self.filled, self.filled_quote, self.fees, self.status, self.queue_seq, self.client_order_id) = row
+        (
+            self.id,
+            self.user_id,
+            self.side,
+            self.type,
+            self.hold_asset,
+            self.hold_amount,
+            self.hold_seq,
+            self.quantity,
+            self.filled,
+            self.filled_quote,
+            self.fees,
+            self.status,
+            self.queue_seq,
+            self.client_order_id,
+        ) = row
         self.spent = self.received = self.fee = Decimal(0)
         self.touched = False
         self.reason = ""
@@ -122,8 +156,22 @@ class _Order:
         self.invalid = False  # refused by the runner's own checks: its hold may not exist
 
 
-_ORDER_FIELDS = ("id", "user_id", "side", "type", "hold_asset", "hold_amount", "hold_seq", "quantity",
-                 "filled_quantity", "filled_quote", "fees_paid", "status", "queue_seq", "client_order_id")
+_ORDER_FIELDS = (
+    "id",
+    "user_id",
+    "side",
+    "type",
+    "hold_asset",
+    "hold_amount",
+    "hold_seq",
+    "quantity",
+    "filled_quantity",
+    "filled_quote",
+    "fees_paid",
+    "status",
+    "queue_seq",
+    "client_order_id",
+)
 
 
 class EngineRunner:
@@ -176,9 +224,21 @@ class EngineRunner:
         self._accounts = {}
         state, _ = EngineState.objects.get_or_create(symbol=self.symbol)
         rows = list(
-            SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE).order_by("queue_seq", "id")
-            .values(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
-                    "trail_reference", "display_quantity", "hidden_quantity", "time_in_force", "post_only")
+            SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE)
+            .order_by("queue_seq", "id")
+            .values(
+                *_ORDER_FIELDS,
+                "price",
+                "protect_price",
+                "stop_price",
+                "trail_amount",
+                "trail_percent",
+                "trail_reference",
+                "display_quantity",
+                "hidden_quantity",
+                "time_in_force",
+                "post_only",
+            )
         )
         self.live = {}
         self._prewarm({row["user_id"] for row in rows})
@@ -195,8 +255,13 @@ class EngineRunner:
         last = self.units.price_to_ticks(state.last_price) if state.last_price else None
         while True:
             try:
-                self.book = OrderBook.rebuild(list(resting.values()), symbol=self.symbol, seq=state.seq,
-                                              last_price=last, market_band_ppm=self.band_ppm)
+                self.book = OrderBook.rebuild(
+                    list(resting.values()),
+                    symbol=self.symbol,
+                    seq=state.seq,
+                    last_price=last,
+                    market_band_ppm=self.band_ppm,
+                )
                 break
             except RebuildError as exc:
                 # "order <id>: why": leave that order out and cancel it; an error that names
@@ -255,10 +320,22 @@ class EngineRunner:
                 trail_ppm = Units.percent_to_ppm(row["trail_percent"])
             reference = self._trail_reference(row)
         return RestingOrder(
-            row["id"], row["user_id"], row["side"], order_type, units.price_to_ticks(price) if price else None, qty,
-            remaining, reserve=reserve, display_qty=display, tif=row["time_in_force"], post_only=row["post_only"],
+            row["id"],
+            row["user_id"],
+            row["side"],
+            order_type,
+            units.price_to_ticks(price) if price else None,
+            qty,
+            remaining,
+            reserve=reserve,
+            display_qty=display,
+            tif=row["time_in_force"],
+            post_only=row["post_only"],
             stop_price=units.price_to_ticks(row["stop_price"]) if row["stop_price"] else None,
-            trail_ticks=trail_ticks, trail_ppm=trail_ppm, trail_reference=reference, triggered=triggered,
+            trail_ticks=trail_ticks,
+            trail_ppm=trail_ppm,
+            trail_reference=reference,
+            triggered=triggered,
         )
 
     def _trail_reference(self, row) -> int:
@@ -278,14 +355,26 @@ class EngineRunner:
         with transaction.atomic(durable=True):
             fenced(lease_name(self.symbol), epoch, self.holder)
             new = list(
-                SpotOrder.objects.filter(symbol=self.symbol, status=SpotStatus.NEW).order_by("id")
-                .values_list(*_ORDER_FIELDS, "price", "protect_price", "stop_price", "trail_amount", "trail_percent",
-                             "display_quantity", "time_in_force", "post_only", "quote_quantity",
-                             "cancel_requested_at")[: self.take]
+                SpotOrder.objects.filter(symbol=self.symbol, status=SpotStatus.NEW)
+                .order_by("id")
+                .values_list(
+                    *_ORDER_FIELDS,
+                    "price",
+                    "protect_price",
+                    "stop_price",
+                    "trail_amount",
+                    "trail_percent",
+                    "display_quantity",
+                    "time_in_force",
+                    "post_only",
+                    "quote_quantity",
+                    "cancel_requested_at",
+                )[: self.take]
             )
             cancels = list(
                 SpotOrder.objects.filter(symbol=self.symbol, status__in=_LIVE, cancel_requested_at__isnull=False)
-                .order_by("id").values_list("id", flat=True)[: self.batch]
+                .order_by("id")
+                .values_list("id", flat=True)[: self.batch]
             )
             if not new and not cancels and not self.unrestorable:
                 return False
@@ -299,7 +388,9 @@ class EngineRunner:
                 # error: the next lead rebuilds the book from the database and tries again,
                 # with half the orders, until a bad one is alone and is rejected.
                 self._suspect([row[0] for row in new])
-                raise DatabaseError(f"engine {self.symbol}: batch of {len(new)} refused: {type(exc).__name__}: {exc}") from exc
+                raise DatabaseError(
+                    f"engine {self.symbol}: batch of {len(new)} refused: {type(exc).__name__}: {exc}"
+                ) from exc
         self.matched += len(new)
         self.unrestorable = {}
         self.poison.difference_update(row[0] for row in new)
@@ -360,7 +451,9 @@ class EngineRunner:
         elif order_type == MARKET and protect is not None:
             # a market buy by quantity: an IOC (or FOK) limit at its protection price,
             # so it never spends beyond its hold
-            book.place(order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC)
+            book.place(
+                order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC
+            )
         else:
             limit = price if price is not None else protect
             limit_ticks = units.price_to_ticks(limit) if limit is not None else None
@@ -369,9 +462,21 @@ class EngineRunner:
             trail_ticks = units.price_to_ticks(trail_amount) if trail_amount is not None else None
             trail_ppm = Units.percent_to_ppm(trail_percent) if trail_percent is not None else None
             quote_units = units.quote_to_int(quote_qty) if quote_qty is not None else None
-            book.place(order.id, order.user_id, order.side, order_type, qty, limit_ticks, tif, post_only=post_only,
-                       display_qty=display_lots, stop_price=stop_ticks, trail_ticks=trail_ticks, trail_ppm=trail_ppm,
-                       quote_qty=quote_units)
+            book.place(
+                order.id,
+                order.user_id,
+                order.side,
+                order_type,
+                qty,
+                limit_ticks,
+                tif,
+                post_only=post_only,
+                display_qty=display_lots,
+                stop_price=stop_ticks,
+                trail_ticks=trail_ticks,
+                trail_ppm=trail_ppm,
+                quote_qty=quote_units,
+            )
 
     def _write(self, events) -> dict:
         live = self.live
@@ -385,7 +490,9 @@ class EngineRunner:
         for event in events:
             kind = event[0]
             if kind == TRADE:
-                _, eseq, pticks, lots, maker_id, taker_id, maker_user, taker_user, aggressor, maker_left, taker_left = event
+                _, eseq, pticks, lots, maker_id, taker_id, maker_user, taker_user, aggressor, maker_left, taker_left = (
+                    event
+                )
                 price = tick * pticks
                 qty = lot * lots
                 notional = (price * qty).quantize(quote_q, ROUND_DOWN)
@@ -418,11 +525,23 @@ class EngineRunner:
                     ended.append(taker)
                 else:
                     taker.status = SpotStatus.PARTIALLY_FILLED
-                trades.append(SpotTrade(
-                    symbol=self.symbol, seq=eseq, price=price, quantity=qty, quote_amount=notional, taker_side=aggressor,
-                    maker_order_id=maker_id, taker_order_id=taker_id, maker_user_id=maker_user, taker_user_id=taker_user,
-                    maker_fee=maker_fee_amount, taker_fee=taker_fee_amount, created_at=now,
-                ))
+                trades.append(
+                    SpotTrade(
+                        symbol=self.symbol,
+                        seq=eseq,
+                        price=price,
+                        quantity=qty,
+                        quote_amount=notional,
+                        taker_side=aggressor,
+                        maker_order_id=maker_id,
+                        taker_order_id=taker_id,
+                        maker_user_id=maker_user,
+                        taker_user_id=taker_user,
+                        maker_fee=maker_fee_amount,
+                        taker_fee=taker_fee_amount,
+                        created_at=now,
+                    )
+                )
                 last_price = price
             elif kind == BOOK:
                 _, eseq, side, pticks, lots = event
@@ -430,8 +549,11 @@ class EngineRunner:
             elif kind == ACCEPTED:
                 order = live[event[2]]
                 order.queue_seq = event[1]
-                order.status = SpotStatus.TRIGGERED_PENDING if order.type in (
-                    "stop_market", "stop_limit", "trailing_stop") else SpotStatus.OPEN
+                order.status = (
+                    SpotStatus.TRIGGERED_PENDING
+                    if order.type in ("stop_market", "stop_limit", "trailing_stop")
+                    else SpotStatus.OPEN
+                )
             elif kind == CANCELLED:
                 order = live[event[2]]
                 order.touched = True
@@ -463,7 +585,8 @@ class EngineRunner:
         for order in touched:
             if order.invalid:
                 notification_create(
-                    user=User(pk=order.user_id), kind="order_rejected",
+                    user=User(pk=order.user_id),
+                    kind="order_rejected",
                     title=f"{self.symbol} order {order.id} was not accepted",
                     body="The exchange could not process this order; nothing of it traded and its funds are released.",
                 )
@@ -475,11 +598,23 @@ class EngineRunner:
             hidden = None
             if order.iceberg and not final and order.id in book:
                 hidden = lot * book.order(order.id).reserve
-            rows.append((hidden,
-                order.status, order.filled, order.filled_quote, order.fees, order.hold_amount, order.hold_seq,
-                order.queue_seq, order.reason if order.status == SpotStatus.REJECTED else "",
-                order.reason if order.status == SpotStatus.CANCELLED else "", now, now if final else None, order.id,
-            ))
+            rows.append(
+                (
+                    hidden,
+                    order.status,
+                    order.filled,
+                    order.filled_quote,
+                    order.fees,
+                    order.hold_amount,
+                    order.hold_seq,
+                    order.queue_seq,
+                    order.reason if order.status == SpotStatus.REJECTED else "",
+                    order.reason if order.status == SpotStatus.CANCELLED else "",
+                    now,
+                    now if final else None,
+                    order.id,
+                )
+            )
         if rows:
             _update_orders(rows)
         if trades:
@@ -515,37 +650,72 @@ class EngineRunner:
             hold_id = f"spot:{order.id}:hold:{seq}"
             ref = f"spot_order:{order.id}"
             if order.spent:
-                requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:post", kind=TransferKind.POST_PENDING,
-                                                code="spot_fill", pending_id=hold_id, amount=order.spent, reference=ref))
+                requests.append(
+                    TransferRequest(
+                        id=f"spot:{order.id}:{seq}:post",
+                        kind=TransferKind.POST_PENDING,
+                        code="spot_fill",
+                        pending_id=hold_id,
+                        amount=order.spent,
+                        reference=ref,
+                    )
+                )
             elif order.hold_amount and (not order.invalid or hold_id in voidable):
-                requests.append(TransferRequest(id=f"spot:{order.id}:{seq}:void", kind=TransferKind.VOID_PENDING,
-                                                code="spot_release", pending_id=hold_id, reference=ref))
+                requests.append(
+                    TransferRequest(
+                        id=f"spot:{order.id}:{seq}:void",
+                        kind=TransferKind.VOID_PENDING,
+                        code="spot_release",
+                        pending_id=hold_id,
+                        reference=ref,
+                    )
+                )
             left = order.hold_amount - order.spent
             order.hold_amount = Decimal(0) if final else left
             if not final and order.spent:
                 order.hold_seq = seq + 1
                 if left > 0:
-                    requests.append(TransferRequest(
-                        id=f"spot:{order.id}:hold:{seq + 1}", kind=TransferKind.PENDING, code="spot_hold",
-                        asset=order.hold_asset, amount=left, debit=self._account(order.user_id, order.hold_asset),
-                        credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
-                        reference=ref,
-                    ))
+                    requests.append(
+                        TransferRequest(
+                            id=f"spot:{order.id}:hold:{seq + 1}",
+                            kind=TransferKind.PENDING,
+                            code="spot_hold",
+                            asset=order.hold_asset,
+                            amount=left,
+                            debit=self._account(order.user_id, order.hold_asset),
+                            credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
+                            reference=ref,
+                        )
+                    )
             elif final and order.spent:
                 order.hold_seq = seq + 1
             asset = self.base if order.side == BUY else self.quote
             fees[asset] += order.fee
             if order.received:
-                payouts.append(TransferRequest(
-                    id=f"spot:{order.id}:{seq}:recv", code="spot_fill", asset=asset, amount=order.received,
-                    debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
-                    credit=self._account(order.user_id, asset), reference=ref))
+                payouts.append(
+                    TransferRequest(
+                        id=f"spot:{order.id}:{seq}:recv",
+                        code="spot_fill",
+                        asset=asset,
+                        amount=order.received,
+                        debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
+                        credit=self._account(order.user_id, asset),
+                        reference=ref,
+                    )
+                )
         for asset, amount in fees.items():
             if amount:
-                payouts.append(TransferRequest(
-                    id=f"spot:{self.symbol}:{self.book.seq}:fee:{asset}", code="spot_fee", asset=asset, amount=amount,
-                    debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
-                    credit=self._account(None, asset, SystemRole.FEES, key), reference=f"spot_batch:{self.symbol}:{self.book.seq}"))
+                payouts.append(
+                    TransferRequest(
+                        id=f"spot:{self.symbol}:{self.book.seq}:fee:{asset}",
+                        code="spot_fee",
+                        asset=asset,
+                        amount=amount,
+                        debit=self._account(None, asset, SystemRole.SPOT_CLEARING, key),
+                        credit=self._account(None, asset, SystemRole.FEES, key),
+                        reference=f"spot_batch:{self.symbol}:{self.book.seq}",
+                    )
+                )
         return requests + payouts
 
     # --- after commit ----------------------------------------------------------------------------
@@ -556,30 +726,64 @@ class EngineRunner:
         if outcome["book"]:
             bids, asks = [], []
             for (side, pticks), lots in sorted(outcome["book"].items()):
-                (bids if side == BUY else asks).append([str(units.ticks_to_price(pticks)), str(units.lots_to_qty(lots))])
+                (bids if side == BUY else asks).append(
+                    [str(units.ticks_to_price(pticks)), str(units.lots_to_qty(lots))]
+                )
             # "previous": the sequence this delta follows, so a client can tell a lost delta
             # from the gaps that events without a book change leave in the sequence
-            updates.append((f"book:{symbol}", {"type": "delta", "sequence": outcome["seq"], "previous": self.published_seq,
-                                               "bids": bids, "asks": asks}))
+            updates.append(
+                (
+                    f"book:{symbol}",
+                    {
+                        "type": "delta",
+                        "sequence": outcome["seq"],
+                        "previous": self.published_seq,
+                        "bids": bids,
+                        "asks": asks,
+                    },
+                )
+            )
             self.published_seq = outcome["seq"]
         if outcome["book"] or outcome["trades"]:
             self._publish_snapshot(outcome["trades"])
         for trade in outcome["trades"]:
             updates.append((f"trades:{symbol}", trade_payload(trade)))
         for order in outcome["orders"]:
-            updates.append((f"user:{order.user_id}", {
-                "type": "order", "id": order.id, "symbol": symbol, "status": order.status,
-                "filled_quantity": str(order.filled), "client_order_id": order.client_order_id,
-                "reason": order.reason or None,
-            }))
+            updates.append(
+                (
+                    f"user:{order.user_id}",
+                    {
+                        "type": "order",
+                        "id": order.id,
+                        "symbol": symbol,
+                        "status": order.status,
+                        "filled_quantity": str(order.filled),
+                        "client_order_id": order.client_order_id,
+                        "reason": order.reason or None,
+                    },
+                )
+            )
         users = set()
         for trade in outcome["trades"]:
-            for side, user_id, order_id, fee in (("maker", trade.maker_user_id, trade.maker_order_id, trade.maker_fee),
-                                                 ("taker", trade.taker_user_id, trade.taker_order_id, trade.taker_fee)):
-                updates.append((f"user:{user_id}", {
-                    "type": "fill", "order_id": order_id, "symbol": symbol, "price": str(trade.price),
-                    "quantity": str(trade.quantity), "liquidity": side, "fee": str(fee), "seq": trade.seq,
-                }))
+            for side, user_id, order_id, fee in (
+                ("maker", trade.maker_user_id, trade.maker_order_id, trade.maker_fee),
+                ("taker", trade.taker_user_id, trade.taker_order_id, trade.taker_fee),
+            ):
+                updates.append(
+                    (
+                        f"user:{user_id}",
+                        {
+                            "type": "fill",
+                            "order_id": order_id,
+                            "symbol": symbol,
+                            "price": str(trade.price),
+                            "quantity": str(trade.quantity),
+                            "liquidity": side,
+                            "fee": str(fee),
+                            "seq": trade.seq,
+                        },
+                    )
+                )
                 users.add(user_id)
         for order in outcome["orders"]:
             if order.status in (SpotStatus.CANCELLED, SpotStatus.REJECTED, SpotStatus.FILLED):
@@ -601,13 +805,17 @@ class EngineRunner:
         snap = self.book.snapshot(BOOK_DEPTH)
         units = self.units
         try:
-            cache.set(spot_book_key(self.symbol), {
-                "sequence": snap.seq,
-                "bids": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.bids],
-                "asks": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.asks],
-                "last": str(units.ticks_to_price(snap.last_price)) if snap.last_price else None,
-                "trades": list(self.recent_trades),
-            }, timeout=None)
+            cache.set(
+                spot_book_key(self.symbol),
+                {
+                    "sequence": snap.seq,
+                    "bids": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.bids],
+                    "asks": [[str(units.ticks_to_price(p)), str(units.lots_to_qty(q))] for p, q in snap.asks],
+                    "last": str(units.ticks_to_price(snap.last_price)) if snap.last_price else None,
+                    "trades": list(self.recent_trades),
+                },
+                timeout=None,
+            )
         except Exception as exc:
             if unavailable(exc) != REDIS:
                 raise
@@ -621,19 +829,41 @@ class EngineRunner:
 def _open_holds(hold_ids: list[str]) -> list[str]:
     """Which of these holds exist and are still open (an order the runner refused may have
     been written without one)."""
-    return list(Transfer.objects.filter(pk__in=hold_ids, kind=TransferKind.PENDING)
-                .exclude(resolutions__isnull=False).values_list("pk", flat=True))
+    return list(
+        Transfer.objects.filter(pk__in=hold_ids, kind=TransferKind.PENDING)
+        .exclude(resolutions__isnull=False)
+        .values_list("pk", flat=True)
+    )
 
 
 _ORDER_UPDATE = (
-    ("hidden_quantity", "numeric"), ("status", "text"), ("filled_quantity", "numeric"), ("filled_quote", "numeric"),
-    ("fees_paid", "numeric"), ("hold_amount", "numeric"), ("hold_seq", "integer"), ("queue_seq", "bigint"),
-    ("reject_reason", "text"), ("cancel_reason", "text"), ("updated_at", "timestamptz"), ("closed_at", "timestamptz"),
+    ("hidden_quantity", "numeric"),
+    ("status", "text"),
+    ("filled_quantity", "numeric"),
+    ("filled_quote", "numeric"),
+    ("fees_paid", "numeric"),
+    ("hold_amount", "numeric"),
+    ("hold_seq", "integer"),
+    ("queue_seq", "bigint"),
+    ("reject_reason", "text"),
+    ("cancel_reason", "text"),
+    ("updated_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
 )
 _TRADE_COLUMNS = (
-    ("symbol", "text"), ("seq", "bigint"), ("price", "numeric"), ("quantity", "numeric"), ("quote_amount", "numeric"),
-    ("taker_side", "text"), ("maker_order_id", "bigint"), ("taker_order_id", "bigint"), ("maker_user_id", "bigint"),
-    ("taker_user_id", "bigint"), ("maker_fee", "numeric"), ("taker_fee", "numeric"), ("created_at", "timestamptz"),
+    ("symbol", "text"),
+    ("seq", "bigint"),
+    ("price", "numeric"),
+    ("quantity", "numeric"),
+    ("quote_amount", "numeric"),
+    ("taker_side", "text"),
+    ("maker_order_id", "bigint"),
+    ("taker_order_id", "bigint"),
+    ("maker_user_id", "bigint"),
+    ("taker_user_id", "bigint"),
+    ("maker_fee", "numeric"),
+    ("taker_fee", "numeric"),
+    ("created_at", "timestamptz"),
 )
 
 
@@ -643,15 +873,20 @@ def _update_orders(rows: list[tuple]) -> None:
     table = SpotOrder._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            arrays, values = unnest_arrays([list(column) for column in zip(*rows)],
-                                           [kind for _, kind in _ORDER_UPDATE] + ["bigint"])
+            arrays, values = unnest_arrays(
+                [list(column) for column in zip(*rows)], [kind for _, kind in _ORDER_UPDATE] + ["bigint"]
+            )
             names = ", ".join(name for name, _ in _ORDER_UPDATE)
             sets = ", ".join(f"{name} = v.{name}" for name, _ in _ORDER_UPDATE)
-            cursor.execute(f"UPDATE {table} AS o SET {sets} FROM unnest({arrays}) AS v({names}, id) WHERE o.id = v.id", values)
+            cursor.execute(
+                f"UPDATE {table} AS o SET {sets} FROM unnest({arrays}) AS v({names}, id) WHERE o.id = v.id", values
+            )
         else:
             fields = [SpotOrder._meta.get_field(name) for name, _ in _ORDER_UPDATE]
-            prepared = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, row)] + [row[-1]]
-                        for row in rows]
+            prepared = [
+                [field.get_db_prep_save(value, connection) for field, value in zip(fields, row)] + [row[-1]]
+                for row in rows
+            ]
             sets = ", ".join(f"{name}=%s" for name, _ in _ORDER_UPDATE)
             cursor.executemany(f"UPDATE {table} SET {sets} WHERE id=%s", prepared)
 
@@ -660,8 +895,9 @@ def _insert_trades(trades: list[SpotTrade]) -> None:
     if connection.vendor != "postgresql":
         SpotTrade.objects.bulk_create(trades)
         return
-    arrays, values = unnest_arrays([[getattr(trade, name) for trade in trades] for name, _ in _TRADE_COLUMNS],
-                                   [kind for _, kind in _TRADE_COLUMNS])
+    arrays, values = unnest_arrays(
+        [[getattr(trade, name) for trade in trades] for name, _ in _TRADE_COLUMNS], [kind for _, kind in _TRADE_COLUMNS]
+    )
     names = ", ".join(name for name, _ in _TRADE_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {SpotTrade._meta.db_table} ({names}) SELECT * FROM unnest({arrays})", values)
@@ -669,16 +905,26 @@ def _insert_trades(trades: list[SpotTrade]) -> None:
 
 def trade_payload(trade: SpotTrade) -> dict:
     return {
-        "id": trade.seq, "price": str(trade.price), "quantity": str(trade.quantity), "side": trade.taker_side,
+        "id": trade.seq,
+        "price": str(trade.price),
+        "quantity": str(trade.quantity),
+        "side": trade.taker_side,
         "time": utc_string(trade.created_at),
     }
 
 
-def engine_singleton(symbol: str, *, ttl: float = 3.0, announce=print, batch: int | None = None,
-                     guard_gc: bool = False) -> Singleton:
+def engine_singleton(
+    symbol: str, *, ttl: float = 3.0, announce=print, batch: int | None = None, guard_gc: bool = False
+) -> Singleton:
     runner = EngineRunner(symbol, batch=batch, guard_gc=guard_gc)
-    singleton = Singleton(lease_name(symbol), work=runner.work, ttl=ttl, interval=settings.ENGINE_POLL_SECONDS,
-                          on_lead=runner.on_lead, announce=announce)
+    singleton = Singleton(
+        lease_name(symbol),
+        work=runner.work,
+        ttl=ttl,
+        interval=settings.ENGINE_POLL_SECONDS,
+        on_lead=runner.on_lead,
+        announce=announce,
+    )
     runner.holder = singleton.holder
     singleton.runner = runner
     return singleton

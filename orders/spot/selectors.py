@@ -31,7 +31,8 @@ def spot_orders_for(*, user, status: str = "all", symbol: str | None = None):
         qs = qs.filter(status=status)
     else:
         raise ValidationFailed(
-            "status must be open, closed, all or an order status.", fields={"status": ["open, closed, all, or a status."]}
+            "status must be open, closed, all or an order status.",
+            fields={"status": ["open, closed, all, or a status."]},
         )
     if symbol:
         qs = qs.filter(symbol=symbol.upper())
@@ -72,10 +73,17 @@ def _fill(trade: SpotTrade, user_id: int) -> Fill:
     side = ("sell" if trade.taker_side == "buy" else "buy") if maker else trade.taker_side
     base = trade.symbol.split("-")[0]
     return Fill(
-        trade_id=trade.pk, order_id=trade.maker_order_id if maker else trade.taker_order_id, symbol=trade.symbol,
-        side=side, price=trade.price, quantity=trade.quantity, quote_amount=trade.quote_amount,
-        fee=trade.maker_fee if maker else trade.taker_fee, fee_asset=base if side == "buy" else "USDT",
-        liquidity="maker" if maker else "taker", time=trade.created_at,
+        trade_id=trade.pk,
+        order_id=trade.maker_order_id if maker else trade.taker_order_id,
+        symbol=trade.symbol,
+        side=side,
+        price=trade.price,
+        quantity=trade.quantity,
+        quote_amount=trade.quote_amount,
+        fee=trade.maker_fee if maker else trade.taker_fee,
+        fee_asset=base if side == "buy" else "USDT",
+        liquidity="maker" if maker else "taker",
+        time=trade.created_at,
     )
 
 
@@ -86,23 +94,30 @@ def spot_fills_for(*, user, symbol: str | None = None, limit: int = 100) -> list
     taker = SpotTrade.objects.filter(taker_user=user)
     if symbol:
         maker, taker = maker.filter(symbol=symbol.upper()), taker.filter(symbol=symbol.upper())
-    trades = sorted(list(maker.order_by("-id")[:limit]) + list(taker.order_by("-id")[:limit]), key=lambda t: -t.pk)[:limit]
+    trades = sorted(list(maker.order_by("-id")[:limit]) + list(taker.order_by("-id")[:limit]), key=lambda t: -t.pk)[
+        :limit
+    ]
     return [_fill(trade, user.pk) for trade in trades]
 
 
 def spot_order_fills(*, order: SpotOrder) -> list[Fill]:
     trades = SpotTrade.objects.filter(Q(maker_order=order) | Q(taker_order=order)).order_by("id")
-    return [
-        _fill_of_order(trade, order) for trade in trades
-    ]
+    return [_fill_of_order(trade, order) for trade in trades]
 
 
 def _fill_of_order(trade: SpotTrade, order: SpotOrder) -> Fill:
     maker = trade.maker_order_id == order.pk
     return Fill(
-        trade_id=trade.pk, order_id=order.pk, symbol=trade.symbol, side=order.side, price=trade.price,
-        quantity=trade.quantity, quote_amount=trade.quote_amount, fee=trade.maker_fee if maker else trade.taker_fee,
-        fee_asset=trade.symbol.split("-")[0] if order.side == "buy" else "USDT", liquidity="maker" if maker else "taker",
+        trade_id=trade.pk,
+        order_id=order.pk,
+        symbol=trade.symbol,
+        side=order.side,
+        price=trade.price,
+        quantity=trade.quantity,
+        quote_amount=trade.quote_amount,
+        fee=trade.maker_fee if maker else trade.taker_fee,
+        fee_asset=trade.symbol.split("-")[0] if order.side == "buy" else "USDT",
+        liquidity="maker" if maker else "taker",
         time=trade.created_at,
     )
 
@@ -110,12 +125,23 @@ def _fill_of_order(trade: SpotTrade, order: SpotOrder) -> Fill:
 def smart_order_children(*, parent: SpotOrder, order_dict) -> list[dict]:
     """A parent's children as the API shows them: book children as orders (``order_dict``),
     venue children with their venue, client order id and outcome."""
-    children = [{"venue": OUR_BOOK, **order_dict(child)} for child in SpotOrder.objects.filter(parent=parent).order_by("id")]
+    children = [
+        {"venue": OUR_BOOK, **order_dict(child)} for child in SpotOrder.objects.filter(parent=parent).order_by("id")
+    ]
     for child in parent.venue_children.order_by("id"):
-        children.append({
-            "venue": child.venue, "client_order_id": child.client_order_id, "side": child.side,
-            "quantity": decimal_string(child.quantity), "price": decimal_string(child.limit_price), "status": child.status,
-            "filled_quantity": decimal_string(child.filled_quantity), "filled_quote": decimal_string(child.filled_quote),
-            "average_price": decimal_string(child.average_price), "fees_paid": decimal_string(child.fee), "error": child.error or None,
-        })
+        children.append(
+            {
+                "venue": child.venue,
+                "client_order_id": child.client_order_id,
+                "side": child.side,
+                "quantity": decimal_string(child.quantity),
+                "price": decimal_string(child.limit_price),
+                "status": child.status,
+                "filled_quantity": decimal_string(child.filled_quantity),
+                "filled_quote": decimal_string(child.filled_quote),
+                "average_price": decimal_string(child.average_price),
+                "fees_paid": decimal_string(child.fee),
+                "error": child.error or None,
+            }
+        )
     return children

@@ -37,7 +37,12 @@ def market(request, symbol: str):
 
         # First paint only; the page keeps them live from /ws/user/ (or the balances API).
         balances = [
-            {"asset": b.asset, "available": fmt(b.asset, b.available), "held": fmt(b.asset, b.held), "total": fmt(b.asset, b.total)}
+            {
+                "asset": b.asset,
+                "available": fmt(b.asset, b.available),
+                "held": fmt(b.asset, b.held),
+                "total": fmt(b.asset, b.total),
+            }
             for b in balances_for(user=request.user)
         ]
         config.update(
@@ -56,4 +61,3 @@ def market(request, symbol: str):
             "balances": [b for b in balances if b["asset"] in (instrument.base, instrument.quote)],
         },
     )
-

@@ -5,93 +5,153 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Counter',
+            name="Counter",
             fields=[
-                ('name', models.CharField(max_length=80, primary_key=True, serialize=False)),
-                ('value', models.BigIntegerField(default=0)),
+                ("name", models.CharField(max_length=80, primary_key=True, serialize=False)),
+                ("value", models.BigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='Settlement',
+            name="Settlement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ref', models.CharField(help_text='The outbox event key, e.g. option_order:42.', max_length=120, unique=True)),
-                ('event_id', models.BigIntegerField(help_text='The outbox event that carried it.')),
-                ('topic', models.CharField(max_length=60)),
-                ('kind', models.CharField(choices=[('open', 'Opening buy'), ('close', 'Close'), ('exercise', 'Exercise')], max_length=10)),
-                ('underlying', models.CharField(max_length=8)),
-                ('usdt', models.DecimalField(decimal_places=8, help_text='USDT the platform received (open) or paid (close, exercise).', max_digits=38)),
-                ('underlying_qty', models.DecimalField(decimal_places=8, help_text='The underlying worth of it at the index at order time.', max_digits=38)),
-                ('index_price', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('payload', models.JSONField(default=dict)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('settled', 'Settled'), ('manual_review', 'Manual review'), ('resolved', 'Resolved by staff')], db_index=True, default='pending', max_length=16)),
-                ('step', models.PositiveSmallIntegerField(default=1, help_text='The next step to run; 5 when done.')),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Failed attempts of the current step.')),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('claim', models.CharField(blank=True, default='', max_length=40)),
-                ('last_error_code', models.CharField(blank=True, default='', max_length=40)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('client_order_id', models.CharField(blank=True, default='', max_length=40)),
-                ('venue', models.CharField(blank=True, default='', max_length=40)),
-                ('venue_order_id', models.CharField(blank=True, default='', max_length=80)),
-                ('venue_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('filled_qty', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('fill_cost', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('fill_price', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('venue_fee', models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
-                ('slippage_bps', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
-                ('event_created_at', models.DateTimeField(help_text='When the business transaction wrote the event.')),
-                ('accepted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_by', models.CharField(blank=True, default='', max_length=254)),
-                ('resolution_note', models.TextField(blank=True, default='')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "ref",
+                    models.CharField(
+                        help_text="The outbox event key, e.g. option_order:42.", max_length=120, unique=True
+                    ),
+                ),
+                ("event_id", models.BigIntegerField(help_text="The outbox event that carried it.")),
+                ("topic", models.CharField(max_length=60)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("open", "Opening buy"), ("close", "Close"), ("exercise", "Exercise")], max_length=10
+                    ),
+                ),
+                ("underlying", models.CharField(max_length=8)),
+                (
+                    "usdt",
+                    models.DecimalField(
+                        decimal_places=8,
+                        help_text="USDT the platform received (open) or paid (close, exercise).",
+                        max_digits=38,
+                    ),
+                ),
+                (
+                    "underlying_qty",
+                    models.DecimalField(
+                        decimal_places=8,
+                        help_text="The underlying worth of it at the index at order time.",
+                        max_digits=38,
+                    ),
+                ),
+                ("index_price", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("payload", models.JSONField(default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("settled", "Settled"),
+                            ("manual_review", "Manual review"),
+                            ("resolved", "Resolved by staff"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("step", models.PositiveSmallIntegerField(default=1, help_text="The next step to run; 5 when done.")),
+                ("attempts", models.PositiveIntegerField(default=0, help_text="Failed attempts of the current step.")),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("claim", models.CharField(blank=True, default="", max_length=40)),
+                ("last_error_code", models.CharField(blank=True, default="", max_length=40)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("client_order_id", models.CharField(blank=True, default="", max_length=40)),
+                ("venue", models.CharField(blank=True, default="", max_length=40)),
+                ("venue_order_id", models.CharField(blank=True, default="", max_length=80)),
+                ("venue_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("filled_qty", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("fill_cost", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("fill_price", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("venue_fee", models.DecimalField(blank=True, decimal_places=8, max_digits=38, null=True)),
+                ("slippage_bps", models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
+                ("event_created_at", models.DateTimeField(help_text="When the business transaction wrote the event.")),
+                ("accepted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_by", models.CharField(blank=True, default="", max_length=254)),
+                ("resolution_note", models.TextField(blank=True, default="")),
             ],
             options={
-                'ordering': ('-id',),
-                'indexes': [models.Index(fields=['state', 'updated_at'], name='settlement_state_updated')],
+                "ordering": ("-id",),
+                "indexes": [models.Index(fields=["state", "updated_at"], name="settlement_state_updated")],
             },
         ),
         migrations.CreateModel(
-            name='SettlementError',
+            name="SettlementError",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('step', models.PositiveSmallIntegerField()),
-                ('attempt', models.PositiveIntegerField()),
-                ('code', models.CharField(max_length=40)),
-                ('message', models.TextField(blank=True, default='')),
-                ('transient', models.BooleanField()),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('settlement', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='errors', to='settlement.settlement')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("step", models.PositiveSmallIntegerField()),
+                ("attempt", models.PositiveIntegerField()),
+                ("code", models.CharField(max_length=40)),
+                ("message", models.TextField(blank=True, default="")),
+                ("transient", models.BooleanField()),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "settlement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="errors", to="settlement.settlement"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('settlement', 'at'),
+                "ordering": ("settlement", "at"),
             },
         ),
         migrations.CreateModel(
-            name='SettlementStep',
+            name="SettlementStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('step', models.PositiveSmallIntegerField()),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('retrying', 'Retrying'), ('failed', 'Failed')], default='running', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('error_code', models.CharField(blank=True, default='', max_length=40)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('settlement', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='settlement.settlement')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("step", models.PositiveSmallIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("retrying", "Retrying"),
+                            ("failed", "Failed"),
+                        ],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("error_code", models.CharField(blank=True, default="", max_length=40)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "settlement",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="steps", to="settlement.settlement"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('settlement', 'step'),
-                'constraints': [models.UniqueConstraint(fields=('settlement', 'step'), name='settlement_one_row_per_step')],
+                "ordering": ("settlement", "step"),
+                "constraints": [
+                    models.UniqueConstraint(fields=("settlement", "step"), name="settlement_one_row_per_step")
+                ],
             },
         ),
     ]

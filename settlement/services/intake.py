@@ -91,7 +91,18 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
     return new_ids, carried
 
 
-INSERT_KINDS = ("varchar", "bigint", "varchar", "varchar", "varchar", "numeric", "numeric", "numeric", "text", "timestamptz")
+INSERT_KINDS = (
+    "varchar",
+    "bigint",
+    "varchar",
+    "varchar",
+    "varchar",
+    "numeric",
+    "numeric",
+    "numeric",
+    "text",
+    "timestamptz",
+)
 
 
 def _insert(events: Sequence[dict]) -> list[Settlement]:
@@ -141,7 +152,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
         params = constants + literals
     else:
         field = Settlement._meta.get_field
-        json_field, usdt_field, qty_field, index_field = (field(n) for n in ("payload", "usdt", "underlying_qty", "index_price"))
+        json_field, usdt_field, qty_field, index_field = (
+            field(n) for n in ("payload", "usdt", "underlying_qty", "index_price")
+        )
         params = []
         for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
             params += [
@@ -166,9 +179,22 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
         if pk is not None:
             new.append(
                 Settlement(
-                    id=pk, ref=ref, event_id=event_id, topic=topic, kind=kind, underlying=underlying, usdt=usdt,
-                    underlying_qty=qty, index_price=index, payload=payload, event_created_at=created,
-                    state=State.PENDING, step=1, attempts=0, accepted_at=now, updated_at=now,
+                    id=pk,
+                    ref=ref,
+                    event_id=event_id,
+                    topic=topic,
+                    kind=kind,
+                    underlying=underlying,
+                    usdt=usdt,
+                    underlying_qty=qty,
+                    index_price=index,
+                    payload=payload,
+                    event_created_at=created,
+                    state=State.PENDING,
+                    step=1,
+                    attempts=0,
+                    accepted_at=now,
+                    updated_at=now,
                 )
             )
     return sorted(new, key=lambda s: s.id)

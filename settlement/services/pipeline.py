@@ -20,7 +20,9 @@ from .steps import ledger_run
 from .swap import venue_hand_on, venue_queue, venue_run
 
 
-def settlements_run(*, ids: Sequence[int], from_step: int = 1, to_step: int = 4, through_venue: bool | None = None) -> list[int]:
+def settlements_run(
+    *, ids: Sequence[int], from_step: int = 1, to_step: int = 4, through_venue: bool | None = None
+) -> list[int]:
     """Run the settlements among ``ids`` (and others waiting at each step) from ``from_step``
     through ``to_step``; returns the ids that completed ``to_step``.
 

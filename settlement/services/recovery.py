@@ -105,7 +105,9 @@ def settlements_recover() -> int:
 # --- reconciliation -------------------------------------------------------------------------
 
 
-def outbox_reconcile(*, publish: Callable[[list[dict]], None], older_than: float | None = None, limit: int = 5000) -> int:
+def outbox_reconcile(
+    *, publish: Callable[[list[dict]], None], older_than: float | None = None, limit: int = 5000
+) -> int:
     """Publish the events still without a settlement and not queued; returns how many were
     re-published."""
     older_than = settings.SETTLEMENT_RECONCILE_AFTER_SECONDS if older_than is None else older_than
@@ -235,5 +237,5 @@ def events_taken(messages: list[dict]) -> None:
     them again. Best effort: a mark left behind only delays that by the period."""
     try:
         queue_marks().unmark(m["id"] for m in messages if "id" in m)
-    except Exception as exc:  # noqa: BLE001 - the broker just handed us this message; a blip is no reason to fail it
+    except Exception as exc:
         logger.warning("intake could not unmark %d event(s): %s: %s", len(messages), type(exc).__name__, exc)

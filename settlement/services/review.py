@@ -19,9 +19,16 @@ def settlement_retry(*, settlement_id: int, actor, note: str = "") -> Settlement
     with transaction.atomic(durable=True):
         settlement = _for_update(settlement_id)
         if settlement.state != State.MANUAL_REVIEW:
-            raise Conflict(f"Settlement {settlement.ref} is {settlement.state}, not in manual review.", code="not_in_review")
+            raise Conflict(
+                f"Settlement {settlement.ref} is {settlement.state}, not in manual review.", code="not_in_review"
+            )
         Settlement.objects.filter(id=settlement.id).update(
-            state=State.RUNNING, attempts=0, next_attempt_at=None, claimed_until=None, claim="", updated_at=timezone.now()
+            state=State.RUNNING,
+            attempts=0,
+            next_attempt_at=None,
+            claimed_until=None,
+            claim="",
+            updated_at=timezone.now(),
         )
         mirror_refs([settlement.ref], "settling")
         audit_append(
@@ -44,7 +51,9 @@ def settlement_resolve(*, settlement_id: int, actor, note: str) -> Settlement:
     with transaction.atomic(durable=True):
         settlement = _for_update(settlement_id)
         if settlement.state != State.MANUAL_REVIEW:
-            raise Conflict(f"Settlement {settlement.ref} is {settlement.state}, not in manual review.", code="not_in_review")
+            raise Conflict(
+                f"Settlement {settlement.ref} is {settlement.state}, not in manual review.", code="not_in_review"
+            )
         Settlement.objects.filter(id=settlement.id).update(
             state=State.RESOLVED,
             resolved_by=getattr(actor, "email", "") or "",

@@ -70,7 +70,9 @@ def lock_batch(ids: Sequence[int], step: int, now: datetime, limit: int | None =
     return sorted(batch, key=lambda s: s.id)
 
 
-def claim(ids: Sequence[int], step: int, *, mark_sends: bool = False, limit: int | None = None) -> tuple[str, list[Settlement]]:
+def claim(
+    ids: Sequence[int], step: int, *, mark_sends: bool = False, limit: int | None = None
+) -> tuple[str, list[Settlement]]:
     """Take a batch at ``step`` (see ``lock_batch``) for work outside a transaction, in a
     transaction of its own: one UPDATE sets the claim, so a redelivered message or a
     recovery sweep leaves the rows alone until it expires. With ``mark_sends`` (step 3), the
@@ -120,7 +122,9 @@ def mark_sent(settlements: list[Settlement], now: datetime) -> None:
 FILL_FIELDS = ("filled_qty", "fill_cost", "fill_price", "venue_fee", "venue_order_id", "slippage_bps")
 
 
-def advance(batch: list[Settlement], last: int, started: datetime, now: datetime, *, first: int, fills: bool = False) -> None:
+def advance(
+    batch: list[Settlement], last: int, started: datetime, now: datetime, *, first: int, fills: bool = False
+) -> None:
     """Record steps ``first``..``last`` done for the batch: the settlement rows (one
     statement), a state row per step, and the order mirror once settled. Runs in the
     caller's transaction, with the legs."""
@@ -158,8 +162,12 @@ def _update_each(batch: list[Settlement], common: dict, fields: Sequence[str]) -
     columns = [meta.get_field(name) for name in fields]
     sets = [f"{meta.get_field(name).column} = %s" for name in common]
     sets += [f"{c.column} = v.{c.column}" for c in columns]
-    values = [[s.id for s in batch]] + [[c.get_db_prep_save(getattr(s, c.attname), connection) for s in batch] for c in columns]
-    placeholders, arrays = unnest_arrays(values, ["bigint"] + [c.cast_db_type(connection).split("(")[0] for c in columns])
+    values = [[s.id for s in batch]] + [
+        [c.get_db_prep_save(getattr(s, c.attname), connection) for s in batch] for c in columns
+    ]
+    placeholders, arrays = unnest_arrays(
+        values, ["bigint"] + [c.cast_db_type(connection).split("(")[0] for c in columns]
+    )
     params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in common.items()]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -172,10 +180,16 @@ def _update_each(batch: list[Settlement], common: dict, fields: Sequence[str]) -
 STEP_ROW_KINDS = ("bigint", "smallint", "varchar", "integer", "varchar", "timestamptz", "timestamptz")
 
 
-def steps_upsert(step, settlements: Iterable[Settlement], status: str, started: datetime, finished, code: str = "") -> None:
+def steps_upsert(
+    step, settlements: Iterable[Settlement], status: str, started: datetime, finished, code: str = ""
+) -> None:
     """``step``: one step or several (steps that commit together)."""
     steps = [step] if isinstance(step, int) else list(step)
-    rows = [(s.id, n, status, s.attempts + (status != StepStatus.DONE), code, started, finished) for n in steps for s in settlements]
+    rows = [
+        (s.id, n, status, s.attempts + (status != StepStatus.DONE), code, started, finished)
+        for n in steps
+        for s in settlements
+    ]
     if not rows:
         return
     table = SettlementStep._meta.db_table
@@ -192,7 +206,9 @@ def steps_upsert(step, settlements: Iterable[Settlement], status: str, started: 
             cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({placeholders})" + upsert, arrays)
             return
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values}" + upsert, [value for row in rows for value in row])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {values}" + upsert, [value for row in rows for value in row]
+        )
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -237,7 +253,12 @@ def record_failure(settlement: Settlement, step: int, token: str, started: datet
         if not changed:
             return
         SettlementError.objects.create(
-            settlement=settlement, step=step, attempt=attempt, code=code[:40], message=str(error)[:2000], transient=transient
+            settlement=settlement,
+            step=step,
+            attempt=attempt,
+            code=code[:40],
+            message=str(error)[:2000],
+            transient=transient,
         )
         settlement.attempts = attempt - 1
         steps_upsert(step, [settlement], StepStatus.FAILED if give_up else StepStatus.RETRYING, started, now, code[:40])

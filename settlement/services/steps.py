@@ -2,7 +2,7 @@
 
 | step | opening buy | close / exercise |
 |---|---|---|
-| 1 system accounts | clearing USDT -> treasury; treasury owes the BTC/ETH | treasury pays the USDT; takes the BTC/ETH to sell |
+| 1 system accounts | clearing USDT -> treasury; treasury owes the coin | treasury pays USDT, takes the coin to sell |
 | 2 funding transfer | treasury USDT -> venue funding | treasury BTC/ETH -> venue funding |
 | 4 return | BTC/ETH -> treasury; dust and hedge slippage to the option book | USDT -> treasury; likewise |
 
@@ -43,7 +43,10 @@ class Accounts:
         self.key = batch[0].ref if batch else ""
         # Every account the batch may need, in one query; a missing one is created on use.
         rows = LedgerAccount.objects.filter(
-            kind__in=(AccountKind.SYSTEM, AccountKind.EXTERNAL), role__in=_ROLES, bucket=system_bucket(self.key), user=None
+            kind__in=(AccountKind.SYSTEM, AccountKind.EXTERNAL),
+            role__in=_ROLES,
+            bucket=system_bucket(self.key),
+            user=None,
         )
         self._cache = {(a.role, a.asset): a for a in rows}
 
@@ -53,7 +56,9 @@ class Accounts:
         return self._cache[(role, asset)]
 
 
-def transfer(settlement: Settlement, step: int, leg: str, asset: str, amount: Decimal, debit, credit) -> TransferRequest:
+def transfer(
+    settlement: Settlement, step: int, leg: str, asset: str, amount: Decimal, debit, credit
+) -> TransferRequest:
     return TransferRequest(
         id=f"stl:{settlement.id}:{step}:{leg}",
         code=f"settlement_step{step}",
@@ -89,13 +94,47 @@ def ledger_step(settlement: Settlement, step: int, accounts: Accounts) -> list[T
         # funding account (rounding dust) and the hedge's slippage and fee against the index
         # go to the option book (clearing), so the system wallet ends flat in both assets.
         if buy:
-            legs.append(transfer(settlement, 4, "base", asset, settlement.filled_qty, acct(funding, asset), acct(treasury, asset)))
-            legs.append(transfer(settlement, 4, "dust", "USDT", usdt - settlement.fill_cost, acct(funding, "USDT"), acct(clearing, "USDT")))
-            legs.append(_true_up(settlement, asset, qty - settlement.filled_qty, acct(clearing, asset), acct(treasury, asset)))
+            legs.append(
+                transfer(
+                    settlement, 4, "base", asset, settlement.filled_qty, acct(funding, asset), acct(treasury, asset)
+                )
+            )
+            legs.append(
+                transfer(
+                    settlement,
+                    4,
+                    "dust",
+                    "USDT",
+                    usdt - settlement.fill_cost,
+                    acct(funding, "USDT"),
+                    acct(clearing, "USDT"),
+                )
+            )
+            legs.append(
+                _true_up(settlement, asset, qty - settlement.filled_qty, acct(clearing, asset), acct(treasury, asset))
+            )
         else:
-            legs.append(transfer(settlement, 4, "usdt", "USDT", settlement.fill_cost, acct(funding, "USDT"), acct(treasury, "USDT")))
-            legs.append(transfer(settlement, 4, "dust", asset, qty - settlement.filled_qty, acct(funding, asset), acct(clearing, asset)))
-            legs.append(_true_up(settlement, "USDT", usdt - settlement.fill_cost, acct(clearing, "USDT"), acct(treasury, "USDT")))
+            legs.append(
+                transfer(
+                    settlement, 4, "usdt", "USDT", settlement.fill_cost, acct(funding, "USDT"), acct(treasury, "USDT")
+                )
+            )
+            legs.append(
+                transfer(
+                    settlement,
+                    4,
+                    "dust",
+                    asset,
+                    qty - settlement.filled_qty,
+                    acct(funding, asset),
+                    acct(clearing, asset),
+                )
+            )
+            legs.append(
+                _true_up(
+                    settlement, "USDT", usdt - settlement.fill_cost, acct(clearing, "USDT"), acct(treasury, "USDT")
+                )
+            )
     else:
         raise ValueError(f"step {step} is not a ledger step")
     return [leg for leg in legs if leg.amount > 0]

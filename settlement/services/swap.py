@@ -255,7 +255,9 @@ class _Outcome:
     fields: dict
 
 
-def _venue_step(batch: list[Settlement], token: str, accounts: Accounts) -> tuple[list[_Outcome], list[tuple[Settlement, Exception]]]:
+def _venue_step(
+    batch: list[Settlement], token: str, accounts: Accounts
+) -> tuple[list[_Outcome], list[tuple[Settlement, Exception]]]:
     done = [_Outcome(s, [], {"filled_qty": Decimal(0), "fill_cost": Decimal(0)}) for s in batch if not s.has_swap]
     batch = [s for s in batch if s.has_swap]
     failed: list[tuple[Settlement, Exception]] = []
@@ -293,7 +295,9 @@ def _venue_step(batch: list[Settlement], token: str, accounts: Accounts) -> tupl
         if order is None:
             continue
         if order.status != FILLED or not order.filled:
-            failed.append((settlement, _Fatal("venue_not_filled", f"The venue order {order.venue_order_id} is {order.status}.")))
+            failed.append(
+                (settlement, _Fatal("venue_not_filled", f"The venue order {order.venue_order_id} is {order.status}."))
+            )
             continue
         legs, fields = swap_legs(settlement, order, accounts)
         done.append(_Outcome(settlement, legs, fields))

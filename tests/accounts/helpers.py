@@ -8,7 +8,6 @@ import zlib
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
-
 def assert_error(response, status: int, code: str, *, field: str | None = None) -> dict:
     """The response is ``status`` in the API.md error format with ``code`` (and ``field`` named)."""
     assert response.status_code == status, (response.status_code, getattr(response, "content", b"")[:500])
@@ -33,7 +32,9 @@ def next_time_step(device: TOTPDevice) -> None:
     more codes than one window allows forget that step instead of sleeping. Throttling
     state is cleared too, as it would have expired by then.
     """
-    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0, throttling_failure_timestamp=None)
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        last_t=-1, throttling_failure_count=0, throttling_failure_timestamp=None
+    )
     device.refresh_from_db()
 
 
@@ -56,10 +57,7 @@ def tiny_png() -> bytes:
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b"")
     )
 
 

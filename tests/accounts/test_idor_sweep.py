@@ -82,8 +82,12 @@ def _spot_order(owner):
         print_index(underlying, price)
     instruments_sync(index_prices=INDEX)
     deposit_credit(user=owner, asset="USDT", amount=Decimal("10000"), txid=f"idor-sweep-spot-{owner.pk}")
-    order, _ = spot_order_place(user=owner, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "limit",
-                                                  "price": "60000.00", "quantity": "0.01"}))
+    order, _ = spot_order_place(
+        user=owner,
+        request=order_request(
+            **{"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "60000.00", "quantity": "0.01"}
+        ),
+    )
     return order, {"order_id": order.pk}
 
 
@@ -176,7 +180,7 @@ def test_other_users_objects_answer_404_on_every_object_endpoint():
     intruder_api.force_authenticate(intruder)
 
     checked = []
-    for name, route, params, callback in sorted(endpoints, key=lambda item: item[0]):
+    for name, _route, params, callback in sorted(endpoints, key=lambda item: item[0]):
         obj, kwargs = OBJECT_FACTORIES[name](owner)
         assert set(kwargs) == set(params), (name, kwargs, params)
         url = reverse(name, kwargs=kwargs)

@@ -326,7 +326,8 @@ def test_admin_reject_selected_asks_for_a_reason(admin_client, staff, pending_pr
     assert KycProfile.objects.filter(pk__in=pks, status=KycStatus.PENDING).count() == 2
 
     response = admin_client.post(
-        CHANGELIST, {"action": "reject_selected", ACTION_CHECKBOX_NAME: pks, "reason": "Name does not match the document"}
+        CHANGELIST,
+        {"action": "reject_selected", ACTION_CHECKBOX_NAME: pks, "reason": "Name does not match the document"},
     )
 
     assert response.status_code == 302, response.content[:2000]

@@ -137,7 +137,11 @@ def test_email_change_with_two_factor_needs_otp(auth_api, user, password):
     device = enable_totp(user)
     original = user.email
 
-    assert_error(auth_api.post(EMAIL, {"password": password, "new_email": "fresh@example.com"}, format="json"), 401, "otp_required")
+    assert_error(
+        auth_api.post(EMAIL, {"password": password, "new_email": "fresh@example.com"}, format="json"),
+        401,
+        "otp_required",
+    )
     user.refresh_from_db()
     assert user.email == original
 

@@ -215,7 +215,11 @@ def test_disable_needs_reauthentication_and_sets_otp_reset_at(auth_api, user, pa
     next_time_step(device)
 
     assert_error(auth_api.post(DISABLE, {}, format="json"), 400, "validation_error", field="password")
-    assert_error(auth_api.post(DISABLE, {"password": "wrong-password-1", "otp": totp_code(device)}, format="json"), 401, "invalid_credentials")
+    assert_error(
+        auth_api.post(DISABLE, {"password": "wrong-password-1", "otp": totp_code(device)}, format="json"),
+        401,
+        "invalid_credentials",
+    )
     assert_error(auth_api.post(DISABLE, {"password": password}, format="json"), 401, "otp_required")
     assert TOTPDevice.objects.filter(user=user, confirmed=True).exists()
     user.refresh_from_db()

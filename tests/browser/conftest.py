@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from tests.processes import test_database_url
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls
@@ -143,7 +144,10 @@ def live_server_url(transactional_db, collected_static, tmp_path) -> str:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"daphne did not answer /healthz in {SERVER_START_TIMEOUT}s:\n{log_path.read_text(errors='replace')[-4000:]}")
+                pytest.fail(
+                    f"daphne did not answer /healthz in {SERVER_START_TIMEOUT}s:\n"
+                    f"{log_path.read_text(errors='replace')[-4000:]}"
+                )
             time.sleep(0.2)
         yield base_url
     finally:

@@ -64,17 +64,23 @@ def test_the_market_page_opens_one_market_socket(page, listed):
     sockets = Sockets(page)
     page.goto(f"/markets/{SYMBOL}/")
     expect(page.locator("#conn-market")).to_have_attribute("data-state", "live")
-    expect(page.locator("#chart")).to_have_attribute("data-bars", re.compile(r"^\d+$"))  # the chart has loaded its history
+    expect(page.locator("#chart")).to_have_attribute(
+        "data-bars", re.compile(r"^\d+$")
+    )  # the chart has loaded its history
     page.wait_for_timeout(SETTLE_MS)
     market = sockets.to("/ws/market/")
     assert len(market) == 1, sockets.opened
     # chart, ticker, book and trades all subscribed on that one socket
-    assert {f"ticker:{SYMBOL}", f"candles:{SYMBOL}:1m", f"book:{SYMBOL}", f"trades:{SYMBOL}"} <= set(sockets.channels[market[0]])
+    assert {f"ticker:{SYMBOL}", f"candles:{SYMBOL}:1m", f"book:{SYMBOL}", f"trades:{SYMBOL}"} <= set(
+        sockets.channels[market[0]]
+    )
     assert sockets.to("/ws/user/") == []
 
     # another interval moves the chart to another channel on the same socket
     page.locator("[data-interval-choice='1h']").click()
-    page.wait_for_function("() => document.querySelector('[data-interval-choice=\"1h\"]').getAttribute('aria-pressed') === 'true'")
+    page.wait_for_function(
+        "() => document.querySelector('[data-interval-choice=\"1h\"]').getAttribute('aria-pressed') === 'true'"
+    )
     page.wait_for_timeout(SETTLE_MS)
     assert len(sockets.to("/ws/market/")) == 1, sockets.opened
     assert f"candles:{SYMBOL}:1h" in sockets.channels[market[0]]

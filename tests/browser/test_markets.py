@@ -21,7 +21,6 @@ from playwright.sync_api import expect
 
 from marketdata.backfill import backfill
 from marketdata.models import Candle, IndexPrint, Instrument, InstrumentKind
-
 from tests.processes import ManagePy
 
 from .conftest import BASE_DIR, _server_env
@@ -219,7 +218,9 @@ def test_options_page_shows_the_chain_and_switches_underlying(page, feed, browse
     page.goto("/options/")
     expect(page.get_by_role("heading", name="USDT-mode options")).to_be_visible()
     rows = page.locator("#chain tbody tr[data-strike]")
-    page.wait_for_function("() => document.querySelectorAll('#chain tbody tr[data-strike]').length > 5", timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chain tbody tr[data-strike]').length > 5", timeout=LIVE_TIMEOUT_MS
+    )
     assert rows.count() > 5
     options = page.locator("#expiry option")
     assert options.count() > 3
@@ -240,7 +241,8 @@ def test_options_page_shows_the_chain_and_switches_underlying(page, feed, browse
     page.locator("[data-underlying-choice=ETH]").click()
     expect(page.locator("[data-underlying-choice=ETH]")).to_have_attribute("aria-pressed", "true")
     page.wait_for_function(
-        "(btc) => { const rows = [...document.querySelectorAll('#chain tbody tr[data-strike]')].map(r => r.dataset.strike);"
+        "(btc) => { const rows = [...document.querySelectorAll('#chain tbody tr[data-strike]')]"
+        ".map(r => r.dataset.strike);"
         " return rows.length > 5 && JSON.stringify(rows) !== JSON.stringify(btc); }",
         arg=btc_strikes,
         timeout=LIVE_TIMEOUT_MS,
@@ -258,7 +260,9 @@ def test_options_page_shows_the_chain_and_switches_underlying(page, feed, browse
     # the chain keeps refreshing (every 5 s) and stays on ETH
     refreshes = int(page.locator("[data-page=options]").get_attribute("data-refreshes"))
     page.wait_for_function(
-        "(n) => Number(document.querySelector('[data-page=options]').dataset.refreshes) > n", arg=refreshes, timeout=LIVE_TIMEOUT_MS
+        "(n) => Number(document.querySelector('[data-page=options]').dataset.refreshes) > n",
+        arg=refreshes,
+        timeout=LIVE_TIMEOUT_MS,
     )
     assert chain_state(page)[0] == eth_strikes
 
@@ -266,7 +270,8 @@ def test_options_page_shows_the_chain_and_switches_underlying(page, feed, browse
     last_expiry = page.locator("#expiry option").last.get_attribute("value")
     page.locator("#expiry").select_option(last_expiry)
     page.wait_for_function(
-        "(eth) => { const rows = [...document.querySelectorAll('#chain tbody tr[data-strike]')].map(r => r.dataset.strike);"
+        "(eth) => { const rows = [...document.querySelectorAll('#chain tbody tr[data-strike]')]"
+        ".map(r => r.dataset.strike);"
         " return rows.length > 5 && JSON.stringify(rows) !== JSON.stringify(eth); }",
         arg=eth_strikes,
         timeout=LIVE_TIMEOUT_MS,
@@ -288,4 +293,3 @@ def test_options_page_shows_the_chain_and_switches_underlying(page, feed, browse
         mobile.screenshot(path=str(screenshot_dir / "options-phone.png"), full_page=True)
     finally:
         context.close()
-

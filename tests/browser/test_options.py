@@ -78,7 +78,9 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
     assert total == price * Decimal("0.5") and price > 0
     first_count = int(quote_box.locator("[data-field=quote-countdown]").inner_text().split()[0])
     page.wait_for_timeout(1300)
-    assert int(quote_box.locator("[data-field=quote-countdown]").inner_text().split()[0]) < first_count  # it counts down
+    assert (
+        int(quote_box.locator("[data-field=quote-countdown]").inner_text().split()[0]) < first_count
+    )  # it counts down
 
     # --- buy: USDT drops, the position appears with its mark ----------------------------------------
     page.get_by_role("button", name="Buy", exact=True).click()
@@ -113,7 +115,8 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
     expect(history).to_have_count(2)
     expect(page.locator("#option-orders tr[data-side=sell] [data-field=total]")).to_have_text(re.compile(r"\d"))
     page.wait_for_function(
-        "(expected) => document.querySelector('#ticket [data-field=usdt-available]').textContent.replace(/,/g, '') === expected",
+        "(expected) => document.querySelector('#ticket [data-field=usdt-available]')"
+        ".textContent.replace(/,/g, '') === expected",
         arg=display(FUNDS - total + proceeds),
         timeout=10_000,
     )
@@ -129,7 +132,12 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
 
     # --- phone width: the ticket and tables fit ---------------------------------------------------------
     phone = browser.new_context(
-        base_url=live_server_url, storage_state=page.context.storage_state(), viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+        base_url=live_server_url,
+        storage_state=page.context.storage_state(),
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
     )
     try:
         mobile = phone.new_page()

@@ -18,6 +18,7 @@ index fresh (market orders need it) at a flat price.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -58,7 +59,9 @@ class EngineProcess(ManagePy):
 
     def wait_until_leading(self) -> None:
         deadline = time.monotonic() + ENGINE_START_TIMEOUT
-        while not Lease.objects.filter(name=f"engine:{SYMBOL}", expires_at__gt=timezone.now()).exclude(holder="").exists():
+        while (
+            not Lease.objects.filter(name=f"engine:{SYMBOL}", expires_at__gt=timezone.now()).exclude(holder="").exists()
+        ):
             if self.proc.poll() is not None:
                 pytest.fail(f"run_engine exited with {self.proc.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -96,7 +99,12 @@ def wait_for(predicate, what: str, timeout: float = 10.0):
 
 
 def place(user, side: str, price: str, quantity: str) -> SpotOrder:
-    order, _ = spot_order_place(user=user, request=order_request(**{"symbol": SYMBOL, "side": side, "type": "limit", "price": price, "quantity": quantity}))
+    order, _ = spot_order_place(
+        user=user,
+        request=order_request(
+            **{"symbol": SYMBOL, "side": side, "type": "limit", "price": price, "quantity": quantity}
+        ),
+    )
     return order
 
 
@@ -110,7 +118,9 @@ def maker(engine, live_server_url):
     """A second funded trader quoting both sides around the 65,000.12 index."""
     engine.wait_until_leading()
     user = funded_trader(usdt="100000", btc="10")
-    resting(place(user, "sell", "65100", "0.05"), place(user, "sell", "65200", "0.1"), place(user, "buy", "64900", "0.05"))
+    resting(
+        place(user, "sell", "65100", "0.05"), place(user, "sell", "65200", "0.1"), place(user, "buy", "64900", "0.05")
+    )
     return user
 
 
@@ -156,7 +166,11 @@ def test_place_rest_cancel_then_take_liquidity(page, maker, browser, live_server
 
     # --- the form follows the order type ----------------------------------------------------------------
     ticket = page.locator("#spot-ticket")
-    price_input, stop_input, trail_input = page.locator("#order-price"), page.locator("#order-stop"), page.locator("#order-trail")
+    price_input, stop_input, trail_input = (
+        page.locator("#order-price"),
+        page.locator("#order-stop"),
+        page.locator("#order-trail"),
+    )
     page.select_option("#order-type", "stop_limit")
     expect(stop_input).to_be_visible()
     expect(price_input).to_be_visible()
@@ -272,8 +286,12 @@ def test_place_rest_cancel_then_take_liquidity(page, maker, browser, live_server
 
     # --- phone width: everything stacks and fits -----------------------------------------------------------------
     phone = browser.new_context(
-        base_url=live_server_url, storage_state=page.context.storage_state(), viewport=PHONE, device_scale_factor=2,
-        is_mobile=True, has_touch=True,
+        base_url=live_server_url,
+        storage_state=page.context.storage_state(),
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
     )
     try:
         mobile = phone.new_page()
@@ -308,8 +326,19 @@ def test_without_the_user_stream_the_page_polls(page, maker, screenshot_dir):
     expect(page.locator(f"#open-orders tr[data-order='{order.pk}']")).to_be_visible()
     expect(level(page, "ask", "65050")).to_have_class(re.compile(r"\bmine\b"))
 
-    taker, _ = spot_order_place(user=maker, request=order_request(**{"symbol": SYMBOL, "side": "buy", "type": "limit", "price": "65050",
-                                                  "quantity": "0.01", "time_in_force": "IOC"}))
+    _taker, _ = spot_order_place(
+        user=maker,
+        request=order_request(
+            **{
+                "symbol": SYMBOL,
+                "side": "buy",
+                "type": "limit",
+                "price": "65050",
+                "quantity": "0.01",
+                "time_in_force": "IOC",
+            }
+        ),
+    )
     wait_for(lambda: SpotOrder.objects.get(pk=order.pk).status == "filled", "the maker to lift the offer")
     expect(page.locator(f"#open-orders tr[data-order='{order.pk}']")).to_have_count(0, timeout=LIVE_MS)
     page.locator("#tab-fills").click()
@@ -339,7 +368,10 @@ def test_book_gap_resubscribes(page, maker):
     page.goto(f"/markets/{SYMBOL}/")
     expect(level(page, "ask", "65100")).to_have_attribute("data-quantity", "0.05")
     sequence = int(page.locator("[data-page=market]").get_attribute("data-book-sequence"))
-    forged = '{"channel":"book:BTC-USDT","type":"delta","sequence":%d,"bids":[["66000","1"]],"asks":[]}' % (sequence + 1)
+    forged = json.dumps(
+        {"channel": "book:BTC-USDT", "type": "delta", "sequence": sequence + 1, "bids": [["66000", "1"]], "asks": []},
+        separators=(",", ":"),
+    )
     assert sockets
     for ws in sockets:  # the chart's socket (market.js) and the book's (trade.js)
         ws.send(forged)
@@ -354,7 +386,9 @@ def test_anonymous_visitors_see_the_book_and_a_sign_in_prompt(page, maker, scree
     page.set_viewport_size(DESKTOP)
     page.goto(f"/markets/{SYMBOL}/")
     expect(page.locator("#trade-login")).to_contain_text("Sign in")
-    expect(page.locator("#trade-login a", has_text="Sign in")).to_have_attribute("href", f"/login/?next=/markets/{SYMBOL}/")
+    expect(page.locator("#trade-login a", has_text="Sign in")).to_have_attribute(
+        "href", f"/login/?next=/markets/{SYMBOL}/"
+    )
     expect(page.locator("#spot-ticket")).to_have_count(0)
     expect(page.locator("#conn-user")).to_have_count(0)
     expect(page.locator("#conn-market")).to_have_attribute("data-state", "live")

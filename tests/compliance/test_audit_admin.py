@@ -56,7 +56,11 @@ def test_admin_addition_and_bulk_deletion_are_recorded(staff_console):
     assert response.status_code == 302, response.content[:3000]
     auditors = Group.objects.get(name="auditors")
     added = only("admin.addition")
-    assert (added.actor_id, added.target_type, added.target_id) == (staff_console.staff.pk, "auth.group", str(auditors.pk))
+    assert (added.actor_id, added.target_type, added.target_id) == (
+        staff_console.staff.pk,
+        "auth.group",
+        str(auditors.pk),
+    )
     assert added.data["object_repr"] == "auditors"
 
     # "Delete selected" on several objects writes its log entries with bulk_create.

@@ -13,6 +13,8 @@ def fund():
 
     def _fund(user, asset, amount):
         counter["n"] += 1
-        return deposit_credit(user=user, asset=asset, amount=Decimal(str(amount)), txid=f"test-fund-{user.pk}-{counter['n']}")
+        return deposit_credit(
+            user=user, asset=asset, amount=Decimal(str(amount)), txid=f"test-fund-{user.pk}-{counter['n']}"
+        )
 
     return _fund

@@ -100,7 +100,7 @@ def test_a_huge_amount_is_a_command_error(user, amount):
 
 
 def test_unknown_email_is_a_command_error(user):
-    with pytest.raises(CommandError, match="nobody@example.com"):
+    with pytest.raises(CommandError, match=r"nobody@example\.com"):
         _deposit(email="nobody@example.com", asset="USDT", amount="10", txid="t1")
     assert not Transfer.objects.exists()
 

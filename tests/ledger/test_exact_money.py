@@ -10,10 +10,10 @@ import os
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.db import DataError, connection, transaction
 from django.db.models import F
-from django.core.exceptions import FieldError
 
 from ledger.models import LedgerAccount, SystemRole, Transfer, TransferKind
 from ledger.selectors import balance_of, ledger_recompute
@@ -40,9 +40,16 @@ def test_a_tenth_and_two_tenths_are_three_tenths_in_balances_holds_and_the_audit
 
     # hold the two tenths, release one tenth of it, spend the rest: nothing left over
     fees = system_account(role=SystemRole.FEES, asset=asset)
-    transfers_commit([TransferRequest(id="h", kind=TransferKind.PENDING, code="t", asset=asset, amount=D("0.2"),
-                                      debit=account, credit=fees)])
-    transfers_commit([TransferRequest(id="p", kind=TransferKind.POST_PENDING, code="t", pending_id="h", amount=D("0.1"))])
+    transfers_commit(
+        [
+            TransferRequest(
+                id="h", kind=TransferKind.PENDING, code="t", asset=asset, amount=D("0.2"), debit=account, credit=fees
+            )
+        ]
+    )
+    transfers_commit(
+        [TransferRequest(id="p", kind=TransferKind.POST_PENDING, code="t", pending_id="h", amount=D("0.1"))]
+    )
     transfers_commit([TransferRequest(id="s", code="t", asset=asset, amount=D("0.2"), debit=account, credit=fees)])
     balance = balance_of(user=user, asset=asset)
     assert (balance.total, balance.available, balance.held) == (0, 0, 0)
@@ -71,8 +78,17 @@ def test_amounts_round_trip_exactly_up_to_the_columns_range():
     for value in (D("0.00000001"), D("1234567.89012345"), D(large), D("-" + large)):
         Transfer.objects.filter(pk="probe").delete()
         SpotOrder.objects.filter(request_hash="probe").delete()
-        order = SpotOrder.objects.create(user=user, symbol="BTC-USDT", side="buy", type="limit", quantity=value,
-                                         price=D("1"), hold_asset="USDT", hold_amount=0, request_hash="probe")
+        order = SpotOrder.objects.create(
+            user=user,
+            symbol="BTC-USDT",
+            side="buy",
+            type="limit",
+            quantity=value,
+            price=D("1"),
+            hold_asset="USDT",
+            hold_amount=0,
+            request_hash="probe",
+        )
         assert SpotOrder.objects.values_list("quantity", flat=True).get(pk=order.pk) == value
         assert SpotOrder.objects.filter(quantity=value).count() == 1
         assert SpotOrder.objects.filter(quantity__gte=value, quantity__lte=value).count() == 1
@@ -84,8 +100,17 @@ def test_a_value_beyond_the_column_is_refused_not_rounded_away():
     user = UserFactory()
     too_large = D("92233720368.54775808") if SQLITE else D("1e30")
     with pytest.raises(DataError), transaction.atomic():
-        SpotOrder.objects.create(user=user, symbol="BTC-USDT", side="buy", type="limit", quantity=too_large,
-                                 price=D("1"), hold_asset="USDT", hold_amount=0, request_hash="x")
+        SpotOrder.objects.create(
+            user=user,
+            symbol="BTC-USDT",
+            side="buy",
+            type="limit",
+            quantity=too_large,
+            price=D("1"),
+            hold_asset="USDT",
+            hold_amount=0,
+            request_hash="x",
+        )
 
 
 def test_floats_and_mixed_expressions_are_refused():
@@ -103,8 +128,9 @@ def test_sqlite_keeps_integer_units_and_refuses_anything_else():
     user = UserFactory()
     deposit_credit(user=user, asset="USDT", amount=D("0.3"), txid="t")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT credits_posted, typeof(credits_posted) FROM ledger_ledgeraccount WHERE user_id = %s",
-                       [user.pk])
+        cursor.execute(
+            "SELECT credits_posted, typeof(credits_posted) FROM ledger_ledgeraccount WHERE user_id = %s", [user.pk]
+        )
         assert cursor.fetchone() == (30000000, "integer")
         with pytest.raises(Exception, match="CHECK constraint failed"), transaction.atomic():
             cursor.execute("UPDATE ledger_ledgeraccount SET credits_posted = 0.3 WHERE user_id = %s", [user.pk])
@@ -118,9 +144,11 @@ def test_migrating_an_older_embedded_database_converts_its_amounts():
     executor = MigrationExecutor(connection)
     executor.migrate([("ledger", "0002_alter_ledgeraccount_role")])
     with connection.cursor() as cursor:
-        cursor.execute("INSERT INTO ledger_ledgeraccount (code, asset, kind, role, bucket, debits_posted, credits_posted, "
-                       "debits_pending, credits_pending, created_at) VALUES ('old', 'USDT', 'system', 'fees', 99, 0, "
-                       "0.30000000000000004, 0.1, 0, '2026-01-01')")
+        cursor.execute(
+            "INSERT INTO ledger_ledgeraccount (code, asset, kind, role, bucket, debits_posted, credits_posted, "
+            "debits_pending, credits_pending, created_at) VALUES ('old', 'USDT', 'system', 'fees', 99, 0, "
+            "0.30000000000000004, 0.1, 0, '2026-01-01')"
+        )
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
     old = LedgerAccount.objects.get(code="old")
@@ -133,6 +161,9 @@ def test_migrating_an_older_embedded_database_converts_its_amounts():
 def test_the_same_tests_pass_on_sqlite(tmp_path):
     here = os.path.dirname(__file__)
     pytest_on_sqlite(
-        tmp_path, __file__, os.path.join(here, "test_ledger_state_machine.py"),
-        os.path.join(here, "..", "orders", "spot", "test_order_burst.py"), timeout=600,
+        tmp_path,
+        __file__,
+        os.path.join(here, "test_ledger_state_machine.py"),
+        os.path.join(here, "..", "orders", "spot", "test_order_burst.py"),
+        timeout=600,
     )

@@ -24,7 +24,10 @@ def _traders(fund, count, usdt):
 
 def _fee(user, n, amount):
     return TransferRequest(
-        id=f"big:{user.pk}:{n}", code="test", asset="USDT", amount=amount,
+        id=f"big:{user.pk}:{n}",
+        code="test",
+        asset="USDT",
+        amount=amount,
         debit=user_account(user_id=user.pk, asset="USDT"),
         credit=system_account(role=SystemRole.FEES, asset="USDT", key=f"{user.pk}:{n}"),
     )
@@ -55,23 +58,52 @@ def test_one_overdraft_refuses_the_whole_large_batch(fund):
 
 def test_holds_posted_and_re_held_in_a_large_batch(fund):
     users = _traders(fund, 8, "50")
-    holds = [TransferRequest(
-        id=f"hold:{user.pk}", kind=TransferKind.PENDING, code="test", asset="USDT", amount=Decimal("40"),
-        debit=user_account(user_id=user.pk, asset="USDT"),
-        credit=system_account(role=SystemRole.SPOT_CLEARING, asset="USDT", key=str(user.pk)),
-    ) for user in users]
+    holds = [
+        TransferRequest(
+            id=f"hold:{user.pk}",
+            kind=TransferKind.PENDING,
+            code="test",
+            asset="USDT",
+            amount=Decimal("40"),
+            debit=user_account(user_id=user.pk, asset="USDT"),
+            credit=system_account(role=SystemRole.SPOT_CLEARING, asset="USDT", key=str(user.pk)),
+        )
+        for user in users
+    ]
     transfers_commit(holds)
     clearing = system_account(role=SystemRole.SPOT_CLEARING, asset="USDT", key="pay")
     batch = []
     for user in users:
-        batch.append(TransferRequest(id=f"post:{user.pk}", kind=TransferKind.POST_PENDING, code="test",
-                                     pending_id=f"hold:{user.pk}", amount=Decimal("15")))
-        batch.append(TransferRequest(
-            id=f"rehold:{user.pk}", kind=TransferKind.PENDING, code="test", asset="USDT", amount=Decimal("25"),
-            debit=user_account(user_id=user.pk, asset="USDT"),
-            credit=system_account(role=SystemRole.SPOT_CLEARING, asset="USDT", key=str(user.pk))))
-        batch.append(TransferRequest(id=f"back:{user.pk}", code="test", asset="USDT", amount=Decimal("15"),
-                                     debit=clearing, credit=user_account(user_id=user.pk, asset="USDT")))
+        batch.append(
+            TransferRequest(
+                id=f"post:{user.pk}",
+                kind=TransferKind.POST_PENDING,
+                code="test",
+                pending_id=f"hold:{user.pk}",
+                amount=Decimal("15"),
+            )
+        )
+        batch.append(
+            TransferRequest(
+                id=f"rehold:{user.pk}",
+                kind=TransferKind.PENDING,
+                code="test",
+                asset="USDT",
+                amount=Decimal("25"),
+                debit=user_account(user_id=user.pk, asset="USDT"),
+                credit=system_account(role=SystemRole.SPOT_CLEARING, asset="USDT", key=str(user.pk)),
+            )
+        )
+        batch.append(
+            TransferRequest(
+                id=f"back:{user.pk}",
+                code="test",
+                asset="USDT",
+                amount=Decimal("15"),
+                debit=clearing,
+                credit=user_account(user_id=user.pk, asset="USDT"),
+            )
+        )
     transfers_commit(batch)
     for user in users:
         balance = balance_of(user=user, asset="USDT")

@@ -26,8 +26,13 @@ def _fees(asset="USDT", key="k"):
 
 def _pay(user, transfer_id, amount, asset="USDT", kind=TransferKind.POSTED):
     return TransferRequest(
-        id=transfer_id, code="test", kind=kind, asset=asset, amount=amount,
-        debit=user_account(user_id=user.pk, asset=asset), credit=_fees(asset, transfer_id),
+        id=transfer_id,
+        code="test",
+        kind=kind,
+        asset=asset,
+        amount=amount,
+        debit=user_account(user_id=user.pk, asset=asset),
+        credit=_fees(asset, transfer_id),
     )
 
 
@@ -74,15 +79,23 @@ def test_a_refusal_is_replayed_even_after_the_funds_arrive(user, fund):
 
 @pytest.mark.parametrize(
     ("asset", "amount", "code"),
-    [("USDT", "1.0000001", "validation_error"), ("BTC", "0.000000001", "validation_error"), ("USDT", "0", "validation_error"),
-     ("USDT", "-5", "validation_error"), ("USDT", "abc", "validation_error"), ("USDT", "NaN", "validation_error"),
-     ("DOGE", "1", "unknown_asset")],
+    [
+        ("USDT", "1.0000001", "validation_error"),
+        ("BTC", "0.000000001", "validation_error"),
+        ("USDT", "0", "validation_error"),
+        ("USDT", "-5", "validation_error"),
+        ("USDT", "abc", "validation_error"),
+        ("USDT", "NaN", "validation_error"),
+        ("DOGE", "1", "unknown_asset"),
+    ],
 )
 def test_bad_amounts_and_assets_are_refused_before_anything_is_written(user, fund, asset, amount, code):
     account_asset = "BTC" if asset == "BTC" else "USDT"
     fund(user, account_asset, "100")
     debit = user_account(user_id=user.pk, asset=account_asset)
-    request = TransferRequest(id="bad", code="test", asset=asset, amount=amount, debit=debit, credit=_fees(account_asset))
+    request = TransferRequest(
+        id="bad", code="test", asset=asset, amount=amount, debit=debit, credit=_fees(account_asset)
+    )
     with pytest.raises(DomainError) as caught:
         transfers_commit([request])
     assert caught.value.code == code
@@ -91,8 +104,12 @@ def test_bad_amounts_and_assets_are_refused_before_anything_is_written(user, fun
 
 def test_accounts_must_hold_the_transfer_asset(user):
     request = TransferRequest(
-        id="mix", code="test", asset="USDT", amount="1",
-        debit=user_account(user_id=user.pk, asset="BTC"), credit=_fees("USDT"),
+        id="mix",
+        code="test",
+        asset="USDT",
+        amount="1",
+        debit=user_account(user_id=user.pk, asset="BTC"),
+        credit=_fees("USDT"),
     )
     with pytest.raises(DomainError) as caught:
         transfers_commit([request])
@@ -130,7 +147,9 @@ def test_hold_then_full_post(user, fund):
 def test_partial_post_releases_the_rest(user, fund):
     fund(user, "USDT", "100")
     transfers_commit([_pay(user, "hold", Decimal("40"), kind=TransferKind.PENDING)])
-    transfers_commit([TransferRequest(id="hold:post", code="test", kind=TransferKind.POST_PENDING, pending_id="hold", amount="15")])
+    transfers_commit(
+        [TransferRequest(id="hold:post", code="test", kind=TransferKind.POST_PENDING, pending_id="hold", amount="15")]
+    )
     balance = balance_of(user=user, asset="USDT")
     assert (balance.available, balance.held, balance.total) == (Decimal("85"), Decimal("0"), Decimal("85"))
     assert ledger_recompute().ok
@@ -149,7 +168,9 @@ def test_a_hold_is_resolved_exactly_once(user, fund):
     transfers_commit([_pay(user, "hold", Decimal("40"), kind=TransferKind.PENDING)])
     transfers_commit([TransferRequest(id="hold:void", code="test", kind=TransferKind.VOID_PENDING, pending_id="hold")])
     with pytest.raises(LedgerRejected) as caught:
-        transfers_commit([TransferRequest(id="hold:post", code="test", kind=TransferKind.POST_PENDING, pending_id="hold")])
+        transfers_commit(
+            [TransferRequest(id="hold:post", code="test", kind=TransferKind.POST_PENDING, pending_id="hold")]
+        )
     assert caught.value.code == "pending_already_resolved"
     # Replaying the void itself is fine and changes nothing.
     transfers_commit([TransferRequest(id="hold:void", code="test", kind=TransferKind.VOID_PENDING, pending_id="hold")])
@@ -161,13 +182,24 @@ def test_post_cannot_exceed_the_hold_and_needs_a_real_hold(user, fund):
     fund(user, "USDT", "100")
     transfers_commit([_pay(user, "hold", Decimal("40"), kind=TransferKind.PENDING)])
     with pytest.raises(LedgerRejected) as caught:
-        transfers_commit([TransferRequest(id="p1", code="test", kind=TransferKind.POST_PENDING, pending_id="hold", amount="41")])
+        transfers_commit(
+            [TransferRequest(id="p1", code="test", kind=TransferKind.POST_PENDING, pending_id="hold", amount="41")]
+        )
     assert caught.value.code == "exceeds_hold"
     with pytest.raises(LedgerRejected) as caught:
         transfers_commit([TransferRequest(id="p2", code="test", kind=TransferKind.POST_PENDING, pending_id="nope")])
     assert caught.value.code == "pending_not_found"
     with pytest.raises(LedgerRejected) as caught:
-        transfers_commit([TransferRequest(id="p3", code="test", kind=TransferKind.VOID_PENDING, pending_id="deposit:USDT:test-fund-%d-1" % user.pk)])
+        transfers_commit(
+            [
+                TransferRequest(
+                    id="p3",
+                    code="test",
+                    kind=TransferKind.VOID_PENDING,
+                    pending_id=f"deposit:USDT:test-fund-{user.pk}-1",
+                )
+            ]
+        )
     assert caught.value.code == "not_a_hold"
 
 

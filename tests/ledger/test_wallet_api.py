@@ -186,7 +186,11 @@ def test_faucet_with_an_unknown_asset_is_a_400(auth_api, settings):
         ("get", DEPOSIT_ADDRESS, {"asset": "BTC"}),
         ("post", FAUCET, {"asset": "BTC"}),
         ("get", "/api/v1/withdrawals", None),
-        ("post", "/api/v1/withdrawals", {"asset": "BTC", "amount": "0.1", "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}),
+        (
+            "post",
+            "/api/v1/withdrawals",
+            {"asset": "BTC", "amount": "0.1", "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"},
+        ),
         ("get", "/api/v1/withdrawals/1", None),
     ],
 )

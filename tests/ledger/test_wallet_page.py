@@ -27,9 +27,7 @@ def browser(user):
 
 
 def _cell(html, asset, field):
-    match = re.search(
-        rf'<tr data-asset="{asset}">.*?data-field="{field}">([^<]*)</td>', html, re.S
-    )
+    match = re.search(rf'<tr data-asset="{asset}">.*?data-field="{field}">([^<]*)</td>', html, re.S)
     assert match, f"no {field} cell for {asset}"
     return match.group(1).strip()
 
@@ -39,7 +37,11 @@ def _snapshot():
         Withdrawal.objects.count(),
         Transfer.objects.count(),
         TransferRejection.objects.count(),
-        sorted(LedgerAccount.objects.values_list("pk", "debits_posted", "credits_posted", "debits_pending", "credits_pending")),
+        sorted(
+            LedgerAccount.objects.values_list(
+                "pk", "debits_posted", "credits_posted", "debits_pending", "credits_pending"
+            )
+        ),
     )
 
 
@@ -83,7 +85,9 @@ def test_wallet_shows_held_funds_of_a_pending_withdrawal(browser, fund):
     fund(user, "USDT", "1000")
 
     code = totp_code(device)
-    response = browser.post("/wallet/withdraw/", {"asset": "USDT", "amount": "100", "address": ETH_ADDRESS, "otp": code})
+    response = browser.post(
+        "/wallet/withdraw/", {"asset": "USDT", "amount": "100", "address": ETH_ADDRESS, "otp": code}
+    )
 
     assert response.status_code == 302 and response["Location"] == "/wallet/"
     [withdrawal] = Withdrawal.objects.filter(user=user)
@@ -145,7 +149,8 @@ def test_withdraw_with_a_bad_address_shows_the_error_and_writes_nothing(browser,
     before = _snapshot()
 
     response = browser.post(
-        "/wallet/withdraw/", {"asset": "BTC", "amount": "0.1", "address": "not-a-bitcoin-address", "otp": totp_code(device)}
+        "/wallet/withdraw/",
+        {"asset": "BTC", "amount": "0.1", "address": "not-a-bitcoin-address", "otp": totp_code(device)},
     )
 
     assert response.status_code == 400

@@ -57,11 +57,11 @@ def run_concurrently(calls, *, max_connections=MAX_CONNECTIONS, timeout=120):
             with slots:
                 try:
                     outcomes[index].result = call()
-                except BaseException as exc:  # noqa: BLE001 - reported to the test
+                except BaseException as exc:
                     outcomes[index].error = exc
                 finally:
                     connection.close()
-        except BaseException as exc:  # noqa: BLE001 - e.g. a broken barrier
+        except BaseException as exc:
             outcomes[index].error = exc
 
     threads = [threading.Thread(target=worker, args=(i, call), daemon=True) for i, call in enumerate(calls)]

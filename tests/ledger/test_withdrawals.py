@@ -72,7 +72,9 @@ def _snapshot():
         Transfer.objects.count(),
         TransferRejection.objects.count(),
         sorted(
-            LedgerAccount.objects.values_list("pk", "debits_posted", "credits_posted", "debits_pending", "credits_pending")
+            LedgerAccount.objects.values_list(
+                "pk", "debits_posted", "credits_posted", "debits_pending", "credits_pending"
+            )
         ),
     )
 
@@ -236,15 +238,23 @@ def test_over_the_daily_limit(auth_api, trader, staff):
     assert "0.5" in error["fields"]["amount"][0]
     assert _snapshot() == before
     # exactly up to the limit is fine
-    assert _withdraw(auth_api, asset="BTC", amount="0.5", address=BTC_BECH32, otp=_code(trader.device)).status_code == 201
+    assert (
+        _withdraw(auth_api, asset="BTC", amount="0.5", address=BTC_BECH32, otp=_code(trader.device)).status_code == 201
+    )
     assert_error(
-        _withdraw(auth_api, asset="BTC", amount="0.00000001", address=BTC_BECH32, otp=_code(trader.device)), 400, "limit_exceeded"
+        _withdraw(auth_api, asset="BTC", amount="0.00000001", address=BTC_BECH32, otp=_code(trader.device)),
+        400,
+        "limit_exceeded",
     )
     # a rejected withdrawal gives its share of the limit back
     withdrawal_reject(withdrawal_id=first.json()["id"], actor=staff, reason="test")
-    assert _withdraw(auth_api, asset="BTC", amount="1.5", address=BTC_BECH32, otp=_code(trader.device)).status_code == 201
+    assert (
+        _withdraw(auth_api, asset="BTC", amount="1.5", address=BTC_BECH32, otp=_code(trader.device)).status_code == 201
+    )
     # the limit is per asset
-    assert _withdraw(auth_api, asset="ETH", amount="10", address=ETH_ADDRESS, otp=_code(trader.device)).status_code == 201
+    assert (
+        _withdraw(auth_api, asset="ETH", amount="10", address=ETH_ADDRESS, otp=_code(trader.device)).status_code == 201
+    )
 
 
 def test_more_than_available_is_409_and_writes_nothing(auth_api, trader):
@@ -326,7 +336,9 @@ def test_idempotency_key_replay_returns_the_same_withdrawal_without_a_second_hol
     # the same key for a different withdrawal is a conflict
     assert_error(_withdraw(auth_api, amount="101", otp=_code(trader.device), key="wd-1"), 409, "idempotency_conflict")
     assert_error(
-        _withdraw(auth_api, amount="100", address=TRON_ADDRESS, otp=_code(trader.device), key="wd-1"), 409, "idempotency_conflict"
+        _withdraw(auth_api, amount="100", address=TRON_ADDRESS, otp=_code(trader.device), key="wd-1"),
+        409,
+        "idempotency_conflict",
     )
     assert _snapshot() == before
 
@@ -355,7 +367,9 @@ def test_idempotency_keys_are_per_user(auth_api, trader, fund, api):
 
 
 def test_locked_for_24h_after_a_password_change(auth_api, trader, password):
-    password_change(user=trader.user, current_password=password, new_password="another-Strong-pass-77", otp=_code(trader.device))
+    password_change(
+        user=trader.user, current_password=password, new_password="another-Strong-pass-77", otp=_code(trader.device)
+    )
     assert User.objects.get(pk=trader.user.pk).password_changed_at is not None
 
     before = _snapshot()
@@ -478,7 +492,9 @@ def test_reject_voids_the_holds(auth_api, trader, staff, pending_withdrawal):
         withdrawal_reject(withdrawal_id=pending_withdrawal.pk, actor=staff, reason="  ")
     assert caught.value.status == 400
 
-    withdrawal = withdrawal_reject(withdrawal_id=pending_withdrawal.pk, actor=staff, reason="Address on a sanctions list")
+    withdrawal = withdrawal_reject(
+        withdrawal_id=pending_withdrawal.pk, actor=staff, reason="Address on a sanctions list"
+    )
 
     assert withdrawal.status == WithdrawalStatus.REJECTED
     withdrawal.refresh_from_db()
@@ -518,7 +534,8 @@ def test_admin_without_otp_is_refused(staff, password):
     device = enable_totp(staff)
     client = Client()
     response = client.post(
-        "/admin/login/", {"username": staff.email, "password": password, "otp_device": device.persistent_id, "next": "/admin/"}
+        "/admin/login/",
+        {"username": staff.email, "password": password, "otp_device": device.persistent_id, "next": "/admin/"},
     )
     assert response.status_code == 200  # the form again, with an error
     response = client.get(ADMIN_CHANGELIST)
@@ -537,7 +554,8 @@ def test_admin_approve_selected(staff_client, trader, pending_withdrawal):
     second = Withdrawal.objects.get(pk=_withdraw_for(trader, amount="50"))
 
     response = staff_client.post(
-        ADMIN_CHANGELIST, {"action": "approve_selected", "_selected_action": [pending_withdrawal.pk, second.pk], "index": "0"}
+        ADMIN_CHANGELIST,
+        {"action": "approve_selected", "_selected_action": [pending_withdrawal.pk, second.pk], "index": "0"},
     )
 
     assert response.status_code == 302, response.content[:2000]
@@ -551,7 +569,9 @@ def test_admin_approve_selected(staff_client, trader, pending_withdrawal):
 
     # approving again changes nothing and says so
     response = staff_client.post(
-        ADMIN_CHANGELIST, {"action": "approve_selected", "_selected_action": [pending_withdrawal.pk], "index": "0"}, follow=True
+        ADMIN_CHANGELIST,
+        {"action": "approve_selected", "_selected_action": [pending_withdrawal.pk], "index": "0"},
+        follow=True,
     )
     assert response.status_code == 200
     assert "already approved" in response.content.decode()
@@ -578,7 +598,8 @@ def test_admin_reject_selected_asks_for_a_reason(staff_client, trader, pending_w
     assert pending_withdrawal.status == WithdrawalStatus.PENDING
 
     response = staff_client.post(
-        ADMIN_CHANGELIST, {"action": "reject_selected", "_selected_action": [pending_withdrawal.pk], "reason": "Suspicious destination"}
+        ADMIN_CHANGELIST,
+        {"action": "reject_selected", "_selected_action": [pending_withdrawal.pk], "reason": "Suspicious destination"},
     )
 
     assert response.status_code == 302, response.content[:2000]

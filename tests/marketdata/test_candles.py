@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from marketdata.candles import INTERVALS, Bar, CandleBuilder, aggregate, bucket_
 from marketdata.models import Candle, CandleSource, IndexPrint
 from marketdata.selectors import index_twap
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 20, 9, 58, 0, tzinfo=UTC)  # two minutes before a 5m, 1h boundary
 D = Decimal
 
@@ -106,8 +107,16 @@ def random_minutes(count: int, *, start: datetime, seed: int = 3) -> list[Bar]:
         moves = [opened + D(rnd.randint(-300, 300)) for _ in range(4)]
         price = moves[-1]
         bars.append(
-            Bar("BTC-USDT", "1m", start + timedelta(minutes=k), opened, max([opened, *moves]), min([opened, *moves]), price,
-                D(rnd.randint(0, 5)))
+            Bar(
+                "BTC-USDT",
+                "1m",
+                start + timedelta(minutes=k),
+                opened,
+                max([opened, *moves]),
+                min([opened, *moves]),
+                price,
+                D(rnd.randint(0, 5)),
+            )
         )
     return bars
 
@@ -151,7 +160,9 @@ def test_builder_and_aggregate_agree():
         price += D(rnd.randint(-50, 50))
         for bar in builder.update(ts, price):
             written[(bar.interval, bar.open_time)] = bar
-    by_interval = {i: sorted((b for (iv, _), b in written.items() if iv == i), key=lambda b: b.open_time) for i in INTERVALS}
+    by_interval = {
+        i: sorted((b for (iv, _), b in written.items() if iv == i), key=lambda b: b.open_time) for i in INTERVALS
+    }
     for interval in ("5m", "1h", "1d"):
         assert aggregate(by_interval["1m"], interval) == by_interval[interval]
 
@@ -230,7 +241,9 @@ def test_twap_window_length_is_a_parameter():
 def stored(symbol: str, interval: str) -> list[Bar]:
     return [
         Bar(c.symbol, c.interval, c.open_time, c.open, c.high, c.low, c.close, c.volume)
-        for c in Candle.objects.filter(symbol=symbol, interval=interval, source=CandleSource.INDEX).order_by("open_time")
+        for c in Candle.objects.filter(symbol=symbol, interval=interval, source=CandleSource.INDEX).order_by(
+            "open_time"
+        )
     ]
 
 
@@ -246,7 +259,7 @@ def test_backfill_one_day_is_continuous_and_ends_now():
         assert len(minutes) == 1440
         assert minutes[-1].open_time + timedelta(minutes=1) in (now_minute, now_minute + timedelta(minutes=1))
         assert minutes[0].open_time == minutes[-1].open_time - timedelta(minutes=1439)
-        for prev, bar in zip(minutes, minutes[1:]):
+        for prev, bar in itertools.pairwise(minutes):
             assert bar.open_time - prev.open_time == timedelta(minutes=1)
             assert bar.open == prev.close  # one continuous path
         for bar in minutes:
@@ -276,7 +289,10 @@ def test_backfill_is_idempotent_for_the_same_end():
     snapshot = sorted(Candle.objects.values_list("symbol", "interval", "open_time", "open", "high", "low", "close"))
     second = backfill(days=0.25, end=end)
     assert first == second == Candle.objects.count()
-    assert sorted(Candle.objects.values_list("symbol", "interval", "open_time", "open", "high", "low", "close")) == snapshot
+    assert (
+        sorted(Candle.objects.values_list("symbol", "interval", "open_time", "open", "high", "low", "close"))
+        == snapshot
+    )
     last = Candle.objects.filter(interval="1m").order_by("-open_time").first()
     assert last.open_time == datetime(2026, 11, 20, 11, 59, tzinfo=UTC)
     assert Candle.objects.filter(interval="1m", symbol="BTC-USDT").count() == 360

@@ -72,12 +72,17 @@ def test_binance_ticker_from_a_recorded_response():
 def test_binance_top_of_book_from_a_recorded_response():
     case = recorded_case("binance", "fetchOrderBook")
     exchange = replaying("binance", case["httpResponse"])
-    source = CcxtTickerSource("binance", {"BTC": "BTC/USDT"}, use_order_book=True, order_book_depth=2, exchange=exchange)
+    source = CcxtTickerSource(
+        "binance", {"BTC": "BTC/USDT"}, use_order_book=True, order_book_depth=2, exchange=exchange
+    )
 
     quote = source.fetch("BTC", NOW)
 
     assert exchange.requests == [("GET", "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=2")]
-    assert [float(quote.bid), float(quote.ask)] == [case["parsedResponse"]["bids"][0][0], case["parsedResponse"]["asks"][0][0]]
+    assert [float(quote.bid), float(quote.ask)] == [
+        case["parsedResponse"]["bids"][0][0],
+        case["parsedResponse"]["asks"][0][0],
+    ]
     assert (quote.price, quote.bid, quote.ask) == (Decimal("42574.30"), Decimal("42574.30"), Decimal("42574.31"))
 
 
@@ -97,8 +102,12 @@ def test_kraken_ticker_from_a_recorded_response():
 
 def test_recorded_exchanges_feed_the_index():
     sources = [
-        CcxtTickerSource("binance", exchange=replaying("binance", recorded_case("binance", "fetchTicker")["httpResponse"])),
-        CcxtTickerSource("kraken", exchange=replaying("kraken", recorded_case("kraken", "fetchTicker")["httpResponse"])),
+        CcxtTickerSource(
+            "binance", exchange=replaying("binance", recorded_case("binance", "fetchTicker")["httpResponse"])
+        ),
+        CcxtTickerSource(
+            "kraken", exchange=replaying("kraken", recorded_case("kraken", "fetchTicker")["httpResponse"])
+        ),
     ]
     result = compute_index(collect_quotes(sources, "BTC", NOW), NOW)
     assert result.used == ["ccxt-binance", "ccxt-kraken"]
@@ -113,7 +122,10 @@ def test_recorded_exchanges_feed_the_index():
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
-        (ccxt.RequestTimeout("binance GET https://api.binance.com/api/v3/ticker/24hr request timed out (3000 ms)"), "timeout"),
+        (
+            ccxt.RequestTimeout("binance GET https://api.binance.com/api/v3/ticker/24hr request timed out (3000 ms)"),
+            "timeout",
+        ),
         (ccxt.NetworkError("binance GET https://api.binance.com/api/v3/ticker/24hr Connection refused"), "network"),
         (ccxt.ExchangeNotAvailable("binance 503 Service Unavailable"), "network"),
         (ccxt.RateLimitExceeded('binance 429 {"code":-1003,"msg":"Too many requests."}'), "rate_limit"),

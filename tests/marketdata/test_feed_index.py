@@ -190,12 +190,19 @@ def test_the_index_does_not_depend_on_the_order_of_the_quotes(quotes, rnd):
     ),
     position=st.integers(min_value=0, max_value=8),
 )
-def test_one_wild_print_among_three_sane_sources_moves_the_index_by_at_most_clip_pct(center, offsets, wild_factor, position):
+def test_one_wild_print_among_three_sane_sources_moves_the_index_by_at_most_clip_pct(
+    center, offsets, wild_factor, position
+):
     # sane sources agree within ±0.5% (a quarter of the 2% band) of a common centre
     centre = Decimal(center) / 100
     sane = [(centre * (1 + Decimal(o) / 10_000)).quantize(Decimal("0.01")) for o in offsets]
     sane_quotes = [q(f"sane{i}", p) for i, p in enumerate(sane)]
-    wild = q("wild", (centre * wild_factor).quantize(Decimal("0.01")) if centre * wild_factor >= Decimal("0.01") else Decimal("0.01"))
+    wild = q(
+        "wild",
+        (centre * wild_factor).quantize(Decimal("0.01"))
+        if centre * wild_factor >= Decimal("0.01")
+        else Decimal("0.01"),
+    )
     with_wild = list(sane_quotes)
     with_wild.insert(position % (len(with_wild) + 1), wild)
 

@@ -4,6 +4,8 @@ leads; ``kill -9`` the leader and the other takes over and continues the price p
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import queue
 import re
@@ -13,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,12 +28,12 @@ from marketdata.feed import DEFAULT_UNDERLYINGS
 from marketdata.feed_runner import LEASE, FeedRunner
 from marketdata.models import Candle, CandleSource, IndexPrint, Instrument
 from marketdata.services import instruments_sync
+from tests.processes import test_database_url
 from trading.leases import LeaseLost, lease_acquire, lease_release
 from trading.models import Lease
-from tests.processes import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC = timezone.utc
+UTC = UTC
 SPOT = {"BTC": "BTC-USDT", "ETH": "ETH-USDT"}
 TTL = 1.5
 
@@ -70,7 +72,9 @@ def test_ticks_write_index_prints_candles_and_instruments(no_exchanges):
         assert max(p.price for p in prints) / min(p.price for p in prints) < Decimal("1.01")
         last = prints[-1]
         for interval in Candle.INTERVALS:
-            candle = Candle.objects.get(symbol=symbol, source=CandleSource.INDEX, interval=interval, open_time=bucket_start(last.ts, interval))
+            candle = Candle.objects.get(
+                symbol=symbol, source=CandleSource.INDEX, interval=interval, open_time=bucket_start(last.ts, interval)
+            )
             assert candle.close == last.price
             assert candle.low <= min(candle.open, candle.close) and candle.high >= max(candle.open, candle.close)
             # every print of the bucket went into it
@@ -83,7 +87,9 @@ def test_ticks_write_index_prints_candles_and_instruments(no_exchanges):
     # The first tick listed the instruments at the index prices.
     assert set(Instrument.objects.filter(kind="spot").values_list("symbol", flat=True)) == {"BTC-USDT", "ETH-USDT"}
     for underlying in SPOT:
-        strikes = Instrument.objects.filter(kind="option", base=underlying, active=True).values_list("strike", flat=True)
+        strikes = Instrument.objects.filter(kind="option", base=underlying, active=True).values_list(
+            "strike", flat=True
+        )
         price = IndexPrint.objects.filter(underlying=underlying).first().price
         assert strikes and min(strikes) < price < max(strikes)
 
@@ -184,14 +190,14 @@ class FeedProcess:
     def report(self) -> str:
         err = self.stderr_path.read_text(errors="replace")[-3000:] if self.stderr_path.exists() else ""
         out = "\n".join(f"[{at - self.started:6.2f}s] {line}" for at, line in list(self.lines))
-        return f"--- {self.label} (pid {self.proc.pid}, exit {self.proc.poll()}) stdout:\n{out}\n--- stderr (tail):\n{err}"
+        return (
+            f"--- {self.label} (pid {self.proc.pid}, exit {self.proc.poll()}) stdout:\n{out}\n--- stderr (tail):\n{err}"
+        )
 
     def kill(self) -> None:
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
-            except ProcessLookupError:
-                pass
         try:
             self.proc.wait(5)
         finally:
@@ -201,7 +207,13 @@ class FeedProcess:
 
 def feed_env() -> dict:
     """The children run on this test's database (the pytest test database) and Redis."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING", "LOG_JSON": "0", "FEED_INTERVAL_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "WARNING",
+        "LOG_JSON": "0",
+        "FEED_INTERVAL_SECONDS": "0.2",
+    }
     env["DATABASE_URL"] = test_database_url()
     if django_settings.REDIS_URL:
         env["REDIS_URL"] = django_settings.REDIS_URL
@@ -300,7 +312,10 @@ def test_two_feeds_one_leads_and_a_kill_9_hands_over(tmp_path):
         killed_at = time.monotonic()
         os.kill(leader.proc.pid, signal.SIGKILL)
         leader.proc.wait(5)
-        last_old = {u: IndexPrint.objects.filter(underlying=u, stale=False).order_by("-ts").values_list("ts", "price").first() for u in SPOT}
+        last_old = {
+            u: IndexPrint.objects.filter(underlying=u, stale=False).order_by("-ts").values_list("ts", "price").first()
+            for u in SPOT
+        }
         at, match = standby.wait_for(r"^LEADER role=feed epoch=(\d+) holder=(\S+)", timeout=TTL + 3, after=killed_at)
         took = at - killed_at
         new_epoch, new_holder = int(match.group(1)), match.group(2)
@@ -308,7 +323,9 @@ def test_two_feeds_one_leads_and_a_kill_9_hands_over(tmp_path):
         assert took < 2.5, f"takeover took {took:.2f}s\n{reports()}"
 
         # The prints continue, written by the new leader, from where the old one left off.
-        wait_until(lambda: len(prints_since(killed_wall)) >= 2 * 5, 5, lambda: "no prints after the takeover\n" + reports())
+        wait_until(
+            lambda: len(prints_since(killed_wall)) >= 2 * 5, 5, lambda: "no prints after the takeover\n" + reports()
+        )
         lease = Lease.objects.get(name="feed")
         # (a stall after the takeover may have made it re-acquire: the epoch then moved on)
         assert lease.holder == new_holder and lease.epoch >= new_epoch, (lease.holder, lease.epoch, reports())
@@ -318,7 +335,7 @@ def test_two_feeds_one_leads_and_a_kill_9_hands_over(tmp_path):
             assert new and new[0][0] > old_ts
             assert abs(new[0][1] / old_price - 1) < Decimal("0.03"), (underlying, old_price, new[0])
             # one continuous path: no step between consecutive new prints either
-            assert all(abs(b / a - 1) < Decimal("0.03") for (_, a), (_, b) in zip(new, new[1:]))
+            assert all(abs(b / a - 1) < Decimal("0.03") for (_, a), (_, b) in itertools.pairwise(new))
         assert standby.proc.poll() is None, reports()
         for feed in (a, b):
             assert not any("DATABASE ERROR" in line for _, line in list(feed.lines)), reports()

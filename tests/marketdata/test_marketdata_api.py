@@ -3,7 +3,8 @@ and the watchlist, in the API.md conventions (decimal strings, the error format)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import itertools
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from marketdata.services import instruments_sync
 from tests.accounts.helpers import assert_error
 from tests.factories import UserFactory
 
-UTC = timezone.utc
+UTC = UTC
 PRICES = {"BTC": Decimal("65000"), "ETH": Decimal("3400")}
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +73,9 @@ def test_instruments_list_option_series_after_sync(api, listed):
         assert row["option_type"] == {"C": "call", "P": "put"}[spec.option_type]
         assert row["tick_size"] == "0.01" and row["lot_size"] == "0.01" and row["min_notional"] == "0"
     # The expiry calendar of now (unless a boundary passed between the sync and this line).
-    assert {row["expiry"] for row in options} <= listed_expiries | {iso(e) for e in expiries(dj_timezone.now() - timedelta(seconds=5))}
+    assert {row["expiry"] for row in options} <= listed_expiries | {
+        iso(e) for e in expiries(dj_timezone.now() - timedelta(seconds=5))
+    }
     calls = {(r["underlying"], r["expiry"], r["strike"]) for r in options if r["option_type"] == "call"}
     puts = {(r["underlying"], r["expiry"], r["strike"]) for r in options if r["option_type"] == "put"}
     assert calls == puts
@@ -113,7 +116,9 @@ def test_instruments_sync_is_idempotent_and_retires_expired_series(api):
     assert set(expired.values_list("expiry", flat=True)) == {datetime(2026, 11, 21, 8, 0, tzinfo=UTC)}
     assert not Instrument.objects.filter(kind="option", expiry__gt=later, active=False).exists()
     # The calendar moved on: the new daily (24 November) is listed.
-    assert Instrument.objects.filter(kind="option", expiry=datetime(2026, 11, 24, 8, 0, tzinfo=UTC), base="BTC").exists()
+    assert Instrument.objects.filter(
+        kind="option", expiry=datetime(2026, 11, 24, 8, 0, tzinfo=UTC), base="BTC"
+    ).exists()
     assert instruments_sync(now=later, index_prices=PRICES) == {"created": 0, "retired": 0}
     assert Instrument.objects.filter(kind="spot", active=True).count() == 2
 
@@ -151,12 +156,32 @@ def test_ticker_follows_the_index(api, spot):
 def test_ticker_24h_figures_come_from_the_hourly_candles(api, spot):
     now = dj_timezone.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
-    for k, (o, h, l, c, v) in enumerate([("60000", "61000", "59000", "60500", "2"), ("60500", "66000", "60400", "65000", "3")]):
-        Candle.objects.create(symbol="BTC-USDT", source=CandleSource.INDEX, interval="1h", open_time=hour - timedelta(hours=1 - k),
-                              open=Decimal(o), high=Decimal(h), low=Decimal(l), close=Decimal(c), volume=Decimal(v))
+    for k, (o, h, low, c, v) in enumerate(
+        [("60000", "61000", "59000", "60500", "2"), ("60500", "66000", "60400", "65000", "3")]
+    ):
+        Candle.objects.create(
+            symbol="BTC-USDT",
+            source=CandleSource.INDEX,
+            interval="1h",
+            open_time=hour - timedelta(hours=1 - k),
+            open=Decimal(o),
+            high=Decimal(h),
+            low=Decimal(low),
+            close=Decimal(c),
+            volume=Decimal(v),
+        )
     # Trade candles are another series: they do not mix into the index-based figures.
-    Candle.objects.create(symbol="BTC-USDT", source=CandleSource.TRADES, interval="1h", open_time=hour - timedelta(hours=2),
-                          open=Decimal("1"), high=Decimal("99999"), low=Decimal("1"), close=Decimal("1"), volume=Decimal("7"))
+    Candle.objects.create(
+        symbol="BTC-USDT",
+        source=CandleSource.TRADES,
+        interval="1h",
+        open_time=hour - timedelta(hours=2),
+        open=Decimal("1"),
+        high=Decimal("99999"),
+        low=Decimal("1"),
+        close=Decimal("1"),
+        volume=Decimal("7"),
+    )
     IndexPrint.objects.create(underlying="BTC", ts=now, price=Decimal("66000"))
     body = api.get("/api/v1/markets/BTC-USDT/ticker").json()
     assert (body["high_24h"], body["low_24h"], body["volume_24h"]) == ("66000", "59000", "5")
@@ -164,7 +189,9 @@ def test_ticker_24h_figures_come_from_the_hourly_candles(api, spot):
 
 
 def test_ticker_with_a_stale_index_has_no_last(api, spot):
-    IndexPrint.objects.create(underlying="BTC", ts=dj_timezone.now(), price=None, stale=True, sources={"excluded": {"a": "stale"}})
+    IndexPrint.objects.create(
+        underlying="BTC", ts=dj_timezone.now(), price=None, stale=True, sources={"excluded": {"a": "stale"}}
+    )
     body = api.get("/api/v1/markets/BTC-USDT/ticker").json()
     assert body["index_stale"] is True
     assert body["last"] is None and body["index_price"] is None
@@ -204,7 +231,9 @@ def test_orderbook_is_empty_but_well_formed(api, spot):
 
 @pytest.mark.parametrize("depth", ["0", "-1", "abc", "1.5", "501"])
 def test_orderbook_refuses_a_bad_depth(api, spot, depth):
-    assert_error(api.get("/api/v1/markets/BTC-USDT/orderbook", {"depth": depth}), 400, "validation_error", field="depth")
+    assert_error(
+        api.get("/api/v1/markets/BTC-USDT/orderbook", {"depth": depth}), 400, "validation_error", field="depth"
+    )
 
 
 def test_trades_are_an_empty_list(api, spot):
@@ -221,8 +250,17 @@ BASE = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 def make_candles(symbol: str, interval: str, count: int, *, start: datetime = BASE) -> None:
     seconds = Candle.INTERVALS[interval]
     Candle.objects.bulk_create(
-        Candle(symbol=symbol, source=CandleSource.INDEX, interval=interval, open_time=start + timedelta(seconds=seconds * k),
-               open=Decimal(100 + k), high=Decimal(102 + k), low=Decimal(99 + k), close=Decimal("101.5") + k, volume=Decimal("0.25"))
+        Candle(
+            symbol=symbol,
+            source=CandleSource.INDEX,
+            interval=interval,
+            open_time=start + timedelta(seconds=seconds * k),
+            open=Decimal(100 + k),
+            high=Decimal(102 + k),
+            low=Decimal(99 + k),
+            close=Decimal("101.5") + k,
+            volume=Decimal("0.25"),
+        )
         for k in range(count)
     )
 
@@ -234,26 +272,43 @@ def test_candles_per_interval(api, spot):
     make_candles("BTC-USDT", "1d", 2)
     make_candles("ETH-USDT", "1m", 7)
     # trade candles are not the index history
-    Candle.objects.create(symbol="BTC-USDT", source=CandleSource.TRADES, interval="1m", open_time=BASE - timedelta(minutes=1),
-                          open=1, high=1, low=1, close=1, volume=1)
+    Candle.objects.create(
+        symbol="BTC-USDT",
+        source=CandleSource.TRADES,
+        interval="1m",
+        open_time=BASE - timedelta(minutes=1),
+        open=1,
+        high=1,
+        low=1,
+        close=1,
+        volume=1,
+    )
     response = api.get("/api/v1/markets/BTC-USDT/candles")  # 1m by default
     assert response.status_code == 200
     rows = response.json()
     assert len(rows) == 10
-    assert rows[0] == {"time": "2026-11-20T00:00:00Z", "open": "100", "high": "102", "low": "99", "close": "101.5", "volume": "0.25"}
+    assert rows[0] == {
+        "time": "2026-11-20T00:00:00Z",
+        "open": "100",
+        "high": "102",
+        "low": "99",
+        "close": "101.5",
+        "volume": "0.25",
+    }
     assert [row["time"] for row in rows] == sorted(row["time"] for row in rows)
     for interval, count, step in (("5m", 4, 300), ("1h", 3, 3600), ("1d", 2, 86400)):
         rows = api.get("/api/v1/markets/BTC-USDT/candles", {"interval": interval}).json()
         assert len(rows) == count
         times = [datetime.fromisoformat(row["time"].replace("Z", "+00:00")) for row in rows]
-        assert all((b - a).total_seconds() == step for a, b in zip(times, times[1:]))
+        assert all((b - a).total_seconds() == step for a, b in itertools.pairwise(times))
     assert len(api.get("/api/v1/markets/ETH-USDT/candles", {"interval": "1m"}).json()) == 7
 
 
 def test_candles_start_end_filter(api, spot):
     make_candles("BTC-USDT", "1m", 60)
     rows = api.get(
-        "/api/v1/markets/BTC-USDT/candles", {"interval": "1m", "start": "2026-11-20T00:10:00Z", "end": "2026-11-20T00:19:00+00:00"}
+        "/api/v1/markets/BTC-USDT/candles",
+        {"interval": "1m", "start": "2026-11-20T00:10:00Z", "end": "2026-11-20T00:19:00+00:00"},
     ).json()
     assert [row["time"] for row in rows] == [f"2026-11-20T00:{m:02d}:00Z" for m in range(10, 20)]
     after = api.get("/api/v1/markets/BTC-USDT/candles", {"start": "2026-11-20T00:55:00Z"}).json()
@@ -261,7 +316,9 @@ def test_candles_start_end_filter(api, spot):
     before = api.get("/api/v1/markets/BTC-USDT/candles", {"end": "2026-11-20T00:02:30Z"}).json()
     assert [row["time"][14:16] for row in before] == ["00", "01", "02"]
     # Another offset means the same instant.
-    shifted = api.get("/api/v1/markets/BTC-USDT/candles", {"start": "2026-11-20T02:10:00+02:00", "end": "2026-11-20T02:11:00+02:00"}).json()
+    shifted = api.get(
+        "/api/v1/markets/BTC-USDT/candles", {"start": "2026-11-20T02:10:00+02:00", "end": "2026-11-20T02:11:00+02:00"}
+    ).json()
     assert [row["time"] for row in shifted] == ["2026-11-20T00:10:00Z", "2026-11-20T00:11:00Z"]
     assert api.get("/api/v1/markets/BTC-USDT/candles", {"start": "2026-11-21T00:00:00Z"}).json() == []
 
@@ -272,13 +329,17 @@ def test_candles_limit(api, spot):
     assert len(rows) == 500  # the default: the latest 500, oldest first
     assert rows[-1]["time"] == "2026-11-20T19:59:00Z"
     rows = api.get("/api/v1/markets/BTC-USDT/candles", {"limit": 1000}).json()
-    assert len(rows) == 1000 and rows[0]["time"] == "2026-11-20T03:20:00Z" and rows[-1]["time"] == "2026-11-20T19:59:00Z"
+    assert (
+        len(rows) == 1000 and rows[0]["time"] == "2026-11-20T03:20:00Z" and rows[-1]["time"] == "2026-11-20T19:59:00Z"
+    )
     rows = api.get("/api/v1/markets/BTC-USDT/candles", {"limit": 3, "start": "2026-11-20T00:00:00Z"}).json()
     assert [row["time"] for row in rows] == ["2026-11-20T00:00:00Z", "2026-11-20T00:01:00Z", "2026-11-20T00:02:00Z"]
     rows = api.get("/api/v1/markets/BTC-USDT/candles", {"limit": 2, "end": "2026-11-20T00:10:00Z"}).json()
     assert [row["time"] for row in rows] == ["2026-11-20T00:09:00Z", "2026-11-20T00:10:00Z"]
     for bad in ("1001", "0", "x"):
-        assert_error(api.get("/api/v1/markets/BTC-USDT/candles", {"limit": bad}), 400, "validation_error", field="limit")
+        assert_error(
+            api.get("/api/v1/markets/BTC-USDT/candles", {"limit": bad}), 400, "validation_error", field="limit"
+        )
 
 
 @pytest.mark.parametrize(
@@ -350,11 +411,24 @@ def test_hostile_input_is_refused_cleanly(api, auth_api, spot):
     assert_error(api.get("/api/v1/instruments", {"underlying": "BTC\x00"}), 400, "validation_error", field="underlying")
     assert_error(api.get("/api/v1/instruments", {"kind": "spot\x00"}), 400, "validation_error", field="kind")
     assert_error(auth_api.delete("/api/v1/watchlist/BTC%00"), 400, "validation_error", field="path")
-    assert_error(auth_api.post("/api/v1/watchlist", {"symbol": "BTC\x00"}, format="json"), 400, "validation_error", field="symbol")
+    assert_error(
+        auth_api.post("/api/v1/watchlist", {"symbol": "BTC\x00"}, format="json"),
+        400,
+        "validation_error",
+        field="symbol",
+    )
     # Unix seconds are accepted for start/end; beyond what a datetime holds is bad input.
     assert api.get("/api/v1/markets/BTC-USDT/candles", {"start": "1700000000"}).status_code == 200
-    assert_error(api.get("/api/v1/markets/BTC-USDT/candles", {"start": "9" * 20}), 400, "validation_error", field="start")
+    assert_error(
+        api.get("/api/v1/markets/BTC-USDT/candles", {"start": "9" * 20}), 400, "validation_error", field="start"
+    )
     assert_error(api.get("/api/v1/markets/BTC-USDT/candles", {"end": "9" * 400}), 400, "validation_error", field="end")
-    assert_error(api.get("/api/v1/markets/BTC-USDT/candles", {"start": "2026-11-20T00:00:00+25:00"}), 400, "validation_error")
-    assert_error(api.get("/api/v1/markets/BTC-USDT/orderbook", {"depth": "9" * 30}), 400, "validation_error", field="depth")
-    assert_error(api.get("/api/v1/markets/BTC-USDT/candles", {"limit": "9" * 30}), 400, "validation_error", field="limit")
+    assert_error(
+        api.get("/api/v1/markets/BTC-USDT/candles", {"start": "2026-11-20T00:00:00+25:00"}), 400, "validation_error"
+    )
+    assert_error(
+        api.get("/api/v1/markets/BTC-USDT/orderbook", {"depth": "9" * 30}), 400, "validation_error", field="depth"
+    )
+    assert_error(
+        api.get("/api/v1/markets/BTC-USDT/candles", {"limit": "9" * 30}), 400, "validation_error", field="limit"
+    )

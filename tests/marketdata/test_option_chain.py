@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +21,7 @@ from tests.accounts.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
-UTC = timezone.utc
+UTC = UTC
 INDEX = {"BTC": Decimal("65000.12"), "ETH": Decimal("3400.55")}
 URL = "/api/v1/options/chain"
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
@@ -87,7 +87,9 @@ def test_btc_chain_has_the_api_md_shape_in_decimal_strings(api, listed):
     assert dec(body["index_price"]) == INDEX["BTC"]
     assert body["expiries"], body
     live = Instrument.objects.filter(kind=InstrumentKind.OPTION, base="BTC", active=True)
-    assert sorted(parse_time(block["expiry"]) for block in body["expiries"]) == sorted(set(live.values_list("expiry", flat=True)))
+    assert sorted(parse_time(block["expiry"]) for block in body["expiries"]) == sorted(
+        set(live.values_list("expiry", flat=True))
+    )
     seen = set()
     for block in body["expiries"]:
         expiry = parse_time(block["expiry"])
@@ -193,7 +195,9 @@ def test_bid_mark_ask_and_a_wider_spread_near_expiry(api, listed):
                 for leg in legs:
                     mark = dec(leg["mark_usdt"])
                     assert abs(float(relative_spread(leg)) - expected) <= float(CENT / mark) + 1e-9, (leg, expected)
-        assert counter_spread(underlying=underlying, years=0.5 / 365) > counter_spread(underlying=underlying, years=0.25)
+        assert counter_spread(underlying=underlying, years=0.5 / 365) > counter_spread(
+            underlying=underlying, years=0.25
+        )
 
 
 def test_greeks_have_the_right_signs(api, listed):
@@ -254,14 +258,25 @@ def test_unknown_expiry_is_404(api, listed):
     assert_error(api.get(URL, {"underlying": "BTC", "expiry": day.isoformat()}), 404, "unknown_expiry")
     # a listed date at another time of day is no expiry either
     listed_day = min(live)
-    assert_error(api.get(URL, {"underlying": "BTC", "expiry": f"{listed_day:%Y-%m-%d}T09:00:00Z"}), 404, "unknown_expiry")
+    assert_error(
+        api.get(URL, {"underlying": "BTC", "expiry": f"{listed_day:%Y-%m-%d}T09:00:00Z"}), 404, "unknown_expiry"
+    )
     # an expiry in the past
     assert_error(api.get(URL, {"underlying": "BTC", "expiry": "2020-01-03"}), 404, "unknown_expiry")
 
 
 @pytest.mark.parametrize(
     "raw",
-    ["yesterday", "2026-13-01", "2026-02-30", "20261399", "2026-12-25T25:00:00Z", "12/25/2026", "2026-12-25T08:00:00+25:00", "\x00"],
+    [
+        "yesterday",
+        "2026-13-01",
+        "2026-02-30",
+        "20261399",
+        "2026-12-25T25:00:00Z",
+        "12/25/2026",
+        "2026-12-25T08:00:00+25:00",
+        "\x00",
+    ],
 )
 def test_bad_expiry_is_400(api, listed, raw):
     assert_error(api.get(URL, {"underlying": "BTC", "expiry": raw}), 400, "validation_error", field="expiry")

@@ -17,7 +17,7 @@ import math
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import mpmath
@@ -58,8 +58,9 @@ def _ql_type(kind):
 
 def _mismatches(rows):
     """rows of (label, ours, reference, scale) -> the ones outside RTOL + FLOOR * scale."""
-    return [(label, ours, ref) for label, ours, ref, scale in rows
-            if not abs(ours - ref) <= RTOL * abs(ref) + FLOOR * scale]
+    return [
+        (label, ours, ref) for label, ours, ref, scale in rows if not abs(ours - ref) <= RTOL * abs(ref) + FLOOR * scale
+    ]
 
 
 @pytest.mark.parametrize("kind", ["call", "put"])
@@ -70,8 +71,7 @@ def test_black76_matches_quantlib_on_a_broad_grid(kind, rate):
         strike, t, vol = float(strike), float(t), float(vol)
         discount = math.exp(-rate * t)
         ours = black76_valuation(kind, FORWARD, strike, t, vol, discount)
-        ref = ql.BlackCalculator(ql.PlainVanillaPayoff(_ql_type(kind), strike), FORWARD,
-                                 vol * math.sqrt(t), discount)
+        ref = ql.BlackCalculator(ql.PlainVanillaPayoff(_ql_type(kind), strike), FORWARD, vol * math.sqrt(t), discount)
         case = (strike, t, vol)
         rows += [
             (("price", case), ours.price, ref.value(), FORWARD),
@@ -94,8 +94,9 @@ def test_black_scholes_on_spot_matches_quantlib(kind, rate, carry_q):
         strike, t, vol = float(strike), float(t), float(vol)
         ours = bs_valuation(kind, spot, strike, t, vol, rate, carry_q)
         d_r, d_q = math.exp(-rate * t), math.exp(-carry_q * t)
-        ref = ql.BlackCalculator(ql.PlainVanillaPayoff(_ql_type(kind), strike), spot * d_q / d_r,
-                                 vol * math.sqrt(t), d_r)
+        ref = ql.BlackCalculator(
+            ql.PlainVanillaPayoff(_ql_type(kind), strike), spot * d_q / d_r, vol * math.sqrt(t), d_r
+        )
         case = (strike, t, vol)
         rows += [
             (("price", case), ours.price, ref.value(), spot),
@@ -107,12 +108,15 @@ def test_black_scholes_on_spot_matches_quantlib(kind, rate, carry_q):
     assert _mismatches(rows) == []
 
 
-@pytest.mark.parametrize(("kind", "spot", "strike", "days", "vol", "rate", "carry_q"), [
-    ("call", 65000.0, 70000.0, 30, 0.55, 0.0, 0.0),
-    ("put", 65000.0, 60000.0, 7, 0.60, 0.05, 0.0),
-    ("call", 3400.0, 3000.0, 90, 0.70, 0.04, 0.01),
-    ("put", 3400.0, 4000.0, 365, 0.80, 0.03, 0.0),
-])
+@pytest.mark.parametrize(
+    ("kind", "spot", "strike", "days", "vol", "rate", "carry_q"),
+    [
+        ("call", 65000.0, 70000.0, 30, 0.55, 0.0, 0.0),
+        ("put", 65000.0, 60000.0, 7, 0.60, 0.05, 0.0),
+        ("call", 3400.0, 3000.0, 90, 0.70, 0.04, 0.01),
+        ("put", 3400.0, 4000.0, 365, 0.80, 0.03, 0.0),
+    ],
+)
 def test_matches_a_full_quantlib_engine_with_dates(kind, spot, strike, days, vol, rate, carry_q):
     """The day-count convention end to end: QuantLib's analytic European engine with
     Actual/365 Fixed dates, NPV/delta/gamma/vega/thetaPerDay against bs_valuation."""
@@ -124,7 +128,8 @@ def test_matches_a_full_quantlib_engine_with_dates(kind, spot, strike, days, vol
         ql.QuoteHandle(ql.SimpleQuote(spot)),
         ql.YieldTermStructureHandle(ql.FlatForward(today, carry_q, day_count)),
         ql.YieldTermStructureHandle(ql.FlatForward(today, rate, day_count)),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, day_count)))
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, day_count)),
+    )
     option = ql.VanillaOption(ql.PlainVanillaPayoff(_ql_type(kind), strike), ql.EuropeanExercise(expiry))
     option.setPricingEngine(ql.AnalyticEuropeanEngine(process))
     ours = bs_valuation(kind, spot, strike, days / 365.0, vol, rate, carry_q)
@@ -159,6 +164,7 @@ def test_far_tails_match_mpmath_where_quantlib_cannot_tell():
 
 
 # --- textbook figures -------------------------------------------------------------------
+
 
 def test_hull_black_scholes_example():
     """Hull, Options, Futures and Other Derivatives, Example 15.6: S=42, K=40, r=10%,
@@ -206,10 +212,16 @@ def test_haug_examples():
 
 # --- identities and edges ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("strike", "t", "vol", "discount"), [
-    (65000.0, 30 / 365, 0.55, 1.0), (32500.0, 1 / 365, 0.05, 0.9999), (130000.0, 2.0, 3.0, 0.9),
-    (64000.0, 0.25, 0.7, 1.02),
-])
+
+@pytest.mark.parametrize(
+    ("strike", "t", "vol", "discount"),
+    [
+        (65000.0, 30 / 365, 0.55, 1.0),
+        (32500.0, 1 / 365, 0.05, 0.9999),
+        (130000.0, 2.0, 3.0, 0.9),
+        (64000.0, 0.25, 0.7, 1.02),
+    ],
+)
 def test_put_call_parity(strike, t, vol, discount):
     call = black76_valuation("call", FORWARD, strike, t, vol, discount)
     put = black76_valuation("put", FORWARD, strike, t, vol, discount)
@@ -251,11 +263,22 @@ def test_zero_time_and_zero_vol_give_intrinsic():
     assert flat.theta == pytest.approx(0.05 * flat.price / 365, rel=1e-12)
 
 
-@pytest.mark.parametrize("bad", [
-    dict(forward=0.0), dict(forward=-1.0), dict(forward=math.nan), dict(strike=0.0),
-    dict(strike=math.inf), dict(t_years=-1e-9), dict(vol=-0.1), dict(vol=math.inf),
-    dict(discount=0.0), dict(kind="straddle"), dict(kind=None),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(forward=0.0),
+        dict(forward=-1.0),
+        dict(forward=math.nan),
+        dict(strike=0.0),
+        dict(strike=math.inf),
+        dict(t_years=-1e-9),
+        dict(vol=-0.1),
+        dict(vol=math.inf),
+        dict(discount=0.0),
+        dict(kind="straddle"),
+        dict(kind=None),
+    ],
+)
 def test_impossible_inputs_raise_value_error(bad):
     args = dict(kind="call", forward=100.0, strike=100.0, t_years=0.5, vol=0.5, discount=1.0) | bad
     with pytest.raises(ValueError):
@@ -275,7 +298,8 @@ def test_spot_helpers_and_premium_units():
     assert discount_factor(0.04, 0.5) == pytest.approx(math.exp(-0.02))
     spot, r, t = 65000.0, 0.04, 0.25
     assert bs_price("call", spot, 66000.0, t, 0.55, r) == pytest.approx(
-        black76_price("call", forward_price(spot, t, r), 66000.0, t, 0.55, discount_factor(r, t)), rel=1e-14)
+        black76_price("call", forward_price(spot, t, r), 66000.0, t, 0.55, discount_factor(r, t)), rel=1e-14
+    )
     assert premium_in_underlying(1300.0, 65000.0) == pytest.approx(0.02)
     assert premium_in_quote(0.02, 65000.0) == pytest.approx(1300.0)
     with pytest.raises(ValueError):
@@ -283,7 +307,7 @@ def test_spot_helpers_and_premium_units():
 
 
 def test_year_fraction_is_calendar_time_over_365_days():
-    now = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     assert year_fraction(now, now + timedelta(days=365)) == 1.0
     assert year_fraction(now, now + timedelta(hours=12)) == pytest.approx(0.5 / 365)
     assert year_fraction(now, now - timedelta(days=1)) < 0
@@ -294,7 +318,8 @@ def test_pricing_imports_nothing_from_django_or_the_project():
         "import sys, marketdata.pricing as p\n"
         "p.black76_chain(65000.0, [60000.0, 70000.0], 0.1, 0.5); p.implied_vol('call', 1.0, 100.0, 100.0, 0.1)\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'django', 'rest_framework', 'trading', 'accounts', 'ledger', 'compliance', 'notifications', 'orders', 'settlement'}"
+        "{'django', 'rest_framework', 'trading', 'accounts', 'ledger', 'compliance', 'notifications', 'orders', "
+        "'settlement'}"
         " or (m.startswith('marketdata') and not m.startswith('marketdata.pricing') and m != 'marketdata'))\n"
         "print(bad)\n"
     )

@@ -33,8 +33,15 @@ FORWARD = 65000.0
 STRIKES = FORWARD * np.geomspace(0.5, 2.0, 25)
 TIMES = np.geomspace(1.0 / 365.0, 2.0, 12)
 VOLS = np.geomspace(0.05, 3.0, 12)
-REASONS = {REASON_OK, REASON_BELOW_INTRINSIC, REASON_ABOVE_UPPER_BOUND, REASON_ZERO_TIME,
-           REASON_NON_FINITE, REASON_INVALID_INPUT, REASON_NO_CONVERGENCE}
+REASONS = {
+    REASON_OK,
+    REASON_BELOW_INTRINSIC,
+    REASON_ABOVE_UPPER_BOUND,
+    REASON_ZERO_TIME,
+    REASON_NON_FINITE,
+    REASON_INVALID_INPUT,
+    REASON_NO_CONVERGENCE,
+}
 
 
 def _vol_tolerance(vol, forward, strike, vega_points):
@@ -93,8 +100,17 @@ def test_agrees_with_quantlib_implied_std_dev(kind):
         v = black76_valuation(kind, FORWARD, strike, t, vol, discount)
         if v.vega < 1e-4 * FORWARD:
             continue
-        ref = ql.blackFormulaImpliedStdDev(ql.Option.Call if kind == "call" else ql.Option.Put, strike,
-                                           FORWARD, v.price, discount, 0.0, ql.nullDouble(), 1e-14, 1000) / math.sqrt(t)
+        ref = ql.blackFormulaImpliedStdDev(
+            ql.Option.Call if kind == "call" else ql.Option.Put,
+            strike,
+            FORWARD,
+            v.price,
+            discount,
+            0.0,
+            ql.nullDouble(),
+            1e-14,
+            1000,
+        ) / math.sqrt(t)
         ours = implied_vol(kind, v.price, FORWARD, strike, t, discount).vol
         compared += 1
         if abs(ours - ref) > 1e-6 * ref:
@@ -112,25 +128,28 @@ def test_hull_implied_volatility_example():
     assert res.vol == pytest.approx(0.235, abs=0.0005)
 
 
-@pytest.mark.parametrize(("args", "reason"), [
-    (("call", 9.0, 100.0, 90.0, 0.5), REASON_BELOW_INTRINSIC),
-    (("put", -0.01, 100.0, 90.0, 0.5), REASON_BELOW_INTRINSIC),
-    (("call", 100.5, 100.0, 90.0, 0.5), REASON_ABOVE_UPPER_BOUND),
-    (("call", 100.0, 100.0, 90.0, 0.5), REASON_ABOVE_UPPER_BOUND),  # = F: infinite vol
-    (("put", 95.0, 100.0, 90.0, 0.5, 0.9), REASON_ABOVE_UPPER_BOUND),  # > K * D
-    (("call", 10.0, 100.0, 90.0, 0.0), REASON_ZERO_TIME),
-    (("call", math.nan, 100.0, 90.0, 0.5), REASON_NON_FINITE),
-    (("call", 10.0, math.inf, 90.0, 0.5), REASON_NON_FINITE),
-    (("call", 10.0, 100.0, 90.0, -math.inf), REASON_NON_FINITE),
-    (("call", 10.0, 100.0, 90.0, 0.5, math.nan), REASON_NON_FINITE),
-    (("call", 10.0, -100.0, 90.0, 0.5), REASON_INVALID_INPUT),
-    (("call", 10.0, 100.0, 0.0, 0.5), REASON_INVALID_INPUT),
-    (("call", 10.0, 100.0, 90.0, -0.5), REASON_INVALID_INPUT),
-    (("call", 10.0, 100.0, 90.0, 0.5, 0.0), REASON_INVALID_INPUT),
-    (("straddle", 10.0, 100.0, 90.0, 0.5), REASON_INVALID_INPUT),
-    ((None, 10.0, 100.0, 90.0, 0.5), REASON_INVALID_INPUT),
-    (("call", "ten", 100.0, 90.0, 0.5), REASON_INVALID_INPUT),
-])
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("call", 9.0, 100.0, 90.0, 0.5), REASON_BELOW_INTRINSIC),
+        (("put", -0.01, 100.0, 90.0, 0.5), REASON_BELOW_INTRINSIC),
+        (("call", 100.5, 100.0, 90.0, 0.5), REASON_ABOVE_UPPER_BOUND),
+        (("call", 100.0, 100.0, 90.0, 0.5), REASON_ABOVE_UPPER_BOUND),  # = F: infinite vol
+        (("put", 95.0, 100.0, 90.0, 0.5, 0.9), REASON_ABOVE_UPPER_BOUND),  # > K * D
+        (("call", 10.0, 100.0, 90.0, 0.0), REASON_ZERO_TIME),
+        (("call", math.nan, 100.0, 90.0, 0.5), REASON_NON_FINITE),
+        (("call", 10.0, math.inf, 90.0, 0.5), REASON_NON_FINITE),
+        (("call", 10.0, 100.0, 90.0, -math.inf), REASON_NON_FINITE),
+        (("call", 10.0, 100.0, 90.0, 0.5, math.nan), REASON_NON_FINITE),
+        (("call", 10.0, -100.0, 90.0, 0.5), REASON_INVALID_INPUT),
+        (("call", 10.0, 100.0, 0.0, 0.5), REASON_INVALID_INPUT),
+        (("call", 10.0, 100.0, 90.0, -0.5), REASON_INVALID_INPUT),
+        (("call", 10.0, 100.0, 90.0, 0.5, 0.0), REASON_INVALID_INPUT),
+        (("straddle", 10.0, 100.0, 90.0, 0.5), REASON_INVALID_INPUT),
+        ((None, 10.0, 100.0, 90.0, 0.5), REASON_INVALID_INPUT),
+        (("call", "ten", 100.0, 90.0, 0.5), REASON_INVALID_INPUT),
+    ],
+)
 def test_failures_say_why(args, reason):
     res = implied_vol(*args)
     assert res == IvResult(False, None, reason)
@@ -162,8 +181,14 @@ any_float = st.floats(allow_nan=True, allow_infinity=True)
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.one_of(kinds, st.sampled_from(["C", "Put", "x", ""])), any_float, any_float, any_float, any_float,
-       st.one_of(st.just(1.0), any_float))
+@given(
+    st.one_of(kinds, st.sampled_from(["C", "Put", "x", ""])),
+    any_float,
+    any_float,
+    any_float,
+    any_float,
+    st.one_of(st.just(1.0), any_float),
+)
 def test_never_raises_never_nan(kind, price, forward, strike, t, discount):
     res = implied_vol(kind, price, forward, strike, t, discount)
     assert isinstance(res, IvResult)
@@ -176,8 +201,14 @@ def test_never_raises_never_nan(kind, price, forward, strike, t, discount):
 
 
 @settings(max_examples=500, deadline=None)
-@given(kinds, st.floats(0.0, 1e300), st.floats(1e-300, 1e300), st.floats(1e-300, 1e300),
-       st.floats(1e-300, 1e3), st.floats(1e-300, 10.0))
+@given(
+    kinds,
+    st.floats(0.0, 1e300),
+    st.floats(1e-300, 1e300),
+    st.floats(1e-300, 1e300),
+    st.floats(1e-300, 1e3),
+    st.floats(1e-300, 10.0),
+)
 def test_never_raises_on_extreme_magnitudes(kind, price, forward, strike, t, discount):
     res = implied_vol(kind, price, forward, strike, t, discount)
     assert res.ok == (res.reason == REASON_OK)
@@ -185,8 +216,9 @@ def test_never_raises_on_extreme_magnitudes(kind, price, forward, strike, t, dis
 
 
 @settings(max_examples=500, deadline=None)
-@given(kinds, st.floats(1.0, 1e5), st.floats(0.5, 2.0), st.floats(1 / 365, 2.0), st.floats(0.05, 3.0),
-       st.floats(0.8, 1.0))
+@given(
+    kinds, st.floats(1.0, 1e5), st.floats(0.5, 2.0), st.floats(1 / 365, 2.0), st.floats(0.05, 3.0), st.floats(0.8, 1.0)
+)
 def test_round_trip_property(kind, forward, moneyness, t, vol, discount):
     strike = forward * moneyness
     v = black76_valuation(kind, forward, strike, t, vol, discount)
@@ -197,8 +229,14 @@ def test_round_trip_property(kind, forward, moneyness, t, vol, discount):
 
 
 @settings(max_examples=300, deadline=None)
-@given(kinds, st.floats(1.0, 1e5), st.floats(0.5, 2.0), st.floats(1 / 365, 2.0), st.floats(0.05, 3.0),
-       st.floats(1.001, 2.0))
+@given(
+    kinds,
+    st.floats(1.0, 1e5),
+    st.floats(0.5, 2.0),
+    st.floats(1 / 365, 2.0),
+    st.floats(0.05, 3.0),
+    st.floats(1.001, 2.0),
+)
 def test_implied_vol_is_monotonic_in_price(kind, forward, moneyness, t, vol, bump):
     strike = forward * moneyness
     low = black76_price(kind, forward, strike, t, vol)
@@ -209,6 +247,7 @@ def test_implied_vol_is_monotonic_in_price(kind, forward, moneyness, t, vol, bum
 
 # --- vectorised ---------------------------------------------------------------------------
 
+
 def test_vectorised_matches_scalar_on_the_grid():
     cases = list(itertools.product(["call", "put"], STRIKES, TIMES, VOLS))
     kind = np.array([c[0] for c in cases])
@@ -216,11 +255,17 @@ def test_vectorised_matches_scalar_on_the_grid():
     t = np.array([c[2] for c in cases])
     vol = np.array([c[3] for c in cases])
     discount = np.exp(-0.02 * t)
-    prices = np.array([black76_price(k, FORWARD, float(s), float(tt), float(v), float(d))
-                       for k, s, tt, v, d in zip(kind, strike, t, vol, discount)])
+    prices = np.array(
+        [
+            black76_price(k, FORWARD, float(s), float(tt), float(v), float(d))
+            for k, s, tt, v, d in zip(kind, strike, t, vol, discount)
+        ]
+    )
     out = implied_vol_vec(kind, prices, FORWARD, strike, t, discount)
-    scalar = [implied_vol(k, float(p), FORWARD, float(s), float(tt), float(d))
-              for k, p, s, tt, d in zip(kind, prices, strike, t, discount)]
+    scalar = [
+        implied_vol(k, float(p), FORWARD, float(s), float(tt), float(d))
+        for k, p, s, tt, d in zip(kind, prices, strike, t, discount)
+    ]
     assert out.ok.tolist() == [r.ok for r in scalar]
     assert list(out.reason) == [r.reason for r in scalar]
     scalar_vol = np.array([r.vol for r in scalar])
@@ -236,9 +281,16 @@ def test_vectorised_failures_and_shapes():
         np.array([90.0, 90.0, 90.0, 90.0, 90.0, -5.0, 90.0, 90.0]),
         np.array([0.5, 0.5, 0.5, 0.5, 0.0, 0.5, 0.5, 0.5]),
     )
-    assert out.reason.tolist() == [REASON_BELOW_INTRINSIC, REASON_BELOW_INTRINSIC, REASON_ABOVE_UPPER_BOUND,
-                                   REASON_NON_FINITE, REASON_ZERO_TIME, REASON_INVALID_INPUT,
-                                   REASON_INVALID_INPUT, REASON_OK]
+    assert out.reason.tolist() == [
+        REASON_BELOW_INTRINSIC,
+        REASON_BELOW_INTRINSIC,
+        REASON_ABOVE_UPPER_BOUND,
+        REASON_NON_FINITE,
+        REASON_ZERO_TIME,
+        REASON_INVALID_INPUT,
+        REASON_INVALID_INPUT,
+        REASON_OK,
+    ]
     assert out.ok.tolist() == [False] * 7 + [True]
     assert np.isnan(out.vol[:7]).all() and out.vol[7] == 0.0
     # broadcasting, bool kinds, a 2-d chain

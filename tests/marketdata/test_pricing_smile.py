@@ -19,9 +19,15 @@ def _vol_derivatives(smile, h=1e-4):
     return mid, (up - down) / (2 * h), (up - 2 * mid + down) / (h * h)
 
 
-@pytest.mark.parametrize(("atm", "skew", "curvature", "t"), [
-    (0.55, -0.1, 0.8, 30 / 365), (0.70, 0.05, 0.3, 0.5), (0.55, 0.0, 1.0, 7 / 365), (1.2, -0.3, 0.5, 2.0),
-])
+@pytest.mark.parametrize(
+    ("atm", "skew", "curvature", "t"),
+    [
+        (0.55, -0.1, 0.8, 30 / 365),
+        (0.70, 0.05, 0.3, 0.5),
+        (0.55, 0.0, 1.0, 7 / 365),
+        (1.2, -0.3, 0.5, 2.0),
+    ],
+)
 def test_from_atm_reproduces_level_skew_and_curvature(atm, skew, curvature, t):
     smile = Smile.from_atm(atm, skew, curvature, t)
     level, slope, convexity = _vol_derivatives(smile)
@@ -43,10 +49,19 @@ def test_from_atm_refuses_what_svi_cannot_fit():
         Smile.from_atm(0.55, 0.0, 1.0, 0.0)
 
 
-@pytest.mark.parametrize("params", [
-    dict(b=-0.1), dict(rho=1.0), dict(rho=-1.5), dict(sigma=0.0), dict(a=-1.0), dict(t_years=0.0),
-    dict(a=math.nan), dict(m=math.inf),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(b=-0.1),
+        dict(rho=1.0),
+        dict(rho=-1.5),
+        dict(sigma=0.0),
+        dict(a=-1.0),
+        dict(t_years=0.0),
+        dict(a=math.nan),
+        dict(m=math.inf),
+    ],
+)
 def test_invalid_svi_parameters_are_refused(params):
     with pytest.raises(ValueError):
         Smile(**(dict(t_years=0.1, a=0.01, b=0.1, rho=-0.3, m=0.0, sigma=0.1) | params))

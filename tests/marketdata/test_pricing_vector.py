@@ -30,15 +30,25 @@ def _scalar(kind, forward, strike, t, vol, discount):
 def _assert_matches_scalar(out, kinds, forward, strike, t, vol, discount, rtol=1e-13):
     for i in np.ndindex(out.price.shape):
         kind = kinds if isinstance(kinds, str) else kinds[i]
-        ref = _scalar(kind, np.broadcast_to(forward, out.price.shape)[i], strike[i],
-                      np.broadcast_to(t, out.price.shape)[i], np.broadcast_to(vol, out.price.shape)[i],
-                      np.broadcast_to(discount, out.price.shape)[i])
+        ref = _scalar(
+            kind,
+            np.broadcast_to(forward, out.price.shape)[i],
+            strike[i],
+            np.broadcast_to(t, out.price.shape)[i],
+            np.broadcast_to(vol, out.price.shape)[i],
+            np.broadcast_to(discount, out.price.shape)[i],
+        )
         for name in FIELDS:
             got, want = float(getattr(out, name)[i]), getattr(ref, name)
             if got == want:  # also the same infinity (gamma at the money as vol -> 0)
                 continue
-            scale = {"price": 1e-15 * forward, "delta": 1e-15, "gamma": 1e-15 / forward,
-                     "vega": 1e-15 * forward, "theta": 1e-15 * forward}[name]
+            scale = {
+                "price": 1e-15 * forward,
+                "delta": 1e-15,
+                "gamma": 1e-15 / forward,
+                "vega": 1e-15 * forward,
+                "theta": 1e-15 * forward,
+            }[name]
             assert abs(got - want) <= rtol * abs(want) + np.max(scale), (name, i, got, want)
 
 
@@ -52,19 +62,27 @@ def test_chain_of_200_strikes_matches_scalar_and_quantlib():
     _assert_matches_scalar(chain.call, "call", FORWARD, strikes, t, vols, discount)
     _assert_matches_scalar(chain.put, "put", FORWARD, strikes, t, vols, discount)
     for i in range(0, 200, 7):
-        ref = ql.BlackCalculator(ql.PlainVanillaPayoff(ql.Option.Put, strikes[i]), FORWARD,
-                                 vols[i] * math.sqrt(t), discount)
+        ref = ql.BlackCalculator(
+            ql.PlainVanillaPayoff(ql.Option.Put, strikes[i]), FORWARD, vols[i] * math.sqrt(t), discount
+        )
         assert chain.put.price[i] == pytest.approx(ref.value(), rel=1e-9)
         assert chain.put.vega[i] == pytest.approx(ref.vega(t) / 100, rel=1e-9)
     # put-call parity across the chain
-    np.testing.assert_allclose(chain.call.price - chain.put.price, discount * (FORWARD - strikes),
-                               rtol=0, atol=1e-10 * FORWARD)
+    np.testing.assert_allclose(
+        chain.call.price - chain.put.price, discount * (FORWARD - strikes), rtol=0, atol=1e-10 * FORWARD
+    )
     np.testing.assert_allclose(chain.call.delta - chain.put.delta, discount, rtol=1e-14)
 
 
 def test_vec_matches_scalar_on_the_broad_grid():
-    cases = list(itertools.product(["call", "put"], FORWARD * np.geomspace(0.5, 2.0, 25),
-                                   np.geomspace(1 / 365, 2, 12), np.geomspace(0.05, 3.0, 12)))
+    cases = list(
+        itertools.product(
+            ["call", "put"],
+            FORWARD * np.geomspace(0.5, 2.0, 25),
+            np.geomspace(1 / 365, 2, 12),
+            np.geomspace(0.05, 3.0, 12),
+        )
+    )
     kinds = np.array([c[0] for c in cases])
     strikes, times, vols = (np.array([c[j] for c in cases]) for j in (1, 2, 3))
     discounts = np.exp(-0.05 * times)
@@ -92,10 +110,18 @@ def test_kinds_as_bools_and_signs_and_broadcasting():
     assert by_name.price.shape == (2, 3)
 
 
-@pytest.mark.parametrize("bad", [
-    dict(forward=0.0), dict(strike=np.array([1.0, -1.0])), dict(t_years=np.array([0.1, np.nan])),
-    dict(vol=-0.5), dict(discount=np.inf), dict(kind="straddle"), dict(kind=np.array(["call", "x"])),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(forward=0.0),
+        dict(strike=np.array([1.0, -1.0])),
+        dict(t_years=np.array([0.1, np.nan])),
+        dict(vol=-0.5),
+        dict(discount=np.inf),
+        dict(kind="straddle"),
+        dict(kind=np.array(["call", "x"])),
+    ],
+)
 def test_impossible_inputs_raise(bad):
     args = dict(kind="call", forward=100.0, strike=np.array([90.0, 110.0]), t_years=0.5, vol=0.5, discount=1.0) | bad
     with pytest.raises(ValueError):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import calendar
+import itertools
 import math
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -22,7 +23,7 @@ from marketdata.series import (
     strike_grid,
 )
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(text: str) -> datetime:
@@ -58,51 +59,127 @@ def reference_expiries(now: datetime) -> list[datetime]:
             # A Friday before 08:00: today is a daily and a weekly expiry; the last Friday of
             # November (27th) is both a weekly and the monthly.
             "2026-11-20T07:59:59",
-            eight("2026-11-20", "2026-11-21", "2026-11-22", "2026-11-27", "2026-12-04", "2026-12-11",
-                  "2026-12-25", "2027-01-29", "2027-03-26", "2027-06-25"),
+            eight(
+                "2026-11-20",
+                "2026-11-21",
+                "2026-11-22",
+                "2026-11-27",
+                "2026-12-04",
+                "2026-12-11",
+                "2026-12-25",
+                "2027-01-29",
+                "2027-03-26",
+                "2027-06-25",
+            ),
             id="friday-before-0800",
         ),
         pytest.param(
             # The same Friday at 08:00 sharp: today's expiry is no longer "after now".
             "2026-11-20T08:00:00",
-            eight("2026-11-21", "2026-11-22", "2026-11-23", "2026-11-27", "2026-12-04", "2026-12-11",
-                  "2026-12-18", "2026-12-25", "2027-01-29", "2027-03-26", "2027-06-25"),
+            eight(
+                "2026-11-21",
+                "2026-11-22",
+                "2026-11-23",
+                "2026-11-27",
+                "2026-12-04",
+                "2026-12-11",
+                "2026-12-18",
+                "2026-12-25",
+                "2027-01-29",
+                "2027-03-26",
+                "2027-06-25",
+            ),
             id="friday-at-0800",
         ),
         pytest.param(
             # The month's last Friday, after 08:00: November's monthly is gone, so the
             # monthlies are Dec, Jan, Feb.
             "2026-11-27T09:00:00",
-            eight("2026-11-28", "2026-11-29", "2026-11-30", "2026-12-04", "2026-12-11", "2026-12-18",
-                  "2026-12-25", "2027-01-29", "2027-02-26", "2027-03-26", "2027-06-25"),
+            eight(
+                "2026-11-28",
+                "2026-11-29",
+                "2026-11-30",
+                "2026-12-04",
+                "2026-12-11",
+                "2026-12-18",
+                "2026-12-25",
+                "2027-01-29",
+                "2027-02-26",
+                "2027-03-26",
+                "2027-06-25",
+            ),
             id="month-end-friday-after-0800",
         ),
         pytest.param(
             # The quarter's last Friday at expiry time: March's quarterly is gone.
             "2026-03-27T08:00:00",
-            eight("2026-03-28", "2026-03-29", "2026-03-30", "2026-04-03", "2026-04-10", "2026-04-17",
-                  "2026-04-24", "2026-05-29", "2026-06-26", "2026-09-25", "2026-12-25"),
+            eight(
+                "2026-03-28",
+                "2026-03-29",
+                "2026-03-30",
+                "2026-04-03",
+                "2026-04-10",
+                "2026-04-17",
+                "2026-04-24",
+                "2026-05-29",
+                "2026-06-26",
+                "2026-09-25",
+                "2026-12-25",
+            ),
             id="quarter-end-friday",
         ),
         pytest.param(
             # Quarter end (30 June) late in the day: July, August, September monthlies.
             "2026-06-30T23:00:00",
-            eight("2026-07-01", "2026-07-02", "2026-07-03", "2026-07-10", "2026-07-17", "2026-07-24",
-                  "2026-07-31", "2026-08-28", "2026-09-25", "2026-12-25", "2027-03-26"),
+            eight(
+                "2026-07-01",
+                "2026-07-02",
+                "2026-07-03",
+                "2026-07-10",
+                "2026-07-17",
+                "2026-07-24",
+                "2026-07-31",
+                "2026-08-28",
+                "2026-09-25",
+                "2026-12-25",
+                "2027-03-26",
+            ),
             id="quarter-end-day",
         ),
         pytest.param(
             # 31 December: every series of the new year, across the year boundary.
             "2026-12-31T12:00:00",
-            eight("2027-01-01", "2027-01-02", "2027-01-03", "2027-01-08", "2027-01-15", "2027-01-22",
-                  "2027-01-29", "2027-02-26", "2027-03-26", "2027-06-25", "2027-09-24"),
+            eight(
+                "2027-01-01",
+                "2027-01-02",
+                "2027-01-03",
+                "2027-01-08",
+                "2027-01-15",
+                "2027-01-22",
+                "2027-01-29",
+                "2027-02-26",
+                "2027-03-26",
+                "2027-06-25",
+                "2027-09-24",
+            ),
             id="31-december",
         ),
         pytest.param(
             # Before 08:00 on a Monday.
             "2026-11-23T03:00:00",
-            eight("2026-11-23", "2026-11-24", "2026-11-25", "2026-11-27", "2026-12-04", "2026-12-11",
-                  "2026-12-18", "2026-12-25", "2027-01-29", "2027-03-26", "2027-06-25"),
+            eight(
+                "2026-11-23",
+                "2026-11-24",
+                "2026-11-25",
+                "2026-11-27",
+                "2026-12-04",
+                "2026-12-11",
+                "2026-12-18",
+                "2026-12-25",
+                "2027-01-29",
+                "2027-03-26",
+                "2027-06-25",
+            ),
             id="monday-before-0800",
         ),
     ],
@@ -130,7 +207,9 @@ def test_expiries_invariants_over_many_times():
         assert found == reference_expiries(now), now
         assert found == sorted(set(found)), now
         assert all(e > now for e in found), now
-        assert all((e.hour, e.minute, e.second, e.microsecond) == (8, 0, 0, 0) and e.utcoffset() == timedelta(0) for e in found)
+        assert all(
+            (e.hour, e.minute, e.second, e.microsecond) == (8, 0, 0, 0) and e.utcoffset() == timedelta(0) for e in found
+        )
         days = [e.date() for e in found]
         # the next three days' 08:00
         assert days[:3] == [found[0].date() + timedelta(days=k) for k in range(3)], now
@@ -156,8 +235,10 @@ def test_expiries_invariants_over_many_times():
 TENORS = [0.0, 1 / 365, 3 / 365, 7 / 365, 30 / 365, 0.25, 0.5, 0.8]
 
 
-@pytest.mark.parametrize("underlying, index", [("BTC", Decimal("65000")), ("ETH", Decimal("3400")),
-                                               ("BTC", Decimal("123456.78")), ("ETH", Decimal("1850.25"))])
+@pytest.mark.parametrize(
+    "underlying, index",
+    [("BTC", Decimal("65000")), ("ETH", Decimal("3400")), ("BTC", Decimal("123456.78")), ("ETH", Decimal("1850.25"))],
+)
 def test_strike_grid_is_round_centred_and_widens_with_time(underlying, index):
     widths = []
     for years in TENORS:
@@ -165,7 +246,7 @@ def test_strike_grid_is_round_centred_and_widens_with_time(underlying, index):
         assert 5 <= len(grid) <= MAX_STRIKES + 1, (years, grid)
         step = grid[1] - grid[0]
         assert step in STRIKE_STEPS[underlying]
-        assert all(b - a == step for a, b in zip(grid, grid[1:])), grid
+        assert all(b - a == step for a, b in itertools.pairwise(grid)), grid
         assert all(strike % step == 0 and strike > 0 for strike in grid)
         # Centred (in log terms) on the index: exactly the multiples of the step within
         # about ±2.5 standard deviations to expiry, with the index inside.
@@ -179,7 +260,7 @@ def test_strike_grid_is_round_centred_and_widens_with_time(underlying, index):
         widths.append(grid[-1] - grid[0])
     # Time to expiry below one day counts as one day; beyond that, the grid widens.
     assert widths[0] == widths[1]
-    assert all(a < b for a, b in zip(widths[1:], widths[2:])), widths
+    assert all(a < b for a, b in itertools.pairwise(widths)), widths
 
 
 def test_strike_grid_steps_up_to_stay_within_the_cap():
@@ -225,7 +306,9 @@ def test_parse_series_symbol_round_trips():
     spec = parse_series_symbol("BTC-20261225-100000-C")
     assert spec == SeriesSpec("BTC", at("2026-12-25T08:00:00"), Decimal("100000"), "C")
     assert spec.expiry.tzinfo is not None and spec.expiry.utcoffset() == timedelta(0)
-    assert parse_series_symbol("ETH-20270326-2500-P") == SeriesSpec("ETH", at("2027-03-26T08:00:00"), Decimal("2500"), "P")
+    assert parse_series_symbol("ETH-20270326-2500-P") == SeriesSpec(
+        "ETH", at("2027-03-26T08:00:00"), Decimal("2500"), "P"
+    )
     for underlying, index in (("BTC", Decimal("65000")), ("ETH", Decimal("3400"))):
         for spec in series_for(underlying, index, at("2026-12-31T12:00:00")):
             assert parse_series_symbol(spec.symbol) == spec

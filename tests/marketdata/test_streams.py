@@ -16,7 +16,7 @@ import copy
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,9 +26,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from marketdata import consumers
+from marketdata.candles import Bar
 from marketdata.models import Candle, CandleSource, IndexPrint
 from marketdata.services import instruments_sync
-from marketdata.candles import Bar
 from marketdata.streams import index_payload, publish_tick
 from trading import realtime
 from trading.asgi import application
@@ -73,7 +73,7 @@ def private_channel_layer(settings):
 def market():
     """Spot pairs and option series listed, one index print and one 1m candle stored."""
     instruments_sync(index_prices={"BTC": Decimal("65000"), "ETH": Decimal("3400")})
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     index = IndexPrint.objects.create(
         underlying="BTC", ts=now, price=Decimal("65000.50"), stale=False, sources={"used": ["sim"], "excluded": []}
     )
@@ -140,7 +140,7 @@ async def hub_joined() -> None:
 
 
 def index_update(price: str, marker: str) -> dict:
-    data = index_payload("BTC", Decimal(price), False, datetime.now(timezone.utc))
+    data = index_payload("BTC", Decimal(price), False, datetime.now(UTC))
     return {"data": {**data, "marker": marker}}
 
 
@@ -226,7 +226,6 @@ def test_publish_reaches_the_subscribed_socket_through_the_channel_layer_and_the
     async_to_sync(scenario)()
 
 
-
 @pytest.mark.slow
 def test_the_hub_still_delivers_after_an_idle_spell_longer_than_the_redis_read_timeout(market, caplog):
     """The hub's one blocking receive outlives quiet spells (channels_redis blocks 5 s per pop,
@@ -248,7 +247,6 @@ def test_the_hub_still_delivers_after_an_idle_spell_longer_than_the_redis_read_t
     with caplog.at_level("ERROR", logger="trading.realtime"):
         async_to_sync(scenario)()
     assert not [r for r in caplog.records if r.name == "trading.realtime"], "the idle hub's receive failed"
-
 
 
 def test_the_hub_shares_the_channel_layer_with_consumers_that_use_it(market):
@@ -519,13 +517,24 @@ def test_a_feed_tick_is_one_channel_layer_message_that_reaches_every_channel(mar
             await recv(comm)  # the snapshots
         await hub_joined()
         monkeypatch.setattr(layer, "group_send", counting_group_send)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         prints = [
             IndexPrint(underlying="BTC", ts=now, price=Decimal("65100"), stale=False),
             IndexPrint(underlying="ETH", ts=now, price=Decimal("3401"), stale=False),
         ]
-        bar = Bar("BTC-USDT", "1m", now.replace(second=0), Decimal("65000"), Decimal("65100"), Decimal("64990"), Decimal("65100"))
-        tickers = {"BTC-USDT": {"symbol": "BTC-USDT", "last": "65100"}, "ETH-USDT": {"symbol": "ETH-USDT", "last": "3401"}}
+        bar = Bar(
+            "BTC-USDT",
+            "1m",
+            now.replace(second=0),
+            Decimal("65000"),
+            Decimal("65100"),
+            Decimal("64990"),
+            Decimal("65100"),
+        )
+        tickers = {
+            "BTC-USDT": {"symbol": "BTC-USDT", "last": "65100"},
+            "ETH-USDT": {"symbol": "ETH-USDT", "last": "3401"},
+        }
         await sync_to_async(publish_tick)(prints=prints, bars=[bar], tickers=tickers)
         frames = {}
         for _ in range(3):
@@ -538,7 +547,11 @@ def test_a_feed_tick_is_one_channel_layer_message_that_reaches_every_channel(mar
     frames = async_to_sync(scenario)()
     assert [message["type"] for _, message in sent] == ["realtime.batch"]  # the whole tick, one message
     assert [topic for topic, _ in sent[0][1]["updates"]] == [
-        "index:BTC", "index:ETH", "candles:BTC-USDT:1m", "ticker:BTC-USDT", "ticker:ETH-USDT",
+        "index:BTC",
+        "index:ETH",
+        "candles:BTC-USDT:1m",
+        "ticker:BTC-USDT",
+        "ticker:ETH-USDT",
     ]
     assert frames["index:BTC"]["price"] == "65100"
     assert frames["candles:BTC-USDT:1m"]["close"] == "65100"
@@ -556,7 +569,7 @@ def test_the_market_route_does_no_session_or_user_lookup(market, monkeypatch):
     monkeypatch.setattr(consumers.MarketConsumer, "connect", recording_connect)
 
     async def scenario():
-        comm = WebsocketCommunicator(application, "/ws/market/", headers=ORIGIN + [(b"cookie", b"sessionid=abc")])
+        comm = WebsocketCommunicator(application, "/ws/market/", headers=[*ORIGIN, (b"cookie", b"sessionid=abc")])
         connected, _ = await comm.connect(timeout=TIMEOUT)
         assert connected
         await subscribe(comm, ["index:BTC"])
@@ -577,7 +590,9 @@ def test_a_book_snapshot_comes_before_the_deltas_published_while_it_was_read(mar
         if topic.startswith("book:"):
             hub = Hub.current
             for sequence in (1, 2, 3):  # published while the snapshot (at 2) is being read
-                hub.loop.call_soon_threadsafe(hub.dispatch, topic, {"type": "delta", "sequence": sequence, "bids": [], "asks": []})
+                hub.loop.call_soon_threadsafe(
+                    hub.dispatch, topic, {"type": "delta", "sequence": sequence, "bids": [], "asks": []}
+                )
             return {"type": "snapshot", "sequence": 2, "bids": [], "asks": []}
         return snapshot_for(topic)
 

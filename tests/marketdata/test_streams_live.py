@@ -149,7 +149,10 @@ def _start_daphne(processes: list, log: Path) -> int:
         processes.append(
             subprocess.Popen(
                 [_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "trading.asgi:application"],
-                cwd=BASE_DIR, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+                cwd=BASE_DIR,
+                env=_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         )
     _wait_for_health(processes[-1], f"http://127.0.0.1:{port}", log)
@@ -177,7 +180,10 @@ def stack(transactional_db, tmp_path):
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "manage.py", "run_feed", "--ttl", "3"],
-                    cwd=BASE_DIR, env=_env(FEED_INTERVAL_SECONDS="0.3"), stdout=out, stderr=subprocess.STDOUT,
+                    cwd=BASE_DIR,
+                    env=_env(FEED_INTERVAL_SECONDS="0.3"),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
                 )
             )
         _wait_for_prints(processes[1], feed_log, count=1)
@@ -262,7 +268,6 @@ def test_a_real_client_receives_live_index_and_ticker_updates(stack):
         else:
             pytest.fail("no pong")
 
-
     # A page of another origin cannot open the socket.
     with pytest.raises(InvalidStatus) as refused:
         connect(url, origin="http://evil.example", open_timeout=10)
@@ -307,7 +312,7 @@ class FastClient(threading.Thread):
                         self.latencies.append(now - frame["ts"])
                     elif frame["channel"] == "trades:BTC-USDT":
                         self.trades_sizes.append(len(raw))
-        except BaseException as exc:  # noqa: BLE001 -- reported by the test
+        except BaseException as exc:
             self.error = exc
 
 

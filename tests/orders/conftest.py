@@ -22,7 +22,9 @@ INDEX = {"BTC": Decimal("65000.12"), "ETH": Decimal("3400.55")}
 FUNDS = Decimal("100000")
 
 
-def print_index(underlying: str, price: Decimal | None, *, ago: float = 0.0, stale: bool = False, ts=None) -> IndexPrint:
+def print_index(
+    underlying: str, price: Decimal | None, *, ago: float = 0.0, stale: bool = False, ts=None
+) -> IndexPrint:
     return IndexPrint.objects.create(
         underlying=underlying,
         ts=ts or timezone.now() - timedelta(seconds=ago),
@@ -53,7 +55,11 @@ def pick_series(underlying: str = "BTC", option_type: str = "C", *, min_days: fl
     the strike nearest the index (``offset`` strikes above it; negative: below)."""
     now = timezone.now()
     live = Instrument.objects.filter(
-        kind=InstrumentKind.OPTION, base=underlying, option_type=option_type, active=True, expiry__gt=now + timedelta(days=min_days)
+        kind=InstrumentKind.OPTION,
+        base=underlying,
+        option_type=option_type,
+        active=True,
+        expiry__gt=now + timedelta(days=min_days),
     )
     expiry = live.order_by("expiry").values_list("expiry", flat=True).first()
     strikes = sorted(live.filter(expiry=expiry), key=lambda i: i.strike)
@@ -87,7 +93,12 @@ def usdt_available(client) -> Decimal:
 def clearing_usdt() -> Decimal:
     """The OPTION_CLEARING role's USDT balance over all its buckets."""
     return sum(
-        (a.balance for a in LedgerAccount.objects.filter(kind=AccountKind.SYSTEM, role=SystemRole.OPTION_CLEARING, asset="USDT")),
+        (
+            a.balance
+            for a in LedgerAccount.objects.filter(
+                kind=AccountKind.SYSTEM, role=SystemRole.OPTION_CLEARING, asset="USDT"
+            )
+        ),
         Decimal(0),
     )
 

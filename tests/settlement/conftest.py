@@ -12,9 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketdata.models import IndexPrint
-from venues.config import settlement_venue, venue_cache_clear
 from trading.celery import app as celery_app
 from trading.outbox import outbox_message, outbox_write
+from venues.config import settlement_venue, venue_cache_clear
 
 INDEX = {"BTC": Decimal("65000"), "ETH": Decimal("3000")}
 
@@ -66,7 +66,14 @@ def set_faults(settings, faults: str) -> None:
 _counter = iter(range(1, 10**9))
 
 
-def emit(kind: str = "open", usdt: str = "1300", underlying: str = "BTC", *, key: str | None = None, topic: str = "options.order") -> dict:
+def emit(
+    kind: str = "open",
+    usdt: str = "1300",
+    underlying: str = "BTC",
+    *,
+    key: str | None = None,
+    topic: str = "options.order",
+) -> dict:
     """Write an outbox event as the counter does (in its own transaction); return the
     message the relay would publish for it."""
     n = next(_counter)

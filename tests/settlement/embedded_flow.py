@@ -12,13 +12,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
 call_command("migrate", verbosity=0)
+
+from django.utils import timezone  # noqa: E402
 
 from accounts.models import KycProfile, KycStatus, User  # noqa: E402
 from ledger.selectors import balances_for, ledger_recompute  # noqa: E402
@@ -27,7 +29,6 @@ from marketdata.models import IndexPrint  # noqa: E402
 from marketdata.services import instruments_sync  # noqa: E402
 from orders.models import OptionOrder  # noqa: E402
 from orders.options.services import options_order_place, options_quote  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from trading import workers  # noqa: E402
 
 index = {"BTC": Decimal("65000"), "ETH": Decimal("3400")}
@@ -41,7 +42,9 @@ deposit_credit(user=user, asset="USDT", amount=Decimal("1000"), txid="embedded-1
 from marketdata.models import Instrument, InstrumentKind  # noqa: E402
 
 series = (
-    Instrument.objects.filter(kind=InstrumentKind.OPTION, base="BTC", option_type="C", expiry__gt=timezone.now() + timezone.timedelta(days=2))
+    Instrument.objects.filter(
+        kind=InstrumentKind.OPTION, base="BTC", option_type="C", expiry__gt=timezone.now() + timezone.timedelta(days=2)
+    )
     .order_by("expiry", "strike")
     .first()
     .symbol
@@ -58,11 +61,15 @@ while time.monotonic() < deadline:
     if states == {"settled"}:
         break
     time.sleep(0.2)
-usdt = [b for b in balances_for(user=user) if b.asset == "USDT"][0]
-print(json.dumps({
-    "states": sorted(states),
-    "usdt": str(usdt.available),
-    "paid": str(bought.total_usdt),
-    "received": str(sold.total_usdt),
-    "books_ok": ledger_recompute().ok,
-}))
+usdt = next(b for b in balances_for(user=user) if b.asset == "USDT")
+print(
+    json.dumps(
+        {
+            "states": sorted(states),
+            "usdt": str(usdt.available),
+            "paid": str(bought.total_usdt),
+            "received": str(sold.total_usdt),
+            "books_ok": ledger_recompute().ok,
+        }
+    )
+)

@@ -14,6 +14,8 @@ from tests.processes import Child, free_port, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# workers that talk to no other worker: quicker to start, nothing to wait for
+QUIET = ("--without-gossip", "--without-mingle", "--without-heartbeat")
 
 
 class BackOffice:
@@ -57,21 +59,22 @@ class BackOffice:
         return self.spawn(
             name,
             [str(BIN / "celery"), "-A", "trading", "worker", "-Q", self.queue, "-n", f"{name}@%h-{self.queue}",
-             "--concurrency", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             "--concurrency", str(concurrency), "-l", "info", *QUIET],
         )  # fmt: skip
 
     def venue_worker(self, name: str, concurrency: int = 8) -> Child:
         """The venue executor as the Procfile runs it: step 3's queue on a thread pool."""
         return self.spawn(
             name,
-            [str(BIN / "celery"), "-A", "trading", "worker", "-Q", f"{self.queue}.venue", "-n", f"{name}@%h-{self.queue}",
-             "--pool", "threads", "--concurrency", str(concurrency), "-l", "info", "--without-gossip", "--without-mingle",
-             "--without-heartbeat"],
+            [str(BIN / "celery"), "-A", "trading", "worker", "-Q", f"{self.queue}.venue",
+             "-n", f"{name}@%h-{self.queue}", "--pool", "threads", "--concurrency", str(concurrency), "-l", "info",
+             *QUIET],
         )  # fmt: skip
 
     def beat(self) -> Child:
         return self.spawn(
-            "beat", [str(BIN / "celery"), "-A", "trading", "beat", "-l", "info", "-s", str(self.log_dir / "beat-schedule")]
+            "beat",
+            [str(BIN / "celery"), "-A", "trading", "beat", "-l", "info", "-s", str(self.log_dir / "beat-schedule")],
         )
 
     def relay(self, name: str = "relay", ttl: float = 1.0) -> Child:

@@ -69,8 +69,8 @@ def write_orders(n: int, rate: float, rng: random.Random, done: threading.Event)
 def place_orders(n: int, rate: float, rng: random.Random, done: threading.Event) -> list[str]:
     """Option orders through the counter service, as the API places them: traders buy to
     open and sell to close across a few series while a ticker keeps the index fresh."""
-    from orders.options.services import options_order_place, options_quote
     from orders.models import OptionPosition, PositionStatus
+    from orders.options.services import options_order_place, options_quote
     from tests.orders.conftest import INDEX, list_series, pick_series, print_index, trader
 
     list_series()
@@ -118,7 +118,10 @@ def wait_settled(expected: int, timeout: float) -> float:
 
 def system_balance(role: str, asset: str) -> Decimal:
     return sum(
-        (a.credits_posted - a.debits_posted for a in LedgerAccount.objects.filter(kind=AccountKind.SYSTEM, role=role, asset=asset)),
+        (
+            a.credits_posted - a.debits_posted
+            for a in LedgerAccount.objects.filter(kind=AccountKind.SYSTEM, role=role, asset=asset)
+        ),
         Decimal(0),
     )
 

@@ -35,9 +35,18 @@ def test_ops_settlements_lists_and_filters_for_staff(api, staff, two_settlements
     by_ref = {row["ref"]: row for row in body["results"]}
     settled = by_ref[done["key"]]
     assert settled["state"] == "settled" and settled["current_step"] is None
-    assert [s["name"] for s in settled["steps"]] == ["system accounts", "funding transfer", "venue swap", "return to system wallet"]
+    assert [s["name"] for s in settled["steps"]] == [
+        "system accounts",
+        "funding transfer",
+        "venue swap",
+        "return to system wallet",
+    ]
     review = by_ref[stuck["key"]]
-    assert (review["state"], review["current_step"], review["last_error_code"]) == ("manual_review", 3, "venue_rejected")
+    assert (review["state"], review["current_step"], review["last_error_code"]) == (
+        "manual_review",
+        3,
+        "venue_rejected",
+    )
     order_id = stuck["key"].split(":")[1]
     only = api.get(f"/api/v1/ops/settlements?order_id={order_id}").json()
     assert [r["ref"] for r in only["results"]] == [stuck["key"]]
@@ -58,7 +67,7 @@ def test_metrics_expose_the_back_office_figures(client, two_settlements):
     assert 'settlements{state="settled"} 1.0' in text
     assert 'settlements{state="manual_review"} 1.0' in text
     assert "settlement_manual_reviews_total 1.0" in text
-    assert 'settlement_commit_to_settled_seconds_count 1.0' in text
+    assert "settlement_commit_to_settled_seconds_count 1.0" in text
     assert 'settlement_step_seconds_count{step="3"} 1.0' in text
     assert "relay_backlog_age_seconds" in text
 

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.django_db
 
 def role_balance(role: str, asset: str) -> Decimal:
     total = Decimal(0)
-    for account in LedgerAccount.objects.filter(kind__in=[AccountKind.SYSTEM, AccountKind.EXTERNAL], role=role, asset=asset):
+    for account in LedgerAccount.objects.filter(
+        kind__in=[AccountKind.SYSTEM, AccountKind.EXTERNAL], role=role, asset=asset
+    ):
         total += account.credits_posted - account.debits_posted
     return total
 
@@ -61,7 +63,14 @@ def test_an_opening_buy_settles_in_four_steps_and_leaves_no_exposure(venue):
     assert venue.placements(s.client_order_id) == 1
     # Every step wrote its legs with ids derived from (settlement, step).
     ids = set(Transfer.objects.filter(reference=s.ref).values_list("id", flat=True))
-    assert {f"stl:{sid}:1:usdt", f"stl:{sid}:1:base", f"stl:{sid}:2:usdt", f"stl:{sid}:3:paid", f"stl:{sid}:3:got", f"stl:{sid}:4:base"} <= ids
+    assert {
+        f"stl:{sid}:1:usdt",
+        f"stl:{sid}:1:base",
+        f"stl:{sid}:2:usdt",
+        f"stl:{sid}:3:paid",
+        f"stl:{sid}:3:got",
+        f"stl:{sid}:4:base",
+    } <= ids
     assert ids <= {*ids, f"stl:{sid}:4:dust", f"stl:{sid}:4:pnl"}
     # USDT went through treasury and funding to the venue; BTC came back to treasury. The
     # system wallet and the funding account end flat; the option book holds the hedge.
@@ -70,7 +79,12 @@ def test_an_opening_buy_settles_in_four_steps_and_leaves_no_exposure(venue):
             assert role_balance(role, asset) == 0, (role, asset)
     assert role_balance(SystemRole.OPTION_CLEARING, "BTC") == s.filled_qty
     assert abs(s.filled_qty - s.underlying_qty) <= s.underlying_qty * Decimal("0.0016")  # 5 bps slippage + 10 bps fee
-    assert list(SettlementStep.objects.filter(settlement=s).values_list("step", "status")) == [(1, "done"), (2, "done"), (3, "done"), (4, "done")]
+    assert list(SettlementStep.objects.filter(settlement=s).values_list("step", "status")) == [
+        (1, "done"),
+        (2, "done"),
+        (3, "done"),
+        (4, "done"),
+    ]
 
 
 def test_a_close_sells_the_underlying_and_returns_usdt(venue):
@@ -184,7 +198,7 @@ def test_resolving_needs_a_note_and_is_audited(venue_settings, venue, staff):
 
 def test_a_claimed_settlement_is_not_run_by_a_second_executor(venue):
     (sid,) = services.settlements_accept(events=[emit()])
-    token, batch = claim([sid], 1)
+    _token, batch = claim([sid], 1)
     assert [s.id for s in batch] == [sid]
     assert run_step(1, [sid]) == []  # someone else holds it
     # The holder dies: its claim expires and the step can be taken again.
@@ -262,7 +276,11 @@ def test_a_step_also_takes_other_settlements_waiting_at_it(venue):
 
 
 def test_the_intake_takes_a_batch_through_every_step_in_two_commits(venue):
-    messages = [emit(), emit("close", usdt="650"), emit("exercise", usdt="40", underlying="ETH", topic="options.exercise")]
+    messages = [
+        emit(),
+        emit("close", usdt="650"),
+        emit("exercise", usdt="40", underlying="ETH", topic="options.exercise"),
+    ]
     # step 3 in the intake's own task (no venue queue); a key twice: inserted once
     new, settled = services.settlements_take_in(events=messages + messages[:1], through_venue=True)
     assert len(new) == 3 and settled == new
@@ -270,7 +288,10 @@ def test_the_intake_takes_a_batch_through_every_step_in_two_commits(venue):
         assert (s.state, s.step, s.claim, s.client_order_id) == (State.SETTLED, 5, "", f"stl-{s.id}")
         assert venue.placements(s.client_order_id) == 1
         assert list(SettlementStep.objects.filter(settlement=s).values_list("step", "status")) == [
-            (1, "done"), (2, "done"), (3, "done"), (4, "done")
+            (1, "done"),
+            (2, "done"),
+            (3, "done"),
+            (4, "done"),
         ]
         legs = set(Transfer.objects.filter(reference=s.ref).values_list("id", flat=True))
         assert {f"stl:{s.id}:1:usdt", f"stl:{s.id}:1:base", f"stl:{s.id}:3:paid", f"stl:{s.id}:3:got"} <= legs
@@ -297,9 +318,11 @@ def test_the_venue_executor_takes_whatever_waits_at_step_3_in_claims_it_can_send
     assert services.settlements_venue_run(ids=new) == ([], False)
 
 
-def test_a_redelivered_intake_message_finishes_what_its_worker_left(venue, eager_celery, django_capture_on_commit_callbacks):
+def test_a_redelivered_intake_message_finishes_what_its_worker_left(
+    venue, eager_celery, django_capture_on_commit_callbacks
+):
     messages = [emit(), emit("close", usdt="650")]
-    first, second = services.settlements_accept(events=messages)
+    first, _second = services.settlements_accept(events=messages)
     run_step(1, [first])
     run_step(2, [first])  # the worker died before step 3
     with django_capture_on_commit_callbacks(execute=True):  # step 3 goes to the venue queue

@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from settlement.models import Counter, Settlement, State
-from venues.config import settlement_venue, venue_cache_clear
 from trading.models import SingletonCheckpoint
+from venues.config import settlement_venue, venue_cache_clear
 
 from .conftest import emit
 from .stack import BackOffice

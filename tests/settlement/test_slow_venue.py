@@ -67,14 +67,21 @@ def test_a_burst_settles_in_a_few_venue_round_trips_because_batches_overlap(back
 
     settlements = Settlement.objects.all()
     assert set(settlements.values_list("ref", flat=True)) == set(keys)
-    assert not settlements.exclude(state=State.SETTLED).exists(), list(settlements.values_list("state", "step").distinct())
+    assert not settlements.exclude(state=State.SETTLED).exists(), list(
+        settlements.values_list("state", "step").distinct()
+    )
     venue = settlement_venue()
     assert venue.duplicate_client_order_ids() == []
     assert venue.total_placed() == ORDERS
-    batches = set(SettlementStep.objects.filter(step=3, status=StepStatus.DONE).values_list("started_at", "finished_at"))
+    batches = set(
+        SettlementStep.objects.filter(step=3, status=StepStatus.DONE).values_list("started_at", "finished_at")
+    )
     overlap = most_batches_at_once(list(batches))
-    print(f"\n{ORDERS} orders written in {written:.1f}s, all settled {elapsed:.1f}s after the first commit; "
-          f"{len(batches)} step-3 batches, up to {overlap} at the venue at once (previous floor {PREVIOUS_FLOOR_S:.0f}s)")  # fmt: skip
+    print(
+        f"\n{ORDERS} orders written in {written:.1f}s, all settled {elapsed:.1f}s after the first commit; "
+        f"{len(batches)} step-3 batches, up to {overlap} at the venue at once "
+        f"(previous floor {PREVIOUS_FLOOR_S:.0f}s)"
+    )
     # More batches at the venue together than the intake worker has processes...
     assert overlap > 2
     # ...and well under what the previous process model needed at best.

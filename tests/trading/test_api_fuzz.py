@@ -17,12 +17,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import hypothesis
 import pytest
 import schemathesis
 from django.core import signals
 from django.db import close_old_connections, transaction
 from django.utils import timezone
-import hypothesis
 from hypothesis import HealthCheck
 from rest_framework_simplejwt.tokens import AccessToken
 from schemathesis.checks import not_a_server_error
@@ -52,9 +52,37 @@ FUNDS = {"USDT": Decimal("1000000"), "BTC": Decimal("10"), "ETH": Decimal("100")
 # Generated requests rarely spell a number in one of these particular ways: each is sent
 # once into a documented example (test_odd_amounts).
 ODD_AMOUNTS = [
-    "0", "-1", "00001.50", "0.000000001", "99999999999999999999", "1" + "0" * 40, "0." + "1" * 60,
-    "1e-999999999", "1e19", "1E+400", "1_000", "\uff11", "\u0661\u0662", "NaN", "-Infinity", "sNaN", " 1", "+1",
-    "0x10", ".5", "5.", "1.2.3", "", "\x00", "1\x00", 0.1, 1e300, -0.0, True, [], {},
+    "0",
+    "-1",
+    "00001.50",
+    "0.000000001",
+    "99999999999999999999",
+    "1" + "0" * 40,
+    "0." + "1" * 60,
+    "1e-999999999",
+    "1e19",
+    "1E+400",
+    "1_000",
+    "\uff11",
+    "\u0661\u0662",
+    "NaN",
+    "-Infinity",
+    "sNaN",
+    " 1",
+    "+1",
+    "0x10",
+    ".5",
+    "5.",
+    "1.2.3",
+    "",
+    "\x00",
+    "1\x00",
+    0.1,
+    1e300,
+    -0.0,
+    True,
+    [],
+    {},
 ]
 
 
@@ -106,7 +134,10 @@ def _amount_bodies(raw: dict) -> dict[str, tuple[list[str], dict]]:
             examples = [example["value"] for example in content.get("examples", {}).values()]
             if fields and examples:
                 example = max(examples, key=lambda value: len(set(value) & set(fields)))
-                found[f"{method.upper()} {path}"] = (fields, {**example, **({"series": LIVE_SERIES[0]} if "series" in example else {})})
+                found[f"{method.upper()} {path}"] = (
+                    fields,
+                    {**example, **({"series": LIVE_SERIES[0]} if "series" in example else {})},
+                )
     return found
 
 

@@ -2,7 +2,7 @@
 values are typed, and a refusal is the platform's validation_error naming the parameter,
 the first bad parameter in the serializer's order answering."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from django.http import QueryDict
@@ -33,15 +33,31 @@ def test_absent_and_blank_are_the_defaults():
     with pytest.raises(ValidationFailed) as refused:
         read("")
     assert refused.value.code == "unknown_asset"  # the parser reads a missing asset too, and refuses it
-    assert read("asset=btc") == {"start": None, "limit": 50, "status": "open", "underlying": None, "asset": "BTC",
-                                 "symbol": None, "unread": False}
+    assert read("asset=btc") == {
+        "start": None,
+        "limit": 50,
+        "status": "open",
+        "underlying": None,
+        "asset": "BTC",
+        "symbol": None,
+        "unread": False,
+    }
     assert read("asset=BTC&limit=&status=&symbol=&start=")["limit"] == 50
 
 
 def test_values_are_typed():
-    values = read("asset=USDT&start=2026-11-21T09:00:00%2B01:00&limit=7&status=closed&underlying=eth&symbol=BTC-USDT&unread=1")
-    assert values == {"start": datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc), "limit": 7, "status": "closed",
-                      "underlying": "ETH", "asset": "USDT", "symbol": "BTC-USDT", "unread": True}
+    values = read(
+        "asset=USDT&start=2026-11-21T09:00:00%2B01:00&limit=7&status=closed&underlying=eth&symbol=BTC-USDT&unread=1"
+    )
+    assert values == {
+        "start": datetime(2026, 11, 21, 8, 0, tzinfo=UTC),
+        "limit": 7,
+        "status": "closed",
+        "underlying": "ETH",
+        "asset": "USDT",
+        "symbol": "BTC-USDT",
+        "unread": True,
+    }
 
 
 @pytest.mark.parametrize(
@@ -59,9 +75,13 @@ def test_values_are_typed():
 def test_a_refusal_names_the_parameter(query, field, message):
     with pytest.raises(ValidationFailed) as refused:
         read(query)
-    assert (refused.value.code, refused.value.message, list(refused.value.fields)) == ("validation_error", message, [field])
+    assert (refused.value.code, refused.value.message, list(refused.value.fields)) == (
+        "validation_error",
+        message,
+        [field],
+    )
 
 
 def test_times_arrive_in_utc_whatever_offset_they_were_sent_with():
-    assert parse_time("0817-09-02T17:33:50+17:13", field="start") == datetime(817, 9, 2, 0, 20, 50, tzinfo=timezone.utc)
-    assert parse_time("1700000000", field="start") == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert parse_time("0817-09-02T17:33:50+17:13", field="start") == datetime(817, 9, 2, 0, 20, 50, tzinfo=UTC)
+    assert parse_time("1700000000", field="start") == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)

@@ -91,7 +91,11 @@ def undeclared(schema: dict, node: dict, value, where: str = "$") -> list[str]:
     if isinstance(value, list):
         if "items" not in node:
             return [f"{where}: an array the schema does not describe"]
-        return [problem for i, item in enumerate(value) for problem in undeclared(schema, node["items"], item, f"{where}[{i}]")]
+        return [
+            problem
+            for i, item in enumerate(value)
+            for problem in undeclared(schema, node["items"], item, f"{where}[{i}]")
+        ]
     return []
 
 
@@ -113,15 +117,19 @@ def check(schema: dict, method: str, template: str, response) -> None:
 def test_the_walk_finds_an_undeclared_key_at_any_depth(schema):
     order = {"$ref": "#/components/schemas/SpotOrderDetail"}
     page = {"$ref": "#/components/schemas/PaginatedSpotOrderList"}
-    assert undeclared(schema, order, {"id": 1, "held": {"asset": "BTC", "amount": "1", "secret": 1}}) == ["$.held.secret"]
+    assert undeclared(schema, order, {"id": 1, "held": {"asset": "BTC", "amount": "1", "secret": 1}}) == [
+        "$.held.secret"
+    ]
     assert undeclared(schema, page, {"count": 1, "results": [{"id": 1, "fills": [{"trade_id": 1, "x": 2}]}]}) == [
-        "$.results[0].fills"]  # a page's orders are not details: fills is not theirs
+        "$.results[0].fills"
+    ]  # a page's orders are not details: fills is not theirs
     assert undeclared(schema, order, {"fills": [{"trade_id": 1, "x": 2}]}) == ["$.fills[0].x"]
     book = {"$ref": "#/components/schemas/AggregatedBook"}
     assert undeclared(schema, book, {"bids": [["1", "2", {"simx": "2"}]]}) == []
     error = {"$ref": "#/components/schemas/Error"}
     assert undeclared(schema, error, {"error": {"code": "x", "message": "y", "fields": {"a": ["b"]}, "debug": 1}}) == [
-        "$.error.debug"]
+        "$.error.debug"
+    ]
 
 
 def test_response_objects_are_closed_and_request_bodies_open(schema):
@@ -134,8 +142,12 @@ def test_response_objects_are_closed_and_request_bodies_open(schema):
 
 
 def test_every_operation_has_a_summary(schema):
-    missing = [(method, path) for path, item in schema["paths"].items() for method, operation in item.items()
-               if not operation.get("summary")]
+    missing = [
+        (method, path)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if not operation.get("summary")
+    ]
     assert missing == []
 
 
@@ -170,32 +182,51 @@ def world(settings, django_capture_on_commit_callbacks, eager_tasks):
     w = {"alice": alice, "bob": bob, "a": a, "b": b, "staff": _client(StaffFactory()), "anon": _client()}
 
     engine = Engine("BTC-USDT")
-    sell = a.post("/api/v1/orders", {"symbol": "BTC-USDT", "side": "sell", "type": "limit", "quantity": "0.5",
-                                     "price": "65010.5"}, format="json")
-    b.post("/api/v1/orders", {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.2",
-                              "price": "65010.5"}, format="json")
-    a.post("/api/v1/orders", {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.5", "price": "65000"},
-           format="json")
+    sell = a.post(
+        "/api/v1/orders",
+        {"symbol": "BTC-USDT", "side": "sell", "type": "limit", "quantity": "0.5", "price": "65010.5"},
+        format="json",
+    )
+    b.post(
+        "/api/v1/orders",
+        {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.2", "price": "65010.5"},
+        format="json",
+    )
+    a.post(
+        "/api/v1/orders",
+        {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.5", "price": "65000"},
+        format="json",
+    )
     engine.run()
     with django_capture_on_commit_callbacks(execute=True):
-        smart = b.post("/api/v1/orders", {"symbol": "BTC-USDT", "side": "sell", "type": "market", "quantity": "0.8",
-                                          "route": "smart"}, format="json")
+        smart = b.post(
+            "/api/v1/orders",
+            {"symbol": "BTC-USDT", "side": "sell", "type": "market", "quantity": "0.8", "route": "smart"},
+            format="json",
+        )
     assert smart.status_code == 201, smart.content
     w["order_id"], w["smart_id"] = sell.json()["id"], smart.json()["id"]
 
-    series = Instrument.objects.filter(kind=InstrumentKind.OPTION, base="BTC", active=True,
-                                       expiry__gt=timezone.now() + timedelta(days=3)).order_by("expiry", "strike")
+    series = Instrument.objects.filter(
+        kind=InstrumentKind.OPTION, base="BTC", active=True, expiry__gt=timezone.now() + timedelta(days=3)
+    ).order_by("expiry", "strike")
     w["series"] = min(series.filter(expiry=series[0].expiry), key=lambda i: abs(i.strike - INDEX["BTC"])).symbol
     quote = a.post("/api/v1/options/quotes", {"series": w["series"], "side": "buy", "contracts": "0.5"}, format="json")
     a.post("/api/v1/options/orders", {"quote_id": quote.json()["quote_id"]}, format="json")
-    a.post("/api/v1/options/orders", {"series": w["series"], "side": "sell", "contracts": "0.1", "limit_price_usdt": "0.01"},
-           format="json")
+    a.post(
+        "/api/v1/options/orders",
+        {"series": w["series"], "side": "sell", "contracts": "0.1", "limit_price_usdt": "0.01"},
+        format="json",
+    )
     ids = settlement_services.settlements_accept(events=[outbox_message(e) for e in OutboxEvent.objects.order_by("id")])
     settlement_services.settlements_run(ids=ids, to_step=1)
 
     device = enable_totp(alice)
-    withdrawal = a.post("/api/v1/withdrawals", {"asset": "BTC", "amount": "0.01", "address": BTC_ADDRESS,
-                                                "otp": totp_code(device)}, format="json")
+    withdrawal = a.post(
+        "/api/v1/withdrawals",
+        {"asset": "BTC", "amount": "0.01", "address": BTC_ADDRESS, "otp": totp_code(device)},
+        format="json",
+    )
     assert withdrawal.status_code == 201, withdrawal.content
     w["withdrawal_id"] = withdrawal.json()["id"]
     w["notification_id"] = notification_create(user=alice, kind="test", title="hello", body="world").pk
@@ -206,33 +237,60 @@ def world(settings, django_capture_on_commit_callbacks, eager_tasks):
 # Every documented GET operation: who asks, and the paths (with their queries) that reach it.
 GETS = {
     "/api/v1/balances": [("a", "/api/v1/balances")],
-    "/api/v1/fills": [("a", "/api/v1/fills"), ("b", "/api/v1/fills?limit=2&symbol=BTC-USDT"), ("a", "/api/v1/fills?limit=0")],
-    "/api/v1/instruments": [("anon", "/api/v1/instruments"), ("anon", "/api/v1/instruments?kind=option&underlying=eth"),
-                            ("anon", "/api/v1/instruments?kind=bad")],
+    "/api/v1/fills": [
+        ("a", "/api/v1/fills"),
+        ("b", "/api/v1/fills?limit=2&symbol=BTC-USDT"),
+        ("a", "/api/v1/fills?limit=0"),
+    ],
+    "/api/v1/instruments": [
+        ("anon", "/api/v1/instruments"),
+        ("anon", "/api/v1/instruments?kind=option&underlying=eth"),
+        ("anon", "/api/v1/instruments?kind=bad"),
+    ],
     "/api/v1/kyc": [("a", "/api/v1/kyc")],
     "/api/v1/ledger": [("a", "/api/v1/ledger"), ("a", "/api/v1/ledger?page=99")],
     "/api/v1/markets/{symbol}/aggregated-book": [("anon", "/api/v1/markets/BTC-USDT/aggregated-book?depth=3")],
-    "/api/v1/markets/{symbol}/candles": [("anon", "/api/v1/markets/BTC-USDT/candles?interval=1m&limit=3"),
-                                         ("anon", "/api/v1/markets/BTC-USDT/candles?start=yesterday")],
-    "/api/v1/markets/{symbol}/orderbook": [("anon", "/api/v1/markets/BTC-USDT/orderbook?depth=5"),
-                                           ("anon", "/api/v1/markets/XRP-USDT/orderbook")],
-    "/api/v1/markets/{symbol}/ticker": [("anon", "/api/v1/markets/BTC-USDT/ticker"), ("anon", "/api/v1/markets/ETH-USDT/ticker")],
+    "/api/v1/markets/{symbol}/candles": [
+        ("anon", "/api/v1/markets/BTC-USDT/candles?interval=1m&limit=3"),
+        ("anon", "/api/v1/markets/BTC-USDT/candles?start=yesterday"),
+    ],
+    "/api/v1/markets/{symbol}/orderbook": [
+        ("anon", "/api/v1/markets/BTC-USDT/orderbook?depth=5"),
+        ("anon", "/api/v1/markets/XRP-USDT/orderbook"),
+    ],
+    "/api/v1/markets/{symbol}/ticker": [
+        ("anon", "/api/v1/markets/BTC-USDT/ticker"),
+        ("anon", "/api/v1/markets/ETH-USDT/ticker"),
+    ],
     "/api/v1/markets/{symbol}/trades": [("anon", "/api/v1/markets/BTC-USDT/trades")],
     "/api/v1/me": [("a", "/api/v1/me"), ("anon", "/api/v1/me")],
     "/api/v1/notifications": [("a", "/api/v1/notifications"), ("a", "/api/v1/notifications?unread=1")],
-    "/api/v1/notifications/{notification_id}": [("a", "/api/v1/notifications/{notification_id}"),
-                                                ("b", "/api/v1/notifications/{notification_id}")],
-    "/api/v1/ops/settlements": [("staff", "/api/v1/ops/settlements"), ("staff", "/api/v1/ops/settlements?state=nope"),
-                                ("a", "/api/v1/ops/settlements")],
+    "/api/v1/notifications/{notification_id}": [
+        ("a", "/api/v1/notifications/{notification_id}"),
+        ("b", "/api/v1/notifications/{notification_id}"),
+    ],
+    "/api/v1/ops/settlements": [
+        ("staff", "/api/v1/ops/settlements"),
+        ("staff", "/api/v1/ops/settlements?state=nope"),
+        ("a", "/api/v1/ops/settlements"),
+    ],
     "/api/v1/options/chain": [("anon", "/api/v1/options/chain?underlying=BTC")],
     "/api/v1/options/exercises": [("a", "/api/v1/options/exercises")],
     "/api/v1/options/orders": [("a", "/api/v1/options/orders")],
-    "/api/v1/options/positions": [("a", "/api/v1/options/positions?status=all"), ("a", "/api/v1/options/positions?status=x")],
+    "/api/v1/options/positions": [
+        ("a", "/api/v1/options/positions?status=all"),
+        ("a", "/api/v1/options/positions?status=x"),
+    ],
     "/api/v1/orders": [("a", "/api/v1/orders"), ("b", "/api/v1/orders?status=open&symbol=BTC-USDT")],
-    "/api/v1/orders/{order_id}": [("a", "/api/v1/orders/{order_id}"), ("b", "/api/v1/orders/{smart_id}"),
-                                  ("b", "/api/v1/orders/{order_id}")],
-    "/api/v1/wallet/deposit-address": [("a", "/api/v1/wallet/deposit-address?asset=ETH"),
-                                       ("a", "/api/v1/wallet/deposit-address")],
+    "/api/v1/orders/{order_id}": [
+        ("a", "/api/v1/orders/{order_id}"),
+        ("b", "/api/v1/orders/{smart_id}"),
+        ("b", "/api/v1/orders/{order_id}"),
+    ],
+    "/api/v1/wallet/deposit-address": [
+        ("a", "/api/v1/wallet/deposit-address?asset=ETH"),
+        ("a", "/api/v1/wallet/deposit-address"),
+    ],
     "/api/v1/watchlist": [("a", "/api/v1/watchlist")],
     "/api/v1/withdrawals": [("a", "/api/v1/withdrawals")],
     "/api/v1/withdrawals/{withdrawal_id}": [("a", "/api/v1/withdrawals/{withdrawal_id}")],
@@ -241,7 +299,9 @@ GETS = {
 
 def test_every_get_operation_is_called(schema):
     documented = {path for path, item in schema["paths"].items() if "get" in item}
-    assert documented == set(GETS), f"add calls for {sorted(documented - set(GETS))}; drop {sorted(set(GETS) - documented)}"
+    assert documented == set(GETS), (
+        f"add calls for {sorted(documented - set(GETS))}; drop {sorted(set(GETS) - documented)}"
+    )
 
 
 def test_every_get_answer_is_declared(schema, world):
@@ -265,18 +325,27 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
         return response
 
     call(anon, "post", "/api/v1/auth/register", body={"email": "new@example.com", "password": "a-Long-enough-pw-1"})
-    tokens = call(anon, "post", "/api/v1/auth/token", body={"email": "new@example.com", "password": "a-Long-enough-pw-1"})
+    tokens = call(
+        anon, "post", "/api/v1/auth/token", body={"email": "new@example.com", "password": "a-Long-enough-pw-1"}
+    )
     call(anon, "post", "/api/v1/auth/token/refresh", body={"refresh": tokens.json()["refresh"]})
     call(anon, "post", "/api/v1/auth/token", body={"email": "new@example.com", "password": "wrong-password-1"})
     newcomer = _client(UserFactory())
     call(newcomer, "post", "/api/v1/auth/2fa/setup", body={})
     call(newcomer, "post", "/api/v1/auth/2fa/confirm", body={"otp": "000000"})
     call(newcomer, "post", "/api/v1/auth/email", body={"password": DEFAULT_PASSWORD, "new_email": "moved@example.com"})
-    call(newcomer, "post", "/api/v1/auth/password", body={"current_password": DEFAULT_PASSWORD,
-                                                          "new_password": "another-Long-pw-2"})
+    call(
+        newcomer,
+        "post",
+        "/api/v1/auth/password",
+        body={"current_password": DEFAULT_PASSWORD, "new_password": "another-Long-pw-2"},
+    )
     document = SimpleUploadedFile("id.png", tiny_png(), content_type="image/png")
-    response = newcomer.post("/api/v1/kyc", {"full_name": "Ada Lovelace", "country": "GB", "date_of_birth": "1990-01-02",
-                                             "document": document}, format="multipart")
+    response = newcomer.post(
+        "/api/v1/kyc",
+        {"full_name": "Ada Lovelace", "country": "GB", "date_of_birth": "1990-01-02", "document": document},
+        format="multipart",
+    )
     check(schema, "post", "/api/v1/kyc", response)
 
     call(a, "post", "/api/v1/wallet/faucet", body={"asset": "ETH"})
@@ -285,10 +354,32 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
     call(a, "delete", "/api/v1/watchlist/{symbol}", "/api/v1/watchlist/ETH-USDT")
     call(a, "post", "/api/v1/notifications/{notification_id}/read")
 
-    call(b, "post", "/api/v1/orders", body={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01",
-                                            "price": "64000", "client_order_id": "resp-1"})
-    call(b, "post", "/api/v1/orders", body={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01",
-                                            "price": "64000", "client_order_id": "resp-1"})
+    call(
+        b,
+        "post",
+        "/api/v1/orders",
+        body={
+            "symbol": "BTC-USDT",
+            "side": "buy",
+            "type": "limit",
+            "quantity": "0.01",
+            "price": "64000",
+            "client_order_id": "resp-1",
+        },
+    )
+    call(
+        b,
+        "post",
+        "/api/v1/orders",
+        body={
+            "symbol": "BTC-USDT",
+            "side": "buy",
+            "type": "limit",
+            "quantity": "0.01",
+            "price": "64000",
+            "client_order_id": "resp-1",
+        },
+    )
     placed = b.get("/api/v1/orders?status=open").json()["results"][0]["id"]
     call(b, "delete", "/api/v1/orders/{order_id}", f"/api/v1/orders/{placed}")
     call(b, "post", "/api/v1/orders", body={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "-1"})
@@ -297,9 +388,20 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
     call(b, "post", "/api/v1/rfq/{quote_id}/accept", f"/api/v1/rfq/{quote.json()['id']}/accept")
     call(b, "post", "/api/v1/rfq/{quote_id}/accept", f"/api/v1/rfq/{quote.json()['id']}/accept")
 
-    option_quote = call(b, "post", "/api/v1/options/quotes", body={"series": world["series"], "side": "buy",
-                                                                    "contracts": "0.25"})
+    option_quote = call(
+        b, "post", "/api/v1/options/quotes", body={"series": world["series"], "side": "buy", "contracts": "0.25"}
+    )
     call(b, "post", "/api/v1/options/orders", body={"quote_id": option_quote.json()["quote_id"]})
-    call(b, "post", "/api/v1/options/orders", body={"series": world["series"], "side": "buy", "contracts": "0.1",
-                                                    "limit_price_usdt": "100000", "client_order_id": "resp-o"})
+    call(
+        b,
+        "post",
+        "/api/v1/options/orders",
+        body={
+            "series": world["series"],
+            "side": "buy",
+            "contracts": "0.1",
+            "limit_price_usdt": "100000",
+            "client_order_id": "resp-o",
+        },
+    )
     call(b, "post", "/api/v1/options/quotes", body={"series": world["series"], "side": "sell", "contracts": "99"})

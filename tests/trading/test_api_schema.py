@@ -56,7 +56,10 @@ def test_every_operation_documents_its_4xx_with_the_error_component(schema):
         for status, response in responses.items():
             if status.startswith("4"):
                 assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (
-                    method, path, status)
+                    method,
+                    path,
+                    status,
+                )
                 assert response["description"], (method, path, status)
 
 
@@ -84,7 +87,15 @@ def test_amounts_are_decimal_strings(schema):
 
     order_input = _request_schema(schema, "/api/v1/orders", "post")
     assert set(order_input["required"]) == {"symbol", "side", "type"}
-    for field in ("quantity", "quote_quantity", "price", "stop_price", "trail_amount", "trail_percent", "display_quantity"):
+    for field in (
+        "quantity",
+        "quote_quantity",
+        "price",
+        "stop_price",
+        "trail_amount",
+        "trail_percent",
+        "display_quantity",
+    ):
         assert order_input["properties"][field]["type"] == "string", field
         assert order_input["properties"][field]["format"] == "decimal", field
         assert order_input["properties"][field]["pattern"] == DECIMAL_INPUT_PATTERN, field
@@ -112,14 +123,18 @@ def test_the_request_decimal_pattern_takes_what_the_parser_reads(value):
     assert re.fullmatch(DECIMAL_INPUT_PATTERN.strip("^$"), value, flags=re.ASCII)
 
 
-@pytest.mark.parametrize("value", ["1e-999999999", "1_000", "\uff11", "\u0663", "NaN", "0x10", ".5", "5.", " 1", "1.2.3"])
+@pytest.mark.parametrize(
+    "value", ["1e-999999999", "1_000", "\uff11", "\u0663", "NaN", "0x10", ".5", "5.", " 1", "1.2.3"]
+)
 def test_the_request_decimal_pattern_refuses_what_the_parser_refuses(value):
     assert not re.fullmatch(DECIMAL_INPUT_PATTERN.strip("^$"), value, flags=re.ASCII)
 
 
 def test_request_enums_and_required_fields(schema):
-    enums = {name: _resolve(schema, prop).get("enum") for name, prop in
-             _request_schema(schema, "/api/v1/orders", "post")["properties"].items()}
+    enums = {
+        name: _resolve(schema, prop).get("enum")
+        for name, prop in _request_schema(schema, "/api/v1/orders", "post")["properties"].items()
+    }
     assert enums["side"] == ["buy", "sell"]
     assert enums["type"] == ["market", "limit", "stop_market", "stop_limit", "trailing_stop"]
     assert enums["time_in_force"] == ["GTC", "IOC", "FOK"]
@@ -147,6 +162,8 @@ def test_lists_are_arrays_and_pages_are_envelopes(schema):
 
 
 def test_symbol_path_parameters_carry_the_converters_pattern(schema):
-    [symbol] = [p for p in schema["paths"]["/api/v1/markets/{symbol}/ticker"]["get"]["parameters"] if p["name"] == "symbol"]
+    [symbol] = [
+        p for p in schema["paths"]["/api/v1/markets/{symbol}/ticker"]["get"]["parameters"] if p["name"] == "symbol"
+    ]
     assert symbol["in"] == "path" and symbol["schema"]["pattern"].startswith("^[A-Za-z0-9]")
     assert symbol["examples"]

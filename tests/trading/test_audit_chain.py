@@ -1,5 +1,6 @@
 """The chain: append-only at every layer, verifiable, and any tampering is found."""
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -31,7 +32,12 @@ def _append_many(n, actor=None):
             action="test.event",
             target_type="test.thing",
             target_id=str(i),
-            data={"i": i, "amount": Decimal("1.25") * i, "note": "ünïcode ✓", "nested": {"b": [1, None, True], "a": 1e100}},
+            data={
+                "i": i,
+                "amount": Decimal("1.25") * i,
+                "note": "ünïcode ✓",
+                "nested": {"b": [1, None, True], "a": 1e100},
+            },
             ip="2001:DB8::1" if i % 2 else "192.0.2.1",
         )
 
@@ -80,8 +86,8 @@ def test_many_appends_form_a_gapless_verified_chain(user):
     chain = records()
     assert [r.seq for r in chain] == list(range(1, 251))
     assert chain[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(chain, chain[1:]))
-    assert all(a.at <= b.at for a, b in zip(chain, chain[1:]))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
+    assert all(a.at <= b.at for a, b in itertools.pairwise(chain))
     assert chain[1].ip == "2001:db8::1" and chain[0].ip == "192.0.2.1"
     assert chain[3].data["amount"] == "3.75" and chain[3].data["nested"]["a"] == "1e+100"
     head = AuditChainHead.objects.get()
@@ -114,15 +120,12 @@ def test_the_orm_refuses_updates_and_deletes(chain):
 
 
 def test_the_database_refuses_raw_updates_and_deletes(chain):
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            _raw(f"UPDATE {TABLE} SET data = %s WHERE seq = 3", ['{"forged": true}'])
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            _raw(f"DELETE FROM {TABLE} WHERE seq = 6")
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            _raw(f"DELETE FROM {TABLE}")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw(f"UPDATE {TABLE} SET data = %s WHERE seq = 3", ['{"forged": true}'])
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw(f"DELETE FROM {TABLE} WHERE seq = 6")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw(f"DELETE FROM {TABLE}")
     assert AuditRecord.objects.count() == 6
     assert audit_chain_verify() == (True, 6, None, "")
 
@@ -136,7 +139,9 @@ def test_a_changed_record_is_caught_at_its_seq(chain):
 
 
 @pytest.mark.tampers
-@pytest.mark.parametrize("column, value", [("actor_label", "someone-else@example.com"), ("ip", "10.9.9.9"), ("action", "test.other")])
+@pytest.mark.parametrize(
+    "column, value", [("actor_label", "someone-else@example.com"), ("ip", "10.9.9.9"), ("action", "test.other")]
+)
 def test_any_covered_column_is_protected(chain, column, value):
     _tamper(f"UPDATE {TABLE} SET {column} = %s WHERE seq = 4", [value])
     assert _broken_at().startswith("BROKEN at seq 4:")
@@ -173,10 +178,9 @@ def test_records_removed_from_the_end_are_caught(chain):
 
 def test_a_rolled_back_transaction_leaves_no_record(chain):
     head_before = AuditChainHead.objects.values_list("seq", "hash").get()
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            audit_append(actor=None, action="test.doomed")
-            raise RuntimeError("the business transaction fails after the audit append")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_append(actor=None, action="test.doomed")
+        raise RuntimeError("the business transaction fails after the audit append")
     assert AuditRecord.objects.count() == 6
     assert AuditChainHead.objects.values_list("seq", "hash").get() == head_before
     assert audit_append(actor=None, action="test.after").seq == 7

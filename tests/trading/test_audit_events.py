@@ -49,7 +49,11 @@ def test_kyc_submission_and_decisions_are_recorded(user, other_user, staff):
     assert approved.target_id == str(profile.pk)
 
     accounts_services.kyc_submit(
-        user=other_user, full_name="Alan Turing", country="GB", date_of_birth=dt.date(1980, 6, 23), document=_kyc_document()
+        user=other_user,
+        full_name="Alan Turing",
+        country="GB",
+        date_of_birth=dt.date(1980, 6, 23),
+        document=_kyc_document(),
     )
     other_profile = KycProfile.objects.get(user=other_user)
     accounts_services.kyc_decide(profile_id=other_profile.pk, actor=None, approve=False, reason="Blurry document")
@@ -97,7 +101,11 @@ def test_deposit_is_recorded_once_per_chain_transaction(user):
     assert (record.actor_id, record.actor_label) == (None, "system")
     assert (record.target_type, record.target_id) == ("ledger.transfer", transfer.pk)
     assert record.data == {
-        "user_id": user.pk, "asset": "BTC", "amount": "0.12500000", "txid": "chain-tx-1", "code": "deposit",
+        "user_id": user.pk,
+        "asset": "BTC",
+        "amount": "0.12500000",
+        "txid": "chain-tx-1",
+        "code": "deposit",
     }
 
 
@@ -135,7 +143,10 @@ def test_withdrawal_request_approval_and_rejection_are_recorded(user, staff):
 
 def test_api_login_is_recorded_with_the_client_ip(api, user):
     response = api.post(
-        "/api/v1/auth/token", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json", REMOTE_ADDR="203.0.113.9"
+        "/api/v1/auth/token",
+        {"email": user.email, "password": DEFAULT_PASSWORD},
+        format="json",
+        REMOTE_ADDR="203.0.113.9",
     )
     assert response.status_code == 200, response.content
     record = only("auth.login")
@@ -146,7 +157,9 @@ def test_api_login_is_recorded_with_the_client_ip(api, user):
 
 def test_failed_login_records_the_attempted_email_never_the_password(api, user):
     wrong = "not-the-Password-42"
-    response = api.post("/api/v1/auth/token", {"email": user.email, "password": wrong}, format="json", REMOTE_ADDR="198.51.100.7")
+    response = api.post(
+        "/api/v1/auth/token", {"email": user.email, "password": wrong}, format="json", REMOTE_ADDR="198.51.100.7"
+    )
     assert response.status_code == 401
     response = api.post("/api/v1/auth/token", {"email": "nobody@example.com", "password": wrong}, format="json")
     assert response.status_code == 401
@@ -173,7 +186,9 @@ def test_login_without_a_request(user):
 def test_a_refused_2fa_code_is_recorded(api, user):
     device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
     wrong = f"{(int(totp_code(device)) + 1) % 1_000_000:06d}"
-    response = api.post("/api/v1/auth/token", {"email": user.email, "password": DEFAULT_PASSWORD, "otp": wrong}, format="json")
+    response = api.post(
+        "/api/v1/auth/token", {"email": user.email, "password": DEFAULT_PASSWORD, "otp": wrong}, format="json"
+    )
     assert response.status_code == 401
     record = only("auth.otp_failed")
     assert record.actor_id == user.pk

@@ -126,15 +126,18 @@ def test_unit_singleton_rides_out_redis_errors_from_its_work(caplog):
             dependency(REDIS).ok()  # the work reached Redis again
         checkpoint_save(name="s", epoch=epoch, holder="me", value={"n": calls["work"]})
 
-    singleton = Singleton("s", work=work, on_lead=on_lead, ttl=1.0, interval=0.01, holder="me", announce=lines.append,
-                          max_backoff=0.4)
+    singleton = Singleton(
+        "s", work=work, on_lead=on_lead, ttl=1.0, interval=0.01, holder="me", announce=lines.append, max_backoff=0.4
+    )
     with caplog.at_level(logging.INFO, logger="trading.dependencies"):
         _run(singleton, lambda: calls["work"] >= 10)
     assert calls["work"] >= 10, lines
     # Its lease lives in PostgreSQL, which answered: it kept the lease (one tenure, renewed
     # between the retries) and rebuilt its state before each retry.
     assert [line.split(" holder=")[0] for line in lines if line.startswith(("LEADER", "STEPPED"))] == [
-        "LEADER role=s epoch=1", "STEPPED DOWN role=s epoch=1: stopped, lease released"]
+        "LEADER role=s epoch=1",
+        "STEPPED DOWN role=s epoch=1: stopped, lease released",
+    ]
     assert calls["lead"] == 1 + 4
     down, back = _lines(caplog)
     assert down.startswith("DEPENDENCY DOWN redis: ConnectionError") and back.startswith("DEPENDENCY BACK redis after")

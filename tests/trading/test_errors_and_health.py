@@ -99,7 +99,13 @@ def test_openapi_schema_lists_the_auth_endpoints(db):
     schema = json.loads(response.content)
     assert schema["openapi"].startswith("3.")
     paths = schema["paths"]
-    for path in ("/api/v1/auth/token", "/api/v1/auth/token/refresh", "/api/v1/auth/register", "/api/v1/me", "/api/v1/kyc"):
+    for path in (
+        "/api/v1/auth/token",
+        "/api/v1/auth/token/refresh",
+        "/api/v1/auth/register",
+        "/api/v1/me",
+        "/api/v1/kyc",
+    ):
         assert path in paths, sorted(paths)
     assert "post" in paths["/api/v1/auth/token"]
 

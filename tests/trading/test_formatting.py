@@ -1,7 +1,7 @@
 """The one way the platform writes decimals and times for clients (trading.formatting), and
 the response fields built on it (trading.schema.DecimalString, UtcDateTime)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -41,7 +41,7 @@ def test_decimal_string_refuses_a_float():
 def test_utc_string_is_iso_8601_in_utc_with_a_z():
     paris = timezone(timedelta(hours=1))
     assert utc_string(datetime(2026, 12, 25, 9, 0, tzinfo=paris)) == "2026-12-25T08:00:00Z"
-    assert utc_string(datetime(2026, 12, 25, 8, 0, 0, 123456, tzinfo=timezone.utc)) == "2026-12-25T08:00:00.123456Z"
+    assert utc_string(datetime(2026, 12, 25, 8, 0, 0, 123456, tzinfo=UTC)) == "2026-12-25T08:00:00.123456Z"
     assert utc_string(None) is None
 
 
@@ -55,12 +55,25 @@ class Out(serializers.Serializer):
 
 
 def test_the_response_fields_write_what_the_functions_write():
-    row = SimpleNamespace(plain=Decimal("2.50"), fixed=Decimal("3"), scaled=Decimal("0.1"), asset="BTC", stepped=None,
-                          already="65010.50", at=datetime(2026, 11, 21, 9, 0, tzinfo=timezone(timedelta(hours=1))))
-    assert Out(row).data == {"plain": "2.5", "fixed": "3.000000", "scaled": "0.10000000", "stepped": None,
-                             "already": "65010.50", "at": "2026-11-21T08:00:00Z"}
+    row = SimpleNamespace(
+        plain=Decimal("2.50"),
+        fixed=Decimal("3"),
+        scaled=Decimal("0.1"),
+        asset="BTC",
+        stepped=None,
+        already="65010.50",
+        at=datetime(2026, 11, 21, 9, 0, tzinfo=timezone(timedelta(hours=1))),
+    )
+    assert Out(row).data == {
+        "plain": "2.5",
+        "fixed": "3.000000",
+        "scaled": "0.10000000",
+        "stepped": None,
+        "already": "65010.50",
+        "at": "2026-11-21T08:00:00Z",
+    }
 
 
 def test_times_stay_utc_whatever_the_active_time_zone():
     with dj_timezone.override("Asia/Tokyo"):
-        assert UtcDateTime().to_representation(datetime(2026, 11, 21, 8, 0, tzinfo=timezone.utc)) == "2026-11-21T08:00:00Z"
+        assert UtcDateTime().to_representation(datetime(2026, 11, 21, 8, 0, tzinfo=UTC)) == "2026-11-21T08:00:00Z"

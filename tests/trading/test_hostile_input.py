@@ -19,8 +19,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import KycProfile, KycStatus
 from ledger.services import deposit_credit
 from marketdata.models import Instrument
-from orders.spot.engine import Units
 from orders.models import OptionQuote, RfqQuote, SpotOrder
+from orders.spot.engine import Units
 from tests.factories import UserFactory
 from tests.orders.conftest import list_series, pick_series, print_index
 
@@ -28,9 +28,44 @@ D = Decimal
 pytestmark = pytest.mark.django_db
 
 HOSTILE_NUMBERS = [
-    "1e-999999999", "1E+400", "1e19", "1e-9", "0E-8", "-0", "0", "-1", "+1", "1_000", "\uff11", "\u0663",
-    "\u0661.\u0665", "NaN", "nan", "Infinity", "-Infinity", "sNaN", " 1", "1 ", "1\x00", "0x10", "1e", ".5", "5.",
-    "1.2.3", "", "9" * 80, "0." + "0" * 70 + "1", "1e99", 1e400, float("nan"), 10**40, -5, True, None, [], {},
+    "1e-999999999",
+    "1E+400",
+    "1e19",
+    "1e-9",
+    "0E-8",
+    "-0",
+    "0",
+    "-1",
+    "+1",
+    "1_000",
+    "\uff11",
+    "\u0663",
+    "\u0661.\u0665",
+    "NaN",
+    "nan",
+    "Infinity",
+    "-Infinity",
+    "sNaN",
+    " 1",
+    "1 ",
+    "1\x00",
+    "0x10",
+    "1e",
+    ".5",
+    "5.",
+    "1.2.3",
+    "",
+    "9" * 80,
+    "0." + "0" * 70 + "1",
+    "1e99",
+    1e400,
+    float("nan"),
+    10**40,
+    -5,
+    True,
+    None,
+    [],
+    {},
 ]
 
 
@@ -67,8 +102,9 @@ def client(trader):
 
 
 def post(client, path: str, body) -> tuple[int, dict]:
-    response = client.post(path, json.dumps(body) if not isinstance(body, (bytes, str)) else body,
-                           content_type="application/json")
+    response = client.post(
+        path, json.dumps(body) if not isinstance(body, (bytes, str)) else body, content_type="application/json"
+    )
     return response.status_code, response.json() if response.content else {}
 
 
@@ -83,12 +119,15 @@ def assert_refused(status: int, body: dict, *, code: str = "validation_error", f
 # --- the defects as found --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field, base", [
-    ("display_quantity", {"type": "limit", "price": "65000.00", "quantity": "0.01"}),
-    ("trail_amount", {"type": "trailing_stop", "quantity": "0.01"}),
-    ("quantity", {"type": "limit", "price": "65000.00"}),
-    ("price", {"type": "limit", "quantity": "0.01"}),
-])
+@pytest.mark.parametrize(
+    "field, base",
+    [
+        ("display_quantity", {"type": "limit", "price": "65000.00", "quantity": "0.01"}),
+        ("trail_amount", {"type": "trailing_stop", "quantity": "0.01"}),
+        ("quantity", {"type": "limit", "price": "65000.00"}),
+        ("price", {"type": "limit", "quantity": "0.01"}),
+    ],
+)
 def test_an_underflowing_number_is_refused_at_entry(client, field, base):
     status, body = post(client, "/api/v1/orders", {"symbol": "BTC-USDT", "side": "buy", **base, field: "1e-999999999"})
     assert_refused(status, body, field=field)
@@ -97,10 +136,15 @@ def test_an_underflowing_number_is_refused_at_entry(client, field, base):
 
 def test_an_option_quote_and_an_rfq_for_an_underflowing_size_are_refused(client):
     series = pick_series("BTC").symbol
-    status, body = post(client, "/api/v1/options/quotes", {"series": series, "side": "buy", "contracts": "1e-999999999"})
+    status, body = post(
+        client, "/api/v1/options/quotes", {"series": series, "side": "buy", "contracts": "1e-999999999"}
+    )
     assert_refused(status, body, field="contracts")
-    status, body = post(client, "/api/v1/options/orders",
-                        {"series": series, "side": "buy", "contracts": "1e-999999999", "limit_price_usdt": "100"})
+    status, body = post(
+        client,
+        "/api/v1/options/orders",
+        {"series": series, "side": "buy", "contracts": "1e-999999999", "limit_price_usdt": "100"},
+    )
     assert_refused(status, body, field="contracts")
     status, body = post(client, "/api/v1/rfq", {"symbol": "BTC-USDT", "side": "buy", "quantity": "1e-999999999"})
     assert_refused(status, body, field="quantity")
@@ -109,8 +153,11 @@ def test_an_option_quote_and_an_rfq_for_an_underflowing_size_are_refused(client)
 
 @pytest.mark.parametrize("text", ["\uff11", "\u0663", "1_000", "\u0661.5"])
 def test_digits_other_than_ascii_and_underscores_are_not_numbers(client, text):
-    status, body = post(client, "/api/v1/orders",
-                        {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "65000.00", "quantity": text})
+    status, body = post(
+        client,
+        "/api/v1/orders",
+        {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "price": "65000.00", "quantity": text},
+    )
     assert_refused(status, body, field="quantity")
     status, body = post(client, "/api/v1/withdrawals", {"asset": "USDT", "amount": text, "address": "x", "otp": "1"})
     assert status == 400 or status in (401, 403), body  # refused before or at the 2FA gate; never accepted
@@ -146,24 +193,34 @@ def test_json_constants_that_are_not_json_are_refused(client):
     assert_refused(status, body, code="parse_error")
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v1/orders?symbol=BTC%00USDT", "/api/v1/markets/BTC%00USDT/aggregated-book", "/api/v1/markets/BTC%00/ticker",
-    "/api/v1/orders?sym%00bol=1", "/api/v1/markets/BTC%0AUSDT/orderbook", "/api/v1/orders/1%00",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/orders?symbol=BTC%00USDT",
+        "/api/v1/markets/BTC%00USDT/aggregated-book",
+        "/api/v1/markets/BTC%00/ticker",
+        "/api/v1/orders?sym%00bol=1",
+        "/api/v1/markets/BTC%0AUSDT/orderbook",
+        "/api/v1/orders/1%00",
+    ],
+)
 def test_control_characters_in_a_path_or_query_are_refused(client, path):
     response = client.get(path)
     assert_refused(response.status_code, response.json())
 
 
-@pytest.mark.parametrize("path, body, field", [
-    ("/api/v1/orders", {"symbol": "BTC\x00USDT", "side": "buy"}, "symbol"),
-    ("/api/v1/rfq", {"symbol": "BTC\x00USDT", "side": "buy", "quantity": "1"}, "symbol"),
-    ("/api/v1/orders", {"symbol": "BTC-USDT", "client_order_id": "a\x07b"}, "client_order_id"),
-    ("/api/v1/options/quotes", {"series": "BTC\x1b[0m", "side": "buy", "contracts": "1"}, "series"),
-    ("/api/v1/watchlist", {"symbol": "\ud800"}, "symbol"),
-    ("/api/v1/orders", {"sym\x00bol": "BTC-USDT"}, "body"),
-    ("/api/v1/orders", {"nested": {"deep": ["ok", "bad\x00"]}}, "nested.deep.1"),
-])
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        ("/api/v1/orders", {"symbol": "BTC\x00USDT", "side": "buy"}, "symbol"),
+        ("/api/v1/rfq", {"symbol": "BTC\x00USDT", "side": "buy", "quantity": "1"}, "symbol"),
+        ("/api/v1/orders", {"symbol": "BTC-USDT", "client_order_id": "a\x07b"}, "client_order_id"),
+        ("/api/v1/options/quotes", {"series": "BTC\x1b[0m", "side": "buy", "contracts": "1"}, "series"),
+        ("/api/v1/watchlist", {"symbol": "\ud800"}, "symbol"),
+        ("/api/v1/orders", {"sym\x00bol": "BTC-USDT"}, "body"),
+        ("/api/v1/orders", {"nested": {"deep": ["ok", "bad\x00"]}}, "nested.deep.1"),
+    ],
+)
 def test_control_characters_and_lone_surrogates_in_a_body_are_refused(client, path, body, field):
     raw = json.dumps(body).encode()  # \u0000 and \ud800 travel as JSON escapes
     status, data = post(client, path, raw)
@@ -176,7 +233,9 @@ def test_a_nul_in_a_form_field_is_refused(client):
     assert_refused(response.status_code, response.json(), field="full_name")
 
 
-@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; boundary=\x01"])
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/form-data; boundary=\x01"]
+)
 @pytest.mark.django_db(transaction=True)
 def test_multipart_without_a_boundary_is_an_api_error_over_asgi(content_type):
     """Through the ASGI handler, as daphne serves it."""
@@ -185,8 +244,9 @@ def test_multipart_without_a_boundary_is_an_api_error_over_asgi(content_type):
     token = _bearer(UserFactory())["HTTP_AUTHORIZATION"]
 
     async def send():
-        return await AsyncClient().generic("POST", "/api/v1/kyc", b"garbage", content_type=content_type,
-                                           headers={"Authorization": token})
+        return await AsyncClient().generic(
+            "POST", "/api/v1/kyc", b"garbage", content_type=content_type, headers={"Authorization": token}
+        )
 
     response = asyncio.run(send())
     assert response.status_code == 400
@@ -204,8 +264,13 @@ SPOT_FIELDS = {
     "trail_percent": {"type": "trailing_stop", "quantity": "0.01"},
     "quote_quantity": {"type": "market"},
 }
-PROPERTY = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _engine_accepts(order: SpotOrder) -> None:
@@ -244,25 +309,38 @@ def test_spot_order_entry_answers_4xx_or_an_order_the_engine_can_take(client, fi
 def test_every_other_numeric_input_answers_4xx_or_a_valid_result(client, value, which):
     print_index("BTC", D("65000.12"))
     if which == "quote":
-        status, data = post(client, "/api/v1/options/quotes", {"series": pick_series("BTC").symbol, "side": "buy", "contracts": value})
+        status, data = post(
+            client, "/api/v1/options/quotes", {"series": pick_series("BTC").symbol, "side": "buy", "contracts": value}
+        )
         if status == 201:
             assert D(data["contracts"]) > 0 and D(data["contracts"]) % D("0.01") == 0
     elif which == "order":
-        status, data = post(client, "/api/v1/options/orders", {"series": pick_series("BTC").symbol, "side": "buy",
-                                                               "contracts": "0.01", "limit_price_usdt": value})
+        status, data = post(
+            client,
+            "/api/v1/options/orders",
+            {"series": pick_series("BTC").symbol, "side": "buy", "contracts": "0.01", "limit_price_usdt": value},
+        )
     elif which == "rfq":
         status, data = post(client, "/api/v1/rfq", {"symbol": "BTC-USDT", "side": "buy", "quantity": value})
         if status == 201:
             assert D(data["quantity"]) > 0
     elif which == "withdrawal":
-        status, data = post(client, "/api/v1/withdrawals", {"asset": "USDT", "amount": value, "address": "x", "otp": "1"})
+        status, data = post(
+            client, "/api/v1/withdrawals", {"asset": "USDT", "amount": value, "address": "x", "otp": "1"}
+        )
     else:
         path = {"depth": "/api/v1/markets/BTC-USDT/orderbook?depth=", "limit": "/api/v1/fills?limit="}[which]
-        response = client.get(path + (str(value) if not isinstance(value, str) else value).replace("#", "%23").replace("&", "%26"))
+        response = client.get(
+            path + (str(value) if not isinstance(value, str) else value).replace("#", "%23").replace("&", "%26")
+        )
         status, data = response.status_code, response.json()
     # 503 is a refusal too (no market maker quoting, a stale index), never a fault
     assert status < 500 or (status == 503 and data["error"]["code"] in ("rfq_unavailable", "index_stale")), (
-        which, value, status, data)
+        which,
+        value,
+        status,
+        data,
+    )
 
 
 @pytest.mark.slow
@@ -282,10 +360,20 @@ def test_a_real_daphne_answers_malformed_multipart_and_nul_paths_in_the_api_shap
     from tests.processes import Child, free_port, test_database_url
 
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": settings.REDIS_URL, "DEBUG": "0",
-           "HTTPS": "0", "PYTHONUNBUFFERED": "1"}
-    daphne = Child("daphne", [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                              "trading.asgi:application"], env, tmp_path).start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "0",
+        "HTTPS": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    daphne = Child(
+        "daphne",
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "trading.asgi:application"],
+        env,
+        tmp_path,
+    ).start()
     token = _bearer(UserFactory())["HTTP_AUTHORIZATION"]
 
     def send(path, body=None, content_type=None):
@@ -325,13 +413,19 @@ class _AnyText(str):
 ANY_TEXT = _AnyText("any text")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/markets/BTC-USDT/orderbook", "/api/v1/markets/BTC-USDT/trades",
-                                  "/api/v1/markets/BTC-USDT/ticker"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/markets/BTC-USDT/orderbook", "/api/v1/markets/BTC-USDT/trades", "/api/v1/markets/BTC-USDT/ticker"]
+)
 def test_market_reads_answer_503_not_500_while_redis_is_away(client, settings, path):
     """The engines' book snapshots live in Redis: while it is away these reads are refused
     in the API's shape, with a hint to retry."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": {"socket_connect_timeout": 0.5}}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
     response = client.get(path)
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "service_unavailable"

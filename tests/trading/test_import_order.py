@@ -105,11 +105,17 @@ def test_a_dynamic_import_counts(tmp_path):
 
 
 def test_the_rule_sees_an_upward_import_and_a_kernel_reaching_up():
-    graph = {"ledger.services": {"orders.models"}, "trading.context_processors": {"notifications.selectors"},
-             "trading.urls": {"orders.urls"}, "settlement.services": {"portfolio.selectors"}}
+    graph = {
+        "ledger.services": {"orders.models"},
+        "trading.context_processors": {"notifications.selectors"},
+        "trading.urls": {"orders.urls"},
+        "settlement.services": {"portfolio.selectors"},
+    }
     assert [line.split(" (")[0] for line in _upward(graph)] == [
-        "ledger.services imports orders.models", "settlement.services imports portfolio.selectors",
-        "trading.context_processors imports notifications.selectors"]
+        "ledger.services imports orders.models",
+        "settlement.services imports portfolio.selectors",
+        "trading.context_processors imports notifications.selectors",
+    ]
 
 
 def test_no_circle_of_imports_inside_an_app():

@@ -24,10 +24,11 @@ from django.db import OperationalError, connection, transaction
 from django.db.models.functions import Now
 from django.db.transaction import TransactionManagementError
 
+from tests.processes import pytest_on_sqlite, test_database_url
 from trading.leases import (
     LeaseLost,
-    bound_idle_transactions,
     Singleton,
+    bound_idle_transactions,
     checkpoint_load,
     checkpoint_save,
     checkpoint_write,
@@ -37,7 +38,6 @@ from trading.leases import (
     lease_renew,
 )
 from trading.models import Lease, SingletonCheckpoint
-from tests.processes import pytest_on_sqlite, test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTENDER = Path(__file__).with_name("lease_contender.py")
@@ -155,9 +155,8 @@ def test_unit_checkpoint_is_written_only_by_the_current_epoch():
 @TRANSACTIONAL
 def test_unit_fenced_must_run_inside_the_writers_transaction():
     assert lease_acquire(name="r", holder="a", ttl=5) == 1
-    with pytest.raises(TransactionManagementError):
-        with fenced("r", 1, "a"):
-            pass
+    with pytest.raises(TransactionManagementError), fenced("r", 1, "a"):
+        pass
     with pytest.raises(TransactionManagementError):
         checkpoint_write(name="r", epoch=1, holder="a", value={})
     checkpoint_save(name="r", epoch=1, holder="a", value={"ok": True})  # opens its own
@@ -304,8 +303,13 @@ def test_admin_shows_leases_and_checkpoints_read_only(staff, password):
     client = Client()
     response = client.post(
         "/admin/login/",
-        {"username": staff.email, "password": password, "otp_device": device.persistent_id,
-         "otp_token": totp_code(device), "next": "/admin/"},
+        {
+            "username": staff.email,
+            "password": password,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+            "next": "/admin/",
+        },
     )
     assert response.status_code == 302
     listing = client.get("/admin/trading/lease/")
@@ -532,8 +536,7 @@ def test_sigstopped_leader_is_fenced_off_and_steps_down(contenders):
     # transaction), and it stepped down.
     assert not any(line.startswith("WRITE ok") for line in after_resume), old.report()
     assert any(
-        line.startswith("WRITE refused") or "renew refused" in line or "database error" in line
-        for line in after_resume
+        line.startswith("WRITE refused") or "renew refused" in line or "database error" in line for line in after_resume
     ), old.report()
     assert not _leaders(old, resumed_at), old.report()
     assert len(seen) > 20

@@ -79,8 +79,12 @@ class Platform:
             ("marketmaker", [*python, "run_marketmaker", "--ttl", "3"]),
         ):
             spawn(name, argv)
-        web = Child("web", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.web_port), "trading.asgi:application"],
-                    {**self.office.env, "DB_POOL_SIZE": "4"}, self.office.log_dir).start()
+        web = Child(
+            "web",
+            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.web_port), "trading.asgi:application"],
+            {**self.office.env, "DB_POOL_SIZE": "4"},
+            self.office.log_dir,
+        ).start()
         self.children.append(web)
         for child in self.children[:-1]:
             child.wait_for("LEADER role=", timeout=60)
@@ -89,7 +93,9 @@ class Platform:
 
     def assert_alive(self) -> None:
         dead = [child for child in [*self.children] if not child.alive]
-        assert not dead, "\n".join(f"--- {c.name} exited ({c.proc.returncode}):\n{''.join(c.lines[-30:])}" for c in dead)
+        assert not dead, "\n".join(
+            f"--- {c.name} exited ({c.proc.returncode}):\n{''.join(c.lines[-30:])}" for c in dead
+        )
 
     def ride_out(self, seconds: float) -> None:
         """Wait ``seconds``, failing as soon as a process exits."""
@@ -102,7 +108,8 @@ class Platform:
 
     def _request(self, method: str, path: str, body: dict | None = None, timeout: float = 3) -> tuple[int, dict]:
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.web_port}{path}", method=method,
+            f"http://127.0.0.1:{self.web_port}{path}",
+            method=method,
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
@@ -126,8 +133,12 @@ class Platform:
         return status == 200 and any(Decimal(p) == Decimal(price) for p, _ in book["bids"])
 
     def place_spot_bid(self, price: str) -> SpotOrder:
-        order, _ = spot_order_place(user=self.trader, request=order_request(**{
-            "symbol": SYMBOL, "side": "buy", "type": "limit", "price": price, "quantity": "0.01"}))
+        order, _ = spot_order_place(
+            user=self.trader,
+            request=order_request(
+                **{"symbol": SYMBOL, "side": "buy", "type": "limit", "price": price, "quantity": "0.01"}
+            ),
+        )
         return order
 
     def buy_option(self) -> int:
@@ -220,8 +231,11 @@ def test_processes_ride_out_a_redis_outage(platform):
     took = {
         "quote": wait_until(lambda: platform.quote()[0] == 201, BACK_WITHIN, "an option quote after Redis returned"),
         "book": wait_until(lambda: platform.bid_at("64500"), BACK_WITHIN, "the engine's book snapshot in Redis again"),
-        "relay": wait_until(lambda: checkpoint_load("relay", {}).get("id", 0) >= event_id, BACK_WITHIN,
-                            "the relay publishing the option order"),
+        "relay": wait_until(
+            lambda: checkpoint_load("relay", {}).get("id", 0) >= event_id,
+            BACK_WITHIN,
+            "the relay publishing the option order",
+        ),
     }
     assert platform.index_reaches_a_socket(BACK_WITHIN), "no live index update on /ws/market/ after Redis returned"
     platform.assert_alive()
@@ -242,15 +256,26 @@ def test_processes_ride_out_a_postgresql_outage(proxied_platform):
     platform.proxy.restore()
 
     answers = []
-    took = {"quote": wait_until(lambda: answers.append(platform.quote()[0]) or answers[-1] == 201, BACK_WITHIN,
-                                "an option quote (a fresh index print) after PostgreSQL returned")}
+    took = {
+        "quote": wait_until(
+            lambda: answers.append(platform.quote()[0]) or answers[-1] == 201,
+            BACK_WITHIN,
+            "an option quote (a fresh index print) after PostgreSQL returned",
+        )
+    }
     assert 500 not in answers, answers  # no dead pooled connection was lent to a request
     order = platform.place_spot_bid("64500")
     event_id = platform.buy_option()
-    took["engine"] = wait_until(lambda: SpotOrder.objects.get(pk=order.pk).status == SpotStatus.OPEN, BACK_WITHIN,
-                                "the engine taking a new order")
-    took["relay"] = wait_until(lambda: checkpoint_load("relay", {}).get("id", 0) >= event_id, BACK_WITHIN,
-                               "the relay publishing a new option order")
+    took["engine"] = wait_until(
+        lambda: SpotOrder.objects.get(pk=order.pk).status == SpotStatus.OPEN,
+        BACK_WITHIN,
+        "the engine taking a new order",
+    )
+    took["relay"] = wait_until(
+        lambda: checkpoint_load("relay", {}).get("id", 0) >= event_id,
+        BACK_WITHIN,
+        "the relay publishing a new option order",
+    )
     platform.assert_alive()
     print("seconds after PostgreSQL returned:", took)
     for child in platform.children:

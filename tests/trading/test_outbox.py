@@ -6,14 +6,15 @@ tests hold real transactions open on separate connections and check what a reade
 
 from __future__ import annotations
 
-
 import time
 
 import psycopg
 import pytest
 from django.db import connection, transaction
 from django.db.transaction import TransactionManagementError
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tests.processes import test_database_url
 from trading.models import OutboxEvent

@@ -429,7 +429,14 @@ def test_a_held_book_follows_its_snapshot_without_the_deltas_it_already_includes
             hub.dispatch("book:BTC-USDT", {"type": "delta", "sequence": sequence})
         hub.dispatch("index:BTC", {"n": 1})  # other topics are not held
         await _settle()
-        seen = lambda: socket.sent if kind == "generic" else [(f["channel"], {k: v for k, v in f.items() if k != "channel"}) for f in connection.frames()]  # noqa: E731
+
+        def seen():
+            return (
+                socket.sent
+                if kind == "generic"
+                else [(f["channel"], {k: v for k, v in f.items() if k != "channel"}) for f in connection.frames()]
+            )
+
         assert seen() == [("index:BTC", {"n": 1})]
         sub.release("book:BTC-USDT", after_sequence=5)
         hub.dispatch("book:BTC-USDT", {"type": "delta", "sequence": 8})
@@ -470,7 +477,9 @@ def test_a_transport_subscriber_writes_each_dispatch_at_once_and_in_order():
         sub = connection.subscriber(hub)
         for topic in ("index:BTC", "book:BTC-USDT", "trades:BTC-USDT"):
             hub.subscribe(topic, sub)
-        hub.dispatch_many([("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"n": 1}), ("book:BTC-USDT", {"sequence": 2})])
+        hub.dispatch_many(
+            [("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"n": 1}), ("book:BTC-USDT", {"sequence": 2})]
+        )
         assert len(connection.writes) == 1  # synchronously, within the dispatch: no task
         hub.dispatch("trades:BTC-USDT", {"n": 1})
         assert len(connection.writes) == 2
@@ -614,14 +623,21 @@ def test_embedded_publish_from_another_thread_reaches_the_loops_hub(settings):
         producer = threading.Thread(target=realtime.publish, args=("index:BTC", {"data": {"price": "1"}}))
         producer.start()
         await asyncio.get_running_loop().run_in_executor(None, producer.join)
-        batch = threading.Thread(target=realtime.publish_many, args=([("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"data": {"price": "2"}})],))
+        batch = threading.Thread(
+            target=realtime.publish_many,
+            args=([("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"data": {"price": "2"}})],),
+        )
         batch.start()
         await asyncio.get_running_loop().run_in_executor(None, batch.join)
         for _ in range(100):
             if len(socket.sent) == 3:
                 break
             await asyncio.sleep(0.01)
-        assert socket.sent == [("index:BTC", {"data": {"price": "1"}}), ("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"data": {"price": "2"}})]
+        assert socket.sent == [
+            ("index:BTC", {"data": {"price": "1"}}),
+            ("book:BTC-USDT", {"sequence": 1}),
+            ("index:BTC", {"data": {"price": "2"}}),
+        ]
         sub.close()
         return hub
 
@@ -726,7 +742,9 @@ def test_the_listener_dispatches_a_batch_in_order_and_survives_a_bad_message(sta
             hub.subscribe(topic, sub)
         await _until(lambda: layer.messages is not None)
         layer.messages.put_nowait({"type": "realtime.batch"})  # no updates: logged, skipped
-        layer.put_batch([("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"n": 1}), ("book:BTC-USDT", {"sequence": 2})])
+        layer.put_batch(
+            [("book:BTC-USDT", {"sequence": 1}), ("index:BTC", {"n": 1}), ("book:BTC-USDT", {"sequence": 2})]
+        )
         await _until(lambda: len(socket.sent) == 3)
         layer.put("index:BTC", {"n": 2})
         await _until(lambda: len(socket.sent) == 4)
@@ -788,7 +806,11 @@ def test_a_cancel_that_surfaces_as_another_error_still_stops_the_listener(stack_
 def test_publish_many_is_one_group_message_sent_from_one_long_lived_loop(stack_mode, monkeypatch):
     layer = FakeLayer()
     monkeypatch.setattr(realtime, "get_channel_layer", lambda: layer)
-    updates = [("index:BTC", {"data": {"price": "1"}}), ("ticker:BTC-USDT", {"data": {}}), ("book:BTC-USDT", {"sequence": 3})]
+    updates = [
+        ("index:BTC", {"data": {"price": "1"}}),
+        ("ticker:BTC-USDT", {"data": {}}),
+        ("book:BTC-USDT", {"sequence": 3}),
+    ]
     realtime.publish_many(updates)
     realtime.publish_many(iter(updates[:1]))  # any iterable
     realtime.publish("index:ETH", {"data": {"price": "2"}})

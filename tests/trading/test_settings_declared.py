@@ -9,8 +9,20 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ["trading", "accounts", "ledger", "marketdata", "venues", "notifications", "risk", "orders", "settlement",
-        "portfolio", "compliance", "ops"]
+APPS = [
+    "trading",
+    "accounts",
+    "ledger",
+    "marketdata",
+    "venues",
+    "notifications",
+    "risk",
+    "orders",
+    "settlement",
+    "portfolio",
+    "compliance",
+    "ops",
+]
 
 
 def _modules():
@@ -25,8 +37,10 @@ def test_no_module_gives_a_setting_a_default_of_its_own():
         f"{name}:{node.lineno}"
         for name, tree in _modules()
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "hasattr")
-        and node.args and getattr(node.args[0], "id", None) == "settings"
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) in ("getattr", "hasattr")
+        and node.args
+        and getattr(node.args[0], "id", None) == "settings"
     ]
     assert found == []
 
@@ -36,8 +50,11 @@ def test_every_setting_the_code_reads_is_declared():
         f"{name}:{node.lineno} settings.{node.attr}"
         for name, tree in _modules()
         for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "settings"
-        and node.attr.isupper() and not hasattr(settings, node.attr)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "settings"
+        and node.attr.isupper()
+        and not hasattr(settings, node.attr)
     )
     assert missing == []
 

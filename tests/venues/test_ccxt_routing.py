@@ -38,7 +38,9 @@ def binance(routes: dict):
             raise answer
         if isinstance(answer, str):  # a recorded HTTP error
             error = RECORDED["errors"][answer]
-            exchange.handle_errors(error["status"], "", url, method, {}, error["body"], json.loads(error["body"]), headers, body)
+            exchange.handle_errors(
+                error["status"], "", url, method, {}, error["body"], json.loads(error["body"]), headers, body
+            )
             raise ccxt.ExchangeError(error["body"])
         return copy.deepcopy(answer)
 
@@ -102,15 +104,36 @@ def test_a_placement_that_times_out_is_unknown_and_a_refusal_is_a_rejection():
 
 
 def test_an_ioc_that_filled_nothing_is_cancelled():
-    reply = {"id": "1", "clientOrderId": "x", "status": "expired", "filled": 0.0, "amount": 0.5, "cost": 0.0, "side": "buy"}
+    reply = {
+        "id": "1",
+        "clientOrderId": "x",
+        "status": "expired",
+        "filled": 0.0,
+        "amount": 0.5,
+        "cost": 0.0,
+        "side": "buy",
+    }
     assert execution_from_ccxt(reply, symbol="BTC-USDT", client_order_id="x", side=None).status == CANCELLED
 
 
 def test_an_ioc_answered_as_still_working_is_looked_up_not_settled():
-    working = dict(RECORDED["createOrderFilled"], status="NEW", executedQty="0.00000000", cummulativeQuoteQty="0.00000000",
-                   fills=[])
+    working = dict(
+        RECORDED["createOrderFilled"],
+        status="NEW",
+        executedQty="0.00000000",
+        cummulativeQuoteQty="0.00000000",
+        fills=[],
+    )
     v = venue({("POST", "/api/v3/order"): working})
     with pytest.raises(VenueTimeout, match="look the order up"):
         ioc(v, "buy", "0.02", "65010.00", "sor-46-binance")
-    reply = {"id": "1", "clientOrderId": "x", "status": "open", "filled": 0.0, "amount": 0.5, "cost": 0.0, "side": "buy"}
+    reply = {
+        "id": "1",
+        "clientOrderId": "x",
+        "status": "open",
+        "filled": 0.0,
+        "amount": 0.5,
+        "cost": 0.0,
+        "side": "buy",
+    }
     assert execution_from_ccxt(reply, symbol="BTC-USDT", client_order_id="x", side=None).status == OPEN

@@ -89,7 +89,9 @@ def answering_error(name):
         response_headers = recorded.get("headers", {})
         exchange.last_response_headers = response_headers
         text = recorded["body"]
-        exchange.handle_errors(recorded["status"], "", url, method, response_headers, text, exchange.parse_json(text), headers, body)
+        exchange.handle_errors(
+            recorded["status"], "", url, method, response_headers, text, exchange.parse_json(text), headers, body
+        )
         exchange.handle_http_status_code(recorded["status"], "", url, method, text)
         raise ccxt.ExchangeError(f"binance {method} {url}")
 
@@ -117,7 +119,9 @@ def test_a_quote_buy_sends_the_recorded_quoteorderqty_request_with_our_client_id
     exchange = raising(ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order"))
 
     with pytest.raises(VenueTimeout):  # a read timeout after sending: outcome unknown
-        venue(exchange).market_order(client_order_id="stl-1001-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(15))
+        venue(exchange).market_order(
+            client_order_id="stl-1001-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(15)
+        )
 
     ((method, url, body),) = exchange.requests
     assert method == "POST"
@@ -194,7 +198,11 @@ def test_a_lookup_maps_the_recorded_order_like_ccxt_parsed_it():
     )
     assert order is not None
     assert (order.venue_order_id, order.status, order.side) == (parsed["id"], "filled", "sell")
-    assert (float(order.filled), float(order.cost), float(order.average)) == (parsed["filled"], parsed["cost"], parsed["average"])
+    assert (float(order.filled), float(order.cost), float(order.average)) == (
+        parsed["filled"],
+        parsed["cost"],
+        parsed["average"],
+    )
     assert order.is_final
 
 
@@ -221,7 +229,9 @@ def test_an_unreadable_reply_to_a_placement_is_an_unknown_outcome():
     broken = dict(case("responses", "fetchOrder")["httpResponse"])
     del broken["orderId"]
     with pytest.raises(VenueTimeout, match="look the order up"):
-        venue(replaying(broken)).market_order(client_order_id="stl-9-3", symbol="LTC-USDT", side="sell", amount=Decimal("0.1"))
+        venue(replaying(broken)).market_order(
+            client_order_id="stl-9-3", symbol="LTC-USDT", side="sell", amount=Decimal("0.1")
+        )
     with pytest.raises(VenueUnavailable):
         venue(replaying(broken)).fetch_order(client_order_id="stl-9-3", symbol="LTC-USDT")
 
@@ -258,7 +268,9 @@ def test_binance_error_bodies_map_to_venue_errors(name, ccxt_error, on_placement
 
 def test_a_rate_limit_carries_binances_retry_after():
     with pytest.raises(VenueRateLimited) as caught:
-        venue(answering_error("too_many_requests")).market_order(client_order_id="stl-6-3", symbol="BTC-USDT", side="sell", amount=Decimal("0.01"))
+        venue(answering_error("too_many_requests")).market_order(
+            client_order_id="stl-6-3", symbol="BTC-USDT", side="sell", amount=Decimal("0.01")
+        )
     assert caught.value.retry_after == 7.0 and caught.value.transient
 
 
@@ -274,8 +286,16 @@ def test_an_unknown_client_id_is_none():
 @pytest.mark.parametrize(
     ("error", "write", "expected"),
     [
-        (ccxt.NetworkError("binance POST https://api.binance.com/api/v3/order Connection aborted."), True, VenueTimeout),
-        (ccxt.NetworkError("binance GET https://api.binance.com/api/v3/order Connection aborted."), False, VenueUnavailable),
+        (
+            ccxt.NetworkError("binance POST https://api.binance.com/api/v3/order Connection aborted."),
+            True,
+            VenueTimeout,
+        ),
+        (
+            ccxt.NetworkError("binance GET https://api.binance.com/api/v3/order Connection aborted."),
+            False,
+            VenueUnavailable,
+        ),
         (ccxt.RequestTimeout("timed out"), False, VenueTimeout),
         (ccxt.BadResponse("binance unexpected response"), True, VenueTimeout),
         (ccxt.InvalidNonce("Timestamp for this request is outside of the recvWindow."), True, VenueUnavailable),
@@ -385,6 +405,8 @@ def test_a_venue_call_leaves_the_threads_decimal_context_as_it_was():
     before = decimal.getcontext().copy()
     exchange = raising(ccxt.RequestTimeout("binance POST https://api.binance.com/api/v3/order"))
     with pytest.raises(VenueTimeout):
-        venue(exchange).market_order(client_order_id="stl-1002-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(15))
+        venue(exchange).market_order(
+            client_order_id="stl-1002-3", symbol="BTC-USDT", side="buy", quote_amount=Decimal(15)
+        )
     after = decimal.getcontext()
     assert (after.rounding, after.prec, after.traps) == (before.rounding, before.prec, before.traps)

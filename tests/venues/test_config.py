@@ -11,7 +11,9 @@ from venues.simulated import SimulatedVenueConfig
 
 
 def test_the_documented_example_parses():
-    config = SimulatedVenueConfig.parse("timeout=0.2,rate_limit=0.05,ambiguous=0.02,reject=0.01,latency_ms=5,slippage_bps=5,fee_bps=10")
+    config = SimulatedVenueConfig.parse(
+        "timeout=0.2,rate_limit=0.05,ambiguous=0.02,reject=0.01,latency_ms=5,slippage_bps=5,fee_bps=10"
+    )
     assert (config.timeout, config.rate_limit, config.ambiguous, config.reject) == (0.2, 0.05, 0.02, 0.01)
     assert (config.latency_ms, config.slippage_bps, config.fee_bps) == (5.0, Decimal(5), Decimal(10))
     assert config.unavailable == config.insufficient_balance == 0.0
@@ -32,14 +34,18 @@ def test_aliases_spacing_case_and_semicolons():
 
 
 def test_from_a_mapping_and_from_the_environment():
-    assert SimulatedVenueConfig.from_mapping({"timeout": 0.5, "fee_bps": "2.5"}) == SimulatedVenueConfig(timeout=0.5, fee_bps=Decimal("2.5"))
+    assert SimulatedVenueConfig.from_mapping({"timeout": 0.5, "fee_bps": "2.5"}) == SimulatedVenueConfig(
+        timeout=0.5, fee_bps=Decimal("2.5")
+    )
     env = {"SETTLEMENT_VENUE_FAULTS": "ambiguous=0.3,latency_ms=2"}
     assert SimulatedVenueConfig.from_env(env) == SimulatedVenueConfig(ambiguous=0.3, latency_ms=2.0)
     assert SimulatedVenueConfig.from_env({}) == SimulatedVenueConfig()
 
 
 def test_to_string_reads_back():
-    config = SimulatedVenueConfig(timeout=0.2, ambiguous=0.05, latency_ms=3.0, slippage_bps=Decimal(4), seed=5, fetch_faults=True)
+    config = SimulatedVenueConfig(
+        timeout=0.2, ambiguous=0.05, latency_ms=3.0, slippage_bps=Decimal(4), seed=5, fetch_faults=True
+    )
     text = config.to_string()
     assert "timeout=0.2" in text and "fetch_faults=true" in text
     assert SimulatedVenueConfig.parse(text) == config
@@ -78,12 +84,30 @@ def test_a_bad_string_is_a_clear_value_error(text, mentions):
 
 
 def test_a_book_and_a_fee_as_a_fraction_as_spot_venues_give_them():
-    config = SimulatedVenueConfig.from_mapping({"offset_bps": "2", "spread_bps": "8", "step_bps": "4", "levels": 10,
-                                                "level_quantity": "0.4", "fee": "0.0015", "latency_ms": 5})
-    assert (config.offset_bps, config.spread_bps, config.levels, config.fee_bps) == (Decimal(2), Decimal(8), 10, Decimal(15))
+    config = SimulatedVenueConfig.from_mapping(
+        {
+            "offset_bps": "2",
+            "spread_bps": "8",
+            "step_bps": "4",
+            "levels": 10,
+            "level_quantity": "0.4",
+            "fee": "0.0015",
+            "latency_ms": 5,
+        }
+    )
+    assert (config.offset_bps, config.spread_bps, config.levels, config.fee_bps) == (
+        Decimal(2),
+        Decimal(8),
+        10,
+        Decimal(15),
+    )
     with pytest.raises(ValueError, match="given twice"):
         SimulatedVenueConfig.from_mapping({"fee": "0.001", "fee_bps": "10"})
-    for bad, mentions in (({"levels": "-1"}, "levels"), ({"tick": "0"}, "tick must be positive"), ({"growth": "-1"}, "growth")):
+    for bad, mentions in (
+        ({"levels": "-1"}, "levels"),
+        ({"tick": "0"}, "tick must be positive"),
+        ({"growth": "-1"}, "growth"),
+    ):
         with pytest.raises(ValueError, match=mentions):
             SimulatedVenueConfig.from_mapping(bad)
 

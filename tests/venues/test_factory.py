@@ -59,7 +59,12 @@ def test_faults_and_the_redis_store_come_from_settings(fresh):
     settings.REDIS_URL = VENUE_REDIS_URL
     venue = settlement_venue()
     built.append(venue)
-    assert (venue.config.timeout, venue.config.ambiguous, venue.config.latency_ms, venue.config.fee_bps) == (0.2, 0.1, 3.0, Decimal(7))
+    assert (venue.config.timeout, venue.config.ambiguous, venue.config.latency_ms, venue.config.fee_bps) == (
+        0.2,
+        0.1,
+        3.0,
+        Decimal(7),
+    )
     assert venue.store.shared is True and venue.store.prefix == settings.SETTLEMENT_VENUE_KEY_PREFIX
 
 
@@ -138,8 +143,10 @@ def test_no_index_print_means_the_venue_is_unavailable():
 
 def test_routing_venues_come_from_spot_venues_and_are_rebuilt_when_they_change(settings):
     settings.REDIS_URL = ""
-    settings.SPOT_VENUES = {"simb": {"spread_bps": "20", "fee": "0.002", "latency_ms": 0},
-                            "sima": {"class": "simulated", "levels": 3}}
+    settings.SPOT_VENUES = {
+        "simb": {"spread_bps": "20", "fee": "0.002", "latency_ms": 0},
+        "sima": {"class": "simulated", "levels": 3},
+    }
     venues = routing_venues()
     assert [v.name for v in venues] == ["sima", "simb"]
     assert all(isinstance(v, SimulatedVenue) for v in venues)
@@ -154,8 +161,16 @@ def test_routing_venues_come_from_spot_venues_and_are_rebuilt_when_they_change(s
 
 
 def test_a_ccxt_routing_venue(settings):
-    settings.SPOT_VENUES = {"binance": {"class": "ccxt", "exchange": "binance", "api_key": "k", "secret": "s",
-                                        "fee": "0.00075", "timeout_ms": 1500}}
+    settings.SPOT_VENUES = {
+        "binance": {
+            "class": "ccxt",
+            "exchange": "binance",
+            "api_key": "k",
+            "secret": "s",
+            "fee": "0.00075",
+            "timeout_ms": 1500,
+        }
+    }
     venue = venue_get("binance")
     assert isinstance(venue, CcxtVenue) and venue.name == "binance" and venue.max_in_flight == 1
     assert (venue.taker_fee, venue.exchange.timeout, venue.exchange.apiKey) == (Decimal("0.00075"), 1500, "k")
@@ -174,7 +189,9 @@ def test_a_bad_routing_venue_says_which(settings):
 def test_a_routing_venue_has_no_book_while_the_index_is_stale(settings):
     settings.REDIS_URL = ""
     settings.SPOT_VENUES = {"sima": {"levels": 1}}
-    IndexPrint.objects.create(underlying="BTC", ts=timezone.now() - timedelta(minutes=5), price=Decimal(63000), sources={})
+    IndexPrint.objects.create(
+        underlying="BTC", ts=timezone.now() - timedelta(minutes=5), price=Decimal(63000), sources={}
+    )
     with pytest.raises(VenueUnavailable, match="no fresh index"):
         venue_get("sima").order_book("BTC-USDT", 1)
     IndexPrint.objects.create(underlying="BTC", ts=timezone.now(), price=Decimal(64000), sources={})

@@ -54,7 +54,12 @@ def test_a_sell_of_a_base_amount_receives_quote_net_of_a_quote_fee(make_venue):
 
     order = venue.market_order(client_order_id="stl-2-3", symbol="ETH-USDT", side="sell", amount=Decimal("1.5"))
 
-    assert (order.status, order.amount, order.filled, order.average) == ("filled", Decimal("1.5"), Decimal("1.5"), Decimal("3000.00"))
+    assert (order.status, order.amount, order.filled, order.average) == (
+        "filled",
+        Decimal("1.5"),
+        Decimal("1.5"),
+        Decimal("3000.00"),
+    )
     assert order.cost == Decimal("4500.000000")
     assert (order.fee, order.fee_asset) == (Decimal("4.500000"), "USDT")
 
@@ -90,7 +95,11 @@ def test_a_seed_makes_fills_and_faults_reproducible(make_venue):
         outcomes = []
         for i in range(30):
             try:
-                outcomes.append(venue.market_order(client_order_id=f"r-{i}", symbol="BTC-USDT", side="buy", amount=Decimal("0.01")).average)
+                outcomes.append(
+                    venue.market_order(
+                        client_order_id=f"r-{i}", symbol="BTC-USDT", side="buy", amount=Decimal("0.01")
+                    ).average
+                )
             except VenueTimeout:
                 outcomes.append("timeout")
         return outcomes
@@ -134,7 +143,9 @@ def test_without_a_reference_price_the_venue_is_unavailable_and_executes_nothing
     ],
 )
 @pytest.mark.parametrize("store", STORES)
-def test_each_fault_before_execution_raises_its_error_and_creates_nothing(make_venue, store, fault, error, code, transient):
+def test_each_fault_before_execution_raises_its_error_and_creates_nothing(
+    make_venue, store, fault, error, code, transient
+):
     venue = make_venue(store=store, **{fault: 1.0})
 
     with pytest.raises(error) as caught:
@@ -190,7 +201,11 @@ def test_lookups_can_suffer_transient_faults_when_asked(make_venue):
     quiet = make_venue(timeout=1.0)
     assert quiet.fetch_order(client_order_id="x", symbol="BTC-USDT") is None  # off by default
 
-    for fault, error in (("timeout", VenueTimeout), ("rate_limit", VenueRateLimited), ("unavailable", VenueUnavailable)):
+    for fault, error in (
+        ("timeout", VenueTimeout),
+        ("rate_limit", VenueRateLimited),
+        ("unavailable", VenueUnavailable),
+    ):
         venue = make_venue(fetch_faults="true", **{fault: 1.0})
         with pytest.raises(error):
             venue.fetch_order(client_order_id="x", symbol="BTC-USDT")
@@ -244,7 +259,11 @@ def test_the_same_client_order_id_executes_twice_and_is_counted(make_venue, stor
     assert venue.placements("dup-1") == 2 and venue.placements("single") == 1 and venue.placements("never") == 0
     assert venue.duplicate_client_order_ids() == ["dup-1"]
     assert venue.total_placed() == 3
-    assert [o.venue_order_id for o in venue.orders()] == [first.venue_order_id, second.venue_order_id, venue.orders()[2].venue_order_id]
+    assert [o.venue_order_id for o in venue.orders()] == [
+        first.venue_order_id,
+        second.venue_order_id,
+        venue.orders()[2].venue_order_id,
+    ]
     assert venue.fetch_order(client_order_id="dup-1", symbol="BTC-USDT").venue_order_id == first.venue_order_id
 
 
@@ -319,7 +338,9 @@ def test_a_redis_failure_while_recording_is_an_unknown_outcome(key_prefix):
     from venues.simulated import SimulatedVenue
 
     # Nothing listens on port 1: every command fails to connect.
-    venue = SimulatedVenue(price_source=lambda s: Decimal(50000), redis_url="redis://127.0.0.1:1/0", key_prefix=key_prefix)
+    venue = SimulatedVenue(
+        price_source=lambda s: Decimal(50000), redis_url="redis://127.0.0.1:1/0", key_prefix=key_prefix
+    )
     with pytest.raises(VenueTimeout):
         venue.market_order(client_order_id="rf-1", symbol="BTC-USDT", side="buy", amount=Decimal("0.01"))
     with pytest.raises(VenueUnavailable):
@@ -370,7 +391,20 @@ def test_a_call_breaking_the_contract_is_a_programming_error_not_a_venue_error(m
 
 
 def test_orders_round_trip_through_json_and_errors_through_pickle():
-    order = Execution("c", "v", "BTC-USDT", "buy", "filled", None, Decimal("0.1"), Decimal(5000), Decimal(50000), Decimal("0.0001"), "BTC", {"a": 1})
+    order = Execution(
+        "c",
+        "v",
+        "BTC-USDT",
+        "buy",
+        "filled",
+        None,
+        Decimal("0.1"),
+        Decimal(5000),
+        Decimal(50000),
+        Decimal("0.0001"),
+        "BTC",
+        {"a": 1},
+    )
     assert Execution.from_json(order.to_json()) == order
     assert (order.base_asset, order.quote_asset, order.is_final) == ("BTC", "USDT", True)
     with pytest.raises(ValueError):
@@ -378,9 +412,17 @@ def test_orders_round_trip_through_json_and_errors_through_pickle():
     with pytest.raises(TypeError):
         Execution("c", "v", "BTC-USDT", "buy", "open", None, 0.1, Decimal(0), None, Decimal(0), "")
 
-    error = pickle.loads(pickle.dumps(VenueRateLimited("slow down", retry_after=3.0, venue="simulated", client_order_id="c")))
+    error = pickle.loads(
+        pickle.dumps(VenueRateLimited("slow down", retry_after=3.0, venue="simulated", client_order_id="c"))
+    )
     assert isinstance(error, VenueRateLimited)
-    assert (str(error), error.retry_after, error.venue, error.client_order_id, error.code) == ("slow down", 3.0, "simulated", "c", "venue_rate_limited")
+    assert (str(error), error.retry_after, error.venue, error.client_order_id, error.code) == (
+        "slow down",
+        3.0,
+        "simulated",
+        "c",
+        "venue_rate_limited",
+    )
 
 
 # --- one venue for both callers ---------------------------------------------------------------
@@ -417,19 +459,59 @@ def test_orders_recorded_before_the_venues_became_one_are_still_found(redis_clie
 
     from venues.simulated import SimulatedVenue
 
-    redis_client.set(f"{key_prefix}:order:sor-1-simx", json.dumps({
-        "client_order_id": "sor-1-simx", "venue_order_id": "ab12", "symbol": "BTC-USDT", "side": "sell",
-        "status": "partially_filled", "quantity": "1.5", "filled": "1.0", "cost": "64935.000000", "fee": "64.935",
-        "fee_asset": "USDT"}))
-    redis_client.hset(f"{key_prefix}:order:stl-9-3", "order", json.dumps({
-        "client_order_id": "stl-9-3", "venue_order_id": "3397148653", "symbol": "BTC/USDT", "side": "buy", "status": "filled",
-        "amount": None, "filled": "0.02", "cost": "1000", "average": "50000", "fee": "0", "fee_asset": "", "raw": {}}))
+    redis_client.set(
+        f"{key_prefix}:order:sor-1-simx",
+        json.dumps(
+            {
+                "client_order_id": "sor-1-simx",
+                "venue_order_id": "ab12",
+                "symbol": "BTC-USDT",
+                "side": "sell",
+                "status": "partially_filled",
+                "quantity": "1.5",
+                "filled": "1.0",
+                "cost": "64935.000000",
+                "fee": "64.935",
+                "fee_asset": "USDT",
+            }
+        ),
+    )
+    redis_client.hset(
+        f"{key_prefix}:order:stl-9-3",
+        "order",
+        json.dumps(
+            {
+                "client_order_id": "stl-9-3",
+                "venue_order_id": "3397148653",
+                "symbol": "BTC/USDT",
+                "side": "buy",
+                "status": "filled",
+                "amount": None,
+                "filled": "0.02",
+                "cost": "1000",
+                "average": "50000",
+                "fee": "0",
+                "fee_asset": "",
+                "raw": {},
+            }
+        ),
+    )
     venue = SimulatedVenue(price_source=lambda s: Decimal(50000), redis_url=VENUE_REDIS_URL, key_prefix=key_prefix)
     try:
         routed = venue.fetch_order(client_order_id="sor-1-simx", symbol="BTC-USDT")
-        assert (routed.status, routed.amount, routed.filled, routed.fee) == ("cancelled", Decimal("1.5"), Decimal("1.0"), Decimal("64.935"))
+        assert (routed.status, routed.amount, routed.filled, routed.fee) == (
+            "cancelled",
+            Decimal("1.5"),
+            Decimal("1.0"),
+            Decimal("64.935"),
+        )
         settled = venue.fetch_order(client_order_id="stl-9-3", symbol="BTC-USDT")
-        assert (settled.symbol, settled.filled, settled.fee, settled.fee_asset) == ("BTC-USDT", Decimal("0.02"), None, "")
+        assert (settled.symbol, settled.filled, settled.fee, settled.fee_asset) == (
+            "BTC-USDT",
+            Decimal("0.02"),
+            None,
+            "",
+        )
     finally:
         venue.reset()
 

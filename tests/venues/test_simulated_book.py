@@ -15,8 +15,15 @@ from venues.simulated import SimulatedVenue, SimulatedVenueConfig
 from .conftest import VENUE_REDIS_URL
 
 D = Decimal
-CONFIG = {"offset_bps": "0", "spread_bps": "10", "step_bps": "5", "levels": 3, "level_quantity": "0.4", "growth": "0.5",
-          "fee": "0.001"}
+CONFIG = {
+    "offset_bps": "0",
+    "spread_bps": "10",
+    "step_bps": "5",
+    "levels": 3,
+    "level_quantity": "0.4",
+    "growth": "0.5",
+    "fee": "0.001",
+}
 
 
 @pytest.fixture
@@ -27,9 +34,14 @@ def make(key_prefix):
 
     def build(store="redis", sleep=None, **overrides) -> SimulatedVenue:
         kwargs = {"sleep": sleep} if sleep is not None else {}
-        venue = SimulatedVenue(price_source=lambda symbol: D("65000"), config=SimulatedVenueConfig.from_mapping({**CONFIG, **overrides}),
-                               redis_url=VENUE_REDIS_URL if store == "redis" else None, key_prefix=key_prefix,
-                               name=f"t{uuid.uuid4().hex[:8]}", **kwargs)
+        venue = SimulatedVenue(
+            price_source=lambda symbol: D("65000"),
+            config=SimulatedVenueConfig.from_mapping({**CONFIG, **overrides}),
+            redis_url=VENUE_REDIS_URL if store == "redis" else None,
+            key_prefix=key_prefix,
+            name=f"t{uuid.uuid4().hex[:8]}",
+            **kwargs,
+        )
         made.append(venue)
         return venue
 
@@ -89,7 +101,10 @@ def test_a_lost_request_and_a_refusal_execute_nothing(make):
     lost = make(timeout=1.0)
     with pytest.raises(VenueTimeout):
         ioc(lost, "buy", "0.2", "65100", "lost-request")
-    assert lost.fetch_order(client_order_id="lost-request", symbol="BTC-USDT") is None and lost.placements("lost-request") == 0
+    assert (
+        lost.fetch_order(client_order_id="lost-request", symbol="BTC-USDT") is None
+        and lost.placements("lost-request") == 0
+    )
     refused = make(reject=1.0, store="memory")
     with pytest.raises(VenueRejected):
         ioc(refused, "buy", "0.2", "65100", "refused")

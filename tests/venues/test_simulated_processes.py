@@ -91,7 +91,9 @@ def wait_for(predicate, timeout=15.0, interval=0.01):
 
 
 @pytest.mark.slow
-def test_an_order_recorded_by_a_worker_killed_before_its_reply_is_found_by_another_process(make_venue, redis_url, key_prefix):
+def test_an_order_recorded_by_a_worker_killed_before_its_reply_is_found_by_another_process(
+    make_venue, redis_url, key_prefix
+):
     parent = make_venue(store="redis")
     # 3 s before execution and 3 s after: the kill lands while the reply is "in flight".
     child = spawn(redis_url, key_prefix, "stl-77-3", "latency_ms=6000,timeout_ms=20000,recv_window_ms=5000")

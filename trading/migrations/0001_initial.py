@@ -4,37 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Lease',
+            name="Lease",
             fields=[
-                ('name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('holder', models.CharField(blank=True, default='', max_length=200)),
-                ('epoch', models.BigIntegerField(default=0)),
-                ('expires_at', models.DateTimeField()),
-                ('acquired_at', models.DateTimeField(blank=True, null=True)),
-                ('renewed_at', models.DateTimeField(blank=True, null=True)),
+                ("name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("holder", models.CharField(blank=True, default="", max_length=200)),
+                ("epoch", models.BigIntegerField(default=0)),
+                ("expires_at", models.DateTimeField()),
+                ("acquired_at", models.DateTimeField(blank=True, null=True)),
+                ("renewed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
         migrations.CreateModel(
-            name='SingletonCheckpoint',
+            name="SingletonCheckpoint",
             fields=[
-                ('name', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('epoch', models.BigIntegerField()),
-                ('value', models.JSONField(default=dict)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("epoch", models.BigIntegerField()),
+                ("value", models.JSONField(default=dict)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ('name',),
+                "ordering": ("name",),
             },
         ),
     ]

@@ -4,24 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('trading', '0001_initial'),
+        ("trading", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OutboxEvent',
+            name="OutboxEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('txid', models.BigIntegerField(default=0)),
-                ('topic', models.CharField(max_length=60)),
-                ('key', models.CharField(max_length=120)),
-                ('payload', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("txid", models.BigIntegerField(default=0)),
+                ("topic", models.CharField(max_length=60)),
+                ("key", models.CharField(max_length=120)),
+                ("payload", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['txid', 'id'], name='outbox_txid_id'), models.Index(fields=['topic', 'created_at'], name='outbox_topic_created')],
+                "indexes": [
+                    models.Index(fields=["txid", "id"], name="outbox_txid_id"),
+                    models.Index(fields=["topic", "created_at"], name="outbox_topic_created"),
+                ],
             },
         ),
     ]

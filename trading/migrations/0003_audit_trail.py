@@ -15,7 +15,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("trading", "0002_outbox_event"),
         ("compliance", "0002_append_only_triggers"),
@@ -41,7 +40,12 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name="AuditRecord",
                     fields=[
-                        ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                        (
+                            "id",
+                            models.BigAutoField(
+                                auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                            ),
+                        ),
                         ("seq", models.BigIntegerField(unique=True)),
                         ("at", models.DateTimeField()),
                         ("actor_label", models.CharField(max_length=254)),

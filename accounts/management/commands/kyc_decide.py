@@ -33,6 +33,4 @@ class Command(BaseCommand):
             profile = kyc_decide(profile_id=profile.pk, actor=actor_user, approve=approve, reason=reason)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(
-            self.style.SUCCESS(f"KYC for {profile.user.email}: {profile.status} (tier {profile.tier}).")
-        )
+        self.stdout.write(self.style.SUCCESS(f"KYC for {profile.user.email}: {profile.status} (tier {profile.tier})."))

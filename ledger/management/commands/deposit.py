@@ -23,4 +23,9 @@ class Command(BaseCommand):
             transfer = deposit_credit(user=user, asset=asset, amount=amount, txid=txid or None)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(self.style.SUCCESS(f"Deposited {fmt(transfer.asset, transfer.amount)} {transfer.asset} to {user.email}: transfer {transfer.id}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Deposited {fmt(transfer.asset, transfer.amount)} {transfer.asset} to {user.email}: "
+                f"transfer {transfer.id}"
+            )
+        )

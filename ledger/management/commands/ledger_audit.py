@@ -6,7 +6,9 @@ from ledger.selectors import ledger_recompute
 
 
 class Command(BaseCommand):
-    help = "Recompute every ledger account from its transfers and check the invariants; exits non-zero on any violation."
+    help = (
+        "Recompute every ledger account from its transfers and check the invariants; exits non-zero on any violation."
+    )
 
     def handle(self, *args, **options):
         started = time.monotonic()
@@ -28,4 +30,6 @@ class Command(BaseCommand):
             self.stderr.write(f"    !! {line}")
         if problems:
             raise CommandError(f"ledger audit FAILED: {len(problems)} violation(s)")
-        self.stdout.write(self.style.SUCCESS("ledger audit OK: every account matches its transfers, every asset balances"))
+        self.stdout.write(
+            self.style.SUCCESS("ledger audit OK: every account matches its transfers, every asset balances")
+        )

@@ -20,10 +20,16 @@ class Command(BaseCommand):
         symbol = symbol.upper()
         if not Instrument.objects.filter(symbol=symbol, kind=InstrumentKind.SPOT).exists():
             raise CommandError(f"No spot instrument {symbol}; run `manage.py seed_demo` (or sync instruments) first.")
-        singleton = engine_singleton(symbol, ttl=ttl, batch=batch, guard_gc=True, announce=lambda line: self.stdout.write(line))
+        singleton = engine_singleton(
+            symbol, ttl=ttl, batch=batch, guard_gc=True, announce=lambda line: self.stdout.write(line)
+        )
         stop = threading.Event()
-        listener = threading.Thread(target=listen, args=(engine_channel(symbol), singleton.wake, stop),
-                                    name=f"engine-listen-{symbol}", daemon=True)
+        listener = threading.Thread(
+            target=listen,
+            args=(engine_channel(symbol), singleton.wake, stop),
+            name=f"engine-listen-{symbol}",
+            daemon=True,
+        )
         listener.start()
         try:
             singleton.run()

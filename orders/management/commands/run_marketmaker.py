@@ -9,8 +9,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--ttl", type=float, default=3.0, help="lease time-to-live in seconds")
-        parser.add_argument("--symbol", action="append", dest="symbols", default=None,
-                            help="quote only this symbol (repeatable; default MARKET_MAKER_SYMBOLS)")
+        parser.add_argument(
+            "--symbol",
+            action="append",
+            dest="symbols",
+            default=None,
+            help="quote only this symbol (repeatable; default MARKET_MAKER_SYMBOLS)",
+        )
 
     def handle(self, *args, ttl, symbols, **options):
         if market_maker_user() is None:

@@ -45,7 +45,7 @@ from .constants import (
 )
 from .events import ACCEPTED, AMENDED, BOOK, CANCELLED, REFRESHED, REJECTED, TRADE, TRIGGERED
 
-__all__ = ["BookSnapshot", "OrderBook", "RebuildError", "RestingOrder", "DEFAULT_MARKET_BAND_PPM"]
+__all__ = ["DEFAULT_MARKET_BAND_PPM", "BookSnapshot", "OrderBook", "RebuildError", "RestingOrder"]
 
 DEFAULT_MARKET_BAND_PPM = 50_000  # market orders trade at most 5% through the best price at arrival
 
@@ -86,7 +86,7 @@ _COMPACT_MIN_DEAD_TRAILING = 32
 
 
 class Level:
-    __slots__ = ("orders", "total", "dead")
+    __slots__ = ("dead", "orders", "total")
 
     def __init__(self):
         self.orders = deque()
@@ -95,7 +95,7 @@ class Level:
 
 
 class _Side:
-    __slots__ = ("name", "sign", "keys", "levels")
+    __slots__ = ("keys", "levels", "name", "sign")
 
     def __init__(self, name, sign):
         self.name = name
@@ -116,7 +116,7 @@ class _Trail:
     O(1) per trade and trail size, however many stops there are. Per-stop trigger prices are
     not stored (they would all change on every new high); ``members()`` derives them."""
 
-    __slots__ = ("sell", "key", "orders", "groups", "dead")
+    __slots__ = ("dead", "groups", "key", "orders", "sell")
 
     def __init__(self, sell, key):
         self.sell = sell
@@ -134,8 +134,10 @@ class _Trail:
                 self.orders.append(order)
                 return
             if (reference > newest) if self.sell else (reference < newest):
-                raise RebuildError(f"order {order[_ID]}: trailing reference {reference} is beyond a newer one's "
-                                   f"({newest}): references must follow the trade prices since each placement")
+                raise RebuildError(
+                    f"order {order[_ID]}: trailing reference {reference} is beyond a newer one's "
+                    f"({newest}): references must follow the trade prices since each placement"
+                )
         groups.append([reference, 1])
         self.orders.append(order)
 
@@ -221,12 +223,45 @@ class RestingOrder:
     (Trailing stops move on every new high or low; one event per stop per move would cost
     more than the rest of the book together in a trending market.)"""
 
-    __slots__ = ("order_id", "owner", "side", "order_type", "price", "qty", "remaining", "reserve", "display_qty",
-                 "tif", "post_only", "stop_price", "trail_ticks", "trail_ppm", "trail_reference", "triggered")
+    __slots__ = (
+        "display_qty",
+        "order_id",
+        "order_type",
+        "owner",
+        "post_only",
+        "price",
+        "qty",
+        "remaining",
+        "reserve",
+        "side",
+        "stop_price",
+        "tif",
+        "trail_ppm",
+        "trail_reference",
+        "trail_ticks",
+        "triggered",
+    )
 
-    def __init__(self, order_id, owner, side, order_type, price, qty, remaining=None, *, reserve=0,
-                 display_qty=None, tif=GTC, post_only=False, stop_price=None, trail_ticks=None, trail_ppm=None,
-                 trail_reference=None, triggered=False):
+    def __init__(
+        self,
+        order_id,
+        owner,
+        side,
+        order_type,
+        price,
+        qty,
+        remaining=None,
+        *,
+        reserve=0,
+        display_qty=None,
+        tif=GTC,
+        post_only=False,
+        stop_price=None,
+        trail_ticks=None,
+        trail_ppm=None,
+        trail_reference=None,
+        triggered=False,
+    ):
         self.order_id = order_id
         self.owner = owner
         self.side = side
@@ -262,7 +297,7 @@ class BookSnapshot:
     """Levels best first as (price, aggregate visible qty). ``seq`` is that of the last event
     the snapshot reflects: apply only book deltas with a larger one."""
 
-    __slots__ = ("seq", "last_price", "bids", "asks")
+    __slots__ = ("asks", "bids", "last_price", "seq")
 
     def __init__(self, seq, last_price, bids, asks):
         self.seq = seq
@@ -271,8 +306,12 @@ class BookSnapshot:
         self.asks = asks
 
     def to_dict(self):
-        return {"seq": self.seq, "last_price": self.last_price, "bids": [list(level) for level in self.bids],
-                "asks": [list(level) for level in self.asks]}
+        return {
+            "seq": self.seq,
+            "last_price": self.last_price,
+            "bids": [list(level) for level in self.bids],
+            "asks": [list(level) for level in self.asks],
+        }
 
     def __eq__(self, other):
         return type(other) is BookSnapshot and other.to_dict() == self.to_dict()
@@ -300,8 +339,9 @@ class OrderBook:
     Not thread-safe by design: one writer per symbol (the runner holds the symbol's lease).
     """
 
-    def __init__(self, symbol="", *, market_band_ticks=None, market_band_ppm=DEFAULT_MARKET_BAND_PPM, seq=0,
-                 last_price=None):
+    def __init__(
+        self, symbol="", *, market_band_ticks=None, market_band_ppm=DEFAULT_MARKET_BAND_PPM, seq=0, last_price=None
+    ):
         if market_band_ticks is not None and (type(market_band_ticks) is not int or market_band_ticks < 0):
             raise ValueError("market_band_ticks must be a non-negative int or None")
         if market_band_ppm is not None and (type(market_band_ppm) is not int or market_band_ppm < 0):
@@ -332,8 +372,22 @@ class OrderBook:
 
     # ---------------------------------------------------------------- commands
 
-    def place(self, order_id, owner, side, order_type, qty=None, price=None, tif=GTC, post_only=False,
-              display_qty=None, stop_price=None, trail_ticks=None, trail_ppm=None, quote_qty=None):
+    def place(
+        self,
+        order_id,
+        owner,
+        side,
+        order_type,
+        qty=None,
+        price=None,
+        tif=GTC,
+        post_only=False,
+        display_qty=None,
+        stop_price=None,
+        trail_ticks=None,
+        trail_ppm=None,
+        quote_qty=None,
+    ):
         """Place an order. ``qty`` in lots; ``price`` (limit, stop-limit) and ``stop_price``
         in ticks; ``display_qty`` makes a GTC limit order an iceberg; ``quote_qty`` (market
         buys only, instead of ``qty``) is a quote amount in tick x lot units (see
@@ -343,11 +397,32 @@ class OrderBook:
         Pass the options after ``tif`` by keyword. (They are not keyword-only because
         CPython fills missing keyword-only arguments with a dict lookup each: ~120 ns per
         call on the hot path.)"""
-        if (order_type == LIMIT and tif == GTC and not post_only and display_qty is None and stop_price is None
-                and trail_ticks is None and trail_ppm is None and quote_qty is None):
+        if (
+            order_type == LIMIT
+            and tif == GTC
+            and not post_only
+            and display_qty is None
+            and stop_price is None
+            and trail_ticks is None
+            and trail_ppm is None
+            and quote_qty is None
+        ):
             return self.place_limit(order_id, owner, side, qty, price)
-        return self._place(order_id, owner, side, order_type, qty, price, tif, post_only, display_qty, stop_price,
-                           trail_ticks, trail_ppm, quote_qty)
+        return self._place(
+            order_id,
+            owner,
+            side,
+            order_type,
+            qty,
+            price,
+            tif,
+            post_only,
+            display_qty,
+            stop_price,
+            trail_ticks,
+            trail_ppm,
+            quote_qty,
+        )
 
     def place_limit(self, order_id, owner, side, qty, price):
         """A plain GTC limit order: the same as ``place(order_id, owner, side, LIMIT, qty,
@@ -534,8 +609,9 @@ class OrderBook:
     def snapshot(self, depth=None):
         """Aggregate visible quantity per level, best first, ``depth`` levels per side
         (all when None)."""
-        return BookSnapshot(self.seq, self.last_price, self._side_levels(self._bids, depth),
-                            self._side_levels(self._asks, depth))
+        return BookSnapshot(
+            self.seq, self.last_price, self._side_levels(self._bids, depth), self._side_levels(self._asks, depth)
+        )
 
     def best_bid(self):
         keys = self._bids.keys
@@ -569,10 +645,12 @@ class OrderBook:
         out = []
         for side in (self._bids, self._asks):
             for key in reversed(side.keys):
-                out.extend(_export(order) for order in side.levels[key * side.sign].orders
-                           if order[_STATE] == _RESTING)
-        stops = [(order[_ARRIVAL], _export(order)) for _, _, order in self._buy_stops + self._sell_stops
-                 if order[_STATE] == _PENDING]
+                out.extend(_export(order) for order in side.levels[key * side.sign].orders if order[_STATE] == _RESTING)
+        stops = [
+            (order[_ARRIVAL], _export(order))
+            for _, _, order in self._buy_stops + self._sell_stops
+            if order[_STATE] == _PENDING
+        ]
         for trail in (*self._trail_sells.values(), *self._trail_buys.values()):
             stops.extend((order[_ARRIVAL], _export(order, reference)) for order, reference in trail.members())
         stops.sort(key=lambda item: item[0])
@@ -596,8 +674,22 @@ class OrderBook:
 
     # ---------------------------------------------------------------- placing
 
-    def _place(self, order_id, owner, side, order_type, qty, price, tif, post_only, display_qty, stop_price,
-               trail_ticks, trail_ppm, quote_qty):
+    def _place(
+        self,
+        order_id,
+        owner,
+        side,
+        order_type,
+        qty,
+        price,
+        tif,
+        post_only,
+        display_qty,
+        stop_price,
+        trail_ticks,
+        trail_ppm,
+        quote_qty,
+    ):
         if order_id in self._orders:
             return self._reject(order_id, Reject.DUPLICATE_ORDER_ID, PLACE)
         if side == BUY:
@@ -608,13 +700,13 @@ class OrderBook:
             return self._reject(order_id, Reject.INVALID_SIDE, PLACE)
         if tif != GTC and tif != IOC and tif != FOK:
             return self._reject(order_id, Reject.INVALID_TIME_IN_FORCE, PLACE)
-        if order_type == LIMIT or order_type == STOP_LIMIT:
+        if order_type in (LIMIT, STOP_LIMIT):
             if type(price) is not int or price <= 0:
                 return self._reject(order_id, Reject.INVALID_PRICE, PLACE)
         elif order_type == MARKET:
             if price is not None:
                 return self._reject(order_id, Reject.INVALID_PRICE, PLACE)
-        elif order_type == STOP_MARKET or order_type == TRAILING_STOP:
+        elif order_type in (STOP_MARKET, TRAILING_STOP):
             # optional: the worst price it may trade at once triggered (its protection limit;
             # the runner sets it so a buy never spends more than its hold)
             if price is not None and (type(price) is not int or price <= 0):
@@ -622,17 +714,24 @@ class OrderBook:
         else:
             return self._reject(order_id, Reject.INVALID_ORDER_TYPE, PLACE)
         if quote_qty is not None:
-            if (order_type != MARKET or side != BUY or tif == FOK or qty is not None or type(quote_qty) is not int
-                    or quote_qty <= 0):
+            if (
+                order_type != MARKET
+                or side != BUY
+                or tif == FOK
+                or qty is not None
+                or type(quote_qty) is not int
+                or quote_qty <= 0
+            ):
                 return self._reject(order_id, Reject.INVALID_QUOTE_QUANTITY, PLACE)
         elif type(qty) is not int or qty <= 0:
             return self._reject(order_id, Reject.INVALID_QUANTITY, PLACE)
         if post_only and (order_type != LIMIT or tif != GTC):
             return self._reject(order_id, Reject.INVALID_POST_ONLY, PLACE)
-        if display_qty is not None and (order_type != LIMIT or tif != GTC or type(display_qty) is not int
-                                        or not 0 < display_qty <= qty):
+        if display_qty is not None and (
+            order_type != LIMIT or tif != GTC or type(display_qty) is not int or not 0 < display_qty <= qty
+        ):
             return self._reject(order_id, Reject.INVALID_DISPLAY_QUANTITY, PLACE)
-        if order_type == LIMIT or order_type == MARKET:
+        if order_type in (LIMIT, MARKET):
             if stop_price is not None:
                 return self._reject(order_id, Reject.INVALID_STOP_PRICE, PLACE)
             if trail_ticks is not None or trail_ppm is not None:
@@ -650,8 +749,19 @@ class OrderBook:
             elif tif == FOK:
                 return self._reject(order_id, Reject.FOK_UNFILLABLE, PLACE)
             self._accept(order_id, owner, side, LIMIT, price, qty)
-            order = [order_id, owner, side, price, qty, qty, 0, _RESTING,
-                     (LIMIT, tif, bool(post_only), display_qty or 0, None), None, 0]
+            order = [
+                order_id,
+                owner,
+                side,
+                price,
+                qty,
+                qty,
+                0,
+                _RESTING,
+                (LIMIT, tif, bool(post_only), display_qty or 0, None),
+                None,
+                0,
+            ]
             if crosses:
                 qty = self._match(order, opp, limit_key, qty, None)
                 order[_VISIBLE] = qty
@@ -683,8 +793,13 @@ class OrderBook:
                 return self._reject(order_id, Reject.INVALID_STOP_PRICE, PLACE)
             ticks = 0 if trail_ticks is None else trail_ticks
             ppm = 0 if trail_ppm is None else trail_ppm
-            if (type(ticks) is not int or type(ppm) is not int or (ticks > 0) == (ppm > 0) or ticks < 0
-                    or not 0 <= ppm < PPM):
+            if (
+                type(ticks) is not int
+                or type(ppm) is not int
+                or (ticks > 0) == (ppm > 0)
+                or ticks < 0
+                or not 0 <= ppm < PPM
+            ):
                 return self._reject(order_id, Reject.INVALID_TRAIL, PLACE)
             if last is None:
                 return self._reject(order_id, Reject.NO_REFERENCE_PRICE, PLACE)
@@ -697,8 +812,10 @@ class OrderBook:
             if last is not None and (last >= stop_price if side == BUY else last <= stop_price):
                 return self._reject(order_id, Reject.STOP_WOULD_TRIGGER, PLACE)
         self._accept(order_id, owner, side, order_type, price, qty)
-        self._add_stop([order_id, owner, side, price, qty, qty, 0, _PENDING, (order_type, tif, False, 0, trail),
-                        stop_price, 0], last)
+        self._add_stop(
+            [order_id, owner, side, price, qty, qty, 0, _PENDING, (order_type, tif, False, 0, trail), stop_price, 0],
+            last,
+        )
 
     def _accept(self, order_id, owner, side, order_type, price, qty):
         seq = self.seq + 1
@@ -764,8 +881,21 @@ class OrderBook:
                     maker[_VISIBLE] = visible
                     total -= remaining
                     seq += 1
-                    emit((TRADE, seq, price, remaining, maker[_ID], taker_id, maker[_OWNER], taker_owner, aggressor,
-                          visible + maker[_RESERVE], 0 if quote is None else None))
+                    emit(
+                        (
+                            TRADE,
+                            seq,
+                            price,
+                            remaining,
+                            maker[_ID],
+                            taker_id,
+                            maker[_OWNER],
+                            taker_owner,
+                            aggressor,
+                            visible + maker[_RESERVE],
+                            0 if quote is None else None,
+                        )
+                    )
                     remaining = 0
                     break
                 remaining -= visible
@@ -783,8 +913,21 @@ class OrderBook:
                     queue.append(maker)
                     total += shown
                     seq += 1
-                    emit((TRADE, seq, price, visible, maker[_ID], taker_id, maker[_OWNER], taker_owner, aggressor,
-                          shown + reserve, remaining if quote is None else None))
+                    emit(
+                        (
+                            TRADE,
+                            seq,
+                            price,
+                            visible,
+                            maker[_ID],
+                            taker_id,
+                            maker[_OWNER],
+                            taker_owner,
+                            aggressor,
+                            shown + reserve,
+                            remaining if quote is None else None,
+                        )
+                    )
                     seq += 1
                     emit((REFRESHED, seq, maker[_ID], maker[_OWNER], shown, reserve))
                 else:
@@ -792,8 +935,21 @@ class OrderBook:
                     maker[_STATE] = _DEAD
                     del orders[maker[_ID]]
                     seq += 1
-                    emit((TRADE, seq, price, visible, maker[_ID], taker_id, maker[_OWNER], taker_owner, aggressor, 0,
-                          remaining if quote is None else None))
+                    emit(
+                        (
+                            TRADE,
+                            seq,
+                            price,
+                            visible,
+                            maker[_ID],
+                            taker_id,
+                            maker[_OWNER],
+                            taker_owner,
+                            aggressor,
+                            0,
+                            remaining if quote is None else None,
+                        )
+                    )
                 if not remaining:
                     break
             level.total = total
@@ -956,8 +1112,9 @@ class OrderBook:
                 trail.compact()
             return
         self._stale_stops += 1
-        if (self._stale_stops > _COMPACT_MIN_STALE_STOPS
-                and 2 * self._stale_stops > len(self._buy_stops) + len(self._sell_stops)):
+        if self._stale_stops > _COMPACT_MIN_STALE_STOPS and 2 * self._stale_stops > len(self._buy_stops) + len(
+            self._sell_stops
+        ):
             self._buy_stops = [entry for entry in self._buy_stops if entry[2][_STATE] == _PENDING]
             self._sell_stops = [entry for entry in self._sell_stops if entry[2][_STATE] == _PENDING]
             heapify(self._buy_stops)
@@ -1105,8 +1262,19 @@ class OrderBook:
             if level is None:
                 level = own.levels[spec.price] = Level()
                 insort(own.keys, own.sign * spec.price)
-            order = [spec.order_id, spec.owner, spec.side, spec.price, spec.qty, visible, reserve, _RESTING,
-                     (spec.order_type, GTC, bool(spec.post_only), display, None), spec.stop_price, 0]
+            order = [
+                spec.order_id,
+                spec.owner,
+                spec.side,
+                spec.price,
+                spec.qty,
+                visible,
+                reserve,
+                _RESTING,
+                (spec.order_type, GTC, bool(spec.post_only), display, None),
+                spec.stop_price,
+                0,
+            ]
             level.orders.append(order)
             level.total += visible
             self._orders[spec.order_id] = order
@@ -1136,8 +1304,22 @@ class OrderBook:
         elif spec.stop_price <= 0:
             raise bad("stop_price must be positive")
         stop_price = None if trail is not None else spec.stop_price
-        self._add_stop([spec.order_id, spec.owner, spec.side, spec.price, spec.qty, spec.remaining, 0, _PENDING,
-                        (spec.order_type, spec.tif, False, 0, trail), stop_price, 0], spec.trail_reference)
+        self._add_stop(
+            [
+                spec.order_id,
+                spec.owner,
+                spec.side,
+                spec.price,
+                spec.qty,
+                spec.remaining,
+                0,
+                _PENDING,
+                (spec.order_type, spec.tif, False, 0, trail),
+                stop_price,
+                0,
+            ],
+            spec.trail_reference,
+        )
 
 
 def _arrival(order):
@@ -1156,8 +1338,20 @@ def _export(order, reference=None):
             distance = _trail_distance(reference, trail)
             stop_price = reference - distance if order[_SIDE] == SELL else reference + distance
     return RestingOrder(
-        order[_ID], order[_OWNER], order[_SIDE], spec[_TYPE], order[_PRICE], order[_QTY],
-        order[_VISIBLE] + order[_RESERVE], reserve=order[_RESERVE], display_qty=spec[_DISPLAY] or None,
-        tif=spec[_TIF], post_only=spec[_POST_ONLY], stop_price=stop_price, trail_ticks=trail_ticks,
-        trail_ppm=trail_ppm, trail_reference=reference,
-        triggered=spec[_TYPE] in STOP_TYPES and order[_STATE] != _PENDING)
+        order[_ID],
+        order[_OWNER],
+        order[_SIDE],
+        spec[_TYPE],
+        order[_PRICE],
+        order[_QTY],
+        order[_VISIBLE] + order[_RESERVE],
+        reserve=order[_RESERVE],
+        display_qty=spec[_DISPLAY] or None,
+        tif=spec[_TIF],
+        post_only=spec[_POST_ONLY],
+        stop_price=stop_price,
+        trail_ticks=trail_ticks,
+        trail_ppm=trail_ppm,
+        trail_reference=reference,
+        triggered=spec[_TYPE] in STOP_TYPES and order[_STATE] != _PENDING,
+    )

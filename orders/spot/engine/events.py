@@ -25,8 +25,20 @@ import json
 from collections import namedtuple
 
 __all__ = [
-    "ACCEPTED", "AMENDED", "BOOK", "CANCELLED", "REFRESHED", "REJECTED", "TRADE", "TRIGGERED",
-    "FIELDS", "VIEWS", "decode", "encode", "to_dict", "view",
+    "ACCEPTED",
+    "AMENDED",
+    "BOOK",
+    "CANCELLED",
+    "FIELDS",
+    "REFRESHED",
+    "REJECTED",
+    "TRADE",
+    "TRIGGERED",
+    "VIEWS",
+    "decode",
+    "encode",
+    "to_dict",
+    "view",
 ]
 
 ACCEPTED = "accepted"
@@ -48,8 +60,18 @@ FIELDS = {
     # One fill. *_remaining: the orders' open quantities after it (an iceberg's include its
     # reserve); an order whose remaining reaches 0 is filled, nothing more is emitted for it.
     # taker_remaining is None for a quote-amount market buy.
-    TRADE: ("seq", "price", "qty", "maker_order_id", "taker_order_id", "maker_owner", "taker_owner",
-            "aggressor_side", "maker_remaining", "taker_remaining"),
+    TRADE: (
+        "seq",
+        "price",
+        "qty",
+        "maker_order_id",
+        "taker_order_id",
+        "maker_owner",
+        "taker_owner",
+        "aggressor_side",
+        "maker_remaining",
+        "taker_remaining",
+    ),
     # The order's remainder qty (with any iceberg reserve) left the engine; final.
     CANCELLED: ("seq", "order_id", "owner", "reason", "qty"),
     # A stop's condition was met by a trade at last_price; it now executes as a market

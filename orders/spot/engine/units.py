@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from .constants import PPM
 
-__all__ = ["UnitError", "Units", "to_steps", "from_steps"]
+__all__ = ["UnitError", "Units", "from_steps", "to_steps"]
 
 
 class UnitError(ValueError):
@@ -55,7 +55,7 @@ class Units:
     The engine's quote amount unit is one tick times one lot (trade notional = price ticks x
     qty lots in that unit)."""
 
-    __slots__ = ("tick", "lot", "quote_unit")
+    __slots__ = ("lot", "quote_unit", "tick")
 
     def __init__(self, tick_size, lot_size):
         self.tick = _decimal(tick_size, "tick_size")

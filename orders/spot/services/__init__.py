@@ -4,4 +4,11 @@ and RFQ (``rfq``). The names callers use are handed on here."""
 from .entry import IndexUnavailable, OrderRequest, order_request, spot_order_cancel, spot_order_wait
 from .place import spot_order_place
 
-__all__ = ["IndexUnavailable", "OrderRequest", "order_request", "spot_order_cancel", "spot_order_place", "spot_order_wait"]
+__all__ = [
+    "IndexUnavailable",
+    "OrderRequest",
+    "order_request",
+    "spot_order_cancel",
+    "spot_order_place",
+    "spot_order_wait",
+]

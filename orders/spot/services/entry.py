@@ -29,12 +29,11 @@ from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import index_is_fresh, index_latest
 from trading import workers
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
+from trading.idempotency import parse_client_order_id, request_hash
 from trading.money import parse_decimal, quantize, quantum
 
 from ..engine import BUY, FOK, GTC, IOC, LIMIT, MARKET, SELL, STOP_LIMIT, STOP_MARKET, TRAILING_STOP
 from ..models import LIVE_STATUSES, EngineState, SpotOrder, SpotStatus
-from trading.idempotency import parse_client_order_id, request_hash
-
 
 ORDER_TYPES = (MARKET, LIMIT, STOP_MARKET, STOP_LIMIT, TRAILING_STOP)
 PERCENT = Decimal("0.0001")
@@ -83,11 +82,26 @@ class OrderRequest:
     route: str
 
     def fingerprint(self) -> str:
-        return request_hash(*(str(v) for v in (
-            self.instrument.symbol, self.side, self.type, self.time_in_force, self.post_only, self.quantity,
-            self.quote_quantity, self.price, self.stop_price, self.trail_amount, self.trail_percent,
-            self.display_quantity, self.route,
-        )))
+        return request_hash(
+            *(
+                str(v)
+                for v in (
+                    self.instrument.symbol,
+                    self.side,
+                    self.type,
+                    self.time_in_force,
+                    self.post_only,
+                    self.quantity,
+                    self.quote_quantity,
+                    self.price,
+                    self.stop_price,
+                    self.trail_amount,
+                    self.trail_percent,
+                    self.display_quantity,
+                    self.route,
+                )
+            )
+        )
 
 
 def _bad(field: str, message: str, code: str = "validation_error") -> ValidationFailed:
@@ -137,8 +151,22 @@ def spot_instrument(symbol) -> Instrument:
     return instrument
 
 
-_FIELDS = ("symbol", "side", "type", "time_in_force", "post_only", "quantity", "quote_quantity", "price", "stop_price",
-           "trail_amount", "trail_percent", "display_quantity", "client_order_id", "route")
+_FIELDS = (
+    "symbol",
+    "side",
+    "type",
+    "time_in_force",
+    "post_only",
+    "quantity",
+    "quote_quantity",
+    "price",
+    "stop_price",
+    "trail_amount",
+    "trail_percent",
+    "display_quantity",
+    "client_order_id",
+    "route",
+)
 
 
 def order_request(**fields) -> OrderRequest:
@@ -169,7 +197,9 @@ def order_request(**fields) -> OrderRequest:
     display = _optional(data, "display_quantity", step=lot, what="lot size")
 
     if order_type == MARKET:
-        _forbid(data, order_type, "price", "stop_price", "trail_amount", "trail_percent", "display_quantity", "post_only")
+        _forbid(
+            data, order_type, "price", "stop_price", "trail_amount", "trail_percent", "display_quantity", "post_only"
+        )
         if (quantity is None) == (quote_quantity is None):
             raise _bad("quantity", "A market order takes quantity, or (buys only) quote_quantity.")
         if quote_quantity is not None and (side != BUY or tif == FOK):
@@ -207,9 +237,19 @@ def order_request(**fields) -> OrderRequest:
     if route == "smart" and (order_type not in (MARKET, LIMIT) or (order_type == LIMIT and tif != IOC)):
         raise _bad("route", "Smart routing is for market and IOC limit orders.")
     return OrderRequest(
-        instrument=instrument, side=side, type=order_type, time_in_force=tif, post_only=post_only, quantity=quantity,
-        quote_quantity=quote_quantity, price=price, stop_price=stop_price, trail_amount=trail_amount,
-        trail_percent=trail_percent, display_quantity=display, client_order_id=parse_client_order_id(data.get("client_order_id")),
+        instrument=instrument,
+        side=side,
+        type=order_type,
+        time_in_force=tif,
+        post_only=post_only,
+        quantity=quantity,
+        quote_quantity=quote_quantity,
+        price=price,
+        stop_price=stop_price,
+        trail_amount=trail_amount,
+        trail_percent=trail_percent,
+        display_quantity=display,
+        client_order_id=parse_client_order_id(data.get("client_order_id")),
         route=route,
     )
 
@@ -240,8 +280,13 @@ def _check_band(request: OrderRequest, index: Decimal | None) -> None:
         if value is not None and not low <= value <= high:
             raise ValidationFailed(
                 f"{field} {value} is more than {band * 100:.0f}% away from the index {index}.",
-                code="price_out_of_band", fields={field: [f"Between {_floor_tick(low, request.instrument.tick_size)} and "
-                                                          f"{_ceil_tick(high, request.instrument.tick_size)}."]},
+                code="price_out_of_band",
+                fields={
+                    field: [
+                        f"Between {_floor_tick(low, request.instrument.tick_size)} and "
+                        f"{_ceil_tick(high, request.instrument.tick_size)}."
+                    ]
+                },
             )
 
 
@@ -267,10 +312,16 @@ def _protect_and_hold(request: OrderRequest, index: Decimal | None) -> tuple[Dec
             last = _last_price(instrument.symbol) or index
             if last is None:
                 raise IndexUnavailable("No trade or index price to trail yet; try again shortly.")
-            reference = last + request.trail_amount if request.trail_amount is not None else last * (1 + request.trail_percent / 100)
+            reference = (
+                last + request.trail_amount
+                if request.trail_amount is not None
+                else last * (1 + request.trail_percent / 100)
+            )
         else:  # market by quantity
             if index is None:
-                raise IndexUnavailable(f"The {instrument.base} index is stale; market orders are paused until it recovers.")
+                raise IndexUnavailable(
+                    f"The {instrument.base} index is stale; market orders are paused until it recovers."
+                )
             reference = index
         notional = reference * qty
     if request.side == SELL:
@@ -289,14 +340,17 @@ def check_notional(instrument: Instrument, notional: Decimal) -> None:
     """The pair's minimum and the platform's maximum order value (RFQ applies them too)."""
     if notional < instrument.min_notional:
         raise ValidationFailed(
-            f"The order is worth {notional:.2f} USDT; the minimum on {instrument.symbol} is {instrument.min_notional.normalize():f}.",
-            code="min_notional", fields={"quantity": [f"At least {instrument.min_notional.normalize():f} USDT."]},
+            f"The order is worth {notional:.2f} USDT; "
+            f"the minimum on {instrument.symbol} is {instrument.min_notional.normalize():f}.",
+            code="min_notional",
+            fields={"quantity": [f"At least {instrument.min_notional.normalize():f} USDT."]},
         )
     limit = Decimal(settings.SPOT_MAX_ORDER_NOTIONAL)
     if notional > limit:
         raise ValidationFailed(
             f"The order is worth {notional:.2f} USDT; the maximum per order is {limit.normalize():f}.",
-            code="max_order_size", fields={"quantity": [f"At most {limit.normalize():f} USDT."]},
+            code="max_order_size",
+            fields={"quantity": [f"At most {limit.normalize():f} USDT."]},
         )
 
 
@@ -332,8 +386,9 @@ def book_order_place(*, user: User, request: OrderRequest, priced: Priced) -> tu
     """Enter a priced order for the book and wake its engine runner."""
     try:
         with transaction.atomic(durable=True):
-            order, replayed = order_enter(user=user, request=request, fingerprint=priced.fingerprint,
-                                          protect=priced.protect, hold=priced.hold)
+            order, replayed = order_enter(
+                user=user, request=request, fingerprint=priced.fingerprint, protect=priced.protect, hold=priced.hold
+            )
             if not replayed:
                 _notify_in_transaction(request.instrument.symbol)
                 transaction.on_commit(lambda: engine_wake(request.instrument.symbol))
@@ -352,12 +407,15 @@ def replay_after_race(user: User, request: OrderRequest, fingerprint: str) -> tu
 
 def _replay(existing: SpotOrder, fingerprint: str) -> SpotOrder:
     if existing.request_hash != fingerprint:
-        raise IdempotencyConflict("This client_order_id was used for a different order.", fields={"client_order_id": ["Already used."]})
+        raise IdempotencyConflict(
+            "This client_order_id was used for a different order.", fields={"client_order_id": ["Already used."]}
+        )
     return existing
 
 
-def order_enter(*, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal,
-                status: str = SpotStatus.NEW) -> tuple[SpotOrder, bool]:
+def order_enter(
+    *, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal, status: str = SpotStatus.NEW
+) -> tuple[SpotOrder, bool]:
     """The one way an order enters the book's tables: lock the trader's row, replay a known
     ``client_order_id``, apply the open-order limit, insert the order and hold what it may
     cost. Runs in the caller's transaction (order entry's own, or smart routing's, which
@@ -374,24 +432,46 @@ def order_enter(*, user: User, request: OrderRequest, fingerprint: str, protect,
             return _replay(existing, fingerprint), True
     open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
     if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
-        raise Conflict(f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders")
-    order = SpotOrder.objects.create(
-        user=locked, symbol=instrument.symbol, side=request.side, type=request.type,
-        time_in_force=request.time_in_force, post_only=request.post_only, quantity=request.quantity,
-        quote_quantity=request.quote_quantity, price=request.price, protect_price=protect,
-        stop_price=request.stop_price, trail_amount=request.trail_amount, trail_percent=request.trail_percent,
-        trail_reference=_last_price(instrument.symbol) if request.type == TRAILING_STOP else None,
-        display_quantity=request.display_quantity, route=request.route, status=status,
-        hold_asset=hold_asset, hold_amount=hold, client_order_id=request.client_order_id, request_hash=fingerprint,
-    )
-    transfers_execute([
-        TransferRequest(
-            id=order.hold_id(), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset, amount=hold,
-            debit=user_account(user_id=user.pk, asset=hold_asset),
-            credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(order.pk)),
-            reference=f"spot_order:{order.pk}",
+        raise Conflict(
+            f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders"
         )
-    ])
+    order = SpotOrder.objects.create(
+        user=locked,
+        symbol=instrument.symbol,
+        side=request.side,
+        type=request.type,
+        time_in_force=request.time_in_force,
+        post_only=request.post_only,
+        quantity=request.quantity,
+        quote_quantity=request.quote_quantity,
+        price=request.price,
+        protect_price=protect,
+        stop_price=request.stop_price,
+        trail_amount=request.trail_amount,
+        trail_percent=request.trail_percent,
+        trail_reference=_last_price(instrument.symbol) if request.type == TRAILING_STOP else None,
+        display_quantity=request.display_quantity,
+        route=request.route,
+        status=status,
+        hold_asset=hold_asset,
+        hold_amount=hold,
+        client_order_id=request.client_order_id,
+        request_hash=fingerprint,
+    )
+    transfers_execute(
+        [
+            TransferRequest(
+                id=order.hold_id(),
+                kind=TransferKind.PENDING,
+                code="spot_hold",
+                asset=hold_asset,
+                amount=hold,
+                debit=user_account(user_id=user.pk, asset=hold_asset),
+                credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(order.pk)),
+                reference=f"spot_order:{order.pk}",
+            )
+        ]
+    )
     return order, False
 
 

@@ -73,8 +73,11 @@ def rfq_quote_create(*, user, symbol: str, side: str, quantity) -> RfqQuote:
     quantity = parse_decimal(quantity, field="quantity", step=instrument.lot_size, what="lot size")
     _market_maker()
     sources, _ = route_sources(symbol=symbol, depth=settings.SMART_ROUTE_DEPTH)
-    levels = sorted(((price, qty) for s in sources for price, qty in (s.asks if side == BUY else s.bids)),
-                    key=lambda level: level[0], reverse=side == SELL)
+    levels = sorted(
+        ((price, qty) for s in sources for price, qty in (s.asks if side == BUY else s.bids)),
+        key=lambda level: level[0],
+        reverse=side == SELL,
+    )
     vwap = _vwap(levels, quantity)
     if vwap is None:
         raise Conflict("There is not enough liquidity to quote that size.", code="insufficient_liquidity")
@@ -87,8 +90,13 @@ def rfq_quote_create(*, user, symbol: str, side: str, quantity) -> RfqQuote:
     check_notional(instrument, price * quantity)
     now = timezone.now()
     return RfqQuote.objects.create(
-        user=user, symbol=symbol, side=side, quantity=quantity, price=price,
-        reference_price=vwap.quantize(Decimal("0.00000001")), created_at=now,
+        user=user,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        price=price,
+        reference_price=vwap.quantize(Decimal("0.00000001")),
+        created_at=now,
         expires_at=now + timedelta(seconds=settings.RFQ_TTL_SECONDS),
     )
 
@@ -110,16 +118,32 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
         base = quote.symbol.split("-")[0]
         buyer, seller = (user.pk, maker.pk) if quote.side == BUY else (maker.pk, user.pk)
         # one amount both ways; the cent-micro goes to the market maker
-        amount = quantize("USDT", quote.price * quote.quantity, rounding=ROUND_CEILING if quote.side == BUY else ROUND_FLOOR)
+        amount = quantize(
+            "USDT", quote.price * quote.quantity, rounding=ROUND_CEILING if quote.side == BUY else ROUND_FLOOR
+        )
         ref = f"rfq:{quote.pk}"
-        transfers_execute([
-            TransferRequest(id=f"rfq:{quote.pk}:quote", code="rfq_trade", asset="USDT", amount=amount,
-                            debit=user_account(user_id=buyer, asset="USDT"),
-                            credit=user_account(user_id=seller, asset="USDT"), reference=ref),
-            TransferRequest(id=f"rfq:{quote.pk}:base", code="rfq_trade", asset=base, amount=quote.quantity,
-                            debit=user_account(user_id=seller, asset=base),
-                            credit=user_account(user_id=buyer, asset=base), reference=ref),
-        ])
+        transfers_execute(
+            [
+                TransferRequest(
+                    id=f"rfq:{quote.pk}:quote",
+                    code="rfq_trade",
+                    asset="USDT",
+                    amount=amount,
+                    debit=user_account(user_id=buyer, asset="USDT"),
+                    credit=user_account(user_id=seller, asset="USDT"),
+                    reference=ref,
+                ),
+                TransferRequest(
+                    id=f"rfq:{quote.pk}:base",
+                    code="rfq_trade",
+                    asset=base,
+                    amount=quote.quantity,
+                    debit=user_account(user_id=seller, asset=base),
+                    credit=user_account(user_id=buyer, asset=base),
+                    reference=ref,
+                ),
+            ]
+        )
         quote.accepted_at = timezone.now()
         quote.accept_key = (idempotency_key or "")[:64]
         quote.quote_amount = amount

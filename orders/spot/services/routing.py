@@ -45,9 +45,9 @@ from accounts.models import User
 from ledger.models import SystemRole, TransferKind
 from ledger.services import TransferRequest, system_account, transfers_execute, user_account
 from marketdata.selectors import index_is_fresh, index_latest
+from trading.celery import enqueue_on_commit
 from trading.errors import ValidationFailed
 from trading.money import quantize, quantum
-from trading.celery import enqueue_on_commit
 from trading.realtime import publish_many
 from venues.base import REJECTED, Execution, VenueError, VenueTimeout
 from venues.config import UnknownVenue, venue_get
@@ -55,7 +55,6 @@ from venues.config import UnknownVenue, venue_get
 from ..engine import BUY, IOC, LIMIT
 from ..models import LIVE_STATUSES, VENUE_FINAL_STATUSES, SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
 from ..routing_selectors import OUR_BOOK, Source, route_sources
-
 from .entry import (
     IndexUnavailable,
     OrderRequest,
@@ -82,14 +81,16 @@ class Allocation:
     notional: Decimal = Decimal(0)
 
 
-def route_plan(*, sources: list[Source], side: str, quantity: Decimal, limit: Decimal, lot: Decimal) -> list[Allocation]:
+def route_plan(
+    *, sources: list[Source], side: str, quantity: Decimal, limit: Decimal, lot: Decimal
+) -> list[Allocation]:
     """Take levels in order of price net of fee — a buyer pays ``price / (1 - fee)`` per unit
     received, a seller gets ``price x (1 - fee)`` — within ``limit``, until ``quantity``.
     Ties go to our book, then to venues by name. Quantities are whole lots."""
     buy = side == BUY
     levels = []
     for rank, source in enumerate(sources):
-        for price, available in (source.asks if buy else source.bids):
+        for price, available in source.asks if buy else source.bids:
             if price > limit if buy else price < limit:
                 continue
             net = price / (1 - source.fee) if buy else -(price * (1 - source.fee))
@@ -106,7 +107,9 @@ def route_plan(*, sources: list[Source], side: str, quantity: Decimal, limit: De
         allocation = allocations.setdefault(source.name, Allocation(source.name, source.fee))
         allocation.quantity += take
         allocation.notional += price * take
-        if allocation.worst_price is None or (price > allocation.worst_price if buy else price < allocation.worst_price):
+        if allocation.worst_price is None or (
+            price > allocation.worst_price if buy else price < allocation.worst_price
+        ):
             allocation.worst_price = price
         left -= take
     order = {source.name: rank for rank, source in enumerate(sources)}
@@ -126,7 +129,9 @@ def _limit_of(request: OrderRequest, protect: Decimal | None) -> Decimal:
         return protect
     latest = index_latest(underlying=request.instrument.base)
     if not index_is_fresh(latest):
-        raise IndexUnavailable(f"The {request.instrument.base} index is stale; market orders are paused until it recovers.")
+        raise IndexUnavailable(
+            f"The {request.instrument.base} index is stale; market orders are paused until it recovers."
+        )
     return _floor_tick(latest.price * (1 - Decimal(settings.SPOT_MARKET_BAND)), request.instrument.tick_size)
 
 
@@ -145,16 +150,22 @@ def smart_order_place(*, user: User, request: OrderRequest, priced: Priced) -> t
     off the request (``smart_order_route``): the parent is returned ``routing`` and the
     trader follows it on ``/ws/user/`` or with GET. Returns ``(parent, replayed)``."""
     if request.quantity is None:
-        raise ValidationFailed("Smart routing takes a quantity, not quote_quantity.", code="validation_error",
-                               fields={"quote_quantity": ["Use quantity with route smart."]})
+        raise ValidationFailed(
+            "Smart routing takes a quantity, not quote_quantity.",
+            code="validation_error",
+            fields={"quote_quantity": ["Use quantity with route smart."]},
+        )
     instrument, fingerprint, protect = request.instrument, priced.fingerprint, priced.protect
     limit = _limit_of(request, protect)
     sources, _ = route_sources(symbol=instrument.symbol, depth=settings.SMART_ROUTE_DEPTH)
-    plan = route_plan(sources=sources, side=request.side, quantity=request.quantity, limit=limit, lot=instrument.lot_size)
+    plan = route_plan(
+        sources=sources, side=request.side, quantity=request.quantity, limit=limit, lot=instrument.lot_size
+    )
     try:
         with transaction.atomic(durable=True):
-            parent, replayed = order_enter(user=user, request=request, fingerprint=fingerprint, protect=protect,
-                                           hold=priced.hold, status=ROUTING)
+            parent, replayed = order_enter(
+                user=user, request=request, fingerprint=fingerprint, protect=protect, hold=priced.hold, status=ROUTING
+            )
             if replayed:
                 return parent, True
             _split(parent=parent, plan=plan)
@@ -170,33 +181,69 @@ def _split(*, parent: SpotOrder, plan: list[Allocation]) -> None:
     symbol, side, hold_asset = parent.symbol, parent.side, parent.hold_asset
     trader = user_account(user_id=parent.user_id, asset=hold_asset)
     ref = f"spot_order:{parent.pk}"
-    split = [TransferRequest(id=f"spot:{parent.pk}:0:void", kind=TransferKind.VOID_PENDING, code="smart_split",
-                             pending_id=parent.hold_id(0), reference=ref)]
+    split = [
+        TransferRequest(
+            id=f"spot:{parent.pk}:0:void",
+            kind=TransferKind.VOID_PENDING,
+            code="smart_split",
+            pending_id=parent.hold_id(0),
+            reference=ref,
+        )
+    ]
     book_child = None
     for allocation in plan:
         amount = _child_hold(side, allocation)
         if allocation.source == OUR_BOOK:
             book_child = SpotOrder.objects.create(
-                user_id=parent.user_id, symbol=symbol, side=side, type=LIMIT, time_in_force=IOC,
-                quantity=allocation.quantity, price=allocation.worst_price, route="book", hold_asset=hold_asset,
-                hold_amount=amount, parent=parent,
+                user_id=parent.user_id,
+                symbol=symbol,
+                side=side,
+                type=LIMIT,
+                time_in_force=IOC,
+                quantity=allocation.quantity,
+                price=allocation.worst_price,
+                route="book",
+                hold_asset=hold_asset,
+                hold_amount=amount,
+                parent=parent,
             )
-            split.append(TransferRequest(
-                id=book_child.hold_id(0), kind=TransferKind.PENDING, code="spot_hold", asset=hold_asset,
-                amount=amount, debit=trader, reference=f"spot_order:{book_child.pk}",
-                credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(book_child.pk)),
-            ))
+            split.append(
+                TransferRequest(
+                    id=book_child.hold_id(0),
+                    kind=TransferKind.PENDING,
+                    code="spot_hold",
+                    asset=hold_asset,
+                    amount=amount,
+                    debit=trader,
+                    reference=f"spot_order:{book_child.pk}",
+                    credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(book_child.pk)),
+                )
+            )
         else:
             child = VenueOrder.objects.create(
-                parent=parent, user_id=parent.user_id, venue=allocation.source, symbol=symbol,
-                client_order_id=f"sor-{parent.pk}-{allocation.source}", side=side, quantity=allocation.quantity,
-                limit_price=allocation.worst_price, hold_asset=hold_asset, hold_amount=amount,
+                parent=parent,
+                user_id=parent.user_id,
+                venue=allocation.source,
+                symbol=symbol,
+                client_order_id=f"sor-{parent.pk}-{allocation.source}",
+                side=side,
+                quantity=allocation.quantity,
+                limit_price=allocation.worst_price,
+                hold_asset=hold_asset,
+                hold_amount=amount,
             )
-            split.append(TransferRequest(
-                id=child.transfer_id("hold"), kind=TransferKind.PENDING, code="venue_hold", asset=hold_asset,
-                amount=amount, debit=trader, reference=ref,
-                credit=system_account(role=SystemRole.VENUE_FUNDING, asset=hold_asset, key=child.client_order_id),
-            ))
+            split.append(
+                TransferRequest(
+                    id=child.transfer_id("hold"),
+                    kind=TransferKind.PENDING,
+                    code="venue_hold",
+                    asset=hold_asset,
+                    amount=amount,
+                    debit=trader,
+                    reference=ref,
+                    credit=system_account(role=SystemRole.VENUE_FUNDING, asset=hold_asset, key=child.client_order_id),
+                )
+            )
     transfers_execute(split)
     parent.hold_amount, parent.hold_seq = Decimal(0), 1
     fields = ["hold_amount", "hold_seq", "updated_at"]
@@ -238,12 +285,18 @@ def venue_order_execute(*, venue_order_id: int, venue=None) -> VenueOrder:
         return venue_order_resolve(venue_order_id=child.pk, venue=venue)
     with transaction.atomic(durable=True):
         claimed = VenueOrder.objects.filter(pk=child.pk, attempts=0).update(
-            attempts=1, status=VenueOrderStatus.SENT, sent_at=timezone.now(), updated_at=timezone.now())
+            attempts=1, status=VenueOrderStatus.SENT, sent_at=timezone.now(), updated_at=timezone.now()
+        )
     if not claimed:  # another process sent it first: its outcome is for a lookup to tell
         return venue_order_resolve(venue_order_id=child.pk, venue=venue)
     try:
-        execution = venue.ioc_order(client_order_id=child.client_order_id, symbol=child.symbol, side=child.side,
-                                    amount=child.quantity, limit_price=child.limit_price)
+        execution = venue.ioc_order(
+            client_order_id=child.client_order_id,
+            symbol=child.symbol,
+            side=child.side,
+            amount=child.quantity,
+            limit_price=child.limit_price,
+        )
     except VenueTimeout as exc:
         logger.warning("venue %s timed out on %s (%s): looking it up", child.venue, child.client_order_id, exc)
         return venue_order_resolve(venue_order_id=child.pk, venue=venue)
@@ -269,8 +322,13 @@ def venue_order_resolve(*, venue_order_id: int, venue=None, now=None) -> VenueOr
         return _settle(child.pk, found, fee_rate=venue.taker_fee)
     now = now or timezone.now()
     if child.sent_at is None or now - child.sent_at > timedelta(seconds=venue.unknown_outcome_grace_s):
-        return _settle(child.pk, None, fee_rate=venue.taker_fee, error="not_placed",
-                       message="not found at the venue after its receive window: never executed")
+        return _settle(
+            child.pk,
+            None,
+            fee_rate=venue.taker_fee,
+            error="not_placed",
+            message="not found at the venue after its receive window: never executed",
+        )
     return _mark_unknown(child, "venue_timeout")
 
 
@@ -279,8 +337,9 @@ def venue_orders_resolve(*, now=None) -> int:
     then close every ``routing`` parent whose children are all final; returns how many
     children became final."""
     done = 0
-    for child_id in VenueOrder.objects.filter(status__in=[VenueOrderStatus.SENT, VenueOrderStatus.UNKNOWN,
-                                                          VenueOrderStatus.PENDING]).values_list("id", flat=True):
+    for child_id in VenueOrder.objects.filter(
+        status__in=[VenueOrderStatus.SENT, VenueOrderStatus.UNKNOWN, VenueOrderStatus.PENDING]
+    ).values_list("id", flat=True):
         child = VenueOrder.objects.get(pk=child_id)
         if child.status == VenueOrderStatus.PENDING and (now or timezone.now()) - child.created_at < PENDING_GRACE:
             continue  # its router is probably about to send it
@@ -302,11 +361,14 @@ def venue_orders_resolve(*, now=None) -> int:
 
 def _mark_unknown(child: VenueOrder, error: str) -> VenueOrder:
     VenueOrder.objects.filter(pk=child.pk, status__in=[VenueOrderStatus.SENT, VenueOrderStatus.UNKNOWN]).update(
-        status=VenueOrderStatus.UNKNOWN, error=error, updated_at=timezone.now())
+        status=VenueOrderStatus.UNKNOWN, error=error, updated_at=timezone.now()
+    )
     return VenueOrder.objects.get(pk=child.pk)
 
 
-def _settle(child_id: int, execution: Execution | None, *, fee_rate: Decimal, error: str = "", message: str = "") -> VenueOrder:
+def _settle(
+    child_id: int, execution: Execution | None, *, fee_rate: Decimal, error: str = "", message: str = ""
+) -> VenueOrder:
     """Book a venue child's final outcome once, in one transaction. The trader settles with the
     venue funding account (our account at the venue): the hold is posted to it for what the
     fill spent (the rest released), and it pays out what was received less the fee, which goes
@@ -322,8 +384,15 @@ def _settle(child_id: int, execution: Execution | None, *, fee_rate: Decimal, er
         legs = []
         filled = Decimal(0) if execution is None else execution.filled.quantize(quantum(base), ROUND_DOWN)
         if not filled:
-            legs.append(TransferRequest(id=child.transfer_id("void"), kind=TransferKind.VOID_PENDING,
-                                        code="venue_release", pending_id=child.transfer_id("hold"), reference=ref))
+            legs.append(
+                TransferRequest(
+                    id=child.transfer_id("void"),
+                    kind=TransferKind.VOID_PENDING,
+                    code="venue_release",
+                    pending_id=child.transfer_id("hold"),
+                    reference=ref,
+                )
+            )
             refused = execution.status == REJECTED if execution is not None else error not in ("not_placed", "not_sent")
             status = VenueOrderStatus.REJECTED if refused else VenueOrderStatus.CANCELLED
             cost = fee = Decimal(0)
@@ -332,8 +401,13 @@ def _settle(child_id: int, execution: Execution | None, *, fee_rate: Decimal, er
             cost = quantize(quote_asset, execution.cost, rounding=ROUND_UP if buy else ROUND_DOWN)
             spent = cost if buy else filled
             if spent > child.hold_amount:  # the venue went past the limit: the trader pays no more than held
-                logger.error("venue %s order %s spent %s, more than its hold %s", child.venue, child.client_order_id,
-                             spent, child.hold_amount)
+                logger.error(
+                    "venue %s order %s spent %s, more than its hold %s",
+                    child.venue,
+                    child.client_order_id,
+                    spent,
+                    child.hold_amount,
+                )
                 error, message, spent = "exceeds_hold", f"venue reported {spent}", child.hold_amount
             received_asset = base if buy else quote_asset
             gross = filled if buy else cost
@@ -347,8 +421,17 @@ def _settle(child_id: int, execution: Execution | None, *, fee_rate: Decimal, er
 
             def leg(name, asset, amount, debit, credit, code="venue_fill"):
                 if amount > 0:
-                    legs.append(TransferRequest(id=child.transfer_id(name), code=code, asset=asset, amount=amount,
-                                                debit=debit, credit=credit, reference=ref))
+                    legs.append(
+                        TransferRequest(
+                            id=child.transfer_id(name),
+                            code=code,
+                            asset=asset,
+                            amount=amount,
+                            debit=debit,
+                            credit=credit,
+                            reference=ref,
+                        )
+                    )
 
             def funding(asset):
                 return system_account(role=SystemRole.VENUE_FUNDING, asset=asset, key=key)
@@ -357,14 +440,28 @@ def _settle(child_id: int, execution: Execution | None, *, fee_rate: Decimal, er
                 return system_account(role=SystemRole.EXTERNAL, asset=asset, key=key)
 
             fees_account = system_account(role=SystemRole.FEES, asset=received_asset, key=child.symbol)
-            legs.append(TransferRequest(id=child.transfer_id("post"), kind=TransferKind.POST_PENDING, code="venue_fill",
-                                        pending_id=child.transfer_id("hold"), amount=spent, reference=ref))
+            legs.append(
+                TransferRequest(
+                    id=child.transfer_id("post"),
+                    kind=TransferKind.POST_PENDING,
+                    code="venue_fill",
+                    pending_id=child.transfer_id("hold"),
+                    amount=spent,
+                    reference=ref,
+                )
+            )
             # the venue's side of the trade: our funding account there paid and received
             leg("paid", spent_asset, spent, funding(spent_asset), external(spent_asset))
             leg("got", received_asset, gross, external(received_asset), funding(received_asset))
             # the trader's side: what was received less the fee; the fee is booked as fee
             # income and paid on to the venue, which kept it
-            leg("recv", received_asset, gross - fee, funding(received_asset), user_account(user_id=child.user_id, asset=received_asset))
+            leg(
+                "recv",
+                received_asset,
+                gross - fee,
+                funding(received_asset),
+                user_account(user_id=child.user_id, asset=received_asset),
+            )
             leg("fee", received_asset, fee, funding(received_asset), fees_account, code="venue_fee")
             leg("venue_fee", received_asset, fee, fees_account, external(received_asset), code="venue_fee")
             status = VenueOrderStatus.FILLED if filled >= child.quantity else VenueOrderStatus.PARTIALLY_FILLED
@@ -378,8 +475,9 @@ def _settle(child_id: int, execution: Execution | None, *, fee_rate: Decimal, er
         child.closed_at = timezone.now()
         child.save()
         user_id, symbol = child.user_id, child.symbol
-        transaction.on_commit(lambda: publish_many([(f"user:{user_id}", {
-            "type": "balance_changed", "assets": symbol.split("-")})]))
+        transaction.on_commit(
+            lambda: publish_many([(f"user:{user_id}", {"type": "balance_changed", "assets": symbol.split("-")})])
+        )
     return child
 
 
@@ -411,14 +509,37 @@ def smart_order_refresh(*, parent_id: int) -> SpotOrder:
         else:
             parent.status, parent.cancel_reason = SpotStatus.CANCELLED, "ioc"
         parent.closed_at = timezone.now()
-        parent.save(update_fields=["filled_quantity", "filled_quote", "fees_paid", "status", "cancel_reason",
-                                   "closed_at", "updated_at"])
-        payload = {"type": "order", "id": parent.pk, "symbol": parent.symbol, "status": parent.status,
-                   "filled_quantity": str(filled), "client_order_id": parent.client_order_id}
+        parent.save(
+            update_fields=[
+                "filled_quantity",
+                "filled_quote",
+                "fees_paid",
+                "status",
+                "cancel_reason",
+                "closed_at",
+                "updated_at",
+            ]
+        )
+        payload = {
+            "type": "order",
+            "id": parent.pk,
+            "symbol": parent.symbol,
+            "status": parent.status,
+            "filled_quantity": str(filled),
+            "client_order_id": parent.client_order_id,
+        }
         user_id = parent.user_id
         transaction.on_commit(lambda: publish_many([(f"user:{user_id}", payload)]))
     return parent
 
 
-__all__ = ["ROUTING", "route_plan", "smart_order_place", "smart_order_refresh", "smart_order_route",
-           "venue_order_execute", "venue_order_resolve", "venue_orders_resolve"]
+__all__ = [
+    "ROUTING",
+    "route_plan",
+    "smart_order_place",
+    "smart_order_refresh",
+    "smart_order_route",
+    "venue_order_execute",
+    "venue_order_resolve",
+    "venue_orders_resolve",
+]

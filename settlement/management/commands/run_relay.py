@@ -14,7 +14,9 @@ class Command(BaseCommand):
     def handle(self, *args, ttl, **options):
         singleton = relay_singleton(ttl=ttl, announce=lambda line: self.stdout.write(line))
         stop = threading.Event()
-        listener = threading.Thread(target=listen_for_commits, args=(singleton.wake, stop), name="relay-listen", daemon=True)
+        listener = threading.Thread(
+            target=listen_for_commits, args=(singleton.wake, stop), name="relay-listen", daemon=True
+        )
         listener.start()
         try:
             singleton.run()

@@ -24,7 +24,13 @@ def staff_client(staff, password) -> Client:
     client = Client()
     response = client.post(
         "/admin/login/",
-        {"username": staff.email, "password": password, "otp_device": device.persistent_id, "otp_token": totp_code(device), "next": "/admin/"},
+        {
+            "username": staff.email,
+            "password": password,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device),
+            "next": "/admin/",
+        },
     )
     assert response.status_code == 302
     return client
@@ -57,7 +63,15 @@ def test_the_schema_describes_the_options_endpoints(db):
     assert {"get", "post"} <= set(paths["/api/v1/options/orders"])
     assert "get" in paths["/api/v1/options/positions"] and "get" in paths["/api/v1/options/exercises"]
     components = schema["components"]["schemas"]
-    for name in ("OptionQuote", "OptionQuoteInputRequest", "OptionOrder", "OptionOrderCreated", "OptionOrderInputRequest", "OptionPosition", "OptionExercise"):
+    for name in (
+        "OptionQuote",
+        "OptionQuoteInputRequest",
+        "OptionOrder",
+        "OptionOrderCreated",
+        "OptionOrderInputRequest",
+        "OptionPosition",
+        "OptionExercise",
+    ):
         assert name in components, name
     assert "settlement_state" in components["OptionOrder"]["properties"]
     assert "position" in components["OptionOrderCreated"]["properties"]
@@ -65,6 +79,8 @@ def test_the_schema_describes_the_options_endpoints(db):
 
 def test_the_schema_generates_without_warnings(tmp_path):
     out, err = StringIO(), StringIO()
-    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"), stdout=out, stderr=err)
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"), stdout=out, stderr=err
+    )
     assert "Warning" not in err.getvalue() and "Error" not in err.getvalue(), err.getvalue()
     assert "/api/v1/options/orders" in (tmp_path / "schema.yaml").read_text()

@@ -38,7 +38,7 @@ def run_concurrently(calls, timeout=60) -> list[Outcome]:
         try:
             barrier.wait(timeout=timeout)
             outcomes[index].result = call()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
+        except BaseException as exc:
             outcomes[index].error = exc
         finally:
             connection.close()
@@ -59,11 +59,15 @@ def codes(outcomes) -> list[str]:
 
 
 def buy(user, series, contracts):
-    return options_order_place(user=user, series=series.symbol, side="buy", contracts=contracts, limit_price_usdt="999999")[0]
+    return options_order_place(
+        user=user, series=series.symbol, side="buy", contracts=contracts, limit_price_usdt="999999"
+    )[0]
 
 
 def sell(user, series, contracts, **kwargs):
-    return options_order_place(user=user, series=series.symbol, side="sell", contracts=contracts, limit_price_usdt="0.01", **kwargs)
+    return options_order_place(
+        user=user, series=series.symbol, side="sell", contracts=contracts, limit_price_usdt="0.01", **kwargs
+    )
 
 
 @pytest.fixture

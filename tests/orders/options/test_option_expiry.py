@@ -28,7 +28,9 @@ pytestmark = pytest.mark.django_db
 
 
 def buy(user, series, contracts="1"):
-    return options_order_place(user=user, series=series.symbol, side="buy", contracts=contracts, limit_price_usdt="999999")[0]
+    return options_order_place(
+        user=user, series=series.symbol, side="buy", contracts=contracts, limit_price_usdt="999999"
+    )[0]
 
 
 def settle_at(underlying: str, expiry, price: Decimal) -> None:
@@ -43,7 +45,11 @@ def book(listed):
     put = pick_series("BTC", "P", offset=-1)
     assert call.expiry == put.expiry
     a, b = trader(), trader()
-    paid = {"a_call": buy(a, call, "2").total_usdt, "a_put": buy(a, put, "1").total_usdt, "b_call": buy(b, call, "0.5").total_usdt}
+    paid = {
+        "a_call": buy(a, call, "2").total_usdt,
+        "a_put": buy(a, put, "1").total_usdt,
+        "b_call": buy(b, call, "0.5").total_usdt,
+    }
     return {"call": call, "put": put, "a": a, "b": b, "paid": paid, "expiry": call.expiry}
 
 
@@ -59,11 +65,21 @@ def test_in_the_money_positions_are_paid_and_the_rest_expire(book):
     intrinsic = settlement - call.strike
     payout_a, payout_b = intrinsic * 2, intrinsic * Decimal("0.5")
     assert (summary["exercised"], summary["expired"], summary["payout_usdt"]) == (2, 1, payout_a + payout_b)
-    assert summary["expiries"] == [{"underlying": "BTC", "expiry": expiry.isoformat().replace("+00:00", "Z"), "settlement_price": f"{settlement:f}"}]
+    assert summary["expiries"] == [
+        {
+            "underlying": "BTC",
+            "expiry": expiry.isoformat().replace("+00:00", "Z"),
+            "settlement_price": f"{settlement:f}",
+        }
+    ]
 
     a_call = OptionExercise.objects.get(user=book["a"], series=call.symbol)
     assert (a_call.outcome, a_call.contracts, a_call.settlement_price, a_call.intrinsic_usdt, a_call.payout_usdt) == (
-        "exercised", Decimal(2), settlement, intrinsic, payout_a,
+        "exercised",
+        Decimal(2),
+        settlement,
+        intrinsic,
+        payout_a,
     )
     assert a_call.realized_pnl_usdt == payout_a - book["paid"]["a_call"] and a_call.settlement_state == "pending"
     a_put = OptionExercise.objects.get(user=book["a"], series=put.symbol)
@@ -75,7 +91,11 @@ def test_in_the_money_positions_are_paid_and_the_rest_expire(book):
     assert statuses == {call.symbol: "exercised", put.symbol: "expired"}
     assert not OptionPosition.objects.filter(status="open").exists()
     position = OptionPosition.objects.get(user=book["a"], series=call.symbol)
-    assert (position.contracts, position.cost_usdt, position.realized_pnl_usdt) == (0, 0, payout_a - book["paid"]["a_call"])
+    assert (position.contracts, position.cost_usdt, position.realized_pnl_usdt) == (
+        0,
+        0,
+        payout_a - book["paid"]["a_call"],
+    )
 
     # USDT paid from OPTION_CLEARING, the balances API agrees
     a_api, b_api = client_for(book["a"]), client_for(book["b"])
@@ -83,7 +103,11 @@ def test_in_the_money_positions_are_paid_and_the_rest_expire(book):
     assert usdt_available(b_api) == FUNDS - book["paid"]["b_call"] + payout_b
     assert clearing_usdt() == clearing_before - payout_a - payout_b
     transfer = Transfer.objects.get(id=f"optex:{position.pk}:{expiry:%Y%m%d}")
-    assert (transfer.amount, transfer.code, transfer.reference) == (payout_a, "option_exercise", f"option_exercise:{a_call.pk}")
+    assert (transfer.amount, transfer.code, transfer.reference) == (
+        payout_a,
+        "option_exercise",
+        f"option_exercise:{a_call.pk}",
+    )
     assert Transfer.objects.filter(code="option_exercise").count() == 2  # nothing for the worthless put
 
     # one outbox event per exercise, none for the expired put
@@ -111,7 +135,10 @@ def test_in_the_money_positions_are_paid_and_the_rest_expire(book):
     exercises = a_api.get("/api/v1/options/exercises").json()
     assert exercises["count"] == 2
     by_series = {row["series"]: row for row in exercises["results"]}
-    assert by_series[call.symbol]["payout_usdt"] == f"{payout_a:.6f}" and by_series[call.symbol]["settlement_state"] == "pending"
+    assert (
+        by_series[call.symbol]["payout_usdt"] == f"{payout_a:.6f}"
+        and by_series[call.symbol]["settlement_state"] == "pending"
+    )
     assert by_series[put.symbol]["outcome"] == "expired"
     assert a_api.get("/api/v1/options/positions").json() == []
     closed = {row["series"]: row for row in a_api.get("/api/v1/options/positions", {"status": "closed"}).json()}
@@ -122,7 +149,11 @@ def test_running_twice_pays_once(book):
     call, expiry = book["call"], book["expiry"]
     settle_at("BTC", expiry, call.strike + 500)
     first = options_expire(now=expiry + timedelta(minutes=1))
-    transfers, events, balance = Transfer.objects.count(), OutboxEvent.objects.count(), usdt_available(client_for(book["a"]))
+    transfers, events, balance = (
+        Transfer.objects.count(),
+        OutboxEvent.objects.count(),
+        usdt_available(client_for(book["a"])),
+    )
     second = options_expire(now=expiry + timedelta(minutes=2))
     third = options_expire(expiry=expiry, now=expiry + timedelta(hours=3))
     assert first["exercised"] == 2 and first["expired"] == 1
@@ -255,9 +286,8 @@ def test_the_task_retries_while_no_twap_exists(book):
 
     _expire_now(book)
     IndexPrint.objects.filter(underlying="BTC").delete()
-    with mock.patch.object(task, "retry", side_effect=Retry("later")) as retry:
-        with pytest.raises(Retry):
-            task.run()
+    with mock.patch.object(task, "retry", side_effect=Retry("later")) as retry, pytest.raises(Retry):
+        task.run()
     assert retry.call_args.kwargs["countdown"] == 60
     assert isinstance(retry.call_args.kwargs["exc"], SettlementPriceUnavailable)
     assert OptionPosition.objects.filter(status="open").count() == 3
@@ -270,8 +300,8 @@ def test_the_task_retries_while_no_twap_exists(book):
 
 
 def test_beat_runs_the_expiry_at_0800_utc(settings):
-    from trading.celery import app
     import orders.tasks  # noqa: F401 - registers the task
+    from trading.celery import app
 
     entry = settings.CELERY_BEAT_SCHEDULE["options-expire"]
     assert entry["task"] == "orders.tasks.options_expire" and entry["task"] in app.tasks

@@ -26,7 +26,17 @@ pytestmark = pytest.mark.django_db
 
 QUOTES = "/api/v1/options/quotes"
 ORDERS = "/api/v1/options/orders"
-ORDER_FIELDS = {"id", "series", "side", "contracts", "price_usdt", "total_usdt", "status", "position", "settlement_state"}
+ORDER_FIELDS = {
+    "id",
+    "series",
+    "side",
+    "contracts",
+    "price_usdt",
+    "total_usdt",
+    "status",
+    "position",
+    "settlement_state",
+}
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -57,7 +67,13 @@ def test_buy_from_a_quote_debits_usdt_opens_the_position_and_writes_the_event(fu
     q = quote(funded_api, btc_call, contracts="0.5")
     body = filled(order(funded_api, quote_id=q["quote_id"]))
     assert set(body) >= ORDER_FIELDS, body
-    assert (body["series"], body["side"], body["kind"], body["contracts"], body["status"]) == (btc_call.symbol, "buy", "open", "0.50", "filled")
+    assert (body["series"], body["side"], body["kind"], body["contracts"], body["status"]) == (
+        btc_call.symbol,
+        "buy",
+        "open",
+        "0.50",
+        "filled",
+    )
     assert (body["price_usdt"], body["total_usdt"]) == (q["price_usdt"], q["total_usdt"])
     assert body["settlement_state"] == "pending" and body["quote_id"] == q["quote_id"]
     total = Decimal(q["total_usdt"])
@@ -73,10 +89,17 @@ def test_buy_from_a_quote_debits_usdt_opens_the_position_and_writes_the_event(fu
     assert usdt_available(funded_api) == FUNDS - total
     assert clearing_usdt() == total
     transfer = Transfer.objects.get(id=f"optord:{body['id']}:premium")
-    assert (transfer.asset, transfer.amount, transfer.code, transfer.reference) == ("USDT", total, "option_open", f"option_order:{body['id']}")
+    assert (transfer.asset, transfer.amount, transfer.code, transfer.reference) == (
+        "USDT",
+        total,
+        "option_open",
+        f"option_order:{body['id']}",
+    )
     assert transfer.debit_account.user_id == funded_api.user.pk and transfer.credit_account.role == "option_clearing"
     history = funded_api.get("/api/v1/ledger").json()["results"]
-    assert history[0]["id"] == transfer.id and history[0]["direction"] == "out" and Decimal(history[0]["amount"]) == total
+    assert (
+        history[0]["id"] == transfer.id and history[0]["direction"] == "out" and Decimal(history[0]["amount"]) == total
+    )
 
     # the outbox event, exactly the settlement contract
     [event] = OutboxEvent.objects.filter(topic="options.order")
@@ -115,7 +138,9 @@ def test_buying_again_adds_to_the_position_at_the_average_price(funded_api, btc_
 
 def test_a_limit_order_fills_at_the_counter_price_when_the_limit_allows(funded_api, btc_call):
     ask = Decimal(quote(funded_api, btc_call)["price_usdt"])
-    body = filled(order(funded_api, series=btc_call.symbol, side="buy", contracts="2", limit_price_usdt=f"{ask + 50:f}"))
+    body = filled(
+        order(funded_api, series=btc_call.symbol, side="buy", contracts="2", limit_price_usdt=f"{ask + 50:f}")
+    )
     # the live price, not the limit
     assert Decimal(body["price_usdt"]) == ask and Decimal(body["limit_price_usdt"]) == ask + 50
     assert Decimal(body["total_usdt"]) == ask * 2 and body["quote_id"] is None
@@ -125,7 +150,9 @@ def test_a_limit_order_fills_at_the_counter_price_when_the_limit_allows(funded_a
 def test_a_limit_below_the_ask_is_refused_and_writes_nothing(funded_api, btc_call):
     ask = Decimal(quote(funded_api, btc_call)["price_usdt"])
     error = assert_error(
-        order(funded_api, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt=f"{ask - Decimal('0.01'):f}"),
+        order(
+            funded_api, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt=f"{ask - Decimal('0.01'):f}"
+        ),
         409,
         "price_limit_exceeded",
     )
@@ -159,7 +186,10 @@ def test_buy_then_close_credits_the_proceeds_and_records_the_realized_pnl(funded
 
     event = OutboxEvent.objects.get(key=f"option_order:{sold['id']}")
     assert event.payload["kind"] == "close" and event.payload["usdt"] == f"{proceeds:.6f}"
-    assert event.payload["underlying_qty"] == f"{(proceeds / INDEX['BTC']).quantize(Decimal('0.00000001'), rounding='ROUND_DOWN'):.8f}"
+    assert (
+        event.payload["underlying_qty"]
+        == f"{(proceeds / INDEX['BTC']).quantize(Decimal('0.00000001'), rounding='ROUND_DOWN'):.8f}"
+    )
     position = OptionPosition.objects.get(user=funded_api.user)
     assert (position.status, position.contracts, position.cost_usdt) == ("closed", 0, 0) and position.closed_at
 
@@ -178,14 +208,23 @@ def test_a_partial_close_releases_cost_pro_rata(funded_api, btc_call):
     rest = filled(order(funded_api, series=btc_call.symbol, side="sell", contracts="2", limit_price_usdt="0.01"))
     assert Decimal(rest["realized_pnl_usdt"]) == Decimal(rest["total_usdt"]) - (cost - released)
     position.refresh_from_db()
-    assert position.cost_usdt == 0 and position.realized_pnl_usdt == Decimal(sold["total_usdt"]) + Decimal(rest["total_usdt"]) - cost
+    assert (
+        position.cost_usdt == 0
+        and position.realized_pnl_usdt == Decimal(sold["total_usdt"]) + Decimal(rest["total_usdt"]) - cost
+    )
 
 
 def test_a_sell_limit_above_the_bid_is_refused(funded_api, btc_call):
     filled(order(funded_api, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="999999"))
     bid = Decimal(quote(funded_api, btc_call, side="sell")["price_usdt"])
     assert_error(
-        order(funded_api, series=btc_call.symbol, side="sell", contracts="1", limit_price_usdt=f"{bid + Decimal('0.01'):f}"),
+        order(
+            funded_api,
+            series=btc_call.symbol,
+            side="sell",
+            contracts="1",
+            limit_price_usdt=f"{bid + Decimal('0.01'):f}",
+        ),
         409,
         "price_limit_exceeded",
     )
@@ -194,10 +233,16 @@ def test_a_sell_limit_above_the_bid_is_refused(funded_api, btc_call):
 
 
 def test_selling_more_than_held_is_refused(funded_api, btc_call):
-    assert_error(order(funded_api, series=btc_call.symbol, side="sell", contracts="1", limit_price_usdt="0.01"), 409, "insufficient_position")
+    assert_error(
+        order(funded_api, series=btc_call.symbol, side="sell", contracts="1", limit_price_usdt="0.01"),
+        409,
+        "insufficient_position",
+    )
     filled(order(funded_api, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="999999"))
     error = assert_error(
-        order(funded_api, series=btc_call.symbol, side="sell", contracts="1.01", limit_price_usdt="0.01"), 409, "insufficient_position"
+        order(funded_api, series=btc_call.symbol, side="sell", contracts="1.01", limit_price_usdt="0.01"),
+        409,
+        "insufficient_position",
     )
     assert error["fields"]["contracts"] == ["At most 1."]
     # a quote for the held amount, then the position shrinks below it before the order
@@ -215,7 +260,9 @@ def test_closing_needs_no_kyc(btc_call):
     from accounts.models import KycProfile, KycStatus
 
     KycProfile.objects.filter(user=user).update(status=KycStatus.REJECTED)
-    assert_error(order(client, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="999999"), 403, "kyc_required")
+    assert_error(
+        order(client, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="999999"), 403, "kyc_required"
+    )
     filled(order(client, series=btc_call.symbol, side="sell", contracts="1", limit_price_usdt="0.01"))
 
 
@@ -249,7 +296,11 @@ def test_a_stale_index_refuses_orders(funded_api, btc_call):
     q = quote(funded_api, btc_call)
     print_index("BTC", None, stale=True)
     assert_error(order(funded_api, quote_id=q["quote_id"]), 503, "index_stale")
-    assert_error(order(funded_api, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="99999"), 503, "index_stale")
+    assert_error(
+        order(funded_api, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="99999"),
+        503,
+        "index_stale",
+    )
     nothing_written()
 
 
@@ -274,7 +325,9 @@ def test_position_and_exposure_limits(funded_api, btc_call, settings):
     settings.OPTION_POSITION_LIMIT_CONTRACTS = {"BTC": "2", "ETH": "10"}
     filled(order(funded_api, series=btc_call.symbol, side="buy", contracts="1.5", limit_price_usdt="999999"))
     error = assert_error(
-        order(funded_api, series=btc_call.symbol, side="buy", contracts="0.51", limit_price_usdt="999999"), 422, "position_limit"
+        order(funded_api, series=btc_call.symbol, side="buy", contracts="0.51", limit_price_usdt="999999"),
+        422,
+        "position_limit",
     )
     assert error["fields"]["contracts"] == ["At most 0.5 more."]
     filled(order(funded_api, series=btc_call.symbol, side="buy", contracts="0.5", limit_price_usdt="999999"))
@@ -283,7 +336,11 @@ def test_position_and_exposure_limits(funded_api, btc_call, settings):
     other = pick_series("BTC", "P")
     price = Decimal(quote(funded_api, other)["price_usdt"])
     settings.OPTION_EXPOSURE_LIMIT_USDT = f"{paid + price - Decimal('0.01'):f}"
-    assert_error(order(funded_api, series=other.symbol, side="buy", contracts="1", limit_price_usdt="999999"), 422, "position_limit")
+    assert_error(
+        order(funded_api, series=other.symbol, side="buy", contracts="1", limit_price_usdt="999999"),
+        422,
+        "position_limit",
+    )
     nothing_written(orders=2, outbox=2)
     settings.OPTION_EXPOSURE_LIMIT_USDT = f"{paid + price:f}"
     filled(order(funded_api, series=other.symbol, side="buy", contracts="1", limit_price_usdt=f"{price:f}"))
@@ -325,8 +382,14 @@ def test_a_quote_fills_once(funded_api, btc_call):
         ({"series": "X", "side": "buy", "contracts": "0.001", "limit_price_usdt": "10"}, "contracts"),
         ({"series": "X", "side": "short", "contracts": "1", "limit_price_usdt": "10"}, "side"),
         ({"series": "", "side": "buy", "contracts": "1", "limit_price_usdt": "10"}, "series"),
-        ({"series": "X", "side": "buy", "contracts": "1", "limit_price_usdt": "10", "client_order_id": "has space"}, "client_order_id"),
-        ({"series": "X", "side": "buy", "contracts": "1", "limit_price_usdt": "10", "client_order_id": "x" * 65}, "client_order_id"),
+        (
+            {"series": "X", "side": "buy", "contracts": "1", "limit_price_usdt": "10", "client_order_id": "has space"},
+            "client_order_id",
+        ),
+        (
+            {"series": "X", "side": "buy", "contracts": "1", "limit_price_usdt": "10", "client_order_id": "x" * 65},
+            "client_order_id",
+        ),
     ],
 )
 def test_bad_input_is_a_400(funded_api, btc_call, payload, field):
@@ -339,7 +402,9 @@ def test_buying_needs_approved_kyc(btc_call):
     client = client_for(trader(kyc=False))
     q = quote(client, btc_call)  # a price is free to ask for
     assert_error(order(client, quote_id=q["quote_id"]), 403, "kyc_required")
-    assert_error(order(client, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="99999"), 403, "kyc_required")
+    assert_error(
+        order(client, series=btc_call.symbol, side="buy", contracts="1", limit_price_usdt="99999"), 403, "kyc_required"
+    )
     nothing_written()
     assert usdt_available(client) == FUNDS
 
@@ -360,7 +425,13 @@ def test_orders_need_authentication(api, btc_call):
 
 
 def test_a_replayed_client_order_id_returns_the_original_order(funded_api, btc_call):
-    payload = {"series": btc_call.symbol, "side": "buy", "contracts": "1", "limit_price_usdt": "99999", "client_order_id": "abc-1"}
+    payload = {
+        "series": btc_call.symbol,
+        "side": "buy",
+        "contracts": "1",
+        "limit_price_usdt": "99999",
+        "client_order_id": "abc-1",
+    }
     first = funded_api.post(ORDERS, payload, format="json")
     assert first.status_code == 201 and "Idempotent-Replayed" not in first
     print_index("BTC", INDEX["BTC"] + 500)  # the price moved: a second fill would cost more
@@ -392,7 +463,13 @@ def test_a_replayed_quote_order_returns_the_original(funded_api, btc_call):
 def test_a_failed_order_can_be_retried_with_its_client_order_id(btc_call):
     user = trader(usdt="1")
     client = client_for(user)
-    payload = {"series": btc_call.symbol, "side": "buy", "contracts": "1", "limit_price_usdt": "99999", "client_order_id": "retry-me"}
+    payload = {
+        "series": btc_call.symbol,
+        "side": "buy",
+        "contracts": "1",
+        "limit_price_usdt": "99999",
+        "client_order_id": "retry-me",
+    }
     assert_error(client.post(ORDERS, payload, format="json"), 409, "insufficient_funds")
     from ledger.services import deposit_credit
 
@@ -407,9 +484,11 @@ def test_a_failure_after_the_money_moved_rolls_everything_back(funded_api, btc_c
     """The outbox write is the last step of the fill: when it fails, the order, the position
     and the ledger transfer are gone with it."""
     q = quote(funded_api, btc_call)
-    with mock.patch("orders.options.services.outbox_write", side_effect=RuntimeError("outbox down")):
-        with pytest.raises(RuntimeError):
-            options_order_place(user=funded_api.user, quote_id=q["quote_id"])
+    with (
+        mock.patch("orders.options.services.outbox_write", side_effect=RuntimeError("outbox down")),
+        pytest.raises(RuntimeError),
+    ):
+        options_order_place(user=funded_api.user, quote_id=q["quote_id"])
     nothing_written()
     assert not OptionPosition.objects.exists()
     assert not Transfer.objects.filter(code="option_open").exists()

@@ -23,7 +23,17 @@ from ..conftest import INDEX, client_for, pick_series, print_index, trader
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/options/quotes"
-QUOTE_FIELDS = {"quote_id", "series", "side", "contracts", "price_usdt", "total_usdt", "index_price", "iv", "expires_at"}
+QUOTE_FIELDS = {
+    "quote_id",
+    "series",
+    "side",
+    "contracts",
+    "price_usdt",
+    "total_usdt",
+    "index_price",
+    "iv",
+    "expires_at",
+}
 DECIMAL = re.compile(r"^\d+(\.\d+)?$")
 
 
@@ -65,7 +75,9 @@ def test_quote_answers_the_api_md_shape_with_the_chain_ask(funded_api, btc_call,
     )
 
 
-@pytest.mark.parametrize("underlying,option_type,offset", [("BTC", "C", 0), ("BTC", "P", -2), ("ETH", "C", 3), ("ETH", "P", 0)])
+@pytest.mark.parametrize(
+    "underlying,option_type,offset", [("BTC", "C", 0), ("BTC", "P", -2), ("ETH", "C", 3), ("ETH", "P", 0)]
+)
 def test_buy_pays_mark_plus_spread_and_sell_receives_mark_minus_spread(listed, underlying, option_type, offset):
     """At one instant the quote equals the chain's numbers, which are Black-76 at the smile's
     vol with the counter's spread around the mark."""
@@ -91,7 +103,9 @@ def test_buy_pays_mark_plus_spread_and_sell_receives_mark_minus_spread(listed, u
     half = max(Decimal(repr(exact * counter_spread(underlying=underlying, years=years))), Decimal("0.01"))
     assert abs((buy.price_usdt - buy.mark_usdt) - half) <= Decimal("0.01")
     assert buy.price_usdt > buy.mark_usdt > sell.price_usdt
-    assert buy.index_price == INDEX[underlying] and Decimal(buy.spread) == Decimal(repr(counter_spread(underlying=underlying, years=years))).quantize(Decimal("0.00000001"))
+    assert buy.index_price == INDEX[underlying] and Decimal(buy.spread) == Decimal(
+        repr(counter_spread(underlying=underlying, years=years))
+    ).quantize(Decimal("0.00000001"))
 
 
 def test_a_near_expiry_series_carries_a_wider_spread(listed):
@@ -133,7 +147,9 @@ def test_bad_input_is_a_400_validation_error(funded_api, btc_call, payload, fiel
 
 def test_unknown_series_is_404(funded_api, listed):
     for series in ("BTC-20991231-100000-C", "BTC-USDT", "nonsense"):
-        assert_error(funded_api.post(URL, {"series": series, "side": "buy", "contracts": "1"}, format="json"), 404, "not_found")
+        assert_error(
+            funded_api.post(URL, {"series": series, "side": "buy", "contracts": "1"}, format="json"), 404, "not_found"
+        )
 
 
 def test_an_expired_or_expiring_series_is_refused(funded_api, btc_call, settings):
@@ -143,7 +159,9 @@ def test_an_expired_or_expiring_series_is_refused(funded_api, btc_call, settings
     Instrument.objects.filter(pk=btc_call.pk).update(active=True, expiry=timezone.now() - timedelta(minutes=1))
     assert_error(funded_api.post(URL, payload, format="json"), 409, "series_expired")
     # inside the cut-off before expiry
-    Instrument.objects.filter(pk=btc_call.pk).update(expiry=timezone.now() + timedelta(seconds=settings.OPTION_TRADING_CUTOFF_SECONDS / 2))
+    Instrument.objects.filter(pk=btc_call.pk).update(
+        expiry=timezone.now() + timedelta(seconds=settings.OPTION_TRADING_CUTOFF_SECONDS / 2)
+    )
     assert_error(funded_api.post(URL, payload, format="json"), 409, "series_expired")
     Instrument.objects.filter(pk=btc_call.pk).update(expiry=timezone.now() + timedelta(hours=2))
     assert funded_api.post(URL, payload, format="json").status_code == 201
@@ -151,14 +169,22 @@ def test_an_expired_or_expiring_series_is_refused(funded_api, btc_call, settings
 
 def test_a_stale_index_is_503(funded_api, btc_call):
     print_index("BTC", None, stale=True)
-    assert_error(funded_api.post(URL, {"series": btc_call.symbol, "side": "buy", "contracts": "1"}, format="json"), 503, "index_stale")
+    assert_error(
+        funded_api.post(URL, {"series": btc_call.symbol, "side": "buy", "contracts": "1"}, format="json"),
+        503,
+        "index_stale",
+    )
     eth = pick_series("ETH", "C")
-    assert funded_api.post(URL, {"series": eth.symbol, "side": "buy", "contracts": "1"}, format="json").status_code == 201
+    assert (
+        funded_api.post(URL, {"series": eth.symbol, "side": "buy", "contracts": "1"}, format="json").status_code == 201
+    )
 
 
 def test_a_sell_quote_needs_a_position(funded_api, btc_call):
     error = assert_error(
-        funded_api.post(URL, {"series": btc_call.symbol, "side": "sell", "contracts": "1"}, format="json"), 409, "insufficient_position"
+        funded_api.post(URL, {"series": btc_call.symbol, "side": "sell", "contracts": "1"}, format="json"),
+        409,
+        "insufficient_position",
     )
     assert "contracts" in error["fields"]
 
@@ -172,7 +198,9 @@ def test_quotes_need_authentication(api, btc_call):
 
 def test_lowercase_series_is_accepted(btc_call):
     user = trader()
-    response = client_for(user).post(URL, {"series": btc_call.symbol.lower(), "side": "buy", "contracts": "2"}, format="json")
+    response = client_for(user).post(
+        URL, {"series": btc_call.symbol.lower(), "side": "buy", "contracts": "2"}, format="json"
+    )
     assert response.status_code == 201 and response.json()["series"] == btc_call.symbol
 
 

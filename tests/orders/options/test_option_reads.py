@@ -24,11 +24,15 @@ EXERCISES = "/api/v1/options/exercises"
 
 
 def buy(user, series, contracts="1"):
-    return options_order_place(user=user, series=series.symbol, side="buy", contracts=contracts, limit_price_usdt="999999")[0]
+    return options_order_place(
+        user=user, series=series.symbol, side="buy", contracts=contracts, limit_price_usdt="999999"
+    )[0]
 
 
 def sell(user, series, contracts="1"):
-    return options_order_place(user=user, series=series.symbol, side="sell", contracts=contracts, limit_price_usdt="0.01")[0]
+    return options_order_place(
+        user=user, series=series.symbol, side="sell", contracts=contracts, limit_price_usdt="0.01"
+    )[0]
 
 
 def chain_mark(series) -> Decimal:
@@ -99,7 +103,12 @@ def test_orders_are_listed_newest_first_and_paginated_like_the_ledger(listed, mo
     assert body["count"] == 4 and body["next"] is None
     assert [o["id"] for o in body["results"]] == [o.pk for o in reversed(placed)]
     newest = body["results"][0]
-    assert (newest["side"], newest["kind"], newest["contracts"], newest["settlement_state"]) == ("sell", "close", "0.20", "pending")
+    assert (newest["side"], newest["kind"], newest["contracts"], newest["settlement_state"]) == (
+        "sell",
+        "close",
+        "0.20",
+        "pending",
+    )
     assert newest["realized_pnl_usdt"] is not None and body["results"][1]["realized_pnl_usdt"] is None
     # the back office's progress shows through
     OptionOrder.objects.filter(pk=placed[0].pk).update(settlement_state=SettlementState.SETTLED)
@@ -124,7 +133,11 @@ def test_another_traders_options_are_invisible(listed):
     assert intruder_api.get(EXERCISES).json()["count"] == 0
     # the intruder cannot sell the owner's position either
     assert_error(
-        intruder_api.post(ORDERS, {"series": series.symbol, "side": "sell", "contracts": "1", "limit_price_usdt": "0.01"}, format="json"),
+        intruder_api.post(
+            ORDERS,
+            {"series": series.symbol, "side": "sell", "contracts": "1", "limit_price_usdt": "0.01"},
+            format="json",
+        ),
         409,
         "insufficient_position",
     )

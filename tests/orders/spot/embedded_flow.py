@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 
-from tests.processes import embedded_setup  # noqa: E402
+from tests.processes import embedded_setup
 
 embedded_setup({"BTC": Decimal("65000"), "ETH": Decimal("3400")})
 
@@ -33,22 +33,31 @@ for name in list(workers._registry):
         workers._registry.pop(name)  # only the engine threads: this flow is about them
 workers.start_all()
 
-resting, _ = spot_order_place(user=seller, request=order_request(**{"symbol": "BTC-USDT", "side": "sell", "type": "limit",
-                                                 "price": "65000.00", "quantity": "0.1"}))
-taking, _ = spot_order_place(user=buyer, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "market",
-                                               "quantity": "0.04"}))
+resting, _ = spot_order_place(
+    user=seller,
+    request=order_request(
+        **{"symbol": "BTC-USDT", "side": "sell", "type": "limit", "price": "65000.00", "quantity": "0.1"}
+    ),
+)
+taking, _ = spot_order_place(
+    user=buyer, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "market", "quantity": "0.04"})
+)
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline and SpotOrder.objects.get(pk=taking.pk).status != "filled":
     time.sleep(0.05)
 cancelled = spot_order_cancel(user=seller, order_id=resting.pk, wait=10)
-print(json.dumps({
-    "taker": SpotOrder.objects.get(pk=taking.pk).status,
-    "maker": cancelled.status,
-    "maker_filled": str(cancelled.filled_quantity),
-    "buyer_btc": str(balance_of(user=buyer, asset="BTC").available),
-    "buyer_usdt": str(balance_of(user=buyer, asset="USDT").available),
-    "seller_btc": str(balance_of(user=seller, asset="BTC").available),
-    "seller_btc_held": str(balance_of(user=seller, asset="BTC").held),
-    "last": spot_market("BTC-USDT")["last"],
-    "books_ok": ledger_recompute().ok,
-}))
+print(
+    json.dumps(
+        {
+            "taker": SpotOrder.objects.get(pk=taking.pk).status,
+            "maker": cancelled.status,
+            "maker_filled": str(cancelled.filled_quantity),
+            "buyer_btc": str(balance_of(user=buyer, asset="BTC").available),
+            "buyer_usdt": str(balance_of(user=buyer, asset="USDT").available),
+            "seller_btc": str(balance_of(user=seller, asset="BTC").available),
+            "seller_btc_held": str(balance_of(user=seller, asset="BTC").held),
+            "last": spot_market("BTC-USDT")["last"],
+            "books_ok": ledger_recompute().ok,
+        }
+    )
+)

@@ -7,10 +7,26 @@ from tests.processes import Repeat
 
 # simx: tight but pricier levels after the first; simy: wide, cheap fee, never the best here.
 VENUES = {
-    "simx": {"offset_bps": "0", "spread_bps": "10", "step_bps": "10", "levels": 5, "level_quantity": "0.4",
-             "growth": "0.5", "fee": "0.001", "latency_ms": 0},
-    "simy": {"offset_bps": "0", "spread_bps": "60", "step_bps": "10", "levels": 5, "level_quantity": "1",
-             "growth": "0", "fee": "0.0005", "latency_ms": 0},
+    "simx": {
+        "offset_bps": "0",
+        "spread_bps": "10",
+        "step_bps": "10",
+        "levels": 5,
+        "level_quantity": "0.4",
+        "growth": "0.5",
+        "fee": "0.001",
+        "latency_ms": 0,
+    },
+    "simy": {
+        "offset_bps": "0",
+        "spread_bps": "60",
+        "step_bps": "10",
+        "levels": 5,
+        "level_quantity": "1",
+        "growth": "0",
+        "fee": "0.0005",
+        "latency_ms": 0,
+    },
 }
 
 

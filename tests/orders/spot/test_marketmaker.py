@@ -18,13 +18,12 @@ from django.utils import timezone
 from marketdata.models import IndexPrint
 from marketdata.selectors import spot_market
 from orders import demo
+from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
 from orders.spot.engine import BUY, SELL
 from orders.spot.marketmaker import LEASE, MarketMaker, client_order_id, generation_of, market_maker_user
-from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus, SpotTrade
 from orders.spot.services import order_request, spot_order_place
 from tests.orders.conftest import INDEX, print_index
-from tests.processes import test_database_url
-from tests.processes import Child
+from tests.processes import Child, test_database_url
 from trading.leases import lease_acquire
 from trading.models import Lease
 
@@ -101,7 +100,9 @@ def test_the_maker_quotes_a_ladder_on_both_sides_of_every_symbol_around_the_inde
     bids, asks = sides(live_quotes(maker, "BTC-USDT"))
     assert held(maker, "BTC") == sum(o.quantity for o in asks)
     eth_bids = sides(live_quotes(maker, "ETH-USDT"))[0]
-    assert held(maker, "USDT") == sum((o.price * o.quantity).quantize(D("0.000001"), ROUND_CEILING) for o in bids + eth_bids)
+    assert held(maker, "USDT") == sum(
+        (o.price * o.quantity).quantize(D("0.000001"), ROUND_CEILING) for o in bids + eth_bids
+    )
 
 
 def test_a_round_with_nothing_new_changes_nothing(maker, engines):
@@ -149,7 +150,9 @@ def test_a_jump_never_crosses_its_own_quotes_new_ones_wait_for_the_old_to_leave(
     run(engines)
     assert_ladder_around(maker, "BTC-USDT", jumped)
     assert not SpotTrade.objects.exists()
-    reasons = set(SpotOrder.objects.filter(user=maker, status=SpotStatus.CANCELLED).values_list("cancel_reason", flat=True))
+    reasons = set(
+        SpotOrder.objects.filter(user=maker, status=SpotStatus.CANCELLED).values_list("cancel_reason", flat=True)
+    )
     assert reasons == {"user"}  # none taken out by self-trade prevention
 
 
@@ -159,8 +162,19 @@ def test_a_filled_quote_brings_a_fresh_ladder_and_the_book_stays_two_sided(maker
     run(engines)
     taker = funded_trader(usdt="100000", btc="0")
     best_ask = sides(live_quotes(maker, "BTC-USDT"))[1][0]
-    spot_order_place(user=taker, request=order_request(**{"symbol": "BTC-USDT", "side": "buy", "type": "limit", "time_in_force": "IOC",
-                                        "price": str(best_ask.price), "quantity": str(best_ask.quantity)}))
+    spot_order_place(
+        user=taker,
+        request=order_request(
+            **{
+                "symbol": "BTC-USDT",
+                "side": "buy",
+                "type": "limit",
+                "time_in_force": "IOC",
+                "price": str(best_ask.price),
+                "quantity": str(best_ask.quantity),
+            }
+        ),
+    )
     run(engines)
     trade = SpotTrade.objects.get()
     assert (trade.maker_user_id, trade.taker_user_id, trade.price) == (maker.pk, taker.pk, best_ask.price)
@@ -188,7 +202,9 @@ def test_a_stale_index_pulls_the_quotes_of_that_symbol_only_until_it_is_fresh_ag
     assert mm.quote_round()["BTC-USDT"] == "stale"  # quiet while it stays stale
     assert sum(line.startswith("PAUSED BTC-USDT") for line in lines) == 1
     # a feed that stopped printing is as stale as a print marked stale
-    IndexPrint.objects.filter(underlying="ETH").update(ts=timezone.now() - timedelta(seconds=settings.INDEX_MAX_AGE_SECONDS + 1))
+    IndexPrint.objects.filter(underlying="ETH").update(
+        ts=timezone.now() - timedelta(seconds=settings.INDEX_MAX_AGE_SECONDS + 1)
+    )
     assert mm.quote_round()["ETH-USDT"] == "stale"
     run(engines)
     assert live_quotes(maker, "ETH-USDT") == []
@@ -260,8 +276,12 @@ def test_run_marketmaker_as_a_process_quotes_the_database_and_releases_its_lease
     settings.INDEX_MAX_AGE_SECONDS = 300
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
-        "DATABASE_URL": test_database_url(), "DEBUG": "0", "HTTPS": "0", "PYTHONUNBUFFERED": "1",
-        "MARKET_MAKER_INTERVAL_SECONDS": "0.2", "INDEX_MAX_AGE_SECONDS": "300",
+        "DATABASE_URL": test_database_url(),
+        "DEBUG": "0",
+        "HTTPS": "0",
+        "PYTHONUNBUFFERED": "1",
+        "MARKET_MAKER_INTERVAL_SECONDS": "0.2",
+        "INDEX_MAX_AGE_SECONDS": "300",
     }
     child = Child("marketmaker", [sys.executable, "manage.py", "run_marketmaker", "--ttl", "2"], env, tmp_path).start()
     try:
@@ -274,8 +294,19 @@ def test_run_marketmaker_as_a_process_quotes_the_database_and_releases_its_lease
         # while it runs, a fill is answered with a new ladder
         taker = funded_trader(usdt="0", btc="5")
         best_bid = sides(live_quotes(maker, "BTC-USDT"))[0][0]
-        spot_order_place(user=taker, request=order_request(**{"symbol": "BTC-USDT", "side": "sell", "type": "limit", "time_in_force": "IOC",
-                                            "price": str(best_bid.price), "quantity": str(best_bid.quantity)}))
+        spot_order_place(
+            user=taker,
+            request=order_request(
+                **{
+                    "symbol": "BTC-USDT",
+                    "side": "sell",
+                    "type": "limit",
+                    "time_in_force": "IOC",
+                    "price": str(best_bid.price),
+                    "quantity": str(best_bid.quantity),
+                }
+            ),
+        )
         run(engines)
         child.wait_for("QUOTED BTC-USDT gen=2", timeout=15)
     finally:

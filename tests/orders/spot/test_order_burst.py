@@ -5,6 +5,7 @@ PostgreSQL here, and on SQLite (the embedded mode) through
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from decimal import Decimal
@@ -32,10 +33,8 @@ def _trade(user, seed: int, errors: list) -> None:
         for _ in range(ORDERS_EACH):
             if mine and rng.random() < 0.35:
                 order_id = mine.pop(rng.randrange(len(mine)))
-                try:
+                with contextlib.suppress(DomainError):  # filled or cancelled meanwhile
                     spot_order_cancel(user=user, order_id=order_id, wait=0)
-                except DomainError:
-                    pass  # filled or cancelled meanwhile
                 continue
             # Prices and sizes with odd cents and lots, so holds, fills and fees carry every
             # decimal place the assets have.
@@ -43,9 +42,18 @@ def _trade(user, seed: int, errors: list) -> None:
             cents = rng.randrange(-300, 300)
             price = Decimal("65000.12") + Decimal(cents) / 100
             quantity = Decimal(rng.randrange(1, 3000)) / 100000
-            order, _ = spot_order_place(user=user, request=order_request(**{
-                "symbol": "BTC-USDT", "side": side, "type": "limit", "price": f"{price}", "quantity": f"{quantity}",
-            }))
+            order, _ = spot_order_place(
+                user=user,
+                request=order_request(
+                    **{
+                        "symbol": "BTC-USDT",
+                        "side": side,
+                        "type": "limit",
+                        "price": f"{price}",
+                        "quantity": f"{quantity}",
+                    }
+                ),
+            )
             mine.append(order.pk)
     except Exception as exc:  # reported by the test
         errors.append(exc)

@@ -33,33 +33,78 @@ def error(response) -> tuple[int, str, dict]:
         ({"side": "buy", "type": "iceberg", "price": "65000", "quantity": "0.1"}, 400, "validation_error", "type"),
         ({"side": "buy", "type": "limit", "quantity": "0.1"}, 400, "validation_error", "price"),
         ({"side": "buy", "type": "limit", "price": "65000.001", "quantity": "0.1"}, 400, "validation_error", "price"),
-        ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.000001"}, 400, "validation_error", "quantity"),
+        (
+            {"side": "buy", "type": "limit", "price": "65000", "quantity": "0.000001"},
+            400,
+            "validation_error",
+            "quantity",
+        ),
         ({"side": "buy", "type": "limit", "price": 65000.5, "quantity": "0.1"}, 400, "validation_error", "price"),
         ({"side": "buy", "type": "limit", "price": "-1", "quantity": "0.1"}, 400, "validation_error", "price"),
         ({"side": "buy", "type": "limit", "price": "NaN", "quantity": "0.1"}, 400, "validation_error", "price"),
         ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.0001"}, 400, "min_notional", "quantity"),
         ({"side": "buy", "type": "limit", "price": "65000", "quantity": "100"}, 400, "max_order_size", "quantity"),
         ({"side": "buy", "type": "limit", "price": "90000", "quantity": "0.1"}, 400, "price_out_of_band", "price"),
-        ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "time_in_force": "DAY"}, 400,
-         "validation_error", "time_in_force"),
-        ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "time_in_force": "IOC", "post_only": True},
-         400, "validation_error", "post_only"),
-        ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "display_quantity": "0.2"}, 400,
-         "validation_error", "display_quantity"),
+        (
+            {"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "time_in_force": "DAY"},
+            400,
+            "validation_error",
+            "time_in_force",
+        ),
+        (
+            {
+                "side": "buy",
+                "type": "limit",
+                "price": "65000",
+                "quantity": "0.1",
+                "time_in_force": "IOC",
+                "post_only": True,
+            },
+            400,
+            "validation_error",
+            "post_only",
+        ),
+        (
+            {"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "display_quantity": "0.2"},
+            400,
+            "validation_error",
+            "display_quantity",
+        ),
         ({"side": "buy", "type": "market", "quantity": "0.1", "price": "65000"}, 400, "validation_error", "price"),
         ({"side": "buy", "type": "market"}, 400, "validation_error", "quantity"),
         ({"side": "sell", "type": "market", "quote_quantity": "100"}, 400, "validation_error", "quote_quantity"),
         ({"side": "buy", "type": "stop_market", "quantity": "0.1"}, 400, "validation_error", "stop_price"),
-        ({"side": "buy", "type": "stop_limit", "quantity": "0.1", "stop_price": "66000"}, 400, "validation_error", "price"),
+        (
+            {"side": "buy", "type": "stop_limit", "quantity": "0.1", "stop_price": "66000"},
+            400,
+            "validation_error",
+            "price",
+        ),
         ({"side": "sell", "type": "trailing_stop", "quantity": "0.1"}, 400, "validation_error", "trail_amount"),
-        ({"side": "sell", "type": "trailing_stop", "quantity": "0.1", "trail_amount": "10", "trail_percent": "1"}, 400,
-         "validation_error", "trail_amount"),
-        ({"side": "sell", "type": "trailing_stop", "quantity": "0.1", "trail_percent": "150"}, 400, "validation_error",
-         "trail_percent"),
-        ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "client_order_id": "bad id!"}, 400,
-         "validation_error", "client_order_id"),
-        ({"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "route": "smart"}, 400,
-         "validation_error", "route"),
+        (
+            {"side": "sell", "type": "trailing_stop", "quantity": "0.1", "trail_amount": "10", "trail_percent": "1"},
+            400,
+            "validation_error",
+            "trail_amount",
+        ),
+        (
+            {"side": "sell", "type": "trailing_stop", "quantity": "0.1", "trail_percent": "150"},
+            400,
+            "validation_error",
+            "trail_percent",
+        ),
+        (
+            {"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "client_order_id": "bad id!"},
+            400,
+            "validation_error",
+            "client_order_id",
+        ),
+        (
+            {"side": "buy", "type": "limit", "price": "65000", "quantity": "0.1", "route": "smart"},
+            400,
+            "validation_error",
+            "route",
+        ),
     ],
 )
 def test_bad_orders_get_a_clear_400_and_write_nothing(alice, data, status, code, field):
@@ -71,14 +116,17 @@ def test_bad_orders_get_a_clear_400_and_write_nothing(alice, data, status, code,
 
 
 def test_unknown_symbol_is_404_and_a_non_object_body_is_400(alice):
-    assert error(post(client_for(alice), symbol="DOGE-USDT", side="buy", type="limit", price="1", quantity="1"))[:2] == (
-        404, "not_found")
+    assert error(post(client_for(alice), symbol="DOGE-USDT", side="buy", type="limit", price="1", quantity="1"))[
+        :2
+    ] == (404, "not_found")
     response = client_for(alice).post("/api/v1/orders", ["not", "an", "object"], format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
 
 
 def test_a_limit_buy_holds_price_times_quantity_and_returns_the_new_order(alice):
-    response = post(client_for(alice), side="buy", type="limit", price="64000.00", quantity="0.5", client_order_id="a-1")
+    response = post(
+        client_for(alice), side="buy", type="limit", price="64000.00", quantity="0.5", client_order_id="a-1"
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "new" and body["price"] == "64000" and body["quantity"] == "0.5"
@@ -120,7 +168,10 @@ def test_open_order_limit(alice, settings):
     client = client_for(alice)
     for _ in range(2):
         assert post(client, side="buy", type="limit", price="60000.00", quantity="0.01").status_code == 201
-    assert error(post(client, side="buy", type="limit", price="60000.00", quantity="0.01"))[:2] == (409, "max_open_orders")
+    assert error(post(client, side="buy", type="limit", price="60000.00", quantity="0.01"))[:2] == (
+        409,
+        "max_open_orders",
+    )
 
 
 def test_reads_and_cancel_are_the_owners_only(alice, bob):
@@ -141,8 +192,9 @@ def test_anonymous_is_refused(markets, api):
 
 
 def test_a_cancel_waits_for_the_engine_and_a_final_order_cannot_be_cancelled(alice, btc_engine):
-    order = SpotOrder.objects.get(pk=post(client_for(alice), side="buy", type="limit", price="60000.00",
-                                           quantity="0.01").json()["id"])
+    order = SpotOrder.objects.get(
+        pk=post(client_for(alice), side="buy", type="limit", price="60000.00", quantity="0.01").json()["id"]
+    )
     btc_engine.run()
     response = client_for(alice).delete(f"/api/v1/orders/{order.pk}")  # no runner thread here: it times out
     assert response.status_code == 200 and response.json()["status"] == "open"

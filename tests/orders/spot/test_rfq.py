@@ -35,7 +35,9 @@ def rfq(settings, markets):
 
 
 def ask(user, **data):
-    return client_for(user).post("/api/v1/rfq", {"symbol": "BTC-USDT", "side": "buy", "quantity": "1", **data}, format="json")
+    return client_for(user).post(
+        "/api/v1/rfq", {"symbol": "BTC-USDT", "side": "buy", "quantity": "1", **data}, format="json"
+    )
 
 
 def test_a_quote_is_the_aggregated_vwap_plus_the_spread_and_accepting_trades_at_exactly_it(rfq):

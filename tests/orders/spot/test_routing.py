@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from ledger.models import Transfer
 from orders.models import SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
-from orders.spot.services.routing import ROUTING, smart_order_refresh, venue_order_execute, venue_orders_resolve
 from orders.spot.services import order_request, spot_order_place
+from orders.spot.services.routing import ROUTING, smart_order_refresh, venue_order_execute, venue_orders_resolve
 from venues.config import venue_get
 
 from .conftest import Engine, available, client_for, funded_trader, held
@@ -56,7 +56,11 @@ def test_a_smart_buy_splits_by_price_net_of_fees_and_settles_every_child(alice, 
     assert parent.route == "smart" and parent.status == ROUTING and parent.hold_amount == 0
     book_child = SpotOrder.objects.get(parent=parent)
     assert (book_child.type, book_child.time_in_force, book_child.quantity, book_child.price) == (
-        "limit", "IOC", D("0.3"), D("65000.00"))
+        "limit",
+        "IOC",
+        D("0.3"),
+        D("65000.00"),
+    )
     venue_child = VenueOrder.objects.get(parent=parent)
     assert venue_child.venue == "simx" and venue_child.quantity == D("0.7") and venue_child.limit_price == simx[1][0]
     assert venue_child.client_order_id == f"sor-{parent.pk}-simx" and venue_child.status == VenueOrderStatus.FILLED
@@ -91,9 +95,18 @@ def test_a_smart_market_sell_through_the_api_answers_at_once_and_its_children_fi
     btc_before = available(bob, "BTC")
 
     with EngineThread(engine):
-        response = client_for(bob).post("/api/v1/orders", {
-            "symbol": "BTC-USDT", "side": "sell", "type": "market", "quantity": "0.8", "route": "smart",
-            "client_order_id": "smart-1"}, format="json")
+        response = client_for(bob).post(
+            "/api/v1/orders",
+            {
+                "symbol": "BTC-USDT",
+                "side": "sell",
+                "type": "market",
+                "quantity": "0.8",
+                "route": "smart",
+                "client_order_id": "smart-1",
+            },
+            format="json",
+        )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["status"] == "routing" and body["route"] == "smart"
@@ -106,18 +119,37 @@ def test_a_smart_market_sell_through_the_api_answers_at_once_and_its_children_fi
     assert "simy" not in children
     assert available(bob, "BTC") == btc_before - D("0.8") and held(bob, "BTC") == 0
     # a replayed client_order_id answers the original parent, with no second routing
-    replay = client_for(bob).post("/api/v1/orders", {
-        "symbol": "BTC-USDT", "side": "sell", "type": "market", "quantity": "0.8", "route": "smart",
-        "client_order_id": "smart-1"}, format="json")
+    replay = client_for(bob).post(
+        "/api/v1/orders",
+        {
+            "symbol": "BTC-USDT",
+            "side": "sell",
+            "type": "market",
+            "quantity": "0.8",
+            "route": "smart",
+            "client_order_id": "smart-1",
+        },
+        format="json",
+    )
     assert replay.status_code == 200 and replay.json()["id"] == body["id"]
     assert VenueOrder.objects.count() == 1
 
 
 def test_a_trader_who_cannot_fund_the_whole_order_gets_insufficient_funds_and_nothing_is_written(markets, routing):
     poor = funded_trader(usdt="1000", btc="0")
-    response = client_for(poor).post("/api/v1/orders", {
-        "symbol": "BTC-USDT", "side": "buy", "type": "limit", "time_in_force": "IOC", "price": "65200.00",
-        "quantity": "0.5", "route": "smart"}, format="json")
+    response = client_for(poor).post(
+        "/api/v1/orders",
+        {
+            "symbol": "BTC-USDT",
+            "side": "buy",
+            "type": "limit",
+            "time_in_force": "IOC",
+            "price": "65200.00",
+            "quantity": "0.5",
+            "route": "smart",
+        },
+        format="json",
+    )
     assert response.status_code == 409 and response.json()["error"]["code"] == "insufficient_funds"
     assert not SpotOrder.objects.filter(user=poor).exists() and not VenueOrder.objects.exists()
     assert available(poor, "USDT") == D("1000") and held(poor, "USDT") == 0
@@ -167,8 +199,11 @@ def test_nothing_within_the_limit_cancels_the_parent_and_releases_its_hold(bob, 
 
 
 def test_smart_routing_refuses_a_quote_quantity(bob, routing):
-    response = client_for(bob).post("/api/v1/orders", {
-        "symbol": "BTC-USDT", "side": "buy", "type": "market", "quote_quantity": "1000", "route": "smart"}, format="json")
+    response = client_for(bob).post(
+        "/api/v1/orders",
+        {"symbol": "BTC-USDT", "side": "buy", "type": "market", "quote_quantity": "1000", "route": "smart"},
+        format="json",
+    )
     assert response.status_code == 400 and "quote_quantity" in response.json()["error"]["fields"]
 
 
@@ -186,7 +221,7 @@ def test_the_aggregated_book_merges_our_book_and_every_venue(alice, btc_engine, 
     prices = [D(level[0]) for level in book["asks"]]
     assert prices == sorted(prices) and len(prices) == 4
     bids = [D(level[0]) for level in book["bids"]]
-    assert bids == sorted(bids, reverse=True) and {"simx", "simy"} <= set().union(*(l[2] for l in book["bids"]))
+    assert bids == sorted(bids, reverse=True) and {"simx", "simy"} <= set().union(*(level[2] for level in book["bids"]))
     assert {s["name"] for s in book["sources"]} == {"book", "simx", "simy"} and book["unavailable"] == []
     assert client_for(alice).get("/api/v1/markets/BTC-USDT/aggregated-book?depth=0").status_code == 400
     assert client_for(alice).get("/api/v1/markets/NOPE-USDT/aggregated-book").status_code == 404

@@ -26,8 +26,7 @@ from orders.models import FINAL_STATUSES, LIVE_STATUSES, SpotOrder, SpotStatus, 
 from orders.spot.runner import lease_name
 from orders.spot.services import order_request, spot_order_cancel, spot_order_place
 from tests.orders.conftest import INDEX, print_index
-from tests.processes import test_database_url
-from tests.processes import ROOT, Child
+from tests.processes import ROOT, Child, test_database_url
 from trading.errors import Conflict
 from trading.models import Lease
 
@@ -61,8 +60,12 @@ class Runners:
         self.kills = 0
 
     def start(self, name: str) -> Child:
-        child = Child(name, [sys.executable, "manage.py", "run_engine", "--symbol", SYMBOL, "--ttl", str(TTL)],
-                      self.env, self.log_dir).start()
+        child = Child(
+            name,
+            [sys.executable, "manage.py", "run_engine", "--symbol", SYMBOL, "--ttl", str(TTL)],
+            self.env,
+            self.log_dir,
+        ).start()
         self.children.append(child)
         return child
 
@@ -119,7 +122,13 @@ def _order(rng) -> dict:
         return {"side": side, "type": "limit", "price": str(MID - sign * away), "quantity": _quantity(rng)}
     if r < 0.64:
         away = D(rng.randint(0, 20)) / 2
-        return {"side": side, "type": "limit", "price": str(MID - sign * away), "quantity": _quantity(rng), "post_only": True}
+        return {
+            "side": side,
+            "type": "limit",
+            "price": str(MID - sign * away),
+            "quantity": _quantity(rng),
+            "post_only": True,
+        }
     through = D(rng.randint(0, 300)) / 2
     crossing = {"side": side, "type": "limit", "price": str(MID + sign * through), "quantity": _quantity(rng)}
     if r < 0.78:
@@ -154,7 +163,9 @@ class Stream:
         self.cancels = self.refused_cancels = 0
         self.errors: list[BaseException] = []
         self.threads = [
-            threading.Thread(target=self._run, args=(traders[i::threads], per_thread, random.Random(1000 + i)), daemon=True)
+            threading.Thread(
+                target=self._run, args=(traders[i::threads], per_thread, random.Random(1000 + i)), daemon=True
+            )
             for i in range(threads)
         ]
 
@@ -182,7 +193,9 @@ class Stream:
                         self.refused_cancels += 1  # filled or cancelled by the engine already
                     continue
                 try:
-                    order, replayed = spot_order_place(user=user, request=order_request(**{"symbol": SYMBOL, **_order(rng)}))
+                    order, replayed = spot_order_place(
+                        user=user, request=order_request(**{"symbol": SYMBOL, **_order(rng)})
+                    )
                 except Conflict as exc:
                     assert exc.code == "max_open_orders", exc
                     continue
@@ -283,7 +296,8 @@ def test_kill_9_of_the_runner_mid_stream_loses_no_order_and_matches_none_twice(r
     resolved = Transfer.objects.filter(pending=OuterRef("pk"))
     for transfer_id, amount in (
         Transfer.objects.filter(kind=TransferKind.PENDING, reference__startswith="spot_order:")
-        .exclude(Exists(resolved)).values_list("id", "amount")
+        .exclude(Exists(resolved))
+        .values_list("id", "amount")
     ):
         _, order_id, _, seq = transfer_id.split(":")
         open_holds[int(order_id)][int(seq)] = amount
@@ -299,8 +313,14 @@ def test_kill_9_of_the_runner_mid_stream_loses_no_order_and_matches_none_twice(r
     for account in LedgerAccount.objects.filter(kind=AccountKind.USER, user__in=traders):
         assert account.debits_pending == held[(account.user_id, account.asset)], account.code
 
-    audit = subprocess.run([sys.executable, "manage.py", "ledger_audit"], cwd=ROOT, env=runners.env,
-                           capture_output=True, text=True, timeout=120)
+    audit = subprocess.run(
+        [sys.executable, "manage.py", "ledger_audit"],
+        cwd=ROOT,
+        env=runners.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
     assert took_over_from_standby
@@ -308,6 +328,8 @@ def test_kill_9_of_the_runner_mid_stream_loses_no_order_and_matches_none_twice(r
     epoch = Lease.objects.get(name=lease_name(SYMBOL)).epoch
     assert epoch >= 7  # every crash was followed by a new tenure that rebuilt the book
     statuses = dict(SpotOrder.objects.values_list("status").annotate(n=Count("id")))
-    print(f"\n{len(placed)} orders + {cancels} cancels ({refused_cancels} refused) placed in {placing:.1f}s; "
-          f"{runners.kills} kill -9, lease epoch {epoch}; drained {drained:.1f}s after the last; "
-          f"{trades.count()} trades; {statuses}")
+    print(
+        f"\n{len(placed)} orders + {cancels} cancels ({refused_cancels} refused) placed in {placing:.1f}s; "
+        f"{runners.kills} kill -9, lease epoch {epoch}; drained {drained:.1f}s after the last; "
+        f"{trades.count()} trades; {statuses}"
+    )

@@ -40,12 +40,15 @@ def still_matches(engine, alice, bob) -> None:
     assert SpotTrade.objects.count() > trades
 
 
-@pytest.mark.parametrize("field, value", [
-    ("display_quantity", D("0")),  # what "1e-999999999" used to become
-    ("quantity", D("0.000001")),  # finer than the lot size
-    ("price", D("65000.001")),  # finer than the tick size
-    ("price", D("0")),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("display_quantity", D("0")),  # what "1e-999999999" used to become
+        ("quantity", D("0.000001")),  # finer than the lot size
+        ("price", D("65000.001")),  # finer than the tick size
+        ("price", D("0")),
+    ],
+)
 def test_a_new_order_the_engine_cannot_take_is_rejected_and_its_hold_released(alice, bob, btc_engine, field, value):
     order = place(bob, side="buy", type="limit", price="65000.00", quantity="0.1", display_quantity="0.05")
     SpotOrder.objects.filter(pk=order.pk).update(**{field: value})
@@ -71,8 +74,16 @@ def test_a_trailing_stop_with_a_zero_trail_is_rejected(alice, bob, btc_engine):
 
 def test_an_order_written_without_a_hold_is_rejected_and_nothing_is_released(alice, bob, btc_engine):
     order = SpotOrder.objects.create(
-        user=bob, symbol="BTC-USDT", side="buy", type="limit", time_in_force="GTC", quantity=D("0"), price=D("65000"),
-        hold_asset="USDT", hold_amount=D("100"), request_hash="planted",
+        user=bob,
+        symbol="BTC-USDT",
+        side="buy",
+        type="limit",
+        time_in_force="GTC",
+        quantity=D("0"),
+        price=D("65000"),
+        hold_asset="USDT",
+        hold_amount=D("100"),
+        request_hash="planted",
     )
     btc_engine.run()
     assert refresh(order).status == SpotStatus.REJECTED

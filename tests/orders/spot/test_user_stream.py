@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
 import os
 import time
@@ -129,7 +130,12 @@ def test_a_trader_gets_a_snapshot_then_their_order_fill_and_balance_events_and_n
         assert snapshot["channel"] == f"user:{alice.pk}"
         assert [o["id"] for o in snapshot["orders"]] == [resting.pk]
         assert snapshot["orders"][0]["status"] == "open" and Decimal(snapshot["orders"][0]["price"]) == Decimal("65500")
-        assert balance(snapshot, "BTC") == {"asset": "BTC", "available": "9.90000000", "held": "0.10000000", "total": "10.00000000"}
+        assert balance(snapshot, "BTC") == {
+            "asset": "BTC",
+            "available": "9.90000000",
+            "held": "0.10000000",
+            "total": "10.00000000",
+        }
         assert {b["asset"] for b in snapshot["balances"]} == {"USDT", "BTC", "ETH"}
 
         bob_socket = socket(query=f"?token={token}")
@@ -143,8 +149,15 @@ def test_a_trader_gets_a_snapshot_then_their_order_fill_and_balance_events_and_n
         frames = await frames_until(alice_socket, lambda fs: any(f["type"] == "balances" for f in fs))
         opened = frames[0]
         assert Decimal(opened.pop("filled_quantity")) == 0
-        assert opened == {"channel": f"user:{alice.pk}", "type": "order", "id": sell.pk, "symbol": "BTC-USDT",
-                          "status": "open", "client_order_id": "", "reason": None}
+        assert opened == {
+            "channel": f"user:{alice.pk}",
+            "type": "order",
+            "id": sell.pk,
+            "symbol": "BTC-USDT",
+            "status": "open",
+            "client_order_id": "",
+            "reason": None,
+        }
         assert balance(frames[-1], "BTC")["held"] == "0.60000000"
 
         buy = await sync_to_async(place)(bob, side="buy", type="limit", price="65000.00", quantity="0.2")
@@ -152,18 +165,33 @@ def test_a_trader_gets_a_snapshot_then_their_order_fill_and_balance_events_and_n
 
         def has_fill_and_balances(fs):
             kinds = [f["type"] for f in fs]
-            return "fill" in kinds and "balances" in kinds[kinds.index("fill"):]
+            return "fill" in kinds and "balances" in kinds[kinds.index("fill") :]
 
         mine = await frames_until(alice_socket, has_fill_and_balances)
         theirs = await frames_until(bob_socket, has_fill_and_balances)
         fill = next(f for f in mine if f["type"] == "fill")
         assert isinstance(fill.pop("seq"), int)
-        assert {**fill, "price": Decimal(fill["price"]), "quantity": Decimal(fill["quantity"]), "fee": Decimal(fill["fee"])} == {
-            "channel": f"user:{alice.pk}", "type": "fill", "order_id": sell.pk, "symbol": "BTC-USDT",
-            "price": Decimal("65000"), "quantity": Decimal("0.2"), "liquidity": "maker", "fee": Decimal("13"),
+        assert {
+            **fill,
+            "price": Decimal(fill["price"]),
+            "quantity": Decimal(fill["quantity"]),
+            "fee": Decimal(fill["fee"]),
+        } == {
+            "channel": f"user:{alice.pk}",
+            "type": "fill",
+            "order_id": sell.pk,
+            "symbol": "BTC-USDT",
+            "price": Decimal("65000"),
+            "quantity": Decimal("0.2"),
+            "liquidity": "maker",
+            "fee": Decimal("13"),
         }
         order = next(f for f in mine if f["type"] == "order")
-        assert (order["id"], order["status"], Decimal(order["filled_quantity"])) == (sell.pk, "partially_filled", Decimal("0.2"))
+        assert (order["id"], order["status"], Decimal(order["filled_quantity"])) == (
+            sell.pk,
+            "partially_filled",
+            Decimal("0.2"),
+        )
         usdt = balance(mine[-1], "USDT")
         assert usdt["available"] == "112987.000000"  # 100000 + 13000 - the maker fee
         assert balance(mine[-1], "BTC")["held"] == "0.40000000"
@@ -223,7 +251,7 @@ def test_balance_reads_are_debounced_one_per_burst_and_never_closer_than_100ms(a
         # a read when the trickle starts, at most one per debounce period while it lasts, and
         # one after its last change
         assert 1 <= len(reads) - 2 <= elapsed / consumers.BALANCE_DEBOUNCE + 2
-        gaps = [later - earlier for earlier, later in zip(reads, reads[1:])]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(reads)]
         assert min(gaps) >= consumers.BALANCE_DEBOUNCE, gaps
         await comm.disconnect()
 

@@ -11,9 +11,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = time.monotonic()
         self.stdout.write("==> verifying the audit chain")
-        result = audit_chain_verify(progress=lambda checked: self.stdout.write(f"    {checked} records verified so far"))
+        result = audit_chain_verify(
+            progress=lambda checked: self.stdout.write(f"    {checked} records verified so far")
+        )
         elapsed = time.monotonic() - started
         if not result.ok:
             self.stderr.write(f"    {result.checked} records verified before the break ({elapsed:.2f} s)")
             raise CommandError(f"BROKEN at seq {result.first_broken}: {result.reason}")
-        self.stdout.write(self.style.SUCCESS(f"{result.checked} records verified in {elapsed:.2f} s: the chain is intact"))
+        self.stdout.write(
+            self.style.SUCCESS(f"{result.checked} records verified in {elapsed:.2f} s: the chain is intact")
+        )

@@ -16,7 +16,7 @@ def events(book):
 class Ev:
     """An event tuple with attribute access and its kind, compared by value."""
 
-    __slots__ = ("raw", "kind", "fields")
+    __slots__ = ("fields", "kind", "raw")
 
     def __init__(self, raw):
         self.raw = raw

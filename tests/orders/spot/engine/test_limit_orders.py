@@ -27,7 +27,13 @@ def test_resting_order_emits_accepted_then_book_delta():
     assert [e.kind for e in evs] == [ACCEPTED, BOOK]
     accepted, delta = evs
     assert (accepted.order_id, accepted.owner, accepted.side, accepted.order_type, accepted.price, accepted.qty) == (
-        1, 7, BUY, LIMIT, 100, 10)
+        1,
+        7,
+        BUY,
+        LIMIT,
+        100,
+        10,
+    )
     assert (delta.side, delta.price, delta.qty) == (BUY, 100, 10)
     assert book.best_bid() == 100 and book.best_ask() is None
     assert 1 in book and len(book) == 1
@@ -199,10 +205,18 @@ def test_drain_hands_over_each_event_once():
     assert [e[0] for e in book.drain()] == [CANCELLED, BOOK]
 
 
-@pytest.mark.parametrize("args", [
-    (1, 1, BUY, 10, 100), (1, 1, SELL, 10, 100), (1, 1, "hold", 10, 100), (1, 1, BUY, 0, 100),
-    (1, 1, BUY, 10, 0), (1, 1, BUY, 10, 100.0), (2, 1, BUY, 5, 101),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (1, 1, BUY, 10, 100),
+        (1, 1, SELL, 10, 100),
+        (1, 1, "hold", 10, 100),
+        (1, 1, BUY, 0, 100),
+        (1, 1, BUY, 10, 0),
+        (1, 1, BUY, 10, 100.0),
+        (2, 1, BUY, 5, 101),
+    ],
+)
 def test_place_limit_is_place_of_a_plain_gtc_limit_order(args):
     """The hot-path entry point emits exactly what the general one does, rejections included."""
     fast, general = new_book(), new_book()

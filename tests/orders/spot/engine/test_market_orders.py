@@ -58,7 +58,9 @@ def test_market_order_into_an_empty_side_is_cancelled_for_no_liquidity():
     book.place(1, 1, BUY, MARKET, 5)
     evs = events(book)
     assert [(e.kind, getattr(e, "reason", None), getattr(e, "qty", None)) for e in evs] == [
-        (ACCEPTED, None, 5), (CANCELLED, Cancel.NO_LIQUIDITY, 5)]
+        (ACCEPTED, None, 5),
+        (CANCELLED, Cancel.NO_LIQUIDITY, 5),
+    ]
 
 
 def test_market_order_that_exhausts_the_side_is_cancelled_for_no_liquidity():
@@ -124,12 +126,15 @@ def test_quote_amount_market_buy_stops_at_the_band_or_the_end_of_the_book():
     assert of_kind(events(book), CANCELLED)[0].reason == Cancel.NO_LIQUIDITY
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(side=SELL, quote_qty=100),
-    dict(side=BUY, quote_qty=100, qty=1),
-    dict(side=BUY, quote_qty=0),
-    dict(side=BUY, quote_qty=100, tif=FOK),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(side=SELL, quote_qty=100),
+        dict(side=BUY, quote_qty=100, qty=1),
+        dict(side=BUY, quote_qty=0),
+        dict(side=BUY, quote_qty=100, tif=FOK),
+    ],
+)
 def test_quote_amount_is_for_market_buys_only(kwargs):
     book = new_book()
     ladder(book, asks=[(100, 10)], bids=[(99, 10)])

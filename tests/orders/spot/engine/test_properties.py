@@ -59,28 +59,69 @@ def _kw(**fixed):
     return st.fixed_dictionaries(fixed)
 
 
-LIMITS = _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=PRICES,
-             tif=st.sampled_from((GTC, GTC, IOC, FOK)))
-POST_ONLY = _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=PRICES,
-                post_only=st.just(True))
-ICEBERGS = st.builds(lambda owner, side, price, qty, display: dict(owner=owner, side=side, order_type=LIMIT,
-                                                                  qty=qty, price=price, display_qty=min(display, qty)),
-                     OWNERS, SIDES, PRICES, st.integers(5, 40), st.integers(1, 6))
+LIMITS = _kw(
+    owner=OWNERS,
+    side=SIDES,
+    order_type=st.just(LIMIT),
+    qty=QTYS,
+    price=PRICES,
+    tif=st.sampled_from((GTC, GTC, IOC, FOK)),
+)
+POST_ONLY = _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=PRICES, post_only=st.just(True))
+ICEBERGS = st.builds(
+    lambda owner, side, price, qty, display: dict(
+        owner=owner, side=side, order_type=LIMIT, qty=qty, price=price, display_qty=min(display, qty)
+    ),
+    OWNERS,
+    SIDES,
+    PRICES,
+    st.integers(5, 40),
+    st.integers(1, 6),
+)
 MARKETS = _kw(owner=OWNERS, side=SIDES, order_type=st.just(MARKET), qty=QTYS, tif=st.sampled_from((IOC, IOC, FOK)))
 QUOTE_BUYS = _kw(owner=OWNERS, side=st.just(BUY), order_type=st.just(MARKET), quote_qty=st.integers(50, 2500))
 STOP_MARKETS = _kw(owner=OWNERS, side=SIDES, order_type=st.just(STOP_MARKET), qty=QTYS, stop_price=PRICES)
-STOP_LIMITS = _kw(owner=OWNERS, side=SIDES, order_type=st.just(STOP_LIMIT), qty=QTYS, price=PRICES,
-                  stop_price=PRICES, tif=st.sampled_from((GTC, GTC, IOC, FOK)))
+STOP_LIMITS = _kw(
+    owner=OWNERS,
+    side=SIDES,
+    order_type=st.just(STOP_LIMIT),
+    qty=QTYS,
+    price=PRICES,
+    stop_price=PRICES,
+    tif=st.sampled_from((GTC, GTC, IOC, FOK)),
+)
 TRAILING = st.one_of(
     _kw(owner=OWNERS, side=SIDES, order_type=st.just(TRAILING_STOP), qty=QTYS, trail_ticks=st.integers(1, 4)),
-    _kw(owner=OWNERS, side=SIDES, order_type=st.just(TRAILING_STOP), qty=QTYS,
-        trail_ppm=st.sampled_from((5_000, 20_000, 40_000))),
+    _kw(
+        owner=OWNERS,
+        side=SIDES,
+        order_type=st.just(TRAILING_STOP),
+        qty=QTYS,
+        trail_ppm=st.sampled_from((5_000, 20_000, 40_000)),
+    ),
 )
-INVALID = _kw(owner=OWNERS, side=st.sampled_from((BUY, SELL, "hold")), order_type=st.sampled_from((LIMIT, "odd")),
-              qty=st.integers(-1, 3), price=st.sampled_from((None, 0, 100)))
+INVALID = _kw(
+    owner=OWNERS,
+    side=st.sampled_from((BUY, SELL, "hold")),
+    order_type=st.sampled_from((LIMIT, "odd")),
+    qty=st.integers(-1, 3),
+    price=st.sampled_from((None, 0, 100)),
+)
 
-PLACES = st.one_of(LIMITS, LIMITS, LIMITS, LIMITS, POST_ONLY, ICEBERGS, MARKETS, QUOTE_BUYS, STOP_MARKETS,
-                   STOP_LIMITS, TRAILING, INVALID)
+PLACES = st.one_of(
+    LIMITS,
+    LIMITS,
+    LIMITS,
+    LIMITS,
+    POST_ONLY,
+    ICEBERGS,
+    MARKETS,
+    QUOTE_BUYS,
+    STOP_MARKETS,
+    STOP_LIMITS,
+    TRAILING,
+    INVALID,
+)
 REF = st.integers(0, 20)  # which earlier order a cancel/amend refers to: 0 the latest, 1 the one before...
 COMMANDS = st.one_of(
     st.tuples(st.just("place"), PLACES),
@@ -152,8 +193,11 @@ class Shadow:
         return best + min(allowed) if side == BUY else best - min(allowed)
 
     def _best_resting(self, side):
-        candidates = [(o["price"] if side == SELL else -o["price"], o["priority"], oid)
-                      for oid, o in self.orders.items() if o["state"] == "resting" and o["side"] == side]
+        candidates = [
+            (o["price"] if side == SELL else -o["price"], o["priority"], oid)
+            for oid, o in self.orders.items()
+            if o["state"] == "resting" and o["side"] == side
+        ]
         return min(candidates)[2] if candidates else None
 
     def _start_taking(self, order, seq):
@@ -173,10 +217,24 @@ class Shadow:
         if kind == ACCEPTED:
             _, _, oid, owner, side, order_type, price, qty = ev
             kw = self.placed[oid]
-            order = dict(side=side, owner=owner, order_type=order_type, price=price, qty=qty,
-                         tif=kw.get("tif", GTC), display=kw.get("display_qty"), quote=kw.get("quote_qty"),
-                         stop=kw.get("stop_price"), trail=(kw.get("trail_ticks") or 0, kw.get("trail_ppm") or 0),
-                         filled=0, cancelled=0, spent=0, due=False, fok_cancelled=False, priority=seq)
+            order = dict(
+                side=side,
+                owner=owner,
+                order_type=order_type,
+                price=price,
+                qty=qty,
+                tif=kw.get("tif", GTC),
+                display=kw.get("display_qty"),
+                quote=kw.get("quote_qty"),
+                stop=kw.get("stop_price"),
+                trail=(kw.get("trail_ticks") or 0, kw.get("trail_ppm") or 0),
+                filled=0,
+                cancelled=0,
+                spent=0,
+                due=False,
+                fok_cancelled=False,
+                priority=seq,
+            )
             assert order_type == kw["order_type"] and side == kw["side"]
             self.orders[oid] = order
             if order_type in STOP_TYPES:
@@ -347,20 +405,30 @@ def test_invariants_hold_after_every_event_and_command(commands, band):
 CORE_PLACES = st.one_of(
     _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102)),
     _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102)),
-    st.builds(lambda owner, side, price, qty, display: dict(owner=owner, side=side, order_type=LIMIT, qty=qty,
-                                                            price=price, display_qty=min(display, qty)),
-              OWNERS, SIDES, st.integers(99, 102), st.integers(5, 30), st.integers(1, 4)),
-    _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102),
-        tif=st.just(IOC)),
+    st.builds(
+        lambda owner, side, price, qty, display: dict(
+            owner=owner, side=side, order_type=LIMIT, qty=qty, price=price, display_qty=min(display, qty)
+        ),
+        OWNERS,
+        SIDES,
+        st.integers(99, 102),
+        st.integers(5, 30),
+        st.integers(1, 4),
+    ),
+    _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102), tif=st.just(IOC)),
     _kw(owner=OWNERS, side=SIDES, order_type=st.just(MARKET), qty=QTYS),
 )
-CORE_LOGS = st.lists(st.one_of(
-    st.tuples(st.just("place"), CORE_PLACES),
-    st.tuples(st.just("place"), CORE_PLACES),
-    st.tuples(st.just("place"), CORE_PLACES),
-    st.tuples(st.just("cancel"), REF),
-    st.tuples(st.just("amend"), REF, st.one_of(st.none(), QTYS), st.one_of(st.none(), st.integers(99, 102))),
-), min_size=10, max_size=60)
+CORE_LOGS = st.lists(
+    st.one_of(
+        st.tuples(st.just("place"), CORE_PLACES),
+        st.tuples(st.just("place"), CORE_PLACES),
+        st.tuples(st.just("place"), CORE_PLACES),
+        st.tuples(st.just("cancel"), REF),
+        st.tuples(st.just("amend"), REF, st.one_of(st.none(), QTYS), st.one_of(st.none(), st.integers(99, 102))),
+    ),
+    min_size=10,
+    max_size=60,
+)
 
 
 @settings(SETTINGS, max_examples=200)
@@ -376,8 +444,14 @@ def _encoded(commands, band, split=None):
     out = []
     for index, command in enumerate(commands):
         if index == split:
-            book = OrderBook.rebuild(book.open_orders(), symbol="PROP", seq=book.seq, last_price=book.last_price,
-                                     market_band_ticks=band[0], market_band_ppm=band[1])
+            book = OrderBook.rebuild(
+                book.open_orders(),
+                symbol="PROP",
+                seq=book.seq,
+                last_price=book.last_price,
+                market_band_ticks=band[0],
+                market_band_ppm=band[1],
+            )
             assert book.drain() == []
         driver.apply(book, command)
         out.extend(encode(event) for event in book.drain())

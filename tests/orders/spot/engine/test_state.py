@@ -69,8 +69,9 @@ def test_open_orders_describe_every_resting_order_and_pending_stop():
 
 def test_rebuild_from_open_orders_continues_exactly_like_the_original():
     original = _busy_book()
-    rebuilt = OrderBook.rebuild(original.open_orders(), symbol="TEST", seq=original.seq,
-                                last_price=original.last_price, market_band_ppm=None)
+    rebuilt = OrderBook.rebuild(
+        original.open_orders(), symbol="TEST", seq=original.seq, last_price=original.last_price, market_band_ppm=None
+    )
     assert rebuilt.snapshot() == original.snapshot()
     assert rebuilt.open_orders() == original.open_orders()
     assert rebuilt.drain() == []
@@ -100,20 +101,28 @@ def test_rebuild_restores_a_triggered_stop_limit_as_resting_and_keeps_sequence_n
     assert [e[1] for e in book.drain()] == [501, 502]
 
 
-@pytest.mark.parametrize("specs, message", [
-    ([RestingOrder(1, 1, BUY, LIMIT, 100, 5), RestingOrder(1, 2, SELL, LIMIT, 101, 5)], "duplicate"),
-    ([RestingOrder(1, 1, BUY, LIMIT, 101, 5), RestingOrder(2, 2, SELL, LIMIT, 101, 5)], "crossed"),
-    ([RestingOrder(1, 1, BUY, LIMIT, 100, 5, 6)], "remaining"),
-    ([RestingOrder(1, 1, BUY, LIMIT, 100, 5, 0)], "remaining"),
-    ([RestingOrder(1, 1, BUY, LIMIT, 100, 20, reserve=5, display_qty=10)], "iceberg"),
-    ([RestingOrder(1, 1, BUY, LIMIT, 100, 20, reserve=5)], "reserve"),
-    ([RestingOrder(1, 1, BUY, "market", None, 5)], "cannot be open"),
-    ([RestingOrder(1, 1, BUY, STOP_MARKET, None, 5)], "stop_price"),
-    ([RestingOrder(1, 1, BUY, TRAILING_STOP, None, 5, trail_ticks=3)], "trail_reference"),
-    ([RestingOrder(1, 1, SELL, TRAILING_STOP, None, 5, trail_ticks=3, trail_reference=100),
-      RestingOrder(2, 1, SELL, TRAILING_STOP, None, 5, trail_ticks=3, trail_reference=101)], "trailing reference"),
-    ([RestingOrder(1, 1, BUY, LIMIT, 100, 5, tif="IOC")], "GTC"),
-])
+@pytest.mark.parametrize(
+    "specs, message",
+    [
+        ([RestingOrder(1, 1, BUY, LIMIT, 100, 5), RestingOrder(1, 2, SELL, LIMIT, 101, 5)], "duplicate"),
+        ([RestingOrder(1, 1, BUY, LIMIT, 101, 5), RestingOrder(2, 2, SELL, LIMIT, 101, 5)], "crossed"),
+        ([RestingOrder(1, 1, BUY, LIMIT, 100, 5, 6)], "remaining"),
+        ([RestingOrder(1, 1, BUY, LIMIT, 100, 5, 0)], "remaining"),
+        ([RestingOrder(1, 1, BUY, LIMIT, 100, 20, reserve=5, display_qty=10)], "iceberg"),
+        ([RestingOrder(1, 1, BUY, LIMIT, 100, 20, reserve=5)], "reserve"),
+        ([RestingOrder(1, 1, BUY, "market", None, 5)], "cannot be open"),
+        ([RestingOrder(1, 1, BUY, STOP_MARKET, None, 5)], "stop_price"),
+        ([RestingOrder(1, 1, BUY, TRAILING_STOP, None, 5, trail_ticks=3)], "trail_reference"),
+        (
+            [
+                RestingOrder(1, 1, SELL, TRAILING_STOP, None, 5, trail_ticks=3, trail_reference=100),
+                RestingOrder(2, 1, SELL, TRAILING_STOP, None, 5, trail_ticks=3, trail_reference=101),
+            ],
+            "trailing reference",
+        ),
+        ([RestingOrder(1, 1, BUY, LIMIT, 100, 5, tif="IOC")], "GTC"),
+    ],
+)
 def test_rebuild_refuses_inconsistent_input(specs, message):
     with pytest.raises(RebuildError, match=message):
         OrderBook.rebuild(specs)

@@ -96,7 +96,9 @@ def test_stop_limit_with_ioc_or_fok_after_trigger():
     assert [t.order_id for t in of_kind(evs, TRIGGERED)] == [1, 2]
     assert trades(evs)[-1] == (1001, 1, 101, 2)
     assert [(c.order_id, c.reason, c.qty) for c in of_kind(evs, CANCELLED)] == [
-        (1, Cancel.IOC_REMAINDER, 3), (2, Cancel.FOK_UNFILLABLE, 5)]
+        (1, Cancel.IOC_REMAINDER, 3),
+        (2, Cancel.FOK_UNFILLABLE, 5),
+    ]
 
 
 def test_stops_triggered_together_execute_nearest_trigger_first_then_in_arrival_order():
@@ -133,7 +135,10 @@ def test_cancel_and_amend_a_pending_stop():
     book.cancel(2)
     evs = events(book)
     assert [(e.kind, getattr(e, "reason", None)) for e in evs[2:]] == [
-        ("amended", None), (REJECTED, Reject.AMEND_NOT_ALLOWED), (CANCELLED, Cancel.USER)]
+        ("amended", None),
+        (REJECTED, Reject.AMEND_NOT_ALLOWED),
+        (CANCELLED, Cancel.USER),
+    ]
     assert of_kind(evs, CANCELLED)[0].qty == 5
     assert deltas(evs) == []
     book.place(3, 3, BUY, LIMIT, 1, 100)
@@ -150,8 +155,12 @@ def test_invalid_stops_are_rejected():
     book.place(4, 1, BUY, TRAILING_STOP, 5, trail_ticks=5)  # no trade yet: nothing to trail
     book.place(5, 1, BUY, STOP_MARKET, 5, stop_price=100, display_qty=1)
     assert [e.reason for e in events(book)] == [
-        Reject.INVALID_STOP_PRICE, Reject.INVALID_PRICE, Reject.INVALID_POST_ONLY, Reject.NO_REFERENCE_PRICE,
-        Reject.INVALID_DISPLAY_QUANTITY]
+        Reject.INVALID_STOP_PRICE,
+        Reject.INVALID_PRICE,
+        Reject.INVALID_POST_ONLY,
+        Reject.NO_REFERENCE_PRICE,
+        Reject.INVALID_DISPLAY_QUANTITY,
+    ]
 
 
 # ---------------------------------------------------------------- trailing stops
@@ -242,14 +251,17 @@ def test_trailing_stop_amend_reduce_keeps_it_and_increase_is_refused():
     assert (order.qty, order.stop_price) == (3, 105)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(),
-    dict(trail_ticks=5, trail_ppm=100),
-    dict(trail_ticks=0),
-    dict(trail_ppm=1_000_000),
-    dict(trail_ticks=-1),
-    dict(trail_ticks=5, stop_price=90),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(trail_ticks=5, trail_ppm=100),
+        dict(trail_ticks=0),
+        dict(trail_ppm=1_000_000),
+        dict(trail_ticks=-1),
+        dict(trail_ticks=5, stop_price=90),
+    ],
+)
 def test_trailing_stop_needs_exactly_one_trail(kwargs):
     book = new_book()
     _print(book, 100)

@@ -73,7 +73,9 @@ def test_post_only_rests_when_it_does_not_cross_and_is_rejected_when_it_would_ta
     book.place(3, 3, SELL, LIMIT, 5, 100, post_only=True)
     evs = events(book)
     assert [(e.kind, e.order_id, e.reason) for e in evs] == [
-        (REJECTED, 2, Reject.POST_ONLY_WOULD_TAKE), (REJECTED, 3, Reject.POST_ONLY_WOULD_TAKE)]
+        (REJECTED, 2, Reject.POST_ONLY_WOULD_TAKE),
+        (REJECTED, 3, Reject.POST_ONLY_WOULD_TAKE),
+    ]
     assert book.snapshot().asks == [(101, 5)] and book.snapshot().bids == [(100, 5), (99, 5)]
 
 
@@ -85,11 +87,16 @@ def test_self_trade_prevention_cancels_the_resting_order_and_the_taker_carries_o
     rest(book, 4, SELL, 101, 5, owner=9)
     book.place(10, 7, BUY, LIMIT, 8, 101)
     evs = events(book)
-    kinds = [(e.kind, getattr(e, "order_id", None) or getattr(e, "maker_order_id", None)) for e in evs
-             if e.kind in (TRADE, CANCELLED)]
+    kinds = [
+        (e.kind, getattr(e, "order_id", None) or getattr(e, "maker_order_id", None))
+        for e in evs
+        if e.kind in (TRADE, CANCELLED)
+    ]
     assert kinds == [(CANCELLED, 1), (TRADE, 2), (CANCELLED, 3), (TRADE, 4)]
     assert [(c.reason, c.qty, c.owner) for c in of_kind(evs, CANCELLED)] == [
-        (Cancel.SELF_TRADE, 5, 7), (Cancel.SELF_TRADE, 5, 7)]
+        (Cancel.SELF_TRADE, 5, 7),
+        (Cancel.SELF_TRADE, 5, 7),
+    ]
     assert trades(evs) == [(2, 10, 100, 5), (4, 10, 101, 3)]
     assert all(t.maker_owner != t.taker_owner for t in of_kind(evs, TRADE))
     assert deltas(evs) == [(SELL, 100, 0), (SELL, 101, 2)]
