@@ -12,13 +12,14 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import kyc_tier
 from accounts.services import two_factor_enabled
+from trading import checks
 from trading.errors import DomainError
 from trading.formatting import decimal_string
 from trading.money import ASSETS
 
 from . import selectors, services
 from .deposit_addresses import deposit_address
-from .services.funding import DAILY_WITHDRAWAL_LIMITS, WITHDRAWAL_FEES
+from .services.funding import WITHDRAWAL_FEES
 
 
 class WithdrawForm(forms.Form):
@@ -44,7 +45,7 @@ def _context(request, form=None):
         "addresses": [deposit_address(user=user, asset=asset) for asset in ASSETS],
         "form": form or WithdrawForm(),
         "fees": WITHDRAWAL_FEES,
-        "limits": DAILY_WITHDRAWAL_LIMITS.get(kyc_tier(user=user), {}),
+        "limits": checks.figure("withdrawal_limits", {}, user=user),
         "two_factor_on": two_factor_enabled(user=user),
         "kyc_tier": kyc_tier(user=user),
         "faucet": settings.DEMO_MODE,

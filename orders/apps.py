@@ -10,9 +10,11 @@ class OrdersConfig(AppConfig):
         from marketdata.services import SPOT_MARKETS
         from trading import workers
 
-        from . import tasks  # noqa: F401  (periodic tasks)
+        from . import limits, tasks  # noqa: F401  (tasks: the periodic ones)
         from .spot import health  # noqa: F401  (the engine's readiness check)
         from .spot.services.entry import engine_channel
+
+        limits.connect()  # the usage of the risk limits on orders and positions; cancel-all
 
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).
         for symbol in SPOT_MARKETS:

@@ -70,10 +70,15 @@ def _books_stay_clean(request):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the cache (Redis in the suite): start every test clean."""
+    """Throttle counters live in the cache (Redis in the suite), risk limits and trading
+    states in a per-process cache, order rates in Redis or memory: start every test clean."""
     from django.core.cache import cache
 
+    from risk import ratelimit, selectors
+
     cache.clear()
+    selectors.cache_clear()
+    ratelimit.reset()
     yield
 
 

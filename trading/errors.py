@@ -24,7 +24,15 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None, status: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict | None = None,
+        status: int | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         if code:
@@ -32,6 +40,7 @@ class DomainError(Exception):
         if status:
             self.status = status
         self.fields = fields or {}
+        self.headers = headers or {}
 
 
 class ValidationFailed(DomainError):
@@ -105,7 +114,7 @@ _DRF_CODES = {
 def api_exception_handler(exc, context):
     """REST_FRAMEWORK['EXCEPTION_HANDLER']: every API error leaves in one shape."""
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status, headers=exc.headers or None)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body("validation_error", "Invalid input.", fields), status=400)

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "marketdata",
     "venues",
     "notifications",
+    "risk",
     "orders",
     "settlement",
     "compliance",
@@ -310,6 +311,8 @@ SPECTACULAR_SETTINGS = {
         "OptionOrderStatusEnum": ["filled"],
         "OptionOrderKindEnum": ["open", "close"],
         "SettlementRecordStateEnum": "settlement.models.State",
+        "TradingStateEnum": "risk.core.STATES",
+        "RiskScopeEnum": "risk.core.SCOPES",
     },
 }
 
@@ -398,13 +401,6 @@ OPTION_QUOTE_INDEX_TOLERANCE = env.float("OPTION_QUOTE_INDEX_TOLERANCE", default
 OPTION_TRADING_CUTOFF_SECONDS = env.float("OPTION_TRADING_CUTOFF_SECONDS", default=60.0)
 # Buying to open needs approved KYC (as withdrawals do); selling to close never does.
 OPTION_KYC_REQUIRED = env.bool("OPTION_KYC_REQUIRED", default=True)
-# Per trader: at most this many contracts of one series, and at most this much USDT of
-# premium paid for all open positions together (decimal strings).
-OPTION_POSITION_LIMIT_CONTRACTS = {
-    "BTC": env.str("OPTION_POSITION_LIMIT_BTC", default="50"),
-    "ETH": env.str("OPTION_POSITION_LIMIT_ETH", default="500"),
-}
-OPTION_EXPOSURE_LIMIT_USDT = env.str("OPTION_EXPOSURE_LIMIT_USDT", default="250000")
 # The settlement price at expiry: the index's time-weighted average over this many minutes.
 OPTION_SETTLEMENT_TWAP_MINUTES = env.int("OPTION_SETTLEMENT_TWAP_MINUTES", default=30)
 from celery.schedules import crontab  # noqa: E402
@@ -489,17 +485,54 @@ SPOT_TAKER_FEE = env.str("SPOT_TAKER_FEE", default="0.002")
 # Market orders trade at most this far through the best price (engine) and, for buys, the
 # hold assumes the index plus this much (order entry): a buy never spends past its hold.
 SPOT_MARKET_BAND = env.str("SPOT_MARKET_BAND", default="0.05")
-# A limit or stop price further than this from the index is refused (price_out_of_band).
-SPOT_PRICE_BAND = env.str("SPOT_PRICE_BAND", default="0.10")
-SPOT_MAX_OPEN_ORDERS = env.int("SPOT_MAX_OPEN_ORDERS", default=200)
-SPOT_MAX_ORDER_NOTIONAL = env.str("SPOT_MAX_ORDER_NOTIONAL", default="1000000")
+
+# --- Risk (docs/risk.md) -----------------------------------------------------------------------
+# The platform's default of every pre-trade limit (decimal strings; a dict sets it per symbol,
+# underlying or asset, "*" for the rest). Staff override any of them per target, per KYC tier
+# and per user in the admin (Risk limits); the most specific wins.
+_PRICE_BAND = env.str("SPOT_PRICE_BAND", default="0.10")
+RISK_LIMITS = {
+    # a limit or stop price this far from the index, by side and direction (price_out_of_band)
+    "buy_band_above": _PRICE_BAND,
+    "buy_band_below": _PRICE_BAND,
+    "sell_band_above": _PRICE_BAND,
+    "sell_band_below": _PRICE_BAND,
+    # order value in USDT (min_notional: each pair's own unless overridden; max_order_size)
+    "max_notional": env.str("SPOT_MAX_ORDER_NOTIONAL", default="1000000"),
+    # quantity per order, market orders separately (risk_limit)
+    "max_order_quantity": {"BTC-USDT": "100", "ETH-USDT": "2000"},
+    "max_market_quantity": {"BTC-USDT": "20", "ETH-USDT": "400"},
+    "max_open_orders": str(env.int("SPOT_MAX_OPEN_ORDERS", default=200)),  # max_open_orders
+    # what a buy may bring a holding to (risk_limit)
+    "max_position": {"BTC": "500", "ETH": "10000"},
+    # options, per trader: contracts of one series, premium of all open positions (position_limit)
+    "max_series_contracts": {
+        "BTC": env.str("OPTION_POSITION_LIMIT_BTC", default="50"),
+        "ETH": env.str("OPTION_POSITION_LIMIT_ETH", default="500"),
+    },
+    "max_option_premium": env.str("OPTION_EXPOSURE_LIMIT_USDT", default="250000"),
+    # orders per second per trader (spot and options together), and the burst above it (rate_limited)
+    "order_rate": env.str("RISK_ORDER_RATE", default="20"),
+    "order_burst": env.str("RISK_ORDER_BURST", default="40"),
+}
+# Defaults per KYC tier, before RISK_LIMITS: withdrawals in any 24 hours (limit_exceeded);
+# tier 0 cannot withdraw at all.
+RISK_TIER_LIMITS = {
+    0: {"daily_withdrawal": "0"},
+    1: {"daily_withdrawal": {"USDT": "100000", "BTC": "2", "ETH": "30"}},
+}
+# How long a process may use its cached limits, KYC tiers and trading states (a change is
+# seen at once where it is made; order entry reads trading states under a lock, uncached).
+RISK_CACHE_SECONDS = env.float("RISK_CACHE_SECONDS", default=1.0)
 # The engine runner takes up to this many new orders and cancels per batch (one transaction).
 ENGINE_BATCH_SIZE = env.int("ENGINE_BATCH_SIZE", default=2000)
 ENGINE_POLL_SECONDS = env.float("ENGINE_POLL_SECONDS", default=0.2)
 # POST /orders and DELETE /orders/{id} wait up to this long for the engine's verdict.
 SPOT_ORDER_WAIT_SECONDS = env.float("SPOT_ORDER_WAIT_SECONDS", default=1.0)
-# The market maker trades through the same order entry from this system user (no open-order cap).
+# The market maker trades through the same order entry from this system user (RISK_EXEMPT_EMAILS).
 MARKET_MAKER_EMAIL = env.str("MARKET_MAKER_EMAIL", default="market-maker@system.invalid")
+# System traders held to no per-trader count, rate or position limit (bands and states apply).
+RISK_EXEMPT_EMAILS = [MARKET_MAKER_EMAIL]
 # /readyz reports the engine not ready when an order has waited longer than this for it.
 ENGINE_READY_MAX_BACKLOG_SECONDS = env.float("ENGINE_READY_MAX_BACKLOG_SECONDS", default=10.0)
 

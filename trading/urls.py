@@ -14,6 +14,7 @@ from marketdata import web as marketdata_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from orders import urls as orders_urls
+from risk import api as risk_api
 from settlement import urls as settlement_urls
 from trading import (
     converters,  # noqa: F401  (registers <symbol:>, before any app's urls)
@@ -55,6 +56,8 @@ api_v1 = [
         notifications_api.NotificationReadApi.as_view(),
         name="notification_read",
     ),
+    path("risk/limits", risk_api.RiskLimitsApi.as_view(), name="risk_limits"),
+    path("ops/risk/state", risk_api.OpsRiskStateApi.as_view(), name="ops_risk_state"),
     *orders_urls.api_v1,
     *settlement_urls.api_v1,
 ]

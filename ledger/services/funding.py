@@ -9,12 +9,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import kyc_tier
 from accounts.services import otp_check, two_factor_enabled
+from trading import checks
 from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from trading.money import check_asset, fmt, parse_amount
@@ -24,10 +24,6 @@ from ..models import SystemRole, Transfer, TransferKind, Withdrawal, WithdrawalS
 from .transfers import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
 
 WITHDRAWAL_FEES = {"USDT": Decimal("1"), "BTC": Decimal("0.0002"), "ETH": Decimal("0.003")}
-# Rolling 24-hour withdrawal limits per KYC tier (tier 0 cannot withdraw at all).
-DAILY_WITHDRAWAL_LIMITS = {
-    1: {"USDT": Decimal("100000"), "BTC": Decimal("2"), "ETH": Decimal("30")},
-}
 SECURITY_COOLDOWN = timedelta(hours=24)
 FAUCET_AMOUNTS = {"USDT": Decimal("10000"), "BTC": Decimal("0.5"), "ETH": Decimal("5")}
 
@@ -142,8 +138,9 @@ def withdrawal_create(
 ) -> Withdrawal:
     """The money part of a withdrawal, after the trader proved who they are.
 
-    The user's row is locked first, so one user's withdrawals (and the daily limit sum)
-    are decided one at a time; the ledger's conditional update refuses any overdraft.
+    The user's row is locked first, so one user's withdrawals (and the daily limit sum the
+    registered ``withdrawal`` checks compute) are decided one at a time; the ledger's
+    conditional update refuses any overdraft.
     """
     tier = kyc_tier(user=user)
     if tier < 1:
@@ -153,7 +150,8 @@ def withdrawal_create(
         with transaction.atomic(durable=True):
             locked = User.objects.select_for_update().get(pk=user.pk)
             _check_cooldown(locked)
-            _check_daily_limit(locked, asset=asset, amount=amount, tier=tier)
+            # the daily limit and any other rule a higher app registered (risk, compliance)
+            checks.run("withdrawal", user=locked, asset=asset, amount=amount, address=address, tier=tier)
             withdrawal = Withdrawal.objects.create(
                 user=locked, asset=asset, amount=amount, fee=fee, address=address, idempotency_key=idempotency_key
             )
@@ -208,21 +206,6 @@ def _check_cooldown(user: User) -> None:
                 f"Withdrawals are paused for 24 hours after a {what} (until {until:%Y-%m-%d %H:%M} UTC).",
                 code="withdrawal_locked",
             )
-
-
-def _check_daily_limit(user: User, *, asset: str, amount: Decimal, tier: int) -> None:
-    limit = DAILY_WITHDRAWAL_LIMITS.get(tier, {}).get(asset, Decimal(0))
-    since = timezone.now() - timedelta(hours=24)
-    used = Withdrawal.objects.filter(user=user, asset=asset, created_at__gte=since).exclude(
-        status=WithdrawalStatus.REJECTED
-    ).aggregate(total=Sum("amount"))["total"] or Decimal(0)
-    if used + amount > limit:
-        left = max(limit - used, Decimal(0))
-        raise DomainError(
-            f"This exceeds your 24-hour {asset} withdrawal limit of {limit:f} (left: {left:f}).",
-            code="limit_exceeded",
-            fields={"amount": [f"At most {left:f} {asset} more in the next 24 hours."]},
-        )
 
 
 def withdrawal_approve(*, withdrawal_id: int, actor: User | None, network_txid: str = "") -> Withdrawal:

@@ -28,6 +28,8 @@ from ledger.services import IdempotencyConflict, TransferRequest, system_account
 from marketdata.models import Instrument, InstrumentKind, OptionType
 from marketdata.options import live_index, series_price
 from marketdata.selectors import index_twap
+from risk import core as risk_core
+from risk import services as risk
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from trading.formatting import decimal_string, utc_string
 from trading.idempotency import parse_client_order_id as _parse_client_order_id
@@ -106,11 +108,10 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
     instrument = _tradable_series(series, now=now)
     contracts_value = parse_decimal(contracts, field="contracts", step=instrument.lot_size, what="lot size")
     held = _held_contracts(user=user, instrument=instrument)
-    if side == OptionSide.SELL:
-        if contracts_value > held:
-            raise _insufficient_position(instrument, held)
-    else:  # a quote that no order could use is not given (the order checks again, at fill)
-        _check_position_limit(instrument, held=held, contracts=contracts_value)
+    if side == OptionSide.SELL and contracts_value > held:
+        raise _insufficient_position(instrument, held)
+    # a quote that no order could use is not given (the order is checked again, at fill)
+    risk.option_quote_precheck(user=user, instrument=instrument, side=side, contracts=contracts_value, held=held)
     price = series_price(instrument=instrument, now=now)
     unit = price.ask_usdt if side == OptionSide.BUY else price.bid_usdt
     with transaction.atomic(durable=True):
@@ -141,16 +142,10 @@ def option_quotes_purge(*, now: datetime | None = None, older_than: timedelta = 
     return deleted
 
 
-def _check_position_limit(instrument: Instrument, *, held: Decimal, contracts: Decimal) -> None:
-    underlying = instrument.base
-    limit = Decimal(settings.OPTION_POSITION_LIMIT_CONTRACTS[underlying])
-    if held + contracts > limit:
-        raise DomainError(
-            f"At most {decimal_string(limit)} contracts of one {underlying} series; you hold {decimal_string(held)}.",
-            code="position_limit",
-            status=422,
-            fields={"contracts": [f"At most {decimal_string(max(limit - held, Decimal(0)))} more."]},
-        )
+def _premium_open(user: User) -> Decimal:
+    """Premium paid for the trader's open positions (the premium limit's usage)."""
+    total = OptionPosition.objects.filter(user=user, status=PositionStatus.OPEN).aggregate(total=Sum("cost_usdt"))
+    return total["total"] or Decimal(0)
 
 
 def _held_contracts(*, user: User, instrument: Instrument) -> Decimal:
@@ -227,6 +222,7 @@ def options_order_place(
         if existing is not None:
             return _replay(existing, request_hash), True
 
+    risk.order_rate_take(user=user)
     if quote_uuid is not None:
         fill = _fill_from_quote(user=user, quote_id=quote_uuid, now=now)
     else:
@@ -337,6 +333,18 @@ def _execute(
         if fill.quote is not None and OptionOrder.objects.filter(quote=fill.quote).exists():
             raise _quote_used()
         position = OptionPosition.objects.select_for_update().filter(user=user, instrument=fill.instrument).first()
+        held = position.contracts if position is not None and position.status == PositionStatus.OPEN else Decimal(0)
+        risk.option_order_admit(
+            user=user,
+            instrument=fill.instrument,
+            order=risk_core.OptionOrder(
+                side=fill.side,
+                contracts=fill.contracts,
+                total_usdt=fill.total_usdt,
+                held=held,
+                premium_open=_premium_open(user) if fill.side == OptionSide.BUY else Decimal(0),
+            ),
+        )
         if fill.side == OptionSide.BUY:
             order = _open(
                 user=user,
@@ -389,20 +397,6 @@ def _open(
     total = fill.total_usdt
     if position is not None and position.status in (PositionStatus.EXERCISED, PositionStatus.EXPIRED):
         raise Conflict(f"{fill.instrument.symbol} has expired; it can no longer be traded.", code="series_expired")
-    held = position.contracts if position is not None and position.status == PositionStatus.OPEN else Decimal(0)
-    _check_position_limit(fill.instrument, held=held, contracts=fill.contracts)
-    exposure_limit = Decimal(settings.OPTION_EXPOSURE_LIMIT_USDT)
-    exposure = OptionPosition.objects.filter(user=user, status=PositionStatus.OPEN).aggregate(total=Sum("cost_usdt"))[
-        "total"
-    ] or Decimal(0)
-    if exposure + total > exposure_limit:
-        raise DomainError(
-            f"Your open option positions may cost at most {decimal_string(exposure_limit)} USDT in premium "
-            f"(now {decimal_string(exposure)} USDT).",
-            code="position_limit",
-            status=422,
-        )
-
     if position is None:
         position = OptionPosition(
             user=user, instrument=fill.instrument, series=fill.instrument.symbol, underlying=underlying

@@ -49,6 +49,8 @@ from ledger.services import TransferRequest, system_account, system_bucket, tran
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
 from notifications.services import notification_create
+from risk import core as risk_core
+from risk import selectors as risk_selectors
 from trading.dependencies import REDIS, dependency, unavailable
 from trading.formatting import utc_string
 from trading.leases import Singleton, fenced
@@ -412,6 +414,7 @@ class EngineRunner:
         book, units = self.book, self.units
         live = self.live
         refused = []  # events for orders the book never sees
+        halted = new and self._halted()
         for order_id, reason in self.unrestorable.items():
             order = live[order_id]
             refused.append((CANCELLED, book.seq, order_id, order.user_id, reason, None))
@@ -423,6 +426,10 @@ class EngineRunner:
             if row[23] is not None:
                 # cancelled before the engine took it: it ends here, unmatched
                 refused.append((CANCELLED, book.seq, order.id, order.user_id, Cancel.USER, None))
+                continue
+            if halted:
+                # taken before the halt's commit and not matched yet: they do not trade now
+                refused.append((REJECTED, book.seq, order.id, risk_core.HALTED_REASON, "place"))
                 continue
             if order.id in self.poison:
                 order.invalid = True
@@ -438,6 +445,11 @@ class EngineRunner:
             if order_id in book:
                 book.cancel(order_id)
         return refused + book.drain()
+
+    def _halted(self) -> bool:
+        """The symbol, its base asset or the platform is halted (as this process last read
+        it: within RISK_CACHE_SECONDS of the change)."""
+        return risk_selectors.state_of(symbols=(self.symbol, self.base)).state == risk_core.HALTED
 
     @staticmethod
     def _place(book, units, order, row) -> None:

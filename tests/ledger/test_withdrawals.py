@@ -17,7 +17,8 @@ from accounts.services import kyc_decide, password_change, two_factor_confirm, t
 from ledger.models import LedgerAccount, SystemRole, Transfer, TransferRejection, Withdrawal, WithdrawalStatus
 from ledger.selectors import balance_of
 from ledger.services import withdrawal_approve, withdrawal_reject
-from ledger.services.funding import DAILY_WITHDRAWAL_LIMITS, WITHDRAWAL_FEES
+from ledger.services.funding import WITHDRAWAL_FEES
+from risk.selectors import limit_value
 from tests.accounts.helpers import assert_error, next_time_step
 from tests.factories import UserFactory, enable_totp, totp_code
 from trading.errors import DomainError
@@ -222,7 +223,7 @@ def test_unknown_asset_is_400(auth_api, trader):
 
 
 def test_over_the_daily_limit(auth_api, trader, staff):
-    limit = DAILY_WITHDRAWAL_LIMITS[1]["BTC"]
+    limit = limit_value("daily_withdrawal", target="BTC", tier=1, user_id=trader.user.pk)
     assert limit == Decimal("2")
 
     before = _snapshot()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -27,6 +27,8 @@ from ledger.models import SystemRole, TransferKind
 from ledger.services import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import index_is_fresh, index_latest
+from risk import core as risk_core
+from risk import services as risk
 from trading import workers
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
 from trading.idempotency import parse_client_order_id, request_hash
@@ -266,30 +268,6 @@ def _ceil_tick(value: Decimal, tick: Decimal) -> Decimal:
     return (value / tick).to_integral_value(rounding=ROUND_CEILING) * tick
 
 
-def _floor_tick(value: Decimal, tick: Decimal) -> Decimal:
-    return (value / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
-
-
-def _check_band(request: OrderRequest, index: Decimal | None) -> None:
-    band = Decimal(settings.SPOT_PRICE_BAND)
-    if index is None:
-        return
-    low, high = index * (1 - band), index * (1 + band)
-    for field in ("price", "stop_price"):
-        value = getattr(request, field)
-        if value is not None and not low <= value <= high:
-            raise ValidationFailed(
-                f"{field} {value} is more than {band * 100:.0f}% away from the index {index}.",
-                code="price_out_of_band",
-                fields={
-                    field: [
-                        f"Between {_floor_tick(low, request.instrument.tick_size)} and "
-                        f"{_ceil_tick(high, request.instrument.tick_size)}."
-                    ]
-                },
-            )
-
-
 def _last_price(symbol: str) -> Decimal | None:
     return EngineState.objects.filter(symbol=symbol).values_list("last_price", flat=True).first()
 
@@ -332,26 +310,17 @@ def _protect_and_hold(request: OrderRequest, index: Decimal | None) -> tuple[Dec
     return protect, quantize("USDT", protect * qty, rounding=ROUND_CEILING), notional
 
 
-def check_size(request: OrderRequest, notional: Decimal) -> None:
-    check_notional(request.instrument, notional)
-
-
-def check_notional(instrument: Instrument, notional: Decimal) -> None:
-    """The pair's minimum and the platform's maximum order value (RFQ applies them too)."""
-    if notional < instrument.min_notional:
-        raise ValidationFailed(
-            f"The order is worth {notional:.2f} USDT; "
-            f"the minimum on {instrument.symbol} is {instrument.min_notional.normalize():f}.",
-            code="min_notional",
-            fields={"quantity": [f"At least {instrument.min_notional.normalize():f} USDT."]},
-        )
-    limit = Decimal(settings.SPOT_MAX_ORDER_NOTIONAL)
-    if notional > limit:
-        raise ValidationFailed(
-            f"The order is worth {notional:.2f} USDT; the maximum per order is {limit.normalize():f}.",
-            code="max_order_size",
-            fields={"quantity": [f"At most {limit.normalize():f} USDT."]},
-        )
+def risk_facts(request: OrderRequest, notional: Decimal = Decimal(0)) -> risk_core.SpotOrder:
+    """The order as the risk checks read it."""
+    return risk_core.SpotOrder(
+        side=request.side,
+        type=request.type,
+        quantity=request.quantity,
+        notional=notional,
+        price=request.price,
+        stop_price=request.stop_price,
+        tick=request.instrument.tick_size,
+    )
 
 
 # --- writes -------------------------------------------------------------------------------------------
@@ -369,16 +338,16 @@ class Priced:
 
 def order_price(*, user: User, request: OrderRequest) -> tuple[SpotOrder | None, Priced]:
     """The checks before any write: a replayed ``client_order_id`` (returned as the first
-    item), the price band, the hold and the order's size."""
+    item), the hold, and the pre-trade risk checks on the order itself (rate, price band,
+    value, quantity)."""
     fingerprint = request.fingerprint()
     if request.client_order_id:
         existing = SpotOrder.objects.filter(user=user, client_order_id=request.client_order_id).first()
         if existing is not None:
             return _replay(existing, fingerprint), Priced(fingerprint, None, Decimal(0))
     index = _index(request.instrument)
-    _check_band(request, index)
     protect, hold, notional = _protect_and_hold(request, index)
-    check_size(request, notional)
+    risk.spot_order_precheck(user=user, instrument=request.instrument, order=risk_facts(request, notional), index=index)
     return None, Priced(fingerprint, protect, hold)
 
 
@@ -417,9 +386,10 @@ def order_enter(
     *, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal, status: str = SpotStatus.NEW
 ) -> tuple[SpotOrder, bool]:
     """The one way an order enters the book's tables: lock the trader's row, replay a known
-    ``client_order_id``, apply the open-order limit, insert the order and hold what it may
-    cost. Runs in the caller's transaction (order entry's own, or smart routing's, which
-    then splits the hold among the children). Returns ``(order, replayed)``."""
+    ``client_order_id``, pass the risk checks that need the lock (trading state, open
+    orders, position), insert the order and hold what it may cost. Runs in the caller's
+    transaction (order entry's own, or smart routing's, which then splits the hold among
+    the children). Returns ``(order, replayed)``."""
     instrument = request.instrument
     hold_asset = "USDT" if request.side == BUY else instrument.base
     # NO KEY UPDATE: serialises this trader's order entries without blocking the foreign
@@ -430,11 +400,12 @@ def order_enter(
         existing = SpotOrder.objects.filter(user=locked, client_order_id=request.client_order_id).first()
         if existing is not None:
             return _replay(existing, fingerprint), True
-    open_orders = SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count()
-    if open_orders >= settings.SPOT_MAX_OPEN_ORDERS and user.email != settings.MARKET_MAKER_EMAIL:
-        raise Conflict(
-            f"You have {open_orders} open orders, the most allowed; cancel some first.", code="max_open_orders"
-        )
+    risk.spot_order_admit(
+        user=user,
+        instrument=instrument,
+        order=risk_facts(request),
+        open_orders=SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count,
+    )
     order = SpotOrder.objects.create(
         user=locked,
         symbol=instrument.symbol,
@@ -504,3 +475,21 @@ def spot_order_wait(*, order_id: int, until_final: bool = False, wait: float | N
             return order
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def spot_orders_cancel_all(*, symbols=None, user_id: int | None = None) -> int:
+    """Ask the runners to cancel every live order on ``symbols`` (all when None), of one user
+    or everyone's (a kill switch's cancel-all). Runs in the caller's transaction; the
+    runners are woken when it commits. Returns how many orders were asked."""
+    live = SpotOrder.objects.filter(status__in=LIVE_STATUSES, cancel_requested_at__isnull=True)
+    if symbols is not None:
+        live = live.filter(symbol__in=list(symbols))
+    if user_id is not None:
+        live = live.filter(user_id=user_id)
+    affected = sorted(set(live.values_list("symbol", flat=True)))
+    now = timezone.now()
+    count = live.update(cancel_requested_at=now, updated_at=now)
+    for symbol in affected:
+        _notify_in_transaction(symbol)
+        transaction.on_commit(lambda symbol=symbol: engine_wake(symbol))
+    return count

@@ -24,13 +24,15 @@ from django.utils import timezone
 
 from accounts.models import User
 from ledger.services import TransferRequest, transfers_execute, user_account
+from risk import core as risk_core
+from risk import services as risk
 from trading.errors import Conflict, DomainError, ValidationFailed
 from trading.money import parse_decimal, quantize
 
 from ..engine import BUY, SELL
 from ..models import RfqQuote
 from ..routing_selectors import route_sources
-from .entry import check_notional, spot_instrument
+from .entry import spot_instrument
 
 BPS = Decimal(10_000)
 
@@ -87,7 +89,7 @@ def rfq_quote_create(*, user, symbol: str, side: str, quantity) -> RfqQuote:
         price = (vwap * (1 + spread) / tick).to_integral_value(ROUND_CEILING) * tick
     else:
         price = (vwap * (1 - spread) / tick).to_integral_value(ROUND_FLOOR) * tick
-    check_notional(instrument, price * quantity)
+    risk.notional_check(user=user, instrument=instrument, notional=price * quantity)
     now = timezone.now()
     return RfqQuote.objects.create(
         user=user,
@@ -105,8 +107,10 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
     """Execute the quote at its price; returns ``(quote, replayed)``."""
     from ..routing_selectors import rfq_quote_get
 
-    rfq_quote_get(user=user, quote_id=quote_id)  # another trader's quote: 404 before any lock
+    found = rfq_quote_get(user=user, quote_id=quote_id)  # another trader's quote: 404 before any lock
     maker = _market_maker()
+    if found.accepted_at is None:
+        risk.order_rate_take(user=user)
     with transaction.atomic(durable=True):
         quote = RfqQuote.objects.select_for_update().get(pk=quote_id)
         if quote.accepted_at is not None:
@@ -115,6 +119,17 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
             raise Conflict("This quote was already accepted.", code="quote_used")
         if (now or timezone.now()) >= quote.expires_at:
             raise QuoteExpired("The quote has expired; ask for a new one.")
+        instrument = spot_instrument(quote.symbol)
+        # the trader's row, as order entry locks it: their limits are decided one at a time
+        User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+        risk.spot_order_admit(
+            user=user,
+            instrument=instrument,
+            order=risk_core.SpotOrder(
+                side=quote.side, type="limit", quantity=quote.quantity, notional=quote.price * quote.quantity
+            ),
+            open_orders=lambda: 0,  # a block trade leaves nothing open
+        )
         base = quote.symbol.split("-")[0]
         buyer, seller = (user.pk, maker.pk) if quote.side == BUY else (maker.pk, user.pk)
         # one amount both ways; the cent-micro goes to the market maker

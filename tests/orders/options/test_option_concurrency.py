@@ -15,6 +15,7 @@ from django.db import connection
 from ledger.models import Transfer
 from orders.models import OptionExercise, OptionOrder, OptionPosition
 from orders.options.services import options_expire, options_order_place
+from tests.risk.helpers import limit_set
 from trading.errors import DomainError
 from trading.models import OutboxEvent
 
@@ -123,8 +124,8 @@ def buy_with_id(user, series):
     )
 
 
-def test_concurrent_buys_respect_the_position_limit(series, settings):
-    settings.OPTION_POSITION_LIMIT_CONTRACTS = {"BTC": "3", "ETH": "3"}
+def test_concurrent_buys_respect_the_position_limit(series):
+    limit_set("max_series_contracts", 3, target="BTC")
     user = trader()
     outcomes = run_concurrently([lambda: buy(user, series, "1") for _ in range(5)])
     assert codes(outcomes) == ["position_limit", "position_limit"]

@@ -18,6 +18,7 @@ from marketdata.models import Instrument
 from orders.models import OptionOrder, OptionPosition, OptionQuote
 from orders.options.services import options_order_place, options_quote
 from tests.accounts.helpers import assert_error
+from tests.risk.helpers import limit_set
 from trading.models import OutboxEvent
 
 from ..conftest import FUNDS, INDEX, clearing_usdt, client_for, pick_series, print_index, trader, usdt_available
@@ -321,8 +322,8 @@ def test_insufficient_usdt_is_refused_with_nothing_written(btc_call):
     filled(order(client, quote_id=q["quote_id"]))
 
 
-def test_position_and_exposure_limits(funded_api, btc_call, settings):
-    settings.OPTION_POSITION_LIMIT_CONTRACTS = {"BTC": "2", "ETH": "10"}
+def test_position_and_exposure_limits(funded_api, btc_call):
+    limit_set("max_series_contracts", 2, target="BTC")
     filled(order(funded_api, series=btc_call.symbol, side="buy", contracts="1.5", limit_price_usdt="999999"))
     error = assert_error(
         order(funded_api, series=btc_call.symbol, side="buy", contracts="0.51", limit_price_usdt="999999"),
@@ -335,14 +336,14 @@ def test_position_and_exposure_limits(funded_api, btc_call, settings):
     paid = OptionPosition.objects.get().cost_usdt
     other = pick_series("BTC", "P")
     price = Decimal(quote(funded_api, other)["price_usdt"])
-    settings.OPTION_EXPOSURE_LIMIT_USDT = f"{paid + price - Decimal('0.01'):f}"
+    limit_set("max_option_premium", paid + price - Decimal("0.01"))
     assert_error(
         order(funded_api, series=other.symbol, side="buy", contracts="1", limit_price_usdt="999999"),
         422,
         "position_limit",
     )
     nothing_written(orders=2, outbox=2)
-    settings.OPTION_EXPOSURE_LIMIT_USDT = f"{paid + price:f}"
+    limit_set("max_option_premium", paid + price)
     filled(order(funded_api, series=other.symbol, side="buy", contracts="1", limit_price_usdt=f"{price:f}"))
 
 

@@ -9,6 +9,7 @@ import pytest
 from ledger.models import Transfer
 from orders.models import SpotOrder, SpotStatus
 from tests.orders.conftest import print_index
+from tests.risk.helpers import limit_set
 
 from .conftest import available, client_for, funded_trader, held
 
@@ -163,8 +164,8 @@ def test_market_buys_hold_at_the_protection_price_and_need_a_live_index(alice):
     assert error(stale)[:2] == (503, "index_stale")
 
 
-def test_open_order_limit(alice, settings):
-    settings.SPOT_MAX_OPEN_ORDERS = 2
+def test_open_order_limit(alice):
+    limit_set("max_open_orders", 2)
     client = client_for(alice)
     for _ in range(2):
         assert post(client, side="buy", type="limit", price="60000.00", quantity="0.01").status_code == 201
