@@ -228,7 +228,7 @@ def trading_state_set(
         raise ValidationFailed("Say why (reason).", fields={"reason": ["Required."]})
     target = state_target(scope, target)
     now = timezone.now()
-    with transaction.atomic(durable=True):
+    with transaction.atomic():  # or the admin's, whose change view opens one
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STATE_LOCK])
@@ -270,7 +270,7 @@ def trading_state_set(
 
 def risk_limit_save(*, limit: RiskLimit, actor) -> RiskLimit:
     """Create or change an override, in the audit trail."""
-    with transaction.atomic(durable=True):
+    with transaction.atomic():  # or the admin's, whose change view opens one
         created = limit.pk is None
         before = None if created else RiskLimit.objects.select_for_update().filter(pk=limit.pk).first()
         limit.save()
@@ -292,7 +292,7 @@ def risk_limit_save(*, limit: RiskLimit, actor) -> RiskLimit:
 
 
 def risk_limit_delete(*, limit: RiskLimit, actor) -> None:
-    with transaction.atomic(durable=True):
+    with transaction.atomic():  # or the admin's, whose change view opens one
         audit_append(
             actor=actor,
             action="risk.limit_deleted",

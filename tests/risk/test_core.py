@@ -145,7 +145,7 @@ def test_gcra_allows_the_burst_then_the_rate():
     rate, burst, tat, now = 10.0, 5.0, 0.0, 100.0
     allowed = 0
     for _ in range(20):  # all at one instant: the burst passes, the rest waits
-        ok, tat, retry = core.gcra(tat, now, rate=rate, burst=burst)
+        ok, tat, _ = core.gcra(tat, now, rate=rate, burst=burst)
         allowed += ok
     assert allowed == 5
     assert not core.gcra(tat, now, rate=rate, burst=burst)[0]
