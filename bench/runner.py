@@ -9,8 +9,8 @@ are inserted before the runner starts, so only the runner is timed:
 
 * the first ``--verify`` orders go through the real ``spot_order_place``;
 * the rest through a bulk path that builds each order with the product's own parsing and
-  hold functions (``order_request``, ``_check_band``, ``_protect_and_hold``,
-  ``check_size``, ``fingerprint``) and writes the same ``SpotOrder`` row, the same hold
+  hold functions (``order_request``, ``_protect_and_hold``, ``fingerprint``) and the risk
+  core's checks on the order (band, value, quantity, with the trader's limits) and writes the same ``SpotOrder`` row, the same hold
   ``Transfer`` (id ``spot:<id>:hold:0``, same payload hash, same accounts) and the same
   account counters, many orders per statement. The benchmark checks that the bulk path
   builds exactly what ``spot_order_place`` wrote for the ``--verify`` orders, and runs
@@ -170,11 +170,14 @@ class BulkOrders:
     """Orders and holds as ``spot_order_place`` writes them, many per statement."""
 
     def __init__(self):
+        from accounts.models import User
         from ledger.models import SystemRole
         from ledger.services import system_account, user_account
         from orders.spot.services import entry as spot
+        from risk import core as risk_core
+        from risk import services as risk
 
-        self.spot = spot
+        self.spot, self.risk, self.risk_core, self.User = spot, risk, risk_core, User
         # one instrument lookup instead of one per order (the parse reads it by symbol)
         spot.spot_instrument = lru_cache(maxsize=None)(spot.spot_instrument)
         self.user_account = lru_cache(maxsize=None)(lambda user_id, asset: user_account(user_id=user_id, asset=asset))
@@ -200,9 +203,12 @@ class BulkOrders:
 
         spot = self.spot
         request = spot.order_request(**{"symbol": SYMBOL, **data})
-        spot._check_band(request, INDEX)
         protect, hold, notional = spot._protect_and_hold(request, INDEX)
-        spot.check_size(request, notional)
+        facts = spot.risk_facts(request, notional)
+        limits = self.risk.spot_limits(self.User(pk=user_id), request.instrument)
+        refusal = self.risk_core.band_refusal(facts, limits, INDEX) or self.risk_core.size_refusal(facts, limits)
+        if refusal is not None:
+            raise SystemExit(f"bench order refused by the risk checks: {refusal.message}")
         hold_asset = "USDT" if request.side == "buy" else request.instrument.base
         order = SpotOrder(
             user_id=user_id,
