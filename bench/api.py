@@ -117,6 +117,7 @@ def prepare(args) -> list[str]:
     from accounts.models import User
     from ledger.services import deposit_credit
     from marketdata.services import instruments_sync
+    from risk.models import RiskLimit
 
     call_command("migrate", interactive=False, verbosity=0)
     print_index()
@@ -131,6 +132,11 @@ def prepare(args) -> list[str]:
             created += 1
         users.append(user)
     log(f"==> {len(users)} traders ({created} new, funded 10,000,000 USDT and 1,000 BTC each)")
+    # the traders hold more BTC than a retail account may: this database lifts the position
+    # limit for everyone (an override row, as staff would), so every order runs every check
+    RiskLimit.objects.update_or_create(
+        name="max_position", target="BTC", tier=None, user=None, defaults={"value": Decimal(10) ** 9}
+    )
     return [str(AccessToken.for_user(user)) for user in users]
 
 
