@@ -4,6 +4,7 @@
 //   market.js   the markets overview, /markets/
 //   trade.js    one spot market, /markets/<SYMBOL>/: chart, book, trades and the trading desk
 //   options.js  the option chain and the USDT-mode ticket, /options/
+//   account.js  the account page's Limits panel, /account/
 //   style.css   the site's styles and the Inter font
 import { build } from "esbuild";
 import { mkdirSync } from "node:fs";
@@ -17,6 +18,7 @@ await build({
     market: "frontend/market.js",
     trade: "frontend/trade.js",
     options: "frontend/options.js",
+    account: "frontend/account.js",
     style: "frontend/app.css",
   },
   bundle: true,

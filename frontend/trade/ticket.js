@@ -4,6 +4,7 @@
 import { api, clientOrderId } from "../lib/api.js";
 import { add, canonical, cmp, fitSteps, fromUnits, isZero, mul, ONE, parse, round, sub, toText, ZERO } from "../lib/decimal.js";
 import { formatNumber } from "../lib/format.js";
+import { maxQuantity } from "../lib/limits.js";
 import { $, $$, listItems, setVisible } from "../lib/dom.js";
 import { statusLabel } from "./orders.js";
 
@@ -59,6 +60,7 @@ export function createTicket(page, { cfg, market, balances, places, onPlaced = (
   let side = "buy";
   let marketIn = "base"; // a market buy by BTC quantity or by USDT amount
   let busy = false;
+  let limits = null; // GET /api/v1/risk/limits: the ticket shows the largest quantity they allow
 
   const type = () => typeSelect.value;
   const byQuote = () => type() === "market" && side === "buy" && marketIn === "quote";
@@ -158,7 +160,26 @@ export function createTicket(page, { cfg, market, balances, places, onPlaced = (
     return best ? parse(best[0]) : market.lastPrice ? parse(market.lastPrice) : null;
   }
 
+  function showMaxQuantity() {
+    const cell = $(form, "[data-field=max-quantity]");
+    if (!cell) return;
+    const reference = referencePrice();
+    const most = limits
+      ? maxQuantity(limits, {
+          symbol: cfg.symbol,
+          base: cfg.base,
+          side,
+          type: type(),
+          price: reference ? toText(reference) : null,
+          held: balances.get(cfg.base)?.total || "0",
+          lot,
+        })
+      : null;
+    cell.textContent = most ? `Max ${qty(toText(most))} ${cfg.base} per order` : "";
+  }
+
   function estimate() {
+    showMaxQuantity();
     const availableAsset = side === "buy" ? cfg.quote : cfg.base;
     const balance = balances.get(availableAsset);
     const available = balance ? parse(balance.available) : null;
@@ -281,6 +302,12 @@ export function createTicket(page, { cfg, market, balances, places, onPlaced = (
   form.addEventListener("input", estimate);
   form.addEventListener("submit", place);
   layout();
+  api("/api/v1/risk/limits")
+    .then((data) => {
+      limits = data;
+      showMaxQuantity();
+    })
+    .catch(() => {}); // signed out, or the API is away: the ticket works without the hint
 
   return {
     estimate,
