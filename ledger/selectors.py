@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
 
 from trading.money import ASSETS
@@ -31,6 +32,20 @@ def balances_for(*, user) -> list[Balance]:
         else:
             result.append(Balance(asset, account.available, account.held, account.balance))
     return result
+
+
+def total_of(*, user_id: int, asset: str) -> Decimal:
+    """One asset's total balance (held included), in one small query: order entry's risk
+    checks read it for every buy."""
+    sql = f"SELECT credits_posted, debits_posted FROM {LedgerAccount._meta.db_table} WHERE user_id = %s AND asset = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, asset])
+        row = cursor.fetchone()
+    if row is None:
+        return Decimal(0)
+    field = LedgerAccount._meta.get_field("credits_posted")  # integer units on SQLite
+    credits, debits = (field.from_db(value, connection) for value in row)
+    return credits - debits
 
 
 def balance_of(*, user, asset: str) -> Balance:

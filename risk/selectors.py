@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -136,14 +137,59 @@ class StateView:
 
 
 def _states() -> dict[tuple[str, str], tuple[str, str]]:
-    return {(s.scope, s.target): (s.state, s.reason) for s in TradingState.objects.all()}
+    rows = TradingState.objects.values_list("scope", "target", "state", "reason")
+    return {(scope, target): (state, reason) for scope, target, state, reason in rows}
 
 
-def state_of(*, symbols=(), user_id: int | None = None, fresh: bool = False) -> StateView:
+_APPLY = "SELECT scope, target, state, reason FROM {table} WHERE scope = {platform} OR (scope = {symbol} AND target IN ({symbols})) OR (scope = {user} AND target = {user_id})"  # noqa: E501
+
+
+def _states_that_apply(symbols, user_id: int | None, *, lock_key: int | None = None) -> dict:
+    """Only the rows that can apply to one order. Order entry reads them for every order,
+    after taking ``lock_key`` shared (``pg_advisory_xact_lock_shared``): on PostgreSQL both
+    travel in one round trip, two statements, so the read's snapshot is taken after the lock."""
+    symbols = list(symbols) or [""]
+    if connection.vendor == "postgresql":
+        from psycopg import sql
+
+        query = sql.SQL(_APPLY).format(
+            table=sql.Identifier(TradingState._meta.db_table),
+            platform=sql.Literal(core.PLATFORM),
+            symbol=sql.Literal(core.SYMBOL),
+            symbols=sql.SQL(", ").join(sql.Literal(symbol) for symbol in symbols),
+            user=sql.Literal(core.USER),
+            user_id=sql.Literal(str(user_id or "")),
+        )
+        if lock_key is not None:
+            query = sql.SQL("SELECT pg_advisory_xact_lock_shared({}); ").format(sql.Literal(lock_key)) + query
+        with connection.cursor() as cursor:
+            cursor.execute(query.as_string(connection.connection))
+            if lock_key is not None:
+                cursor.nextset()
+            rows = cursor.fetchall()
+    else:
+        query = _APPLY.format(
+            table=TradingState._meta.db_table,
+            platform="%s",
+            symbol="%s",
+            symbols=", ".join(["%s"] * len(symbols)),
+            user="%s",
+            user_id="%s",
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(query, [core.PLATFORM, core.SYMBOL, *symbols, core.USER, str(user_id or "")])
+            rows = cursor.fetchall()
+    return {(scope, target): (state, reason) for scope, target, state, reason in rows}
+
+
+def state_of(*, symbols=(), user_id: int | None = None, lock_key: int | None = None) -> StateView:
     """The strictest state over the platform, ``symbols`` (a pair and its underlying, or an
-    option series' underlying) and the user. ``fresh`` reads the table now (order entry,
-    under its lock); otherwise the per-process cache (the engine runner, pages)."""
-    states = _states() if fresh else _cached("states", _states)
+    option series' underlying) and the user. With ``lock_key``, read now under that shared
+    lock (order entry); otherwise from the per-process cache (the engine runner, pages)."""
+    if lock_key is not None:
+        states = _states_that_apply(symbols, user_id, lock_key=lock_key)
+    else:
+        states = _cached("states", _states)
     return state_from(states, symbols=symbols, user_id=user_id)
 
 

@@ -23,6 +23,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import User
+from ledger.selectors import total_of
 from marketdata.models import Instrument
 from trading.audit import audit_append
 from trading.errors import DomainError, NotFound, ValidationFailed
@@ -86,10 +87,7 @@ def order_rate_take(*, user) -> None:
 def trading_state_guard(*, symbols, user_id: int) -> selectors.StateView:
     """The trading state as committed, read inside the caller's transaction and held: a
     state change waits for this transaction, and this one for a change in flight."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [STATE_LOCK])
-    return selectors.state_of(symbols=symbols, user_id=user_id, fresh=True)
+    return selectors.state_of(symbols=symbols, user_id=user_id, lock_key=STATE_LOCK)
 
 
 def state_admit(*, symbols, user_id: int, reduces: bool) -> None:
@@ -134,7 +132,7 @@ def spot_order_admit(*, user, instrument: Instrument, order: core.SpotOrder, ope
     usage = core.SpotUsage(
         open_orders=open_orders() if found["max_open_orders"] is not None else 0,
         base_held=(
-            selectors.holdings(user=user)[instrument.base]
+            total_of(user_id=user.pk, asset=instrument.base)
             if found["max_position"] is not None and order.side == core.BUY
             else Decimal(0)
         ),

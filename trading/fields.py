@@ -121,6 +121,12 @@ class ExactDecimalField(models.Field):
     def _from_sqlite(self, value, expression, connection):
         return None if value is None else self.from_units(value)
 
+    def from_db(self, value, connection):
+        """A value plain SQL read from this column (the ORM converts its own reads)."""
+        if value is None or connection.vendor != "sqlite":
+            return value
+        return self.from_units(value)
+
     def formfield(self, **kwargs):
         return super().formfield(
             **{

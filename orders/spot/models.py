@@ -94,6 +94,12 @@ class SpotOrder(models.Model):
                 condition=Q(status__in=["open", "partially_filled", "triggered_pending"]),
                 name="spot_live_by_symbol",
             ),
+            # the open-order limit's count, for every order entered
+            models.Index(
+                fields=["user"],
+                condition=Q(status__in=["new", "open", "partially_filled", "triggered_pending"]),
+                name="spot_live_by_user",
+            ),
             models.Index(
                 fields=["symbol"],
                 condition=Q(cancel_requested_at__isnull=False)

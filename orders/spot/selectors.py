@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Q
 
 from trading.errors import NotFound, ValidationFailed
@@ -19,6 +20,18 @@ SPOT_STATUS_FILTERS = {
     "closed": list(FINAL_STATUSES),
     "all": None,
 }
+
+
+def open_order_count(*, user_id: int) -> int:
+    """How many live orders the trader has (the open-order limit's usage), in one plain
+    statement on a partial index: order entry counts them for every order."""
+    sql = (
+        f"SELECT count(*) FROM {SpotOrder._meta.db_table} "
+        f"WHERE user_id = %s AND status IN ({', '.join(['%s'] * len(LIVE_STATUSES))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, *LIVE_STATUSES])
+        return cursor.fetchone()[0]
 
 
 def spot_orders_for(*, user, status: str = "all", symbol: str | None = None):

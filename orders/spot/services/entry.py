@@ -36,6 +36,7 @@ from trading.money import parse_decimal, quantize, quantum
 
 from ..engine import BUY, FOK, GTC, IOC, LIMIT, MARKET, SELL, STOP_LIMIT, STOP_MARKET, TRAILING_STOP
 from ..models import LIVE_STATUSES, EngineState, SpotOrder, SpotStatus
+from ..selectors import open_order_count
 
 ORDER_TYPES = (MARKET, LIMIT, STOP_MARKET, STOP_LIMIT, TRAILING_STOP)
 PERCENT = Decimal("0.0001")
@@ -404,7 +405,7 @@ def order_enter(
         user=user,
         instrument=instrument,
         order=risk_facts(request),
-        open_orders=SpotOrder.objects.filter(user=locked, status__in=LIVE_STATUSES).count,
+        open_orders=lambda: open_order_count(user_id=user.pk),
     )
     order = SpotOrder.objects.create(
         user=locked,

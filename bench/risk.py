@@ -1,0 +1,222 @@
+"""The pre-trade risk check of one spot order, in process: its parts timed one by one, the
+product (limits and KYC tiers cached, invalidated on change) against the same checks with
+the cache off (every limit and the tier read from the database per order), side by side.
+
+Parts, for a BTC-USDT limit buy by a trader with a few overrides in the table:
+
+* ``core``: the pure checks alone (band by side, value, quantity, open orders, position) on
+  resolved limits: what the risk engine itself costs;
+* ``precheck``: ``risk.services.spot_order_precheck`` (before the entry's transaction): the
+  order rate (one Redis round trip in stack mode), the limits resolved, band, value, size;
+* ``precheck, no rate``: the same without the order-rate store (its Redis round trip apart);
+* ``admit``: ``spot_order_admit`` inside a transaction (rolled back), as order entry runs it
+  with the trader's row locked: the trading state read under the shared advisory lock, the
+  open-order count, the holding;
+* ``full``: precheck + admit, the whole pre-trade check of one order.
+
+Each part runs ``--checks`` times per round, variants alternating (product, uncached,
+product, ...); every call is timed with perf_counter_ns. Figures: median of the rounds' p50
+and p99 in microseconds, and the ratio uncached / product.
+
+    .venv/bin/python bench/risk.py [--checks 5000] [--rounds 3] [--database-url URL] [--redis-url URL]
+
+Needs PostgreSQL and Redis; uses a dedicated database (default trading_bench_risk), created
+and migrated if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/trading_bench_risk"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/7"
+GOAL_P99_US = 200.0
+INDEX = Decimal("65000.12")
+
+
+def _percentile(samples: list[int], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+
+
+def _setup(args):
+    from bench.common import db_params, stack_secret
+
+    params = db_params(args.database_url)
+    stack_secret()
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["REDIS_URL"] = args.redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import psycopg
+    from psycopg import sql
+
+    connect = {k: params[k] for k in ("host", "port", "user") if params[k]}
+    if params["password"]:
+        connect["password"] = params["password"]
+    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", [params["name"]]).fetchone():
+            print(f"==> creating database {params['name']}", flush=True)
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(params["name"])))
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _prepare():
+    from django.utils import timezone
+
+    from accounts.models import User
+    from ledger.services import deposit_credit
+    from marketdata.models import IndexPrint, Instrument
+    from marketdata.services import instruments_sync
+    from risk.models import RiskLimit
+
+    IndexPrint.objects.create(underlying="BTC", ts=timezone.now(), price=INDEX, stale=False, sources={})
+    IndexPrint.objects.create(underlying="ETH", ts=timezone.now(), price=Decimal("3400.55"), stale=False, sources={})
+    instruments_sync(index_prices={"BTC": INDEX, "ETH": Decimal("3400.55")})
+    user, created = User.objects.get_or_create(email="bench-risk@example.test")
+    if created:
+        deposit_credit(user=user, asset="USDT", amount=Decimal("1000000"), txid="bench-risk-usdt")
+        deposit_credit(user=user, asset="BTC", amount=Decimal("3"), txid="bench-risk-btc")
+    # a realistic table: a few platform, tier and user overrides (the rate lifted so the
+    # timed loop is never refused)
+    for name, target, tier, owner, value in (
+        ("max_order_quantity", "BTC-USDT", None, None, "80"),
+        ("max_position", "BTC", 1, None, "400"),
+        ("max_notional", "", None, user, "2000000"),
+        ("order_rate", "", None, user, "1000000"),
+        ("order_burst", "", None, user, "1000000"),
+    ):
+        RiskLimit.objects.update_or_create(
+            name=name, target=target, tier=tier, user=owner, defaults={"value": Decimal(value)}
+        )
+    return user, Instrument.objects.get(symbol="BTC-USDT")
+
+
+def _parts(user, instrument):
+    from django.db import transaction
+
+    from orders.spot.selectors import open_order_count
+    from risk import core, services
+
+    order = core.SpotOrder(
+        side="buy", type="limit", quantity=Decimal("0.1"), notional=Decimal("6500"), price=Decimal("65000.00")
+    )
+    limits = services.spot_limits(user, instrument, services.SPOT_LIMITS + services.SPOT_USAGE_LIMITS)
+    usage = core.SpotUsage(open_orders=3, base_held=Decimal("3"))
+
+    def count():
+        return open_order_count(user_id=user.pk)
+
+    def core_only():
+        assert core.spot_refusal(order, limits, usage, INDEX) is None
+
+    def precheck():
+        services.spot_order_precheck(user=user, instrument=instrument, order=order, index=INDEX)
+
+    def precheck_no_rate():
+        found = services.spot_limits(user, instrument)
+        assert (core.band_refusal(order, found, INDEX) or core.size_refusal(order, found)) is None
+
+    def admit():
+        with transaction.atomic():
+            services.spot_order_admit(user=user, instrument=instrument, order=order, open_orders=count)
+            transaction.set_rollback(True)
+
+    def full():
+        precheck()
+        admit()
+
+    return {
+        "core": core_only,
+        "precheck": precheck,
+        "precheck, no rate": precheck_no_rate,
+        "admit": admit,
+        "full": full,
+    }
+
+
+def _time(call, n: int) -> list[int]:
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        start = clock()
+        call()
+        samples.append(clock() - start)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checks", type=int, default=5000, help="timed calls per part, variant and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default=os.environ.get("RISK_BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    args = parser.parse_args()
+    _setup(args)
+
+    from django.conf import settings
+
+    from bench.common import load, log, machine_lines
+    from risk import selectors
+
+    user, instrument = _prepare()
+    parts = _parts(user, instrument)
+    for line in machine_lines():
+        log(line)
+    log(f"load avg before start: {load()}")
+    log(f"{args.checks} calls per part x {args.rounds} rounds, product and uncached alternating")
+    cached_seconds = settings.RISK_CACHE_SECONDS
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for call in parts.values():
+        for _ in range(200):  # warm: connections, caches, code paths
+            call()
+    for round_no in range(1, args.rounds + 1):
+        for variant, seconds in (("product", cached_seconds), ("uncached", 0.0)):
+            settings.RISK_CACHE_SECONDS = seconds
+            selectors.cache_clear()
+            for name, call in parts.items():
+                samples = _time(call, args.checks)
+                p50, p99 = _percentile(samples, 0.5), _percentile(samples, 0.99)
+                results.setdefault((name, variant), []).append((p50, p99))
+                log(f"round {round_no} {variant:9s} {name:18s} p50 {p50:8.1f} us  p99 {p99:8.1f} us   load {load()}")
+    settings.RISK_CACHE_SECONDS = cached_seconds
+
+    log("")
+    log(f"{'part':18s} {'product p50':>12s} {'p99':>8s} {'uncached p50':>13s} {'p99':>8s} {'ratio p50':>10s}")
+    for name in parts:
+        product = results[(name, "product")]
+        uncached = results[(name, "uncached")]
+        p50 = statistics.median(r[0] for r in product)
+        p99 = statistics.median(r[1] for r in product)
+        u50 = statistics.median(r[0] for r in uncached)
+        u99 = statistics.median(r[1] for r in uncached)
+        log(f"{name:18s} {p50:10.1f}us {p99:6.1f}us {u50:11.1f}us {u99:6.1f}us {u50 / p50:9.2f}x")
+    full99 = statistics.median(r[1] for r in results[("full", "product")])
+    core99 = statistics.median(r[1] for r in results[("core", "product")])
+    log("")
+    log(
+        f"goal: the full pre-trade check p99 < {GOAL_P99_US:.0f} us in process: full p99 {full99:.1f} us "
+        f"({'met' if full99 < GOAL_P99_US else 'NOT met'}); the checks themselves (core) p99 {core99:.1f} us"
+    )
+    log(f"load avg at end: {load()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
