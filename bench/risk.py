@@ -111,7 +111,7 @@ def _prepare():
 def _parts(user, instrument):
     from django.db import transaction
 
-    from orders.spot.selectors import open_order_count
+    from orders.spot.selectors import live_orders_of
     from risk import core, services
 
     order = core.SpotOrder(
@@ -120,8 +120,8 @@ def _parts(user, instrument):
     limits = services.spot_limits(user, instrument, services.SPOT_LIMITS + services.SPOT_USAGE_LIMITS)
     usage = core.SpotUsage(open_orders=3, base_held=Decimal("3"))
 
-    def count():
-        return open_order_count(user_id=user.pk)
+    def live():
+        return live_orders_of(user_id=user.pk, symbol=instrument.symbol)
 
     def core_only():
         assert core.spot_refusal(order, limits, usage, INDEX) is None
@@ -135,7 +135,7 @@ def _parts(user, instrument):
 
     def admit():
         with transaction.atomic():
-            services.spot_order_admit(user=user, instrument=instrument, order=order, open_orders=count)
+            services.spot_order_admit(user=user, instrument=instrument, order=order, live_orders=live)
             transaction.set_rollback(True)
 
     def full():

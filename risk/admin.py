@@ -7,7 +7,7 @@ from django.contrib import admin
 from trading.errors import DomainError
 
 from . import core, services
-from .models import LimitCrossing, RiskLimit, TradingState
+from .models import RiskLimit, TradingState
 
 
 class RiskLimitForm(forms.ModelForm):
@@ -104,15 +104,3 @@ class TradingStateAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for state in queryset:
             self.delete_model(request, state)
-
-
-@admin.register(LimitCrossing)
-class LimitCrossingAdmin(admin.ModelAdmin):
-    list_display = ("user", "name", "target", "threshold", "crossed_at")
-    list_filter = ("name", "threshold")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -99,6 +99,40 @@ LIMITS: dict[str, LimitSpec] = {
         _spec("order_rate", "orders/s", "user", "rate_limited", 429, "orders per second, sustained"),
         _spec("order_burst", "orders", "user", "rate_limited", 429, "orders at once above the sustained rate"),
         _spec("daily_withdrawal", "asset", "asset", "limit_exceeded", 400, "withdrawals in any 24 hours"),
+        # the options counter's own book (risk/exposure.py): past soft its ask widens, past hard
+        # a buy that adds to the figure is refused; set for all traders, per underlying
+        _spec(
+            "counter_delta_soft",
+            "underlying",
+            "underlying",
+            "risk_limit",
+            422,
+            "the counter's |net delta| above which its ask widens",
+        ),
+        _spec(
+            "counter_delta",
+            "underlying",
+            "underlying",
+            "risk_limit",
+            422,
+            "the counter's |net delta| no customer buy may take it past",
+        ),
+        _spec(
+            "counter_vega_soft",
+            "USDT/vol point",
+            "underlying",
+            "risk_limit",
+            422,
+            "the counter's |net vega| above which its ask widens",
+        ),
+        _spec(
+            "counter_vega",
+            "USDT/vol point",
+            "underlying",
+            "risk_limit",
+            422,
+            "the counter's |net vega| no customer buy may take it past",
+        ),
     )
 }
 BANDS = {
@@ -202,6 +236,13 @@ class SpotUsage:
 
     open_orders: int = 0
     base_held: Decimal = Decimal(0)  # total of the base asset, held included
+    open_buys: Decimal = Decimal(0)  # what the trader's live buys on the pair may still buy
+
+    @property
+    def position(self) -> Decimal:
+        """What the holding may become before this order: held, plus every live buy filled
+        (as Binance's MAX_POSITION counts it)."""
+        return self.base_held + self.open_buys
 
 
 def band(index: Decimal, limits: Limits, side: str, tick: Decimal) -> tuple[Decimal, Decimal] | None:
@@ -291,11 +332,11 @@ def usage_refusal(order: SpotOrder, limits: Limits, usage: SpotUsage) -> Refusal
         )
     cap = limits["max_position"]
     buys = order.side == BUY and order.quantity is not None
-    if cap is not None and buys and usage.base_held + order.quantity > cap:
-        room = max(cap - usage.base_held, Decimal(0))
+    if cap is not None and buys and usage.position + order.quantity > cap:
+        room = max(cap - usage.position, Decimal(0))
         return _refuse(
             "max_position",
-            f"This buy would bring your holding to {number(usage.base_held + order.quantity)}; "
+            f"This buy would bring your holding (with your open buys) to {number(usage.position + order.quantity)}; "
             f"the most allowed is {number(cap)}.",
             field="quantity",
             hint=f"At most {number(room)} more.",
@@ -315,7 +356,7 @@ def max_quantity(
     if price and limits["max_notional"] is not None:
         caps.append(limits["max_notional"] / price)
     if side == BUY and limits["max_position"] is not None:
-        caps.append(max(limits["max_position"] - usage.base_held, Decimal(0)))
+        caps.append(max(limits["max_position"] - usage.position, Decimal(0)))
     return min(caps) if caps else None
 
 

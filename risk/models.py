@@ -59,20 +59,3 @@ class TradingState(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.target or '*'}: {self.state}"
-
-
-class LimitCrossing(models.Model):
-    """The highest usage threshold (80 or 100 %) a user's limit has crossed, so that a risk
-    alert is sent once per crossing and again only after usage fell back below it."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    name = models.CharField(max_length=40)
-    target = models.CharField(max_length=40, blank=True)
-    threshold = models.PositiveSmallIntegerField()
-    crossed_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "name", "target"], name="risk_crossing_one_per_limit")]
-
-    def __str__(self):
-        return f"{self.user_id} {self.name} {self.target}: {self.threshold}%"

@@ -29,7 +29,7 @@ from trading.audit import audit_append
 from trading.errors import DomainError, NotFound, ValidationFailed
 from trading.money import ASSETS
 
-from . import core, ratelimit, selectors
+from . import alerts, core, ratelimit, selectors
 from .models import RiskLimit, TradingState
 
 # sent inside the transaction that changed a state: scope, target, state, cancel_open_orders;
@@ -121,23 +121,44 @@ def spot_order_precheck(*, user, instrument: Instrument, order: core.SpotOrder, 
     _raise(core.band_refusal(order, found, index) or core.size_refusal(order, found))
 
 
-def spot_order_admit(*, user, instrument: Instrument, order: core.SpotOrder, open_orders: Callable[[], int]) -> None:
+def spot_order_admit(
+    *, user, instrument: Instrument, order: core.SpotOrder, live_orders: Callable[[], tuple[int, Decimal]]
+) -> None:
     """Inside the entry's transaction, the trader's row locked: the trading state, then the
-    limits on what the trader has. ``open_orders`` counts their live orders (called only
-    when a limit needs it)."""
+    limits on what the trader has. ``live_orders`` reads their live orders' count and what
+    their live buys on this pair may still buy (called only when a limit needs it)."""
     state_admit(symbols=(instrument.symbol, instrument.base), user_id=user.pk, reduces=order.side == core.SELL)
     if selectors.exempt(user):
         return
     found = spot_limits(user, instrument, SPOT_USAGE_LIMITS)
+    buys = order.side == core.BUY and order.quantity is not None
+    count, buying = (
+        live_orders()
+        if found["max_open_orders"] is not None or (buys and found["max_position"] is not None)
+        else (0, 0)
+    )
     usage = core.SpotUsage(
-        open_orders=open_orders() if found["max_open_orders"] is not None else 0,
+        open_orders=count,
         base_held=(
             total_of(user_id=user.pk, asset=instrument.base)
-            if found["max_position"] is not None and order.side == core.BUY
+            if found["max_position"] is not None and buys
             else Decimal(0)
         ),
+        open_buys=Decimal(buying),
     )
     _raise(core.usage_refusal(order, found, usage))
+    alerts.usage_alert(
+        user=user, name="max_open_orders", target="", limit=found["max_open_orders"], before=count, after=count + 1
+    )
+    if buys:
+        alerts.usage_alert(
+            user=user,
+            name="max_position",
+            target=instrument.base,
+            limit=found["max_position"],
+            before=usage.position,
+            after=usage.position + order.quantity,
+        )
 
 
 def notional_check(*, user, instrument: Instrument, notional: Decimal) -> None:
@@ -161,7 +182,25 @@ def option_quote_precheck(*, user, instrument: Instrument, side: str, contracts:
 def option_order_admit(*, user, instrument: Instrument, order: core.OptionOrder) -> None:
     """Inside the counter's transaction, the trader's row and position locked."""
     state_admit(symbols=(instrument.base, instrument.symbol), user_id=user.pk, reduces=order.side == core.SELL)
-    _raise(core.option_refusal(order, selectors.limits_of(user, OPTION_LIMITS, underlying=instrument.base)))
+    found = selectors.limits_of(user, OPTION_LIMITS, underlying=instrument.base)
+    _raise(core.option_refusal(order, found))
+    if order.side == core.BUY:
+        alerts.usage_alert(
+            user=user,
+            name="max_series_contracts",
+            target=instrument.symbol,
+            limit=found["max_series_contracts"],
+            before=order.held,
+            after=order.held + order.contracts,
+        )
+        alerts.usage_alert(
+            user=user,
+            name="max_option_premium",
+            target="",
+            limit=found["max_option_premium"],
+            before=order.premium_open,
+            after=order.premium_open + order.total_usdt,
+        )
 
 
 # --- withdrawals -------------------------------------------------------------------------------
@@ -173,6 +212,7 @@ def withdrawal_check(*, user, asset: str, amount: Decimal, **_) -> None:
     limit = selectors.limits_of(user, ("daily_withdrawal",), asset=asset)["daily_withdrawal"]
     used = selectors.withdrawn_today(user=user, asset=asset)
     _raise(core.withdrawal_refusal(asset=asset, amount=amount, used=used, limit=limit))
+    alerts.usage_alert(user=user, name="daily_withdrawal", target=asset, limit=limit, before=used, after=used + amount)
 
 
 def withdrawal_limits(*, user) -> dict[str, Decimal]:
@@ -258,6 +298,8 @@ def trading_state_set(
             data=change,
         )
         results = trading_state_changed.send(sender=TradingState, change=change)
+        if before != state:
+            alerts.state_alert(change=change, user_id=int(target) if scope == core.USER else None)
         change["cancelled_orders"] = sum(int(result or 0) for _, result in results)
         transaction.on_commit(selectors.cache_clear)
     return change

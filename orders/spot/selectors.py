@@ -22,16 +22,19 @@ SPOT_STATUS_FILTERS = {
 }
 
 
-def open_order_count(*, user_id: int) -> int:
-    """How many live orders the trader has (the open-order limit's usage), in one plain
-    statement on a partial index: order entry counts them for every order."""
+def live_orders_of(*, user_id: int, symbol: str) -> tuple[int, Decimal]:
+    """The trader's live orders (the open-order limit's usage) and the base quantity their live
+    buys on ``symbol`` may still buy (counted in the position limit, as the holding they may
+    become), in one plain statement on a partial index: order entry reads both per order."""
+    table = SpotOrder._meta.db_table
     sql = (
-        f"SELECT count(*) FROM {SpotOrder._meta.db_table} "
-        f"WHERE user_id = %s AND status IN ({', '.join(['%s'] * len(LIVE_STATUSES))})"
+        f"SELECT count(*), COALESCE(SUM(CASE WHEN side = %s AND symbol = %s THEN quantity - filled_quantity END), 0) "
+        f"FROM {table} WHERE user_id = %s AND status IN ({', '.join(['%s'] * len(LIVE_STATUSES))})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, *LIVE_STATUSES])
-        return cursor.fetchone()[0]
+        cursor.execute(sql, ["buy", symbol, user_id, *LIVE_STATUSES])
+        count, buying = cursor.fetchone()
+    return count, SpotOrder._meta.get_field("quantity").from_db(Decimal(buying) if buying else Decimal(0), connection)
 
 
 def spot_orders_for(*, user, status: str = "all", symbol: str | None = None):

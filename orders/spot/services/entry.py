@@ -36,7 +36,7 @@ from trading.money import parse_decimal, quantize, quantum
 
 from ..engine import BUY, FOK, GTC, IOC, LIMIT, MARKET, SELL, STOP_LIMIT, STOP_MARKET, TRAILING_STOP
 from ..models import LIVE_STATUSES, EngineState, SpotOrder, SpotStatus
-from ..selectors import open_order_count
+from ..selectors import live_orders_of
 
 ORDER_TYPES = (MARKET, LIMIT, STOP_MARKET, STOP_LIMIT, TRAILING_STOP)
 PERCENT = Decimal("0.0001")
@@ -405,7 +405,7 @@ def order_enter(
         user=user,
         instrument=instrument,
         order=risk_facts(request),
-        open_orders=lambda: open_order_count(user_id=user.pk),
+        live_orders=lambda: live_orders_of(user_id=user.pk, symbol=instrument.symbol),
     )
     order = SpotOrder.objects.create(
         user=locked,

@@ -32,6 +32,7 @@ from trading.money import parse_decimal, quantize
 from ..engine import BUY, SELL
 from ..models import RfqQuote
 from ..routing_selectors import route_sources
+from ..selectors import live_orders_of
 from .entry import spot_instrument
 
 BPS = Decimal(10_000)
@@ -128,7 +129,8 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
             order=risk_core.SpotOrder(
                 side=quote.side, type="limit", quantity=quote.quantity, notional=quote.price * quote.quantity
             ),
-            open_orders=lambda: 0,  # a block trade leaves nothing open
+            # a block trade leaves nothing open; the trader's open buys count in their position
+            live_orders=lambda: (0, live_orders_of(user_id=user.pk, symbol=instrument.symbol)[1]),
         )
         base = quote.symbol.split("-")[0]
         buyer, seller = (user.pk, maker.pk) if quote.side == BUY else (maker.pk, user.pk)
