@@ -27,7 +27,7 @@ from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors
 from . import services as spot_services
-from .engine import BUY, FOK, GTC, IOC, SELL
+from .engine import BUY, FOK, GTC, IOC, SELL, STP_MODES
 from .models import SpotOrder, SpotStatus
 from .routing_selectors import OUR_BOOK
 from .services.entry import ORDER_TYPES
@@ -86,6 +86,7 @@ class OrderSerializer(serializers.Serializer):
     time_in_force = serializers.ChoiceField(choices=_TIFS)
     post_only = serializers.BooleanField()
     route = serializers.ChoiceField(choices=_ROUTES)
+    stp = serializers.ChoiceField(choices=STP_MODES, help_text="self-trade prevention mode")
     status = serializers.ChoiceField(choices=SpotStatus.choices)
     quantity = DecimalString(allow_null=True)
     quote_quantity = DecimalString(allow_null=True)
@@ -203,6 +204,12 @@ class OrderInputSerializer(serializers.Serializer):
     trail_percent = DecimalInput(required=False, help_text="trailing_stop: in percent, below 100")
     display_quantity = DecimalInput(required=False, help_text="iceberg (GTC limit): the visible part")
     route = serializers.ChoiceField(choices=_ROUTES, required=False, help_text="smart: market and IOC limit orders")
+    stp = serializers.ChoiceField(
+        choices=STP_MODES,
+        required=False,
+        help_text="self-trade prevention, when it meets your own resting order: expire_maker (default) cancels "
+        "the resting order, expire_taker this order's remainder, expire_both both",
+    )
     client_order_id = serializers.RegexField(
         r"^[A-Za-z0-9._:\-]{1,64}$", required=False, help_text="your id; replaying it returns the original order"
     )

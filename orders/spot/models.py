@@ -22,6 +22,15 @@ class SpotStatus(models.TextChoices):
     ROUTING = "routing", "Smart order: its children are working"
 
 
+class SelfTradePrevention(models.TextChoices):
+    """What happens when an order, taking, meets a resting order of the same trader (the
+    engine's ``stp`` modes)."""
+
+    EXPIRE_MAKER = "expire_maker", "Cancel the resting order; the incoming one carries on"
+    EXPIRE_TAKER = "expire_taker", "Cancel the incoming order's remainder; the resting one stays"
+    EXPIRE_BOTH = "expire_both", "Cancel both"
+
+
 LIVE_STATUSES = (SpotStatus.NEW, SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED, SpotStatus.TRIGGERED_PENDING)
 FINAL_STATUSES = (SpotStatus.FILLED, SpotStatus.CANCELLED, SpotStatus.REJECTED)
 
@@ -56,6 +65,12 @@ class SpotOrder(models.Model):
     display_quantity = amount_field(null=True, blank=True, help_text="iceberg: the part shown in the book")
     hidden_quantity = amount_field(null=True, blank=True, help_text="iceberg: the reserve not shown yet (engine state)")
     route = models.CharField(max_length=8, default="book", help_text="book, or smart (split across venues)")
+    stp = models.CharField(
+        max_length=12,
+        choices=SelfTradePrevention.choices,
+        default=SelfTradePrevention.EXPIRE_MAKER,
+        help_text="self-trade prevention: what happens when it meets the trader's own resting order",
+    )
     status = models.CharField(max_length=20, choices=SpotStatus.choices, default=SpotStatus.NEW)
     reject_reason = models.CharField(max_length=40, blank=True, default="")
     cancel_reason = models.CharField(max_length=40, blank=True, default="")

@@ -63,6 +63,7 @@ from .engine import (
     BOOK,
     BUY,
     CANCELLED,
+    EXPIRE_MAKER,
     FOK,
     IOC,
     LIMIT,
@@ -240,6 +241,7 @@ class EngineRunner:
                 "hidden_quantity",
                 "time_in_force",
                 "post_only",
+                "stp",
             )
         )
         self.live = {}
@@ -338,6 +340,7 @@ class EngineRunner:
             trail_ppm=trail_ppm,
             trail_reference=reference,
             triggered=triggered,
+            stp=row["stp"],
         )
 
     def _trail_reference(self, row) -> int:
@@ -371,6 +374,7 @@ class EngineRunner:
                     "post_only",
                     "quote_quantity",
                     "cancel_requested_at",
+                    "stp",
                 )[: self.take]
             )
             cancels = list(
@@ -456,15 +460,23 @@ class EngineRunner:
         """Convert the row for the engine (every conversion before the book is touched, so a
         bad value leaves the book as it was) and place it."""
         (price, protect, stop, trail_amount, trail_percent, display, tif, post_only, quote_qty) = row[14:23]
+        stp = row[24]
         qty = units.qty_to_lots(order.quantity) if order.quantity is not None else None
         order_type = order.type
-        if order_type == LIMIT and tif == "GTC" and not post_only and display is None:
+        if order_type == LIMIT and tif == "GTC" and not post_only and display is None and stp == EXPIRE_MAKER:
             book.place_limit(order.id, order.user_id, order.side, qty, units.price_to_ticks(price))
         elif order_type == MARKET and protect is not None:
             # a market buy by quantity: an IOC (or FOK) limit at its protection price,
             # so it never spends beyond its hold
             book.place(
-                order.id, order.user_id, BUY, LIMIT, qty, units.price_to_ticks(protect), FOK if tif == FOK else IOC
+                order.id,
+                order.user_id,
+                BUY,
+                LIMIT,
+                qty,
+                units.price_to_ticks(protect),
+                FOK if tif == FOK else IOC,
+                stp=stp,
             )
         else:
             limit = price if price is not None else protect
@@ -488,6 +500,7 @@ class EngineRunner:
                 trail_ticks=trail_ticks,
                 trail_ppm=trail_ppm,
                 quote_qty=quote_units,
+                stp=stp,
             )
 
     def _write(self, events) -> dict:

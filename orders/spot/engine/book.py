@@ -28,6 +28,9 @@ from .constants import (
     AMEND,
     BUY,
     CANCEL,
+    EXPIRE_BOTH,
+    EXPIRE_MAKER,
+    EXPIRE_TAKER,
     FOK,
     GTC,
     IOC,
@@ -72,7 +75,8 @@ _TIF = 1
 _POST_ONLY = 2
 _DISPLAY = 3  # iceberg display size, 0 for a plain order
 _TRAIL = 4  # trailing stops: (trail_ticks, trail_ppm), one of them 0; else None
-_PLAIN_LIMIT = (LIMIT, GTC, False, 0, None)
+_STP = 5  # self-trade prevention mode, applied when the order takes
+_PLAIN_LIMIT = (LIMIT, GTC, False, 0, None, EXPIRE_MAKER)
 
 # order states
 _DEAD = 0  # cancelled, filled or re-queued: any deque/heap entry still holding it is stale
@@ -221,7 +225,10 @@ class RestingOrder:
     runner derives it from its trades: the max (min) price over the symbol's trades with a
     seq above the order's ACCEPTED seq, together with the price of the last trade before it.
     (Trailing stops move on every new high or low; one event per stop per move would cost
-    more than the rest of the book together in a trending market.)"""
+    more than the rest of the book together in a trending market.)
+
+    ``stp`` is the order's self-trade prevention mode (``place``): it applies whenever the
+    order takes, so a rebuilt book keeps it."""
 
     __slots__ = (
         "display_qty",
@@ -235,6 +242,7 @@ class RestingOrder:
         "reserve",
         "side",
         "stop_price",
+        "stp",
         "tif",
         "trail_ppm",
         "trail_reference",
@@ -261,6 +269,7 @@ class RestingOrder:
         trail_ppm=None,
         trail_reference=None,
         triggered=False,
+        stp=EXPIRE_MAKER,
     ):
         self.order_id = order_id
         self.owner = owner
@@ -278,6 +287,7 @@ class RestingOrder:
         self.trail_ppm = trail_ppm
         self.trail_reference = trail_reference
         self.triggered = triggered
+        self.stp = stp
 
     @property
     def visible(self):
@@ -387,12 +397,23 @@ class OrderBook:
         trail_ticks=None,
         trail_ppm=None,
         quote_qty=None,
+        stp=EXPIRE_MAKER,
     ):
         """Place an order. ``qty`` in lots; ``price`` (limit, stop-limit) and ``stop_price``
         in ticks; ``display_qty`` makes a GTC limit order an iceberg; ``quote_qty`` (market
         buys only, instead of ``qty``) is a quote amount in tick x lot units (see
         ``Units.quote_to_int``); a trailing stop takes ``trail_ticks`` or ``trail_ppm``
         (parts per million of the price) and trails the last trade price.
+
+        ``stp``: what self-trade prevention does when the order, taking, meets a resting
+        order of the same owner: ``EXPIRE_MAKER`` (the default) cancels the resting order
+        and the taker carries on; ``EXPIRE_TAKER`` cancels the taker's remainder (its fills
+        so far stand) and leaves the resting order; ``EXPIRE_BOTH`` cancels both. Each is a
+        CANCELLED event with reason ``Cancel.SELF_TRADE``. A FOK order is decided with
+        self-trade prevention applied first: its own orders do not count as liquidity, and
+        under ``EXPIRE_TAKER`` / ``EXPIRE_BOTH`` only what trades before its first own order
+        does; if that cannot fill it, it is rejected (``fok_unfillable``) and nothing is
+        cancelled.
 
         Pass the options after ``tif`` by keyword. (They are not keyword-only because
         CPython fills missing keyword-only arguments with a dict lookup each: ~120 ns per
@@ -406,6 +427,7 @@ class OrderBook:
             and trail_ticks is None
             and trail_ppm is None
             and quote_qty is None
+            and stp == EXPIRE_MAKER
         ):
             return self.place_limit(order_id, owner, side, qty, price)
         return self._place(
@@ -422,14 +444,19 @@ class OrderBook:
             trail_ticks,
             trail_ppm,
             quote_qty,
+            stp,
         )
 
     def place_limit(self, order_id, owner, side, qty, price):
-        """A plain GTC limit order: the same as ``place(order_id, owner, side, LIMIT, qty,
-        price)``, without the option checks. Most of the traffic, so it is validated,
-        matched and queued in this one frame; the runner calls it directly for such orders."""
+        """A plain GTC limit order with the default self-trade prevention (``EXPIRE_MAKER``):
+        the same as ``place(order_id, owner, side, LIMIT, qty, price)``, without the option
+        checks. Most of the traffic, so it is validated, matched and queued in this one
+        frame; the runner calls it directly for such orders (an order with another ``stp``
+        goes through ``place``)."""
         if type(price) is not int or type(qty) is not int or price <= 0 or qty <= 0 or order_id in self._orders:
-            return self._place(order_id, owner, side, LIMIT, qty, price, GTC, False, None, None, None, None, None)
+            return self._place(
+                order_id, owner, side, LIMIT, qty, price, GTC, False, None, None, None, None, None, EXPIRE_MAKER
+            )
         if side == BUY:
             own = self._bids
             opp = self._asks
@@ -689,6 +716,7 @@ class OrderBook:
         trail_ticks,
         trail_ppm,
         quote_qty,
+        stp,
     ):
         if order_id in self._orders:
             return self._reject(order_id, Reject.DUPLICATE_ORDER_ID, PLACE)
@@ -700,6 +728,8 @@ class OrderBook:
             return self._reject(order_id, Reject.INVALID_SIDE, PLACE)
         if tif != GTC and tif != IOC and tif != FOK:
             return self._reject(order_id, Reject.INVALID_TIME_IN_FORCE, PLACE)
+        if stp != EXPIRE_MAKER and stp != EXPIRE_TAKER and stp != EXPIRE_BOTH:
+            return self._reject(order_id, Reject.INVALID_STP, PLACE)
         if order_type in (LIMIT, STOP_LIMIT):
             if type(price) is not int or price <= 0:
                 return self._reject(order_id, Reject.INVALID_PRICE, PLACE)
@@ -744,7 +774,7 @@ class OrderBook:
             if crosses:
                 if post_only:
                     return self._reject(order_id, Reject.POST_ONLY_WOULD_TAKE, PLACE)
-                if tif == FOK and not self._fillable(opp, limit_key, qty, owner):
+                if tif == FOK and not self._fillable(opp, limit_key, qty, owner, stp):
                     return self._reject(order_id, Reject.FOK_UNFILLABLE, PLACE)
             elif tif == FOK:
                 return self._reject(order_id, Reject.FOK_UNFILLABLE, PLACE)
@@ -758,7 +788,7 @@ class OrderBook:
                 qty,
                 0,
                 _RESTING,
-                (LIMIT, tif, bool(post_only), display_qty or 0, None),
+                (LIMIT, tif, bool(post_only), display_qty or 0, None, stp),
                 None,
                 0,
             ]
@@ -776,10 +806,22 @@ class OrderBook:
 
         if order_type == MARKET:
             limit_key = self._market_limit_key(opp)
-            if tif == FOK and (limit_key is None or not self._fillable(opp, limit_key, qty, owner)):
+            if tif == FOK and (limit_key is None or not self._fillable(opp, limit_key, qty, owner, stp)):
                 return self._reject(order_id, Reject.FOK_UNFILLABLE, PLACE)
             self._accept(order_id, owner, side, MARKET, None, qty)
-            order = [order_id, owner, side, None, qty, qty or 0, 0, _ACTIVE, (MARKET, tif, False, 0, None), None, 0]
+            order = [
+                order_id,
+                owner,
+                side,
+                None,
+                qty,
+                qty or 0,
+                0,
+                _ACTIVE,
+                (MARKET, tif, False, 0, None, stp),
+                None,
+                0,
+            ]
             self._execute_market(order, opp, limit_key, quote_qty)
             if self._triggered:
                 self._run_triggered()
@@ -813,7 +855,19 @@ class OrderBook:
                 return self._reject(order_id, Reject.STOP_WOULD_TRIGGER, PLACE)
         self._accept(order_id, owner, side, order_type, price, qty)
         self._add_stop(
-            [order_id, owner, side, price, qty, qty, 0, _PENDING, (order_type, tif, False, 0, trail), stop_price, 0],
+            [
+                order_id,
+                owner,
+                side,
+                price,
+                qty,
+                qty,
+                0,
+                _PENDING,
+                (order_type, tif, False, 0, trail, stp),
+                stop_price,
+                0,
+            ],
             last,
         )
 
@@ -866,15 +920,20 @@ class OrderBook:
                     level.dead -= 1
                     continue
                 if maker[_OWNER] == taker_owner:
-                    # self-trade prevention: the resting order goes, the taker carries on
-                    queue.popleft()
-                    maker[_STATE] = _DEAD
-                    del orders[maker[_ID]]
-                    visible = maker[_VISIBLE]
-                    total -= visible
-                    seq += 1
-                    emit((CANCELLED, seq, maker[_ID], taker_owner, Cancel.SELF_TRADE, visible + maker[_RESERVE]))
-                    continue
+                    # self-trade prevention, as the taker's mode says
+                    stp = taker[_SPEC][_STP]
+                    if stp != EXPIRE_TAKER:
+                        # the resting order goes
+                        queue.popleft()
+                        maker[_STATE] = _DEAD
+                        del orders[maker[_ID]]
+                        visible = maker[_VISIBLE]
+                        total -= visible
+                        seq += 1
+                        emit((CANCELLED, seq, maker[_ID], taker_owner, Cancel.SELF_TRADE, visible + maker[_RESERVE]))
+                        if stp == EXPIRE_MAKER:
+                            continue  # and the taker carries on
+                    return self._expire_taker(taker, opp, level, price, total, start, remaining, quote, last, seq)
                 visible = maker[_VISIBLE]
                 if visible > remaining:
                     visible -= remaining
@@ -975,18 +1034,55 @@ class OrderBook:
             self.last_price = last
         return remaining if quote is None else quote
 
-    def _fillable(self, opp, limit_key, qty, owner):
-        """Whether ``qty`` can trade within ``limit_key`` now, counting hidden reserves (an
-        iceberg refills during the same sweep) but not the owner's own orders (self-trade
-        prevention cancels them instead)."""
+    def _expire_taker(self, taker, opp, level, price, total, start, remaining, quote, last, seq):
+        """The end of ``_match`` when self-trade prevention expires the taker at ``price``
+        (``EXPIRE_TAKER``, ``EXPIRE_BOTH``): settle the level as the matching loop does (the
+        book delta if anything happened at it, the last price and the stops if it traded
+        there), then cancel the taker's remainder. Returns 0: nothing is left to rest or
+        cancel. Off the hot path on purpose: ``_match`` only calls it when it fires."""
+        touched = remaining != start or total != level.total
+        level.total = total
+        if not total:
+            del opp.levels[price]
+            opp.keys.pop()
+        if touched:
+            seq += 1
+            self._emit((BOOK, seq, opp.name, price, total))
+        self.seq = seq
+        if remaining != start:
+            last = price
+            if price >= self._stop_hi or price <= self._stop_lo:
+                self._check_stops(price)
+        if last is not None:
+            self.last_price = last
+        self._cancel_remainder(taker, Cancel.SELF_TRADE, remaining if quote is None else 0)
+        return 0
+
+    def _fillable(self, opp, limit_key, qty, owner, stp):
+        """Whether ``qty`` can trade within ``limit_key`` now, with self-trade prevention
+        applied first. Hidden reserves count (an iceberg refills during the same sweep) but
+        the owner's own orders never do: under ``EXPIRE_MAKER`` they are cancelled on the
+        way and the sweep goes on; under ``EXPIRE_TAKER`` / ``EXPIRE_BOTH`` the sweep ends at
+        the first one, so only what trades before it counts (at its level, the visible
+        parts queued ahead of it: a refilled iceberg goes behind it)."""
         keys = opp.keys
         levels = opp.levels
         sign = opp.sign
+        stops = stp != EXPIRE_MAKER
         for index in range(len(keys) - 1, -1, -1):
             key = keys[index]
             if key < limit_key:
                 return False
-            for maker in levels[key * sign].orders:
+            orders = levels[key * sign].orders
+            if stops and any(maker[_STATE] == _RESTING and maker[_OWNER] == owner for maker in orders):
+                for maker in orders:
+                    if maker[_STATE] == _RESTING:
+                        if maker[_OWNER] == owner:
+                            return False
+                        qty -= maker[_VISIBLE]
+                        if qty <= 0:
+                            return True
+            for maker in orders:
                 if maker[_STATE] == _RESTING and maker[_OWNER] != owner:
                     qty -= maker[_VISIBLE] + maker[_RESERVE]
                     if qty <= 0:
@@ -1014,7 +1110,7 @@ class OrderBook:
             self._cancel_remainder(order, Cancel.NO_LIQUIDITY, 0 if quote is not None else order[_VISIBLE])
             return
         left = self._match(order, opp, limit_key, order[_VISIBLE], quote)
-        if not left and quote is None:
+        if (not left and quote is None) or order[_STATE] == _DEAD:  # filled, or expired by self-trade prevention
             return
         keys = opp.keys
         if quote is not None and (not left or (keys and keys[-1] >= limit_key)):
@@ -1198,7 +1294,9 @@ class OrderBook:
                 limit_key = opp.sign * order[_PRICE]
                 keys = opp.keys
                 crosses = keys and keys[-1] >= limit_key
-                if spec[_TIF] == FOK and not (crosses and self._fillable(opp, limit_key, qty, order[_OWNER])):
+                if spec[_TIF] == FOK and not (
+                    crosses and self._fillable(opp, limit_key, qty, order[_OWNER], spec[_STP])
+                ):
                     self._cancel_remainder(order, Cancel.FOK_UNFILLABLE, qty)
                     continue
                 if crosses:
@@ -1215,7 +1313,9 @@ class OrderBook:
                 protect = order[_PRICE]
                 if protect is not None and limit_key is not None and opp.sign * protect > limit_key:
                     limit_key = opp.sign * protect
-                if spec[_TIF] == FOK and (limit_key is None or not self._fillable(opp, limit_key, qty, order[_OWNER])):
+                if spec[_TIF] == FOK and (
+                    limit_key is None or not self._fillable(opp, limit_key, qty, order[_OWNER], spec[_STP])
+                ):
                     self._cancel_remainder(order, Cancel.FOK_UNFILLABLE, qty)
                     continue
                 self._execute_market(order, opp, limit_key, None)
@@ -1241,6 +1341,8 @@ class OrderBook:
             raise bad(f"side {spec.side!r}")
         if spec.tif not in (GTC, IOC, FOK):
             raise bad(f"time in force {spec.tif!r}")
+        if spec.stp not in (EXPIRE_MAKER, EXPIRE_TAKER, EXPIRE_BOTH):
+            raise bad(f"self-trade prevention {spec.stp!r}")
         if type(spec.qty) is not int or type(spec.remaining) is not int or not 0 < spec.remaining <= spec.qty:
             raise bad("need 0 < remaining <= qty (ints)")
         display = spec.display_qty or 0
@@ -1271,7 +1373,7 @@ class OrderBook:
                 visible,
                 reserve,
                 _RESTING,
-                (spec.order_type, GTC, bool(spec.post_only), display, None),
+                (spec.order_type, GTC, bool(spec.post_only), display, None, spec.stp),
                 spec.stop_price,
                 0,
             ]
@@ -1314,7 +1416,7 @@ class OrderBook:
                 spec.remaining,
                 0,
                 _PENDING,
-                (spec.order_type, spec.tif, False, 0, trail),
+                (spec.order_type, spec.tif, False, 0, trail, spec.stp),
                 stop_price,
                 0,
             ],
@@ -1354,4 +1456,5 @@ def _export(order, reference=None):
         trail_ppm=trail_ppm,
         trail_reference=reference,
         triggered=spec[_TYPE] in STOP_TYPES and order[_STATE] != _PENDING,
+        stp=spec[_STP],
     )

@@ -22,6 +22,14 @@ IOC = "IOC"
 FOK = "FOK"
 TIMES_IN_FORCE = (GTC, IOC, FOK)
 
+# Self-trade prevention: what happens when a taker meets a resting order of its own owner.
+# The taker's mode decides (a resting order's mode matters once it takes again: a re-pricing
+# amend, a triggered stop). No fill ever pairs one owner.
+EXPIRE_MAKER = "expire_maker"  # the resting order is cancelled, the taker carries on (the default)
+EXPIRE_TAKER = "expire_taker"  # the taker's remainder is cancelled, the resting order stays
+EXPIRE_BOTH = "expire_both"  # both: the resting order and the taker's remainder are cancelled
+STP_MODES = (EXPIRE_MAKER, EXPIRE_TAKER, EXPIRE_BOTH)
+
 # Commands, as named in Rejected.command
 PLACE = "place"
 CANCEL = "cancel"
@@ -46,6 +54,7 @@ class Reject:
     INVALID_DISPLAY_QUANTITY = "invalid_display_quantity"  # iceberg: 0 < display <= qty, plain GTC limit only
     INVALID_POST_ONLY = "invalid_post_only"  # post-only is for GTC limit orders only
     INVALID_QUOTE_QUANTITY = "invalid_quote_quantity"  # quote amount: market buys only, not FOK
+    INVALID_STP = "invalid_stp"  # not one of STP_MODES
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     FOK_UNFILLABLE = "fok_unfillable"  # checked before any fill: the book cannot fill it entirely
     STOP_WOULD_TRIGGER = "stop_would_trigger"  # the last trade already satisfies the stop
@@ -61,7 +70,7 @@ class Cancel:
     ``"expired"``); the engine's own are these."""
 
     USER = "user"
-    SELF_TRADE = "self_trade"  # resting order cancelled by self-trade prevention
+    SELF_TRADE = "self_trade"  # cancelled by self-trade prevention: the resting order, or the taker (its stp mode)
     IOC_REMAINDER = "ioc_remainder"  # the unfilled rest of an IOC limit order
     NO_LIQUIDITY = "no_liquidity"  # market order: the opposite side ran out
     PROTECTION_BAND = "protection_band"  # market order: the next price is outside the band

@@ -10,6 +10,10 @@ alone, independent of the engine's internals, checks after every event and comma
   resting order that was queued first, where "queued" is the seq of the event that last
   gave it its place (accepted, triggered, amended without keeping priority, refreshed);
 * trades respect the taker's limit and the market protection band, never pair one owner;
+* self-trade prevention follows the taker's ``stp`` mode: expire_maker cancels each own
+  resting order the taker reaches and the taker carries on; expire_taker cancels the taker
+  when the best resting order is its own (which stays); expire_both cancels that one own
+  resting order and then the taker, with no trade between; a FOK order is never expired;
 * quantity is conserved: for every order, filled + open + cancelled == its quantity;
 * book deltas replayed on an empty book give the engine's snapshot, and each level's
   aggregate is the sum of the visible parts of the open orders there (lazy cancels are
@@ -29,6 +33,9 @@ from orders.spot.engine import (
     BOOK,
     BUY,
     CANCELLED,
+    EXPIRE_BOTH,
+    EXPIRE_MAKER,
+    EXPIRE_TAKER,
     FOK,
     GTC,
     IOC,
@@ -108,19 +115,29 @@ INVALID = _kw(
     price=st.sampled_from((None, 0, 100)),
 )
 
-PLACES = st.one_of(
-    LIMITS,
-    LIMITS,
-    LIMITS,
-    LIMITS,
-    POST_ONLY,
-    ICEBERGS,
-    MARKETS,
-    QUOTE_BUYS,
-    STOP_MARKETS,
-    STOP_LIMITS,
-    TRAILING,
-    INVALID,
+# Self-trade prevention: absent (the default) or any mode, on every kind of order.
+STPS = st.sampled_from((None, None, EXPIRE_MAKER, EXPIRE_TAKER, EXPIRE_BOTH))
+
+
+def _with_stp(places):
+    return st.tuples(places, STPS).map(lambda pair: pair[0] if pair[1] is None else {**pair[0], "stp": pair[1]})
+
+
+PLACES = _with_stp(
+    st.one_of(
+        LIMITS,
+        LIMITS,
+        LIMITS,
+        LIMITS,
+        POST_ONLY,
+        ICEBERGS,
+        MARKETS,
+        QUOTE_BUYS,
+        STOP_MARKETS,
+        STOP_LIMITS,
+        TRAILING,
+        INVALID,
+    )
 )
 REF = st.integers(0, 20)  # which earlier order a cancel/amend refers to: 0 the latest, 1 the one before...
 COMMANDS = st.one_of(
@@ -179,6 +196,9 @@ class Shadow:
         self.seq = 0
         self.last = None
         self.placed = {}  # id -> place kwargs of the command being applied
+        self.taker = None  # the order taking now (the last to start taking)
+        self.stp_makers = 0  # own resting orders self-trade prevention cancelled for it
+        self.last_match = None  # TRADE or "stp": what it did last
 
     # -- the band a market order gets from the best opposite price when it starts
     def _market_limit(self, side):
@@ -209,6 +229,12 @@ class Shadow:
             order["state"] = "taker"
             order["limit"] = self._market_limit(order["side"])
         order["took_from"] = seq
+        self._taking(order)
+
+    def _taking(self, order):
+        self.taker = order["id"]
+        self.stp_makers = 0
+        self.last_match = None
 
     def event(self, ev):
         kind, seq = ev[0], ev[1]
@@ -218,6 +244,7 @@ class Shadow:
             _, _, oid, owner, side, order_type, price, qty = ev
             kw = self.placed[oid]
             order = dict(
+                id=oid,
                 side=side,
                 owner=owner,
                 order_type=order_type,
@@ -228,6 +255,7 @@ class Shadow:
                 quote=kw.get("quote_qty"),
                 stop=kw.get("stop_price"),
                 trail=(kw.get("trail_ticks") or 0, kw.get("trail_ppm") or 0),
+                stp=kw.get("stp", EXPIRE_MAKER),
                 filled=0,
                 cancelled=0,
                 spent=0,
@@ -268,6 +296,7 @@ class Shadow:
                 if order["state"] == "resting":  # re-queued: takes first if the new price crosses
                     order["limit"] = price
                     order["took_from"] = seq
+                    self._taking(order)
         elif kind == REFRESHED:
             _, _, oid, owner, visible, reserve = ev
             order = self.orders[oid]
@@ -279,6 +308,8 @@ class Shadow:
             maker, taker = self.orders[maker_id], self.orders[taker_id]
             assert qty > 0
             assert maker_owner != taker_owner, "self-trade"
+            assert taker_id == self.taker, f"trade for {taker_id} while {self.taker} is taking"
+            self.last_match = TRADE
             assert taker["side"] == aggressor and maker["side"] != aggressor
             assert self._best_resting(maker["side"]) == maker_id, f"priority: {maker_id} traded out of turn"
             assert maker["price"] == price
@@ -310,8 +341,28 @@ class Shadow:
         elif kind == CANCELLED:
             _, _, oid, owner, reason, qty = ev
             order = self.orders[oid]
-            if reason == Cancel.SELF_TRADE:
+            if reason == Cancel.SELF_TRADE and oid == self.taker:
+                # the taker expired: it met its own resting order, the best on the other side
+                assert order["stp"] in (EXPIRE_TAKER, EXPIRE_BOTH), f"{order['stp']} taker expired"
+                assert order["tif"] != FOK, "a FOK order met its own order: it should have been rejected"
+                if order["stp"] == EXPIRE_TAKER:
+                    assert self.stp_makers == 0, "expire_taker cancelled a resting order"
+                    best = self._best_resting(SELL if order["side"] == BUY else BUY)
+                    assert best is not None and self.orders[best]["owner"] == order["owner"], "expired for no own order"
+                    limit, price = order["limit"], self.orders[best]["price"]
+                    if limit is not None:
+                        assert (price <= limit) if order["side"] == BUY else (price >= limit), "own order out of reach"
+                else:
+                    assert self.stp_makers == 1 and self.last_match == "stp", "expire_both: its own order goes first"
+            elif reason == Cancel.SELF_TRADE:
                 assert self._best_resting(order["side"]) == oid, "self-trade cancel out of turn"
+                taker = self.orders[self.taker]
+                assert taker["owner"] == order["owner"] and taker["side"] != order["side"], "not a self-trade"
+                assert taker["stp"] != EXPIRE_TAKER, "expire_taker cancelled a resting order"
+                if taker["stp"] == EXPIRE_BOTH:
+                    assert self.stp_makers == 0, "expire_both cancelled a second resting order"
+                self.stp_makers += 1
+                self.last_match = "stp"
             if order["quote"] is not None:
                 assert qty == 0
                 opposite = self.depth[SELL]
@@ -402,21 +453,25 @@ def test_invariants_hold_after_every_event_and_command(commands, band):
 # The hot path (plain GTC limit orders, IOC, market orders, cancels, amends) and icebergs on
 # four prices: denser books and more trades per command than the full mix, cheap enough for
 # more examples.
-CORE_PLACES = st.one_of(
-    _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102)),
-    _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102)),
-    st.builds(
-        lambda owner, side, price, qty, display: dict(
-            owner=owner, side=side, order_type=LIMIT, qty=qty, price=price, display_qty=min(display, qty)
+CORE_PLACES = _with_stp(
+    st.one_of(
+        _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102)),
+        _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102)),
+        st.builds(
+            lambda owner, side, price, qty, display: dict(
+                owner=owner, side=side, order_type=LIMIT, qty=qty, price=price, display_qty=min(display, qty)
+            ),
+            OWNERS,
+            SIDES,
+            st.integers(99, 102),
+            st.integers(5, 30),
+            st.integers(1, 4),
         ),
-        OWNERS,
-        SIDES,
-        st.integers(99, 102),
-        st.integers(5, 30),
-        st.integers(1, 4),
-    ),
-    _kw(owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102), tif=st.just(IOC)),
-    _kw(owner=OWNERS, side=SIDES, order_type=st.just(MARKET), qty=QTYS),
+        _kw(
+            owner=OWNERS, side=SIDES, order_type=st.just(LIMIT), qty=QTYS, price=st.integers(99, 102), tif=st.just(IOC)
+        ),
+        _kw(owner=OWNERS, side=SIDES, order_type=st.just(MARKET), qty=QTYS),
+    )
 )
 CORE_LOGS = st.lists(
     st.one_of(
