@@ -4,7 +4,7 @@ from django.urls import path
 
 from trading import converters  # noqa: F401  (<symbol:>)
 
-from .options import api
+from .options import api, exposure_api
 from .options import web as options_web
 from .spot import api as spot_api
 from .spot import routing_api
@@ -21,6 +21,7 @@ api_v1: list = [
     path("options/orders", api.OptionOrdersApi.as_view(), name="option_orders"),
     path("options/positions", api.OptionPositionsApi.as_view(), name="option_positions"),
     path("options/exercises", api.OptionExercisesApi.as_view(), name="option_exercises"),
+    path("ops/risk/exposure", exposure_api.OpsRiskExposureApi.as_view(), name="ops_risk_exposure"),
 ]
 web: list = [
     path("markets/<symbol:symbol>/", spot_web.market, name="market"),

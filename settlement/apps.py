@@ -24,3 +24,10 @@ class SettlementConfig(AppConfig):
         from .metrics import SettlementCollector
 
         platform_metrics.register(SettlementCollector())
+
+        # the options counter's exposure report (orders, below this app) shows the hedge held
+        from orders.options.exposure import hedge_register
+
+        from .selectors import hedge_held
+
+        hedge_register(hedge_held)

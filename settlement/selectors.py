@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from .models import ACTIVE_STATES, Counter, Settlement, SettlementStep, State, StepStatus
+from .models import ACTIVE_STATES, Counter, Kind, Settlement, SettlementStep, State, StepStatus
 
 
 def settlements_list(*, order_id: str | None = None, state: str | None = None) -> QuerySet[Settlement]:
@@ -87,3 +89,20 @@ def step_latency_histograms(buckets) -> dict[int, tuple[list[int], float, int]]:
 def slippage_histogram(buckets) -> tuple[list[int], float, int]:
     table = Settlement._meta.db_table
     return _histogram(f"SELECT slippage_bps AS v FROM {table} WHERE slippage_bps IS NOT NULL", buckets)
+
+
+def hedge_held() -> dict[str, Decimal]:
+    """Per underlying, what the swaps bought at the venue for opening buys less what they sold
+    for closes and exercises (step 3 done: ``filled_qty`` set). The options counter's exposure
+    report reads it through ``orders.options.exposure.hedge_register``."""
+    found: dict[str, Decimal] = {}
+    rows = (
+        Settlement.objects.filter(filled_qty__isnull=False)
+        .values("underlying", "kind")
+        .annotate(qty=Sum("filled_qty"))
+        .values_list("underlying", "kind", "qty")
+    )
+    for underlying, kind, qty in rows:
+        signed = qty if kind == Kind.OPEN else -qty
+        found[underlying] = found.get(underlying, Decimal(0)) + signed
+    return found

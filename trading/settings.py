@@ -514,7 +514,21 @@ RISK_LIMITS = {
     # orders per second per trader (spot and options together), and the burst above it (rate_limited)
     "order_rate": env.str("RISK_ORDER_RATE", default="20"),
     "order_burst": env.str("RISK_ORDER_BURST", default="40"),
+    # the options counter's own book, per underlying (risk/exposure.py; risk_limit): its
+    # |net delta| in the underlying and |net vega| in USDT per vol point. Past the soft value
+    # the ask of a buy that adds to it widens (COUNTER_EXPOSURE_WIDENING); past the hard one
+    # such a buy is refused. Sells to close are never widened nor refused.
+    "counter_delta_soft": {"BTC": "50", "ETH": "750"},
+    "counter_delta": {"BTC": "100", "ETH": "1500"},
+    "counter_vega_soft": {"BTC": "20000", "ETH": "10000"},
+    "counter_vega": {"BTC": "40000", "ETH": "20000"},
 }
+# k in the counter's widening past its soft exposure limit: half-spread x (1 + k x share of
+# the soft-to-hard band used); 1.0 doubles the half-spread at the hard limit.
+COUNTER_EXPOSURE_WIDENING = env.float("COUNTER_EXPOSURE_WIDENING", default=1.0)
+# How long a process reuses the counter's exposure per underlying (orders/options/exposure.py):
+# a hard limit may be overshot by the orders other processes fill in that time.
+COUNTER_EXPOSURE_CACHE_SECONDS = env.float("COUNTER_EXPOSURE_CACHE_SECONDS", default=1.0)
 # Defaults per KYC tier, before RISK_LIMITS: withdrawals in any 24 hours (limit_exceeded);
 # tier 0 cannot withdraw at all.
 RISK_TIER_LIMITS = {

@@ -2,6 +2,9 @@
 office (settlement_state) write these records."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+from django.urls import path, reverse
 
 from trading.admin import ReadOnlyModelAdmin
 
@@ -63,6 +66,32 @@ class OptionPositionAdmin(ReadOnlyModelAdmin):
     list_filter = ("status", "underlying")
     search_fields = ("series", "user__email")
     list_select_related = ("user",)
+    change_list_template = "admin/orders/optionposition/change_list.html"  # + a link to the exposure page
+
+    def get_urls(self):
+        extra = [
+            path(
+                "exposure/",
+                self.admin_site.admin_view(self.exposure_view),
+                name="orders_optionposition_exposure",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def exposure_view(self, request):
+        """The counter's exposure, live: the page polls GET /api/v1/ops/risk/exposure."""
+        if not request.user.is_staff or not self.has_view_permission(request):
+            raise PermissionDenied
+        return render(
+            request,
+            "admin/orders/counter_exposure.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Counter exposure",
+                "opts": self.model._meta,
+                "api_url": reverse("api:ops_risk_exposure"),
+            },
+        )
 
 
 @admin.register(OptionExercise)

@@ -22,7 +22,9 @@ QUOTE_ERRORS = errors(
     {
         404: "not_found: unknown series.",
         409: "series_expired, insufficient_position (a sell quote for more than you hold).",
-        422: "position_limit: the position would exceed the most one trader may hold in a series.",
+        422: "position_limit: the position would exceed the most one trader may hold in a series; risk_limit: "
+        "a buy would take the counter's own exposure past a hard limit (fields.limit: counter_delta or "
+        "counter_vega).",
         503: "index_stale: no fresh index to price from.",
     }
 )
@@ -32,7 +34,9 @@ ORDER_ERRORS = errors(
         404: "not_found: unknown series or quote.",
         409: "series_expired, quote_expired, quote_index_moved, quote_used, price_limit_exceeded, insufficient_funds, "
         "insufficient_position, idempotency_conflict.",
-        422: "position_limit: the position would exceed the most one trader may hold in a series.",
+        422: "position_limit: the position would exceed the most one trader may hold in a series; risk_limit: "
+        "a buy would take the counter's own exposure past a hard limit (fields.limit: counter_delta or "
+        "counter_vega).",
         503: "index_stale: no fresh index to price from.",
     }
 )

@@ -29,6 +29,7 @@ from marketdata.models import Instrument, InstrumentKind, OptionType
 from marketdata.options import live_index, series_price
 from marketdata.selectors import index_twap
 from risk import core as risk_core
+from risk import exposure as exposure_core
 from risk import services as risk
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from trading.formatting import decimal_string, utc_string
@@ -37,6 +38,7 @@ from trading.idempotency import request_hash as _hash
 from trading.money import fmt, parse_decimal, quantize
 from trading.outbox import outbox_write
 
+from . import exposure
 from .models import (
     ExerciseOutcome,
     OptionExercise,
@@ -113,7 +115,7 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
     # a quote that no order could use is not given (the order is checked again, at fill)
     risk.option_quote_precheck(user=user, instrument=instrument, side=side, contracts=contracts_value, held=held)
     price = series_price(instrument=instrument, now=now)
-    unit = price.ask_usdt if side == OptionSide.BUY else price.bid_usdt
+    unit, spread = _counter_price(price, instrument=instrument, side=side, contracts=contracts_value, now=now)
     with transaction.atomic(durable=True):
         return OptionQuote.objects.create(
             user=user,
@@ -127,10 +129,27 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
             mark_usdt=price.mark_usdt,
             index_price=price.index,
             iv=Decimal(repr(price.iv)).quantize(IV_PLACES, rounding=ROUND_HALF_EVEN),
-            spread=Decimal(repr(price.spread)).quantize(Decimal("0.00000001")),
+            spread=Decimal(repr(spread)).quantize(Decimal("0.00000001")),
             created_at=now,
             expires_at=now + timedelta(seconds=settings.OPTION_QUOTE_TTL_SECONDS),
         )
+
+
+def _counter_price(price, *, instrument: Instrument, side: str, contracts: Decimal, now: datetime):
+    """The counter's price per contract and half-spread for this order: the chain's bid to
+    sell; to buy, its ask, widened when the buy adds to the counter's exposure past a soft
+    limit (``RiskRefused`` past a hard one)."""
+    if side != OptionSide.BUY:
+        return price.bid_usdt, price.spread
+    decision = exposure.counter_decision(
+        instrument=instrument, side=side, contracts=contracts, index=price.index, now=now
+    )
+    if decision.refusal is not None:
+        raise risk.RiskRefused(decision.refusal)
+    ask = exposure_core.widened_ask(
+        mark=price.mark_usdt, ask=price.ask_usdt, spread=price.spread, multiplier=decision.multiplier
+    )
+    return ask, price.spread * decision.multiplier
 
 
 def option_quotes_purge(*, now: datetime | None = None, older_than: timedelta = timedelta(hours=24)) -> int:
@@ -294,11 +313,12 @@ def _fill_at_limit(*, series, side: str, contracts: Decimal, limit: Decimal, now
     instrument = _tradable_series(series, now=now)
     contracts = parse_decimal(contracts, field="contracts", step=instrument.lot_size, what="lot size")
     price = series_price(instrument=instrument, now=now)
-    if side == OptionSide.BUY and price.ask_usdt > limit:
+    unit, _ = _counter_price(price, instrument=instrument, side=side, contracts=contracts, now=now)
+    if side == OptionSide.BUY and unit > limit:
         raise Conflict(
-            f"The counter's price {price.ask_usdt:f} USDT is above your limit {limit:f}.",
+            f"The counter's price {unit:f} USDT is above your limit {limit:f}.",
             code="price_limit_exceeded",
-            fields={"limit_price_usdt": [f"The buy price is {price.ask_usdt:f}."]},
+            fields={"limit_price_usdt": [f"The buy price is {unit:f}."]},
         )
     if side == OptionSide.SELL and price.bid_usdt < limit:
         raise Conflict(
@@ -310,7 +330,7 @@ def _fill_at_limit(*, series, side: str, contracts: Decimal, limit: Decimal, now
         instrument=instrument,
         side=side,
         contracts=contracts,
-        price_usdt=price.ask_usdt if side == OptionSide.BUY else price.bid_usdt,
+        price_usdt=unit,
         mark_usdt=price.mark_usdt,
         iv=Decimal(repr(price.iv)).quantize(IV_PLACES, rounding=ROUND_HALF_EVEN),
         index_price=price.index,
@@ -346,6 +366,18 @@ def _execute(
             ),
         )
         if fill.side == OptionSide.BUY:
+            # the counter's own book, as of at most COUNTER_EXPOSURE_CACHE_SECONDS ago
+            # (orders/options/exposure.py says why that and not a lock)
+            decision = exposure.counter_decision(
+                instrument=fill.instrument,
+                side=fill.side,
+                contracts=fill.contracts,
+                index=fill.index_price,
+                now=now,
+            )
+            if decision.refusal is not None:
+                raise risk.RiskRefused(decision.refusal)
+        if fill.side == OptionSide.BUY:
             order = _open(
                 user=user,
                 fill=fill,
@@ -364,6 +396,7 @@ def _execute(
                 now=now,
             )
         _write_order_event(order)
+    exposure.exposure_forget(fill.instrument.base)  # committed: this process sees it at once
     return order, False
 
 
@@ -541,6 +574,7 @@ def options_expire(*, expiry: datetime | None = None, now: datetime | None = Non
                 continue  # settled by a concurrent run
             summary[exercise.outcome] += 1
             summary["payout_usdt"] += exercise.payout_usdt
+        exposure.exposure_forget(underlying)
     if summary["unavailable"]:
         raise SettlementPriceUnavailable(
             f"No index TWAP yet for {', '.join(summary['unavailable'])}; "

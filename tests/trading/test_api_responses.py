@@ -269,6 +269,7 @@ GETS = {
         ("a", "/api/v1/notifications/{notification_id}"),
         ("b", "/api/v1/notifications/{notification_id}"),
     ],
+    "/api/v1/ops/risk/exposure": [("staff", "/api/v1/ops/risk/exposure"), ("a", "/api/v1/ops/risk/exposure")],
     "/api/v1/ops/settlements": [
         ("staff", "/api/v1/ops/settlements"),
         ("staff", "/api/v1/ops/settlements?state=nope"),
@@ -287,6 +288,7 @@ GETS = {
         ("b", "/api/v1/orders/{smart_id}"),
         ("b", "/api/v1/orders/{order_id}"),
     ],
+    "/api/v1/risk/limits": [("a", "/api/v1/risk/limits")],
     "/api/v1/wallet/deposit-address": [
         ("a", "/api/v1/wallet/deposit-address?asset=ETH"),
         ("a", "/api/v1/wallet/deposit-address"),
