@@ -388,6 +388,13 @@ def prepare(args, db: dict) -> dict:
         deposit_credit(user=user, asset="USDT", amount=Decimal("50000000"), txid=f"bench-runner-usdt-{user.pk}")
         deposit_credit(user=user, asset="BTC", amount=Decimal("1000"), txid=f"bench-runner-btc-{user.pk}")
     log(f"    traders funded in {time.monotonic() - started:.1f} s")
+    # they hold 1,000 BTC each, more than a retail account may: this database lifts the
+    # position limit for everyone (an override row, as staff would), so every check still runs
+    from risk.models import RiskLimit
+
+    RiskLimit.objects.update_or_create(
+        name="max_position", target="BTC", tier=None, user=None, defaults={"value": Decimal(10) ** 9}
+    )
 
     commands = stream(args.orders, args.seed)
     bulk = BulkOrders()
