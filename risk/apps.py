@@ -9,6 +9,7 @@ class RiskConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
+        from accounts.signals import kyc_decided
         from trading import checks
 
         from . import services
@@ -20,6 +21,8 @@ class RiskConfig(AppConfig):
         for model in (RiskLimit, TradingState):
             post_save.connect(_forget, sender=model, dispatch_uid=f"risk-forget-save-{model.__name__}")
             post_delete.connect(_forget, sender=model, dispatch_uid=f"risk-forget-delete-{model.__name__}")
+        # a KYC decision changes the trader's tier, and with it their limits
+        kyc_decided.connect(_forget, dispatch_uid="risk-forget-kyc")
 
 
 def _forget(**_):

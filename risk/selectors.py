@@ -95,12 +95,15 @@ def tier_of(user) -> int:
     return _cached(f"tier:{user.pk}", lambda: kyc_tier(user=user))
 
 
-def limits_of(user, names, *, symbol: str = "", asset: str = "", underlying: str = "", defaults=None) -> core.Limits:
+def limits_of(
+    user, names, *, symbol: str = "", asset: str = "", underlying: str = "", defaults=None, tier: int | None = None
+) -> core.Limits:
     """The limits ``names`` that apply to ``user``, each resolved for its own scope (a
-    symbol's, an asset's, an underlying's or the account's)."""
+    symbol's, an asset's, an underlying's or the account's). ``tier``: the KYC tier when the
+    caller has just read it (else the cached one, at most RISK_CACHE_SECONDS old)."""
     targets = {"symbol": symbol, "asset": asset, "underlying": underlying, "user": ""}
     defaults = defaults or {}
-    tier = tier_of(user)
+    tier = tier_of(user) if tier is None else tier
     return core.Limits(
         {
             name: limit_value(

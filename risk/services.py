@@ -206,10 +206,11 @@ def option_order_admit(*, user, instrument: Instrument, order: core.OptionOrder)
 # --- withdrawals -------------------------------------------------------------------------------
 
 
-def withdrawal_check(*, user, asset: str, amount: Decimal, **_) -> None:
+def withdrawal_check(*, user, asset: str, amount: Decimal, tier: int | None = None, **_) -> None:
     """Registered with the kernel's ``withdrawal`` checks; runs in the withdrawal's
-    transaction with the user's row locked, so the 24-hour sum is exact."""
-    limit = selectors.limits_of(user, ("daily_withdrawal",), asset=asset)["daily_withdrawal"]
+    transaction with the user's row locked, so the 24-hour sum is exact. The tier is the one
+    the withdrawal just read (a KYC approval a moment ago counts at once)."""
+    limit = selectors.limits_of(user, ("daily_withdrawal",), asset=asset, tier=tier)["daily_withdrawal"]
     used = selectors.withdrawn_today(user=user, asset=asset)
     _raise(core.withdrawal_refusal(asset=asset, amount=amount, used=used, limit=limit))
     alerts.usage_alert(user=user, name="daily_withdrawal", target=asset, limit=limit, before=used, after=used + amount)

@@ -3,11 +3,15 @@
 // {"error": {"code", "message", "fields"}} turned into an ApiError.
 
 export class ApiError extends Error {
+  // A risk refusal names its limit in fields.limit (["max_position"]): a name for programs,
+  // not a message for a field, so it is kept apart as `limit`.
   constructor(message, { code = "error", fields = {}, status = 0 } = {}) {
     super(message);
     this.name = "ApiError";
     this.code = code;
-    this.fields = fields || {};
+    const { limit, ...rest } = fields || {};
+    this.fields = rest;
+    this.limit = Array.isArray(limit) ? limit[0] : limit || null;
     this.status = status;
   }
 }

@@ -203,7 +203,7 @@ def test_place_rest_cancel_then_take_liquidity(page, maker, browser, live_server
     page.fill("#order-price", "50000")  # more than 10% under the index
     page.locator("#order-submit").click()
     expect(page.locator("[data-errors-for=price]")).to_contain_text("Between")
-    expect(page.locator("#order-error")).to_contain_text("away from the index")
+    expect(page.locator("#order-error")).to_contain_text("below the index")
     page.fill("#order-price", "60000")
     page.fill("#order-quantity", "0.0001")  # 6 USDT: under the 10 USDT minimum
     page.locator("#order-submit").click()
