@@ -9,6 +9,7 @@ for trading states: it reads them under a lock (``risk.services.trading_state_gu
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -144,44 +145,30 @@ def _states() -> dict[tuple[str, str], tuple[str, str]]:
     return {(scope, target): (state, reason) for scope, target, state, reason in rows}
 
 
-_APPLY = "SELECT scope, target, state, reason FROM {table} WHERE scope = {platform} OR (scope = {symbol} AND target IN ({symbols})) OR (scope = {user} AND target = {user_id})"  # noqa: E501
+_SAFE_TARGET = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,39}")
 
 
 def _states_that_apply(symbols, user_id: int | None, *, lock_key: int | None = None) -> dict:
     """Only the rows that can apply to one order. Order entry reads them for every order,
     after taking ``lock_key`` shared (``pg_advisory_xact_lock_shared``): on PostgreSQL both
-    travel in one round trip, two statements, so the read's snapshot is taken after the lock."""
-    symbols = list(symbols) or [""]
-    if connection.vendor == "postgresql":
-        from psycopg import sql
-
-        query = sql.SQL(_APPLY).format(
-            table=sql.Identifier(TradingState._meta.db_table),
-            platform=sql.Literal(core.PLATFORM),
-            symbol=sql.Literal(core.SYMBOL),
-            symbols=sql.SQL(", ").join(sql.Literal(symbol) for symbol in symbols),
-            user=sql.Literal(core.USER),
-            user_id=sql.Literal(str(user_id or "")),
-        )
-        if lock_key is not None:
-            query = sql.SQL("SELECT pg_advisory_xact_lock_shared({}); ").format(sql.Literal(lock_key)) + query
-        with connection.cursor() as cursor:
-            cursor.execute(query.as_string(connection.connection))
-            if lock_key is not None:
-                cursor.nextset()
-            rows = cursor.fetchall()
-    else:
-        query = _APPLY.format(
-            table=TradingState._meta.db_table,
-            platform="%s",
-            symbol="%s",
-            symbols=", ".join(["%s"] * len(symbols)),
-            user="%s",
-            user_id="%s",
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(query, [core.PLATFORM, core.SYMBOL, *symbols, core.USER, str(user_id or "")])
-            rows = cursor.fetchall()
+    travel in one round trip as two statements, so the read's snapshot is taken after the
+    lock. Two statements cannot carry parameters, so the values are written into the text:
+    symbols are listed instruments' names (checked against a strict pattern here) and the
+    user and the key are integers."""
+    symbols = [symbol for symbol in symbols if _SAFE_TARGET.fullmatch(symbol)] or ["-"]
+    user = str(int(user_id)) if user_id is not None else ""
+    query = (
+        f"SELECT scope, target, state, reason FROM {TradingState._meta.db_table} "
+        f"WHERE scope = '{core.PLATFORM}' OR (scope = '{core.SYMBOL}' AND target IN "
+        f"({', '.join(repr(symbol) for symbol in symbols)})) OR (scope = '{core.USER}' AND target = '{user}')"
+    )
+    with connection.cursor() as cursor:
+        if lock_key is not None and connection.vendor == "postgresql":
+            cursor.execute(f"SELECT pg_advisory_xact_lock_shared({int(lock_key)}); {query}")
+            cursor.nextset()
+        else:
+            cursor.execute(query)
+        rows = cursor.fetchall()
     return {(scope, target): (state, reason) for scope, target, state, reason in rows}
 
 

@@ -22,17 +22,19 @@ SPOT_STATUS_FILTERS = {
 }
 
 
+_LIVE = ", ".join(repr(str(status)) for status in LIVE_STATUSES)
+_LIVE_ORDERS = (
+    "SELECT count(*), COALESCE(SUM(CASE WHEN side = 'buy' AND symbol = %s THEN quantity - filled_quantity END), 0) "
+    f"FROM {SpotOrder._meta.db_table} WHERE user_id = %s AND status IN ({_LIVE})"
+)
+
+
 def live_orders_of(*, user_id: int, symbol: str) -> tuple[int, Decimal]:
     """The trader's live orders (the open-order limit's usage) and the base quantity their live
     buys on ``symbol`` may still buy (counted in the position limit, as the holding they may
     become), in one plain statement on a partial index: order entry reads both per order."""
-    table = SpotOrder._meta.db_table
-    sql = (
-        f"SELECT count(*), COALESCE(SUM(CASE WHEN side = %s AND symbol = %s THEN quantity - filled_quantity END), 0) "
-        f"FROM {table} WHERE user_id = %s AND status IN ({', '.join(['%s'] * len(LIVE_STATUSES))})"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, ["buy", symbol, user_id, *LIVE_STATUSES])
+        cursor.execute(_LIVE_ORDERS, [symbol, user_id])
         count, buying = cursor.fetchone()
     return count, SpotOrder._meta.get_field("quantity").from_db(Decimal(buying) if buying else Decimal(0), connection)
 
