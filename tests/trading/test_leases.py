@@ -533,8 +533,11 @@ def test_sigstopped_leader_is_fenced_off_and_steps_down(contenders):
     after_resume = old.text(resumed_at)
     # Nothing the old leader tried after waking up was committed: the fence refused its
     # next write (or, had the pause caught it inside a transaction, the server ended that
-    # transaction), and it stepped down.
-    assert not any(line.startswith("WRITE ok") for line in after_resume), old.report()
+    # transaction), and it stepped down. A pause that lands between a write's commit and
+    # the line saying so prints that one line after waking, first: that write was committed
+    # before the takeover (the watcher below sees only the new epoch in the checkpoint).
+    late = [line for line in after_resume if line.startswith("WRITE ok")]
+    assert len(late) <= 1 and (not late or after_resume[0] == late[0]), old.report()
     assert any(
         line.startswith("WRITE refused") or "renew refused" in line or "database error" in line for line in after_resume
     ), old.report()
