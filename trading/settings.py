@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "risk",
     "orders",
     "settlement",
+    "portfolio",
     "compliance",
 ]
 

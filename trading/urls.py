@@ -14,6 +14,7 @@ from marketdata import web as marketdata_web
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from orders import urls as orders_urls
+from portfolio import urls as portfolio_urls
 from risk import api as risk_api
 from settlement import urls as settlement_urls
 from trading import (
@@ -60,6 +61,7 @@ api_v1 = [
     path("ops/risk/state", risk_api.OpsRiskStateApi.as_view(), name="ops_risk_state"),
     *orders_urls.api_v1,
     *settlement_urls.api_v1,
+    *portfolio_urls.api_v1,
 ]
 
 web = [
@@ -81,6 +83,7 @@ web = [
     path("notifications/", notifications_web.inbox, name="notifications"),
     *orders_urls.web,
     *settlement_urls.web,
+    *portfolio_urls.web,
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(

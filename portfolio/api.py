@@ -1,0 +1,3 @@
+"""Portfolio API: valuation, open lots and realized PnL."""
+
+urlpatterns: list = []

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PortfolioConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "portfolio"
+    verbose_name = "Portfolio"

@@ -1,0 +1,3 @@
+"""Portfolio API: performance, statements and transaction exports."""
+
+urlpatterns: list = []

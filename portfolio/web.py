@@ -1,0 +1,3 @@
+"""The Portfolio page."""
+
+urlpatterns: list = []
