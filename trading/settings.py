@@ -411,6 +411,8 @@ CELERY_BEAT_SCHEDULE = {
     "options-expire": {"task": "orders.tasks.options_expire", "schedule": crontab(minute=0, hour=8)},
     "options-quotes-purge": {"task": "orders.tasks.option_quotes_purge", "schedule": crontab(minute=17)},
     "smart-orders-resolve": {"task": "orders.tasks.smart_orders_resolve", "schedule": 5.0},
+    # Every trader's portfolio value at the close of the UTC day (and any closed day missed).
+    "portfolio-daily-snapshots": {"task": "portfolio.tasks.daily_snapshots", "schedule": crontab(minute=0, hour=0)},
 }
 
 # --- Settlement back office ------------------------------------------------------------------
