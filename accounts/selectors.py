@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from django.db import connection
+
+from trading.db import Read, sql_int
+
 from .models import KycProfile, KycStatus, User
 from .services import two_factor_enabled
+
+
+def user_lock_read(*, user_id: int) -> Read:
+    """Lock the trader's row (FOR NO KEY UPDATE) until the transaction ends, as the first of
+    the reads order entry sends together (``trading.db.read_together``): their entries are
+    decided one at a time. NO KEY: the foreign-key checks of other writers (the engine
+    runner's trades reference the user) do not wait on it."""
+    lock = " FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
+    return Read.one(f"SELECT id FROM {User._meta.db_table} WHERE id = {sql_int(user_id)}{lock}")
 
 
 def kyc_profile_for(*, user: User) -> KycProfile:

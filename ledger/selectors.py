@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
 
+from trading.db import Read, read_together, sql_int, sql_name
 from trading.money import ASSETS
 
 from .models import AccountKind, LedgerAccount, Transfer, TransferKind, Withdrawal
@@ -34,18 +35,27 @@ def balances_for(*, user) -> list[Balance]:
     return result
 
 
-def total_of(*, user_id: int, asset: str) -> Decimal:
-    """One asset's total balance (held included), in one small query: order entry's risk
-    checks read it for every buy."""
-    sql = f"SELECT credits_posted, debits_posted FROM {LedgerAccount._meta.db_table} WHERE user_id = %s AND asset = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user_id, asset])
-        row = cursor.fetchone()
-    if row is None:
+def total_read(*, user_id: int, asset: str) -> Read:
+    """One asset's total balance (held included), as a read order entry sends with its others
+    (``trading.db.read_together``): its risk checks read the holding for every buy."""
+    sql = (
+        f"SELECT credits_posted, debits_posted FROM {LedgerAccount._meta.db_table} "
+        f"WHERE user_id = {sql_int(user_id)} AND asset = {sql_name(asset)}"
+    )
+    return Read.one(sql, _total)
+
+
+def _total(rows) -> Decimal:
+    if not rows:
         return Decimal(0)
     field = LedgerAccount._meta.get_field("credits_posted")  # integer units on SQLite
-    credits, debits = (field.from_db(value, connection) for value in row)
+    credits, debits = (field.from_db(value, connection) for value in rows[0])
     return credits - debits
+
+
+def total_of(*, user_id: int, asset: str) -> Decimal:
+    (total,) = read_together(total_read(user_id=user_id, asset=asset))
+    return total
 
 
 def balance_of(*, user, asset: str) -> Balance:

@@ -4,7 +4,7 @@ trader uses of each limit.
 Limit overrides and trading states change a few times a day and every order reads them, so
 each process keeps them in memory: a change is seen at once by the process that made it and
 by every other process within ``RISK_CACHE_SECONDS``. Order entry does not rely on the cache
-for trading states: it reads them under a lock (``risk.services.trading_state_guard``).
+for trading states: it reads them under a lock (``state_read``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ledger.models import Withdrawal, WithdrawalStatus
 from ledger.selectors import balances_for
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.services import UNDERLYINGS
+from trading.db import Read
 from trading.money import ASSETS
 
 from . import core
@@ -130,6 +131,7 @@ class StateView:
     scope: str  # where the strictest state is set
     target: str
     reason: str
+    held: bool = False  # read under the state lock, which this transaction still holds
 
     @property
     def where(self) -> str:
@@ -145,53 +147,52 @@ def _states() -> dict[tuple[str, str], tuple[str, str]]:
     return {(scope, target): (state, reason) for scope, target, state, reason in rows}
 
 
+# the advisory lock of trading-state changes: order entry holds it shared, a change exclusive
+STATE_LOCK = 0x5249534B  # "RISK"
+
 _SAFE_TARGET = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,39}")
 
 
-def _states_that_apply(symbols, user_id: int | None, *, lock_key: int | None = None) -> dict:
-    """Only the rows that can apply to one order. Order entry reads them for every order,
-    after taking ``lock_key`` shared (``pg_advisory_xact_lock_shared``): on PostgreSQL both
-    travel in one round trip as two statements, so the read's snapshot is taken after the
-    lock. Two statements cannot carry parameters, so the values are written into the text:
-    symbols are listed instruments' names (checked against a strict pattern here) and the
-    user and the key are integers."""
-    symbols = [symbol for symbol in symbols if _SAFE_TARGET.fullmatch(symbol)] or ["-"]
-    user = str(int(user_id)) if user_id is not None else ""
+def state_read(*, symbols, user_id: int) -> Read:
+    """The trading state that applies to one order (the platform's, ``symbols``' and the
+    user's), read after taking ``STATE_LOCK`` shared until the transaction ends: a change
+    waits for the order's transaction, and the order for a change in flight. Lock and read
+    are two statements (so the read's snapshot is taken after the lock), sent with the
+    caller's other reads in one round trip (``trading.db.read_together``). Symbols are
+    listed instruments' names, checked against a strict pattern; the user is an integer."""
+    symbols = tuple(symbols)
+    listed = [symbol for symbol in symbols if _SAFE_TARGET.fullmatch(symbol)] or ["-"]
     query = (
         f"SELECT scope, target, state, reason FROM {TradingState._meta.db_table} "
         f"WHERE scope = '{core.PLATFORM}' OR (scope = '{core.SYMBOL}' AND target IN "
-        f"({', '.join(repr(symbol) for symbol in symbols)})) OR (scope = '{core.USER}' AND target = '{user}')"
+        f"({', '.join(repr(symbol) for symbol in listed)})) "
+        f"OR (scope = '{core.USER}' AND target = '{int(user_id)}')"
     )
-    with connection.cursor() as cursor:
-        if lock_key is not None and connection.vendor == "postgresql":
-            cursor.execute(f"SELECT pg_advisory_xact_lock_shared({int(lock_key)}); {query}")
-            cursor.nextset()
-        else:
-            cursor.execute(query)
-        rows = cursor.fetchall()
-    return {(scope, target): (state, reason) for scope, target, state, reason in rows}
+    lock = (f"SELECT pg_advisory_xact_lock_shared({STATE_LOCK})",) if connection.vendor == "postgresql" else ()
+
+    def parse(rows) -> StateView:
+        states = {(scope, target): (state, reason) for scope, target, state, reason in rows}
+        return state_from(states, symbols=symbols, user_id=user_id, held=True)
+
+    return Read((*lock, query), parse)
 
 
-def state_of(*, symbols=(), user_id: int | None = None, lock_key: int | None = None) -> StateView:
+def state_of(*, symbols=(), user_id: int | None = None) -> StateView:
     """The strictest state over the platform, ``symbols`` (a pair and its underlying, or an
-    option series' underlying) and the user. With ``lock_key``, read now under that shared
-    lock (order entry); otherwise from the per-process cache (the engine runner, pages)."""
-    if lock_key is not None:
-        states = _states_that_apply(symbols, user_id, lock_key=lock_key)
-    else:
-        states = _cached("states", _states)
-    return state_from(states, symbols=symbols, user_id=user_id)
+    option series' underlying) and the user, from the per-process cache (quotes, the engine
+    runner, pages). Order entry reads it under the lock instead (``state_read``)."""
+    return state_from(_cached("states", _states), symbols=symbols, user_id=user_id)
 
 
-def state_from(states: dict, *, symbols=(), user_id: int | None = None) -> StateView:
+def state_from(states: dict, *, symbols=(), user_id: int | None = None, held: bool = False) -> StateView:
     keys = [(core.PLATFORM, "")] + [(core.SYMBOL, symbol) for symbol in symbols]
     if user_id is not None:
         keys.append((core.USER, str(user_id)))
-    found = StateView(core.ACTIVE, core.PLATFORM, "", "")
+    found = StateView(core.ACTIVE, core.PLATFORM, "", "", held)
     for scope, target in keys:
         hit = states.get((scope, target))
         if hit is not None and core.STATES.index(hit[0]) > core.STATES.index(found.state):
-            found = StateView(hit[0], scope, target, hit[1])
+            found = StateView(hit[0], scope, target, hit[1], held)
     return found
 
 

@@ -15,7 +15,6 @@ halt has committed no order that read the earlier state can still commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -23,9 +22,9 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import User
-from ledger.selectors import total_of
 from marketdata.models import Instrument
 from trading.audit import audit_append
+from trading.db import read_together
 from trading.errors import DomainError, NotFound, ValidationFailed
 from trading.money import ASSETS
 
@@ -36,7 +35,7 @@ from .models import RiskLimit, TradingState
 # the order apps cancel open orders in scope from their receivers (they sit above this app)
 trading_state_changed = Signal()
 
-STATE_LOCK = 0x5249534B  # "RISK": the advisory lock key of trading-state changes
+STATE_LOCK = selectors.STATE_LOCK
 
 SPOT_LIMITS = (
     "buy_band_above",
@@ -86,13 +85,20 @@ def order_rate_take(*, user) -> None:
 
 def trading_state_guard(*, symbols, user_id: int) -> selectors.StateView:
     """The trading state as committed, read inside the caller's transaction and held: a
-    state change waits for this transaction, and this one for a change in flight."""
-    return selectors.state_of(symbols=symbols, user_id=user_id, lock_key=STATE_LOCK)
+    state change waits for this transaction, and this one for a change in flight. (Spot
+    order entry reads it with its other reads: ``selectors.state_read``.)"""
+    (view,) = read_together(selectors.state_read(symbols=symbols, user_id=user_id))
+    return view
+
+
+def _state_refuse(view: selectors.StateView, *, reduces: bool) -> None:
+    if not view.held:
+        raise RuntimeError("order admission needs the trading state read under its lock (selectors.state_read)")
+    _raise(core.state_refusal(view.state, reduces=reduces, what=view.where))
 
 
 def state_admit(*, symbols, user_id: int, reduces: bool) -> None:
-    view = trading_state_guard(symbols=symbols, user_id=user_id)
-    _raise(core.state_refusal(view.state, reduces=reduces, what=view.where))
+    _state_refuse(trading_state_guard(symbols=symbols, user_id=user_id), reduces=reduces)
 
 
 def state_precheck(*, symbols, user_id: int, reduces: bool) -> None:
@@ -121,36 +127,33 @@ def spot_order_precheck(*, user, instrument: Instrument, order: core.SpotOrder, 
     _raise(core.band_refusal(order, found, index) or core.size_refusal(order, found))
 
 
+def spot_state_read(*, user_id: int, instrument: Instrument):
+    """The read of the trading state that ``spot_order_admit`` needs, for order entry to send
+    with its own reads after locking the trader's row (``trading.db.read_together``)."""
+    return selectors.state_read(symbols=(instrument.symbol, instrument.base), user_id=user_id)
+
+
 def spot_order_admit(
-    *, user, instrument: Instrument, order: core.SpotOrder, live_orders: Callable[[], tuple[int, Decimal]]
+    *, user, instrument: Instrument, order: core.SpotOrder, state: selectors.StateView, usage: core.SpotUsage
 ) -> None:
-    """Inside the entry's transaction, the trader's row locked: the trading state, then the
-    limits on what the trader has. ``live_orders`` reads their live orders' count and what
-    their live buys on this pair may still buy (called only when a limit needs it)."""
-    state_admit(symbols=(instrument.symbol, instrument.base), user_id=user.pk, reduces=order.side == core.SELL)
+    """Inside the entry's transaction, the trader's row locked: the trading state (``state``,
+    from ``spot_state_read`` in this transaction), then the limits on what the trader has
+    (``usage``: their live orders' count, their holding of the base and what their live buys
+    on this pair may still buy, read under the same lock)."""
+    _state_refuse(state, reduces=order.side == core.SELL)
     if selectors.exempt(user):
         return
     found = spot_limits(user, instrument, SPOT_USAGE_LIMITS)
-    buys = order.side == core.BUY and order.quantity is not None
-    count, buying = (
-        live_orders()
-        if found["max_open_orders"] is not None or (buys and found["max_position"] is not None)
-        else (0, 0)
-    )
-    usage = core.SpotUsage(
-        open_orders=count,
-        base_held=(
-            total_of(user_id=user.pk, asset=instrument.base)
-            if found["max_position"] is not None and buys
-            else Decimal(0)
-        ),
-        open_buys=Decimal(buying),
-    )
     _raise(core.usage_refusal(order, found, usage))
     alerts.usage_alert(
-        user=user, name="max_open_orders", target="", limit=found["max_open_orders"], before=count, after=count + 1
+        user=user,
+        name="max_open_orders",
+        target="",
+        limit=found["max_open_orders"],
+        before=usage.open_orders,
+        after=usage.open_orders + 1,
     )
-    if buys:
+    if order.side == core.BUY and order.quantity is not None:
         alerts.usage_alert(
             user=user,
             name="max_position",

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q
 
+from trading.db import Read, read_together, sql_int, sql_name
 from trading.errors import NotFound, ValidationFailed
 from trading.formatting import decimal_string
 
@@ -23,20 +24,38 @@ SPOT_STATUS_FILTERS = {
 
 
 _LIVE = ", ".join(repr(str(status)) for status in LIVE_STATUSES)
-_LIVE_ORDERS = (
-    "SELECT count(*), COALESCE(SUM(CASE WHEN side = 'buy' AND symbol = %s THEN quantity - filled_quantity END), 0) "
-    f"FROM {SpotOrder._meta.db_table} WHERE user_id = %s AND status IN ({_LIVE})"
-)
+
+
+def live_orders_read(*, user_id: int, symbol: str) -> Read:
+    """The trader's live orders (the open-order limit's usage) and the base quantity their live
+    buys on ``symbol`` may still buy (counted in the position limit, as the holding they may
+    become), in one plain statement on a partial index: order entry sends it with its other
+    reads after locking the trader's row (``trading.db.read_together``)."""
+    sql = (
+        f"SELECT count(*), COALESCE(SUM(CASE WHEN side = 'buy' AND symbol = {sql_name(symbol)} "
+        f"THEN quantity - filled_quantity END), 0) "
+        f"FROM {SpotOrder._meta.db_table} WHERE user_id = {sql_int(user_id)} AND status IN ({_LIVE})"
+    )
+    return Read.one(sql, _live_orders)
+
+
+def _live_orders(rows) -> tuple[int, Decimal]:
+    count, buying = rows[0]
+    return count, SpotOrder._meta.get_field("quantity").from_db(Decimal(buying) if buying else Decimal(0), connection)
+
+
+def client_order_read(*, user_id: int, client_order_id: str) -> Read:
+    """The id of the trader's order with this ``client_order_id`` (a replay), or None."""
+    sql = (
+        f"SELECT id FROM {SpotOrder._meta.db_table} "
+        f"WHERE user_id = {sql_int(user_id)} AND client_order_id = {sql_name(client_order_id)}"
+    )
+    return Read.one(sql, lambda rows: rows[0][0] if rows else None)
 
 
 def live_orders_of(*, user_id: int, symbol: str) -> tuple[int, Decimal]:
-    """The trader's live orders (the open-order limit's usage) and the base quantity their live
-    buys on ``symbol`` may still buy (counted in the position limit, as the holding they may
-    become), in one plain statement on a partial index: order entry reads both per order."""
-    with connection.cursor() as cursor:
-        cursor.execute(_LIVE_ORDERS, [symbol, user_id])
-        count, buying = cursor.fetchone()
-    return count, SpotOrder._meta.get_field("quantity").from_db(Decimal(buying) if buying else Decimal(0), connection)
+    (found,) = read_together(live_orders_read(user_id=user_id, symbol=symbol))
+    return found
 
 
 def spot_orders_for(*, user, status: str = "all", symbol: str | None = None):

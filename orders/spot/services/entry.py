@@ -23,13 +23,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_lock_read
 from ledger.models import SystemRole, TransferKind
+from ledger.selectors import total_read
 from ledger.services import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import index_is_fresh, index_latest
 from risk import core as risk_core
 from risk import services as risk
 from trading import workers
+from trading.db import read_together
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
 from trading.idempotency import parse_client_order_id, request_hash
 from trading.money import parse_decimal, quantize, quantum
@@ -49,7 +52,7 @@ from ..engine import (
     TRAILING_STOP,
 )
 from ..models import LIVE_STATUSES, EngineState, SpotOrder, SpotStatus
-from ..selectors import live_orders_of
+from ..selectors import client_order_read, live_orders_read
 
 ORDER_TYPES = (MARKET, LIMIT, STOP_MARKET, STOP_LIMIT, TRAILING_STOP)
 PERCENT = Decimal("0.0001")
@@ -417,22 +420,29 @@ def order_enter(
     the children). Returns ``(order, replayed)``."""
     instrument = request.instrument
     hold_asset = "USDT" if request.side == BUY else instrument.base
-    # NO KEY UPDATE: serialises this trader's order entries without blocking the foreign
-    # key checks of the runner's commit (its trades reference the user row), which would
-    # otherwise wait on us while we wait on the ledger rows it holds: a deadlock.
-    locked = User.objects.select_for_update(no_key=True).only("id").get(pk=user.pk)
+    # The trader's row is locked first (their entries are decided one at a time: the
+    # open-order count and the holding read after it are exact), then what the risk checks
+    # need, all in one round trip.
+    reads = [
+        user_lock_read(user_id=user.pk),
+        risk.spot_state_read(user_id=user.pk, instrument=instrument),
+        live_orders_read(user_id=user.pk, symbol=instrument.symbol),
+        total_read(user_id=user.pk, asset=instrument.base),
+    ]
     if request.client_order_id:
-        existing = SpotOrder.objects.filter(user=locked, client_order_id=request.client_order_id).first()
-        if existing is not None:
-            return _replay(existing, fingerprint), True
+        reads.append(client_order_read(user_id=user.pk, client_order_id=request.client_order_id))
+    _, state, (count, buying), base_held, *known = read_together(*reads)
+    if known and known[0] is not None:
+        return _replay(SpotOrder.objects.get(pk=known[0]), fingerprint), True
     risk.spot_order_admit(
         user=user,
         instrument=instrument,
         order=risk_facts(request),
-        live_orders=lambda: live_orders_of(user_id=user.pk, symbol=instrument.symbol),
+        state=state,
+        usage=risk_core.SpotUsage(open_orders=count, base_held=base_held, open_buys=buying),
     )
     order = SpotOrder.objects.create(
-        user=locked,
+        user_id=user.pk,
         symbol=instrument.symbol,
         side=request.side,
         type=request.type,

@@ -23,16 +23,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_lock_read
+from ledger.selectors import total_read
 from ledger.services import TransferRequest, transfers_execute, user_account
 from risk import core as risk_core
 from risk import services as risk
+from trading.db import read_together
 from trading.errors import Conflict, DomainError, ValidationFailed
 from trading.money import parse_decimal, quantize
 
 from ..engine import BUY, SELL
 from ..models import RfqQuote
 from ..routing_selectors import route_sources
-from ..selectors import live_orders_of
+from ..selectors import live_orders_read
 from .entry import spot_instrument
 
 BPS = Decimal(10_000)
@@ -121,16 +124,23 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
         if (now or timezone.now()) >= quote.expires_at:
             raise QuoteExpired("The quote has expired; ask for a new one.")
         instrument = spot_instrument(quote.symbol)
-        # the trader's row, as order entry locks it: their limits are decided one at a time
-        User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+        # the trader's row, as order entry locks it (their limits are decided one at a time),
+        # and what the risk checks read under it
+        _, state, (_, buying), base_held = read_together(
+            user_lock_read(user_id=user.pk),
+            risk.spot_state_read(user_id=user.pk, instrument=instrument),
+            live_orders_read(user_id=user.pk, symbol=instrument.symbol),
+            total_read(user_id=user.pk, asset=instrument.base),
+        )
         risk.spot_order_admit(
             user=user,
             instrument=instrument,
             order=risk_core.SpotOrder(
                 side=quote.side, type="limit", quantity=quote.quantity, notional=quote.price * quote.quantity
             ),
+            state=state,
             # a block trade leaves nothing open; the trader's open buys count in their position
-            live_orders=lambda: (0, live_orders_of(user_id=user.pk, symbol=instrument.symbol)[1]),
+            usage=risk_core.SpotUsage(open_orders=0, base_held=base_held, open_buys=buying),
         )
         base = quote.symbol.split("-")[0]
         buyer, seller = (user.pk, maker.pk) if quote.side == BUY else (maker.pk, user.pk)

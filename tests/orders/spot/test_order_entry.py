@@ -203,3 +203,26 @@ def test_a_cancel_waits_for_the_engine_and_a_final_order_cannot_be_cancelled(ali
     assert SpotOrder.objects.get(pk=order.pk).status == SpotStatus.CANCELLED
     assert held(alice, "USDT") == 0
     assert error(client_for(alice).delete(f"/api/v1/orders/{order.pk}"))[:2] == (409, "order_not_open")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_order_entry_reads_what_its_risk_checks_need_in_one_round_trip(markets):
+    """Between BEGIN and the order's insert there is one statement text: the trader's row
+    locked, the trading state under its lock, the live orders and the holding."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.spot.services import order_request, spot_order_place
+    from tests.orders.spot.conftest import funded_trader
+
+    user = funded_trader()
+    with CaptureQueriesContext(connection) as sent:
+        request = order_request(symbol="BTC-USDT", side="buy", type="limit", quantity="0.01", price="65000.00")
+        order, _ = spot_order_place(user=user, request=request)
+    statements = [query["sql"] for query in sent.captured_queries]
+    begin = statements.index("BEGIN")
+    insert = next(i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "orders_spotorder"'))
+    (reads,) = statements[begin + 1 : insert]
+    assert "FOR NO KEY UPDATE" in reads and "pg_advisory_xact_lock_shared" in reads
+    assert "risk_tradingstate" in reads and "orders_spotorder" in reads and "ledger_ledgeraccount" in reads
+    assert order.status == "new"
