@@ -43,6 +43,7 @@ OPTION_CASH_CODES = frozenset({"option_open", "option_close", "option_exercise"}
 NOT_FLOW_CODES = TRADE_CODES | OPTION_CASH_CODES | {"withdrawal_fee"}
 _SOURCES = {"spot": "book", "venue": "smart", "rfq": "rfq"}
 _MINUTE = timedelta(minutes=1)
+_LEGS_SPREAD = timedelta(minutes=1)
 
 # (id, code, asset, amount, debit_account_id, credit_account_id, created_at)
 TransferRow = tuple[str, str, str, Decimal, int, int, datetime]
@@ -53,7 +54,13 @@ def history_of(*, user_id: int, until: datetime | None = None) -> list[core.Even
     """Every event of the trader's history up to ``until`` (included; all when None), in
     replay order (``core.Event.key``)."""
     accounts = accounts_of(user_id=user_id)
-    events = events_from_transfers(transfers_of(accounts=accounts, until=until), accounts=accounts, user_id=user_id)
+    # The legs of one trade are written in one transaction but stamped one by one: read a
+    # little past ``until`` so that a trade stamped across it is whole, then cut by the
+    # trade's time (its first leg's).
+    rows = transfers_of(accounts=accounts, until=None if until is None else until + _LEGS_SPREAD)
+    events = events_from_transfers(rows, accounts=accounts, user_id=user_id)
+    if until is not None:
+        events = [event for event in events if event.at <= until]
     events += option_events(user_id=user_id, until=until)
     events.sort(key=lambda event: event.key)
     return events
