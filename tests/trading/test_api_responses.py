@@ -283,6 +283,13 @@ GETS = {
         ("a", "/api/v1/options/positions?status=x"),
     ],
     "/api/v1/orders": [("a", "/api/v1/orders"), ("b", "/api/v1/orders?status=open&symbol=BTC-USDT")],
+    "/api/v1/portfolio": [("a", "/api/v1/portfolio?method=average"), ("a", "/api/v1/portfolio?method=x")],
+    "/api/v1/portfolio/lots": [
+        ("a", "/api/v1/portfolio/lots?asset=BTC"),
+        ("a", "/api/v1/portfolio/lots?asset={series}&method=average"),
+        ("a", "/api/v1/portfolio/lots?asset=DOGE"),
+    ],
+    "/api/v1/portfolio/pnl": [("a", "/api/v1/portfolio/pnl"), ("a", "/api/v1/portfolio/pnl?start=2030-01-01")],
     "/api/v1/orders/{order_id}": [
         ("a", "/api/v1/orders/{order_id}"),
         ("b", "/api/v1/orders/{smart_id}"),
