@@ -16,9 +16,9 @@ A day's rows come from one set-based statement, never from a loop over traders:
   opened before it (the index history the market data keeps; USDT is 1). A day for which
   an asset has no price at all is not written (and is reported), never valued at zero.
 * **flows**: posted transfers between a trader account and the external world (deposits,
-  faucet credits, withdrawals once sent), each valued in USDT at the index candle of its
-  minute. Withdrawal fees and trading fees are not flows: they are costs, and returns show
-  them.
+  faucet credits, withdrawals once sent), each valued in USDT at the index when it was
+  booked (the close of the last one-minute candle that opened before it). Withdrawal fees
+  and trading fees are not flows: they are costs, and returns show them.
 
 PostgreSQL runs it as one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: idempotent per
 trader and day, and two runs at once write each row once. The embedded mode's SQLite has no
@@ -43,6 +43,7 @@ from ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
 from marketdata.models import Candle, CandleSource, Instrument, InstrumentKind
 from marketdata.options import series_price
 from orders.options.models import OptionOrder, OptionSide
+from portfolio import performance
 from portfolio.models import DailySnapshot
 from trading.errors import ValidationFailed
 from trading.money import ASSETS
@@ -166,7 +167,7 @@ _CANDLE = Candle._meta.db_table
 def _parts_sql(days: Sequence[date]) -> tuple[str, list]:
     """The CTEs every variant shares: ``holdings(day, user_id, asset, quantity)``,
     ``options(day, user_id, instrument_id, contracts)`` and ``flows(day, user_id, asset,
-    amount, price)`` (``price`` the index at the flow's minute, NULL for USDT or unknown)."""
+    amount, price)`` (``price`` as ``price_at`` reads it, NULL for USDT or unknown)."""
     days_sql, params = _days_cte(days)
     first_end, first_start, last_end = day_end(days[0]), day_start(days[0]), day_end(days[-1])
     moved_day = _day_of("m.created_at")
@@ -236,7 +237,7 @@ def _parts_sql(days: Sequence[date]) -> tuple[str, list]:
         SELECT {flow_day} AS day, a.user_id, a.asset, f.amount,
                (SELECT c.close FROM {_CANDLE} c
                 WHERE c.symbol = a.asset || '-{QUOTE}' AND c.source = '{CandleSource.INDEX}' AND c.interval = '1m'
-                  AND c.open_time <= f.created_at
+                  AND c.open_time < f.created_at
                 ORDER BY c.open_time DESC LIMIT 1) AS price
         FROM edge f JOIN trader_accounts a ON a.id = f.account_id
     )"""
@@ -409,3 +410,92 @@ def snapshots_of(*, user, start: date | None = None, end: date | None = None):
     if end:
         qs = qs.filter(date__lte=end)
     return qs.order_by("date")
+
+
+# --- the equity curve ------------------------------------------------------------------------------------
+
+PERIODS = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "all": None}
+
+
+def check_period_name(period: str) -> str:
+    if period not in PERIODS:
+        raise ValidationFailed(f"Unknown period {period!r}.", fields={"period": [f"One of {', '.join(PERIODS)}."]})
+    return period
+
+
+def flows_between(*, user_id: int, start: datetime, end: datetime) -> Decimal:
+    """Deposits minus withdrawals of the trader in [start, end), each valued in USDT when it
+    was booked: the snapshots' definition of a flow, for a stretch no snapshot covers yet."""
+    accounts = dict(LedgerAccount.objects.filter(kind=AccountKind.USER, user_id=user_id).values_list("pk", "asset"))
+    if not accounts:
+        return Decimal(0)
+    edge = Transfer.objects.filter(
+        kind__in=[TransferKind.POSTED, TransferKind.POST_PENDING], created_at__gte=start, created_at__lt=end
+    )
+    inbound = edge.filter(credit_account_id__in=accounts, debit_account__kind=AccountKind.EXTERNAL)
+    outbound = edge.filter(debit_account_id__in=accounts, credit_account__kind=AccountKind.EXTERNAL)
+    total = Decimal(0)
+    for sign, rows in ((1, inbound), (-1, outbound)):
+        for asset, amount, created_at in rows.values_list("asset", "amount", "created_at"):
+            price = price_at(asset=asset, at=created_at) or price_at(asset=asset, at=end) or Decimal(0)
+            total += sign * amount * price
+    return total.quantize(SNAPSHOT_PLACES, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    date: date
+    at: datetime  # the close of ``date`` for a snapshot; the moment of the live value
+    value_usdt: Decimal
+    net_flows_usdt: Decimal
+    live: bool = False
+
+
+@dataclass(frozen=True)
+class Performance:
+    period: str
+    start: datetime
+    end: datetime
+    points: list[CurvePoint]
+    twr: Decimal | None
+    mwr: Decimal | None
+    twr_annualized: Decimal | None
+    mwr_annualized: Decimal | None
+    stale: bool
+
+
+def performance_of(*, user, period: str, now: datetime | None = None) -> Performance:
+    """The trader's equity curve over ``period`` and its returns: the daily snapshots from the
+    last close at or before the period's start, then the value now (live prices). The first
+    point is where the period starts (its flows are not counted); a trader who came later
+    starts from nothing at the start of their first day."""
+    from . import core, selectors
+
+    check_period_name(period)
+    now = now or timezone.now()
+    days = PERIODS[period]
+    base_day = None if days is None else (now - timedelta(days=days)).astimezone(UTC).date() - timedelta(days=1)
+    rows = list(snapshots_of(user=user, start=base_day).values_list("date", "value_usdt", "net_flows_usdt"))
+    points = [CurvePoint(day, day_end(day), value, flows) for day, value, flows in rows]
+    live = selectors.portfolio_of(user=user, method=core.FIFO, now=now)
+    if not points or base_day is None or points[0].date != base_day:
+        first = points[0].date if points else now.astimezone(UTC).date()
+        before = first - timedelta(days=1)
+        # A trader newer than the period starts from nothing; one the nightly run has not
+        # seen yet, from the value at today's start as the portfolio reads it.
+        opening = Decimal(0) if points else live.value_at_day_start_usdt
+        points.insert(0, CurvePoint(before, day_end(before), opening, Decimal(0)))
+    flows = flows_between(user_id=user.pk, start=points[-1].at, end=now)
+    points.append(CurvePoint(now.astimezone(UTC).date(), now, live.total_usdt, flows, live=True))
+    result = performance.returns([performance.Point(p.at, p.value_usdt, p.net_flows_usdt) for p in points])
+    return Performance(
+        period=period,
+        start=points[0].at,
+        end=now,
+        points=points,
+        twr=result.twr,
+        mwr=result.mwr,
+        twr_annualized=result.twr_annualized,
+        mwr_annualized=result.mwr_annualized,
+        stale=live.stale,
+    )
