@@ -290,6 +290,10 @@ GETS = {
         ("a", "/api/v1/portfolio/lots?asset=DOGE"),
     ],
     "/api/v1/portfolio/pnl": [("a", "/api/v1/portfolio/pnl"), ("a", "/api/v1/portfolio/pnl?start=2030-01-01")],
+    "/api/v1/portfolio/performance": [
+        ("a", "/api/v1/portfolio/performance?period=all"),
+        ("a", "/api/v1/portfolio/performance?period=x"),
+    ],
     "/api/v1/orders/{order_id}": [
         ("a", "/api/v1/orders/{order_id}"),
         ("b", "/api/v1/orders/{smart_id}"),
