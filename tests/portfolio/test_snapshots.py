@@ -57,8 +57,8 @@ def test_each_day_is_the_closing_balances_at_the_closing_prices(week):
     alice, bob = trader(), trader()
     d0, d1, d2, d3 = week[:4]
     deposit(alice, "USDT", "10000", moment(d0, 9))
-    deposit(alice, "BTC", "0.5", moment(d1, 10))
-    candle("BTC", moment(d1, 10), "61234.5")  # the BTC deposit is valued at its minute's index
+    candle("BTC", moment(d1, 10), "61234.5")
+    deposit(alice, "BTC", "0.5", moment(d1, 10, 0, 30))  # valued at the index then: that candle's close
     withdraw(alice, "USDT", "2500", moment(d2, 15))
     deposit(bob, "ETH", "2", moment(d1, 23, 59, 59))  # in d1, a second before its close
     deposit(bob, "USDT", "100", moment(d3, 0, 0, 0))  # at d3's first instant: not d2's
