@@ -294,6 +294,9 @@ GETS = {
         ("a", "/api/v1/portfolio/performance?period=all"),
         ("a", "/api/v1/portfolio/performance?period=x"),
     ],
+    "/api/v1/statements": [("a", "/api/v1/statements"), ("a", "/api/v1/statements?format=x")],
+    # its answer is a CSV file (tests/portfolio/test_exports.py reads it); a refusal is JSON
+    "/api/v1/exports/transactions": [("a", "/api/v1/exports/transactions?format=x")],
     "/api/v1/orders/{order_id}": [
         ("a", "/api/v1/orders/{order_id}"),
         ("b", "/api/v1/orders/{smart_id}"),
