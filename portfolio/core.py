@@ -102,6 +102,8 @@ class Holding:
     quantity: Decimal = ZERO
     cost: Decimal = ZERO
     realized: Decimal = ZERO
+    # FIFO's lots as plain (acquired_at, quantity, cost, source) tuples: a cached book of
+    # thousands of them is read back several times faster than as objects
     lots: deque = field(default_factory=deque)
     opened_at: datetime | None = None  # average cost: when the position last opened from zero
     last_key: tuple | None = None
@@ -132,7 +134,7 @@ class Book:
         if asset == CASH:
             return [Lot(held.opened_at, held.quantity, held.cost, "cash")] if held.opened_at else []
         if self.method == FIFO:
-            return list(held.lots)
+            return [Lot(*lot) for lot in held.lots]
         return [Lot(held.opened_at, held.quantity, held.cost, AVERAGE)]
 
     @property
@@ -192,7 +194,7 @@ class Book:
         held.quantity += event.quantity
         held.cost += cost
         if self.method == FIFO:
-            held.lots.append(Lot(event.at, event.quantity, cost, event.source))
+            held.lots.append((event.at, event.quantity, cost, event.source))
 
     def _dispose(self, held: Holding, event: Event) -> None:
         amount = -event.quantity
@@ -220,14 +222,14 @@ class Book:
         cost = ZERO
         lots = held.lots
         while amount > 0 and lots:
-            lot = lots[0]
-            if lot.quantity <= amount:
+            acquired_at, quantity, lot_cost, source = lots[0]
+            if quantity <= amount:
                 lots.popleft()
-                cost += lot.cost_usdt
-                amount -= lot.quantity
+                cost += lot_cost
+                amount -= quantity
             else:
-                part = _share(lot.cost_usdt, amount, lot.quantity)
-                lots[0] = Lot(lot.acquired_at, lot.quantity - amount, lot.cost_usdt - part, lot.source)
+                part = _share(lot_cost, amount, quantity)
+                lots[0] = (acquired_at, quantity - amount, lot_cost - part, source)
                 cost += part
                 amount = ZERO
         return cost

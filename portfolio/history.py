@@ -87,10 +87,15 @@ def transfers_of(
         kind__in=(TransferKind.POSTED, TransferKind.POST_PENDING),
     )
     if after is not None:
-        qs = qs.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
+        # a plain range on created_at, which the accounts' (account, created_at) indexes
+        # serve; the ties at that instant are sorted out here
+        qs = qs.filter(created_at__gte=after[0])
     if until is not None:
         qs = qs.filter(created_at__lte=until)
-    return list(qs.order_by("created_at", "id").values_list(*_ROW_FIELDS))
+    rows = list(qs.order_by("created_at", "id").values_list(*_ROW_FIELDS))
+    if after is not None:
+        rows = [row for row in rows if (row[6], row[0]) > after]
+    return rows
 
 
 def events_from_transfers(rows: list[TransferRow], *, accounts: dict[int, str], user_id: int) -> list[core.Event]:
