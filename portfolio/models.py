@@ -4,6 +4,8 @@ themselves."""
 from django.conf import settings
 from django.db import models
 
+from trading.fields import amount_field
+
 
 class DailySnapshot(models.Model):
     """A trader's portfolio at the end of one UTC day (00:00 UTC of the next): its value in
@@ -13,8 +15,9 @@ class DailySnapshot(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     date = models.DateField()
-    value_usdt = models.DecimalField(max_digits=38, decimal_places=8)
-    net_flows_usdt = models.DecimalField(max_digits=38, decimal_places=8)
+    # Exact in both databases (trading.fields): the embedded mode's SQLite keeps integer units.
+    value_usdt = amount_field()
+    net_flows_usdt = amount_field()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,12 +1,13 @@
 """Daily snapshots (portfolio/snapshots.py): every trader's value at each UTC close and the
 day's deposits minus withdrawals, written set-based for all traders, idempotent, backfilled
 from the ledger; checked against balances summed transfer by transfer and the index of each
-close. The same file runs on SQLite (the embedded mode) from the last test."""
+close. The same file (with the performance API and a past statement) runs on SQLite, the
+embedded mode's database, from the last test."""
 
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -208,9 +209,38 @@ def test_the_midnight_task_is_scheduled_and_writes_yesterday(week, eager_tasks):
     assert rows_of(alice)[today() - timedelta(days=1)] == (D(10), D(10))
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not SQLITE, reason="converts an embedded database made before the exact columns")
+def test_an_older_embedded_database_keeps_its_snapshots_exact():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    alice = trader()
+    executor = MigrationExecutor(connection)
+    executor.migrate([("portfolio", "0001_initial")])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO portfolio_dailysnapshot (user_id, date, value_usdt, net_flows_usdt, created_at) "
+            "VALUES (%s, '2026-01-01', 1234.56789012, -0.30000000000000004, '2026-01-02')",
+            [alice.pk],
+        )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert rows_of(alice) == {date(2026, 1, 1): (D("1234.56789012"), D("-0.3"))}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(SQLITE, reason="this is the SQLite run")
 def test_the_same_tests_pass_on_sqlite(tmp_path):
     from tests.processes import pytest_on_sqlite
 
-    pytest_on_sqlite(tmp_path, __file__, "-k", "not sqlite", timeout=600)
+    here = os.path.dirname(__file__)
+    pytest_on_sqlite(
+        tmp_path,
+        __file__,
+        os.path.join(here, "test_performance_api.py"),
+        os.path.join(here, "test_statements.py") + "::test_a_past_period_closes_at_the_ledger_then",
+        "-k",
+        "not sqlite",
+        timeout=600,
+    )
