@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from .snapshots import snapshots_catch_up
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="portfolio.tasks.daily_snapshots", time_limit=3600, soft_time_limit=3540, acks_late=True)
@@ -19,3 +23,10 @@ def daily_snapshots() -> dict:
         "skipped": {day.isoformat(): assets for day, assets in run.skipped.items()},
         "seconds": round(run.seconds, 3),
     }
+
+
+def snapshots_at_start() -> None:
+    """The embedded mode's worker: one catch-up as the process starts, then done."""
+    run = snapshots_catch_up()
+    if run.days:
+        logger.info("portfolio snapshots: %s written for %s days since %s", run.written, len(run.days), run.days[0])

@@ -209,6 +209,17 @@ def test_the_midnight_task_is_scheduled_and_writes_yesterday(week, eager_tasks):
     assert rows_of(alice)[today() - timedelta(days=1)] == (D(10), D(10))
 
 
+def test_the_embedded_mode_catches_up_as_it_starts(week):
+    from trading import workers
+
+    alice = trader()
+    deposit(alice, "USDT", "10", moment(week[0]))
+    workers._registry["portfolio-snapshots"]()  # what the embedded web process starts
+    # every day from her first to yesterday (the days after the candles at their last price)
+    yesterday = today() - timedelta(days=1)
+    assert sorted(rows_of(alice)) == days_from(week[0], (yesterday - week[0]).days + 1)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not SQLITE, reason="converts an embedded database made before the exact columns")
 def test_an_older_embedded_database_keeps_its_snapshots_exact():
