@@ -464,6 +464,22 @@ class Performance:
     stale: bool
 
 
+def _live_value(live, now: datetime) -> Decimal | None:
+    """The portfolio's value now. An asset the live prices cannot value (the feed never
+    printed since the last restart) is valued at its last index candle, as the snapshots
+    are; if it has none either, there is no live value (and no live point)."""
+    from . import core
+
+    total = live.total_usdt
+    for line in live.assets:
+        if line.value_usdt is None and line.quantity:
+            price = price_at(asset=line.asset, at=now)
+            if price is None:
+                return None
+            total += core.usdt(line.quantity * price)
+    return total
+
+
 def performance_of(*, user, period: str, now: datetime | None = None) -> Performance:
     """The trader's equity curve over ``period`` and its returns: the daily snapshots from the
     last close at or before the period's start, then the value now (live prices). The first
@@ -478,6 +494,7 @@ def performance_of(*, user, period: str, now: datetime | None = None) -> Perform
     rows = list(snapshots_of(user=user, start=base_day).values_list("date", "value_usdt", "net_flows_usdt"))
     points = [CurvePoint(day, day_end(day), value, flows) for day, value, flows in rows]
     live = selectors.portfolio_of(user=user, method=core.FIFO, now=now)
+    live_value = _live_value(live, now)
     if not points or base_day is None or points[0].date != base_day:
         first = points[0].date if points else now.astimezone(UTC).date()
         before = first - timedelta(days=1)
@@ -485,13 +502,14 @@ def performance_of(*, user, period: str, now: datetime | None = None) -> Perform
         # seen yet, from the value at today's start as the portfolio reads it.
         opening = Decimal(0) if points else live.value_at_day_start_usdt
         points.insert(0, CurvePoint(before, day_end(before), opening, Decimal(0)))
-    flows = flows_between(user_id=user.pk, start=points[-1].at, end=now)
-    points.append(CurvePoint(now.astimezone(UTC).date(), now, live.total_usdt, flows, live=True))
+    if live_value is not None:
+        flows = flows_between(user_id=user.pk, start=points[-1].at, end=now)
+        points.append(CurvePoint(now.astimezone(UTC).date(), now, live_value, flows, live=True))
     result = performance.returns([performance.Point(p.at, p.value_usdt, p.net_flows_usdt) for p in points])
     return Performance(
         period=period,
         start=points[0].at,
-        end=now,
+        end=points[-1].at,
         points=points,
         twr=result.twr,
         mwr=result.mwr,

@@ -135,3 +135,18 @@ def test_only_your_own_curve(history):
     body = client_for(stranger).get("/api/v1/portfolio/performance", {"period": "all"}).json()
     assert all(D(p["value_usdt"]) == 0 for p in body["points"])
     assert APIClient().get("/api/v1/portfolio/performance").status_code == 401
+
+
+def test_without_a_live_index_the_live_value_is_the_last_candle_and_marked_stale(db):
+    today = timezone.now().date()
+    day = today - timedelta(days=2)
+    closes("BTC", {day: 60000})
+    closes("ETH", {day: 3000})
+    carol = trader()
+    deposit(carol, "BTC", "2", moment(day, 8))
+    snapshots.snapshots_write(days=[day, today - timedelta(days=1)])
+    # no index print at all: the feed has not run since the last restart
+    body = client_for(carol).get("/api/v1/portfolio/performance", {"period": "7d"}).json()
+    live = body["points"][-1]
+    assert live["live"] is True and D(live["value_usdt"]) == 2 * 60000
+    assert body["stale"] is True and body["twr"] == "0.00000000"
