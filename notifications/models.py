@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
 
 class Notification(models.Model):
@@ -12,8 +11,8 @@ class Notification(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
-    # Null only for messages written before keys existed.
-    dedupe_key = models.CharField(max_length=200, null=True, blank=True)
+    # Messages written before keys existed were given "legacy:<id>".
+    dedupe_key = models.CharField(max_length=200)
     critical = models.BooleanField(default=False)
     # False when the user switched the in-app channel off for this kind: the row still
     # records the event (and its deliveries) but is not listed.
@@ -25,11 +24,7 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "read_at"])]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["user", "dedupe_key"], name="notification_once_per_key", condition=Q(dedupe_key__isnull=False)
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "dedupe_key"], name="notification_once_per_key")]
 
     def __str__(self):
         return f"{self.user_id}: {self.title}"
@@ -48,6 +43,9 @@ class NotificationPreference(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "kind", "channel"], name="notification_preference_once")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.kind}/{self.channel}: {'on' if self.enabled else 'off'}"
 
 
 class WebhookEndpoint(models.Model):
@@ -104,3 +102,6 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["delivery_id", "number"]
+
+    def __str__(self):
+        return f"{self.delivery_id} #{self.number}: {'ok' if self.ok else 'failed'}"

@@ -84,6 +84,15 @@ class Migration(migrations.Migration):
             name="dedupe_key",
             field=models.CharField(blank=True, max_length=200, null=True),
         ),
+        migrations.RunSQL(
+            "UPDATE notifications_notification SET dedupe_key = 'legacy:' || id WHERE dedupe_key IS NULL",
+            migrations.RunSQL.noop,
+        ),
+        migrations.AlterField(
+            model_name="notification",
+            name="dedupe_key",
+            field=models.CharField(max_length=200),
+        ),
         migrations.AddField(
             model_name="notification",
             name="in_app",
@@ -97,7 +106,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="notification",
             constraint=models.UniqueConstraint(
-                condition=models.Q(("dedupe_key__isnull", False)),
                 fields=("user", "dedupe_key"),
                 name="notification_once_per_key",
             ),
