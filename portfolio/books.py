@@ -22,6 +22,7 @@ chunk is rewritten as disposals are added).
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -225,8 +226,8 @@ def _store(user_id: int, state: State) -> None:
     if new:
         first = state.stored // CHUNK
         have = state.stored - first * CHUNK
-        chunk = cache.get(f"{chunk_key}{first}") if have else []
-        if chunk is None or len(chunk) != have:
+        chunk = _cached(f"{chunk_key}{first}") if have else []
+        if not isinstance(chunk, list) or len(chunk) != have:
             cache.delete(state_key)  # a chunk went missing: the next request replays
             return
         pending = chunk + new
@@ -245,9 +246,18 @@ def _store(user_id: int, state: State) -> None:
     cache.set_many(entries, CACHE_SECONDS)
 
 
+def _cached(key: str):
+    """A cache entry, or None when it is missing or no longer reads back as this code's
+    objects (written by an older release: ``VERSION`` is raised when their shape changes)."""
+    try:
+        return cache.get(key)
+    except (AttributeError, ImportError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
+        return None
+
+
 def _load(user_id: int, method: str) -> State | None:
-    state = cache.get(_keys(user_id, method)[0])
-    if state is None or state.version != VERSION or state.method != method:
+    state = _cached(_keys(user_id, method)[0])
+    if not isinstance(state, State) or getattr(state, "version", None) != VERSION or state.method != method:
         return None
     return state
 
@@ -282,8 +292,8 @@ def head_of(user_id: int, method: str, *, now: datetime) -> tuple[Head, Facts]:
     """The head of the trader's up-to-date book (from the cache when nothing happened)."""
     facts = facts_of(user_id)
     if cache_enabled():
-        head = cache.get(_keys(user_id, method)[1])
-        if head is not None and head.fingerprint == facts.fingerprint:
+        head = _cached(_keys(user_id, method)[1])
+        if isinstance(head, Head) and head.fingerprint == facts.fingerprint:
             return head, facts
     state, facts = current(user_id, method, facts, now=now)
     return state.head(), facts
@@ -298,11 +308,14 @@ def book_of(user_id: int, method: str, *, now: datetime, disposals: bool = True)
             return state.book
         _, _, chunk_key = _keys(user_id, method)
         count = -(-state.stored // CHUNK)
-        found = cache.get_many([f"{chunk_key}{n}" for n in range(count)])
+        try:
+            found = cache.get_many([f"{chunk_key}{n}" for n in range(count)])
+        except (AttributeError, ImportError, TypeError, ValueError, EOFError, pickle.UnpicklingError):
+            found = {}
         earlier = []
         for n in range(count):
             chunk = found.get(f"{chunk_key}{n}")
-            if chunk is None or len(chunk) != min(CHUNK, state.stored - n * CHUNK):
+            if not isinstance(chunk, list) or len(chunk) != min(CHUNK, state.stored - n * CHUNK):
                 break
             earlier += chunk
         else:
