@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -414,6 +415,7 @@ def render_csv(statement: Statement) -> str:
 
 # --- PDF -------------------------------------------------------------------------------------------------------
 
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _TITLES = {
     "balances": "Balances",
     "movements": "What moved the balances",
@@ -474,6 +476,17 @@ def render_pdf(statement: Statement) -> bytes:
             continue
         table = LongTable([SECTIONS[name], *rows], repeatRows=1, hAlign="LEFT")
         table.setStyle(table_style)
+        # amounts right-aligned, so their decimal points line up down a column
+        table.setStyle(
+            TableStyle(
+                [
+                    ("ALIGN", (col, row), (col, row), "RIGHT")
+                    for row, cells in enumerate(rows, start=1)
+                    for col, cell in enumerate(cells)
+                    if _NUMBER.fullmatch(cell)
+                ]
+            )
+        )
         story.append(table)
     document.build(story)
     return out.getvalue()
