@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from trading.fields import amount_field
+
 
 class Notification(models.Model):
     """One event told to one user: the in-app message, and the anchor of its email and webhook
@@ -105,3 +107,36 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"{self.delivery_id} #{self.number}: {'ok' if self.ok else 'failed'}"
+
+
+class PriceAlertStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    TRIGGERED = "triggered", "Triggered"  # a ``once`` alert that fired
+    DELETED = "deleted", "Deleted"  # kept so a watcher's refresh sees the removal
+
+
+class PriceAlert(models.Model):
+    """A trader's price alert on a spot symbol's last price or an index (``index:BTC``):
+    above or below a price, or a move in percent over a window. Evaluated by
+    ``notifications.alert_services``; ``last_fired_at`` is the cooldown's anchor."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="price_alerts")
+    symbol = models.CharField(max_length=40)
+    condition = models.CharField(max_length=12)
+    value = amount_field()
+    window = models.CharField(max_length=4, blank=True)
+    frequency = models.CharField(max_length=16)
+    status = models.CharField(max_length=10, choices=PriceAlertStatus.choices, default=PriceAlertStatus.ACTIVE)
+    fire_count = models.PositiveIntegerField(default=0)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+    last_fired_price = amount_field(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # what the evaluating process reads to catch up with creations and removals
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "status"]), models.Index(fields=["status", "symbol"])]
+
+    def __str__(self):
+        return f"{self.user_id} {self.symbol} {self.condition} {self.value}"
