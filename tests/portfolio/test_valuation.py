@@ -115,3 +115,45 @@ def test_disposals_kept_in_chunks_read_back_whole_and_a_lost_chunk_is_replayed(w
     cache.delete(f"{books._keys(alice.pk, core.FIFO)[2]}1")
     report = selectors.pnl_of(user=alice, start=None, end=None, method=core.FIFO)
     assert report.disposals == replayed.disposals
+
+
+def test_an_exercise_at_expiry_disposes_of_the_contracts_for_the_payout(settings):
+    from orders.options.models import OptionExercise, OptionPosition
+    from orders.options.services import options_expire
+
+    markets(settings)
+    user = trader(usdt="100000")
+    client = client_for(user)
+    series = pick_series("BTC", "C", min_days=3, offset=-3).symbol  # in the money
+    quote = client.post("/api/v1/options/quotes", {"series": series, "side": "buy", "contracts": "0.5"}, format="json")
+    assert (
+        client.post("/api/v1/options/orders", {"quote_id": quote.json()["quote_id"]}, format="json").status_code == 201
+    )
+    get(client, "/api/v1/portfolio")  # the book cached before the expiry
+    # the series expires a minute ago, the index having stood at its level for the half hour before
+    expiry = timezone.now() - timedelta(minutes=1)
+    Instrument.objects.filter(symbol=series).update(expiry=expiry)
+    for minutes in (40, 20, 5):
+        print_index("BTC", INDEX["BTC"], ts=expiry - timedelta(minutes=minutes))
+    assert options_expire(now=timezone.now())["exercised"] == 1
+    exercise = OptionExercise.objects.get(user=user)
+    position = OptionPosition.objects.get(user=user)
+
+    for method in core.METHODS:
+        book = selectors.book_of(user_id=user.pk, method=method)
+        assert book.holdings[series].quantity == 0
+        last = book.disposals[-1]
+        assert (last.asset, last.kind, last.quantity, last.proceeds_usdt) == (
+            series,
+            "option_exercise",
+            D("0.5"),
+            exercise.payout_usdt,
+        )
+        assert book.holdings[series].realized == position.realized_pnl_usdt
+    body = get(client, "/api/v1/portfolio")
+    [line] = body["options"]["positions"]
+    assert (line["series"], D(line["contracts"]), D(line["value_usdt"])) == (series, 0, 0)
+    # bought and exercised this session: its session PnL is what it realized
+    assert D(line["session_pnl_usdt"]) == D(line["realized_pnl_usdt"]) == position.realized_pnl_usdt
+    usdt = next(a for a in body["assets"] if a["asset"] == "USDT")
+    assert D(usdt["quantity"]) == D("100000") - OptionOrder.objects.get(user=user).total_usdt + exercise.payout_usdt
