@@ -182,7 +182,7 @@ class PnlSerializer(serializers.Serializer):
 
 class PortfolioPnlApi(APIView):
     class QuerySerializer(serializers.Serializer):
-        start = TimeParam(help_text="included; the start of end's year (UTC) when absent")
+        start = TimeParam(help_text="included; when absent, the start of the UTC year end falls in")
         end = TimeParam(help_text="excluded; now when absent")
         method = _method()
 

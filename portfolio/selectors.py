@@ -450,11 +450,12 @@ class RealizedPnl:
 
 
 def check_period(start: datetime | None, end: datetime | None, *, now: datetime | None = None):
-    """[start, end): end defaults to now, start to the start of end's year (UTC). Refused
-    when reversed, empty, or longer than five years."""
+    """[start, end): end defaults to now, start to the start of the UTC year end falls in
+    (of the year before, for an end at a new year's midnight: the whole year). Refused when
+    reversed, empty, or longer than five years."""
     now = now or timezone.now()
     end = end or now
-    start = start or datetime(end.year, 1, 1, tzinfo=UTC)
+    start = start or datetime((end.astimezone(UTC) - timedelta(microseconds=1)).year, 1, 1, tzinfo=UTC)
     if start >= end:
         raise ValidationFailed("start must be before end.", fields={"end": ["Must be after start."]})
     if end - start > MAX_PNL_RANGE:

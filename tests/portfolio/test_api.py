@@ -195,6 +195,17 @@ def test_bad_input_is_a_4xx_naming_the_field(db, settings, path, code, field):
     assert error["code"] == code and field in error["fields"], error
 
 
+def test_without_a_start_the_period_is_the_year_of_its_end(db, settings):
+    from .world import markets
+
+    markets(settings)
+    client = client_for(trader(usdt="100"))
+    body = get(client, "/api/v1/portfolio/pnl?end=2027-01-01T00:00:00Z")
+    assert (body["start"], body["end"]) == ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")
+    body = get(client, "/api/v1/portfolio/pnl?end=2026-03-05")
+    assert (body["start"], body["end"]) == ("2026-01-01T00:00:00Z", "2026-03-05T00:00:00Z")
+
+
 def test_a_range_of_exactly_five_years_is_accepted(db, settings):
     from .world import markets
 
