@@ -46,6 +46,11 @@ def usdt(value: Decimal) -> Decimal:
     return value.quantize(_USDT, rounding=ROUND_HALF_EVEN, context=_EXACT)
 
 
+def worth(quantity: Decimal, price: Decimal) -> Decimal:
+    """``quantity`` at ``price`` in USDT: the exact product, then at USDT's scale."""
+    return usdt(_EXACT.multiply(quantity, price))
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     at: datetime
@@ -256,7 +261,7 @@ def unrealized(book: Book, prices: dict[str, Decimal]) -> dict[str, Decimal]:
     result = {}
     for asset, held in book.holdings.items():
         if held.quantity and asset in prices:
-            result[asset] = usdt(_EXACT.multiply(held.quantity, prices[asset])) - held.cost
+            result[asset] = worth(held.quantity, prices[asset]) - held.cost
     return result
 
 
@@ -266,5 +271,5 @@ def value_of(book: Book, prices: dict[str, Decimal]) -> Decimal:
     for asset, held in book.holdings.items():
         if held.quantity:
             price = Decimal(1) if asset == CASH else prices[asset]
-            total += usdt(_EXACT.multiply(held.quantity, price))
+            total += worth(held.quantity, price)
     return total

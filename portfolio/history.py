@@ -182,7 +182,7 @@ def _value(asset: str, amount: Decimal, at: datetime, prices: dict) -> Decimal:
     price = prices[(asset, at)]
     # No price ever recorded for the asset (a fresh installation): the amount is booked at
     # no cost rather than guessed.
-    return core.usdt(amount * price) if price is not None else Decimal(0)
+    return core.worth(amount, price) if price is not None else Decimal(0)
 
 
 # --- options -----------------------------------------------------------------------------------------------

@@ -143,10 +143,10 @@ def _prices_at(assets, at: datetime) -> dict[str, Decimal]:
         price = cached.get(keys[asset])
         if price is None:
             price = history.price_at(asset=asset, at=at)
-            # none is kept too (as ""): an asset without a price then will not get one
-            if keep:
-                cache.set(keys[asset], "" if price is None else price, 2 * 24 * 3600)
-        if price not in (None, ""):
+            # none is not kept: the asset's first price, when it comes, answers for before it
+            if keep and price is not None:
+                cache.set(keys[asset], price, 2 * 24 * 3600)
+        if price is not None:
             found[asset] = price
     return found
 
@@ -243,7 +243,7 @@ def portfolio_of(*, user, method: str, now: datetime | None = None) -> Valuation
         quantity = facts.balance(asset)
         held = facts.held.get(asset, ZERO)
         price = prices[asset]
-        value = core.usdt(quantity * price.price) if price.price is not None else None
+        value = core.worth(quantity, price.price) if price.price is not None else None
         _, cost, realized = head.holdings.get(asset, (ZERO, ZERO, ZERO))
         lines.append(
             dict(
@@ -333,7 +333,7 @@ def _options_now(*, head: books.Head, now: datetime, indexes: dict[str, Price]) 
         mark = value = unrealized = session = None
         if index is not None and index.price is not None:
             mark = _mark(instrument, at=now, index=index.price)
-            value = core.usdt(mark * contracts)
+            value = core.worth(mark, contracts)
             unrealized = value - cost
             bought, sold, paid, received = activity.get(series, (ZERO, ZERO, ZERO, ZERO))
             held_at_start = contracts - bought + sold
@@ -341,7 +341,7 @@ def _options_now(*, head: books.Head, now: datetime, indexes: dict[str, Price]) 
             if not held_at_start:
                 session = value - paid + received
             elif start_index is not None:
-                start_value = core.usdt(_mark(instrument, at=start, index=start_index) * held_at_start)
+                start_value = core.worth(_mark(instrument, at=start, index=start_index), held_at_start)
                 session = value - start_value + received - paid
         position_stale = index is None or index.stale or session is None
         stale = stale or position_stale
@@ -400,7 +400,7 @@ def _value_at_day_start(head: books.Head, day_start: datetime) -> tuple[Decimal,
         if price is None:
             stale = True
             continue
-        value += core.usdt(quantity * price)
+        value += core.worth(quantity, price)
     return value, stale
 
 
