@@ -296,16 +296,12 @@ def _weight(value: Decimal | None, total: Decimal) -> Decimal | None:
 
 # --- options -------------------------------------------------------------------------------------------------
 
-_INSTRUMENTS: dict[str, Instrument] = {}
-
 
 def _instruments(symbols) -> dict[str, Instrument]:
-    """Option series by symbol (what is read of them never changes: kept per process)."""
-    missing = [symbol for symbol in symbols if symbol not in _INSTRUMENTS]
-    if missing:
-        for instrument in Instrument.objects.filter(kind=InstrumentKind.OPTION, symbol__in=missing):
-            _INSTRUMENTS[instrument.symbol] = instrument
-    return {symbol: _INSTRUMENTS[symbol] for symbol in symbols if symbol in _INSTRUMENTS}
+    """Option series by symbol."""
+    if not symbols:
+        return {}
+    return {i.symbol: i for i in Instrument.objects.filter(kind=InstrumentKind.OPTION, symbol__in=list(symbols))}
 
 
 def _mark(instrument: Instrument, *, at: datetime, index: Decimal) -> Decimal:
