@@ -115,12 +115,28 @@ def publish(topic: str, payload: dict) -> None:
     publish_many([(topic, payload)])
 
 
+_taps: list[Callable[[list[tuple[str, dict]]], object]] = []
+
+
+def add_tap(tap: Callable[[list[tuple[str, dict]]], object]) -> None:
+    """Let ``tap`` see every batch of updates published from this process, before it goes
+    out (also when Redis is away): a lower app's producer (the engine's trades, the feed's
+    index prints) reaches a higher app's watcher, the price alerts, without importing it.
+    A tap runs in the producer's thread, so it must only hand the updates on."""
+    _taps.append(tap)
+
+
 def publish_many(updates: Iterable[tuple[str, dict]]) -> None:
     """Send several updates as one message (one channel-layer message, one hub dispatch).
     Each topic's updates keep their order. Call it from synchronous code, after the commit."""
     updates = [(topic, payload) for topic, payload in updates]
     if not updates:
         return
+    for tap in _taps:
+        try:
+            tap(updates)
+        except Exception:  # a watcher's fault must not cost the producer its publish
+            logger.exception("realtime tap %r failed", tap)
     if settings.EMBEDDED:
         hub = Hub.current
         if hub is not None:

@@ -342,6 +342,23 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="no-reply@trading.local")
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend sends through this server;
+# ...filebased.EmailBackend writes each message to a file in EMAIL_FILE_PATH.
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
+# Email and webhook deliveries of notifications: tries before giving up, and the backoff
+# between them (doubling from the base, capped).
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=5.0)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600.0)
+# Webhooks may reach private and loopback addresses (a local receiver) only when this is on.
+NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE", default=DEBUG or EMBEDDED)
 
 # --- Logging ---------------------------------------------------------------------------------
 DJANGO_GUID = {"GUID_HEADER_NAME": "X-Request-ID", "RETURN_HEADER": True, "VALIDATE_GUID": False}
@@ -411,6 +428,8 @@ CELERY_BEAT_SCHEDULE = {
     "options-expire": {"task": "orders.tasks.options_expire", "schedule": crontab(minute=0, hour=8)},
     "options-quotes-purge": {"task": "orders.tasks.option_quotes_purge", "schedule": crontab(minute=17)},
     "smart-orders-resolve": {"task": "orders.tasks.smart_orders_resolve", "schedule": 5.0},
+    # Email and webhook deliveries that are due and not sent (a lost message, a retry's backoff over).
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 5.0, "options": {"expires": 5.0}},
     # Every trader's portfolio value at the close of the UTC day (and any closed day missed).
     "portfolio-daily-snapshots": {"task": "portfolio.tasks.daily_snapshots", "schedule": crontab(minute=0, hour=0)},
 }
@@ -600,3 +619,7 @@ SMART_ROUTE_DEPTH = env.int("SMART_ROUTE_DEPTH", default=20)
 # RFQ: the market maker's price is the aggregated book's VWAP for the size, this far worse for the taker.
 RFQ_SPREAD_BPS = env.str("RFQ_SPREAD_BPS", default="10")
 RFQ_TTL_SECONDS = env.float("RFQ_TTL_SECONDS", default=5.0)
+# Price alerts: how many active alerts one trader may keep, and how long an every_time alert
+# waits after firing before it may fire again.
+PRICE_ALERTS_MAX_ACTIVE = env.int("PRICE_ALERTS_MAX_ACTIVE", default=50)
+PRICE_ALERTS_COOLDOWN_SECONDS = env.float("PRICE_ALERTS_COOLDOWN_SECONDS", default=60.0)
