@@ -6,4 +6,11 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
+        from trading import workers
+
         from . import receivers  # noqa: F401  (connects the signal receivers)
+        from .alert_services import run_watcher
+
+        # Embedded mode: the price alert watcher is a thread beside the engines and the feed
+        # whose ticks it evaluates (stack mode: `run_alerts`).
+        workers.register("price-alerts", run_watcher)

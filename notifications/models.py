@@ -140,3 +140,7 @@ class PriceAlert(models.Model):
 
     def __str__(self):
         return f"{self.user_id} {self.symbol} {self.condition} {self.value}"
+
+    @property
+    def window_or_none(self) -> str | None:
+        return self.window or None

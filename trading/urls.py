@@ -11,6 +11,7 @@ from ledger import api as ledger_api
 from ledger import web as ledger_web
 from marketdata import api as marketdata_api
 from marketdata import web as marketdata_web
+from notifications import alerts_api
 from notifications import api as notifications_api
 from notifications import web as notifications_web
 from orders import urls as orders_urls
@@ -51,12 +52,20 @@ api_v1 = [
     path("watchlist", marketdata_api.WatchlistApi.as_view(), name="watchlist"),
     path("watchlist/<symbol:symbol>", marketdata_api.WatchlistItemApi.as_view(), name="watchlist_item"),
     path("notifications", notifications_api.NotificationListApi.as_view(), name="notifications"),
+    path("notifications/read-all", notifications_api.NotificationReadAllApi.as_view(), name="notifications-read-all"),
+    path(
+        "notifications/preferences",
+        notifications_api.NotificationPreferencesApi.as_view(),
+        name="notification-preferences",
+    ),
     path("notifications/<int:notification_id>", notifications_api.NotificationDetailApi.as_view(), name="notification"),
     path(
         "notifications/<int:notification_id>/read",
         notifications_api.NotificationReadApi.as_view(),
         name="notification_read",
     ),
+    path("alerts", alerts_api.PriceAlertListApi.as_view(), name="price_alerts"),
+    path("alerts/<int:alert_id>", alerts_api.PriceAlertDetailApi.as_view(), name="price_alert"),
     path("risk/limits", risk_api.RiskLimitsApi.as_view(), name="risk_limits"),
     path("ops/risk/state", risk_api.OpsRiskStateApi.as_view(), name="ops_risk_state"),
     *orders_urls.api_v1,
