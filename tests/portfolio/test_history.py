@@ -15,6 +15,7 @@ from django.db.models import Q
 from ledger.models import Transfer
 from ledger.services import deposit_credit
 from marketdata.models import Candle, CandleSource
+from orders.models import SpotOrder
 from orders.options.models import OptionPosition
 from portfolio import books, core, history, selectors
 from tests.orders.conftest import INDEX, print_index
@@ -46,6 +47,10 @@ def test_every_kind_of_history_becomes_events_whose_quantities_are_the_ledgers_b
         ("fee", "wallet"),
     } <= kinds
     assert events == sorted(events, key=lambda event: event.key)
+    # the smart order's child on our book is a smart fill too, as its venue child is
+    [book_child] = SpotOrder.objects.filter(parent_id=world["smart"]["id"])
+    child_events = [e for e in events if e.reference.startswith(f"spot:{book_child.pk}:")]
+    assert child_events and {e.source for e in child_events} == {"smart"}
 
     totals = ledger_totals(alice)
     for method in core.METHODS:

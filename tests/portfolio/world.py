@@ -82,8 +82,8 @@ def build(settings, capture_on_commit) -> dict:
     order(a, side="buy", quantity="0.15", price="64100")
     engine.run()
 
-    # a smart sell: part on our book (bob's bid), part at a venue
-    order(b, side="buy", quantity="0.1", price="64990")
+    # a smart sell: part on our book (bob's bid, the best net of fees), part at a venue
+    order(b, side="buy", quantity="0.1", price="65100")
     engine.run()
     with capture_on_commit(execute=True):
         smart = order(a, side="sell", type="market", quantity="0.3", route="smart")
