@@ -8,7 +8,8 @@ class NotificationsConfig(AppConfig):
     def ready(self):
         from trading import workers
 
-        from . import receivers  # noqa: F401  (connects the signal receivers)
+        # The signal receivers connect, the delivery tasks (queued by name) register.
+        from . import receivers, tasks  # noqa: F401
         from .alert_services import run_watcher
 
         # Embedded mode: the price alert watcher is a thread beside the engines and the feed

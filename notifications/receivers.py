@@ -1,28 +1,40 @@
-"""Turns account events into in-app notifications."""
+"""Turns account and money events into notifications. The signals are sent inside the
+event's transaction, so the message commits with the event, and its key makes a repeat
+of the same event a no-op."""
+
+import uuid
 
 from django.dispatch import receiver
 
 from accounts import signals
 from accounts.models import KycStatus
+from ledger import signals as ledger_signals
+from ledger.models import WithdrawalStatus
+from trading.money import fmt
 
-from .services import notification_create
+from .services import notify
 
 
 @receiver(signals.kyc_decided)
 def on_kyc_decided(sender, profile, actor=None, **kwargs):
+    key = f"kyc:{profile.pk}:{profile.status}:{profile.decided_at.isoformat() if profile.decided_at else uuid.uuid4()}"
     if profile.status == KycStatus.APPROVED:
-        notification_create(
+        notify(
             user=profile.user,
             kind="kyc_approved",
             title="Identity verified",
             body="Your identity verification was approved. Withdrawals and higher limits are now available.",
+            dedupe_key=key,
+            data={"status": profile.status},
         )
     else:
-        notification_create(
+        notify(
             user=profile.user,
             kind="kyc_rejected",
             title="Identity verification rejected",
             body=f"Reason: {profile.rejection_reason}. You can correct your details and submit again.",
+            dedupe_key=key,
+            data={"status": profile.status, "reason": profile.rejection_reason},
         )
 
 
@@ -33,19 +45,86 @@ def on_two_factor_changed(sender, user, change, **kwargs):
         "replaced": "Your authenticator device was replaced",
         "disabled": "Two-factor authentication turned off",
     }
-    notification_create(
+    notify(
         user=user,
         kind=f"2fa_{change}",
         title=titles[change],
         body="If this was not you, contact support immediately.",
+        dedupe_key=f"2fa:{change}:{uuid.uuid4().hex}",
+        data={"change": change},
     )
 
 
 @receiver(signals.password_changed)
 def on_password_changed(sender, user, **kwargs):
-    notification_create(
+    at = user.password_changed_at.isoformat() if user.password_changed_at else uuid.uuid4().hex
+    notify(
         user=user,
         kind="password_changed",
         title="Your password was changed",
         body="If this was not you, contact support immediately. Withdrawals are paused for 24 hours.",
+        dedupe_key=f"password:{at}",
     )
+
+
+@receiver(ledger_signals.deposit_credited)
+def on_deposit_credited(sender, user, transfer, txid, **kwargs):
+    amount = fmt(transfer.asset, transfer.amount)
+    notify(
+        user=user,
+        kind="deposit_credited",
+        title=f"Deposit of {amount} {transfer.asset} credited",
+        body=f"{amount} {transfer.asset} is now in your available balance (transaction {txid}).",
+        dedupe_key=f"deposit:{transfer.id}",
+        data={"asset": transfer.asset, "amount": amount, "txid": txid},
+    )
+
+
+def _withdrawal(withdrawal, status: str, title: str, body: str) -> None:
+    amount = fmt(withdrawal.asset, withdrawal.amount)
+    notify(
+        user=withdrawal.user,
+        kind="withdrawal_updated",
+        title=title.format(amount=amount, asset=withdrawal.asset),
+        body=body,
+        dedupe_key=f"withdrawal:{withdrawal.pk}:{status}",
+        data={
+            "withdrawal_id": withdrawal.pk,
+            "status": status,
+            "asset": withdrawal.asset,
+            "amount": amount,
+            "address": withdrawal.address,
+            "network_txid": withdrawal.network_txid,
+        },
+    )
+
+
+@receiver(ledger_signals.withdrawal_requested)
+def on_withdrawal_requested(sender, withdrawal, **kwargs):
+    _withdrawal(
+        withdrawal,
+        "requested",
+        "Withdrawal of {amount} {asset} requested",
+        f"To {withdrawal.address}. It is held from your balance until it is reviewed. If this was not you, "
+        "contact support immediately.",
+    )
+
+
+@receiver(ledger_signals.withdrawal_decided)
+def on_withdrawal_decided(sender, withdrawal, actor=None, **kwargs):
+    if withdrawal.status == WithdrawalStatus.APPROVED:
+        # Approval is the send: the network transaction exists when the decision is written.
+        txid = f" Network transaction: {withdrawal.network_txid}." if withdrawal.network_txid else ""
+        _withdrawal(
+            withdrawal,
+            "approved",
+            "Withdrawal of {amount} {asset} approved and sent",
+            f"To {withdrawal.address}.{txid}",
+        )
+    elif withdrawal.status == WithdrawalStatus.REJECTED:
+        _withdrawal(
+            withdrawal,
+            "rejected",
+            "Withdrawal of {amount} {asset} rejected",
+            f"Reason: {withdrawal.rejection_reason or 'not given'}. The amount is back in your available balance.",
+        )

@@ -1,21 +1,330 @@
+"""Writing notifications and sending their deliveries.
+
+``notify`` (and ``notify_many`` for a batch, as the engine runner writes one per commit) is
+the one way in. It writes the in-app row in the caller's transaction, keyed by the event's
+``dedupe_key``: a row for the same user and key already there means the event was told
+before, and nothing is written or sent again. Kinds with a coalescing window (partial fills)
+key the row by the window too, so the fills of one order within it update one message.
+
+The email and webhook deliveries the user's preferences ask for are rows of their own,
+written with the notification; after the commit a task is queued per delivery (and the
+message is published on the user's stream). Sending never runs in the producer's
+transaction and never makes it fail: a broker that is down only delays the delivery to the
+sweep, which picks up every delivery that is due.
+"""
+
 from __future__ import annotations
 
-from django.db import transaction
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from trading.errors import NotFound
+from trading.errors import NotFound, ValidationFailed
 
-from .models import Notification
+from . import kinds
+from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notification, NotificationPreference, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "notifications.deliver"
+CLAIM_SECONDS = 60  # a delivery being sent is not picked up again for this long (a crashed sender's is)
+_CHUNK = 500
 
 
-def notification_create(*, user, kind: str, title: str, body: str = "") -> Notification:
-    """Joins the caller's transaction if there is one: the message exists only if the event does."""
-    return Notification.objects.create(user=user, kind=kind, title=title, body=body)
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def max_attempts() -> int:
+    return _setting("NOTIFICATIONS_MAX_ATTEMPTS", 8)
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds before retry number ``attempt`` + 1: doubling from the base, capped."""
+    base = _setting("NOTIFICATIONS_RETRY_BASE_SECONDS", 5.0)
+    cap = _setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600.0)
+    return min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def user_topic(user_id: int) -> str:
+    """The user's own stream (``/ws/user/``), as its consumer subscribes to it."""
+    return f"user:{user_id}"
+
+
+@dataclass
+class Message:
+    """One event to tell one user."""
+
+    user_id: int
+    kind: str
+    title: str
+    body: str
+    dedupe_key: str
+    data: dict = field(default_factory=dict)
+    critical: bool = False
+
+
+def notify(*, user, kind: str, title: str, body: str, dedupe_key: str, data=None, critical=False) -> Notification:
+    """Tell ``user`` about one event, once per ``dedupe_key`` (see the module's docstring).
+    Returns the notification, the earlier one when the event was told before. ``critical``
+    messages go to every channel whatever the preferences."""
+    message = Message(
+        user_id=user.pk,
+        kind=kind,
+        title=title,
+        body=body,
+        dedupe_key=dedupe_key,
+        data=data or {},
+        critical=critical,
+    )
+    return _notify_one(message, strict=True)
+
+
+def _notify_one(message: Message, *, strict: bool) -> Notification:
+    now = timezone.now()
+    notify_many([message], now=now, strict=strict)
+    return Notification.objects.get(user_id=message.user_id, dedupe_key=_stored_key(message, now))
+
+
+def notify_many(messages: list[Message], *, now=None, strict: bool = True) -> list[int]:
+    """Write a batch of messages in the current transaction; the ids written or updated (a
+    message already told adds none). ``strict``: refuse kinds that are not listed."""
+    if not messages:
+        return []
+    for message in messages:
+        if strict and message.kind not in kinds.KINDS and message.kind not in kinds.EVENT_KINDS:
+            raise ValueError(f"unknown notification kind {message.kind!r}")
+        if not message.dedupe_key:
+            raise ValueError("a notification needs a dedupe key")
+    now = now or timezone.now()
+    user_ids = {m.user_id for m in messages}
+    overrides: dict[int, dict] = {}
+    for user_id, kind, channel, enabled in NotificationPreference.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "kind", "channel", "enabled"
+    ):
+        overrides.setdefault(user_id, {})[(kind, channel)] = enabled
+    rows = []
+    for message in messages:
+        channels = kinds.resolve(message.kind, overrides.get(message.user_id, {}))
+        if message.critical:
+            channels = dict.fromkeys(kinds.CHANNELS, True)
+        rows.append((message, _stored_key(message, now), channels))
+
+    written: list[int] = []
+    created: list[tuple[int, Message, dict]] = []
+    published: list[tuple[int, int, dict]] = []
+    with transaction.atomic():
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            inserted = _insert(chunk, now)
+            for message, key, channels in chunk:
+                got = inserted.get((message.user_id, key))
+                if got is not None:
+                    created.append((got, message, channels))
+                elif kinds.KINDS[kinds.preference_kind(message.kind)].coalesce_seconds:
+                    # Another fill of the same order in the same window: the one message says the latest.
+                    same = Notification.objects.filter(user_id=message.user_id, dedupe_key=key)
+                    same.update(title=message.title[:200], body=message.body, data=message.data, updated_at=now)
+                    got = same.values_list("id", flat=True).first()
+                else:
+                    continue
+                if got:
+                    written.append(got)
+                    if channels[kinds.IN_APP]:
+                        published.append((got, message.user_id, _event(got, message, now)))
+        deliveries = _deliveries(created, now)
+    transaction.on_commit(lambda: _after_commit(published, deliveries))
+    return written
+
+
+def _stored_key(message: Message, now) -> str:
+    window = kinds.KINDS[kinds.preference_kind(message.kind)].coalesce_seconds
+    if not window:
+        return message.dedupe_key[:200]
+    return f"{message.dedupe_key}:w{int(now.timestamp()) // window}"[:200]
+
+
+def _insert(chunk, now) -> dict[tuple[int, str], int]:
+    """INSERT ... ON CONFLICT DO NOTHING: {(user_id, key): id} of the rows that are new."""
+    table = Notification._meta.db_table
+    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    values, params = [], []
+    for message, key, channels in chunk:
+        values.append(f"(%s, %s, %s, %s, {json_param}, %s, %s, %s, %s, %s, NULL)")
+        params += [
+            message.user_id,
+            message.kind,
+            message.title[:200],
+            message.body,
+            json.dumps(message.data, default=str),
+            key,
+            message.critical,
+            bool(channels[kinds.IN_APP]),
+            now,
+            now,
+        ]
+    sql = (
+        f"INSERT INTO {table} (user_id, kind, title, body, data, dedupe_key, critical, in_app, created_at,"
+        f" updated_at, read_at) VALUES {', '.join(values)}"
+        " ON CONFLICT (user_id, dedupe_key) DO NOTHING RETURNING id, user_id, dedupe_key"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(user_id, key): pk for pk, user_id, key in cursor.fetchall()}
+
+
+def _deliveries(created: list[tuple[int, Message, dict]], now) -> list[tuple[int, float]]:
+    """The email and webhook deliveries of the new notifications: [(delivery id, wait)]."""
+    wanted = [(pk, m, ch) for pk, m, ch in created if ch[kinds.EMAIL] or ch[kinds.WEBHOOK]]
+    if not wanted:
+        return []
+    from accounts.models import User
+
+    by_email = {m.user_id for _, m, ch in wanted if ch[kinds.EMAIL]}
+    by_hook = {m.user_id for _, m, ch in wanted if ch[kinds.WEBHOOK]}
+    emails = set()
+    if by_email:
+        emails = set(User.objects.filter(pk__in=by_email).exclude(email="").values_list("pk", flat=True))
+    hooks = set()
+    if by_hook:
+        hooks = set(WebhookEndpoint.objects.filter(user_id__in=by_hook).values_list("user_id", flat=True))
+    rows = []
+    for pk, message, channels in wanted:
+        window = kinds.KINDS[kinds.preference_kind(message.kind)].coalesce_seconds
+        # A coalesced message is sent when its window has closed, saying what it then says.
+        due = now + timedelta(seconds=window - now.timestamp() % window) if window else now
+        if channels[kinds.EMAIL] and message.user_id in emails:
+            rows.append(Delivery(notification_id=pk, channel=kinds.EMAIL, due_at=due))
+        if channels[kinds.WEBHOOK] and message.user_id in hooks:
+            rows.append(Delivery(notification_id=pk, channel=kinds.WEBHOOK, due_at=due))
+    Delivery.objects.bulk_create(rows)
+    return [(row.pk, max(0.0, (row.due_at - now).total_seconds())) for row in rows]
+
+
+def _event(pk: int, message: Message, now) -> dict:
+    from trading.formatting import utc_string
+
+    return {
+        "type": "notification",
+        "id": pk,
+        "kind": message.kind,
+        "title": message.title[:200],
+        "body": message.body,
+        "data": message.data,
+        "created_at": utc_string(now),
+        "read_at": None,
+    }
+
+
+def _after_commit(published, deliveries) -> None:
+    """Publish on the users' streams and queue the deliveries. Neither may fail the
+    producer, whose transaction has committed: what is not queued now the sweep sends."""
+    if published:
+        try:
+            from trading.realtime import publish_many
+
+            publish_many([(user_topic(user_id), payload) for _, user_id, payload in published])
+        except Exception:
+            logger.exception("notifications: publishing on the user streams failed")
+    if deliveries and not settings.EMBEDDED:
+        # The embedded mode runs tasks in the caller: its sweep (every few seconds, on the
+        # embedded beat) sends instead, so a slow mail server never holds up a request.
+        enqueue_deliveries(deliveries)
+
+
+def enqueue_deliveries(deliveries: list[tuple[int, float]]) -> None:
+    from trading.celery import app
+
+    for delivery_id, wait in deliveries:
+        try:
+            # By name (the tasks module imports this one; apps.ready registers it).
+            app.tasks[DELIVER_TASK].apply_async(args=[delivery_id], countdown=wait or None)
+        except Exception:
+            logger.warning("notifications: could not queue delivery %s; the sweep will send it", delivery_id)
+
+
+# --- sending -----------------------------------------------------------------------------
+
+
+def delivery_attempt(*, delivery_id: int) -> bool | None:
+    """Try one delivery that is due: True sent, False failed (retried later or given up),
+    None not due or not pending (sent already, or another worker has it)."""
+    from . import delivery as channels
+
+    now = timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, due_at__lte=now).update(
+        due_at=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("notification__user").get(pk=delivery_id)
+    started = time.monotonic()
+    try:
+        detail = channels.send(delivery)
+        ok = True
+    except Exception as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:2000]
+        ok = False
+    elapsed = int((time.monotonic() - started) * 1000)
+    wait = None
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery, number=delivery.attempts, ok=ok, detail=detail, duration_ms=elapsed
+        )
+        done = timezone.now()
+        if ok:
+            Delivery.objects.filter(pk=delivery_id).update(
+                status=DeliveryStatus.SENT, sent_at=done, last_error="", due_at=done
+            )
+        elif delivery.attempts >= max_attempts():
+            Delivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.FAILED, last_error=detail)
+        else:
+            wait = retry_delay(delivery.attempts)
+            Delivery.objects.filter(pk=delivery_id).update(due_at=done + timedelta(seconds=wait), last_error=detail)
+    if wait is not None and not settings.EMBEDDED:
+        enqueue_deliveries([(delivery_id, wait)])
+    return ok
+
+
+def deliveries_due(*, limit: int = 500) -> int:
+    """Send what is due and was not sent (its message lost, the broker down, a retry's
+    backoff over, a sender that crashed): the safety net run every few seconds."""
+    ids = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, due_at__lte=timezone.now())
+        .order_by("due_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for delivery_id in ids:
+        delivery_attempt(delivery_id=delivery_id)
+    return len(ids)
+
+
+# --- in-app and preferences ----------------------------------------------------------------
+
+
+def notification_create(*, user, kind: str, title: str, body: str = "", dedupe_key: str = "") -> Notification:
+    """For callers without an event key of their own: every call is a new message. Joins the
+    caller's transaction if there is one: the message exists only if the event does."""
+    import uuid
+
+    message = Message(
+        user_id=user.pk, kind=kind, title=title, body=body, dedupe_key=dedupe_key or f"{kind}:{uuid.uuid4().hex}"
+    )
+    return _notify_one(message, strict=False)
 
 
 def notification_mark_read(*, user, notification_id: int) -> Notification:
     with transaction.atomic(durable=True):
-        notification = Notification.objects.select_for_update().filter(user=user, pk=notification_id).first()
+        notification = (
+            Notification.objects.select_for_update().filter(user=user, pk=notification_id, in_app=True).first()
+        )
         if notification is None:
             raise NotFound("Notification not found.")
         if notification.read_at is None:
@@ -27,3 +336,75 @@ def notification_mark_read(*, user, notification_id: int) -> Notification:
 def notification_mark_all_read(*, user) -> int:
     with transaction.atomic(durable=True):
         return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def preferences_set(*, user, events: dict) -> None:
+    """Store the user's choices for the kinds and channels named (the others stay as they
+    are). Unknown kinds or channels, values that are not booleans, and switching off a kind
+    that cannot be (security, risk_alert) are refused whole, nothing stored."""
+    problems = {}
+    if not isinstance(events, dict):
+        raise ValidationFailed("events must be an object of kinds.", fields={"events": "expected an object"})
+    for kind, channels in events.items():
+        if kind not in kinds.KINDS:
+            problems[f"events.{kind}"] = "unknown kind"
+            continue
+        if not isinstance(channels, dict):
+            problems[f"events.{kind}"] = "expected an object of channels"
+            continue
+        for channel, enabled in channels.items():
+            where = f"events.{kind}.{channel}"
+            if channel not in kinds.CHANNELS:
+                problems[where] = f"unknown channel (one of {', '.join(kinds.CHANNELS)})"
+            elif not isinstance(enabled, bool):
+                problems[where] = "expected true or false"
+            elif not enabled and kinds.locked(kind):
+                problems[where] = f"{kind} notifications cannot be switched off"
+    if problems:
+        raise ValidationFailed("Some preferences cannot be set.", fields=problems)
+    with transaction.atomic():
+        for kind, channels in events.items():
+            for channel, enabled in channels.items():
+                NotificationPreference.objects.update_or_create(
+                    user=user, kind=kind, channel=channel, defaults={"enabled": enabled}
+                )
+
+
+def webhook_set(*, user, url: str | None) -> WebhookEndpoint | None:
+    """Point the user's webhook at ``url`` (a new signing secret the first time), or remove it."""
+    import secrets
+
+    with transaction.atomic():
+        if not url:
+            WebhookEndpoint.objects.filter(user=user).delete()
+            return None
+        endpoint, created = WebhookEndpoint.objects.get_or_create(
+            user=user, defaults={"url": url, "secret": secrets.token_hex(32)}
+        )
+        if not created and endpoint.url != url:
+            endpoint.url = url
+            endpoint.save(update_fields=["url", "updated_at"])
+        return endpoint
+
+
+def webhook_rotate_secret(*, user) -> WebhookEndpoint:
+    import secrets
+
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().filter(user=user).first()
+        if endpoint is None:
+            raise NotFound("No webhook is set.")
+        endpoint.secret = secrets.token_hex(32)
+        endpoint.save(update_fields=["secret", "updated_at"])
+        return endpoint
+
+
+def preferences_update(*, user, events: dict, webhook_url=..., rotate_secret: bool = False) -> None:
+    """The preferences page's and PUT /notifications/preferences' one write: the choices,
+    the webhook URL (``...``: unchanged; empty: removed) and a new secret, all or nothing."""
+    with transaction.atomic(durable=True):
+        preferences_set(user=user, events=events)
+        if webhook_url is not ...:
+            webhook_set(user=user, url=webhook_url)
+        if rotate_secret:
+            webhook_rotate_secret(user=user)

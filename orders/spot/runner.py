@@ -48,7 +48,7 @@ from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer, Tran
 from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
-from notifications.services import notification_create
+from notifications.services import notification_create, notify_many
 from risk import core as risk_core
 from risk import selectors as risk_selectors
 from trading.dependencies import REDIS, dependency, unavailable
@@ -85,6 +85,7 @@ from .engine import (
     Units,
 )
 from .models import EngineState, SpotOrder, SpotStatus, SpotTrade
+from .notices import order_messages
 from .services.entry import engine_channel
 
 logger = logging.getLogger(__name__)
@@ -510,6 +511,7 @@ class EngineRunner:
         maker_fee, taker_fee = self.maker_fee, self.taker_fee
         now = timezone.now()
         trades, book_changes, ended = [], {}, []
+        triggered: set[int] = set()
         last_price = None
         seq = self.book.seq
         for event in events:
@@ -599,6 +601,7 @@ class EngineRunner:
                 order = live[event[2]]
                 order.touched = True
                 order.queue_seq = event[1]
+                triggered.add(order.id)
                 if order.status == SpotStatus.TRIGGERED_PENDING:
                     order.status = SpotStatus.OPEN
             elif kind == REFRESHED:
@@ -649,6 +652,8 @@ class EngineRunner:
         EngineState.objects.filter(symbol=self.symbol).update(
             seq=seq, **({"last_price": last_price} if last_price is not None else {}), updated_at=now
         )
+        # Fills, cancels and triggers told in this commit: a replayed batch writes the same keys.
+        notify_many(order_messages(self.symbol, self.base, self.quote, touched, triggered), now=now)
         outcome = {"trades": trades, "book": book_changes, "orders": touched, "seq": seq}
         for order in ended:
             live.pop(order.id, None)

@@ -1,0 +1,122 @@
+"""The outside channels: email through Django's email API (console or file backend in the
+embedded mode, SMTP or an anymail provider in the stack), and the user's webhook, an HTTP
+POST of the notification as JSON signed with the user's secret.
+
+Webhook signature: header ``X-Meridian-Signature: sha256=<hex>``, the HMAC-SHA256 with the
+user's secret of ``<X-Meridian-Timestamp>.<body>`` (the timestamp in Unix seconds, so a
+receiver can refuse old replays). ``X-Meridian-Delivery`` is the same on every retry of one
+delivery: receivers can drop duplicates by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from trading.formatting import utc_string
+
+from . import kinds
+from .models import Delivery
+
+WEBHOOK_TIMEOUT = 5.0  # seconds per attempt (connect and read)
+
+
+class DeliveryRefused(Exception):
+    """The receiving side said no (an HTTP status other than 2xx)."""
+
+
+def send(delivery: Delivery) -> str:
+    """Send one delivery; the outcome's detail, or an exception."""
+    if delivery.channel == kinds.EMAIL:
+        return send_email(delivery)
+    if delivery.channel == kinds.WEBHOOK:
+        return send_webhook(delivery)
+    raise ValueError(f"unknown channel {delivery.channel!r}")
+
+
+def send_email(delivery: Delivery) -> str:
+    notification = delivery.notification
+    user = notification.user
+    platform = getattr(settings, "PLATFORM_NAME", "Meridian Exchange")
+    body = (
+        f"{notification.body}\n\n"
+        f"-- \n{platform}. You can choose which messages reach you by email on your notification preferences page."
+    )
+    message = EmailMessage(
+        subject=f"[{platform}] {notification.title}",
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"X-Meridian-Notification": str(notification.pk), "X-Meridian-Kind": notification.kind},
+    )
+    sent = message.send(fail_silently=False)
+    if not sent:
+        raise DeliveryRefused("the email backend sent nothing")
+    return f"sent to {user.email}"
+
+
+def payload(delivery: Delivery) -> bytes:
+    notification = delivery.notification
+    return json.dumps(
+        {
+            "id": notification.pk,
+            "kind": notification.kind,
+            "title": notification.title,
+            "body": notification.body,
+            "data": notification.data,
+            "created_at": utc_string(notification.created_at),
+        },
+        separators=(",", ":"),
+        default=str,
+    ).encode()
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def check_destination(url: str) -> None:
+    """Refuse URLs that are not http(s), and, unless allowed, hosts on private, loopback or
+    link-local addresses (a webhook must not reach into the exchange's own network)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryRefused(f"not an http(s) URL: {url}")
+    if getattr(settings, "NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE", settings.DEBUG or settings.EMBEDDED):
+        return
+    for info in socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)):
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise DeliveryRefused(f"{parts.hostname} resolves to a non-public address ({address})")
+
+
+def send_webhook(delivery: Delivery) -> str:
+    import requests
+
+    endpoint = delivery.notification.user.webhook_endpoint
+    check_destination(endpoint.url)
+    body = payload(delivery)
+    timestamp = str(int(time.time()))
+    response = requests.post(
+        endpoint.url,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Meridian-Webhooks/1",
+            "X-Meridian-Delivery": str(delivery.pk),
+            "X-Meridian-Timestamp": timestamp,
+            "X-Meridian-Signature": signature(endpoint.secret, timestamp, body),
+        },
+        timeout=WEBHOOK_TIMEOUT,
+        allow_redirects=False,
+    )
+    if not 200 <= response.status_code < 300:
+        raise DeliveryRefused(f"HTTP {response.status_code}")
+    return f"HTTP {response.status_code}"

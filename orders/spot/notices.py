@@ -1,0 +1,100 @@
+"""What a spot batch tells traders: the notifications of the orders one engine commit
+touched, written in that commit (``notifications.services.notify_many``).
+
+Keys follow the order: a fill, a cancel or a trigger is told once however often the batch
+is replayed (a runner that lost its lease and the next leader write the same keys). Partial
+fills are coalesced by the notifications app: one message per order per window, saying the
+latest filled quantity. The platform's own accounts (the market maker) are not told.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from accounts.models import User
+from notifications.services import Message
+from trading.money import fmt
+
+from .models import SpotStatus
+
+_silent: set[int] | None = None
+
+
+def silent_users() -> set[int]:
+    """The system users that trade through the engine and need no messages."""
+    global _silent
+    if _silent is None:
+        emails = set(getattr(settings, "RISK_EXEMPT_EMAILS", ())) | {settings.MARKET_MAKER_EMAIL}
+        _silent = set(User.objects.filter(email__in=emails).values_list("pk", flat=True))
+    return _silent
+
+
+def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[int]) -> list[Message]:
+    """The messages of the touched ``orders`` of one batch (before their batch amounts reset)."""
+    silent = silent_users()
+    messages = []
+    for order in orders:
+        if order.user_id in silent or order.invalid:
+            continue
+        side = "Buy" if order.side == "buy" else "Sell"
+        what = f"{side} {symbol} order {order.id}"
+        filled = fmt(base, order.filled)
+        data = {
+            "order_id": order.id,
+            "symbol": symbol,
+            "side": order.side,
+            "type": order.type,
+            "status": order.status,
+            "filled_quantity": filled,
+            "filled_quote": fmt(quote, order.filled_quote),
+        }
+        traded = bool(order.spent or order.received)
+        if order.id in triggered:
+            messages.append(
+                Message(
+                    user_id=order.user_id,
+                    kind="order_triggered",
+                    title=f"{what} triggered",
+                    body="Its stop price was reached; it is now working in the book.",
+                    dedupe_key=f"spot:{order.id}:triggered",
+                    data=data,
+                )
+            )
+        if order.status == SpotStatus.FILLED:
+            messages.append(
+                Message(
+                    user_id=order.user_id,
+                    kind="order_filled",
+                    title=f"{what} filled",
+                    body=f"Filled {filled} {base} for {fmt(quote, order.filled_quote)} {quote}.",
+                    dedupe_key=f"spot:{order.id}:filled",
+                    data=data,
+                )
+            )
+        elif order.status == SpotStatus.CANCELLED:
+            reason = order.reason or "cancelled"
+            done = f" {filled} {base} of it had filled." if order.filled else " Nothing of it had filled."
+            messages.append(
+                Message(
+                    user_id=order.user_id,
+                    kind="order_cancelled",
+                    title=f"{what} cancelled",
+                    body=f"Reason: {str(reason).replace('_', ' ')}.{done} The rest of its hold is released.",
+                    dedupe_key=f"spot:{order.id}:cancelled",
+                    data={**data, "reason": str(reason)},
+                )
+            )
+        elif order.status == SpotStatus.PARTIALLY_FILLED and traded:
+            quantity = fmt(base, order.quantity) if order.quantity is not None else ""
+            of = f" of {quantity}" if quantity else ""
+            messages.append(
+                Message(
+                    user_id=order.user_id,
+                    kind="order_partially_filled",
+                    title=f"{what} partially filled",
+                    body=f"Filled {filled}{of} {base} so far for {fmt(quote, order.filled_quote)} {quote}.",
+                    dedupe_key=f"spot:{order.id}:partial",
+                    data=data,
+                )
+            )
+    return messages
