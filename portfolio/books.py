@@ -47,7 +47,7 @@ ZERO = Decimal(0)
 
 def cache_enabled() -> bool:
     """Off only to measure what the cache saves (bench/portfolio.py)."""
-    return getattr(settings, "PORTFOLIO_BOOK_CACHE", True)
+    return settings.PORTFOLIO_BOOK_CACHE
 
 
 def session_start(moment: datetime) -> datetime:

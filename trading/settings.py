@@ -434,6 +434,11 @@ CELERY_BEAT_SCHEDULE = {
     "portfolio-daily-snapshots": {"task": "portfolio.tasks.daily_snapshots", "schedule": crontab(minute=0, hour=0)},
 }
 
+# --- Portfolio ----------------------------------------------------------------------------------
+# Each trader's replayed lots are cached and extended with what is new; off only to measure
+# what the cache saves (bench/portfolio.py).
+PORTFOLIO_BOOK_CACHE = env.bool("PORTFOLIO_BOOK_CACHE", default=True)
+
 # --- Settlement back office ------------------------------------------------------------------
 SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
 SETTLEMENT_VENUE_FAULTS = env.str("SETTLEMENT_VENUE_FAULTS", default="")
