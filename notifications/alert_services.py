@@ -27,7 +27,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from marketdata.models import Instrument, InstrumentKind
@@ -35,6 +35,7 @@ from marketdata.services import UNDERLYINGS
 from trading.errors import Conflict, NotFound, ValidationFailed
 from trading.formatting import decimal_string, utc_string
 from trading.money import parse_decimal
+from trading.pgarrays import array_literal
 from trading.realtime import add_tap
 
 from . import alerts as core
@@ -163,18 +164,78 @@ def _stamp(at: float) -> datetime:
     return datetime.fromtimestamp(at, tz=UTC)
 
 
-def _message(firing: core.Firing) -> tuple[str, str]:
-    alert, price = firing.alert, decimal_string(firing.price)
-    value = decimal_string(alert.value)
+def _message(firing: core.Firing, price: str, value: str) -> tuple[str, str]:
+    alert = firing.alert
     if alert.condition == core.PRICE_ABOVE:
         return f"{alert.symbol} is at or above {value}", f"The price is {price}; your alert was set at {value}."
     if alert.condition == core.PRICE_BELOW:
         return f"{alert.symbol} is at or below {value}", f"The price is {price}; your alert was set at {value}."
-    move = decimal_string(firing.change.quantize(Decimal("0.01")))
     return (
-        f"{alert.symbol} moved {move}% in {alert.window}",
+        f"{alert.symbol} moved {_pct(firing.change)}% in {alert.window}",
         f"The price is {price}; your alert was set for {value}% over {alert.window}.",
     )
+
+
+def _pct(change: Decimal) -> str:
+    return decimal_string(change.quantize(Decimal("0.01")))
+
+
+def _claim_rows(firings: list[core.Firing], cooldown: float) -> list[tuple[core.Firing, int]]:
+    """Mark as fired the alerts whose rows still allow it (active, out of their cooldown or
+    minute): [(firing, owner id)]. In the caller's transaction; rows locked in pk order."""
+    by_id = {f.alert.id: f for f in firings}
+    rows = (
+        PriceAlert.objects.select_for_update()
+        .filter(pk__in=sorted(by_id), status=PriceAlertStatus.ACTIVE)
+        .order_by("pk")
+        .values_list("pk", "user_id", "last_fired_at")
+    )
+    fired, groups = [], {}
+    for alert_id, user_id, last in rows:
+        firing = by_id[alert_id]
+        if last is not None:
+            ready = core.next_ready(firing.alert, last.timestamp(), cooldown)
+            if ready is None or ready > firing.at:
+                continue  # fired meanwhile (another evaluator, or before a restart)
+        fired.append((firing, user_id))
+        once = firing.alert.frequency == core.ONCE
+        groups.setdefault((firing.at, firing.price, once), []).append(alert_id)
+    for (at, price, once), ids in groups.items():
+        changes = {"fire_count": F("fire_count") + 1, "last_fired_at": _stamp(at), "last_fired_price": price}
+        if once:
+            changes["status"] = PriceAlertStatus.TRIGGERED
+        PriceAlert.objects.filter(pk__in=ids).update(**changes)
+    return fired
+
+
+def _claim_pg(firings: list[core.Firing], cooldown: float) -> list[tuple[core.Firing, int]]:
+    """``_claim_rows`` in one statement per tick and frequency: the ids go as one array, the
+    rows are locked in pk order and the check and the write are one UPDATE ... RETURNING."""
+    table = PriceAlert._meta.db_table
+    groups: dict[tuple, list[core.Firing]] = {}
+    for firing in firings:
+        groups.setdefault((firing.alert.frequency, firing.at, firing.price), []).append(firing)
+    fired = []
+    with connection.cursor() as cursor:
+        for (frequency, at, price), group in groups.items():
+            by_id = {f.alert.id: f for f in group}
+            if frequency == core.ONCE:
+                guard, params = "", []
+            elif frequency == core.EVERY_TIME:
+                guard, params = "AND (last_fired_at IS NULL OR last_fired_at <= %s)", [_stamp(at - cooldown)]
+            else:  # once per minute: not yet in this minute
+                guard, params = "AND (last_fired_at IS NULL OR last_fired_at < %s)", [_stamp(at // 60 * 60)]
+            status = PriceAlertStatus.TRIGGERED if frequency == core.ONCE else PriceAlertStatus.ACTIVE
+            cursor.execute(
+                f"WITH claimed AS (SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) AND status = %s {guard}"
+                f" ORDER BY id FOR UPDATE)"
+                f" UPDATE {table} AS a SET fire_count = a.fire_count + 1, last_fired_at = %s,"
+                f" last_fired_price = %s, status = %s FROM claimed WHERE a.id = claimed.id"
+                f" RETURNING a.id, a.user_id",
+                [array_literal(sorted(by_id), "bigint"), PriceAlertStatus.ACTIVE, *params, _stamp(at), price, status],
+            )
+            fired.extend((by_id[alert_id], user_id) for alert_id, user_id in cursor.fetchall())
+    return fired
 
 
 def alerts_fire(firings: list[core.Firing], *, cooldown: float) -> list[int]:
@@ -183,45 +244,28 @@ def alerts_fire(firings: list[core.Firing], *, cooldown: float) -> list[int]:
     A tick delivered twice finds its alerts fired already, and its keys told."""
     if not firings:
         return []
-    by_id = {f.alert.id: f for f in firings}  # one tick drain fires an alert at most once
+    by_id = {f.alert.id: f for f in firings}  # one drain fires an alert at most once
     with transaction.atomic(durable=True):
-        rows = {
-            row["pk"]: row
-            for row in PriceAlert.objects.select_for_update()
-            .filter(pk__in=sorted(by_id), status=PriceAlertStatus.ACTIVE)
-            .order_by("pk")
-            .values("pk", "user_id", "last_fired_at")
-        }
-        fired, groups = [], {}
-        for alert_id, row in rows.items():
-            firing = by_id[alert_id]
-            last = row["last_fired_at"]
-            if last is not None:
-                ready = core.next_ready(firing.alert, last.timestamp(), cooldown)
-                if ready is None or ready > firing.at:
-                    continue  # fired meanwhile (another evaluator, or before a restart)
-            fired.append((firing, row["user_id"]))
-            once = firing.alert.frequency == core.ONCE
-            groups.setdefault((firing.at, firing.price, once), []).append(alert_id)
-        for (at, price, once), ids in groups.items():
-            changes = {"fire_count": F("fire_count") + 1, "last_fired_at": _stamp(at), "last_fired_price": price}
-            if once:
-                changes["status"] = PriceAlertStatus.TRIGGERED
-            PriceAlert.objects.filter(pk__in=ids).update(**changes)
-        messages = []
+        claim = _claim_pg if connection.vendor == "postgresql" else _claim_rows
+        fired = claim(list(by_id.values()), cooldown)
+        messages, texts = [], {}  # a tick's price and time are written once, not per alert
         for firing, user_id in fired:
-            title, body = _message(firing)
             alert = firing.alert
+            tick = texts.get((firing.price, firing.at))
+            if tick is None:
+                tick = texts[(firing.price, firing.at)] = (decimal_string(firing.price), utc_string(_stamp(firing.at)))
+            price, value = tick[0], decimal_string(alert.value)
+            title, body = _message(firing, price, value)
             data = {
                 "alert_id": alert.id,
                 "symbol": alert.symbol,
                 "condition": alert.condition,
-                "value": decimal_string(alert.value),
-                "price": decimal_string(firing.price),
-                "at": utc_string(_stamp(firing.at)),
+                "value": value,
+                "price": price,
+                "at": tick[1],
             }
             if firing.change is not None:
-                data["change_pct"] = decimal_string(firing.change.quantize(Decimal("0.01")))
+                data["change_pct"] = _pct(firing.change)
             messages.append(
                 Message(user_id=user_id, kind=KIND, title=title, body=body, dedupe_key=firing.key, data=data)
             )

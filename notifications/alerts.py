@@ -54,7 +54,7 @@ class Alert:
     window: str | None = None  # change_pct only: a key of WINDOWS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a burst builds thousands, and frozen init is slower
 class Firing:
     alert: Alert
     price: Decimal
@@ -111,6 +111,13 @@ class PriceHistory:
         if not ring or ring[0][0] > at - WINDOWS[window]:
             return None
         return ring[0][1]
+
+
+def _take(entries: SortedList, start: int, stop: int) -> list[int]:
+    """Remove ``entries[start:stop]`` and return their alert ids."""
+    ids = [alert_id for _, alert_id in entries.islice(start, stop)]
+    del entries[start:stop]
+    return ids
 
 
 def change_pct(price: Decimal, base: Decimal) -> Decimal:
@@ -175,14 +182,17 @@ class AlertBook:
         if book is None:
             return []
         self._wake(symbol, at)
-        fired: list[Firing] = []
-        probe = (price, math.inf)  # sorts after every (price, id): "value <= price" inclusive
+        # each condition's reached thresholds are one contiguous run of its sorted list:
+        # taken out in one slice, then each fired alert waits or leaves
+        reached: list[tuple[list, Decimal | None]] = []
         above = book.above
-        for index in range(above.bisect_right(probe) - 1, -1, -1):
-            fired.append(Firing(self.alerts[above[index][1]], price, at))
+        end = above.bisect_right((price, math.inf))  # sorts after every (price, id): value <= price
+        if end:
+            reached.append((_take(above, 0, end), None))
         below = book.below
-        for index in range(below.bisect_left((price, -1)), len(below)):
-            fired.append(Firing(self.alerts[below[index][1]], price, at))
+        start = below.bisect_left((price, -1))
+        if start < len(below):
+            reached.append((_take(below, start, len(below)), None))
         for name in WINDOWS:
             rises, falls = book.rises[name], book.falls[name]
             if not rises and not falls:
@@ -191,21 +201,24 @@ class AlertBook:
             if base is None:
                 continue
             move = change_pct(price, base)
-            for index in range(rises.bisect_right((move, math.inf))):
-                fired.append(Firing(self.alerts[rises[index][1]], price, at, move))
-            for index in range(falls.bisect_left((move, -1)), len(falls)):
-                fired.append(Firing(self.alerts[falls[index][1]], price, at, move))
-        for firing in fired:
-            self._fired(firing.alert, at)
+            end = rises.bisect_right((move, math.inf))
+            if end:
+                reached.append((_take(rises, 0, end), move))
+            start = falls.bisect_left((move, -1))
+            if start < len(falls):
+                reached.append((_take(falls, start, len(falls)), move))
+        fired: list[Firing] = []
+        alerts, cooldown = self.alerts, self.cooldown
+        for ids, move in reached:
+            for alert_id in ids:
+                alert = alerts[alert_id]
+                fired.append(Firing(alert, price, at, move))
+                ready = next_ready(alert, at, cooldown)
+                if ready is None:
+                    del alerts[alert_id]
+                else:
+                    self._wait(alert, ready)
         return fired
-
-    def _fired(self, alert: Alert, at: float) -> None:
-        self._symbols[alert.symbol].sorted_for(alert).remove((alert.value, alert.id))
-        ready = next_ready(alert, at, self.cooldown)
-        if ready is None:
-            del self.alerts[alert.id]
-        else:
-            self._wait(alert, ready)
 
     def _wait(self, alert: Alert, ready_at: float) -> None:
         self._ready_at[alert.id] = ready_at
