@@ -277,9 +277,9 @@ def alerts_fire(firings: list[core.Firing], *, cooldown: float) -> list[int]:
 _watchers: list[AlertWatcher] = []
 
 
-def _tap(updates: list[tuple[str, dict]]) -> None:
-    if not _watchers:
-        return
+def ticks_of(updates) -> list[tuple[str, str, str | None]]:
+    """The prices in a batch of realtime updates: ``(symbol, price, time)`` of each trade
+    (the symbol's last price) and of each fresh index print (``index:BTC``)."""
     ticks = []
     for topic, payload in updates:
         if topic.startswith("trades:"):
@@ -288,6 +288,13 @@ def _tap(updates: list[tuple[str, dict]]) -> None:
             data = payload.get("data") or {}
             if not data.get("stale") and data.get("price") is not None:
                 ticks.append((topic, data["price"], data.get("time")))
+    return ticks
+
+
+def _tap(updates: list[tuple[str, dict]]) -> None:
+    if not _watchers:
+        return
+    ticks = ticks_of(updates)
     if ticks:
         for watcher in list(_watchers):
             watcher.offer(ticks)
@@ -415,9 +422,10 @@ class AlertWatcher:
             self.wakeup.clear()
             try:
                 self.drain()
-            except Exception:  # the next round reloads from the database
+            except Exception:  # the next round reloads from the database, on a new connection
                 logger.exception("price alerts: a round failed; reloading the alerts")
                 self.book = None
+                connection.close()
                 time.sleep(1.0)
 
 
