@@ -231,6 +231,8 @@ def world(settings, django_capture_on_commit_callbacks, eager_tasks):
     w["withdrawal_id"] = withdrawal.json()["id"]
     w["notification_id"] = notification_create(user=alice, kind="test", title="hello", body="world").pk
     a.post("/api/v1/watchlist", {"symbol": "BTC-USDT"}, format="json")
+    alert = {"symbol": "index:BTC", "condition": "change_pct", "value": "-5", "window": "1h", "frequency": "every_time"}
+    w["alert_id"] = a.post("/api/v1/alerts", alert, format="json").json()["id"]
     return w
 
 
@@ -264,6 +266,7 @@ GETS = {
     ],
     "/api/v1/markets/{symbol}/trades": [("anon", "/api/v1/markets/BTC-USDT/trades")],
     "/api/v1/me": [("a", "/api/v1/me"), ("anon", "/api/v1/me")],
+    "/api/v1/alerts": [("a", "/api/v1/alerts"), ("anon", "/api/v1/alerts")],
     "/api/v1/notifications": [("a", "/api/v1/notifications"), ("a", "/api/v1/notifications?unread=1")],
     "/api/v1/notifications/{notification_id}": [
         ("a", "/api/v1/notifications/{notification_id}"),
@@ -369,6 +372,11 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
     call(a, "post", "/api/v1/watchlist", body={"symbol": "ETH-USDT"})
     call(a, "delete", "/api/v1/watchlist/{symbol}", "/api/v1/watchlist/ETH-USDT")
     call(a, "post", "/api/v1/notifications/{notification_id}/read")
+    alert = {"symbol": "BTC-USDT", "condition": "price_above", "value": "70000", "frequency": "once"}
+    call(a, "post", "/api/v1/alerts", body=alert)
+    call(a, "post", "/api/v1/alerts", body={**alert, "symbol": "DOGE-USDT"})
+    call(b, "delete", "/api/v1/alerts/{alert_id}")
+    call(a, "delete", "/api/v1/alerts/{alert_id}")
 
     call(
         b,
