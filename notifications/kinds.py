@@ -21,14 +21,12 @@ class Kind:
     summary: str
     email: bool = False  # the default for email; in-app and webhook are on by default
     locked: bool = False  # every channel always on: the user cannot switch it off
-    coalesce_seconds: int = 0  # events of one subject within this window make one message
+    coalesce: bool = False  # events of one subject within a window make one message
 
 
 KINDS: dict[str, Kind] = {
     "order_filled": Kind("A spot order filled completely"),
-    "order_partially_filled": Kind(
-        "A spot order traded in part (one message per order per window)", coalesce_seconds=2
-    ),
+    "order_partially_filled": Kind("A spot order traded in part (one message per order per window)", coalesce=True),
     "order_cancelled": Kind("A spot order was cancelled, expired or refused by the engine"),
     "order_triggered": Kind("A stop or trailing-stop order triggered"),
     "option_filled": Kind("An option order filled"),

@@ -53,6 +53,13 @@ def retry_delay(attempt: int) -> float:
     return min(cap, base * 2 ** max(0, attempt - 1))
 
 
+def coalesce_window(kind: str) -> int:
+    """Seconds of the kind's coalescing window, 0 if its events are told one by one."""
+    if not kinds.KINDS[kinds.preference_kind(kind)].coalesce:
+        return 0
+    return max(1, int(_setting("NOTIFICATIONS_COALESCE_SECONDS", 2)))
+
+
 def user_topic(user_id: int) -> str:
     """The user's own stream (``/ws/user/``), as its consumer subscribes to it."""
     return f"user:{user_id}"
@@ -128,7 +135,7 @@ def notify_many(messages: list[Message], *, now=None, strict: bool = True) -> li
                 got = inserted.get((message.user_id, key))
                 if got is not None:
                     created.append((got, message, channels))
-                elif kinds.KINDS[kinds.preference_kind(message.kind)].coalesce_seconds:
+                elif coalesce_window(message.kind):
                     # Another fill of the same order in the same window: the one message says the latest.
                     same = Notification.objects.filter(user_id=message.user_id, dedupe_key=key)
                     same.update(title=message.title[:200], body=message.body, data=message.data, updated_at=now)
@@ -145,7 +152,7 @@ def notify_many(messages: list[Message], *, now=None, strict: bool = True) -> li
 
 
 def _stored_key(message: Message, now) -> str:
-    window = kinds.KINDS[kinds.preference_kind(message.kind)].coalesce_seconds
+    window = coalesce_window(message.kind)
     if not window:
         return message.dedupe_key[:200]
     return f"{message.dedupe_key}:w{int(now.timestamp()) // window}"[:200]
@@ -197,7 +204,7 @@ def _deliveries(created: list[tuple[int, Message, dict]], now) -> list[tuple[int
         hooks = set(WebhookEndpoint.objects.filter(user_id__in=by_hook).values_list("user_id", flat=True))
     rows = []
     for pk, message, channels in wanted:
-        window = kinds.KINDS[kinds.preference_kind(message.kind)].coalesce_seconds
+        window = coalesce_window(message.kind)
         # A coalesced message is sent when its window has closed, saying what it then says.
         due = now + timedelta(seconds=window - now.timestamp() % window) if window else now
         if channels[kinds.EMAIL] and message.user_id in emails:
@@ -211,15 +218,18 @@ def _deliveries(created: list[tuple[int, Message, dict]], now) -> list[tuple[int
 def _event(pk: int, message: Message, now) -> dict:
     from trading.formatting import utc_string
 
+    # Nested: on this stream a top-level "id" is an order's.
     return {
         "type": "notification",
-        "id": pk,
-        "kind": message.kind,
-        "title": message.title[:200],
-        "body": message.body,
-        "data": message.data,
-        "created_at": utc_string(now),
-        "read_at": None,
+        "notification": {
+            "id": pk,
+            "kind": message.kind,
+            "title": message.title[:200],
+            "body": message.body,
+            "data": message.data,
+            "created_at": utc_string(now),
+            "read_at": None,
+        },
     }
 
 

@@ -1,0 +1,171 @@
+"""The producers, through the real services: the engine runner's fills, partial fills and
+cancels; deposits and withdrawals from the ledger; each told once per event, and on the
+trader's /ws/user/ stream as a ``notification`` event."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from accounts.models import KycProfile, KycStatus
+from ledger import services as ledger_services
+from notifications.models import Delivery, Notification
+from orders.spot.services import order_request, spot_order_cancel, spot_order_place
+from tests.orders.spot.conftest import Engine, funded_trader, markets  # noqa: F401  (markets: a fixture)
+from tests.orders.spot.test_user_stream import (  # noqa: F401  (private_channel_layer: an autouse fixture)
+    connect,
+    frames_until,
+    joined,
+    private_channel_layer,
+    session_cookie,
+    socket,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ETH_ADDRESS = "0x" + "ab" * 20
+
+
+def place(user, **data):
+    order, _ = spot_order_place(user=user, request=order_request(**{"symbol": "BTC-USDT", **data}))
+    return order
+
+
+def told(user, kind=None):
+    rows = Notification.objects.filter(user=user).exclude(kind="deposit_credited")
+    if kind:
+        rows = rows.filter(kind=kind)
+    return list(rows.order_by("id"))
+
+
+@pytest.fixture
+def long_window(settings):
+    # One window for the whole test, so the runs below fall in it whatever the clock says.
+    settings.NOTIFICATIONS_COALESCE_SECONDS = 10**9
+
+
+def test_fills_partial_fills_and_cancels_are_told_once(markets, long_window):  # noqa: F811
+    alice, bob = funded_trader(), funded_trader()
+    engine = Engine("BTC-USDT")
+    sell = place(alice, side="sell", type="limit", price="65000.00", quantity="0.3")
+    engine.run()
+    assert told(alice) == []  # resting in the book is no news
+
+    buys = []
+    for _ in range(2):
+        buys.append(place(bob, side="buy", type="limit", price="65000.00", quantity="0.1"))
+        engine.run()
+
+    # Bob: each order filled, one message each.
+    filled = told(bob, "order_filled")
+    assert [n.data["order_id"] for n in filled] == [b.pk for b in buys]
+    assert filled[0].title == f"Buy BTC-USDT order {buys[0].pk} filled"
+    assert filled[0].body == "Filled 0.10000000 BTC for 6500.000000 USDT."
+    assert told(bob) == filled
+    # Alice: two partial fills of one order in one window make one message, saying the latest.
+    (partial,) = told(alice)
+    assert partial.kind == "order_partially_filled"
+    assert partial.dedupe_key.startswith(f"spot:{sell.pk}:partial:w")
+    assert partial.body == "Filled 0.20000000 of 0.30000000 BTC so far for 13000.000000 USDT."
+    assert partial.data["filled_quantity"] == "0.20000000"
+
+    spot_order_cancel(user=alice, order_id=sell.pk)
+    engine.run()
+    cancelled = told(alice, "order_cancelled")
+    assert len(cancelled) == 1
+    assert cancelled[0].title == f"Sell BTC-USDT order {sell.pk} cancelled"
+    assert "0.20000000 BTC of it had filled" in cancelled[0].body
+
+    # A new leader rebuilding from the database tells nothing again.
+    before = Notification.objects.count()
+    engine.restart()
+    engine.run()
+    assert Notification.objects.count() == before
+
+
+def test_the_market_maker_is_not_told(markets, settings):  # noqa: F811
+    from orders.spot import notices
+
+    maker = funded_trader()
+    settings.MARKET_MAKER_EMAIL = maker.email
+    notices._silent = None
+    try:
+        taker = funded_trader()
+        engine = Engine("BTC-USDT")
+        place(maker, side="sell", type="limit", price="65000.00", quantity="0.1")
+        place(taker, side="buy", type="limit", price="65000.00", quantity="0.1")
+        engine.run()
+    finally:
+        notices._silent = None
+    assert told(maker) == []
+    assert [n.kind for n in told(taker)] == ["order_filled"]
+
+
+def test_a_deposit_is_told_once_however_often_the_chain_reports_it(markets):  # noqa: F811
+    alice = funded_trader(btc="0")
+    for _ in range(2):
+        ledger_services.deposit_credit(user=alice, asset="BTC", amount=Decimal("0.125"), txid="chain-tx-7")
+
+    (message,) = Notification.objects.filter(user=alice, kind="deposit_credited", data__txid="chain-tx-7")
+    assert message.title == "Deposit of 0.12500000 BTC credited"
+    assert message.data == {"asset": "BTC", "amount": "0.12500000", "txid": "chain-tx-7"}
+    # Deposits are emailed by default.
+    assert list(Delivery.objects.filter(notification=message).values_list("channel", flat=True)) == ["email"]
+
+
+def test_withdrawals_are_told_when_requested_approved_and_rejected(markets, staff):  # noqa: F811
+    alice = funded_trader()
+    KycProfile.objects.filter(user=alice).update(status=KycStatus.APPROVED)
+    first = ledger_services.withdrawal_create(user=alice, asset="USDT", amount=Decimal("100"), address=ETH_ADDRESS)
+    second = ledger_services.withdrawal_create(user=alice, asset="USDT", amount=Decimal("50"), address=ETH_ADDRESS)
+    ledger_services.withdrawal_approve(withdrawal_id=first.pk, actor=staff, network_txid="0xfeed")
+    ledger_services.withdrawal_reject(withdrawal_id=second.pk, actor=staff, reason="address on a sanctions list")
+
+    rows = told(alice, "withdrawal_updated")
+    assert [(n.data["withdrawal_id"], n.data["status"]) for n in rows] == [
+        (first.pk, "requested"),
+        (second.pk, "requested"),
+        (first.pk, "approved"),
+        (second.pk, "rejected"),
+    ]
+    assert rows[2].title == "Withdrawal of 100.000000 USDT approved and sent"
+    assert "0xfeed" in rows[2].body
+    assert rows[3].body.startswith("Reason: address on a sanctions list.")
+    assert {n.dedupe_key for n in rows} == {
+        f"withdrawal:{first.pk}:requested",
+        f"withdrawal:{second.pk}:requested",
+        f"withdrawal:{first.pk}:approved",
+        f"withdrawal:{second.pk}:rejected",
+    }
+
+
+def test_a_fill_arrives_on_the_user_stream_as_a_notification_event(markets):  # noqa: F811
+    alice, bob = funded_trader(), funded_trader()
+    engine = Engine("BTC-USDT")
+    cookie = session_cookie(alice)
+
+    async def scenario():
+        stream = socket(headers=[cookie])
+        await connect(stream)
+        await joined(stream, alice)
+        await sync_to_async(place)(alice, side="sell", type="limit", price="65000.00", quantity="0.1")
+        await sync_to_async(place)(bob, side="buy", type="limit", price="65000.00", quantity="0.1")
+        await sync_to_async(engine.run)()
+        frames = await frames_until(stream, lambda fs: any(f["type"] == "notification" for f in fs))
+        await stream.disconnect()
+        return frames
+
+    from asgiref.sync import async_to_sync
+
+    frames = async_to_sync(scenario)()
+    (frame,) = [f for f in frames if f["type"] == "notification"]
+    assert frame["channel"] == f"user:{alice.pk}"
+    event = frame["notification"]
+    stored = Notification.objects.get(user=alice, kind="order_filled")
+    assert event["id"] == stored.pk
+    assert event["kind"] == "order_filled"
+    assert event["title"] == stored.title and event["body"] == stored.body
+    assert event["read_at"] is None
+    assert event["data"]["order_id"] == stored.data["order_id"]
