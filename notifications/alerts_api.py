@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -57,6 +57,24 @@ class PriceAlertListApi(ListAPIView):
             **errors({409: "alert_limit_reached: you have as many active alerts as allowed."}),
         },
         tags=["alerts"],
+        examples=[
+            OpenApiExample(
+                "above a price",
+                request_only=True,
+                value={"symbol": "BTC-USDT", "condition": "price_above", "value": "70000", "frequency": "once"},
+            ),
+            OpenApiExample(
+                "a 5 % fall in an hour",
+                request_only=True,
+                value={
+                    "symbol": "index:BTC",
+                    "condition": "change_pct",
+                    "value": "-5",
+                    "window": "1h",
+                    "frequency": "every_time",
+                },
+            ),
+        ],
         description=(
             "Above or below a price, or a move in percent over 5m, 1h or 24h, on a spot symbol's last price "
             "or an index. once fires once and becomes triggered; every_time fires again after a cooldown; "
