@@ -30,7 +30,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 
-from marketdata.models import Instrument, InstrumentKind
+from marketdata.models import Candle, CandleSource, IndexPrint, Instrument, InstrumentKind
 from marketdata.services import UNDERLYINGS
 from trading.errors import Conflict, NotFound, ValidationFailed
 from trading.formatting import decimal_string, utc_string
@@ -312,6 +312,35 @@ def _tick_time(text: str | None) -> float:
     return time.time()
 
 
+def seed_history(history: core.PriceHistory, *, now: float | None = None) -> None:
+    """Fill each index's windows from what the feed stored, so a change over 5m, 1h or 24h
+    is measured from the first tick after a (re)start: the index's 1-minute candles for the
+    day and its prints for the last minutes. A spot pair's last price has no stored history
+    to read: its windows fill as its trades come."""
+    now = time.time() if now is None else now
+    day_start = _stamp(now - core.WINDOWS["24h"] - 120)
+    recent = _stamp(now - core.WINDOWS["5m"] - 60)
+    for underlying in UNDERLYINGS:
+        samples = [
+            (open_time.timestamp() + 59.999, close)  # a minute's close: its last price
+            for open_time, close in Candle.objects.filter(
+                symbol=f"{underlying}-USDT",
+                source=CandleSource.INDEX,
+                interval="1m",
+                open_time__gte=day_start,
+                open_time__lt=recent,
+            ).values_list("open_time", "close")
+        ]
+        samples += [
+            (ts.timestamp(), price)
+            for ts, price in IndexPrint.objects.filter(
+                underlying=underlying, stale=False, price__isnull=False, ts__gte=recent, ts__lte=_stamp(now)
+            ).values_list("ts", "price")
+        ]
+        for at, price in sorted(samples):
+            history.record(f"{INDEX_PREFIX}{underlying}", price, at)
+
+
 def _as_core(row: PriceAlert) -> core.Alert:
     return core.Alert(
         id=row.pk,
@@ -361,6 +390,7 @@ class AlertWatcher:
         """Every active alert, from the database (on start)."""
         self.synced_from = datetime.now(tz=UTC) - REFRESH_OVERLAP
         self.book = core.AlertBook(cooldown=self.cooldown)
+        seed_history(self.book.history)
         for row in PriceAlert.objects.filter(status=PriceAlertStatus.ACTIVE).iterator(chunk_size=5000):
             self._add(row)
         self.refresh_due = False

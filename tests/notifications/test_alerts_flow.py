@@ -3,12 +3,13 @@ index print from the feed's publisher, reaches the watcher through the realtime 
 writes the trader's notification, once; a repeating alert respects its cooldown in the
 database too, so a redelivered tick or a second evaluator never tells twice."""
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
-from marketdata.models import IndexPrint
+from marketdata.models import Candle, IndexPrint
 from marketdata.streams import publish_tick
 from notifications.alert_services import AlertWatcher, alerts_fire, price_alert_create
 from notifications.models import Notification, NotificationPreference, PriceAlert, PriceAlertStatus
@@ -161,3 +162,35 @@ def test_firing_rechecks_the_row_so_a_redelivered_firing_tells_once(markets):  #
     notes = Notification.objects.filter(user=trader).order_by("id")
     assert [n.data["change_pct"] for n in notes] == ["-6.1", "-7"]
     assert "moved -6.1% in 5m" in notes[0].title
+
+
+def test_after_a_start_index_moves_are_measured_from_the_stored_prints_and_candles(watcher):
+    trader = trader_()
+    rise = price_alert_create(
+        user=trader, symbol="index:ETH", condition="change_pct", value="5", window="5m", frequency="once"
+    )
+    fall = price_alert_create(
+        user=trader, symbol="index:ETH", condition="change_pct", value="-10", window="24h", frequency="once"
+    )
+    spot = price_alert_create(
+        user=trader, symbol="ETH-USDT", condition="change_pct", value="1", window="5m", frequency="once"
+    )
+    now = time.time()
+    # what the feed stored before this process started: a print 5.5 minutes ago, and the
+    # index's 1-minute candle of a day ago
+    IndexPrint.objects.create(underlying="ETH", ts=_at(now - 330), price=D("3400"), stale=False, sources={})
+    day_ago = _at(now - 86400 - 90)
+    Candle.objects.create(
+        symbol="ETH-USDT", source="index", interval="1m", open_time=day_ago, open=4000, high=4000, low=4000, close=4000
+    )
+    watcher.drain()  # loads the alerts and the stored history
+
+    index_print("ETH", "3570.00", _at(now))  # +5 % in 5 minutes, -10.75 % in a day
+    assert watcher.drain() == 2
+    notes = {n.data["alert_id"]: n.data for n in Notification.objects.filter(user=trader)}
+    assert notes[rise.pk]["change_pct"] == "5" and notes[fall.pk]["change_pct"] == "-10.75"
+    assert spot.pk not in notes  # a spot pair's move is measured from the trades this process saw
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
