@@ -1,11 +1,12 @@
 """Price alerts: creating and removing them, and the watcher that evaluates every tick.
 
-Ticks reach the watcher through ``trading.realtime``'s tap: the engine runner's trades
-(``trades:<SYMBOL>``, each trade's price is the symbol's last price) and the feed's index
-prints (``index:<UNDERLYING>``). The watcher runs in the process that publishes them (the
-embedded mode's one process, where the engines and the feed are threads); it keeps every
-active alert in an ``AlertBook`` (sorted thresholds, ``notifications.alerts``) loaded from
-the database, and catches up with creations and removals when ``ALERTS_CHANGED`` moves.
+A tick is a realtime update: an engine runner's trade (``trades:<SYMBOL>``, each trade's
+price is the symbol's last price) or a feed's index print (``index:<UNDERLYING>``). In
+embedded mode the watcher is a thread of the one process where the engines and the feed
+are threads too, and ``trading.realtime``'s tap hands it their updates; in stack mode
+``manage.py run_alerts`` hears them on the channel layer. The watcher keeps every active
+alert in an ``AlertBook`` (sorted thresholds, ``notifications.alerts``) loaded from the
+database, and catches up with creations and removals when ``ALERTS_CHANGED`` moves.
 
 Firing is decided twice: the book says which alerts the tick reaches, then one transaction
 re-checks each against its row (still active; out of its cooldown or minute) while it
