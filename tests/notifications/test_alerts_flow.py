@@ -194,3 +194,35 @@ def test_after_a_start_index_moves_are_measured_from_the_stored_prints_and_candl
 
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_the_limit_holds_when_a_trader_creates_alerts_at_the_same_moment(markets, settings):  # noqa: F811
+    import threading
+
+    from django.db import connection
+
+    from notifications.alert_services import AlertLimitReached
+
+    settings.PRICE_ALERTS_MAX_ACTIVE = 1
+    trader = trader_()
+    start, outcomes = threading.Barrier(4), []
+
+    def create(n):
+        try:
+            start.wait()
+            price_alert_create(
+                user=trader, symbol="BTC-USDT", condition="price_above", value=f"{70000 + n}", frequency="once"
+            )
+            outcomes.append("created")
+        except AlertLimitReached:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["created", "refused", "refused", "refused"]
+    assert PriceAlert.objects.filter(user=trader, status=PriceAlertStatus.ACTIVE).count() == 1
