@@ -440,6 +440,16 @@ CELERY_BEAT_SCHEDULE = {
 # Each trader's replayed lots are cached and extended with what is new; off only to measure
 # what the cache saves (bench/portfolio.py).
 PORTFOLIO_BOOK_CACHE = env.bool("PORTFOLIO_BOOK_CACHE", default=True)
+# Rebalancing (docs/portfolio.md): the drift from the targets a trader accepts unless they say
+# otherwise, and the share of the portfolio in one asset (USDT aside) above which the
+# Portfolio page suggests spreading it.
+PORTFOLIO_REBALANCE_TOLERANCE = env.str("PORTFOLIO_REBALANCE_TOLERANCE", default="0.02")
+PORTFOLIO_CONCENTRATION_THRESHOLD = env.str("PORTFOLIO_CONCENTRATION_THRESHOLD", default="0.60")
+# A rebalance waits this long for its sells to trade before it enters the buys (market orders
+# end within milliseconds while the engine runs); a batch left placing longer than
+# PORTFOLIO_REBALANCE_RESUME_SECONDS (its request died) is finished by the next replay.
+PORTFOLIO_REBALANCE_WAIT_SECONDS = env.float("PORTFOLIO_REBALANCE_WAIT_SECONDS", default=5.0)
+PORTFOLIO_REBALANCE_RESUME_SECONDS = env.float("PORTFOLIO_REBALANCE_RESUME_SECONDS", default=30.0)
 
 # --- Settlement back office ------------------------------------------------------------------
 SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")

@@ -233,6 +233,9 @@ def world(settings, django_capture_on_commit_callbacks, eager_tasks):
     a.post("/api/v1/watchlist", {"symbol": "BTC-USDT"}, format="json")
     alert = {"symbol": "index:BTC", "condition": "change_pct", "value": "-5", "window": "1h", "frequency": "every_time"}
     w["alert_id"] = a.post("/api/v1/alerts", alert, format="json").json()["id"]
+    settings.PORTFOLIO_REBALANCE_WAIT_SECONDS = 0.01
+    rebalance = {"targets": {"BTC": "0.3", "ETH": "0.3", "USDT": "0.4"}, "client_id": "world-1"}
+    w["batch_id"] = a.post("/api/v1/portfolio/rebalance", rebalance, format="json").json()["id"]
     return w
 
 
@@ -297,6 +300,13 @@ GETS = {
         ("a", "/api/v1/portfolio/performance?period=all"),
         ("a", "/api/v1/portfolio/performance?period=x"),
     ],
+    "/api/v1/portfolio/rebalance": [("a", "/api/v1/portfolio/rebalance")],
+    "/api/v1/portfolio/rebalance/{batch_id}": [
+        ("a", "/api/v1/portfolio/rebalance/{batch_id}"),
+        ("b", "/api/v1/portfolio/rebalance/{batch_id}"),
+    ],
+    "/api/v1/portfolio/targets": [("a", "/api/v1/portfolio/targets"), ("b", "/api/v1/portfolio/targets")],
+    "/api/v1/portfolio/suggestions": [("a", "/api/v1/portfolio/suggestions")],
     "/api/v1/statements": [("a", "/api/v1/statements"), ("a", "/api/v1/statements?format=x")],
     # its answer is a CSV file (tests/portfolio/test_exports.py reads it); a refusal is JSON
     "/api/v1/exports/transactions": [("a", "/api/v1/exports/transactions?format=x")],
@@ -429,3 +439,11 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
         },
     )
     call(b, "post", "/api/v1/options/quotes", body={"series": world["series"], "side": "sell", "contracts": "99"})
+
+    targets = {"targets": {"BTC": "0.5", "USDT": "0.5"}, "tolerance": "0.01"}
+    call(b, "post", "/api/v1/portfolio/rebalance/preview", body=targets)
+    call(b, "post", "/api/v1/portfolio/rebalance/preview", body={"targets": {"BTC": "0.5", "DOGE": "0.5"}})
+    call(b, "post", "/api/v1/portfolio/rebalance", body={**targets, "client_id": "resp-r"})
+    call(b, "post", "/api/v1/portfolio/rebalance", body={**targets, "client_id": "resp-r"})
+    call(b, "put", "/api/v1/portfolio/targets", body=targets)
+    call(b, "put", "/api/v1/portfolio/targets", body={"targets": {"BTC": "0.5"}})
