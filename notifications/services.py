@@ -96,13 +96,31 @@ def notify(*, user, kind: str, title: str, body: str, dedupe_key: str, data=None
 
 def _notify_one(message: Message, *, strict: bool) -> Notification:
     now = timezone.now()
-    notify_many([message], now=now, strict=strict)
+    created = notify_many([message], now=now, strict=strict, _new=True)
+    if created:
+        # Written just now: what it holds is known, no need to read it back.
+        pk, in_app = created[0]
+        return Notification(
+            pk=pk,
+            user_id=message.user_id,
+            kind=message.kind,
+            title=message.title[:200],
+            body=message.body,
+            data=message.data,
+            dedupe_key=_stored_key(message, now),
+            critical=message.critical,
+            in_app=in_app,
+            created_at=now,
+            updated_at=now,
+            read_at=None,
+        )
     return Notification.objects.get(user_id=message.user_id, dedupe_key=_stored_key(message, now))
 
 
-def notify_many(messages: list[Message], *, now=None, strict: bool = True) -> list[int]:
+def notify_many(messages: list[Message], *, now=None, strict: bool = True, _new: bool = False) -> list:
     """Write a batch of messages in the current transaction; the ids written or updated (a
-    message already told adds none). ``strict``: refuse kinds that are not listed."""
+    message already told adds none). ``strict``: refuse kinds that are not listed.
+    (``_new``: answer ``[(id, in_app)]`` of the rows inserted instead.)"""
     if not messages:
         return []
     for message in messages:
@@ -148,6 +166,8 @@ def notify_many(messages: list[Message], *, now=None, strict: bool = True) -> li
                         published.append((got, message.user_id, _event(got, message, now)))
         deliveries = _deliveries(created, now)
     transaction.on_commit(lambda: _after_commit(published, deliveries))
+    if _new:
+        return [(pk, channels[kinds.IN_APP]) for pk, _, channels in created]
     return written
 
 
@@ -194,14 +214,15 @@ def _deliveries(created: list[tuple[int, Message, dict]], now) -> list[tuple[int
         return []
     from accounts.models import User
 
-    by_email = {m.user_id for _, m, ch in wanted if ch[kinds.EMAIL]}
-    by_hook = {m.user_id for _, m, ch in wanted if ch[kinds.WEBHOOK]}
-    emails = set()
-    if by_email:
-        emails = set(User.objects.filter(pk__in=by_email).exclude(email="").values_list("pk", flat=True))
-    hooks = set()
-    if by_hook:
-        hooks = set(WebhookEndpoint.objects.filter(user_id__in=by_hook).values_list("user_id", flat=True))
+    # One read for both: who has an address, who has a webhook.
+    emails, hooks = set(), set()
+    for pk, email, hook in User.objects.filter(pk__in={m.user_id for _, m, _ in wanted}).values_list(
+        "pk", "email", "webhook_endpoint__id"
+    ):
+        if email:
+            emails.add(pk)
+        if hook is not None:
+            hooks.add(pk)
     rows = []
     for pk, message, channels in wanted:
         window = coalesce_window(message.kind)
@@ -384,6 +405,17 @@ def webhook_set(*, user, url: str | None) -> WebhookEndpoint | None:
     """Point the user's webhook at ``url`` (a new signing secret the first time), or remove it."""
     import secrets
 
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator
+
+    if url:
+        try:
+            URLValidator(schemes=["http", "https"])(url)
+        except ValidationError:
+            message = "Enter a valid http(s) URL."
+            raise ValidationFailed(message, fields={"webhook_url": message}) from None
+        if len(url) > 500:
+            raise ValidationFailed("The URL is too long.", fields={"webhook_url": "At most 500 characters."})
     with transaction.atomic():
         if not url:
             WebhookEndpoint.objects.filter(user=user).delete()

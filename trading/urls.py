@@ -90,6 +90,7 @@ web = [
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
     path("notifications/", notifications_web.inbox, name="notifications"),
+    path("notifications/preferences/", notifications_web.preferences, name="notification_preferences"),
     *orders_urls.web,
     *settlement_urls.web,
     *portfolio_urls.web,

@@ -38,7 +38,7 @@ from trading.idempotency import request_hash as _hash
 from trading.money import fmt, parse_decimal, quantize
 from trading.outbox import outbox_write
 
-from . import exposure
+from . import exposure, notices
 from .models import (
     ExerciseOutcome,
     OptionExercise,
@@ -396,6 +396,7 @@ def _execute(
                 now=now,
             )
         _write_order_event(order)
+        notices.order_filled(order)
     exposure.exposure_forget(fill.instrument.base)  # committed: this process sees it at once
     return order, False
 
@@ -615,6 +616,7 @@ def _expire_position(*, position_id: int, settlement: Decimal) -> OptionExercise
         position.status = PositionStatus.EXERCISED if exercised else PositionStatus.EXPIRED
         position.contracts, position.cost_usdt, position.closed_at = Decimal(0), Decimal(0), timezone.now()
         position.save()
+        notices.exercise_done(exercise)
         if exercised:
             transfers_execute(
                 [

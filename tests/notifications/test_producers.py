@@ -169,3 +169,22 @@ def test_a_fill_arrives_on_the_user_stream_as_a_notification_event(markets):  # 
     assert event["title"] == stored.title and event["body"] == stored.body
     assert event["read_at"] is None
     assert event["data"]["order_id"] == stored.data["order_id"]
+
+
+def test_a_stop_that_triggers_is_told_and_then_its_fill(markets):  # noqa: F811
+    alice, bob = funded_trader(), funded_trader()
+    engine = Engine("BTC-USDT")
+    place(alice, side="sell", type="limit", price="65500.00", quantity="0.5")
+    stop = place(bob, side="buy", type="stop_market", stop_price="65200.00", quantity="0.05")
+    engine.run()
+    assert told(bob) == []  # waiting for its trigger
+
+    place(alice, side="sell", type="limit", price="65300.00", quantity="0.01")
+    trigger = place(bob, side="buy", type="limit", price="65300.00", quantity="0.01")
+    engine.run()
+
+    by_order = {(n.kind, n.data["order_id"]) for n in told(bob)}
+    assert by_order == {("order_filled", trigger.pk), ("order_triggered", stop.pk), ("order_filled", stop.pk)}
+    (triggered,) = told(bob, "order_triggered")
+    assert triggered.title == f"Buy BTC-USDT order {stop.pk} triggered"
+    assert triggered.dedupe_key == f"spot:{stop.pk}:triggered"
