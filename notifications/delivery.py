@@ -42,22 +42,25 @@ def send(delivery: Delivery) -> str:
     raise ValueError(f"unknown channel {delivery.channel!r}")
 
 
-def send_email(delivery: Delivery) -> str:
-    notification = delivery.notification
-    user = notification.user
+def email_message(notification) -> EmailMessage:
+    """The email of one notification (also what the demo's mailbox page shows)."""
     platform = getattr(settings, "PLATFORM_NAME", "Meridian Exchange")
     body = (
         f"{notification.body}\n\n"
         f"-- \n{platform}. You can choose which messages reach you by email on your notification preferences page."
     )
-    message = EmailMessage(
+    return EmailMessage(
         subject=f"[{platform}] {notification.title}",
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
+        to=[notification.user.email],
         headers={"X-Meridian-Notification": str(notification.pk), "X-Meridian-Kind": notification.kind},
     )
-    sent = message.send(fail_silently=False)
+
+
+def send_email(delivery: Delivery) -> str:
+    user = delivery.notification.user
+    sent = email_message(delivery.notification).send(fail_silently=False)
     if not sent:
         raise DeliveryRefused("the email backend sent nothing")
     return f"sent to {user.email}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from trading.errors import NotFound
 
 from . import kinds
-from .models import Notification, NotificationPreference, WebhookEndpoint
+from .models import Delivery, DeliveryStatus, Notification, NotificationPreference, WebhookEndpoint
 
 
 def notification_list(*, user, unread_only: bool = False):
@@ -37,3 +37,12 @@ def preferences_for(*, user) -> dict[str, dict[str, bool]]:
 
 def webhook_for(*, user) -> WebhookEndpoint | None:
     return WebhookEndpoint.objects.filter(user=user).first()
+
+
+def emails_sent_to(*, user):
+    """The emails sent to ``user``, newest first (the demo's mailbox page)."""
+    return (
+        Delivery.objects.filter(notification__user=user, channel=kinds.EMAIL, status=DeliveryStatus.SENT)
+        .select_related("notification__user")
+        .order_by("-sent_at", "-id")
+    )

@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 
 from trading.errors import ValidationFailed
@@ -61,3 +63,16 @@ def preferences(request):
             "errors": errors,
         },
     )
+
+
+@login_required
+def mailbox(request):
+    """Demo mode only: the emails the platform sent you, as they went out, so the email
+    channel can be seen without a mail server."""
+    if not settings.DEMO_MODE:
+        raise Http404
+    from .delivery import email_message
+
+    page = Paginator(selectors.emails_sent_to(user=request.user), 20).get_page(request.GET.get("page"))
+    mails = [(delivery, email_message(delivery.notification)) for delivery in page.object_list]
+    return render(request, "notifications/mailbox.html", {"page": page, "mails": mails})

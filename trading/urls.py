@@ -91,6 +91,7 @@ web = [
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
     path("notifications/", notifications_web.inbox, name="notifications"),
     path("notifications/preferences/", notifications_web.preferences, name="notification_preferences"),
+    path("notifications/mailbox/", notifications_web.mailbox, name="notification_mailbox"),
     *orders_urls.web,
     *settlement_urls.web,
     *portfolio_urls.web,

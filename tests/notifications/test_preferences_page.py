@@ -59,3 +59,28 @@ def test_a_bad_webhook_url_saves_nothing(browser, user):
 def test_the_page_needs_a_sign_in(client):
     response = client.get(URL)
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_the_demo_mailbox_shows_the_emails_sent(
+    browser, user, settings, eager_tasks, django_capture_on_commit_callbacks
+):
+    from notifications.services import notify
+
+    settings.DEMO_MODE = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(user=user, kind="deposit_credited", title="Deposit of 1 BTC", body="1 BTC credited.", dedupe_key="d:1")
+        notify(user=user, kind="order_filled", title="Order filled", body="Not emailed.", dedupe_key="f:1")
+
+    html = browser.get("/notifications/mailbox/").content.decode()
+
+    assert "[Meridian Exchange] Deposit of 1 BTC" in html
+    assert "1 BTC credited." in html
+    assert "Order filled" not in html  # fills are not emailed by default
+    assert "Mailbox" in browser.get("/notifications/").content.decode()
+
+
+def test_the_mailbox_is_only_in_demo_mode(browser, settings):
+    settings.DEMO_MODE = False
+    assert browser.get("/notifications/mailbox/").status_code == 404
+    assert "Mailbox" not in browser.get("/notifications/").content.decode()
