@@ -271,6 +271,10 @@ GETS = {
     "/api/v1/me": [("a", "/api/v1/me"), ("anon", "/api/v1/me")],
     "/api/v1/alerts": [("a", "/api/v1/alerts"), ("anon", "/api/v1/alerts")],
     "/api/v1/notifications": [("a", "/api/v1/notifications"), ("a", "/api/v1/notifications?unread=1")],
+    "/api/v1/notifications/preferences": [
+        ("a", "/api/v1/notifications/preferences"),
+        ("anon", "/api/v1/notifications/preferences"),
+    ],
     "/api/v1/notifications/{notification_id}": [
         ("a", "/api/v1/notifications/{notification_id}"),
         ("b", "/api/v1/notifications/{notification_id}"),
@@ -382,6 +386,10 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
     call(a, "post", "/api/v1/watchlist", body={"symbol": "ETH-USDT"})
     call(a, "delete", "/api/v1/watchlist/{symbol}", "/api/v1/watchlist/ETH-USDT")
     call(a, "post", "/api/v1/notifications/{notification_id}/read")
+    call(a, "post", "/api/v1/notifications/read-all")
+    preferences = "/api/v1/notifications/preferences"
+    call(a, "put", preferences, body={"events": {"order_filled": {"email": True}}, "webhook_url": "https://h.example"})
+    call(a, "put", preferences, body={"events": {"security": {"email": False}}})
     alert = {"symbol": "BTC-USDT", "condition": "price_above", "value": "70000", "frequency": "once"}
     call(a, "post", "/api/v1/alerts", body=alert)
     call(a, "post", "/api/v1/alerts", body={**alert, "symbol": "DOGE-USDT"})
