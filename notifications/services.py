@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "notifications.deliver"
 CLAIM_SECONDS = 60  # a delivery being sent is not picked up again for this long (a crashed sender's is)
+SWEEP_GRACE = 30.0  # seconds past due before the stack's sweep queues a delivery again
 _CHUNK = 500
 
 
@@ -324,16 +325,27 @@ def delivery_attempt(*, delivery_id: int) -> bool | None:
     return ok
 
 
-def deliveries_due(*, limit: int = 500) -> int:
+def deliveries_due(*, limit: int = 500, grace: float | None = None) -> int:
     """Send what is due and was not sent (its message lost, the broker down, a retry's
-    backoff over, a sender that crashed): the safety net run every few seconds."""
+    backoff over, a sender that crashed): the safety net run every few seconds.
+
+    In the embedded mode it is the sender and sends here. In the stack it queues a task per
+    delivery, and only for those due more than ``grace`` seconds ago (``SWEEP_GRACE``): a
+    delivery whose own task is still on its way is left to it, so a backlog is not queued
+    again on every sweep (a second task for one delivery finds it claimed or sent)."""
+    inline = settings.EMBEDDED
+    if grace is None:
+        grace = 0.0 if inline else SWEEP_GRACE
     ids = list(
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, due_at__lte=timezone.now())
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, due_at__lte=timezone.now() - timedelta(seconds=grace))
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]
     )
-    for delivery_id in ids:
-        delivery_attempt(delivery_id=delivery_id)
+    if inline:
+        for delivery_id in ids:
+            delivery_attempt(delivery_id=delivery_id)
+    else:
+        enqueue_deliveries([(delivery_id, 0.0) for delivery_id in ids])
     return len(ids)
 
 

@@ -96,14 +96,14 @@ def test_a_mail_server_that_is_down_is_retried_with_backoff(
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
     assert 25 < (delivery.due_at - timezone.now()).total_seconds() <= 30
     assert "ConnectionRefusedError" in delivery.last_error
-    assert services.deliveries_due() == 0  # not before its backoff is over
+    assert services.deliveries_due(grace=0) == 0  # not before its backoff is over
 
     mailbox = Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         Delivery.objects.filter(pk=delivery.pk).update(due_at=timezone.now() - timedelta(seconds=1))
-        assert services.deliveries_due() == 1
+        assert services.deliveries_due(grace=0) == 1
     finally:
         controller.stop()
     assert [mail["Subject"] for _, mail in mailbox.messages] == ["[Meridian Exchange] Identity verified"]
@@ -184,7 +184,7 @@ def test_the_webhook_is_signed_and_retried_after_a_500(
     )
     assert 5 < (delivery.due_at - timezone.now()).total_seconds() <= 10
     Delivery.objects.filter(pk=delivery.pk).update(due_at=timezone.now())
-    assert services.deliveries_due() == 1
+    assert services.deliveries_due(grace=0) == 1
 
     assert len(receiver.requests) == 2
     for headers, body in receiver.requests:
@@ -214,7 +214,7 @@ def test_a_webhook_that_keeps_failing_is_given_up(
 
     with django_capture_on_commit_callbacks(execute=True):
         message = notify(user=user, kind="price_alert", title="BTC above 70000", body="", dedupe_key="alert:1:1")
-    services.deliveries_due()
+    services.deliveries_due(grace=0)
 
     delivery = Delivery.objects.get(notification=message, channel="webhook")
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 3)

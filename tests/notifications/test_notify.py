@@ -173,7 +173,7 @@ def test_partial_fills_of_one_order_coalesce_within_the_window(user, eager_tasks
     assert Delivery.objects.filter(notification=seven).count() == 1
     assert mail.outbox == []
     Delivery.objects.update(due_at=timezone.now())
-    assert services.deliveries_due() == 2
+    assert services.deliveries_due(grace=0) == 2
     assert sorted(m.body.split("\n")[0] for m in mail.outbox) == [
         "Filled 0.300000 of 1.000000 BTC so far.",
         "Filled 0.5 of 1.000000 BTC so far.",
@@ -210,3 +210,22 @@ def test_notification_create_still_works_for_older_callers(user):
 
     assert a.pk != b.pk and a.dedupe_key != b.dedupe_key
     assert a.kind == "test" and a.in_app
+
+
+def test_the_sweep_requeues_only_what_its_own_task_should_have_sent_by_now(
+    user, eager_tasks, django_capture_on_commit_callbacks
+):
+    from notifications.models import DeliveryStatus as Status
+
+    message = deposit(user)  # no commit here: its task was never queued, as if the broker lost it
+    delivery = Delivery.objects.get(notification=message)
+    Delivery.objects.filter(pk=delivery.pk).update(due_at=timezone.now() - timedelta(seconds=5))
+
+    assert services.deliveries_due() == 0  # its own task may still be on its way
+    assert mail.outbox == []
+
+    Delivery.objects.filter(pk=delivery.pk).update(due_at=timezone.now() - timedelta(seconds=services.SWEEP_GRACE + 1))
+    assert services.deliveries_due() == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Status.SENT and len(mail.outbox) == 1
+    assert services.deliveries_due() == 0  # sent: never again
