@@ -136,17 +136,22 @@ def notify_many(messages: list[Message], *, now=None, strict: bool = True, _new:
         "user_id", "kind", "channel", "enabled"
     ):
         overrides.setdefault(user_id, {})[(kind, channel)] = enabled
-    rows = []
+    by_key: dict[tuple[int, str], tuple] = {}
     for message in messages:
         channels = kinds.resolve(message.kind, overrides.get(message.user_id, {}))
         if message.critical:
             channels = dict.fromkeys(kinds.CHANNELS, True)
-        rows.append((message, _stored_key(message, now), channels))
+        key = _stored_key(message, now)
+        # One event twice in one batch is one message: the first, or for a coalescing kind the latest.
+        if (message.user_id, key) not in by_key or coalesce_window(message.kind):
+            by_key[(message.user_id, key)] = (message, key, channels)
+    rows = list(by_key.values())
 
     written: list[int] = []
     created: list[tuple[int, Message, dict]] = []
     published: list[tuple[int, int, dict]] = []
-    with transaction.atomic():
+    # No savepoint: these rows stand or fall with the caller's transaction (one round trip less each way).
+    with transaction.atomic(savepoint=False):
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             inserted = _insert(chunk, now)

@@ -229,3 +229,17 @@ def test_the_sweep_requeues_only_what_its_own_task_should_have_sent_by_now(
     delivery.refresh_from_db()
     assert delivery.status == Status.SENT and len(mail.outbox) == 1
     assert services.deliveries_due() == 0  # sent: never again
+
+
+def test_one_event_twice_in_one_batch_is_one_message(user, eager_tasks, django_capture_on_commit_callbacks):
+    twice = [
+        Message(user_id=user.pk, kind="deposit_credited", title=f"Deposit {n}", body="", dedupe_key="deposit:9")
+        for n in (1, 2)
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        written = notify_many(twice)
+
+    (message,) = Notification.objects.filter(user=user)
+    assert written == [message.pk] and message.title == "Deposit 1"
+    assert channels_of(user) == ["email"] and len(mail.outbox) == 1
