@@ -5,6 +5,7 @@
 //   trade.js    one spot market, /markets/<SYMBOL>/: chart, book, trades and the trading desk
 //   options.js  the option chain and the USDT-mode ticket, /options/
 //   account.js  the account page's Limits panel, /account/
+//   portfolio.js the Portfolio page, /portfolio/ (and its portfolio.css)
 //   style.css   the site's styles and the Inter font
 import { build } from "esbuild";
 import { mkdirSync } from "node:fs";
@@ -19,6 +20,7 @@ await build({
     trade: "frontend/trade.js",
     options: "frontend/options.js",
     account: "frontend/account.js",
+    portfolio: "frontend/portfolio.js",
     style: "frontend/app.css",
   },
   bundle: true,
