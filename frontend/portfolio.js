@@ -20,7 +20,7 @@ const CONNECTION = { live: "Prices: live", connecting: "Prices: connecting", off
 function start(page) {
   const cfg = readJson("portfolio-config") || {};
   const allocation = startAllocation(page);
-  const showLots = startLots(page);
+  const lots = startLots(page);
   let saved = null;
   const rebalance = startRebalance(page, {
     assets: cfg.assets,
@@ -29,6 +29,7 @@ function start(page) {
       overview.refresh();
       suggestions.refresh();
       equity.reload();
+      lots.reload(overview.method);
     },
   });
   const overview = startOverview(page, {
@@ -37,7 +38,10 @@ function start(page) {
       rebalance.showNow(view);
       rebalance.suggestFrom(view, saved);
     },
-    onLots: (asset, method) => showLots(asset, method),
+    onLots: (asset, method) => {
+      lots.show(asset, method);
+      document.getElementById("lots").scrollIntoView({ block: "nearest", behavior: "smooth" });
+    },
   });
   const suggestions = startSuggestions(page, {
     onUseTargets: (targets, tolerance) => {
@@ -59,8 +63,7 @@ function start(page) {
     button.addEventListener("click", () => {
       $$(page, "[data-method-choice]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
       overview.setMethod(button.dataset.methodChoice);
-      const lots = document.getElementById("lots");
-      if (lots && !lots.hidden && lots.dataset.asset) showLots(lots.dataset.asset, button.dataset.methodChoice);
+      lots.reload(button.dataset.methodChoice);
     }),
   );
 
@@ -89,6 +92,7 @@ function start(page) {
       timer = setTimeout(() => {
         overview.refresh();
         suggestions.refresh();
+        lots.reload(overview.method);
       }, 400);
     },
   });

@@ -14,10 +14,10 @@ export function startLots(page) {
   $(card, "[data-action=close-lots]").addEventListener("click", () => setVisible(card, false));
   let latest = 0;
 
-  return async function show(asset, method) {
+  async function show(asset, method) {
     const request = ++latest;
     setText(card, "[data-field=asset]", `${asset} (${method === "fifo" ? "FIFO" : "average cost"})`);
-    body.innerHTML = `<tr><td colspan="5" class="empty-state">Loading…</td></tr>`;
+    if (card.hidden || card.dataset.asset !== asset) body.innerHTML = `<tr><td colspan="5" class="empty-state">Loading…</td></tr>`;
     setVisible(card, true);
     card.dataset.asset = asset;
     try {
@@ -38,9 +38,16 @@ export function startLots(page) {
             .join("")
         : `<tr><td colspan="5" class="empty-state">No open lots of ${escapeHtml(asset)}.</td></tr>`;
       card.dataset.ready = "true";
-      card.scrollIntoView({ block: "nearest", behavior: "smooth" });
     } catch (error) {
       body.innerHTML = `<tr><td colspan="5" class="empty-state">${escapeHtml(error.message)}</td></tr>`;
     }
+  }
+
+  return {
+    show,
+    // after a trade: the lots shown, again
+    reload(method) {
+      if (!card.hidden && card.dataset.asset) show(card.dataset.asset, method);
+    },
   };
 }

@@ -87,6 +87,7 @@ export function startRebalance(page, { assets, tolerance, onPlaced = () => {} })
     // a preview is for the targets it was made with
     pending = null;
     placeButton.disabled = true;
+    setVisible(preview, false);
   }
   form.addEventListener("input", onInput);
 

@@ -14,7 +14,8 @@ API, matched by the engine against a maker's quotes), buys a BTC call and closes
 * downloads a statement: the PDF opens (starts with %PDF, parses, shows the closing BTC
   balance) and the CSV parses with the ledger's closing balances;
 * previews a rebalance to 50 % BTC / 50 % USDT and places it: the buy is entered through
-  order entry and fills, and the page shows the new allocation;
+  order entry and fills, and the page shows the new allocation; saved targets of 20 % BTC
+  then bring a plain-language drift suggestion, whose button loads them into the form;
 * at phone width (390 px): no sideways scroll of the page, and the key columns (asset, value,
   unrealized PnL) are on screen; the rebalance preview works there too.
 """
@@ -281,6 +282,21 @@ def test_the_portfolio_page(page, browser, history, live_server_url, screenshot_
     weight = Decimal(page.locator("#assets tr[data-asset=BTC] [data-field=weight]").get_attribute("data-value"))
     assert abs(weight - Decimal("0.5")) < Decimal("0.02")
     assert_total_is_the_sum_at_the_shown_prices(page)
+    expect(page.locator("#suggestions [data-suggestion]")).to_have_count(0)  # on target, nothing above 60 %
+
+    # --- other targets, saved: the page says in plain words that the portfolio has drifted -------------
+    form.locator("#target-BTC").fill("20")
+    form.locator("#target-USDT").fill("80")
+    page.get_by_role("button", name="Save as my targets").click()
+    expect(page.locator("#rebalance-done")).to_contain_text("Saved as your targets")
+    drifted = page.locator("#suggestions [data-suggestion=drift]")
+    expect(drifted).to_contain_text(re.compile(r"has drifted from your targets: BTC is (49|50)(\.\d)? % of it"))
+    expect(drifted).to_contain_text("A rebalance would sell ")
+    form.locator("#target-BTC").fill("35")
+    form.locator("#target-USDT").fill("65")
+    drifted.get_by_role("button", name="Review the rebalance").click()
+    expect(form.locator("#target-BTC")).to_have_value("20")
+    expect(form.locator("#target-USDT")).to_have_value("80")
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(screenshot_dir / "portfolio-rebalanced-desktop.png"), full_page=True)
 
