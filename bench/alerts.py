@@ -54,31 +54,9 @@ def _percentile(samples: list[int], q: float) -> float:
 
 
 def _setup(args):
-    from bench.common import db_params, stack_secret
+    from bench.common import django_on
 
-    params = db_params(args.database_url)
-    stack_secret()
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import psycopg
-    from psycopg import sql
-
-    connect = {k: params[k] for k in ("host", "port", "user") if params[k]}
-    if params["password"]:
-        connect["password"] = params["password"]
-    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as conn:
-        if not conn.execute("select 1 from pg_database where datname = %s", [params["name"]]).fetchone():
-            print(f"==> creating database {params['name']}", flush=True)
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(params["name"])))
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
+    django_on(args.database_url, args.redis_url)
 
 
 # --- 1. evaluation ------------------------------------------------------------------------

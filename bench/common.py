@@ -58,3 +58,36 @@ def db_params(url: str) -> dict:
         "password": parsed.password or "",
         "name": name,
     }
+
+
+def django_on(database_url: str, redis_url: str, *, fresh: bool = False) -> None:
+    """Point Django at a dedicated benchmark database (created if missing; dropped first with
+    ``fresh``) in stack mode, set it up and migrate it."""
+    params = db_params(database_url)
+    stack_secret()
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import psycopg
+    from psycopg import sql
+
+    connect = {k: params[k] for k in ("host", "port", "user") if params[k]}
+    if params["password"]:
+        connect["password"] = params["password"]
+    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", [params["name"]]).fetchone()
+        if exists and fresh:
+            print(f"==> dropping database {params['name']}", flush=True)
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(params["name"])))
+            exists = None
+        if not exists:
+            print(f"==> creating database {params['name']}", flush=True)
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(params["name"])))
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)

@@ -49,37 +49,11 @@ SYMBOL = "BTC-USDT"
 
 
 def _setup(args):
-    from bench.common import db_params, stack_secret
+    from bench.common import django_on
 
-    params = db_params(args.database_url)
-    stack_secret()
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ["REDIS_URL"] = args.redis_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "trading.settings"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import psycopg
-    from psycopg import sql
-
-    connect = {k: params[k] for k in ("host", "port", "user") if params[k]}
-    if params["password"]:
-        connect["password"] = params["password"]
-    with psycopg.connect(dbname="postgres", autocommit=True, **connect) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", [params["name"]]).fetchone()
-        if exists and args.fresh:
-            print(f"==> dropping database {params['name']}", flush=True)
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(params["name"])))
-            exists = None
-        if not exists:
-            print(f"==> creating database {params['name']}", flush=True)
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(params["name"])))
-
-    import django
-
-    django.setup()
+    django_on(args.database_url, args.redis_url, fresh=args.fresh)
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
     # The bench's two traders trade far faster than any limit allows a person to.
     settings.RISK_EXEMPT_EMAILS = [*settings.RISK_EXEMPT_EMAILS, TRADER, COUNTERPARTY]
     settings.INDEX_MAX_AGE_SECONDS = 24 * 3600
