@@ -283,10 +283,10 @@ class AdviceSerializer(serializers.Serializer):
     tolerance = DecimalString()
     concentration_threshold = DecimalString()
     weights = serializers.DictField(child=DecimalString(), help_text="the spot assets' weights now")
-    drift = DecimalString(allow_null=True, help_text="from the saved targets; null without targets or live prices")
+    drift = DecimalString(allow_null=True, help_text="from the saved targets; null without targets")
     suggestions = SuggestionSerializer(many=True)
     orders = PlannedOrderSerializer(many=True, help_text="what a rebalance to the saved targets would place")
-    stale = serializers.BooleanField(help_text="a price is not live: nothing is said about drift")
+    stale = serializers.BooleanField(help_text="a price used is the last known one, not live")
 
 
 class SuggestionsApi(APIView):

@@ -275,8 +275,8 @@ class Advice:
 def advice_of(*, user) -> Advice:
     """What the Portfolio page suggests: against the trader's saved targets (if any), the
     drift and the orders a rebalance would place when it exceeds their tolerance; and any
-    asset but USDT above the concentration threshold. Never refused: with prices that are
-    not live it says nothing about drift."""
+    asset but USDT above the concentration threshold. Never refused: an asset that has never
+    had a price is left out, and ``stale`` says when a price used is not live."""
     saved = targets_of(user=user)
     targets = stored_targets(saved) if saved else None
     tolerance = saved.tolerance if saved else Decimal(settings.PORTFOLIO_REBALANCE_TOLERANCE)
@@ -286,7 +286,9 @@ def advice_of(*, user) -> Advice:
     held = {a: q for a, q in found.holdings.total.items() if q and a in prices}
     value, weights = core.weights(held, prices, sorted(held))
     plan = None
-    if targets is not None and not found.stale and set(targets) <= set(prices):
+    # with the last known prices when one is not live: the page marks them, and a suggestion
+    # places nothing (the preview and placing refuse until they are live)
+    if targets is not None and set(targets) <= set(prices):
         plan = core.plan(
             holdings=found.holdings, markets=found.markets, targets=targets, tolerance=tolerance, fee=found.fee
         )
