@@ -17,6 +17,7 @@ class NotificationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     title = serializers.CharField()
     body = serializers.CharField()
+    data = serializers.DictField(help_text="the event's figures (order id, amounts, status...); see docs")
     created_at = UtcDateTime()
     read_at = UtcDateTime(allow_null=True)
 

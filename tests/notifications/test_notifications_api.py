@@ -10,7 +10,7 @@ from tests.accounts.helpers import assert_error
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/v1/notifications"
-FIELDS = {"id", "kind", "title", "body", "created_at", "read_at"}
+FIELDS = {"id", "kind", "title", "body", "data", "created_at", "read_at"}
 
 
 def detail(pk):

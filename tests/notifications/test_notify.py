@@ -243,3 +243,15 @@ def test_one_event_twice_in_one_batch_is_one_message(user, eager_tasks, django_c
     (message,) = Notification.objects.filter(user=user)
     assert written == [message.pk] and message.title == "Deposit 1"
     assert channels_of(user) == ["email"] and len(mail.outbox) == 1
+
+
+def test_text_and_data_are_stored_exactly(user):
+    title = 'He said "sell" \\ then {left}, NULL'
+    data = {"note": 'a "quoted" \\ value, {x}', "n": [1, None], "ü": "€"}
+
+    notify_many(
+        [Message(user_id=user.pk, kind="system", title=title, body="line 1\nline 2", dedupe_key="odd:1", data=data)]
+    )
+
+    stored = Notification.objects.get(user=user, dedupe_key="odd:1")
+    assert (stored.title, stored.body, stored.data) == (title, "line 1\nline 2", data)

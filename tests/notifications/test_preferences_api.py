@@ -136,9 +136,12 @@ def test_read_all_marks_only_mine(auth_api, user, other_user):
 def test_the_list_leaves_out_kinds_switched_off_in_app(auth_api, user):
     auth_api.put(URL, {"events": {"order_filled": {"in_app": False}}}, format="json")
     notify(user=user, kind="order_filled", title="hidden", body="", dedupe_key="spot:1:filled")
-    shown = notify(user=user, kind="order_cancelled", title="shown", body="", dedupe_key="spot:2:cancelled")
+    shown = notify(
+        user=user, kind="order_cancelled", title="shown", body="", dedupe_key="spot:2:cancelled", data={"order_id": 2}
+    )
 
     rows = auth_api.get("/api/v1/notifications").json()["results"]
 
     assert [row["id"] for row in rows] == [shown.pk]
     assert rows[0]["kind"] == "order_cancelled"
+    assert rows[0]["data"] == {"order_id": 2}
