@@ -253,6 +253,19 @@ def test_a_refusal_after_the_first_order_ends_the_batch_partial(short_wait):
     assert SpotOrder.objects.filter(user=trader).count() == 1
 
 
+@pytestmark_db
+def test_buys_wait_for_the_sells_and_are_not_entered_when_the_sells_have_not_traded(short_wait):
+    # no engine runs here: the sell is entered but never trades, so the buy never goes
+    trader = funded_trader(usdt="0", btc="0.5", eth="0")
+    response = place(client_for(trader), {"BTC": "0.5", "ETH": "0.5"}, client_id="stuck")
+    assert response.status_code == 201, response.content[:500]
+    batch = response.json()
+    assert batch["status"] == "partial" and batch["error"]["code"] == "sells_pending"
+    assert [(o["side"], o["state"]) for o in batch["orders"]] == [("sell", "placed"), ("buy", "skipped")]
+    assert [o.side for o in SpotOrder.objects.filter(user=trader)] == ["sell"]
+    assert balance_of(user=trader, asset="USDT").total == 0
+
+
 # --- placing, with engines working beside the test -----------------------------------------------------
 
 
@@ -352,6 +365,29 @@ def test_sells_trade_before_the_buys_spend_their_usdt_and_the_ledger_matches_the
     assert again["orders"] == []
     # and the targets are the trader's now
     assert client.get("/api/v1/portfolio/targets").json()["targets"] == targets
+
+
+def test_a_buy_spends_what_the_sells_fetched_when_it_is_less_than_estimated(book):
+    # the best bid is thin: selling 6 BTC fetches 5 at 64,900 and 1 at 64,000, less than the
+    # preview estimated at the best bid; the ETH buy spends what there is, not what was planned
+    maker = funded_trader(usdt="1000000", btc="0", eth="300")
+    quote(maker, "BTC-USDT", "buy", "64000.00", "5")
+    quote(maker, "ETH-USDT", "sell", "3420.00", "200")
+    wait = timezone.now() + timedelta(seconds=10)
+    while SpotOrder.objects.filter(user=maker, status="open").count() < 2:
+        assert timezone.now() < wait, "the quotes did not rest"
+    trader = funded_trader(usdt="0", btc="6", eth="0")
+    response = place(client_for(trader), {"ETH": "1"}, client_id="thin")
+    assert response.status_code == 201, response.content[:800]
+    batch = response.json()
+    assert batch["status"] == "placed", batch
+    sell, buy = (SpotOrder.objects.get(pk=o["order"]["id"]) for o in batch["orders"])
+    assert sell.filled_quantity == 6 and sell.filled_quote == 5 * D("64900") + D("64000")
+    proceeds = sell.filled_quote - sell.fees_paid
+    assert proceeds < D(batch["orders"][0]["est_notional"]) * (1 - TAKER)
+    assert buy.quote_quantity == proceeds < D(batch["orders"][1]["quote_quantity"])
+    assert balance_of(user=trader, asset="USDT").total == proceeds - buy.filled_quote
+    assert balance_of(user=trader, asset="ETH").total == buy.filled_quantity - buy.fees_paid
 
 
 def test_a_replayed_client_id_places_nothing_new_and_returns_the_same_batch(book):
