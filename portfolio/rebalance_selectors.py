@@ -100,7 +100,7 @@ def situation_of(*, user) -> Situation:
         bid = Decimal(book["bids"][0][0]) if book.get("bids") else price.price
         ask = Decimal(book["asks"][0][0]) if book.get("asks") else price.price
         # on the tick, and on the trader's side of any rounding
-        bid, ask = bid.quantize(tick, rounding=ROUND_FLOOR), ask.quantize(tick, rounding=ROUND_CEILING)
+        bid, ask = _on_tick(bid, tick, ROUND_FLOOR), _on_tick(ask, tick, ROUND_CEILING)
         limits = risk.spot_limits(user, instrument, _ORDER_LIMITS)
         markets[instrument.base] = core.Market(
             symbol=instrument.symbol,
@@ -121,6 +121,10 @@ def situation_of(*, user) -> Situation:
         fee=Decimal(settings.SPOT_TAKER_FEE),
         stale=tuple(sorted(stale)),
     )
+
+
+def _on_tick(price: Decimal, tick: Decimal, rounding) -> Decimal:
+    return (price / tick).to_integral_value(rounding=rounding) * tick
 
 
 def _largest(instrument: Instrument, limits, prices) -> Decimal | None:

@@ -33,7 +33,7 @@ from portfolio.models import RebalanceBatch, RebalanceStatus, RebalanceTargets
 from portfolio.selectors import prices_now
 from portfolio.services import request_fingerprint, targets_json
 from risk import services as risk_services
-from tests.orders.conftest import INDEX, IndexTicker, client_for
+from tests.orders.conftest import INDEX, IndexTicker, client_for, print_index
 from tests.orders.spot.conftest import Engine, funded_trader
 from tests.orders.spot.conftest import markets as spot_markets  # noqa: F401  (a fixture)
 from tests.risk.helpers import limit_set
@@ -116,6 +116,17 @@ def test_the_preview_is_the_plan_for_the_balances_at_live_prices_and_writes_noth
     assert D(body["drift_after"]) <= D("0.01")
     assert body["within_tolerance"] is True
     assert set(body["weights_after"]) == {"BTC", "ETH", "USDT"}
+
+
+@pytestmark_db
+def test_estimated_prices_are_on_the_tick_and_on_the_traders_side():
+    # no book yet: the estimates come from the index, which is between two ticks
+    print_index("BTC", D("65000.125"))
+    buyer, seller = funded_trader(usdt="10000", btc="0"), funded_trader(usdt="0", btc="1")
+    [buy] = preview(client_for(buyer), {"BTC": "0.5", "USDT": "0.5"}).json()["orders"]
+    [sell] = preview(client_for(seller), {"BTC": "0.5", "USDT": "0.5"}).json()["orders"]
+    assert (buy["side"], buy["est_price"]) == ("buy", "65000.13")
+    assert (sell["side"], sell["est_price"]) == ("sell", "65000.12")
 
 
 @pytestmark_db
