@@ -44,7 +44,7 @@ def send(delivery: Delivery) -> str:
 
 def email_message(notification) -> EmailMessage:
     """The email of one notification (also what the demo's mailbox page shows)."""
-    platform = getattr(settings, "PLATFORM_NAME", "Meridian Exchange")
+    platform = settings.PLATFORM_NAME
     body = (
         f"{notification.body}\n\n"
         f"-- \n{platform}. You can choose which messages reach you by email on your notification preferences page."
@@ -92,7 +92,7 @@ def check_destination(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DeliveryRefused(f"not an http(s) URL: {url}")
-    if getattr(settings, "NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE", settings.DEBUG or settings.EMBEDDED):
+    if settings.NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE:
         return
     for info in socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)):
         address = ipaddress.ip_address(info[4][0])

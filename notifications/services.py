@@ -40,18 +40,14 @@ SWEEP_GRACE = 30.0  # seconds past due before the stack's sweep queues a deliver
 _CHUNK = 5000
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def max_attempts() -> int:
-    return _setting("NOTIFICATIONS_MAX_ATTEMPTS", 8)
+    return settings.NOTIFICATIONS_MAX_ATTEMPTS
 
 
 def retry_delay(attempt: int) -> float:
     """Seconds before retry number ``attempt`` + 1: doubling from the base, capped."""
-    base = _setting("NOTIFICATIONS_RETRY_BASE_SECONDS", 5.0)
-    cap = _setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 3600.0)
+    base = settings.NOTIFICATIONS_RETRY_BASE_SECONDS
+    cap = settings.NOTIFICATIONS_RETRY_MAX_SECONDS
     return min(cap, base * 2 ** max(0, attempt - 1))
 
 
@@ -59,7 +55,7 @@ def coalesce_window(kind: str) -> int:
     """Seconds of the kind's coalescing window, 0 if its events are told one by one."""
     if not kinds.KINDS[kinds.preference_kind(kind)].coalesce:
         return 0
-    return max(1, int(_setting("NOTIFICATIONS_COALESCE_SECONDS", 2)))
+    return max(1, int(settings.NOTIFICATIONS_COALESCE_SECONDS))
 
 
 def user_topic(user_id: int) -> str:

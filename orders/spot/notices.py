@@ -24,7 +24,7 @@ def silent_users() -> set[int]:
     """The system users that trade through the engine and need no messages."""
     global _silent
     if _silent is None:
-        emails = set(getattr(settings, "RISK_EXEMPT_EMAILS", ())) | {settings.MARKET_MAKER_EMAIL}
+        emails = set(settings.RISK_EXEMPT_EMAILS) | {settings.MARKET_MAKER_EMAIL}
         _silent = set(User.objects.filter(email__in=emails).values_list("pk", flat=True))
     return _silent
 
