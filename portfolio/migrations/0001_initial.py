@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,18 +14,25 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='DailySnapshot',
+            name="DailySnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField()),
-                ('value_usdt', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('net_flows_usdt', models.DecimalField(decimal_places=8, max_digits=38)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("date", models.DateField()),
+                ("value_usdt", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("net_flows_usdt", models.DecimalField(decimal_places=8, max_digits=38)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['date'], name='portfolio_snapshot_date')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'date'), name='portfolio_snapshot_once_per_day')],
+                "indexes": [models.Index(fields=["date"], name="portfolio_snapshot_date")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "date"), name="portfolio_snapshot_once_per_day")
+                ],
             },
         ),
     ]
