@@ -300,6 +300,10 @@ def test_the_portfolio_page(page, browser, history, live_server_url, screenshot_
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(screenshot_dir / "portfolio-rebalanced-desktop.png"), full_page=True)
 
+    # --- a tablet's width: the page (and its header) does not scroll sideways ---------------------
+    page.set_viewport_size({"width": 900, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 900
+
     # --- phone width ---------------------------------------------------------------------------------
     phone = browser.new_context(
         base_url=live_server_url,
