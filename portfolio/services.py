@@ -171,17 +171,27 @@ def _advance(batch: RebalanceBatch, *, first: bool) -> None:
                 _finish(batch, entries, RebalanceStatus.PARTIAL, error=_error(refused))
                 return
             if order is None:
-                entry.update(state=SKIPPED, error={"code": "nothing_to_spend", "message": _NOTHING_TO_SPEND})
+                entry.update(state=SKIPPED, error=dict(_NOTHING_TO_SPEND))
             else:
                 entry.update(state=PLACED, order_id=order.pk, client_order_id=_child_id(batch, n))
             _save(batch, entries)
     # the last run: wait (within the same time) so the answer shows what the orders did
     _traded([e["order_id"] for e in entries if e.get("order_id")], deadline)
-    skipped = any(e["state"] != PLACED for e in entries)
-    _finish(batch, entries, RebalanceStatus.PARTIAL if skipped else RebalanceStatus.PLACED, error=None)
+    # a buy left out for want of USDT makes the batch partial, with its reason
+    short = next((e for e in entries if e["state"] != PLACED), None)
+    _finish(
+        batch,
+        entries,
+        RebalanceStatus.PLACED if short is None else RebalanceStatus.PARTIAL,
+        error=None if short is None else short["error"],
+    )
 
 
-_NOTHING_TO_SPEND = "The sells left less USDT than this buy's minimum order value."
+_NOTHING_TO_SPEND = {
+    "code": "nothing_to_spend",
+    "message": "The sells left less USDT than this buy's minimum order value.",
+    "fields": {},
+}
 
 
 def _enter(batch: RebalanceBatch, n: int, entry: dict, user: User) -> SpotOrder | None:
