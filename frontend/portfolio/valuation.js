@@ -3,7 +3,7 @@
 // asset's value is quantity × price at USDT's 6 places; the total is the assets' values plus
 // the options at mark; today's PnL is the total − the value at 00:00 UTC − the day's net
 // deposits. Also the rebalancing form's percentages to and from the API's weights.
-import { add, cmp, isZero, mul, parse, round, sign, sub, toText, ZERO } from "../lib/decimal.js";
+import { add, canonical, cmp, mul, parse, round, sign, sub, toText, ZERO } from "../lib/decimal.js";
 
 export const USDT = "USDT";
 const USDT_PLACES = 6;
@@ -121,13 +121,4 @@ export function percentsFromWeights(weights, assets) {
 }
 
 // The shortest text of a value ("0.50" -> "0.5", "100.00" -> "100").
-export function plain(d) {
-  let t = toText(d);
-  if (t.includes(".")) t = t.replace(/0+$/, "").replace(/\.$/, "");
-  return t === "-0" ? "0" : t;
-}
-
-export const isPositive = (value) => {
-  const d = parse(value);
-  return Boolean(d) && !isZero(d) && sign(d) > 0;
-};
+const plain = (d) => canonical(toText(d));
