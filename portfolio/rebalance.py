@@ -20,10 +20,13 @@ exchange's rule): a sell yields ``q x bid x (1 - fee)`` USDT, a buy ``q x (1 - f
 How the plan is found: the exact trades to the targets (with the fees they cost, solved by a
 few fixed-point rounds), rounded to lots and clipped to what is available; then, while the
 drift is still above the tolerance, the one extra order that lowers it most is added (the
-best quantity of each market and side is exact: see ``_best_order``), until none lowers it;
-an extra order never trades against the plan's own order on that pair (buying back what it
-sold pays the spread and the fee twice). So after the plan the drift is within the
-tolerance, or no single valid order that does not undo one of the plan's can reduce it.
+best quantity of each market and side is exact: see ``_line_search``) or one of the plan's
+orders is made smaller or dropped, whichever lowers it most, until nothing does. An extra
+order never trades against the plan's own order on that pair: buying back what it sold pays
+the spread and the fee twice (and with a wide spread such round trips "improve" the drift
+only by burning value). So after the plan the drift is within the tolerance, or no single
+valid order that does not undo one of the plan's, and no smaller order of the plan's, can
+reduce it.
 Everything is exact ``Decimal`` arithmetic; the same inputs always give the same plan.
 """
 
@@ -342,25 +345,64 @@ def _max_lots(market: Market) -> int:
 
 
 def _polish(holdings: Holdings, orders: list[Order], markets, targets, prices, tolerance, fee) -> list[Order]:
-    """While the drift is above the tolerance, add the single order that lowers it most."""
+    """While the drift is above the tolerance, make the one change that lowers it most: one
+    more order on any pair and side, or a smaller (or no) order where the plan has one."""
     orders = list(orders)
     for _ in range(MAX_EXTRA_ORDERS):
         now = apply(holdings, orders, markets, fee)
         current = drift(now.total, prices, targets)
         if current <= tolerance:
             break
-        best: tuple[Decimal, Order] | None = None
-        for base in sorted(markets):
-            for side in (SELL, BUY):
-                if any(o.base == base and o.side != side for o in orders):
-                    continue  # never undo the plan's own trade: that pays the spread and the fee twice
-                found = _best_order(now, markets[base], side, targets, prices, fee)
-                if found is not None and found[0] < current and (best is None or found[0] < best[0]):
-                    best = found
+        best: tuple[Decimal, list[Order]] | None = None
+        for candidate in _changes(holdings, now, orders, markets, targets, prices, fee):
+            if candidate[0] < current and (best is None or candidate[0] < best[0]):
+                best = candidate
         if best is None:
             break
-        orders = _merge(holdings, orders, best[1], markets, fee)
+        orders = best[1]
     return orders
+
+
+def _unit_moves(market: Market, side: str, fee: Decimal) -> dict[str, Decimal]:
+    """What one lot of an order on ``market`` changes, in value at the valuation prices."""
+    lot = market.lot
+    if side == SELL:
+        return {market.base: -lot * market.price, QUOTE: lot * market.bid * (1 - fee)}
+    return {market.base: lot * (1 - fee) * market.price, QUOTE: -lot * market.ask}
+
+
+def _changes(holdings: Holdings, now: Holdings, orders: list[Order], markets, targets, prices, fee):
+    """(drift after, orders) for the best quantity of each possible change, exactly."""
+    with localcontext(prec=PRECISION):
+        for base in sorted(markets):
+            market = markets[base]
+            for side in (SELL, BUY):
+                if any(o.base == base and o.side != side for o in orders):
+                    # buying back what the plan sells (or the reverse) pays the spread and the
+                    # fee twice: a smaller order of the plan's (below) does that job
+                    continue
+                low, high = order_range(now, market, side)
+                found = _line_search(now, _unit_moves(market, side, fee), low, high, targets, prices)
+                if found is not None:
+                    extra = Order(
+                        market.symbol, base, side, found[1] * market.lot, market.bid if side == SELL else market.ask
+                    )
+                    yield found[0], _merge(holdings, orders, extra, markets, fee)
+        for n, order in enumerate(orders):
+            market = markets[order.base]
+            lots = _lots(order.quantity, market.lot, ROUND_FLOOR)
+            smallest = order_range(Holdings({}, {}), market, order.side)[0]  # the fewest lots of a valid order
+            undo = {asset: -move for asset, move in _unit_moves(market, order.side, fee).items()}
+            reductions = []
+            found = _line_search(now, undo, 1, lots - smallest, targets, prices)
+            if found is not None:
+                reductions.append(found[1])
+            reductions.append(lots)  # or none of it
+            for k in reductions:
+                rest = order.quantity - k * market.lot
+                changed = [*orders[:n], *([replace(order, quantity=rest)] if rest > 0 else []), *orders[n + 1 :]]
+                if feasible(holdings, changed, markets, fee):  # a smaller sell leaves less USDT for the buys
+                    yield drift(apply(holdings, changed, markets, fee).total, prices, targets), changed
 
 
 def _merge(holdings: Holdings, orders: list[Order], extra: Order, markets, fee) -> list[Order]:
@@ -415,27 +457,22 @@ def order_range(holdings: Holdings, market: Market, side: str) -> tuple[int, int
         return low, min(high, _max_lots(market))
 
 
-def _best_order(holdings: Holdings, market: Market, side: str, targets, prices, fee) -> tuple[Decimal, Order] | None:
-    """The quantity of one order on ``market`` that leaves the lowest drift, and that drift.
+def _line_search(holdings: Holdings, moves: dict[str, Decimal], low: int, high: int, targets, prices):
+    """(drift, k) for the whole ``k`` in [low, high] that leaves the lowest drift when every
+    asset's value changes by ``k x moves[asset]``; None for an empty range.
 
-    With k lots traded every asset's value moves linearly in k, and so does the total; an
-    asset's distance from its target is ``|A + B k| / (V + beta k)``, which only falls then
-    rises in k. The drift, the largest of them, is therefore quasi-convex in k: its lowest
-    point over the reals is at an end of the range, where one distance is zero, or where two
-    are equal; and over whole lots it is at a whole number next to that point. So trying the
-    whole numbers around those few points is exact, without walking the range."""
-    low, high = order_range(holdings, market, side)
+    Every value moves linearly in k, and so does the total; an asset's distance from its
+    target is ``|A + B k| / (V + beta k)``, which only falls then rises in k. The drift, the
+    largest of them, is therefore quasi-convex in k: its lowest point over the reals is at an
+    end of the range, where one distance is zero, or where two are equal; and over whole
+    numbers it is at one next to that point. So trying the whole numbers around those few
+    points is exact, without walking the range."""
     if low > high:
         return None
     zero = Decimal(0)
-    # the traded pair's two assets count even when neither is held nor targeted yet
-    assets = sorted(set(_assets(holdings.total, targets, prices)) | {market.base, QUOTE})
+    # the assets moved count even when neither is held nor targeted yet
+    assets = sorted(set(_assets(holdings.total, targets, prices)) | set(moves))
     with localcontext(prec=PRECISION):
-        lot = market.lot
-        if side == SELL:
-            moves = {market.base: -lot * market.price, QUOTE: lot * market.bid * (1 - fee)}
-        else:
-            moves = {market.base: lot * (1 - fee) * market.price, QUOTE: -lot * market.ask}
         values = {a: holdings.total.get(a, zero) * prices[a] for a in assets}
         total = sum(values.values(), zero)
         beta = sum(moves.values(), zero)
@@ -464,10 +501,8 @@ def _best_order(holdings: Holdings, market: Market, side: str, targets, prices, 
                 return Decimal(1)
             return max(abs(a + b * k) for a, b in lines) / denominator
 
-        best_k = min(sorted(candidates), key=spread)
-        return spread(best_k), Order(
-            market.symbol, market.base, side, best_k * lot, market.bid if side == SELL else market.ask
-        )
+        best = min(sorted(candidates), key=spread)
+        return spread(best), best
 
 
 # --- the suggestion --------------------------------------------------------------------------

@@ -3,11 +3,13 @@ known portfolios, every refusal of bad targets, the suggestion's words, and a pr
 random portfolios checked against a brute-force reference written here with fractions:
 after the proposed orders trade at their estimated prices, the drift is within the
 tolerance, or no single valid order (whole lots, at least the minimum value, within what is
-available, not undoing one of the plan's own trades) can reduce it."""
+available, not undoing one of the plan's own trades) can reduce it, and neither can any
+smaller (or no) order in place of one of the plan's."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -378,6 +380,21 @@ def test_after_the_plan_the_drift_is_within_tolerance_or_no_valid_order_reduces_
                 assert ref_drift(t, prices, targets) > after - Fraction(1, 10**50), (
                     f"{side} {quantity} {m.base} would reduce the drift from {float(after)} "
                     f"to {float(ref_drift(t, prices, targets))}; plan: {p.orders}"
+                )
+    # nor would any of the plan's orders, smaller (still valid) or left out
+    for n, order in enumerate(p.orders):
+        m = markets[order.base]
+        up_to = {order.base: Fraction(order.quantity), "USDT": Fraction(order.quantity) * Fraction(order.est_price)}
+        valid = (Decimal(q.numerator) / q.denominator for q in valid_quantities(m, order.side, up_to))
+        for smaller in [Decimal(0), *valid]:
+            if smaller >= order.quantity:
+                continue
+            changed = [*p.orders[:n], *([replace(order, quantity=smaller)] if smaller else []), *p.orders[n + 1 :]]
+            t = {a: Fraction(q) for a, q in holdings.total.items()}
+            a = {a: Fraction(q) for a, q in holdings.available.items()}
+            if all(ref_trade(t, a, markets[o.base], o.side, o.quantity, o.est_price, fee) for o in changed):
+                assert ref_drift(t, prices, targets) > after - Fraction(1, 10**50), (
+                    f"{order} as {smaller} would reduce the drift; plan: {p.orders}"
                 )
 
 
