@@ -314,6 +314,8 @@ SPECTACULAR_SETTINGS = {
         "SettlementRecordStateEnum": "settlement.models.State",
         "TradingStateEnum": "risk.core.STATES",
         "RiskScopeEnum": "risk.core.SCOPES",
+        "OptionTypeEnum": ["call", "put"],
+        "OptionTypeLetterEnum": ["C", "P"],  # the portfolio's option lines: the series' letter
     },
 }
 
