@@ -91,6 +91,35 @@ def _spot_order(owner):
     return order, {"order_id": order.pk}
 
 
+def _price_alert(owner):
+    from marketdata.services import instruments_sync
+    from notifications.alert_services import price_alert_create
+    from tests.orders.conftest import INDEX
+
+    instruments_sync(index_prices=INDEX)
+    alert = price_alert_create(user=owner, symbol="BTC-USDT", condition="price_above", value="70000", frequency="once")
+    return alert, {"alert_id": alert.pk}
+
+
+def _rebalance_batch(owner):
+    """A rebalance as the service records it (one planned sell, entered)."""
+    from portfolio.models import RebalanceBatch
+
+    batch = RebalanceBatch.objects.create(
+        user=owner,
+        client_id="idor-sweep",
+        request_hash="0" * 64,
+        targets={"USDT": "1"},
+        tolerance=Decimal("0.02"),
+        status="placed",
+        value_usdt=Decimal("1000"),
+        drift_before=Decimal("0.5"),
+        drift_after=Decimal("0"),
+        orders=[],
+    )
+    return batch, {"batch_id": batch.pk}
+
+
 # Path parameters that name public market data (a symbol), not an object someone owns.
 PUBLIC_ENDPOINTS = {"api:ticker", "api:orderbook", "api:trades", "api:candles", "api:aggregated_book"}
 
@@ -101,6 +130,8 @@ OBJECT_FACTORIES = {
     "api:withdrawal": _withdrawal,
     "api:rfq_accept": _rfq_quote,
     "api:spot_order": _spot_order,
+    "api:price_alert": _price_alert,
+    "api:portfolio_rebalance_detail": _rebalance_batch,
 }
 
 # Request bodies for methods that take one (the default is an empty JSON object): give a
