@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
 
-from trading.db import Read, read_together, sql_int, sql_name
+from trading.db import Read, sql_int, sql_name
 from trading.money import ASSETS
 
 from .models import AccountKind, LedgerAccount, Transfer, TransferKind, Withdrawal
@@ -51,11 +51,6 @@ def _total(rows) -> Decimal:
     field = LedgerAccount._meta.get_field("credits_posted")  # integer units on SQLite
     credits, debits = (field.from_db(value, connection) for value in rows[0])
     return credits - debits
-
-
-def total_of(*, user_id: int, asset: str) -> Decimal:
-    (total,) = read_together(total_read(user_id=user_id, asset=asset))
-    return total
 
 
 def balance_of(*, user, asset: str) -> Balance:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Q
 
-from trading.db import Read, read_together, sql_int, sql_name
+from trading.db import Read, sql_int, sql_name
 from trading.errors import NotFound, ValidationFailed
 from trading.formatting import decimal_string
 
@@ -51,11 +51,6 @@ def client_order_read(*, user_id: int, client_order_id: str) -> Read:
         f"WHERE user_id = {sql_int(user_id)} AND client_order_id = {sql_name(client_order_id)}"
     )
     return Read.one(sql, lambda rows: rows[0][0] if rows else None)
-
-
-def live_orders_of(*, user_id: int, symbol: str) -> tuple[int, Decimal]:
-    (found,) = read_together(live_orders_read(user_id=user_id, symbol=symbol))
-    return found
 
 
 def spot_orders_for(*, user, status: str = "all", symbol: str | None = None):
