@@ -48,6 +48,7 @@ ORDER_ERRORS = errors(
 @extend_schema_serializer(component_name="OptionQuote")
 class OptionQuoteSerializer(serializers.Serializer):
     quote_id = serializers.UUIDField(source="id")
+    id = serializers.UUIDField(help_text="the same as quote_id, the name RFQ quotes use")
     series = serializers.CharField()
     underlying = serializers.CharField()
     side = serializers.ChoiceField(choices=OptionSide.values)

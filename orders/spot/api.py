@@ -12,6 +12,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
@@ -22,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketdata.services import SPOT_MARKETS
-from trading.api import ChoiceParam, IntParam, TextParam, validated, validated_query
+from trading.api import ChoiceParam, FlagParam, IntParam, TextParam, validated, validated_query
 from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors
@@ -307,20 +308,44 @@ class SpotOrderApi(APIView):
         return Response(order_dict(order))
 
 
+@extend_schema_serializer(component_name="PaginatedSpotFillList")
+class FillPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="fills in all pages")
+    next = serializers.URLField(allow_null=True, help_text="the next page, or null")
+    previous = serializers.URLField(allow_null=True, help_text="the previous page, or null")
+    results = FillSerializer(many=True)
+
+
 class FillsApi(APIView):
     class QuerySerializer(serializers.Serializer):
-        limit = IntParam(default=100, low=1, high=500)
+        limit = IntParam(default=100, low=1, high=500, help_text="fills per page (with array=1: how many)")
         symbol = TextParam()
+        array = FlagParam(help_text="answer a bare array of the newest `limit` fills, as before pagination")
 
     @extend_schema(
         summary="Your spot fills",
         tags=["spot"],
-        parameters=[QuerySerializer],
-        responses={200: FillSerializer(many=True)},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="SpotFillsAnswer",
+                serializers=[FillPageSerializer, FillSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            )
+        },
+        parameters=[QuerySerializer, OpenApiParameter("page", int, description="page number (from 1)")],
         operation_id="spot_fills_list",
-        description="Your fills (execution reports), newest first.",
+        description="Your fills (execution reports), newest first, paginated (`page`, `limit` per page). "
+        "`array=1` answers the bare array of the newest `limit` fills that older clients read.",
     )
     def get(self, request):
         query = validated_query(self.QuerySerializer, request)
-        fills = selectors.spot_fills_for(user=request.user, symbol=query["symbol"], limit=query["limit"])
-        return Response(FillSerializer(fills, many=True).data)
+        if query["array"]:
+            fills = selectors.spot_fills_for(user=request.user, symbol=query["symbol"], limit=query["limit"])
+            return Response(FillSerializer(fills, many=True).data)
+        paginator = PageNumberPagination()
+        paginator.page_size = query["limit"]
+        trades = selectors.spot_fill_trades(user=request.user, symbol=query["symbol"])
+        page = paginator.paginate_queryset(trades, request, view=self)
+        fills = selectors.spot_fills_page(user=request.user, trades=page)
+        return paginator.get_paginated_response(FillSerializer(fills, many=True).data)

@@ -87,6 +87,7 @@ class AggregatedBookApi(APIView):
 @extend_schema_serializer(component_name="RfqQuote")
 class QuoteSerializer(serializers.Serializer):
     id = serializers.UUIDField()
+    quote_id = serializers.UUIDField(source="id", help_text="the same as id, the name option quotes use")
     symbol = serializers.CharField()
     side = serializers.ChoiceField(choices=["buy", "sell"])
     quantity = DecimalString()

@@ -120,8 +120,8 @@ def _fill(trade: SpotTrade, user_id: int) -> Fill:
 
 
 def spot_fills_for(*, user, symbol: str | None = None, limit: int = 100) -> list[Fill]:
-    """The trader's fills, newest first (a trade against yourself cannot happen: self-trade
-    prevention cancels the resting order)."""
+    """The trader's newest ``limit`` fills, newest first (a trade against yourself cannot
+    happen: self-trade prevention cancels the resting order)."""
     maker = SpotTrade.objects.filter(maker_user=user)
     taker = SpotTrade.objects.filter(taker_user=user)
     if symbol:
@@ -129,6 +129,19 @@ def spot_fills_for(*, user, symbol: str | None = None, limit: int = 100) -> list
     trades = sorted(list(maker.order_by("-id")[:limit]) + list(taker.order_by("-id")[:limit]), key=lambda t: -t.pk)[
         :limit
     ]
+    return [_fill(trade, user.pk) for trade in trades]
+
+
+def spot_fill_trades(*, user, symbol: str | None = None):
+    """The trades the trader took part in, newest first, as a queryset to page through
+    (``spot_fills_page`` turns a page of them into fills)."""
+    trades = SpotTrade.objects.filter(Q(maker_user=user) | Q(taker_user=user))
+    if symbol:
+        trades = trades.filter(symbol=symbol.upper())
+    return trades.order_by("-id")
+
+
+def spot_fills_page(*, user, trades) -> list[Fill]:
     return [_fill(trade, user.pk) for trade in trades]
 
 

@@ -66,6 +66,7 @@ def test_quote_answers_the_api_md_shape_with_the_chain_ask(funded_api, btc_call,
     assert before + ttl <= expires <= timezone.now() + ttl
     # stored, so another web process can honour it
     stored = OptionQuote.objects.get(pk=body["quote_id"])
+    assert body["id"] == body["quote_id"]  # the name RFQ quotes use, too
     assert (stored.user_id, stored.series, stored.side, stored.price_usdt, stored.total_usdt) == (
         funded_api.user.pk,
         btc_call.symbol,

@@ -184,7 +184,8 @@ def test_reads_and_cancel_are_the_owners_only(alice, bob):
     assert mine["id"] == order_id and mine["fills"] == []
     assert [o["id"] for o in client_for(alice).get("/api/v1/orders?status=open").json()["results"]] == [order_id]
     assert error(client_for(alice).get("/api/v1/orders?status=sideways"))[:2] == (400, "validation_error")
-    assert client_for(alice).get("/api/v1/fills").json() == []
+    assert client_for(alice).get("/api/v1/fills").json() == {"count": 0, "next": None, "previous": None, "results": []}
+    assert client_for(alice).get("/api/v1/fills?array=1").json() == []
 
 
 def test_anonymous_is_refused(markets, api):

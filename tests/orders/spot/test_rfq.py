@@ -46,6 +46,7 @@ def test_a_quote_is_the_aggregated_vwap_plus_the_spread_and_accepting_trades_at_
     assert response.status_code == 201, response.content
     quote = response.json()
     assert set(quote) >= {"id", "symbol", "side", "quantity", "price", "expires_at"}
+    assert quote["quote_id"] == quote["id"]  # the name option quotes use, too
     sources, _ = route_sources(symbol="BTC-USDT", depth=20)
     levels = sorted((p, q) for s in sources for p, q in s.asks)
     left, cost = D("1"), D(0)
