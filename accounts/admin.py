@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from trading import staff_queues
 from trading.errors import DomainError
 
 from . import services
@@ -133,3 +134,12 @@ class KycProfileAdmin(admin.ModelAdmin):
             request.GET = request.GET.copy()
             request.GET["status__exact"] = KycStatus.PENDING
         return super().changelist_view(request, extra_context)
+
+
+staff_queues.register(
+    "kyc",
+    label="Identity checks to review",
+    changelist="admin:accounts_kycprofile_changelist",
+    query=f"status__exact={KycStatus.PENDING}",
+    count=lambda: KycProfile.objects.filter(status=KycStatus.PENDING).count(),
+)

@@ -4,6 +4,7 @@ from django import forms
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from trading import staff_queues
 from trading.errors import DomainError
 
 from . import services
@@ -38,3 +39,8 @@ class PlatformAdminSite(OTPAdminSite):
     index_title = "Operations and compliance"
     login_template = "admin/otp_login.html"
     login_form = StaffLoginForm
+    index_template = "admin/platform_index.html"
+
+    def index(self, request, extra_context=None):
+        """The console's front page, with what waits for staff at the top."""
+        return super().index(request, {"waiting": staff_queues.waiting(), **(extra_context or {})})

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
 
+from trading import staff_queues
 from trading.admin import ReadOnlyModelAdmin
 from trading.errors import DomainError
 
@@ -116,3 +117,12 @@ class WithdrawalAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Withdrawal {withdrawal.pk}: {exc.message}", messages.WARNING)
         if done:
             self.message_user(request, f"{done} withdrawal(s) processed.", messages.SUCCESS)
+
+
+staff_queues.register(
+    "withdrawals",
+    label="Withdrawals to approve",
+    changelist="admin:ledger_withdrawal_changelist",
+    query=f"status__exact={WithdrawalStatus.PENDING}",
+    count=lambda: Withdrawal.objects.filter(status=WithdrawalStatus.PENDING).count(),
+)

@@ -5,11 +5,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
 
+from trading import staff_queues
 from trading.admin import ReadOnlyModelAdmin
 from trading.errors import DomainError
 
 from . import services
-from .models import Settlement, SettlementError, SettlementStep, State
+from .models import DONE, STEP_NAMES, Settlement, SettlementError, SettlementStep, State
 
 
 class StepInline(admin.TabularInline):
@@ -50,7 +51,7 @@ class SettlementAdmin(ReadOnlyModelAdmin):
         "underlying",
         "usdt",
         "state",
-        "step",
+        "step_shown",
         "attempts",
         "last_error_code",
         "slippage_bps",
@@ -61,7 +62,15 @@ class SettlementAdmin(ReadOnlyModelAdmin):
     search_fields = ("ref", "client_order_id", "venue_order_id")
     inlines = [StepInline, ErrorInline]
     actions = ["retry_selected", "resolve_selected"]
-    readonly_fields = [f.name for f in Settlement._meta.fields]
+    exclude = ("step",)
+    readonly_fields = ["step_shown", *(f.name for f in Settlement._meta.fields if f.name != "step")]
+
+    @admin.display(description="Step", ordering="step")
+    def step_shown(self, settlement):
+        """The step in the words of the four-step flow: "done" once all four ran, never "5"."""
+        if settlement.step >= DONE:
+            return f"done (all {DONE - 1} steps)"
+        return f"{settlement.step} of {DONE - 1}: {STEP_NAMES[settlement.step]}"
 
     def has_change_permission(self, request, obj=None):
         # Change permission gates the review actions; the form itself stays read-only.
@@ -114,3 +123,12 @@ class SettlementAdmin(ReadOnlyModelAdmin):
                 "submit_label": label,
             },
         )
+
+
+staff_queues.register(
+    "settlement_review",
+    label="Settlements in manual review",
+    changelist="admin:settlement_settlement_changelist",
+    query=f"state__exact={State.MANUAL_REVIEW}",
+    count=lambda: Settlement.objects.filter(state=State.MANUAL_REVIEW).count(),
+)

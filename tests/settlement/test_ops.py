@@ -97,3 +97,36 @@ def test_admin_review_queue_retries_with_a_note(admin_client_otp, two_settlement
     )
     target.refresh_from_db()
     assert (target.state, target.resolution_note) == (State.RESOLVED, "hedged by hand")
+
+
+def test_admin_says_a_settled_settlement_is_done_not_step_5(admin_client_otp, two_settlements):
+    from settlement.models import Settlement
+
+    done, stuck = two_settlements
+    settled = Settlement.objects.get(ref=done["key"])
+    page = admin_client_otp.get(f"/admin/settlement/settlement/{settled.pk}/change/").content.decode()
+    assert "done (all 4 steps)" in page and '<div class="readonly">5</div>' not in page
+    review = Settlement.objects.get(ref=stuck["key"])
+    page = admin_client_otp.get(f"/admin/settlement/settlement/{review.pk}/change/").content.decode()
+    assert "3 of 4: venue swap" in page
+    listing = admin_client_otp.get("/admin/settlement/settlement/?state__exact=settled").content.decode()
+    assert "done (all 4 steps)" in listing
+
+
+def test_the_admin_index_counts_what_waits_for_staff(admin_client_otp, two_settlements):
+    import re
+
+    from accounts.models import KycProfile, KycStatus
+    from tests.factories import UserFactory
+
+    for _ in range(2):
+        KycProfile.objects.filter(user=UserFactory()).update(status=KycStatus.PENDING, full_name="Pending Person")
+    page = admin_client_otp.get("/admin/").content.decode()
+    waiting = page[page.index('id="waiting-for-staff"') :]
+    counts = dict(re.findall(r'<a href="[^"]+">([^<]+)</a></th>\s*<td[^>]*><strong data-count="(\d+)"', waiting))
+    assert counts == {
+        "Identity checks to review": "2",
+        "Withdrawals to approve": "0",
+        "Settlements in manual review": "1",
+    }
+    assert 'href="/admin/settlement/settlement/?state__exact=manual_review"' in waiting
