@@ -337,6 +337,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Files browsers ask for at the site's root (the icon every page's tab shows).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 # KYC documents are private: kept outside any served directory, read only through admin.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "private"))
 KYC_DOCUMENT_MAX_BYTES = env.int("KYC_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)

@@ -131,3 +131,11 @@ def test_swagger_ui_is_self_hosted(db):
         assert cdn not in html
     scripts = re.findall(r"""<script[^>]*\bsrc\s*=\s*["']([^"']+)""", html, flags=re.IGNORECASE)
     assert scripts and all(src.startswith("/") for src in scripts), scripts
+
+
+def test_every_page_has_an_icon(client):
+    """Browsers ask every page's origin for /favicon.ico; a 404 there is a console error on
+    every page."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file
