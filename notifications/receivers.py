@@ -10,6 +10,7 @@ from accounts import signals
 from accounts.models import KycStatus
 from ledger import signals as ledger_signals
 from ledger.models import WithdrawalStatus
+from trading.formatting import sentence
 from trading.money import fmt
 
 from .services import notify
@@ -32,7 +33,8 @@ def on_kyc_decided(sender, profile, actor=None, **kwargs):
             user=profile.user,
             kind="kyc_rejected",
             title="Identity verification rejected",
-            body=f"Reason: {profile.rejection_reason}. You can correct your details and submit again.",
+            body=f"Reason: {sentence(profile.rejection_reason or 'not given')} "
+            "You can correct your details and submit again.",
             dedupe_key=key,
             data={"status": profile.status, "reason": profile.rejection_reason},
         )
@@ -126,5 +128,6 @@ def on_withdrawal_decided(sender, withdrawal, actor=None, **kwargs):
             withdrawal,
             "rejected",
             "Withdrawal of {amount} {asset} rejected",
-            f"Reason: {withdrawal.rejection_reason or 'not given'}. The amount is back in your available balance.",
+            f"Reason: {sentence(withdrawal.rejection_reason or 'not given')} "
+            "The amount is back in your available balance.",
         )

@@ -8,6 +8,8 @@ selector or service builds.
   (``Decimal("0.01")``: ``"1234.50"``, rounded half-even as ``Decimal.quantize`` does).
 * ``utc_string`` — ISO 8601 in UTC with a ``Z``: ``"2026-12-25T08:00:00Z"``, with
   microseconds when the time has them.
+* ``sentence`` — free text someone typed (a rejection reason) as one sentence inside a
+  message: trimmed, ending with exactly one full stop (or its own ``?``/``!``).
 """
 
 from __future__ import annotations
@@ -37,3 +39,11 @@ def utc_string(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sentence(text: str) -> str:
+    """``text`` trimmed and ending with one ``.`` (kept as it is if it ends with ``.!?``)."""
+    text = " ".join(str(text).split())
+    if not text:
+        return ""
+    return text if text[-1] in ".!?" else f"{text}."

@@ -202,6 +202,13 @@ def test_kyc_decide_records_the_staff_actor(auth_api, user, staff):
     assert profile_of(user).decided_by == staff
 
 
+def test_a_rejection_reason_ending_with_a_full_stop_is_told_without_a_second_one(auth_api, user):
+    submit(auth_api)
+    call_command("kyc_decide", email=user.email, reject=True, reason="  Document is blurry.  ")
+    body = Notification.objects.get(user=user, kind="kyc_rejected").body
+    assert body == "Reason: Document is blurry. You can correct your details and submit again."
+
+
 def test_kyc_decide_reject_then_resubmit(auth_api, user):
     submit(auth_api)
 

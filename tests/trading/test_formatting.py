@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone as dj_timezone
 from rest_framework import serializers
 
-from trading.formatting import decimal_string, utc_string
+from trading.formatting import decimal_string, sentence, utc_string
 from trading.schema import DecimalString, UtcDateTime
 
 
@@ -77,3 +77,17 @@ def test_the_response_fields_write_what_the_functions_write():
 def test_times_stay_utc_whatever_the_active_time_zone():
     with dj_timezone.override("Asia/Tokyo"):
         assert UtcDateTime().to_representation(datetime(2026, 11, 21, 8, 0, tzinfo=UTC)) == "2026-11-21T08:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Document is blurry", "Document is blurry."),
+        ("Document is blurry.", "Document is blurry."),
+        ("  Name  does not\nmatch ", "Name does not match."),
+        ("Is this you?", "Is this you?"),
+        ("", ""),
+    ],
+)
+def test_sentence_ends_typed_text_with_one_full_stop(text, expected):
+    assert sentence(text) == expected
