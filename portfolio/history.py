@@ -98,16 +98,21 @@ def transfers_of(
     return rows
 
 
-def events_from_transfers(rows: list[TransferRow], *, accounts: dict[int, str], user_id: int) -> list[core.Event]:
+def events_from_transfers(
+    rows: list[TransferRow], *, accounts: dict[int, str], user_id: int, smart: set[int] | None = None, prices=None
+) -> list[core.Event]:
     """The events of ``rows`` (transfers of the trader's ``accounts``; a trade's legs all
-    in ``rows``), grouped by what caused them."""
+    in ``rows``), grouped by what caused them. A reader of many traders at once passes what
+    it read for all of them: ``smart`` (the spot orders a smart order sent to our book) and
+    ``prices`` (``{(asset, at): price_at}``, completed here when one is missing)."""
     groups: dict[str, list[TransferRow]] = defaultdict(list)
     for row in rows:
         code = row[1]
         groups[row[0].rsplit(":", 1)[0] if code in TRADE_CODES else row[0]].append(row)
-    smart = _smart_children(user_id=user_id, rows=rows)
+    if smart is None:
+        smart = _smart_children(user_id=user_id, rows=rows)
     events: list[core.Event] = []
-    prices: dict[tuple[str, datetime], Decimal] = {}
+    prices: dict[tuple[str, datetime], Decimal | None] = {} if prices is None else prices
     for group, legs in groups.items():
         code = legs[0][1]
         at = min(leg[6] for leg in legs)
@@ -199,27 +204,46 @@ def option_events(
     exercises = OptionExercise.objects.filter(user_id=user_id, pk__gt=after_exercise)
     if until is not None:
         orders, exercises = orders.filter(created_at__lte=until), exercises.filter(created_at__lte=until)
+    return [event for _, event in _option_events(orders, exercises)]
+
+
+def option_events_of(*, user_ids, until: datetime) -> dict[int, list[core.Event]]:
+    """``option_events`` of many traders up to ``until``, in two queries."""
+    ids = list(user_ids)
+    orders = OptionOrder.objects.filter(user_id__in=ids, created_at__lte=until)
+    exercises = OptionExercise.objects.filter(user_id__in=ids, created_at__lte=until)
+    found: dict[int, list[core.Event]] = defaultdict(list)
+    for user_id, event in _option_events(orders, exercises):
+        found[user_id].append(event)
+    return found
+
+
+def _option_events(orders, exercises) -> list[tuple[int, core.Event]]:
     events = []
-    for pk, series, side, contracts, total, created_at in orders.values_list(
-        "pk", "series", "side", "contracts", "total_usdt", "created_at"
+    for user_id, pk, series, side, contracts, total, created_at in orders.values_list(
+        "user_id", "pk", "series", "side", "contracts", "total_usdt", "created_at"
     ):
         buy = side == OptionSide.BUY
         events.append(
-            core.Event(
-                created_at,
-                series,
-                contracts if buy else -contracts,
-                total,
-                "option_open" if buy else "option_close",
-                "option",
-                f"option_order:{pk}",
+            (
+                user_id,
+                core.Event(
+                    created_at,
+                    series,
+                    contracts if buy else -contracts,
+                    total,
+                    "option_open" if buy else "option_close",
+                    "option",
+                    f"option_order:{pk}",
+                ),
             )
         )
-    for pk, series, outcome, contracts, payout, created_at in exercises.values_list(
-        "pk", "series", "outcome", "contracts", "payout_usdt", "created_at"
+    for user_id, pk, series, outcome, contracts, payout, created_at in exercises.values_list(
+        "user_id", "pk", "series", "outcome", "contracts", "payout_usdt", "created_at"
     ):
         kind = "option_exercise" if outcome == ExerciseOutcome.EXERCISED else "option_expiry"
-        events.append(core.Event(created_at, series, -contracts, payout, kind, "option", f"option_exercise:{pk}"))
+        event = core.Event(created_at, series, -contracts, payout, kind, "option", f"option_exercise:{pk}")
+        events.append((user_id, event))
     return events
 
 

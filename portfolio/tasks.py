@@ -30,3 +30,13 @@ def snapshots_at_start() -> None:
     run = snapshots_catch_up()
     if run.days:
         logger.info("portfolio snapshots: %s written for %s days since %s", run.written, len(run.days), run.days[0])
+
+
+@shared_task(name="portfolio.tasks.digests", time_limit=3600, soft_time_limit=3540, acks_late=True)
+def digests(period: str = "daily") -> dict:
+    """Beat, 00:10 UTC (after the snapshots) for the day, and Mondays for the week: every
+    trader's portfolio summary. Idempotent: a trader told already is not told again."""
+    from .digests import digests_send
+
+    run = digests_send(kind=period)
+    return {"period": run.period.label, "traders": run.traders, "told": run.told, "seconds": round(run.seconds, 3)}

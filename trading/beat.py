@@ -23,15 +23,15 @@ def run_embedded_beat(stop: threading.Event | None = None, tick: float = 0.5) ->
         sched = entry["schedule"]
         if isinstance(sched, (int, float, timedelta)):
             sched = every(sched if isinstance(sched, timedelta) else timedelta(seconds=sched))
-        entries[name] = [entry["task"], sched, timezone.now()]
+        entries[name] = [entry["task"], sched, timezone.now(), tuple(entry.get("args", ())), entry.get("kwargs", {})]
     while not stop.wait(tick):
         for name, entry in entries.items():
-            task, sched, last = entry
+            task, sched, last, args, kwargs = entry
             due, _ = sched.is_due(last)
             if not due:
                 continue
             entry[2] = timezone.now()
             try:
-                app.tasks[task].apply_async()
+                app.tasks[task].apply_async(args=args, kwargs=kwargs)
             except Exception:
                 logger.exception("periodic task %s (%s) failed", name, task)

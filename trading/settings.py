@@ -438,6 +438,17 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 5.0, "options": {"expires": 5.0}},
     # Every trader's portfolio value at the close of the UTC day (and any closed day missed).
     "portfolio-daily-snapshots": {"task": "portfolio.tasks.daily_snapshots", "schedule": crontab(minute=0, hour=0)},
+    # Each trader's portfolio summary, after the snapshots: the day just ended, and on Mondays the week.
+    "portfolio-daily-digest": {
+        "task": "portfolio.tasks.digests",
+        "schedule": crontab(minute=10, hour=0),
+        "args": ("daily",),
+    },
+    "portfolio-weekly-digest": {
+        "task": "portfolio.tasks.digests",
+        "schedule": crontab(minute=10, hour=0, day_of_week="mon"),
+        "args": ("weekly",),
+    },
 }
 
 # --- Portfolio ----------------------------------------------------------------------------------
