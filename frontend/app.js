@@ -1,4 +1,6 @@
-// Every page: copy-to-clipboard buttons and the mobile navigation toggle.
+// Every page: copy-to-clipboard buttons, the mobile navigation toggle and, for a signed-in
+// trader, the live unread count of the navigation's bell (lib/bell.js).
+import { startBell } from "./lib/bell.js";
 
 // <button data-copy="text">: copies the text and says so for a moment.
 document.addEventListener("click", (event) => {
@@ -15,4 +17,9 @@ document.addEventListener("click", (event) => {
   const toggle = event.target.closest("[data-nav-toggle]");
   if (!toggle) return;
   document.body.classList.toggle("nav-open");
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  const badge = document.querySelector("[data-bell] [data-unread]");
+  if (badge) startBell(badge);
 });

@@ -6,6 +6,7 @@
 //   options.js  the option chain and the USDT-mode ticket, /options/
 //   account.js  the account page's Limits panel, /account/
 //   portfolio.js the Portfolio page, /portfolio/ (and its portfolio.css)
+//   alerts.js   the price alerts page, /alerts/
 //   style.css   the site's styles and the Inter font
 import { build } from "esbuild";
 import { mkdirSync } from "node:fs";
@@ -21,6 +22,7 @@ await build({
     options: "frontend/options.js",
     account: "frontend/account.js",
     portfolio: "frontend/portfolio.js",
+    alerts: "frontend/alerts.js",
     style: "frontend/app.css",
   },
   bundle: true,

@@ -1,10 +1,12 @@
 // The spot market page (/markets/<SYMBOL>/): chart, ticker, order book and recent trades for
 // everyone, all on the page's one /ws/market/ connection; for a signed-in trader also the
-// order ticket, open orders, history, fills and balances (trade/account.js, over /ws/user/).
+// order ticket, open orders, history, fills and balances (trade/account.js, over /ws/user/),
+// and the bell beside the last price that sets a price alert (trade/alert.js).
 import { placesOf } from "./lib/decimal.js";
 import { readJson } from "./lib/dom.js";
 import { marketFeed } from "./lib/socket.js";
 import { startAccount } from "./trade/account.js";
+import { startPriceAlert } from "./trade/alert.js";
 import { startBook } from "./trade/book.js";
 import { startChart } from "./trade/chart.js";
 import { startTape } from "./trade/tape.js";
@@ -62,6 +64,11 @@ function marketPage(page, cfg) {
     };
     account = startAccount(page, { cfg, market, places });
   }
+  // the bell beside the last price: the tape's last trade, else the price the page was drawn with
+  startPriceAlert(page, {
+    symbol,
+    currentPrice: () => ladder.lastPrice || (page.querySelector("#last-price")?.textContent || "").replace(/[,\s—]/g, ""),
+  });
   page.dataset.trade = "ready";
 }
 

@@ -6,8 +6,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 
 from trading.errors import ValidationFailed
+from trading.formatting import decimal_string
 
-from . import kinds, selectors, services
+from . import alert_selectors, alert_services, kinds, selectors, services
+from . import alerts as alert_core
 
 
 @login_required
@@ -63,6 +65,29 @@ def preferences(request):
             "errors": errors,
         },
     )
+
+
+@login_required
+def alerts(request):
+    """The trader's price alerts (active and triggered) and a form for a new one. The page
+    (frontend/alerts.js) creates and deletes them through the alerts API and repaints the
+    list when one of them fires (a ``price_alert`` notification on /ws/user/)."""
+    from .alerts_api import PriceAlertSerializer
+
+    steps = alert_services.alert_symbols()
+    symbols = sorted(steps, key=lambda s: (s.startswith(alert_services.INDEX_PREFIX), s))
+    config = {
+        "symbols": symbols,
+        "ticks": {symbol: decimal_string(step) for symbol, step in steps.items()},
+        "symbol": request.GET.get("symbol") if request.GET.get("symbol") in symbols else (symbols or [""])[0],
+        "conditions": list(alert_core.CONDITIONS),
+        "windows": list(alert_core.WINDOWS),
+        "frequencies": list(alert_core.FREQUENCIES),
+        "max_active": settings.PRICE_ALERTS_MAX_ACTIVE,
+        "cooldown_seconds": settings.PRICE_ALERTS_COOLDOWN_SECONDS,
+        "alerts": PriceAlertSerializer(alert_selectors.price_alert_list(user=request.user), many=True).data,
+    }
+    return render(request, "notifications/alerts.html", {"alerts_config": config})
 
 
 @login_required

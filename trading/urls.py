@@ -92,6 +92,7 @@ web = [
     path("notifications/", notifications_web.inbox, name="notifications"),
     path("notifications/preferences/", notifications_web.preferences, name="notification_preferences"),
     path("notifications/mailbox/", notifications_web.mailbox, name="notification_mailbox"),
+    path("alerts/", notifications_web.alerts, name="price_alerts"),
     *orders_urls.web,
     *settlement_urls.web,
     *portfolio_urls.web,
