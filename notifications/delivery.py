@@ -5,7 +5,8 @@ POST of the notification as JSON signed with the user's secret.
 Webhook signature: header ``X-Meridian-Signature: sha256=<hex>``, the HMAC-SHA256 with the
 user's secret of ``<X-Meridian-Timestamp>.<body>`` (the timestamp in Unix seconds, so a
 receiver can refuse old replays). ``X-Meridian-Delivery`` is the same on every retry of one
-delivery: receivers can drop duplicates by it.
+delivery: receivers can drop duplicates by it, as mail systems can by an email's Message-ID,
+also the same on every attempt.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ipaddress
 import json
 import socket
 import time
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -58,9 +60,20 @@ def email_message(notification) -> EmailMessage:
     )
 
 
+def message_id(delivery: Delivery) -> str:
+    """The email's Message-ID, the same on every attempt of one delivery (whichever worker
+    sends it): a send repeated after a sender died between the server's acceptance and its
+    record carries the same id, by which mail systems drop the duplicate (as webhook
+    receivers do by ``X-Meridian-Delivery``)."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "meridian.invalid"
+    return f"<notification-{delivery.notification_id}.delivery-{delivery.pk}@{domain}>"
+
+
 def send_email(delivery: Delivery) -> str:
     user = delivery.notification.user
-    sent = email_message(delivery.notification).send(fail_silently=False)
+    message = email_message(delivery.notification)
+    message.extra_headers["Message-ID"] = message_id(delivery)
+    sent = message.send(fail_silently=False)
     if not sent:
         raise DeliveryRefused("the email backend sent nothing")
     return f"sent to {user.email}"

@@ -35,13 +35,21 @@ from .models import Delivery, DeliveryAttempt, DeliveryStatus, Notification, Not
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "notifications.deliver"
-CLAIM_SECONDS = 60  # a delivery being sent is not picked up again for this long (a crashed sender's is)
-SWEEP_GRACE = 30.0  # seconds past due before the stack's sweep queues a delivery again
 _CHUNK = 5000
 
 
 def max_attempts() -> int:
     return settings.NOTIFICATIONS_MAX_ATTEMPTS
+
+
+def claim_seconds() -> float:
+    """How long a delivery being sent is not picked up again (a crashed sender's is, after)."""
+    return settings.NOTIFICATIONS_CLAIM_SECONDS
+
+
+def sweep_grace() -> float:
+    """Seconds past due before the stack's sweep queues a delivery again."""
+    return settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS
 
 
 def retry_delay(attempt: int) -> float:
@@ -313,7 +321,7 @@ def delivery_attempt(*, delivery_id: int) -> bool | None:
 
     now = timezone.now()
     claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING, due_at__lte=now).update(
-        due_at=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1
+        due_at=now + timedelta(seconds=claim_seconds()), attempts=F("attempts") + 1
     )
     if not claimed:
         return None
@@ -351,12 +359,13 @@ def deliveries_due(*, limit: int = 500, grace: float | None = None) -> int:
     backoff over, a sender that crashed): the safety net run every few seconds.
 
     In the embedded mode it is the sender and sends here. In the stack it queues a task per
-    delivery, and only for those due more than ``grace`` seconds ago (``SWEEP_GRACE``): a
-    delivery whose own task is still on its way is left to it, so a backlog is not queued
-    again on every sweep (a second task for one delivery finds it claimed or sent)."""
+    delivery, and only for those due more than ``grace`` seconds ago
+    (``NOTIFICATIONS_SWEEP_GRACE_SECONDS``): a delivery whose own task is still on its way is
+    left to it, so a backlog is not queued again on every sweep (a second task for one
+    delivery finds it claimed or sent)."""
     inline = settings.EMBEDDED
     if grace is None:
-        grace = 0.0 if inline else SWEEP_GRACE
+        grace = 0.0 if inline else sweep_grace()
     ids = list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, due_at__lte=timezone.now() - timedelta(seconds=grace))
         .order_by("due_at")

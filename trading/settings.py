@@ -361,6 +361,13 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mai
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)
 NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=5.0)
 NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600.0)
+# A delivery being sent is not taken by another sender for this long (longer than one
+# attempt may last: EMAIL_TIMEOUT, the webhook's 5 s); a sender that died mid-send leaves it
+# to the sweep once this and NOTIFICATIONS_SWEEP_GRACE_SECONDS are over.
+NOTIFICATIONS_CLAIM_SECONDS = env.float("NOTIFICATIONS_CLAIM_SECONDS", default=60.0)
+# The stack's sweep queues a delivery again only once it is this many seconds past due (its
+# own task may still be on its way).
+NOTIFICATIONS_SWEEP_GRACE_SECONDS = env.float("NOTIFICATIONS_SWEEP_GRACE_SECONDS", default=30.0)
 # The partial fills of one order within this many seconds make one message.
 NOTIFICATIONS_COALESCE_SECONDS = env.int("NOTIFICATIONS_COALESCE_SECONDS", default=2)
 # Webhooks may reach private and loopback addresses (a local receiver) only when this is on.

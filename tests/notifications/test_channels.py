@@ -115,6 +115,23 @@ def test_a_mail_server_that_is_down_is_retried_with_backoff(
     ]
 
 
+def test_every_attempt_of_one_email_has_the_same_message_id(user, smtp):
+    """A sender that dies after the server took the email but before the attempt was recorded
+    sends it again: the copy has the same Message-ID, by which mail systems drop it."""
+    from notifications.delivery import send_email
+
+    message = notify(user=user, kind="kyc", title="Identity verified", body="", dedupe_key="kyc:7:approved")
+    delivery = Delivery.objects.get(notification=message, channel="email")
+    send_email(delivery)
+    send_email(Delivery.objects.get(pk=delivery.pk))  # as another worker would, reading it again
+    ids = [mail["Message-ID"] for _, mail in smtp.messages]
+    assert ids == [f"<notification-{message.pk}.delivery-{delivery.pk}@meridian.test>"] * 2
+
+    other = notify(user=user, kind="kyc", title="Identity verified", body="", dedupe_key="kyc:8:approved")
+    send_email(Delivery.objects.get(notification=other, channel="email"))
+    assert smtp.messages[-1][1]["Message-ID"] not in ids
+
+
 class Receiver:
     """An HTTP server answering the given statuses in turn (then 200), keeping what came."""
 

@@ -224,7 +224,9 @@ def test_the_sweep_requeues_only_what_its_own_task_should_have_sent_by_now(
     assert services.deliveries_due() == 0  # its own task may still be on its way
     assert mail.outbox == []
 
-    Delivery.objects.filter(pk=delivery.pk).update(due_at=timezone.now() - timedelta(seconds=services.SWEEP_GRACE + 1))
+    Delivery.objects.filter(pk=delivery.pk).update(
+        due_at=timezone.now() - timedelta(seconds=services.sweep_grace() + 1)
+    )
     assert services.deliveries_due() == 1
     delivery.refresh_from_db()
     assert delivery.status == Status.SENT and len(mail.outbox) == 1
