@@ -37,7 +37,7 @@ from trading.money import ASSETS
 
 from . import core, history
 
-VERSION = 1
+VERSION = 2  # 2: each disposal says when the lots it used were acquired
 CACHE_SECONDS = 7 * 24 * 3600
 CHUNK = 256  # disposals per cache entry
 SESSION_HOUR = 8  # options expire, and their trading day turns, at 08:00 UTC

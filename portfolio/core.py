@@ -92,6 +92,9 @@ class Disposal:
     pnl_usdt: Decimal
     kind: str = "sell"
     reference: str = ""
+    # when the lots it used were acquired, oldest first (FIFO: each lot's date; average
+    # cost: when the pooled position last opened from zero); none for USDT
+    acquired: tuple[datetime, ...] = ()
 
 
 class OutOfOrder(Exception):
@@ -207,11 +210,10 @@ class Book:
         open_quantity = max(held.quantity, ZERO)
         covered = min(amount, open_quantity)
         if self.method == FIFO:
-            cost = self._take_fifo(held, covered)
-        elif covered == open_quantity:
-            cost = held.cost
+            cost, acquired = self._take_fifo(held, covered)
         else:
-            cost = _share(held.cost, covered, open_quantity)
+            acquired = (held.opened_at,) if covered > 0 and held.opened_at is not None else ()
+            cost = held.cost if covered == open_quantity else _share(held.cost, covered, open_quantity)
         # Beyond the open quantity (never, for a history the ledger allowed) there is no
         # cost to take: that part is booked at zero cost.
         held.quantity -= amount
@@ -220,14 +222,20 @@ class Book:
             held.lots.clear()
         pnl = proceeds - cost
         held.realized += pnl
-        self.disposals.append(Disposal(event.at, event.asset, amount, proceeds, cost, pnl, event.kind, event.reference))
+        self.disposals.append(
+            Disposal(event.at, event.asset, amount, proceeds, cost, pnl, event.kind, event.reference, acquired)
+        )
 
     @staticmethod
-    def _take_fifo(held: Holding, amount: Decimal) -> Decimal:
+    def _take_fifo(held: Holding, amount: Decimal) -> tuple[Decimal, tuple[datetime, ...]]:
+        """The cost of the oldest ``amount`` (taken out of the lots) and when those lots were acquired."""
         cost = ZERO
         lots = held.lots
+        acquired = []
         while amount > 0 and lots:
             acquired_at, quantity, lot_cost, source = lots[0]
+            if not acquired or acquired[-1] != acquired_at:
+                acquired.append(acquired_at)
             if quantity <= amount:
                 lots.popleft()
                 cost += lot_cost
@@ -237,7 +245,7 @@ class Book:
                 lots[0] = (acquired_at, quantity - amount, lot_cost - part, source)
                 cost += part
                 amount = ZERO
-        return cost
+        return cost, tuple(acquired)
 
 
 def _share(cost: Decimal, part: Decimal, whole: Decimal) -> Decimal:

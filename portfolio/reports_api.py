@@ -92,7 +92,7 @@ class JsonUnlessDownload(DefaultContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def _download(body, *, content_type: str, filename: str) -> HttpResponse:
+def download(body, *, content_type: str, filename: str) -> HttpResponse:
     response = HttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "private, no-store"
@@ -222,9 +222,9 @@ class StatementApi(APIView):
         )
         name = f"statement-{_stamp(statement.start)}-{_stamp(statement.end)}"
         if query["format"] == "csv":
-            return _download(statements.render_csv(statement), content_type="text/csv", filename=f"{name}.csv")
+            return download(statements.render_csv(statement), content_type="text/csv", filename=f"{name}.csv")
         if query["format"] == "pdf":
-            return _download(statements.render_pdf(statement), content_type="application/pdf", filename=f"{name}.pdf")
+            return download(statements.render_pdf(statement), content_type="application/pdf", filename=f"{name}.pdf")
         return Response(StatementSerializer(statement).data)
 
 
@@ -261,7 +261,7 @@ class TransactionsExportApi(APIView):
         start, end = statements.check_period(query["start"], query["end"])
         rows = exports.transactions_of(user=request.user, start=start, end=end)
         name = f"transactions-{_stamp(start)}-{_stamp(end)}-{query['format']}.csv"
-        return _download(exports.render(rows, query["format"]), content_type="text/csv", filename=name)
+        return download(exports.render(rows, query["format"]), content_type="text/csv", filename=name)
 
 
 urlpatterns = [

@@ -397,18 +397,28 @@ def section_rows(statement: Statement) -> dict[str, list[list[str]]]:
 def render_csv(statement: Statement) -> str:
     """One CSV file: a heading block, then each section as its name on a line, its header
     and its rows, a blank line between sections."""
+    heading = [
+        ("statement", statement.email),
+        ("start", utc_string(statement.start)),
+        ("end", utc_string(statement.end)),
+        ("generated_at", utc_string(statement.generated_at)),
+        ("method", statement.method),
+        ("closing_value_usdt", _text(statement.closing_value_usdt)),
+    ]
+    return sections_csv(heading, [(name, SECTIONS[name], rows) for name, rows in section_rows(statement).items()])
+
+
+def sections_csv(heading, sections) -> str:
+    """A report as one CSV file: the ``heading`` pairs (name, value) one a line, then each of
+    ``sections`` (name, header, rows) as its name alone on a line, its header and its rows,
+    after a blank line."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["statement", statement.email])
-    writer.writerow(["start", utc_string(statement.start)])
-    writer.writerow(["end", utc_string(statement.end)])
-    writer.writerow(["generated_at", utc_string(statement.generated_at)])
-    writer.writerow(["method", statement.method])
-    writer.writerow(["closing_value_usdt", _text(statement.closing_value_usdt)])
-    for name, rows in section_rows(statement).items():
+    writer.writerows([name, value] for name, value in heading)
+    for name, header, rows in sections:
         writer.writerow([])
         writer.writerow([name])
-        writer.writerow(SECTIONS[name])
+        writer.writerow(header)
         writer.writerows(rows)
     return out.getvalue()
 
@@ -428,8 +438,27 @@ _TITLES = {
 
 
 def render_pdf(statement: Statement) -> bytes:
-    """The statement as a PDF (reportlab): a heading, then each section as a table, the
-    long ones running over as many pages as they need with their header repeated."""
+    """The statement as a PDF: a heading, then each section as a table."""
+    return tables_pdf(
+        title="Meridian Exchange account statement",
+        heading=[
+            ("Title", "Meridian Exchange: account statement"),
+            (
+                "Normal",
+                f"{statement.email}<br/>From {utc_string(statement.start)} to {utc_string(statement.end)} "
+                f"(the end excluded). Cost method: {statement.method}. "
+                f"Generated {utc_string(statement.generated_at)}.",
+            ),
+            ("Heading3", f"Balances at the end, at the prices then: {_text(statement.closing_value_usdt)} USDT"),
+        ],
+        sections=[(_TITLES[name], SECTIONS[name], rows) for name, rows in section_rows(statement).items()],
+    )
+
+
+def tables_pdf(*, title: str, heading, sections, empty: str = "None in this period.") -> bytes:
+    """A report as a PDF (reportlab, A4 landscape): the ``heading`` paragraphs (style name,
+    text), then each of ``sections`` (title, header, rows) as a table, the long ones running
+    over as many pages as they need with their header repeated; amounts right-aligned."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import getSampleStyleSheet
@@ -444,21 +473,11 @@ def render_pdf(statement: Statement) -> bytes:
         rightMargin=12 * mm,
         topMargin=12 * mm,
         bottomMargin=12 * mm,
-        title="Meridian Exchange account statement",
+        title=title,
         author="Meridian Exchange",
     )
     styles = getSampleStyleSheet()
-    story = [
-        Paragraph("Meridian Exchange: account statement", styles["Title"]),
-        Paragraph(
-            f"{statement.email}<br/>From {utc_string(statement.start)} to {utc_string(statement.end)} "
-            f"(the end excluded). Cost method: {statement.method}. Generated {utc_string(statement.generated_at)}.",
-            styles["Normal"],
-        ),
-        Paragraph(
-            f"Balances at the end, at the prices then: {_text(statement.closing_value_usdt)} USDT", styles["Heading3"]
-        ),
-    ]
+    story = [Paragraph(text, styles[style]) for style, text in heading]
     table_style = TableStyle(
         [
             ("FONT", (0, 0), (-1, -1), "Helvetica", 7),
@@ -468,13 +487,13 @@ def render_pdf(statement: Statement) -> bytes:
             ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ]
     )
-    for name, rows in section_rows(statement).items():
+    for section_title, header, rows in sections:
         story.append(Spacer(1, 4 * mm))
-        story.append(Paragraph(_TITLES[name], styles["Heading2"]))
+        story.append(Paragraph(section_title, styles["Heading2"]))
         if not rows:
-            story.append(Paragraph("None in this period.", styles["Normal"]))
+            story.append(Paragraph(empty, styles["Normal"]))
             continue
-        table = LongTable([SECTIONS[name], *rows], repeatRows=1, hAlign="LEFT")
+        table = LongTable([header, *rows], repeatRows=1, hAlign="LEFT")
         table.setStyle(table_style)
         # amounts right-aligned, so their decimal points line up down a column
         table.setStyle(
