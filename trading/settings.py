@@ -473,6 +473,12 @@ PORTFOLIO_CONCENTRATION_THRESHOLD = env.str("PORTFOLIO_CONCENTRATION_THRESHOLD",
 PORTFOLIO_REBALANCE_WAIT_SECONDS = env.float("PORTFOLIO_REBALANCE_WAIT_SECONDS", default=5.0)
 PORTFOLIO_REBALANCE_RESUME_SECONDS = env.float("PORTFOLIO_REBALANCE_RESUME_SECONDS", default=30.0)
 
+# --- Compliance reports -------------------------------------------------------------------------
+# The key of the traders' pseudonymous references in the regulator's daily transaction
+# report (docs/compliance.md, "Reports"): the same key gives the same references report after
+# report, so keep it when SECRET_KEY rotates.
+REPORT_USER_REFERENCE_KEY = env.str("REPORT_USER_REFERENCE_KEY", default=SECRET_KEY)
+
 # --- Settlement back office ------------------------------------------------------------------
 SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
 SETTLEMENT_VENUE_FAULTS = env.str("SETTLEMENT_VENUE_FAULTS", default="")

@@ -7,6 +7,7 @@ from accounts import api as accounts_api
 from accounts import web as accounts_web
 from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
+from compliance import reports_api as compliance_reports_api
 from ledger import api as ledger_api
 from ledger import web as ledger_web
 from marketdata import api as marketdata_api
@@ -71,6 +72,7 @@ api_v1 = [
     *orders_urls.api_v1,
     *settlement_urls.api_v1,
     *portfolio_urls.api_v1,
+    *compliance_reports_api.urlpatterns,
 ]
 
 web = [

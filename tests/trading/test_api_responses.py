@@ -314,6 +314,12 @@ GETS = {
     "/api/v1/statements": [("a", "/api/v1/statements"), ("a", "/api/v1/statements?format=x")],
     # its answer is a CSV file (tests/portfolio/test_exports.py reads it); a refusal is JSON
     "/api/v1/exports/transactions": [("a", "/api/v1/exports/transactions?format=x")],
+    "/api/v1/reports/trades": [("a", "/api/v1/reports/trades"), ("b", "/api/v1/reports/trades?year=1999")],
+    "/api/v1/reports/tax": [
+        ("a", "/api/v1/reports/tax?method=average"),
+        ("b", "/api/v1/reports/tax"),
+        ("a", "/api/v1/reports/tax?format=x"),
+    ],
     "/api/v1/orders/{order_id}": [
         ("a", "/api/v1/orders/{order_id}"),
         ("b", "/api/v1/orders/{smart_id}"),
