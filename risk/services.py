@@ -134,12 +134,19 @@ def spot_state_read(*, user_id: int, instrument: Instrument):
 
 
 def spot_order_admit(
-    *, user, instrument: Instrument, order: core.SpotOrder, state: selectors.StateView, usage: core.SpotUsage
+    *,
+    user,
+    instrument: Instrument,
+    order: core.SpotOrder,
+    state: selectors.StateView,
+    usage: core.SpotUsage,
+    operation: str = "",
 ) -> None:
     """Inside the entry's transaction, the trader's row locked: the trading state (``state``,
     from ``spot_state_read`` in this transaction), then the limits on what the trader has
     (``usage``: their live orders' count, their holding of the base and what their live buys
-    on this pair may still buy, read under the same lock)."""
+    on this pair may still buy, read under the same lock). ``operation``: the order's own id
+    (its client order id), which keys the risk alerts it raises."""
     _state_refuse(state, reduces=order.side == core.SELL)
     if selectors.exempt(user):
         return
@@ -152,6 +159,7 @@ def spot_order_admit(
         limit=found["max_open_orders"],
         before=usage.open_orders,
         after=usage.open_orders + 1,
+        operation=operation,
     )
     if order.side == core.BUY and order.quantity is not None:
         alerts.usage_alert(
@@ -161,6 +169,7 @@ def spot_order_admit(
             limit=found["max_position"],
             before=usage.position,
             after=usage.position + order.quantity,
+            operation=operation,
         )
 
 
@@ -182,8 +191,9 @@ def option_quote_precheck(*, user, instrument: Instrument, side: str, contracts:
     _raise(core.option_refusal(order, found))
 
 
-def option_order_admit(*, user, instrument: Instrument, order: core.OptionOrder) -> None:
-    """Inside the counter's transaction, the trader's row and position locked."""
+def option_order_admit(*, user, instrument: Instrument, order: core.OptionOrder, operation: str = "") -> None:
+    """Inside the counter's transaction, the trader's row and position locked. ``operation``:
+    the order's own id (its client order id or quote), which keys the risk alerts it raises."""
     state_admit(symbols=(instrument.base, instrument.symbol), user_id=user.pk, reduces=order.side == core.SELL)
     found = selectors.limits_of(user, OPTION_LIMITS, underlying=instrument.base)
     _raise(core.option_refusal(order, found))
@@ -195,6 +205,7 @@ def option_order_admit(*, user, instrument: Instrument, order: core.OptionOrder)
             limit=found["max_series_contracts"],
             before=order.held,
             after=order.held + order.contracts,
+            operation=operation,
         )
         alerts.usage_alert(
             user=user,
@@ -203,6 +214,7 @@ def option_order_admit(*, user, instrument: Instrument, order: core.OptionOrder)
             limit=found["max_option_premium"],
             before=order.premium_open,
             after=order.premium_open + order.total_usdt,
+            operation=operation,
         )
 
 
@@ -294,7 +306,7 @@ def trading_state_set(
             "cancel_open_orders": bool(cancel_open_orders),
             "set_at": now,
         }
-        audit_append(
+        record = audit_append(
             actor=actor,
             action="risk.trading_state",
             target_type="risk.tradingstate",
@@ -303,7 +315,7 @@ def trading_state_set(
         )
         results = trading_state_changed.send(sender=TradingState, change=change)
         if before != state:
-            alerts.state_alert(change=change, user_id=int(target) if scope == core.USER else None)
+            alerts.state_alert(change=change, user_id=int(target) if scope == core.USER else None, change_id=record.seq)
         change["cancelled_orders"] = sum(int(result or 0) for _, result in results)
         transaction.on_commit(selectors.cache_clear)
     return change

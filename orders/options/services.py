@@ -364,6 +364,13 @@ def _execute(
                 held=held,
                 premium_open=_premium_open(user) if fill.side == OptionSide.BUY else Decimal(0),
             ),
+            operation=(
+                f"option_order:{client_order_id}"
+                if client_order_id
+                else f"option_quote:{fill.quote.pk}"
+                if fill.quote is not None
+                else ""
+            ),
         )
         if fill.side == OptionSide.BUY:
             # the counter's own book, as of at most COUNTER_EXPOSURE_CACHE_SECONDS ago

@@ -94,3 +94,88 @@ def test_state_changes_alert_staff_and_the_trader_concerned(markets):
     # setting the same state again changes nothing and says nothing
     services.trading_state_set(scope="platform", state="reduce_only", reason="still", actor=staff)
     assert len(risk_alerts(staff)) == 2
+
+
+# --- exactly once -------------------------------------------------------------------------------
+
+
+def keys(user) -> list[str]:
+    return list(
+        Notification.objects.filter(user=user, kind="risk_alert").order_by("id").values_list("dedupe_key", flat=True)
+    )
+
+
+def test_a_crossing_told_again_for_the_same_operation_is_one_message_each():
+    staff = UserFactory(is_staff=True)
+    alice = UserFactory()
+    for _ in range(2):  # the same operation delivered twice
+        assert (
+            alerts.usage_alert(
+                user=alice, name="max_open_orders", target="", limit=5, before=3, after=4, operation="spot_order:abc"
+            )
+            == 80
+        )
+    assert keys(alice) == [f"risk:max_open_orders:-:80:{alice.pk}:spot_order:abc"]
+    assert keys(staff) == keys(alice)
+    (note,) = Notification.objects.filter(user=alice, kind="risk_alert")
+    assert note.data == {
+        "limit": "max_open_orders",
+        "target": "",
+        "threshold": 80,
+        "used": "4",
+        "value": "5",
+        "user_id": alice.pk,
+    }
+    # another operation crossing the same threshold later (usage fell back in between) is news
+    alerts.usage_alert(user=alice, name="max_open_orders", target="", limit=5, before=3, after=4, operation="op2")
+    assert len(keys(alice)) == 2 and len(keys(staff)) == 2
+
+
+def test_an_order_replayed_with_its_client_order_id_alerts_once(markets):
+    alice = funded_trader()
+    limit_set("max_open_orders", 1)
+    client = client_for(alice)
+    body = {
+        "symbol": "BTC-USDT",
+        "side": "buy",
+        "type": "limit",
+        "quantity": "0.01",
+        "price": "60000.00",
+        "client_order_id": "bot-1",
+    }
+    first = client.post("/api/v1/orders", body, format="json")
+    again = client.post("/api/v1/orders", body, format="json")
+    assert first.status_code == 201 and again.status_code in (200, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert keys(alice) == [f"risk:max_open_orders:-:100:{alice.pk}:spot_order:bot-1"]
+
+
+def test_without_a_client_id_the_transaction_is_the_operation(markets):
+    alice = funded_trader()
+    limit_set("max_open_orders", 1)
+    response = client_for(alice).post(
+        "/api/v1/orders",
+        {"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01", "price": "60000.00"},
+        format="json",
+    )
+    assert response.status_code == 201
+    (key,) = keys(alice)
+    prefix = f"risk:max_open_orders:-:100:{alice.pk}:tx"
+    assert key.startswith(prefix) and key[len(prefix) :].isdigit()
+
+
+def test_a_state_change_is_one_message_per_person_even_told_twice(markets):
+    staff, other_staff = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    alice = funded_trader()
+    change = services.trading_state_set(
+        scope="user", target=str(alice.pk), state="reduce_only", reason="margin call", actor=staff
+    )
+    (key,) = keys(alice)
+    assert key.startswith("risk_state:")
+    assert keys(staff) == keys(other_staff) == [key]
+    # the same change delivered again (its audit record's number is its key): nothing new
+    alerts.state_alert(change=change, user_id=alice.pk, change_id=key.split(":")[1])
+    assert keys(alice) == keys(staff) == [key]
+    note = Notification.objects.get(user=alice, kind="risk_alert")
+    assert note.data["state"] == "reduce_only" and note.data["previous"] == "active"
+    assert note.data["reason"] == "margin call"

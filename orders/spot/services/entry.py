@@ -440,6 +440,7 @@ def order_enter(
         order=risk_facts(request),
         state=state,
         usage=risk_core.SpotUsage(open_orders=count, base_held=base_held, open_buys=buying),
+        operation=f"spot_order:{request.client_order_id}" if request.client_order_id else "",
     )
     order = SpotOrder.objects.create(
         user_id=user.pk,

@@ -141,6 +141,7 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
             state=state,
             # a block trade leaves nothing open; the trader's open buys count in their position
             usage=risk_core.SpotUsage(open_orders=0, base_held=base_held, open_buys=buying),
+            operation=f"rfq:{quote.pk}",
         )
         base = quote.symbol.split("-")[0]
         buyer, seller = (user.pk, maker.pk) if quote.side == BUY else (maker.pk, user.pk)
