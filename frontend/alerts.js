@@ -65,7 +65,7 @@ function alertsPage(page, cfg) {
     const move = inputs.condition.value === "change_pct";
     setVisible($(form, "[data-window-field]"), move);
     $(form, "[data-value-label]").textContent = move ? "Move" : "Price";
-    $(form, "[data-value-unit]").textContent = move ? "%" : inputs.symbol.value.startsWith("index:") ? "USD" : "USDT";
+    $(form, "[data-value-unit]").textContent = move ? "%" : "USDT";
     $(form, "[data-value-help]").textContent = move
       ? "A positive number for a rise, a negative one for a fall (−5 is a 5 % fall), at most two decimals."
       : `A multiple of ${cfg.ticks[inputs.symbol.value] || "the tick size"}.`;

@@ -51,6 +51,8 @@ function paintBadge(badge, count) {
   badge.textContent = String(count);
   badge.setAttribute("aria-label", `${count} unread`);
   badge.hidden = count === 0;
+  // the phone's menu button shows it while the navigation is folded
+  document.querySelector("[data-nav-toggle]")?.setAttribute("data-unread", String(count));
 }
 
 function toastStack() {

@@ -10,8 +10,9 @@ through Redis, and the notifications run_alerts writes reach the page over /ws/u
   and one with the bell beside the last price on /markets/BTC-USDT/ (prefilled with it);
 * a trade on the book crosses each price while a page is open: the navigation's count goes
   up and the message shows without a reload, and the alerts page marks its alert triggered;
-* at a phone's width (390 px) the alerts page and the market page's alert form do not
-  scroll sideways.
+* at a phone's width (390 px) the folded navigation's menu button carries the live count (a
+  partial fill told twice in its window counts once), and the alerts page and the market
+  page's alert form do not scroll sideways.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from marketdata.services import instruments_sync
 from notifications.alert_services import price_alert_create
 from notifications.models import Notification, PriceAlert, PriceAlertStatus
+from notifications.services import notify
 from orders.spot.services import order_request, spot_order_place
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.orders.conftest import INDEX, IndexTicker, print_index
@@ -239,6 +242,36 @@ def test_the_alerts_page_fits_a_phone(browser, live_server_url, market, screensh
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"/alerts/ is {width} px wide at {PHONE['width']} px"
         phone.screenshot(path=str(screenshot_dir / "price-alerts-phone.png"), full_page=True)
+
+        # folded navigation: the menu button carries the count, live; a partial fill told
+        # again in its coalescing window (same message, newer text) is still one unread
+        toggle = phone.locator("[data-nav-toggle]")
+        expect(toggle).to_have_attribute("data-unread", "0")
+        bell_live(phone)
+        phone.evaluate(
+            "window.__heard = [];"
+            " document.addEventListener('meridian:notification', (e) => window.__heard.push(e.detail.id))"
+        )
+        window = settings.NOTIFICATIONS_COALESCE_SECONDS
+        if time.time() % window > window / 2:  # both in one window
+            time.sleep(window - time.time() % window + 0.05)
+        for filled in ("0.1", "0.3"):
+            notify(
+                user=trader,
+                kind="order_partially_filled",
+                title=f"Buy 1 BTC-USDT: {filled} filled",
+                body="",
+                dedupe_key="spot:424242:partial",
+            )
+        phone.wait_for_function("window.__heard.length === 2", timeout=LIVE_MS)
+        heard = phone.evaluate("window.__heard")
+        assert heard[0] == heard[1], heard
+        expect(toggle).to_have_attribute("data-unread", "1")
+        expect(badge(phone)).to_have_text("1")
+        expect(phone.locator(".toast")).to_have_count(1)
+        assert Notification.objects.get(user=trader, kind="order_partially_filled").title.endswith("0.3 filled")
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"/alerts/ with a message shown is {width} px wide"
 
         phone.goto(f"/markets/{SYMBOL}/")
         phone.locator("#alert-bell").click()
