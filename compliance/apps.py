@@ -5,3 +5,17 @@ class ComplianceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "compliance"
     verbose_name = "Compliance"
+
+    def ready(self):
+        from django.contrib.auth.signals import user_logged_in
+
+        from ledger import signals as ledger_signals
+
+        from . import receivers, tasks  # noqa: F401  (task registration: the beat names compliance.*)
+
+        # real-time AML: each evaluation is queued when the event's transaction commits
+        ledger_signals.deposit_credited.connect(receivers.on_deposit_credited, dispatch_uid="compliance.aml_deposit")
+        ledger_signals.withdrawal_requested.connect(
+            receivers.on_withdrawal_requested, dispatch_uid="compliance.aml_withdrawal"
+        )
+        user_logged_in.connect(receivers.on_logged_in, dispatch_uid="compliance.aml_signin")

@@ -479,6 +479,22 @@ PORTFOLIO_REBALANCE_RESUME_SECONDS = env.float("PORTFOLIO_REBALANCE_RESUME_SECON
 # report, so keep it when SECRET_KEY rotates.
 REPORT_USER_REFERENCE_KEY = env.str("REPORT_USER_REFERENCE_KEY", default=SECRET_KEY)
 
+# --- Compliance: AML monitoring (docs/compliance.md) ------------------------------------------
+# A trader's score is, per rule, the strongest weighted alert within the score window; a case
+# opens when it reaches the threshold. Countries are ISO 3166-1 alpha-2 codes (FATF's
+# "call for action" list by default); the sign-in's country comes from the edge's header.
+AML_CASE_THRESHOLD = env.int("AML_CASE_THRESHOLD", default=60)
+AML_SCORE_WINDOW_DAYS = env.int("AML_SCORE_WINDOW_DAYS", default=30)
+AML_HIGH_RISK_COUNTRIES = env.list("AML_HIGH_RISK_COUNTRIES", default=["KP", "IR", "MM"])
+AML_COUNTRY_HEADER = env.str("AML_COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")
+AML_LARGE_TRADE_USDT = env.str("AML_LARGE_TRADE_USDT", default="50000")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "aml-scan-nightly": {"task": "compliance.aml_scan_nightly", "schedule": crontab(minute=30, hour=1)},
+        "aml-large-trades": {"task": "compliance.aml_large_trades", "schedule": 60.0, "options": {"expires": 60.0}},
+    }
+)
+
 # --- Settlement back office ------------------------------------------------------------------
 SETTLEMENT_VENUE = env.str("SETTLEMENT_VENUE", default="simulated")
 SETTLEMENT_VENUE_FAULTS = env.str("SETTLEMENT_VENUE_FAULTS", default="")

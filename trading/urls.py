@@ -7,6 +7,7 @@ from accounts import api as accounts_api
 from accounts import web as accounts_web
 from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
+from compliance import api as compliance_api
 from compliance import reports_api as compliance_reports_api
 from ledger import api as ledger_api
 from ledger import web as ledger_web
@@ -69,6 +70,7 @@ api_v1 = [
     path("alerts/<int:alert_id>", alerts_api.PriceAlertDetailApi.as_view(), name="price_alert"),
     path("risk/limits", risk_api.RiskLimitsApi.as_view(), name="risk_limits"),
     path("ops/risk/state", risk_api.OpsRiskStateApi.as_view(), name="ops_risk_state"),
+    path("ops/aml/cases", compliance_api.OpsAmlCasesApi.as_view(), name="ops_aml_cases"),
     *orders_urls.api_v1,
     *settlement_urls.api_v1,
     *portfolio_urls.api_v1,

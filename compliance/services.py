@@ -1,0 +1,472 @@
+"""AML writes: evaluating traders' activity against the live rules, raising alerts, opening
+and working cases. Every case action is in the audit trail, in the transaction of the action.
+
+Evaluation runs after the event's commit (a Celery task queued on commit, see ``receivers``),
+never inside a deposit, a withdrawal, a sign-in or order entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from risk import core as risk_core
+from risk.services import trading_state_set
+from trading.audit import audit_append
+from trading.errors import Conflict, NotFound, ValidationFailed
+
+from . import selectors
+from .models import OPEN_STATUSES, AmlAlert, AmlCase, AmlCaseComment, AmlSignIn, CaseStatus
+from .rules import MEASURES, Context, Hit, Raised, Rule, evaluate, suppress, total_score
+
+_AML_LOCK = 0x414D4C  # "AML": with the user's id, one evaluation per trader at a time
+
+
+@dataclass
+class Outcome:
+    """What one evaluation or scan did."""
+
+    alerts: list[AmlAlert] = field(default_factory=list)
+    cases_opened: list[AmlCase] = field(default_factory=list)
+    cases_updated: list[AmlCase] = field(default_factory=list)
+    triggers: int = 0
+    users: int = 0
+    seconds: float = 0.0
+
+    def by_rule(self) -> Counter:
+        return Counter(f"{a.rule_code} v{a.rule_version} {a.band}" for a in self.alerts)
+
+
+def fingerprint(*, user_id: int, hit: Hit) -> str:
+    """The same rule version and band on the same records is the same alert, however often
+    (and by whichever path) it is found."""
+    key = "|".join([str(user_id), hit.rule_code, str(hit.rule_version), hit.band, *hit.record_ids])
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hits_for_user(
+    *, rules: list[Rule], history: selectors.History, user_id: int, since: datetime | None = None, trigger_id=None
+) -> list[Hit]:
+    """The rules' hits on one trader at each of their records since ``since`` (or at the one
+    record ``trigger_id``), in time order, before suppression."""
+    records = history.records.get(user_id, [])
+    hits = []
+    countries = settings.AML_HIGH_RISK_COUNTRIES
+    for record in records:
+        if trigger_id is not None and record.id != trigger_id:
+            continue
+        if since is not None and record.at < since:
+            continue
+        if record.id.startswith("last_activity:"):
+            continue
+        ctx = Context(
+            user_id=user_id,
+            records=records,
+            trigger=record,
+            joined_at=history.joined_at.get(user_id),
+            kyc_country=history.kyc_country.get(user_id, ""),
+            others=history.others.get(user_id, ()),
+            high_risk_countries=countries,
+        )
+        hits.extend(evaluate(rules, ctx, MEASURES))
+    return hits
+
+
+def _raised_before(*, user_id: int, since: datetime) -> list[Raised]:
+    rows = AmlAlert.objects.filter(user_id=user_id, at__gte=since).values_list("rule_code", "score", "at")
+    return [Raised(code, score, at) for code, score, at in rows]
+
+
+def _lock_user(user_id: int) -> None:
+    """An advisory lock, not the user's row: order entry and withdrawals lock that row, and
+    an evaluation must never make them wait."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_AML_LOCK, user_id])
+
+
+def aml_evaluate(*, user_id: int, trigger: str, source: str = "realtime") -> Outcome:
+    """Run the live rules on one trader as of one of their records (``transfer:<id>``,
+    ``withdrawal:<id>``, ``trade:<id>``, ``signin:<id>``); store the alerts it raises and open
+    or update the trader's case. A trigger that is not (or no longer) there raises nothing."""
+    started = time.perf_counter()
+    outcome = Outcome(users=1)
+    rules = selectors.live_rules()
+    if not rules:
+        return outcome
+    reach = selectors.horizon(rules)
+    with transaction.atomic(durable=True):
+        _lock_user(user_id)
+        now = timezone.now()
+        history = selectors.history_for(user_ids=[user_id], start=now - reach - timedelta(days=1))
+        hits = hits_for_user(rules=rules, history=history, user_id=user_id, trigger_id=trigger)
+        outcome.triggers = 1
+        if hits:
+            windows = {rule.code: rule.window for rule in rules}
+            earliest = min(hit.at for hit in hits) - max(windows.values())
+            hits = suppress(hits, _raised_before(user_id=user_id, since=earliest), windows)
+        outcome.alerts = _store(user_id=user_id, hits=hits, source=source)
+        if outcome.alerts:
+            _consider_case(user_id=user_id, outcome=outcome)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _store(*, user_id: int, hits: Iterable[Hit], source: str) -> list[AmlAlert]:
+    """Insert the alerts that are new (helper: runs in the caller's transaction)."""
+    stored = []
+    for hit in hits:
+        alert, created = AmlAlert.objects.get_or_create(
+            fingerprint=fingerprint(user_id=user_id, hit=hit),
+            defaults={
+                "user_id": user_id,
+                "rule_code": hit.rule_code,
+                "rule_version": hit.rule_version,
+                "band": hit.band,
+                "score": hit.score,
+                "weighted_score": hit.weighted,
+                "value": hit.value,
+                "transactions": list(hit.record_ids),
+                "trigger": hit.trigger_id,
+                "at": hit.at,
+                "source": source,
+            },
+        )
+        if created:
+            stored.append(alert)
+    return stored
+
+
+def _alert_hits(alerts: Iterable[AmlAlert]) -> list[Hit]:
+    return [
+        Hit(a.rule_code, a.rule_version, a.band, a.score, a.weighted_score, a.value, (), a.trigger, a.at)
+        for a in alerts
+    ]
+
+
+def _consider_case(*, user_id: int, outcome: Outcome) -> None:
+    """After new alerts (helper: in the caller's transaction, holding the trader's AML lock):
+    an open case takes them and its score is recomputed; otherwise the trader's unassigned
+    alerts of the score window are scored, and a case opens at the threshold."""
+    case = AmlCase.objects.select_for_update().filter(user_id=user_id, status__in=OPEN_STATUSES).first()
+    new_ids = [a.pk for a in outcome.alerts]
+    if case is not None:
+        AmlAlert.objects.filter(pk__in=new_ids).update(case=case)
+        case.score = total_score(_alert_hits(case.alerts.all()))
+        case.save(update_fields=["score", "updated_at"])
+        audit_append(
+            actor=None,
+            action="aml.case_alerts_added",
+            target=case,
+            data={"user_id": user_id, "alerts": new_ids, "score": case.score, **_alert_summary(outcome.alerts)},
+        )
+        outcome.cases_updated.append(case)
+        return
+    latest = max(a.at for a in outcome.alerts)
+    window = timedelta(days=settings.AML_SCORE_WINDOW_DAYS)
+    candidates = list(selectors.alerts_unassigned(user_id=user_id, since=latest - window).filter(at__lte=latest))
+    score = total_score(_alert_hits(candidates))
+    if score < settings.AML_CASE_THRESHOLD:
+        return
+    case = AmlCase.objects.create(user_id=user_id, score=score, opened_at=timezone.now())
+    AmlAlert.objects.filter(pk__in=[a.pk for a in candidates]).update(case=case)
+    audit_append(
+        actor=None,
+        action="aml.case_opened",
+        target=case,
+        data={
+            "user_id": user_id,
+            "score": score,
+            "threshold": settings.AML_CASE_THRESHOLD,
+            "alerts": [a.pk for a in candidates],
+            **_alert_summary(candidates),
+        },
+    )
+    outcome.cases_opened.append(case)
+
+
+def _alert_summary(alerts) -> dict:
+    return {
+        "rules": sorted({f"{a.rule_code} v{a.rule_version} {a.band}" for a in alerts}),
+        "transactions": sorted({t for a in alerts for t in a.transactions}),
+    }
+
+
+# --- sign-ins ---------------------------------------------------------------------------------------
+
+
+def signin_record(*, user, ip: str | None, user_agent: str = "", country: str = "") -> AmlSignIn:
+    """Where a trader signed in from. The device is a digest of the user agent (the browser
+    and its version, not the person); the country is a two-letter code or nothing."""
+    device = hashlib.sha256(user_agent.encode()).hexdigest()[:32] if user_agent else ""
+    country = (country or "").strip().upper()
+    country = country if len(country) == 2 and country.isalpha() and country != "XX" else ""
+    return AmlSignIn.objects.create(user=user, ip=ip or None, device=device, country=country)
+
+
+# --- batch -------------------------------------------------------------------------------------------
+
+
+def aml_scan(
+    *, since: datetime, chunk: int = 500, source: str = "scan", progress: Callable[[int, int], None] | None = None
+) -> Outcome:
+    """Every live rule over every trader active since ``since``, at each of their records since
+    then, as if each had been evaluated when it happened. Traders are found with one set-based
+    query and loaded ``chunk`` at a time (one query per source per chunk). Alerts already raised
+    (by the real-time path or an earlier scan) are not raised again; cases open as in real time."""
+    started = time.perf_counter()
+    outcome = Outcome()
+    rules = selectors.live_rules()
+    users = selectors.active_users_since(since=since)
+    outcome.users = len(users)
+    if not rules:
+        return outcome
+    reach = selectors.horizon(rules)
+    windows = {rule.code: rule.window for rule in rules}
+    for offset in range(0, len(users), chunk):
+        batch = users[offset : offset + chunk]
+        history = selectors.history_for(user_ids=batch, start=since - reach - timedelta(days=1))
+        for user_id in batch:
+            hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since)
+            outcome.triggers += sum(1 for r in history.records.get(user_id, ()) if r.at >= since)
+            if not hits:
+                continue
+            with transaction.atomic(durable=True):
+                _lock_user(user_id)
+                raised = _raised_before(user_id=user_id, since=since - max(windows.values()))
+                kept = suppress(hits, raised, windows)
+                alerts = _store(user_id=user_id, hits=kept, source=source)
+                if alerts:
+                    found = Outcome(alerts=alerts)
+                    _consider_case(user_id=user_id, outcome=found)
+                    outcome.alerts += alerts
+                    outcome.cases_opened += found.cases_opened
+                    outcome.cases_updated += found.cases_updated
+        if progress is not None:
+            progress(min(offset + chunk, len(users)), len(users))
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+@dataclass
+class Backtest:
+    candidate: Rule
+    live: Rule | None
+    users: int
+    candidate_hits: list[tuple[int, Hit]]
+    live_hits: list[tuple[int, Hit]]
+
+    def keys(self, hits) -> set[tuple[int, str]]:
+        return {(user_id, hit.trigger_id) for user_id, hit in hits}
+
+
+def aml_backtest(*, code: str, version: int, since: datetime | None = None) -> Backtest:
+    """Replay history (since ``since``, else all of it) through one version of one rule and
+    through the live version of the same rule: what each would have raised, with the same
+    suppression as in production. Writes nothing."""
+    code = code.upper()
+    candidate = selectors.rule_version(code=code, version=version)
+    if candidate is None:
+        raise NotFound(f"No rule {code} version {version}.")
+    live = next((rule for rule in selectors.live_rules() if rule.code == code), None)
+    since = since or datetime(2000, 1, 1, tzinfo=timezone.get_current_timezone())
+    users = selectors.active_users_since(since=since)
+    reach = selectors.horizon([candidate] + ([live] if live else []))
+    result = Backtest(candidate, live, len(users), [], [])
+    for offset in range(0, len(users), 500):
+        batch = users[offset : offset + 500]
+        history = selectors.history_for(user_ids=batch, start=since - reach - timedelta(days=1))
+        for user_id in batch:
+            for rule, into in ((candidate, result.candidate_hits), (live, result.live_hits)):
+                if rule is None:
+                    continue
+                hits = hits_for_user(rules=[rule], history=history, user_id=user_id, since=since)
+                into.extend((user_id, hit) for hit in suppress(hits, [], {rule.code: rule.window}))
+    return result
+
+
+# --- case actions (staff) -------------------------------------------------------------------------------
+
+
+def _case_for_update(case_id: int) -> AmlCase:
+    case = AmlCase.objects.select_for_update().filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("No such AML case.")
+    return case
+
+
+def _require_open(case: AmlCase) -> None:
+    if not case.is_open:
+        raise Conflict(f"This case is already {case.get_status_display().lower()}.", code="case_closed")
+
+
+def _audit(case: AmlCase, *, actor, action: str, **data) -> None:
+    audit_append(
+        actor=actor,
+        action=f"aml.case_{action}",
+        target=case,
+        data={"user_id": case.user_id, "status": case.status, "score": case.score, **data},
+    )
+
+
+def case_assign(*, case_id: int, actor: User, assignee: User | None = None) -> AmlCase:
+    """Give the case to ``assignee`` (the actor when not given)."""
+    assignee = assignee or actor
+    with transaction.atomic():
+        case = _case_for_update(case_id)
+        _require_open(case)
+        before = case.assignee_id
+        case.assignee = assignee
+        case.save(update_fields=["assignee", "updated_at"])
+        _audit(case, actor=actor, action="assigned", assignee=assignee.email, previous_assignee_id=before)
+    return case
+
+
+def case_comment(*, case_id: int, actor: User, body: str) -> AmlCaseComment:
+    body = (body or "").strip()
+    if not body:
+        raise ValidationFailed("A comment needs text.", fields={"body": ["Required."]})
+    with transaction.atomic():
+        case = _case_for_update(case_id)
+        comment = AmlCaseComment.objects.create(case=case, author=actor, body=body)
+        case.save(update_fields=["updated_at"])
+        _audit(case, actor=actor, action="commented", comment_id=comment.pk, body=body)
+    return comment
+
+
+def _decide(*, case_id: int, actor: User, status: str, note: str) -> AmlCase:
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed("Say why (note).", fields={"note": ["Required."]})
+    with transaction.atomic():
+        case = _case_for_update(case_id)
+        _require_open(case)
+        if status == CaseStatus.ESCALATED and case.status == CaseStatus.ESCALATED:
+            raise Conflict("This case is already escalated.", code="case_escalated")
+        previous = case.status
+        case.status = status
+        case.decided_by = actor
+        case.decision_note = note
+        if status in (CaseStatus.CLEARED, CaseStatus.SAR_FILED):
+            case.closed_at = timezone.now()
+        case.save(update_fields=["status", "decided_by", "decision_note", "closed_at", "updated_at"])
+        _audit(case, actor=actor, action=status, previous=previous, note=note)
+    return case
+
+
+def case_escalate(*, case_id: int, actor: User, note: str) -> AmlCase:
+    """To a senior officer: still open, marked for a second look."""
+    return _decide(case_id=case_id, actor=actor, status=CaseStatus.ESCALATED, note=note)
+
+
+def case_clear(*, case_id: int, actor: User, note: str) -> AmlCase:
+    """Nothing suspicious: the case closes; its alerts stay with it and no longer score."""
+    return _decide(case_id=case_id, actor=actor, status=CaseStatus.CLEARED, note=note)
+
+
+def case_file_sar(*, case_id: int, actor: User, note: str) -> AmlCase:
+    """A suspicious activity report was filed with the authority: the case closes as such."""
+    return _decide(case_id=case_id, actor=actor, status=CaseStatus.SAR_FILED, note=note)
+
+
+def case_freeze_account(*, case_id: int, actor: User, note: str) -> AmlCase:
+    """Halt the trader's trading (risk's user trading state ``halted``, open orders
+    cancelled) for the case, in the same transaction and the audit trail."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed("Say why (note).", fields={"note": ["Required."]})
+    with transaction.atomic():
+        case = _case_for_update(case_id)
+        _require_open(case)
+        change = trading_state_set(
+            scope=risk_core.USER,
+            target=str(case.user_id),
+            state=risk_core.HALTED,
+            reason=f"AML case {case.pk}: {note}"[:200],
+            actor=actor,
+            cancel_open_orders=True,
+        )
+        case.account_frozen = True
+        case.save(update_fields=["account_frozen", "updated_at"])
+        _audit(case, actor=actor, action="account_frozen", note=note, previous_state=change["previous"])
+    return case
+
+
+# --- rule versions ----------------------------------------------------------------------------------
+
+
+def aml_rules_install_defaults() -> int:
+    """Store each shipped rule version that is not stored yet (live when its code has no live
+    version). What the data migration does at install; returns how many were added."""
+    from .models import AmlRuleVersion
+    from .rules import DEFAULT_RULES
+
+    added = 0
+    with transaction.atomic():
+        for rule in DEFAULT_RULES:
+            if AmlRuleVersion.objects.filter(code=rule.code, version=rule.version).exists():
+                continue
+            AmlRuleVersion.objects.create(
+                code=rule.code,
+                version=rule.version,
+                title=rule.title,
+                definition=rule.as_data(),
+                live=not AmlRuleVersion.objects.filter(code=rule.code, live=True).exists(),
+                note="as shipped",
+            )
+            added += 1
+    return added
+
+
+def aml_rule_version_add(*, code: str, definition: dict, actor, note: str = ""):
+    """Store a new version of a rule (not live yet: backtest it, then make it live). The
+    version number is the next one for the code; the definition is checked by the pure core."""
+    from .models import AmlRuleVersion
+    from .rules import Rule
+
+    code = (code or "").strip().upper()
+    if code not in MEASURES:
+        raise ValidationFailed(f"No rule {code!r}.", fields={"code": [f"One of {', '.join(sorted(MEASURES))}."]})
+    with transaction.atomic():
+        last = AmlRuleVersion.objects.select_for_update().filter(code=code).order_by("-version").first()
+        version = (last.version if last else 0) + 1
+        try:
+            rule = Rule.from_data({**definition, "code": code, "version": version})
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+            raise ValidationFailed(f"Not a rule definition: {error}", fields={"definition": [str(error)]}) from None
+        row = AmlRuleVersion.objects.create(
+            code=code, version=version, title=rule.title, definition=rule.as_data(), note=(note or "")[:300]
+        )
+        audit_append(actor=actor, action="aml.rule_version_added", target=row, data=rule.as_data())
+    return row
+
+
+def aml_rule_make_live(*, rule_version_id: int, actor):
+    """This version is evaluated from now on, in place of the code's live one."""
+    from .models import AmlRuleVersion
+
+    with transaction.atomic():
+        row = AmlRuleVersion.objects.select_for_update().filter(pk=rule_version_id).first()
+        if row is None:
+            raise NotFound("No such rule version.")
+        previous = AmlRuleVersion.objects.select_for_update().filter(code=row.code, live=True).exclude(pk=row.pk)
+        before = [v.version for v in previous]
+        previous.update(live=False)
+        row.live = True
+        row.save(update_fields=["live"])
+        audit_append(
+            actor=actor,
+            action="aml.rule_version_live",
+            target=row,
+            data={"code": row.code, "version": row.version, "previous": before},
+        )
+    return row
