@@ -1,4 +1,4 @@
-"""Sign-ins and failed sign-ins go to the audit trail.
+"""Sign-ins and failed sign-ins go to the audit trail; a sign-in from a new device is told.
 
 Django sends these signals from ``authenticate`` and ``login``, outside our services'
 transactions: ``audit_append`` then opens its own, so the record commits on its own (a failed
@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db import transaction
 from django.dispatch import receiver
 
 from trading.audit import ANONYMOUS_LABEL, audit_append
+
+from . import devices, signals
+from .selectors import sign_in_seen
 
 
 def request_ip(request) -> str | None:
@@ -20,17 +24,31 @@ def request_ip(request) -> str | None:
     return meta.get("REMOTE_ADDR") if meta else None
 
 
+def request_user_agent(request) -> str:
+    meta = getattr(request, "META", None) if request is not None else None
+    return str((meta or {}).get("HTTP_USER_AGENT", "") or "")[:300]
+
+
 @receiver(user_logged_in, dispatch_uid="accounts.audit_login")
 def on_logged_in(sender, request=None, user=None, **kwargs):
+    """Every sign-in (the browser's, after the 2FA step when it is on; the API's token; the
+    staff console's) is recorded with its address and device, and one from a device and
+    address the account never signed in from before sends ``signals.new_sign_in`` in the
+    same transaction (the account's first sign-in, right after signing up, does not)."""
     if user is None:
         return
-    audit_append(
-        actor=user,
-        action="auth.login",
-        target=user,
-        data={"path": getattr(request, "path", "") or ""},
-        ip=request_ip(request),
-    )
+    ip, agent = request_ip(request), request_user_agent(request)
+    data = {"path": getattr(request, "path", "") or ""}
+    device = devices.device_of(agent)
+    if agent:
+        data.update(user_agent=agent, device=device)
+    with transaction.atomic():
+        seen = sign_in_seen(user_id=user.pk, ip=ip, device=device)
+        record = audit_append(actor=user, action="auth.login", target=user, data=data, ip=ip)
+        if seen is False:
+            signals.new_sign_in.send(
+                sender=type(user), user=user, login_id=record.seq, ip=ip, user_agent=agent, at=record.at
+            )
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.audit_login_failed")

@@ -50,3 +50,21 @@ def user_profile(*, user: User) -> dict:
 
 def kyc_review_queue():
     return KycProfile.objects.filter(status=KycStatus.PENDING).select_related("user").order_by("submitted_at", "id")
+
+
+def sign_in_seen(*, user_id: int, ip: str | None, device: str) -> bool | None:
+    """Whether the account signed in before from this device (``devices.device_of``) at this
+    address, from its sign-ins in the audit trail; None when it never signed in (its first
+    sign-in, right after signing up). A sign-in recorded before devices were (no ``device``
+    in its data) counts for its address alone."""
+    from trading.models import AuditRecord
+
+    earlier = AuditRecord.objects.filter(
+        target_type=User._meta.label_lower, target_id=str(user_id), action="auth.login"
+    )
+    if not earlier.exists():
+        return None
+    for data in earlier.filter(ip=ip).values_list("data", flat=True).iterator():
+        if (data or {}).get("device", device) == device:
+            return True
+    return False

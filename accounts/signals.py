@@ -8,6 +8,10 @@ from django.dispatch import Signal
 # kwargs: profile (KycProfile), actor (User or None)
 kyc_submitted = Signal()
 kyc_decided = Signal()
+# Sent inside the sign-in's transaction when the account signs in from a device and address
+# it never signed in from before. kwargs: user, login_id (its audit record's number), ip,
+# user_agent, at
+new_sign_in = Signal()
 # kwargs: user, actor, change ("enabled" | "replaced" | "disabled")
 two_factor_changed = Signal()
 # kwargs: user

@@ -53,6 +53,7 @@ EVENT_KINDS: dict[str, str] = {
     "2fa_disabled": "security",
     "api_key_created": "security",
     "sign_in": "security",
+    "new_sign_in": "security",
     "order_rejected": "order_cancelled",
     "welcome": "system",
 }

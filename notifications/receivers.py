@@ -3,6 +3,7 @@ event's transaction, so the message commits with the event, and its key makes a 
 of the same event a no-op."""
 
 import uuid
+from datetime import UTC
 
 from django.dispatch import receiver
 
@@ -38,6 +39,26 @@ def on_kyc_decided(sender, profile, actor=None, **kwargs):
             dedupe_key=key,
             data={"status": profile.status, "reason": profile.rejection_reason},
         )
+
+
+@receiver(signals.new_sign_in)
+def on_new_sign_in(sender, user, login_id, ip, user_agent, at, **kwargs):
+    from accounts.devices import describe
+    from trading.formatting import utc_string
+
+    device = describe(user_agent)
+    when = f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    notify(
+        user=user,
+        kind="new_sign_in",
+        title="New sign-in to your account",
+        body=(
+            f"Signed in from {ip or 'an unknown address'} on {device}, {when}. If this was not you, change your "
+            "password, turn on two-factor authentication and contact support immediately."
+        ),
+        dedupe_key=f"sign_in:{login_id}",
+        data={"ip": ip, "device": device, "user_agent": user_agent, "at": utc_string(at), "login_id": login_id},
+    )
 
 
 @receiver(signals.two_factor_changed)
