@@ -36,6 +36,11 @@ export class UnreadCounter {
     this.arrivedDuringSync = new Set();
   }
 
+  // The read failed: go on counting from the events alone.
+  abandonSync() {
+    this.arrivedDuringSync = null;
+  }
+
   // The API's unread list (newest first, the first page): its count is the truth, plus what
   // arrived while it was read and is newer than everything it lists (it committed after the read).
   sync({ count, ids }) {
@@ -122,7 +127,7 @@ export function startBell(badge) {
       counter.sync({ count: body.count, ids: (body.results || []).map((n) => n.id) });
       paintBadge(badge, counter.count);
     } catch {
-      counter.arrivedDuringSync = null; // keep counting from the events
+      counter.abandonSync();
     }
   }
 

@@ -211,6 +211,11 @@ def test_alerts_set_on_both_pages_fire_while_the_page_is_open(page, market, scre
     page.locator("[data-bell]").click()
     expect(page).to_have_url(re.compile(r"/notifications/$"))
     expect(page.locator(".notice-list .notice")).to_have_count(2)
+    bell_live(page)
+    notify(user=trader, kind="system", title="Arrived while the list was open", body="", dedupe_key="live:1")
+    expect(page.locator(".notice-list .notice")).to_have_count(3, timeout=LIVE_MS)
+    expect(page.locator(".notice-list .notice").first).to_contain_text("Arrived while the list was open")
+    expect(badge(page)).to_have_text("3")
 
 
 def test_the_alerts_page_fits_a_phone(browser, live_server_url, market, screenshot_dir):
