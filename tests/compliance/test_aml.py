@@ -152,8 +152,19 @@ def test_case_workflow_is_in_the_audit_chain(user, money, staff, eager_tasks):
     assert AmlCase.objects.filter(user=user).count() == 1
 
 
-def test_scan_raises_what_real_time_missed_and_nothing_twice(user, money):
-    # no eager tasks: the real-time evaluations stay queued (no broker here), as if it were down
+@pytest.fixture
+def no_worker():
+    """The real-time evaluations are queued and nobody runs them (as while the workers are
+    down), in either mode (the embedded mode runs tasks in-process by default)."""
+    from trading.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = saved
+
+
+def test_scan_raises_what_real_time_missed_and_nothing_twice(user, money, no_worker):
     for hours in (30, 20, 10):
         money.deposit(user, "9500", ago=timedelta(hours=hours))
     assert not AmlAlert.objects.exists()
@@ -164,7 +175,7 @@ def test_scan_raises_what_real_time_missed_and_nothing_twice(user, money):
     assert AmlAlert.objects.filter(user=user).count() == 1
 
 
-def test_backtest_compares_a_version_with_the_live_one_and_opens_nothing(user, money):
+def test_backtest_compares_a_version_with_the_live_one_and_opens_nothing(user, money, no_worker):
     for hours in (30, 20, 10):
         money.deposit(user, "9500", ago=timedelta(hours=hours))
     live = AmlRuleVersion.objects.get(code="STRUCTURING", live=True)
