@@ -244,9 +244,15 @@ def test_the_tax_report_books_each_disposal_fifo_as_worked_out_by_hand(settings,
         assert D(tax["gain_usdt"]) == D(pnl["total_usdt"]), method
         assert [d["reference"] for d in tax["disposals"]] == [d["reference"] for d in pnl["disposals"]]
         assert {t["asset"]: D(t["gain_usdt"]) for t in tax["by_asset"]} == {a: D(v) for a, v in pnl["by_asset"].items()}
+    # average cost: one pool of 0.999 BTC costing 25000 + 18000 + 12400 = 55400, opened by the deposit
     average = get(carol, "tax", year=THIS_YEAR, method="average").json()
     assert average["disposals"][0]["acquired"] == [deposited_at.isoformat().replace("+00:00", "Z")]
-    assert D(average["gain_usdt"]) != total  # the methods differ on this history
+    assert [(D(d["cost_basis_usdt"]), D(d["gain_usdt"])) for d in average["disposals"]] == [
+        (D("33273.273273"), D("5648.726727")),  # 55400 x 0.6 / 0.999
+        (D("16636.636637"), D("1027.963363")),  # the 22126.726727 left x 0.3 / 0.399
+        (D(1), D(-1)),
+    ]
+    assert D(average["gain_usdt"]) == D("6675.690090")
 
     # and the ledger: the BTC the sales disposed of is what left carol's BTC account
     start, end = reports.year_bounds(THIS_YEAR)

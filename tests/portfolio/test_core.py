@@ -81,6 +81,22 @@ def test_average_cost_pools_the_lots():
     assert (lot.acquired_at, lot.quantity, lot.cost_usdt, lot.source) == (at(1), D("0.05"), D("3250"), "average")
 
 
+def test_each_disposal_says_when_the_lots_it_used_were_acquired():
+    history = [
+        *HISTORY,
+        *sell(4, "BTC", "0.05", "4000"),  # what is left of the second lot: the position closes
+        *buy(5, "BTC", "0.2", "14000"),  # and opens again
+        *sell(6, "BTC", "0.1", "7500"),
+        Event(at(7), "USDT", D("-1"), D(0), "fee", "wallet", "w7"),
+    ]
+    fifo = replay(history, FIFO)
+    assert [d.acquired for d in fifo.disposals] == [(at(1), at(2)), (at(2),), (at(5),), ()]
+    average = replay(history, AVERAGE)
+    # one pooled lot: since the position last opened from zero
+    assert [d.acquired for d in average.disposals] == [(at(1),), (at(1),), (at(5),), ()]
+    assert [d.kind for d in average.disposals] == ["sell", "sell", "sell", "fee"]
+
+
 def test_a_share_of_a_cost_is_rounded_half_even_and_the_rest_keeps_the_remainder():
     events = [*deposit(0, "ETH", "3", "100"), Event(at(1), "ETH", D("-1"), D("40"), "sell", "book", "s")]
     for method in (FIFO, AVERAGE):
