@@ -4,6 +4,7 @@ all traders at once."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -30,6 +31,7 @@ from tests.portfolio import trading_world
 from tests.portfolio.report_helpers import closes, deposit, moment, trader
 
 D = Decimal
+SQLITE = bool(os.environ.get("SQLITE_ONLY"))
 
 
 def shift_back(delta: timedelta) -> None:
@@ -264,3 +266,13 @@ def test_the_embedded_beat_runs_an_entry_with_its_arguments(clock_week, settings
         beat.join(5)
     (note,) = told(keeper)
     assert note.dedupe_key.startswith("digest:weekly:")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SQLITE, reason="this is the SQLite run")
+def test_the_same_digests_on_sqlite(tmp_path):
+    """The embedded mode's database: the figures still reconcile with the API, a rerun tells
+    nobody, the command works."""
+    from tests.processes import pytest_on_sqlite
+
+    pytest_on_sqlite(tmp_path, __file__, "-k", "reconciles or rerun or only_traders or command", timeout=600)
