@@ -105,6 +105,7 @@ class TokenRefreshApi(APIView):
 
 
 class TwoFactorSetupApi(APIView):
+    api_key_refused = True  # the trader, signed in, not a bot
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
@@ -138,6 +139,7 @@ class TwoFactorStateSerializer(serializers.Serializer):
 
 
 class TwoFactorConfirmApi(APIView):
+    api_key_refused = True  # the trader, signed in, not a bot
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
@@ -163,6 +165,7 @@ class ReauthSerializer(serializers.Serializer):
 
 
 class TwoFactorDisableApi(APIView):
+    api_key_refused = True  # the trader, signed in, not a bot
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
@@ -179,6 +182,7 @@ class TwoFactorDisableApi(APIView):
 
 
 class PasswordChangeApi(APIView):
+    api_key_refused = True  # the trader, signed in, not a bot
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 
@@ -201,6 +205,7 @@ class PasswordChangeApi(APIView):
 
 
 class EmailChangeApi(APIView):
+    api_key_refused = True  # the trader, signed in, not a bot
     throttle_classes = [AuthThrottle]
     throttle_scope = "otp"
 

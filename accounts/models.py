@@ -86,3 +86,37 @@ class KycProfile(models.Model):
     @property
     def tier(self) -> int:
         return 1 if self.status == KycStatus.APPROVED else 0
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read balances, orders and history"
+    TRADE = "trade", "Place and cancel orders"
+    WITHDRAW = "withdraw", "Request withdrawals"
+
+
+class ApiKey(models.Model):
+    """A trader's key for a bot: the public ``key`` names it, the secret signs each request
+    (HMAC-SHA256). The secret is kept encrypted (it must be read to check a signature) and
+    shown to the trader once, when the key is made."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys")
+    label = models.CharField(max_length=64)
+    key = models.CharField(max_length=64, unique=True)
+    secret_encrypted = models.BinaryField()
+    scopes = models.JSONField(help_text="read, trade, withdraw")
+    ip_allowlist = models.JSONField(default=list, blank=True, help_text="addresses or networks (CIDR); empty: any")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.label} ({self.key[:8]}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,5 +1,6 @@
-// The account page's Limits panel (#limits-panel): every limit that can refuse the trader's
-// orders and withdrawals, with what they use of it now.
+// The account page: its Limits panel (#limits-panel), every limit that can refuse the trader's
+// orders and withdrawals with what they use of it now, and its API keys panel.
+import { mountApiKeys } from "./account/apikeys.js";
 import { api } from "./lib/api.js";
 import { $, escapeHtml, setVisible } from "./lib/dom.js";
 import { limitRows, stateLabel } from "./lib/limits.js";
@@ -38,3 +39,6 @@ async function showLimits(panel) {
 
 const panel = document.getElementById("limits-panel");
 if (panel) showLimits(panel);
+
+const keys = document.getElementById("api-keys-panel");
+if (keys) mountApiKeys(keys);

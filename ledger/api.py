@@ -81,6 +81,7 @@ class WithdrawalSerializer(serializers.Serializer):
 
 
 class WithdrawalsApi(ListAPIView):
+    api_key_scopes = {"POST": "withdraw"}  # a key needs the withdraw scope to request one
     serializer_class = WithdrawalSerializer
 
     @extend_schema_serializer(component_name="WithdrawalRequestInput")

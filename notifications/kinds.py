@@ -52,6 +52,7 @@ EVENT_KINDS: dict[str, str] = {
     "2fa_replaced": "security",
     "2fa_disabled": "security",
     "api_key_created": "security",
+    "api_key_revoked": "security",
     "sign_in": "security",
     "new_sign_in": "security",
     "order_rejected": "order_cancelled",

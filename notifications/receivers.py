@@ -78,6 +78,29 @@ def on_two_factor_changed(sender, user, change, **kwargs):
     )
 
 
+@receiver(signals.api_key_changed)
+def on_api_key_changed(sender, api_key, change, **kwargs):
+    scopes = ", ".join(api_key.scopes)
+    allowlist = ", ".join(api_key.ip_allowlist) or "any address"
+    if change == "created":
+        title = f"API key created: {api_key.label}"
+        body = (
+            f"Scopes: {scopes}. Usable from: {allowlist}. "
+            "If this was not you, revoke it on your account page and contact support immediately."
+        )
+    else:
+        title = f"API key revoked: {api_key.label}"
+        body = "It no longer works. Requests signed with it are refused."
+    notify(
+        user=api_key.user,
+        kind=f"api_key_{change}",
+        title=title,
+        body=body,
+        dedupe_key=f"api_key:{api_key.pk}:{change}",
+        data={"api_key_id": api_key.pk, "label": api_key.label, "scopes": list(api_key.scopes), "change": change},
+    )
+
+
 @receiver(signals.password_changed)
 def on_password_changed(sender, user, **kwargs):
     at = user.password_changed_at.isoformat() if user.password_changed_at else uuid.uuid4().hex

@@ -261,6 +261,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.api_key_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -279,6 +280,12 @@ REST_FRAMEWORK = {
         "otp": env("THROTTLE_OTP", default="10/min"),
     },
 }
+# API keys (accounts/api_keys.py): a signed request's X-API-TIMESTAMP may be this far from
+# the server's clock; the key that encrypts the keys' secrets (keep the old SECRET_KEY here
+# when rotating it); how many active keys one account may have.
+API_KEY_RECV_WINDOW_MS = env.int("API_KEY_RECV_WINDOW_MS", default=5000)
+API_KEY_ENCRYPTION_KEY = env.str("API_KEY_ENCRYPTION_KEY", default=SECRET_KEY)
+API_KEYS_MAX_PER_USER = env.int("API_KEYS_MAX_PER_USER", default=20)
 # JSON request bodies: at most this large and this deeply nested (trading/parsers.py).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from accounts import api_keys_api
 from accounts import web as accounts_web
 from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
@@ -39,6 +40,8 @@ api_v1 = [
     path("auth/email", accounts_api.EmailChangeApi.as_view(), name="email_change"),
     path("me", accounts_api.MeApi.as_view(), name="me"),
     path("kyc", accounts_api.KycApi.as_view(), name="kyc"),
+    path("api-keys", api_keys_api.ApiKeysApi.as_view(), name="api_keys"),
+    path("api-keys/<int:key_id>/revoke", api_keys_api.ApiKeyRevokeApi.as_view(), name="api_key_revoke"),
     path("balances", ledger_api.BalancesApi.as_view(), name="balances"),
     path("ledger", ledger_api.LedgerApi.as_view(), name="ledger"),
     path("withdrawals", ledger_api.WithdrawalsApi.as_view(), name="withdrawals"),

@@ -101,6 +101,26 @@ def _price_alert(owner):
     return alert, {"alert_id": alert.pk}
 
 
+def _api_key(owner):
+    """A key of the owner's, who has 2FA on (revoking asks for a code: ``_owner_code``)."""
+    from accounts.api_key_services import api_key_create
+    from tests.factories import enable_totp, totp_code
+
+    device = enable_totp(owner)
+    key, _secret = api_key_create(user=owner, label="bot", scopes=["read"], otp=totp_code(device))
+    device.refresh_from_db()
+    return key, {"key_id": key.pk}
+
+
+def _owner_code(owner) -> dict:
+    """A fresh code from the owner's device, for the next time step (the last was used)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.factories import totp_code
+
+    return {"otp": totp_code(TOTPDevice.objects.get(user=owner), offset_steps=1)}
+
+
 def _rebalance_batch(owner):
     """A rebalance as the service records it (one planned sell, entered)."""
     from portfolio.models import RebalanceBatch
@@ -132,11 +152,13 @@ OBJECT_FACTORIES = {
     "api:spot_order": _spot_order,
     "api:price_alert": _price_alert,
     "api:portfolio_rebalance_detail": _rebalance_batch,
+    "api:api_key_revoke": _api_key,
 }
 
 # Request bodies for methods that take one (the default is an empty JSON object): give a
 # *valid* body, so a refusal cannot come from input validation instead of the ownership check.
-PAYLOADS: dict[str, dict[str, dict]] = {}
+# A callable is given the owner and answers the body (a fresh 2FA code of theirs).
+PAYLOADS: dict[str, dict] = {"api:api_key_revoke": {"post": _owner_code}}
 
 
 # --- discovery ------------------------------------------------------------------------------------
@@ -221,6 +243,7 @@ def test_other_users_objects_answer_404_on_every_object_endpoint():
 
         for method in methods:
             body = PAYLOADS.get(name, {}).get(method)
+            body = body(owner) if callable(body) else body
             response = _call(intruder_api, method, url, body)
             error = assert_error(response, 404, "not_found")
             assert str(obj.pk) not in error["message"], (name, method, error)
@@ -236,7 +259,8 @@ def test_other_users_objects_answer_404_on_every_object_endpoint():
         for method in methods:
             if method == "delete":
                 continue
-            response = _call(owner_api, method, url, PAYLOADS.get(name, {}).get(method))
+            body = PAYLOADS.get(name, {}).get(method)
+            response = _call(owner_api, method, url, body(owner) if callable(body) else body)
             assert 200 <= response.status_code < 300, (name, method, response.status_code, response.content[:500])
 
     assert {name for name, _ in checked} == names
