@@ -183,6 +183,7 @@ class AmlCaseAdmin(admin.ModelAdmin):
                 act(case_id=obj.pk, actor=request.user, note=data["note"])
         except DomainError as error:
             messages.error(request, str(error))
+        obj.refresh_from_db()  # the confirmation names the case as it now is
 
 
 @admin.register(AmlAlert)

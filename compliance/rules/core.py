@@ -12,6 +12,7 @@ Nothing here imports Django: the service feeds records in and stores what comes 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -127,7 +128,7 @@ class Hit:
 class Context:
     """A trader's records in time order, as of one trigger, and what the rules need beside.
 
-    ``records`` are the trader's own (every kind), ``others`` other traders' sign-ins that
+    ``records`` are the trader's own (every kind, in time order), ``others`` other traders' sign-ins that
     share an IP or a device with this trader's, ``kyc_country`` the trader's declared country,
     ``joined_at`` when the account was opened, ``high_risk_countries`` the settings' list.
     """
@@ -145,17 +146,22 @@ class Context:
     ):
         self.user_id = user_id
         self.trigger = trigger
-        # only what had happened by the trigger
-        self.records = [r for r in records if r.at <= trigger.at]
+        # only what had happened by the trigger (``records`` are in time order)
+        self.records = records[: bisect_right(records, trigger.at, key=_at)]
         self.joined_at = joined_at
         self.kyc_country = (kyc_country or "").upper()
         self.others = [r for r in others if r.at <= trigger.at]
         self.high_risk_countries = frozenset(c.upper() for c in high_risk_countries)
 
     def within(self, window: timedelta, kinds: Iterable[str] = KINDS) -> list[Record]:
-        start = self.trigger.at - window
+        """The trader's records of ``kinds`` from ``window`` before the trigger to it."""
         kinds = tuple(kinds)
-        return [r for r in self.records if r.at >= start and r.kind in kinds]
+        first = bisect_left(self.records, self.trigger.at - window, key=_at)
+        return [r for r in self.records[first:] if r.kind in kinds]
+
+
+def _at(record: Record) -> datetime:
+    return record.at
 
 
 MeasureFn = Callable[[Rule, Context], Measure | None]
