@@ -297,12 +297,8 @@ def _realized(period: Period, user_ids: set[int]) -> dict[int, Decimal]:
             owners = {accounts[a][0] for a in (row[4], row[5]) if a in accounts}
             for user_id in owners:
                 per_user[user_id].append(row)
-        fills = [history._order_id(row[0]) for row in rows if row[1] == "spot_fill" and row[0].startswith("spot:")]
-        smart = (
-            set(SpotOrder.objects.filter(pk__in=fills, parent__isnull=False).values_list("pk", flat=True))
-            if fills
-            else set()
-        )
+        # the spot orders of these traders that a smart order sent to our book
+        smart = set(SpotOrder.objects.filter(user_id__in=chunk, parent__isnull=False).values_list("pk", flat=True))
         valued = {(row[2], row[6]) for row in rows if row[1] not in history.NOT_FLOW_CODES}
         prices = _prices_at(valued)
         options = history.option_events_of(user_ids=chunk, until=until)
