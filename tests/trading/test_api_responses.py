@@ -281,6 +281,11 @@ GETS = {
         ("b", "/api/v1/notifications/{notification_id}"),
     ],
     "/api/v1/ops/risk/exposure": [("staff", "/api/v1/ops/risk/exposure"), ("a", "/api/v1/ops/risk/exposure")],
+    "/api/v1/ops/aml/cases": [
+        ("staff", "/api/v1/ops/aml/cases"),
+        ("staff", "/api/v1/ops/aml/cases?status=nope"),
+        ("a", "/api/v1/ops/aml/cases"),
+    ],
     "/api/v1/ops/settlements": [
         ("staff", "/api/v1/ops/settlements"),
         ("staff", "/api/v1/ops/settlements?state=nope"),
