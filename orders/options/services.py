@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import kyc_tier
 from ledger.models import SystemRole
+from ledger.selectors import balance_of
 from ledger.services import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind, OptionType
 from marketdata.options import live_index, series_price
@@ -116,6 +117,9 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
     risk.option_quote_precheck(user=user, instrument=instrument, side=side, contracts=contracts_value, held=held)
     price = series_price(instrument=instrument, now=now)
     unit, spread = _counter_price(price, instrument=instrument, side=side, contracts=contracts_value, now=now)
+    total = quantize(USDT, unit * contracts_value)
+    if side == OptionSide.BUY:
+        _check_affordable(user=user, instrument=instrument, unit=unit, total=total)
     with transaction.atomic(durable=True):
         return OptionQuote.objects.create(
             user=user,
@@ -125,7 +129,7 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
             side=side,
             contracts=contracts_value,
             price_usdt=unit,
-            total_usdt=quantize(USDT, unit * contracts_value),
+            total_usdt=total,
             mark_usdt=price.mark_usdt,
             index_price=price.index,
             iv=Decimal(repr(price.iv)).quantize(IV_PLACES, rounding=ROUND_HALF_EVEN),
@@ -133,6 +137,27 @@ def options_quote(*, user: User, series: str, side: str, contracts, now: datetim
             created_at=now,
             expires_at=now + timedelta(seconds=settings.OPTION_QUOTE_TTL_SECONDS),
         )
+
+
+def _check_affordable(*, user: User, instrument: Instrument, unit: Decimal, total: Decimal) -> None:
+    """A buy quote the trader's available USDT cannot pay is refused now, with the reason and
+    the most they could buy at that price, rather than at the order (checked again there)."""
+    available = balance_of(user=user, asset=USDT).available
+    if total <= available:
+        return
+    most = (available / unit // instrument.lot_size) * instrument.lot_size if unit > 0 else Decimal(0)
+    raise Conflict(
+        f"{decimal_string(total, step=Decimal('0.01'))} USDT for this quote is more than the "
+        f"{decimal_string(available, step=Decimal('0.01'))} USDT you have available.",
+        code="insufficient_funds",
+        fields={
+            "contracts": [
+                f"At most {decimal_string(most)} contracts at this price."
+                if most > 0
+                else "Deposit USDT first: you have none available for a buy."
+            ]
+        },
+    )
 
 
 def _counter_price(price, *, instrument: Instrument, side: str, contracts: Decimal, now: datetime):

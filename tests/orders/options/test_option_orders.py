@@ -305,20 +305,49 @@ def test_a_stale_index_refuses_orders(funded_api, btc_call):
     nothing_written()
 
 
-def test_insufficient_usdt_is_refused_with_nothing_written(btc_call):
+def test_a_buy_quote_the_trader_cannot_pay_is_refused_at_quote_time_with_the_reason(btc_call):
     poor = trader(usdt="10")
     client = client_for(poor)
+    response = client.post(QUOTES, {"series": btc_call.symbol, "side": "buy", "contracts": "1"}, format="json")
+    error = assert_error(response, 409, "insufficient_funds", field="contracts")
+    assert "is more than the 10.00 USDT you have available" in error["message"]
+    assert error["fields"]["contracts"] == ["Deposit USDT first: you have none available for a buy."] or re.match(
+        r"At most 0\.\d+ contracts at this price\.", error["fields"]["contracts"][0]
+    )
+    assert not OptionQuote.objects.filter(user=poor).exists()
+    # what it says is the most they can buy does get a quote
+    rich = trader(usdt="2000")
+    error = assert_error(
+        client_for(rich).post(QUOTES, {"series": btc_call.symbol, "side": "buy", "contracts": "50"}, format="json"),
+        409,
+        "insufficient_funds",
+    )
+    most = re.match(r"At most ([0-9.]+) contracts", error["fields"]["contracts"][0]).group(1)
+    assert Decimal(quote(client_for(rich), btc_call, contracts=most)["total_usdt"]) <= 2000
+    # selling needs no USDT: a sell quote is checked against the position instead
+    assert_error(
+        client.post(QUOTES, {"series": btc_call.symbol, "side": "sell", "contracts": "1"}, format="json"),
+        409,
+        "insufficient_position",
+    )
+
+
+def test_usdt_gone_between_quote_and_order_is_refused_with_nothing_written(btc_call):
+    from ledger.services import deposit_credit
+    from ledger.services.funding import withdrawal_create
+
+    buyer = trader(usdt="100000")
+    client = client_for(buyer)
     q = quote(client, btc_call, contracts="1")
-    assert Decimal(q["total_usdt"]) > 10
+    spare = usdt_available(client) - Decimal(q["total_usdt"]) + 1  # hold all but a little less than the quote
+    withdrawal_create(user=buyer, asset="USDT", amount=spare, address="0x" + "ab" * 20, idempotency_key="")
     assert_error(order(client, quote_id=q["quote_id"]), 409, "insufficient_funds")
     nothing_written()
     assert not OptionPosition.objects.exists()
-    assert usdt_available(client) == 10 and clearing_usdt() == 0
+    assert clearing_usdt() == 0
     assert not Transfer.objects.filter(code="option_open").exists()
     # the quote was not spent by the failure: with funds it fills
-    from ledger.services import deposit_credit
-
-    deposit_credit(user=poor, asset="USDT", amount=Decimal("100000"), txid="top-up")
+    deposit_credit(user=buyer, asset="USDT", amount=Decimal("100000"), txid="top-up")
     filled(order(client, quote_id=q["quote_id"]))
 
 
