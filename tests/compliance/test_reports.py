@@ -260,6 +260,18 @@ def test_the_tax_report_books_each_disposal_fifo_as_worked_out_by_hand(settings,
     assert D(first["proceeds_usdt"]) + D(second["proceeds_usdt"]) == sum(
         (t.quote_amount - t.taker_fee for t in (sell1, sell2)), D(0)
     )
+    # what the sales' lots cost and what is still open cost what came in: the deposit at its
+    # value then and the USDT the buys paid, by the ledger
+    paid = Transfer.objects.filter(
+        debit_account__kind=AccountKind.USER,
+        debit_account__user=carol,
+        asset="USDT",
+        code="spot_fill",
+        kind__in=[TransferKind.POSTED, TransferKind.POST_PENDING],
+    )
+    assert sum((t.amount for t in paid), D(0)) == D("30400")
+    still_open = selectors.lots_of(user=carol, asset="BTC", method="fifo").cost_usdt
+    assert D(first["cost_basis_usdt"]) + D(second["cost_basis_usdt"]) + still_open == D("25000") + D("30400")
     # last year: a deposit, nothing disposed of
     previous = get(carol, "tax", year=last_year).json()
     assert previous["disposals"] == [] and D(previous["gain_usdt"]) == 0
