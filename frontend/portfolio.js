@@ -4,6 +4,7 @@
 // /ws/market/ connection; a change in the trader's account (/ws/user/) refetches them.
 import "./portfolio.css";
 import { api } from "./lib/api.js";
+import { shareUserMessage } from "./lib/bell.js";
 import { $$, readJson } from "./lib/dom.js";
 import { marketFeed, ReconnectingSocket } from "./lib/socket.js";
 import { startAllocation } from "./portfolio/allocation.js";
@@ -87,6 +88,7 @@ function start(page) {
     minDelay: 1000,
     maxDelay: 30000,
     onMessage: (message) => {
+      shareUserMessage(message); // the navigation's bell hears this page's socket
       if (!ACCOUNT_EVENTS.has(message.type || message.event)) return;
       clearTimeout(timer);
       timer = setTimeout(() => {

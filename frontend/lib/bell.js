@@ -9,6 +9,14 @@ import { formatDateTime } from "./format.js";
 import { ReconnectingSocket } from "./socket.js";
 
 export const NOTIFICATION_EVENT = "meridian:notification";
+// A page whose script opens /ws/user/ itself (marked data-user-stream: the market page's
+// trading desk, the Portfolio page) hands the bell its frames with this event, so the page
+// keeps one socket to the user stream.
+const USER_MESSAGE_EVENT = "meridian:user-message";
+
+export function shareUserMessage(message) {
+  document.dispatchEvent(new CustomEvent(USER_MESSAGE_EVENT, { detail: message }));
+}
 const TOAST_MS = 8000;
 
 // Counts unread messages by id: a coalesced partial fill arrives again with the same id and
@@ -131,24 +139,33 @@ export function startBell(badge) {
     }
   }
 
+  function onMessage(message) {
+    if (!message) return;
+    if (message.type === "snapshot") {
+      // (Re)connected: what arrived while the socket was away is in the count from the API.
+      resync().then(() => link?.setAttribute("data-live", "true"));
+      return;
+    }
+    if (message.type !== "notification" || !message.notification) return;
+    const notification = message.notification;
+    const fresh = !counter.seen.has(notification.id);
+    if (counter.arrive(notification)) paintBadge(badge, counter.count);
+    if (fresh) showToast(notification);
+    showInList(notification);
+    document.dispatchEvent(new CustomEvent(NOTIFICATION_EVENT, { detail: notification }));
+  }
+
+  if (document.querySelector("[data-user-stream]")) {
+    document.addEventListener(USER_MESSAGE_EVENT, (event) => onMessage(event.detail));
+    return { counter, stream: null };
+  }
   const stream = new ReconnectingSocket("/ws/user/", {
     minDelay: 1000,
     maxDelay: 30000,
     healthyOnOpen: false,
     onMessage: (message) => {
-      if (message.type === "snapshot") {
-        stream.healthy();
-        // (Re)connected: what arrived while the socket was away is in the count from the API.
-        resync().then(() => link?.setAttribute("data-live", "true"));
-        return;
-      }
-      if (message.type !== "notification" || !message.notification) return;
-      const notification = message.notification;
-      const fresh = !counter.seen.has(notification.id);
-      if (counter.arrive(notification)) paintBadge(badge, counter.count);
-      if (fresh) showToast(notification);
-      showInList(notification);
-      document.dispatchEvent(new CustomEvent(NOTIFICATION_EVENT, { detail: notification }));
+      if (message.type === "snapshot") stream.healthy();
+      onMessage(message);
     },
     onClose: () => link?.setAttribute("data-live", "false"),
   });

@@ -3,6 +3,7 @@
 // events are partial: they say what changed, the API has the whole row). While /ws/user/ is
 // not connected the page polls.
 import { api, rows } from "../lib/api.js";
+import { shareUserMessage } from "../lib/bell.js";
 import { $, $$, countUp, escapeHtml, setVisible } from "../lib/dom.js";
 import { ReconnectingSocket } from "../lib/socket.js";
 import { createBalances } from "./balances.js";
@@ -170,6 +171,7 @@ export function startAccount(page, { cfg, market, places }) {
         setLive("live");
       }
       onUserMessage(message);
+      shareUserMessage(message); // the navigation's bell hears this page's socket
     },
     onClose: (event) => setLive(event.code === 4401 ? "signed-out" : "polling"),
   });

@@ -156,8 +156,12 @@ def test_alerts_set_on_both_pages_fire_while_the_page_is_open(page, market, scre
     expect(page.locator("[data-field=active-count]")).to_have_text("1 of 50 active")
 
     # the market page's bell: a form prefilled with the market and its last price
+    sockets = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(f"/markets/{SYMBOL}/")
     bell_live(page)
+    # the trading desk's user stream is the bell's too: one socket
+    assert sum(url.endswith("/ws/user/") for url in sockets) == 1, sockets
     expect(page.locator("#quick-alert")).to_be_hidden()
     page.get_by_role("button", name=f"Price alert on {SYMBOL}").click()
     expect(page.locator("#quick-alert")).to_be_visible()
