@@ -44,6 +44,12 @@ class ReauthForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
+    def __init__(self, *args, two_factor: bool = True, **kwargs):
+        """Without 2FA on there is no code to ask for: the field is left out."""
+        super().__init__(*args, **kwargs)
+        if not two_factor:
+            del self.fields["otp"]
+
 
 class PasswordChangeForm(ReauthForm):
     new_password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False)

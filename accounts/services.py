@@ -19,6 +19,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -156,7 +157,24 @@ def _verify_locked(device_qs, otp: str) -> tuple[TOTPDevice | None, str]:
         if not (token.isascii() and token.isdigit() and len(token) == device.digits):
             device.throttle_increment()
             return device, "invalid"
-        return device, ("ok" if device.verify_token(token) else "invalid")
+        if device.verify_token(token):
+            return device, "ok"
+        return device, ("used" if _already_used(device, int(token)) else "invalid")
+
+
+def _already_used(device: TOTPDevice, token: int) -> bool:
+    """Whether ``token`` is the device's code for a time step it already accepted a code in
+    (django-otp takes one code per 30-second step): the trader should wait for the next."""
+    if device.last_t is None or device.last_t < 0:
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    now = totp.t()
+    for step in range(now - device.tolerance, now + device.tolerance + 1):
+        if step <= device.last_t:
+            totp.time = device.t0 + step * device.step
+            if totp.token() == token:
+                return True
+    return False
 
 
 def _raise_for(outcome: str) -> None:
@@ -164,6 +182,12 @@ def _raise_for(outcome: str) -> None:
         raise RateLimited("Too many wrong codes. Wait a little and try again.")
     if outcome == "no_device":
         raise ValidationFailed("2FA is not set up.", code="otp_not_configured")
+    if outcome == "used":
+        raise InvalidOtp(
+            "This code was already used. Wait for your authenticator to show the next one (codes change every "
+            "30 seconds) and enter that.",
+            fields={"otp": ["Already used: wait for the next code."]},
+        )
     if outcome == "invalid":
         raise InvalidOtp("The code is wrong or was already used.", fields={"otp": ["Invalid or already used code."]})
 
@@ -171,7 +195,7 @@ def _raise_for(outcome: str) -> None:
 def otp_check(*, user: User, otp: str) -> TOTPDevice:
     """Accept a code from the user's active device exactly once, or raise."""
     device, outcome = _verify_locked(TOTPDevice.objects.filter(user=user, confirmed=True), otp)
-    if outcome in ("invalid", "throttled"):
+    if outcome in ("invalid", "used", "throttled"):
         audit_append(actor=user, action="auth.otp_failed", target=user, data={"reason": outcome})
         signals.otp_failed.send(sender=User, user=user, reason=outcome)
     _raise_for(outcome)

@@ -17,7 +17,7 @@ two_factor_changed = Signal()
 # kwargs: user
 password_changed = Signal()
 # Sent after a refused 2FA code has been counted (outside any business transaction).
-# kwargs: user, reason ("invalid" | "throttled")
+# kwargs: user, reason ("invalid" | "used" | "throttled")
 otp_failed = Signal()
 # Sent inside the writing transaction. kwargs: api_key (ApiKey), change ("created" | "revoked")
 api_key_changed = Signal()

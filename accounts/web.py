@@ -118,23 +118,30 @@ def logout_view(request):
     return redirect("web:login")
 
 
-@login_required
-def account(request):
+def _account_page(request, *, password_form=None, email_form=None, status: int = 200):
+    """The account page; its password and email forms ask for a code only with 2FA on."""
+    two_factor = services.two_factor_enabled(user=request.user)
     return render(
         request,
         "accounts/account.html",
         {
             "profile": selectors.user_profile(user=request.user),
-            "password_form": forms.PasswordChangeForm(),
-            "email_form": forms.EmailChangeForm(),
+            "password_form": password_form or forms.PasswordChangeForm(two_factor=two_factor),
+            "email_form": email_form or forms.EmailChangeForm(two_factor=two_factor),
         },
+        status=status,
     )
+
+
+@login_required
+def account(request):
+    return _account_page(request)
 
 
 @login_required
 @require_POST
 def password_change(request):
-    form = forms.PasswordChangeForm(request.POST)
+    form = forms.PasswordChangeForm(request.POST, two_factor=services.two_factor_enabled(user=request.user))
     if form.is_valid():
         try:
             services.password_change(
@@ -151,22 +158,13 @@ def password_change(request):
             update_session_auth_hash(request, request.user)
             messages.success(request, "Password changed. Withdrawals are paused for 24 hours.")
             return redirect("web:account")
-    return render(
-        request,
-        "accounts/account.html",
-        {
-            "profile": selectors.user_profile(user=request.user),
-            "password_form": form,
-            "email_form": forms.EmailChangeForm(),
-        },
-        status=400,
-    )
+    return _account_page(request, password_form=form, status=400)
 
 
 @login_required
 @require_POST
 def email_change(request):
-    form = forms.EmailChangeForm(request.POST)
+    form = forms.EmailChangeForm(request.POST, two_factor=services.two_factor_enabled(user=request.user))
     if form.is_valid():
         try:
             services.email_change(
@@ -180,16 +178,7 @@ def email_change(request):
         else:
             messages.success(request, "Email changed.")
             return redirect("web:account")
-    return render(
-        request,
-        "accounts/account.html",
-        {
-            "profile": selectors.user_profile(user=request.user),
-            "password_form": forms.PasswordChangeForm(),
-            "email_form": form,
-        },
-        status=400,
-    )
+    return _account_page(request, email_form=form, status=400)
 
 
 @login_required

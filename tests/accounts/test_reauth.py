@@ -221,3 +221,22 @@ def test_password_reset_for_an_unknown_email_sends_nothing(db):
     assert response.status_code == 302
     assert len(mail.outbox) == 0
     assert OutstandingToken.objects.count() == 0
+
+
+def test_the_account_page_asks_for_a_code_only_with_2fa_on(client, user, password):
+    from tests.factories import enable_totp
+
+    client.force_login(user)
+    page = client.get("/account/").content.decode()
+    assert 'name="password"' in page and 'name="new_password"' in page and 'name="new_email"' in page
+    assert 'autocomplete="one-time-code"' not in page.split('id="api-keys-panel"')[0]
+    # and the password change goes through without one
+    response = client.post("/account/password/", {"password": password, "new_password": "Quartz-Meadow-Falcon-93"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+
+    enable_totp(user)
+    user.refresh_from_db()  # the new password's session hash
+    client.force_login(user)
+    page = client.get("/account/").content.decode()
+    before_keys = page.split('id="api-keys-panel"')[0]
+    assert before_keys.count('autocomplete="one-time-code"') == 2  # the password and the email form

@@ -123,7 +123,8 @@ def test_token_needs_otp_once_two_factor_is_on(user, password):
 def test_token_with_a_wrong_otp_is_otp_invalid(user, password):
     device = enable_totp(user)
 
-    assert_error(issue(user.email, password, otp=wrong_code(device)), 401, "otp_invalid", field="otp")
+    error = assert_error(issue(user.email, password, otp=wrong_code(device)), 401, "otp_invalid", field="otp")
+    assert error["fields"]["otp"] == ["Invalid or already used code."]  # a wrong code is not "used"
     assert not OutstandingToken.objects.filter(user=user).exists()
 
     next_time_step(device)
@@ -141,8 +142,11 @@ def test_a_code_cannot_be_used_twice(user, password):
     code = totp_code(device)
 
     assert issue(user.email, password, otp=code).status_code == 200
-    assert_error(issue(user.email, password, otp=code), 401, "otp_invalid")
+    error = assert_error(issue(user.email, password, otp=code), 401, "otp_invalid")
     assert OutstandingToken.objects.filter(user=user).count() == 1
+    # the trader is told to wait for the next code, not that the code is wrong
+    assert "already used" in error["message"] and "next one" in error["message"]
+    assert error["fields"]["otp"] == ["Already used: wait for the next code."]
 
 
 def test_the_confirm_code_cannot_be_reused_to_sign_in(auth_api, user, password):
@@ -151,7 +155,9 @@ def test_the_confirm_code_cannot_be_reused_to_sign_in(auth_api, user, password):
     code = totp_code(device)
     assert auth_api.post(CONFIRM, {"otp": code}, format="json").status_code == 200
 
-    assert_error(issue(user.email, password, otp=code), 401, "otp_invalid")
+    # turning 2FA on and using the same code at once (a withdrawal, a sign-in) says to wait
+    error = assert_error(issue(user.email, password, otp=code), 401, "otp_invalid")
+    assert error["fields"]["otp"] == ["Already used: wait for the next code."]
 
 
 def test_wrong_codes_are_throttled(user, password, slow_otp_throttle):

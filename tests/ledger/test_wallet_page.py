@@ -102,7 +102,7 @@ def test_wallet_shows_held_funds_of_a_pending_withdrawal(browser, fund):
     before = _snapshot()
     again = browser.post("/wallet/withdraw/", {"asset": "USDT", "amount": "100", "address": ETH_ADDRESS, "otp": code})
     assert again.status_code == 400
-    assert "already used" in again.content.decode()
+    assert "Already used: wait for the next code." in again.content.decode()
     assert _snapshot() == before
 
 
