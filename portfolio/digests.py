@@ -10,7 +10,10 @@ For each trader and period (a closed UTC day, or a whole ISO week, Monday to Sun
 * **net deposits**: deposits minus withdrawals of the period (the snapshots' flows).
 * **PnL of the period**: change − net deposits. **Realized**: the disposals of the period
   with FIFO lots, as ``GET /portfolio/pnl?start=&end=&method=fifo`` answers; **unrealized**:
-  the rest of the period's PnL (what the positions still open gained or lost in value).
+  the open positions' value over their FIFO cost at the end less the same at the start, as
+  the statements of the two moments say (``GET /statements``, ``unrealized_pnl_usdt``).
+  Realized + unrealized is the PnL up to how the two value a deposit (the snapshots at
+  the last index candle before it, the lots at the index print or candle then).
 * **fills and volume**: the trader's fills in the period (on our book, RFQ blocks, smart
   orders' fills at outside venues) and their USDT value, as the statement of the period
   lists its trades.
@@ -37,14 +40,14 @@ from django.db.models import Count, Q, Sum
 
 from accounts.models import User
 from ledger.models import AccountKind, LedgerAccount, Transfer, TransferKind
-from marketdata.models import Candle, CandleSource, IndexPrint
+from marketdata.models import Candle, CandleSource, IndexPrint, Instrument, InstrumentKind
 from notifications.services import Message, notify_many
 from orders.models import SpotOrder, SpotTrade
 from trading.errors import ValidationFailed
-from trading.money import fmt
+from trading.money import ASSETS, fmt
 from trading.pgarrays import unnest_arrays
 
-from . import core, history, snapshots
+from . import core, history, selectors, snapshots, statements
 from .models import DailySnapshot
 
 DAILY, WEEKLY = "daily", "weekly"
@@ -113,6 +116,8 @@ class Digest:
     end_value_usdt: Decimal
     net_flows_usdt: Decimal
     realized_pnl_usdt: Decimal
+    unrealized_at_start_usdt: Decimal
+    unrealized_at_end_usdt: Decimal
     fills: int
     volume_usdt: Decimal
 
@@ -126,7 +131,8 @@ class Digest:
 
     @property
     def unrealized_pnl_usdt(self) -> Decimal:
-        return self.pnl_usdt - self.realized_pnl_usdt
+        """The change of the open positions' value over their cost."""
+        return self.unrealized_at_end_usdt - self.unrealized_at_start_usdt
 
 
 # --- the figures, for every trader at once ----------------------------------------------------------------
@@ -201,28 +207,6 @@ def _fills(period: Period) -> dict[int, tuple[int, Decimal]]:
     return {user_id: (count, volume) for user_id, (count, volume) in found.items()}
 
 
-def _disposers(period: Period, among: set[int]) -> set[int]:
-    """The traders of ``among`` who may have disposed of something in the period: anything
-    left one of their accounts, or they sold or held an option that closed."""
-    posted = (TransferKind.POSTED, TransferKind.POST_PENDING)
-    moved = set(
-        Transfer.objects.filter(
-            kind__in=posted,
-            created_at__gte=period.start,
-            created_at__lt=period.end,
-            debit_account__kind=AccountKind.USER,
-        )
-        .values_list("debit_account__user_id", flat=True)
-        .distinct()
-    )
-    from orders.options.models import OptionExercise, OptionOrder, OptionSide
-
-    window = Q(created_at__gte=period.start, created_at__lt=period.end)
-    moved |= set(OptionOrder.objects.filter(window, side=OptionSide.SELL).values_list("user_id", flat=True))
-    moved |= set(OptionExercise.objects.filter(window).values_list("user_id", flat=True))
-    return moved & among
-
-
 def _prices_at(pairs: set[tuple[str, datetime]]) -> dict[tuple[str, datetime], Decimal | None]:
     """``history.price_at`` of each (asset, moment), in one statement on PostgreSQL."""
     pairs = {(asset, at) for asset, at in pairs if asset != core.CASH}
@@ -268,11 +252,56 @@ def _prices_at(pairs: set[tuple[str, datetime]]) -> dict[tuple[str, datetime], D
         return {(asset, at): price for asset, at, price in cursor.fetchall()}
 
 
-def _realized(period: Period, user_ids: set[int]) -> dict[int, Decimal]:
-    """Realized PnL (FIFO) of the disposals in the period, per trader: each trader's history
-    up to the period's end replayed, read for a chunk of traders at a time."""
-    found: dict[int, Decimal] = {}
+class _Prices:
+    """What the statements price open positions at, at a moment: each underlying's
+    ``price_at``, each option series at its mark then; read once per asset and moment for
+    every trader."""
+
+    def __init__(self):
+        self._prices: dict[tuple[str, datetime], Decimal | None] = {}
+        self._series: dict[str, Instrument | None] = {}
+
+    def underlying(self, asset: str, at: datetime) -> Decimal | None:
+        if (asset, at) not in self._prices:
+            self._prices[(asset, at)] = selectors.price_at(asset=asset, at=at)
+        return self._prices[(asset, at)]
+
+    def of(self, asset: str, at: datetime) -> Decimal | None:
+        if asset in ASSETS:
+            return self.underlying(asset, at)
+        if asset not in self._series:
+            self._series[asset] = Instrument.objects.filter(kind=InstrumentKind.OPTION, symbol=asset).first()
+        instrument = self._series[asset]
+        if instrument is None:
+            return None
+        index = self.underlying(instrument.base, at)
+        if index is None:
+            return None
+        key = (asset, at)
+        if key not in self._prices:
+            self._prices[key] = statements._mark_at(instrument, at=at, index=index)
+        return self._prices[key]
+
+    def unrealized(self, book: core.Book, at: datetime) -> Decimal:
+        """The open positions' value at ``at`` less their open cost (a position without a
+        price then is left out, as the statement leaves it)."""
+        total = ZERO
+        for asset, held in book.holdings.items():
+            if asset == core.CASH or not held.quantity:
+                continue
+            price = self.of(asset, at)
+            if price is not None:
+                total += core.worth(held.quantity, price) - held.cost
+        return total
+
+
+def _books(period: Period, user_ids: set[int]) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
+    """Per trader, from their FIFO lots: the realized PnL of the disposals in the period, and
+    the unrealized PnL at its start and at its end. Each trader's history up to the period's
+    end is replayed, read for a chunk of traders at a time."""
+    found: dict[int, tuple[Decimal, Decimal, Decimal]] = {}
     until = period.end + history._LEGS_SPREAD  # a trade stamped across the end is whole
+    priced = _Prices()
     ids = sorted(user_ids)
     for offset in range(0, len(ids), CHUNK):
         chunk = ids[offset : offset + CHUNK]
@@ -307,11 +336,15 @@ def _realized(period: Period, user_ids: set[int]) -> dict[int, Decimal]:
                 per_user.get(user_id, []), accounts=owned[user_id], user_id=user_id, smart=smart, prices=prices
             )
             events += options.get(user_id, [])
-            book = core.replay(events, core.FIFO)
-            found[user_id] = sum(
-                (d.pnl_usdt for d in book.disposals if period.start <= d.at < period.end),
-                ZERO,
-            )
+            events.sort(key=lambda event: event.key)
+            # as the statements cut a history: what happened up to and at the moment
+            book = core.Book(core.FIFO).extend([e for e in events if e.at <= period.start])
+            at_start = priced.unrealized(book, period.start)
+            book.extend([e for e in events if period.start < e.at <= period.end])
+            at_end = priced.unrealized(book, period.end)
+            book.extend([e for e in events if e.at > period.end])
+            realized = sum((d.pnl_usdt for d in book.disposals if period.start <= d.at < period.end), ZERO)
+            found[user_id] = (realized, at_start, at_end)
     return found
 
 
@@ -328,14 +361,16 @@ def digests_of(period: Period) -> list[Digest]:
         if user_id not in quiet
         and (start.get(user_id) or end.get(user_id) or flows.get(user_id) or fills.get(user_id, (0,))[0])
     }
-    realized = _realized(period, _disposers(period, traders))
+    books = _books(period, traders)
     return [
         Digest(
             user_id=user_id,
             start_value_usdt=start.get(user_id, ZERO),
             end_value_usdt=end.get(user_id, ZERO),
             net_flows_usdt=flows.get(user_id, ZERO),
-            realized_pnl_usdt=realized.get(user_id, ZERO),
+            realized_pnl_usdt=books[user_id][0],
+            unrealized_at_start_usdt=books[user_id][1],
+            unrealized_at_end_usdt=books[user_id][2],
             fills=fills.get(user_id, (0, ZERO))[0],
             volume_usdt=fills.get(user_id, (0, ZERO))[1],
         )
@@ -368,9 +403,10 @@ def message_of(period: Period, digest: Digest) -> Message:
     ]
     if digest.net_flows_usdt:
         lines.append(f"Net deposits: {_signed(digest.net_flows_usdt)} USDT.")
+    lines.append(f"PnL: {_signed(digest.pnl_usdt)} USDT (the change less net deposits).")
     lines.append(
-        f"PnL: {_signed(digest.pnl_usdt)} USDT "
-        f"(realized {_signed(digest.realized_pnl_usdt)}, unrealized {_signed(digest.unrealized_pnl_usdt)})."
+        f"Realized: {_signed(digest.realized_pnl_usdt)} USDT; unrealized: "
+        f"{_signed(digest.unrealized_pnl_usdt)} USDT (what your open positions gained over their cost)."
     )
     fills = "1 fill" if digest.fills == 1 else f"{digest.fills} fills"
     lines.append(f"Trading: {fills}, {_usdt(digest.volume_usdt)} USDT traded.")

@@ -115,7 +115,10 @@ def test_the_daily_digest_reconciles_with_the_portfolio_api(traded_yesterday):
         change = usdt(data["end_value_usdt"]) - usdt(data["start_value_usdt"])
         assert usdt(data["change_usdt"]) == change
         assert usdt(data["pnl_usdt"]) == change - usdt(data["net_flows_usdt"])
-        assert usdt(data["realized_pnl_usdt"]) + usdt(data["unrealized_pnl_usdt"]) == usdt(data["pnl_usdt"])
+        # unrealized: the statement's at the end less the statement's at the start
+        at_end = statements.statement_of(user=user, start=start, end=end).unrealized_pnl_usdt
+        at_start = statements.statement_of(user=user, start=start - timedelta(days=1), end=start).unrealized_pnl_usdt
+        assert usdt(data["unrealized_pnl_usdt"]) == at_end - at_start
         # fills and volume: the statement's trades of the period
         statement = statements.statement_of(user=user, start=start, end=end)
         assert data["fills"] == len(statement.trades) > 0
@@ -181,7 +184,11 @@ def test_only_traders_with_holdings_or_activity_are_told(clock_week):
     assert usdt(data["start_value_usdt"]) == start_close
     assert data["fills"] == 0 and usdt(data["net_flows_usdt"]) == 0
     assert usdt(data["realized_pnl_usdt"]) == 0
-    assert usdt(data["unrealized_pnl_usdt"]) == usdt(data["pnl_usdt"])
+    # held all week: the whole PnL is the BTC's move, unrealized, as the statements say
+    start, end = run.period.start, run.period.end
+    at_end = statements.statement_of(user=keeper, start=start, end=end).unrealized_pnl_usdt
+    at_start = statements.statement_of(user=keeper, start=start - timedelta(days=1), end=start).unrealized_pnl_usdt
+    assert usdt(data["unrealized_pnl_usdt"]) == at_end - at_start == usdt(data["pnl_usdt"]) != 0
     assert note.title == f"Your weekly portfolio summary: week {run.period.label}"
 
 
