@@ -44,6 +44,7 @@ from marketdata.models import Candle, CandleSource, IndexPrint, Instrument, Inst
 from notifications.services import Message, notify_many
 from orders.models import SpotOrder, SpotTrade
 from trading.errors import ValidationFailed
+from trading.formatting import decimal_string, utc_string
 from trading.money import ASSETS, fmt
 from trading.pgarrays import unnest_arrays
 
@@ -54,6 +55,7 @@ DAILY, WEEKLY = "daily", "weekly"
 PERIODS = (DAILY, WEEKLY)
 KIND = "digest"
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 CHUNK = 1000  # traders per statement of the history reads, and per batch of messages
 
 
@@ -385,20 +387,21 @@ def _usdt(value: Decimal) -> str:
     return fmt(core.CASH, core.usdt(value))
 
 
+def _cents(value: Decimal) -> str:
+    """A figure in the message's text: to the cent (``data`` keeps USDT's scale)."""
+    return decimal_string(value, step=CENT)
+
+
 def _signed(value: Decimal) -> str:
-    return ("+" if value > 0 else "") + _usdt(value)
+    return ("+" if value > 0 else "") + _cents(value)
 
 
 def message_of(period: Period, digest: Digest) -> Message:
     what = f"{period.first:%a %d %b %Y}" if period.kind == DAILY else f"week {period.label}"
     change = digest.change_usdt
-    percent = (
-        f" ({(change / digest.start_value_usdt * 100).quantize(Decimal('0.01')):+}%)"
-        if digest.start_value_usdt > 0
-        else ""
-    )
+    percent = f" ({(change / digest.start_value_usdt * 100).quantize(CENT):+}%)" if digest.start_value_usdt > 0 else ""
     lines = [
-        f"Value: {_usdt(digest.start_value_usdt)} → {_usdt(digest.end_value_usdt)} USDT, "
+        f"Value: {_cents(digest.start_value_usdt)} → {_cents(digest.end_value_usdt)} USDT, "
         f"{_signed(change)} USDT{percent}.",
     ]
     if digest.net_flows_usdt:
@@ -406,10 +409,13 @@ def message_of(period: Period, digest: Digest) -> Message:
     lines.append(f"PnL: {_signed(digest.pnl_usdt)} USDT (the change less net deposits).")
     lines.append(
         f"Realized: {_signed(digest.realized_pnl_usdt)} USDT; unrealized: "
-        f"{_signed(digest.unrealized_pnl_usdt)} USDT (what your open positions gained over their cost)."
+        f"{_signed(digest.unrealized_pnl_usdt)} USDT (the change in your open positions' gain over their cost)."
     )
-    fills = "1 fill" if digest.fills == 1 else f"{digest.fills} fills"
-    lines.append(f"Trading: {fills}, {_usdt(digest.volume_usdt)} USDT traded.")
+    if digest.fills:
+        fills = "1 fill" if digest.fills == 1 else f"{digest.fills} fills"
+        lines.append(f"Trading: {fills}, {_cents(digest.volume_usdt)} USDT traded.")
+    else:
+        lines.append("Trading: no fills.")
     return Message(
         user_id=digest.user_id,
         kind=KIND,
@@ -419,8 +425,8 @@ def message_of(period: Period, digest: Digest) -> Message:
         data={
             "period": period.kind,
             "label": period.label,
-            "start": period.start.isoformat().replace("+00:00", "Z"),
-            "end": period.end.isoformat().replace("+00:00", "Z"),
+            "start": utc_string(period.start),
+            "end": utc_string(period.end),
             "start_value_usdt": _usdt(digest.start_value_usdt),
             "end_value_usdt": _usdt(digest.end_value_usdt),
             "change_usdt": _usdt(change),

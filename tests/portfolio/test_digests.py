@@ -125,7 +125,9 @@ def test_the_daily_digest_reconciles_with_the_portfolio_api(traded_yesterday):
         # each trade's USDT side before fees
         volume = sum(t.sent_amount if t.kind == "buy" else t.received_amount for t in statement.trades)
         assert usdt(data["volume_usdt"]) == volume
-        assert f"{data['fills']} fills" in note.body
+        # the text says the same figures to the cent
+        traded = usdt(data["volume_usdt"]).quantize(D("0.01"))
+        assert f"Trading: {data['fills']} fills, {traded} USDT traded." in note.body.splitlines()
     # bob sold on the book and closed part of his option: something was realized
     assert told(bob)[0].data["realized_pnl_usdt"] != "0.000000"
     # email is on by default for the digest
@@ -190,6 +192,7 @@ def test_only_traders_with_holdings_or_activity_are_told(clock_week):
     at_start = statements.statement_of(user=keeper, start=start - timedelta(days=1), end=start).unrealized_pnl_usdt
     assert usdt(data["unrealized_pnl_usdt"]) == at_end - at_start == usdt(data["pnl_usdt"]) != 0
     assert note.title == f"Your weekly portfolio summary: week {run.period.label}"
+    assert "Trading: no fills." in note.body and "Net deposits" not in note.body
 
 
 def test_reads_are_set_based_not_per_trader(clock_week):
