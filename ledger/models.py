@@ -161,6 +161,10 @@ class Withdrawal(models.Model):
     )
     rejection_reason = models.CharField(max_length=300, blank=True)
     network_txid = models.CharField(max_length=120, blank=True)
+    # The travel rule's data (FATF R.16 / EU 2023/1113): who receives it, whether the wallet
+    # is hosted by a VASP (which one) or self-hosted (then the trader's attestation that they
+    # own it, with its time). Required at or above the threshold; kept with the withdrawal.
+    beneficiary = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
