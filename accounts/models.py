@@ -39,6 +39,13 @@ class User(AbstractUser):
     # Security-sensitive changes start a cooling-off period for withdrawals.
     password_changed_at = models.DateTimeField(null=True, blank=True)
     otp_reset_at = models.DateTimeField(null=True, blank=True, help_text="Last time 2FA was removed or replaced.")
+    # Shown in every email the platform sends the trader, so a look-alike email without it is
+    # recognisably not from us.
+    anti_phishing_code = models.CharField(max_length=20, blank=True)
+    # Whitelist-only withdrawals: on, withdrawals go only to the trader's address book. Turned
+    # off, the book still binds until ``withdrawal_whitelist_off_at`` plus the cool-off.
+    withdrawal_whitelist_only = models.BooleanField(default=False)
+    withdrawal_whitelist_off_at = models.DateTimeField(null=True, blank=True)
     # How the pages look to this trader: times in their zone (the API stays in UTC).
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone the pages show times in.")
     theme = models.CharField(max_length=8, choices=Theme.choices, default=Theme.DARK)
@@ -128,3 +135,33 @@ class ApiKey(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class UserSessionKind(models.TextChoices):
+    BROWSER = "browser", "Browser session"
+    TOKEN = "token", "API token (JWT refresh)"
+
+
+class UserSession(models.Model):
+    """One signed-in session of a trader: a browser session (its Django session key) or an
+    API sign-in (its refresh token, rotated on every refresh: ``token_jti`` follows it), with
+    the device and address it signed in from and when it was last seen."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_sessions")
+    kind = models.CharField(max_length=8, choices=UserSessionKind.choices)
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    token_jti = models.CharField(max_length=255, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    device = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["user", "revoked_at"])]
+
+    def __str__(self):
+        return f"{self.kind} session {self.pk} of {self.user_id} ({self.device or 'unknown device'})"

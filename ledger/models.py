@@ -142,6 +142,7 @@ class WithdrawalStatus(models.TextChoices):
     PENDING = "pending", "Pending review"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Withdrawal(models.Model):
@@ -186,3 +187,25 @@ class Withdrawal(models.Model):
     @property
     def fee_hold_id(self) -> str:
         return f"withdrawal:{self.pk}:fee-hold"
+
+
+class WithdrawalAddress(models.Model):
+    """An address in the trader's withdrawal address book, usable from ``usable_at`` (a set
+    delay after it was added, so a thief who got in cannot add and use one at once)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="withdrawal_addresses")
+    asset = models.CharField(max_length=8)
+    address = models.CharField(max_length=120)
+    network = models.CharField(max_length=16)
+    label = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    usable_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["asset", "label", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "asset", "address"], name="withdrawal_address_once_per_asset")
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.asset} {self.address})"
