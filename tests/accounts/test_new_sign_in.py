@@ -76,7 +76,11 @@ def test_signing_up_then_in_from_the_same_browser_says_nothing():
     assert notices(user) == []
     logins = AuditRecord.objects.filter(action="auth.login", target_id=str(user.pk))
     assert logins.count() == 3
-    assert logins.order_by("seq").first().data == {"path": "/signup/", "user_agent": CHROME, "device": "Chrome on Windows"}
+    assert logins.order_by("seq").first().data == {
+        "path": "/signup/",
+        "user_agent": CHROME,
+        "device": "Chrome on Windows",
+    }
 
 
 def test_a_new_device_or_address_is_told_once_each():
@@ -140,3 +144,18 @@ def test_one_sign_in_told_twice_is_one_message():
         )
     assert notices(user) == [notice]
     assert Delivery.objects.filter(notification=notice).count() == 1
+
+
+def test_an_account_registered_through_the_api_is_quiet_on_its_first_token():
+    bot = APIClient(REMOTE_ADDR="198.51.100.20", HTTP_USER_AGENT="curl/8.5.0")
+    email = "hedy@example.com"
+    response = bot.post("/api/v1/auth/register", {"email": email, "password": DEFAULT_PASSWORD}, format="json")
+    assert response.status_code == 201, response.content
+    assert (
+        bot.post("/api/v1/auth/token", {"email": email, "password": DEFAULT_PASSWORD}, format="json").status_code == 200
+    )
+    user = User.objects.get(email=email)
+    assert notices(user) == []
+    # the same account from a browser elsewhere is news
+    sign_in(browser("203.0.113.7", CHROME), email)
+    assert [n.data["device"] for n in notices(user)] == ["Chrome 120 on Windows"]
