@@ -38,7 +38,7 @@ export function describeAlert(alert) {
 export function firedText(alert) {
   if (!alert.fire_count) return "Not fired yet";
   const times = alert.fire_count === 1 ? "once" : `${alert.fire_count} times`;
-  const when = alert.last_fired_at ? `, last ${formatDateTime(alert.last_fired_at, { year: true })} UTC` : "";
+  const when = alert.last_fired_at ? `, last ${formatDateTime(alert.last_fired_at)}` : "";
   const price = alert.last_fired_price ? ` at ${formatNumber(alert.last_fired_price, { minPlaces: 2 })}` : "";
   return `Fired ${times}${when}${price}`;
 }

@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DASH, formatDate, formatDateTime, formatNumber, formatRatio, formatSigned, formatTime } from "../lib/format.js";
+import {
+  DASH,
+  formatAmount,
+  formatDate,
+  formatDateTime,
+  formatMovement,
+  formatNumber,
+  formatRatio,
+  formatSigned,
+  formatTime,
+  setDisplayZone,
+  zoneLabel,
+  zoneName,
+} from "../lib/format.js";
 
 test("fixed places: grouped and rounded half-up from the digits", () => {
   assert.equal(formatNumber("65000.12", { places: 2 }), "65,000.12");
@@ -49,9 +62,49 @@ test("times are the API's UTC, whatever the machine's zone", () => {
   assert.equal(formatTime(iso), "08:03:09");
   assert.equal(formatDate(iso), "05 Jun 2026");
   assert.equal(formatDate(iso, { year: false }), "05 Jun");
-  assert.equal(formatDateTime(iso), "05 Jun 08:03:09");
-  assert.equal(formatDateTime(iso, { year: true }), "05 Jun 2026 08:03:09");
+  assert.equal(formatDateTime(iso), "05 Jun 2026 08:03:09 UTC");
   assert.equal(formatDate("2026-12-31T23:59:59Z"), "31 Dec 2026");
   assert.equal(formatTime("2026-01-01T00:00:00+02:00"), "22:00:00");
   for (const bad of [null, "", "not a date"]) assert.equal(formatDateTime(bad), "");
+});
+
+test("an amount has its asset's display places: USDT 2, BTC and ETH up to 8, at least 2", () => {
+  // the wallet showed 24609.15664700, 0 and 8
+  assert.equal(formatAmount("24609.156647", "USDT"), "24,609.16");
+  assert.equal(formatAmount("0", "USDT"), "0.00");
+  assert.equal(formatAmount("8", "BTC"), "8.00");
+  assert.equal(formatAmount("0.50000000", "ETH"), "0.50");
+  assert.equal(formatAmount("0.00012345", "BTC"), "0.00012345");
+  assert.equal(formatAmount("1234.123456789", "BTC"), "1,234.12345679");
+  assert.equal(formatAmount("24673.652647", "usdt"), "24,673.65"); // the options page showed 24,673.652647
+  assert.equal(formatAmount(null, "USDT"), DASH);
+});
+
+test("a movement carries its sign and colour; what rounds to zero has none", () => {
+  assert.deepEqual(formatMovement("600", "USDT"), { text: "+600.00", cls: "up" });
+  assert.deepEqual(formatMovement("-0.015", "ETH"), { text: "−0.015", cls: "down" });
+  assert.deepEqual(formatMovement("-5.555", "USDT"), { text: "−5.56", cls: "down" });
+  assert.deepEqual(formatMovement("0.001", "USDT"), { text: "0.00", cls: "" });
+});
+
+test("one date format everywhere, in the trader's zone with the zone named", () => {
+  const iso = "2026-12-06T08:03:05.5Z";
+  assert.equal(formatDateTime(iso), "06 Dec 2026 08:03:05 UTC");
+  assert.equal(formatDateTime(iso, { zone: "Europe/Paris" }), "06 Dec 2026 09:03:05 UTC+1");
+  assert.equal(formatDateTime("2026-06-05T08:03:09Z", { zone: "Europe/London" }), "05 Jun 2026 09:03:09 UTC+1");
+  assert.equal(formatDateTime(iso, { zone: "Asia/Kolkata" }), "06 Dec 2026 13:33:05 UTC+5:30");
+  assert.equal(formatDateTime(iso, { zone: "America/New_York" }), "06 Dec 2026 03:03:05 UTC-5");
+  assert.equal(formatDateTime("2026-12-06T02:00:00Z", { zone: "America/Los_Angeles" }), "05 Dec 2026 18:00:00 UTC-8");
+  assert.equal(formatDateTime(iso, { zone: "Not/AZone" }), "06 Dec 2026 08:03:05 UTC"); // unknown: UTC, said so
+  assert.equal(formatTime(iso, { zone: "Asia/Tokyo" }), "17:03:05");
+  assert.equal(zoneLabel(0), "UTC");
+  assert.equal(zoneLabel(-210), "UTC-3:30");
+  setDisplayZone("Asia/Tokyo"); // what <html data-timezone> sets on a page
+  try {
+    assert.equal(formatDateTime(iso), "06 Dec 2026 17:03:05 UTC+9");
+    assert.equal(zoneName(), "UTC+9");
+    assert.equal(formatDate(iso), "06 Dec 2026"); // expiry days stay UTC days
+  } finally {
+    setDisplayZone(null);
+  }
 });
