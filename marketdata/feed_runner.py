@@ -21,7 +21,7 @@ from trading.leases import Singleton, fenced
 from .candles import Bar, CandleBuilder
 from .feed import DEFAULT_UNDERLYINGS, CcxtTickerSource, MarketSimulator, collect_quotes, compute_index
 from .models import Candle, CandleSource, IndexPrint, Instrument
-from .selectors import ticker
+from .selectors import ticker, with_trade_volume
 from .services import UNDERLYINGS, instruments_sync
 from .streams import publish_tick
 
@@ -133,6 +133,7 @@ def _publish(prints: list[IndexPrint], bars: list[Bar]) -> None:
             instrument = Instrument.objects.filter(symbol=symbol).first()
             if instrument is not None:
                 tickers[symbol] = ticker(instrument=instrument)  # reads the engine's book from Redis
+        bars = with_trade_volume(bars)  # the volume traded on our book in each bar
     except Exception as exc:
         if unavailable(exc) != REDIS:
             raise

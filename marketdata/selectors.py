@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from trading.errors import NotFound, ValidationFailed
@@ -90,27 +92,63 @@ def candles_for(
     if end:
         qs = qs.filter(open_time__lte=end)
     if start and not end:
-        return list(qs.order_by("open_time")[:limit])
-    return list(reversed(qs.order_by("-open_time")[:limit]))
+        bars = list(qs.order_by("open_time")[:limit])
+    else:
+        bars = list(reversed(qs.order_by("-open_time")[:limit]))
+    return with_trade_volume(bars)
+
+
+def trade_volumes(bars) -> dict[tuple[str, str, datetime], Decimal]:
+    """The quantity traded on our book in each of these bars' buckets, keyed by (symbol,
+    interval, open time), from the ``source=trades`` candles (a bucket without trades is
+    absent). One query, whatever the mix of symbols and intervals."""
+    spans: dict[tuple[str, str], list[datetime]] = {}
+    for bar in bars:
+        spans.setdefault((bar.symbol, bar.interval), []).append(bar.open_time)
+    if not spans:
+        return {}
+    match = Q()
+    for (symbol, interval), times in spans.items():
+        match |= Q(symbol=symbol, interval=interval, open_time__gte=min(times), open_time__lte=max(times))
+    rows = Candle.objects.filter(match, source=CandleSource.TRADES)
+    return {(s, i, t): v for s, i, t, v in rows.values_list("symbol", "interval", "open_time", "volume")}
+
+
+def with_trade_volume(bars: list) -> list:
+    """Index candles (rows or ``candles.Bar``) with the volume traded on our book in each
+    bucket: the index has prices, not volume."""
+    volumes = trade_volumes(bars)
+    out = []
+    for bar in bars:
+        volume = volumes.get((bar.symbol, bar.interval, bar.open_time), Decimal(0))
+        if isinstance(bar, Candle):
+            bar.volume = volume
+            out.append(bar)
+        else:
+            out.append(dataclasses.replace(bar, volume=volume))
+    return out
 
 
 def day_stats(*, symbol: str, now: datetime | None = None) -> dict:
-    """24 h open/high/low/volume from the 1h index candles (the ones ``last`` follows; mixing
-    in the engine's trade candles would take the open from one series and the high from the
-    other)."""
+    """24 h open/high/low from the 1h index candles (the ones ``last`` follows; mixing in the
+    engine's trade candles would take the open from one series and the high from the other),
+    and the 24 h volume: the quantity traded on our book, from its 1m trade candles."""
     now = now or timezone.now()
     bars = list(
         Candle.objects.filter(
             symbol=symbol, source=CandleSource.INDEX, interval="1h", open_time__gt=now - timedelta(hours=24)
         ).order_by("open_time")
     )
+    volume = Candle.objects.filter(
+        symbol=symbol, source=CandleSource.TRADES, interval="1m", open_time__gt=now - timedelta(hours=24)
+    ).aggregate(total=Sum("volume"))["total"] or Decimal(0)
     if not bars:
-        return {"open": None, "high": None, "low": None, "volume": Decimal(0)}
+        return {"open": None, "high": None, "low": None, "volume": volume}
     return {
         "open": bars[0].open,
         "high": max(b.high for b in bars),
         "low": min(b.low for b in bars),
-        "volume": sum((b.volume for b in bars), Decimal(0)),
+        "volume": volume,
     }
 
 

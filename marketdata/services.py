@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from trading.errors import NotFound
 
-from .models import Instrument, InstrumentKind, WatchlistItem
+from .candles import INTERVALS, Bar, bucket_start
+from .models import Candle, CandleSource, Instrument, InstrumentKind, WatchlistItem
 from .series import series_for
 
 SPOT_MARKETS = {
@@ -85,3 +86,51 @@ def watchlist_remove(*, user, symbol: str) -> None:
         deleted, _ = WatchlistItem.objects.filter(user=user, symbol=symbol.upper()).delete()
     if not deleted:
         raise NotFound("This symbol is not on your watchlist.")
+
+
+def trade_candles_record(*, symbol: str, prints: list[tuple[datetime, Decimal, Decimal]]) -> None:
+    """Fold trades (time, price, quantity), in the order they printed, into the symbol's
+    ``source=trades`` candles of every interval: the volume the charts and the 24 h ticker
+    show. Called by the symbol's engine runner, its only writer, in the batch's transaction."""
+    if not prints:
+        return
+    keys = {(interval, bucket_start(ts, interval)) for ts, _, _ in prints for interval in INTERVALS}
+    bars: dict[tuple[str, datetime], Bar] = {}
+    for row in Candle.objects.filter(
+        symbol=symbol,
+        source=CandleSource.TRADES,
+        interval__in=list(INTERVALS),
+        open_time__in=sorted({start for _, start in keys}),
+    ):
+        if (row.interval, row.open_time) in keys:
+            bars[(row.interval, row.open_time)] = Bar(
+                symbol, row.interval, row.open_time, row.open, row.high, row.low, row.close, row.volume
+            )
+    for ts, price, quantity in prints:
+        for interval in INTERVALS:
+            key = (interval, bucket_start(ts, interval))
+            bar = bars.get(key)
+            bars[key] = (
+                Bar(symbol, interval, key[1], price, price, price, price, quantity)
+                if bar is None
+                else bar.add(price, quantity)
+            )
+    Candle.objects.bulk_create(
+        [
+            Candle(
+                symbol=symbol,
+                source=CandleSource.TRADES,
+                interval=b.interval,
+                open_time=b.open_time,
+                open=b.open,
+                high=b.high,
+                low=b.low,
+                close=b.close,
+                volume=b.volume,
+            )
+            for b in bars.values()
+        ],
+        update_conflicts=True,
+        unique_fields=["symbol", "source", "interval", "open_time"],
+        update_fields=["open", "high", "low", "close", "volume"],
+    )

@@ -48,6 +48,7 @@ from ledger.models import AccountKind, LedgerAccount, SystemRole, Transfer, Tran
 from ledger.services import TransferRequest, system_account, system_bucket, transfers_execute, user_account
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import spot_book_key
+from marketdata.services import trade_candles_record
 from notifications.services import notification_create, notify_many
 from risk import core as risk_core
 from risk import selectors as risk_selectors
@@ -647,6 +648,7 @@ class EngineRunner:
             _update_orders(rows)
         if trades:
             _insert_trades(trades)
+            trade_candles_record(symbol=self.symbol, prints=[(t.created_at, t.price, t.quantity) for t in trades])
         if transfers:
             transfers_execute(transfers, known_new=True)
         EngineState.objects.filter(symbol=self.symbol).update(

@@ -153,7 +153,7 @@ def test_ticker_follows_the_index(api, spot):
     assert api.get("/api/v1/markets/eth-usdt/ticker").json()["last"] == "3400.5"
 
 
-def test_ticker_24h_figures_come_from_the_hourly_candles(api, spot):
+def test_ticker_24h_prices_come_from_the_hourly_candles_and_volume_from_trades(api, spot):
     now = dj_timezone.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     for k, (o, h, low, c, v) in enumerate(
@@ -170,18 +170,32 @@ def test_ticker_24h_figures_come_from_the_hourly_candles(api, spot):
             close=Decimal(c),
             volume=Decimal(v),
         )
-    # Trade candles are another series: they do not mix into the index-based figures.
-    Candle.objects.create(
-        symbol="BTC-USDT",
-        source=CandleSource.TRADES,
-        interval="1h",
-        open_time=hour - timedelta(hours=2),
-        open=Decimal("1"),
-        high=Decimal("99999"),
-        low=Decimal("1"),
-        close=Decimal("1"),
-        volume=Decimal("7"),
-    )
+    # Trade candles are another series: their prices do not mix into the index-based figures,
+    # but they are the volume (the index has none): the 1m ones of the last 24 h.
+    for interval, ago, volume in (("1h", timedelta(hours=2), "7"), ("1m", timedelta(minutes=3), "1.5")):
+        Candle.objects.create(
+            symbol="BTC-USDT",
+            source=CandleSource.TRADES,
+            interval=interval,
+            open_time=hour - ago,
+            open=Decimal("1"),
+            high=Decimal("99999"),
+            low=Decimal("1"),
+            close=Decimal("1"),
+            volume=Decimal(volume),
+        )
+    for ago, volume in ((timedelta(hours=20), "3.5"), (timedelta(hours=25), "100")):
+        Candle.objects.create(
+            symbol="BTC-USDT",
+            source=CandleSource.TRADES,
+            interval="1m",
+            open_time=hour - ago,
+            open=Decimal("1"),
+            high=Decimal("1"),
+            low=Decimal("1"),
+            close=Decimal("1"),
+            volume=Decimal(volume),
+        )
     IndexPrint.objects.create(underlying="BTC", ts=now, price=Decimal("66000"))
     body = api.get("/api/v1/markets/BTC-USDT/ticker").json()
     assert (body["high_24h"], body["low_24h"], body["volume_24h"]) == ("66000", "59000", "5")
@@ -271,18 +285,19 @@ def test_candles_per_interval(api, spot):
     make_candles("BTC-USDT", "1h", 3)
     make_candles("BTC-USDT", "1d", 2)
     make_candles("ETH-USDT", "1m", 7)
-    # trade candles are not the index history
-    Candle.objects.create(
-        symbol="BTC-USDT",
-        source=CandleSource.TRADES,
-        interval="1m",
-        open_time=BASE - timedelta(minutes=1),
-        open=1,
-        high=1,
-        low=1,
-        close=1,
-        volume=1,
-    )
+    # trade candles are not the index history: they give its bars their volume
+    for minutes, volume in ((-1, 1), (0, Decimal("0.75"))):
+        Candle.objects.create(
+            symbol="BTC-USDT",
+            source=CandleSource.TRADES,
+            interval="1m",
+            open_time=BASE + timedelta(minutes=minutes),
+            open=1,
+            high=1,
+            low=1,
+            close=1,
+            volume=volume,
+        )
     response = api.get("/api/v1/markets/BTC-USDT/candles")  # 1m by default
     assert response.status_code == 200
     rows = response.json()
@@ -293,8 +308,9 @@ def test_candles_per_interval(api, spot):
         "high": "102",
         "low": "99",
         "close": "101.5",
-        "volume": "0.25",
+        "volume": "0.75",
     }
+    assert all(row["volume"] == "0" for row in rows[1:])
     assert [row["time"] for row in rows] == sorted(row["time"] for row in rows)
     for interval, count, step in (("5m", 4, 300), ("1h", 3, 3600), ("1d", 2, 86400)):
         rows = api.get("/api/v1/markets/BTC-USDT/candles", {"interval": interval}).json()
