@@ -12,6 +12,7 @@ from .spot import web as spot_web
 
 api_v1: list = [
     path("orders", spot_api.SpotOrdersApi.as_view(), name="spot_orders"),
+    path("orders/cancel-all", spot_api.SpotOrdersCancelAllApi.as_view(), name="spot_orders_cancel_all"),
     path("orders/<int:order_id>", spot_api.SpotOrderApi.as_view(), name="spot_order"),
     path("fills", spot_api.FillsApi.as_view(), name="spot_fills"),
     path("markets/<str:symbol>/aggregated-book", routing_api.AggregatedBookApi.as_view(), name="aggregated_book"),

@@ -216,6 +216,40 @@ class OrderInputSerializer(serializers.Serializer):
     )
 
 
+class CancelAllInputSerializer(serializers.Serializer):
+    symbol = serializers.CharField(
+        required=False, allow_blank=False, max_length=20, help_text="only this market's orders (default: every market)"
+    )
+
+
+@extend_schema_serializer(component_name="SpotCancelAll")
+class CancelAllSerializer(serializers.Serializer):
+    symbol = serializers.CharField(allow_null=True, help_text="the market asked for, or null for every market")
+    requested = serializers.IntegerField(help_text="how many open orders were asked to cancel")
+    cancelled = serializers.IntegerField(help_text="how many of them are no longer open when this answers")
+    orders = OrderSerializer(many=True, help_text="those orders as they are when this answers, oldest first")
+
+
+CANCEL_ALL_DESCRIPTION = (
+    "Cancel every open order of yours (on `symbol`, or on every market) in one request; each "
+    "hold is released. Each order goes the way of `DELETE /orders/{id}`: the engine cancels its "
+    "remainder (a part already matched stays filled). Waits briefly for the engine and answers "
+    "the orders as they are then; none open is `requested: 0`."
+)
+
+
+def cancel_all_answer(user, symbol: str | None) -> dict:
+    orders = spot_services.spot_orders_cancel_mine(user=user, symbol=symbol)
+    return CancelAllSerializer(
+        {
+            "symbol": symbol.strip().upper() if symbol else None,
+            "requested": len(orders),
+            "cancelled": sum(1 for order in orders if not order.is_live),
+            "orders": orders,
+        }
+    ).data
+
+
 class SpotOrdersApi(APIView):
     pagination_class = PageNumberPagination
 
@@ -276,6 +310,37 @@ class SpotOrdersApi(APIView):
         if replayed:
             response["Idempotent-Replayed"] = "true"
         return response
+
+    class CancelQuerySerializer(serializers.Serializer):
+        symbol = TextParam(help_text="only this market's orders (default: every market)")
+
+    @extend_schema(
+        summary="Cancel all your spot orders",
+        tags=["spot"],
+        request=None,
+        parameters=[CancelQuerySerializer],
+        operation_id="spot_orders_delete_all",
+        responses={200: CancelAllSerializer, **errors({404: "not_found: no spot market with that symbol."})},
+        description=CANCEL_ALL_DESCRIPTION + " The same as `POST /orders/cancel-all`.",
+    )
+    def delete(self, request):
+        query = validated_query(self.CancelQuerySerializer, request)
+        return Response(cancel_all_answer(request.user, query["symbol"]))
+
+
+class SpotOrdersCancelAllApi(APIView):
+    @extend_schema(
+        summary="Cancel all your spot orders",
+        tags=["spot"],
+        request=CancelAllInputSerializer,
+        operation_id="spot_orders_cancel_all",
+        responses={200: CancelAllSerializer, **errors({404: "not_found: no spot market with that symbol."})},
+        examples=[OpenApiExample("one market", request_only=True, value={"symbol": "BTC-USDT"})],
+        description=CANCEL_ALL_DESCRIPTION,
+    )
+    def post(self, request):
+        fields = validated(CancelAllInputSerializer, request)
+        return Response(cancel_all_answer(request.user, fields.get("symbol")))
 
 
 class SpotOrderApi(APIView):

@@ -514,6 +514,29 @@ def spot_order_wait(*, order_id: int, until_final: bool = False, wait: float | N
         delay = min(delay * 2, 0.05)
 
 
+def spot_orders_cancel_mine(*, user: User, symbol: str | None = None, wait: float | None = None) -> list[SpotOrder]:
+    """Cancel every open order of the trader (on ``symbol``, or on every market): each is a
+    cancel request the symbol's runner carries out, as for one order. Waits up to ``wait``
+    seconds for them to end and returns them as they are then (oldest first)."""
+    symbols = [spot_instrument(symbol).symbol] if symbol is not None else None
+    with transaction.atomic(durable=True):
+        # the trader's row, as order entry locks it: no order of theirs is entered meanwhile
+        list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
+        live = SpotOrder.objects.filter(user=user, status__in=LIVE_STATUSES)
+        if symbols is not None:
+            live = live.filter(symbol__in=symbols)
+        ids = sorted(live.values_list("pk", flat=True))
+        spot_orders_cancel_all(symbols=symbols, user_id=user.pk)
+    deadline = time.monotonic() + (settings.SPOT_ORDER_WAIT_SECONDS if wait is None else wait)
+    delay = 0.005
+    while True:
+        orders = list(SpotOrder.objects.filter(pk__in=ids).order_by("pk"))
+        if all(order.status not in LIVE_STATUSES for order in orders) or time.monotonic() >= deadline:
+            return orders
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def spot_orders_cancel_all(*, symbols=None, user_id: int | None = None) -> int:
     """Ask the runners to cancel every live order on ``symbols`` (all when None), of one user
     or everyone's (a kill switch's cancel-all). Runs in the caller's transaction; the
