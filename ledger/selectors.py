@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Case, Exists, OuterRef, Q, Sum, Value, When
+from django.db.models import Case, Exists, OuterRef, Q, Subquery, Sum, Value, When
 
 from trading.db import Read, sql_int, sql_name
 from trading.money import ASSETS
@@ -58,7 +58,8 @@ def balance_of(*, user, asset: str) -> Balance:
 
 
 def history_for(*, user):
-    """The user's transfers, newest first, annotated with direction and hold state."""
+    """The user's transfers, newest first, annotated with direction and hold state (a hold's
+    ``resolution``: the kind of the transfer that posted or voided it, None while it holds)."""
     account_ids = list(LedgerAccount.objects.filter(kind=AccountKind.USER, user=user).values_list("pk", flat=True))
     resolved = Transfer.objects.filter(pending=OuterRef("pk"))
     return (
@@ -66,6 +67,7 @@ def history_for(*, user):
         .annotate(
             direction=Case(When(credit_account_id__in=account_ids, then=Value("in")), default=Value("out")),
             is_resolved=Exists(resolved),
+            resolution=Subquery(resolved.values("kind")[:1]),
         )
         .order_by("-created_at", "-id")
     )

@@ -14,11 +14,12 @@ from accounts.selectors import kyc_tier
 from accounts.services import two_factor_enabled
 from trading import checks
 from trading.errors import DomainError
-from trading.formatting import decimal_string
+from trading.formatting import display_amount
 from trading.money import ASSETS
 
 from . import selectors, services
 from .deposit_addresses import deposit_address
+from .history import history_rows
 from .services.funding import WITHDRAWAL_FEES
 
 
@@ -41,6 +42,7 @@ def _context(request, form=None):
     return {
         "balances": selectors.balances_for(user=user),
         "history": page,
+        "history_rows": history_rows(page.object_list),
         "withdrawals": selectors.withdrawals_for(user=user)[:10],
         "addresses": [deposit_address(user=user, asset=asset) for asset in ASSETS],
         "form": form or WithdrawForm(),
@@ -83,7 +85,7 @@ def withdraw(request):
         else:
             messages.success(
                 request,
-                f"Withdrawal of {decimal_string(withdrawal.amount)} {withdrawal.asset} requested; "
+                f"Withdrawal of {display_amount(withdrawal.amount, withdrawal.asset)} {withdrawal.asset} requested; "
                 "the amount and fee are held until it is processed.",
             )
             return redirect("web:wallet")
@@ -99,5 +101,7 @@ def faucet(request):
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Demo faucet: {decimal_string(transfer.amount)} {transfer.asset} credited.")
+        messages.success(
+            request, f"Demo faucet: {display_amount(transfer.amount, transfer.asset)} {transfer.asset} credited."
+        )
     return redirect("web:wallet")

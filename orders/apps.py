@@ -8,12 +8,13 @@ class OrdersConfig(AppConfig):
 
     def ready(self):
         from marketdata.services import SPOT_MARKETS
-        from trading import workers
+        from trading import checks, workers
 
-        from . import limits, tasks  # noqa: F401  (tasks: the periodic ones)
+        from . import limits, links, tasks  # noqa: F401  (tasks: the periodic ones)
         from .spot import health  # noqa: F401  (the engine's readiness check)
         from .spot.services.entry import engine_channel
 
+        checks.provide("transfer_links", links.transfer_links)  # the wallet history's links to orders
         limits.connect()  # the usage of the risk limits on orders and positions; cancel-all
 
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).

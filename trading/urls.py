@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
-from accounts import api_keys_api
+from accounts import api_keys_api, preferences_api, preferences_web
 from accounts import web as accounts_web
 from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
@@ -39,6 +39,7 @@ api_v1 = [
     path("auth/password", accounts_api.PasswordChangeApi.as_view(), name="password_change"),
     path("auth/email", accounts_api.EmailChangeApi.as_view(), name="email_change"),
     path("me", accounts_api.MeApi.as_view(), name="me"),
+    path("me/settings", preferences_api.UserSettingsApi.as_view(), name="me_settings"),
     path("kyc", accounts_api.KycApi.as_view(), name="kyc"),
     path("api-keys", api_keys_api.ApiKeysApi.as_view(), name="api_keys"),
     path("api-keys/<int:key_id>/revoke", api_keys_api.ApiKeyRevokeApi.as_view(), name="api_key_revoke"),
@@ -87,6 +88,7 @@ web = [
     path("login/otp/", accounts_web.login_otp, name="login_otp"),
     path("logout/", accounts_web.logout_view, name="logout"),
     path("account/", accounts_web.account, name="account"),
+    path("account/settings/", preferences_web.settings_page, name="account_settings"),
     path("account/password/", accounts_web.password_change, name="password_change"),
     path("account/email/", accounts_web.email_change, name="email_change"),
     path("account/2fa/", accounts_web.two_factor_setup, name="two_factor_setup"),

@@ -29,7 +29,8 @@ def browser(user):
 def _cell(html, asset, field):
     match = re.search(rf'<tr data-asset="{asset}">.*?data-field="{field}">([^<]*)</td>', html, re.S)
     assert match, f"no {field} cell for {asset}"
-    return match.group(1).strip()
+    # shown with thousands separators and a typographic minus ("1,234.50", "−1.00")
+    return match.group(1).strip().replace(",", "").replace("\u2212", "-")
 
 
 def _snapshot():

@@ -1,0 +1,23 @@
+"""Pages render times in the signed-in trader's zone (UTC for everyone else)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from .preferences import zone_for
+
+
+class DisplayTimeZoneMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if request.path.startswith("/api/") or user is None or not user.is_authenticated:
+            return self.get_response(request)  # the API answers in UTC, and so do signed-out pages
+        zone = user.time_zone
+        timezone.activate(zone_for(zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
