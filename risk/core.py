@@ -186,6 +186,15 @@ def number(value: Decimal) -> str:
     return text
 
 
+def price(value: Decimal, tick: Decimal | None) -> str:
+    """A price in a message as the market shows it: its tick's places, thousands separated
+    (``65,078.14``), as ``trading.formatting.display_price`` writes it on the pages."""
+    if not tick:
+        return number(value)
+    places = max(0, -tick.normalize().as_tuple().exponent)
+    return f"{value.quantize(Decimal(1).scaleb(-places)):,f}"
+
+
 # --- trading states ----------------------------------------------------------------------------
 
 
@@ -279,10 +288,10 @@ def band_refusal(order: SpotOrder, limits: Limits, index: Decimal | None) -> Ref
         where = "above" if value > high else "below"
         return _refuse(
             limit,
-            f"A {order.side} {name} of {number(value)} is more than {number(share)}% {where} "
-            f"the index {number(index)}.",
+            f"A {order.side} {name} of {price(value, order.tick)} is more than {number(share)}% {where} "
+            f"the index {price(index, order.tick)}.",
             field=name,
-            hint=f"Between {number(low)} and {number(high)}.",
+            hint=f"Between {price(low, order.tick)} and {price(high, order.tick)}.",
         )
     return None
 

@@ -178,3 +178,11 @@ def test_every_limit_has_a_code_and_a_scope():
         assert spec.scope in {"symbol", "asset", "underlying", "user"}
         assert spec.status in {400, 403, 409, 422, 429}
         assert spec.code and spec.summary
+
+
+def test_a_band_refusal_writes_prices_at_the_ticks_places():
+    # the index and prices come from columns of 8 decimals; the message showed them raw
+    # ("price 1.00000000 ... the index 65078.14000000", "Between 58570.32000000 and ...")
+    refusal = core.band_refusal(spot(price="1.00000000"), BANDS, D("65078.14000000"))
+    assert refusal.message == "A buy price of 1.00 is more than 10% below the index 65,078.14."
+    assert refusal.fields()["price"] == ["Between 58,570.33 and 66,379.70."]
