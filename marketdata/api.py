@@ -278,6 +278,7 @@ class OptionChainLegSerializer(serializers.Serializer):
     gamma = DecimalString()
     vega = DecimalString(help_text="USDT per vol point")
     theta = DecimalString(help_text="USDT per day")
+    open_interest = DecimalString(help_text="contracts held in open positions of this series, over all traders")
 
 
 @extend_schema_serializer(component_name="OptionChainRow")
@@ -330,7 +331,7 @@ class OptionChainApi(APIView):
             ),
         },
         description="Per strike: call and put mark in USDT and in the underlying, the counter's bid/ask in USDT, "
-        "IV, delta, gamma, vega (USDT per vol point) and theta (USDT per day). "
+        "IV, delta, gamma, vega (USDT per vol point), theta (USDT per day) and open interest (contracts). "
         "503 index_stale when the index is stale.",
     )
     def get(self, request):

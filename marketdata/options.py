@@ -1,16 +1,20 @@
-"""The option chain: marks from the smile, the counter's bid/ask, IV and greeks per strike.
+"""The option chain: marks from the smile, the counter's bid/ask, IV, greeks and open interest
+per strike.
 
 Premiums are priced in USDT on the index (Black-76 with the index as the forward; no rates),
 and also shown in the underlying, Deribit-style (``mark_underlying = mark_usdt / index``).
-The counter quotes mark ± a spread that is wider for short expiries.
+The counter quotes mark ± a half-spread that scales with the contract's vega (wider in the
+last days), and never bids below intrinsic value less a small fee (``pricing.spread``).
+Open interest comes from the options counter (a higher app) through ``open_interest_register``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 import numpy as np
 from django.conf import settings
@@ -22,9 +26,11 @@ from trading.formatting import decimal_string, utc_string
 from .models import Instrument, InstrumentKind
 from .pricing import black76_chain, default_smile, year_fraction
 from .pricing.smile import DEFAULT_ATM_VOL
+from .pricing.spread import SpreadParams, bid_floor, half_spread
 from .selectors import index_is_fresh, index_latest
 
 USDT = Decimal("0.01")
+CONTRACTS = Decimal("0.01")
 UNDERLYING_QUANTUM = Decimal("0.00000001")
 
 
@@ -33,15 +39,33 @@ class IndexStale(DomainError):
     code = "index_stale"
 
 
-def counter_spread(*, underlying: str, years: float) -> float:
-    """The counter's half-spread as a fraction of the mark: wider near expiry, when gamma
-    makes hedging dearer. Configurable per underlying (OPTION_SPREAD)."""
-    base = settings.OPTION_SPREAD.get(underlying, 0.03)
-    if years < 1 / 365:
-        return base * 2
-    if years < 7 / 365:
-        return base * 1.5
-    return base
+def spread_params(underlying: str) -> SpreadParams:
+    """The counter's spread settings for ``underlying`` (OPTION_SPREAD_*, OPTION_BID_INTRINSIC_FEE_BPS)."""
+    return SpreadParams(
+        vol_points=settings.OPTION_SPREAD_VOL_POINTS.get(underlying, 1.0),
+        short_boost=settings.OPTION_SPREAD_SHORT_BOOST,
+        short_days=settings.OPTION_SPREAD_SHORT_DAYS,
+        delta_cost=settings.OPTION_SPREAD_DELTA_BPS / 10_000,
+        cap=settings.OPTION_SPREAD_CAP,
+        min_half=settings.OPTION_SPREAD_MIN_USDT,
+        intrinsic_fee=settings.OPTION_BID_INTRINSIC_FEE_BPS / 10_000,
+    )
+
+
+# --- open interest (read from the options counter, registered at start-up) ----------------------
+
+_open_interest_reader: list[Callable[..., dict[str, Decimal]]] = []
+
+
+def open_interest_register(read: Callable[..., dict[str, Decimal]]) -> None:
+    """The options counter registers ``read(underlying=, expiry=) -> {series: contracts}`` at
+    start-up: the open positions' contracts per series (``expiry`` None for every expiry)."""
+    _open_interest_reader[:] = [read]
+
+
+def open_interest(*, underlying: str, expiry: datetime | None = None) -> dict[str, Decimal]:
+    """Contracts held in open positions per series (empty when no reader is registered)."""
+    return _open_interest_reader[0](underlying=underlying, expiry=expiry) if _open_interest_reader else {}
 
 
 def live_index(underlying: str) -> Decimal:
@@ -80,15 +104,18 @@ def chain(*, underlying: str, expiry: datetime | None = None, now: datetime | No
         by_expiry[exp].setdefault(strike, {})[option_type] = symbol
     if expiry is not None and not by_expiry:
         raise NotFound(f"No live {underlying} series expire at {expiry:%Y-%m-%d %H:%M} UTC.", code="unknown_expiry")
+    held = open_interest(underlying=underlying, expiry=expiry)
     return {
         "underlying": underlying,
         "index_price": decimal_string(index),
         "time": utc_string(now),
-        "expiries": [_expiry_block(underlying, index, exp, by_expiry[exp], now) for exp in sorted(by_expiry)],
+        "expiries": [_expiry_block(underlying, index, exp, by_expiry[exp], now, held) for exp in sorted(by_expiry)],
     }
 
 
-def _expiry_block(underlying: str, index: Decimal, expiry: datetime, strikes: dict, now: datetime) -> dict:
+def _expiry_block(
+    underlying: str, index: Decimal, expiry: datetime, strikes: dict, now: datetime, held: dict[str, Decimal]
+) -> dict:
     years = max(year_fraction(now, expiry), 1e-9)
     ordered = sorted(strikes)
     forward = float(index)
@@ -96,7 +123,7 @@ def _expiry_block(underlying: str, index: Decimal, expiry: datetime, strikes: di
     smile = default_smile(DEFAULT_ATM_VOL[underlying], years)
     vols = smile.vols(strike_array, forward)
     valuation = black76_chain(forward, strike_array, years, vols)
-    spread = counter_spread(underlying=underlying, years=years)
+    params = spread_params(underlying)
     rows = []
     for i, strike in enumerate(ordered):
         row = {"strike": decimal_string(strike)}
@@ -104,20 +131,40 @@ def _expiry_block(underlying: str, index: Decimal, expiry: datetime, strikes: di
             symbol = strikes[strike].get(side)
             if symbol is None:
                 continue
-            row[key] = _leg(symbol, index, float(values.price[i]), float(vols[i]), values, i, spread)
+            quoted = _counter_prices(
+                side, forward, float(strike), float(values.price[i]), values, i, years=years, params=params
+            )
+            leg = _leg(symbol, index, quoted, float(vols[i]), values, i)
+            leg["open_interest"] = decimal_string(held.get(symbol, Decimal(0)), step=CONTRACTS)
+            row[key] = leg
         rows.append(row)
     return {"expiry": utc_string(expiry), "years": round(years, 6), "atm_vol": _fixed(smile.atm_vol, 4), "rows": rows}
 
 
-def _counter_prices(price: float, spread: float) -> tuple[Decimal, Decimal, Decimal]:
-    """Mark, bid and ask in USDT (cents) from a model price and the counter's half-spread."""
+def _counter_prices(
+    side: str, forward: float, strike: float, price: float, values, i: int, *, years: float, params: SpreadParams
+) -> tuple[Decimal, Decimal, Decimal]:
+    """Mark, bid and ask in USDT (cents) from the model price and greeks: the mark to the
+    nearest cent, the ask a whole half-spread (in cents) above it, the bid as far below but
+    never below intrinsic value less the fee (rounded up to the cent) nor above the mark."""
+    raw = half_spread(
+        price=price,
+        vega=float(values.vega[i]),
+        delta=float(values.delta[i]),
+        forward=forward,
+        days=years * 365.0,
+        params=params,
+    )
     mark = Decimal(repr(price)).quantize(USDT, rounding=ROUND_HALF_EVEN)
-    half = max(Decimal(repr(price * spread)), USDT).quantize(USDT)
-    return mark, max(mark - half, Decimal(0)).quantize(USDT), (mark + half).quantize(USDT)
+    half = max(Decimal(repr(float(raw))).quantize(USDT, rounding=ROUND_HALF_EVEN), USDT)
+    least = float(bid_floor(1.0 if side == "C" else -1.0, forward, strike, params=params))
+    floor = Decimal(repr(least)).quantize(USDT, rounding=ROUND_CEILING)
+    bid = min(max(mark - half, floor, Decimal(0)), mark)
+    return mark, bid.quantize(USDT), (mark + half).quantize(USDT)
 
 
-def _leg(symbol: str, index: Decimal, price: float, vol: float, values, i: int, spread: float) -> dict:
-    mark, bid, ask = _counter_prices(price, spread)
+def _leg(symbol: str, index: Decimal, quoted: tuple[Decimal, Decimal, Decimal], vol: float, values, i: int) -> dict:
+    mark, bid, ask = quoted
     return {
         "series": symbol,
         "mark_usdt": decimal_string(mark, step=USDT),
@@ -143,7 +190,7 @@ class SeriesPrice:
     time: datetime
     years: float
     iv: float
-    spread: float
+    spread: float  # the ask's half-spread as a fraction of the mark (0 for a zero mark)
     mark_usdt: Decimal
     bid_usdt: Decimal
     ask_usdt: Decimal
@@ -164,8 +211,17 @@ def series_price(*, instrument: Instrument, now: datetime | None = None, index: 
     vols = default_smile(DEFAULT_ATM_VOL[underlying], years).vols(strikes, float(index))
     valuation = black76_chain(float(index), strikes, years, vols)
     values = valuation.call if instrument.option_type == "C" else valuation.put
-    spread = counter_spread(underlying=underlying, years=years)
-    mark, bid, ask = _counter_prices(float(values.price[0]), spread)
+    mark, bid, ask = _counter_prices(
+        instrument.option_type,
+        float(index),
+        float(instrument.strike),
+        float(values.price[0]),
+        values,
+        0,
+        years=years,
+        params=spread_params(underlying),
+    )
+    spread = float((ask - mark) / mark) if mark > 0 else 0.0
     return SeriesPrice(
         series=instrument.symbol,
         underlying=underlying,

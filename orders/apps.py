@@ -17,6 +17,12 @@ class OrdersConfig(AppConfig):
         checks.provide("transfer_links", links.transfer_links)  # the wallet history's links to orders
         limits.connect()  # the usage of the risk limits on orders and positions; cancel-all
 
+        from marketdata.options import open_interest_register
+
+        from .options.selectors import open_interest
+
+        open_interest_register(open_interest)  # the option chain's open interest per series
+
         # Embedded mode: one runner thread per spot symbol (stack mode: `run_engine --symbol S`).
         for symbol in SPOT_MARKETS:
 

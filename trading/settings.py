@@ -424,11 +424,20 @@ FEED_CCXT_EXCHANGES = env.list("FEED_CCXT_EXCHANGES", default=[])
 FEED_INTERVAL_SECONDS = env.float("FEED_INTERVAL_SECONDS", default=1.0)
 # An index print older than this is stale: option prices and index-dependent trading refuse.
 INDEX_MAX_AGE_SECONDS = env.float("INDEX_MAX_AGE_SECONDS", default=15.0)
-# The options counter's half-spread as a fraction of the mark, per underlying.
-OPTION_SPREAD = {
-    "BTC": env.float("OPTION_SPREAD_BTC", default=0.03),
-    "ETH": env.float("OPTION_SPREAD_ETH", default=0.035),
+# The options counter's spread (marketdata/pricing/spread.py, docs/options.md): a half-spread of
+# OPTION_SPREAD_VOL_POINTS volatility points on the contract's vega (up to 1 + SHORT_BOOST times
+# that in the last SHORT_DAYS), plus DELTA_BPS of the hedged notional; at most CAP of the price,
+# at least MIN_USDT. The bid is never below intrinsic value less INTRINSIC_FEE_BPS of the index.
+OPTION_SPREAD_VOL_POINTS = {
+    "BTC": env.float("OPTION_SPREAD_VOL_POINTS_BTC", default=0.75),
+    "ETH": env.float("OPTION_SPREAD_VOL_POINTS_ETH", default=1.0),
 }
+OPTION_SPREAD_SHORT_BOOST = env.float("OPTION_SPREAD_SHORT_BOOST", default=0.5)
+OPTION_SPREAD_SHORT_DAYS = env.float("OPTION_SPREAD_SHORT_DAYS", default=7.0)
+OPTION_SPREAD_DELTA_BPS = env.float("OPTION_SPREAD_DELTA_BPS", default=1.0)
+OPTION_SPREAD_CAP = env.float("OPTION_SPREAD_CAP", default=0.15)
+OPTION_SPREAD_MIN_USDT = env.float("OPTION_SPREAD_MIN_USDT", default=0.01)
+OPTION_BID_INTRINSIC_FEE_BPS = env.float("OPTION_BID_INTRINSIC_FEE_BPS", default=5.0)
 CSRF_FAILURE_VIEW = "trading.errors.csrf_failure"
 
 # --- Options counter (orders) ----------------------------------------------------------------

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from marketdata.options import IndexStale, live_index, series_price
@@ -79,3 +80,14 @@ def option_positions_for(*, user, status: str = "open", now: datetime | None = N
 
 def option_position_get(*, user, instrument_id: int) -> OptionPosition | None:
     return OptionPosition.objects.select_related("instrument").filter(user=user, instrument_id=instrument_id).first()
+
+
+def open_interest(*, underlying: str, expiry: datetime | None = None) -> dict[str, Decimal]:
+    """Contracts held in open positions per series of ``underlying`` (one grouped query),
+    for one expiry or all; series nobody holds are absent. The chain reads it through
+    ``marketdata.options.open_interest_register``."""
+    rows = OptionPosition.objects.filter(status=PositionStatus.OPEN, underlying=underlying)
+    if expiry is not None:
+        rows = rows.filter(instrument__expiry=expiry)
+    grouped = rows.values("series").annotate(held=Sum("contracts")).order_by()
+    return {row["series"]: row["held"] for row in grouped}

@@ -13,9 +13,10 @@ import pytest
 from django.utils import timezone as dj_timezone
 
 from marketdata.models import IndexPrint, Instrument, InstrumentKind
-from marketdata.options import counter_spread
+from marketdata.options import spread_params
 from marketdata.pricing import black76_price, black76_valuation, default_smile, year_fraction
 from marketdata.pricing.smile import DEFAULT_ATM_VOL
+from marketdata.pricing.spread import half_spread
 from marketdata.services import instruments_sync
 from tests.accounts.helpers import assert_error
 
@@ -25,7 +26,19 @@ UTC = UTC
 INDEX = {"BTC": Decimal("65000.12"), "ETH": Decimal("3400.55")}
 URL = "/api/v1/options/chain"
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
-LEG_FIELDS = {"series", "mark_usdt", "mark_underlying", "bid_usdt", "ask_usdt", "iv", "delta", "gamma", "vega", "theta"}
+LEG_FIELDS = {
+    "series",
+    "mark_usdt",
+    "mark_underlying",
+    "bid_usdt",
+    "ask_usdt",
+    "iv",
+    "delta",
+    "gamma",
+    "vega",
+    "theta",
+    "open_interest",
+}
 NUMERIC_LEG_FIELDS = LEG_FIELDS - {"series"}
 CENT = Decimal("0.01")
 
@@ -65,17 +78,10 @@ def atm_row(block: dict, index: Decimal) -> dict:
     return min(block["rows"], key=lambda row: abs(Decimal(row["strike"]) - index))
 
 
-def spread_legs(block: dict, index: Decimal, kind: str) -> list[dict]:
-    """The at-the-money leg (unless minutes from expiry have made it worth cents) and the
-    dearest leg: where the spread is a fraction of the mark, not the one-cent minimum."""
-    atm = atm_row(block, index)[kind]
-    dearest = max((row[kind] for row in block["rows"]), key=lambda leg: Decimal(leg["mark_usdt"]))
-    return [leg for leg in (atm, dearest) if Decimal(leg["mark_usdt"]) >= 1]
-
-
 def relative_spread(leg: dict) -> Decimal:
+    """The ask's half-spread as a share of the mark."""
     mark = Decimal(leg["mark_usdt"])
-    return (Decimal(leg["ask_usdt"]) - Decimal(leg["bid_usdt"])) / 2 / mark
+    return (Decimal(leg["ask_usdt"]) - mark) / mark
 
 
 # --- the shape and the numbers ------------------------------------------------------------------
@@ -162,13 +168,17 @@ def test_put_call_parity_holds_per_strike(api, listed):
         assert rows > 50
 
 
-def test_bid_mark_ask_and_a_wider_spread_near_expiry(api, listed):
+def test_bid_mark_ask_and_a_wider_spread_near_expiry(api, listed, settings):
     for underlying in ("BTC", "ETH"):
         body = chain(api, underlying=underlying)
         index = dec(body["index_price"])
         now = parse_time(body["time"])
+        params = spread_params(underlying)
+        fee = index * Decimal(repr(settings.OPTION_BID_INTRINSIC_FEE_BPS)) / 10_000
         for block in body["expiries"]:
+            days = year_fraction(now, parse_time(block["expiry"])) * 365
             for row in block["rows"]:
+                strike = dec(row["strike"])
                 for kind in ("call", "put"):
                     leg = row[kind]
                     bid, mark, ask = dec(leg["bid_usdt"]), dec(leg["mark_usdt"]), dec(leg["ask_usdt"])
@@ -176,6 +186,19 @@ def test_bid_mark_ask_and_a_wider_spread_near_expiry(api, listed):
                     assert ask > bid, leg  # the counter always earns at least a tick
                     for price in (bid, mark, ask):
                         assert price == price.quantize(CENT), leg
+                    # never a bid below intrinsic value less the fee
+                    intrinsic = max(index - strike if kind == "call" else strike - index, Decimal(0))
+                    assert bid >= intrinsic - fee, (leg, intrinsic)
+                    # the ask's half-spread is the vega model's, from the chain's own greeks
+                    half = half_spread(
+                        price=float(mark),
+                        vega=float(leg["vega"]),
+                        delta=float(leg["delta"]),
+                        forward=float(index),
+                        days=days,
+                        params=params,
+                    )
+                    assert abs(float(ask - mark) - max(float(half), 0.01)) <= 0.0101, (leg, float(half))
         blocks = body["expiries"]
         shortest, longest = blocks[0], blocks[-1]
         longest_expiry = parse_time(longest["expiry"])
@@ -184,20 +207,15 @@ def test_bid_mark_ask_and_a_wider_spread_near_expiry(api, listed):
         assert (longest_expiry + timedelta(days=7)).month != longest_expiry.month
         assert year_fraction(now, parse_time(shortest["expiry"])) <= 1 / 365 + 1e-9  # a daily
         for kind in ("call", "put"):
-            short_legs, long_legs = spread_legs(shortest, index, kind), spread_legs(longest, index, kind)
-            assert short_legs and long_legs
-            for short_leg in short_legs:
-                for long_leg in long_legs:
-                    assert relative_spread(short_leg) > relative_spread(long_leg), (short_leg, long_leg)
-            # and they are the configured spreads (to the rounding of a cent on the mark)
-            for block, legs in ((shortest, short_legs), (longest, long_legs)):
-                expected = counter_spread(underlying=underlying, years=year_fraction(now, parse_time(block["expiry"])))
-                for leg in legs:
-                    mark = dec(leg["mark_usdt"])
-                    assert abs(float(relative_spread(leg)) - expected) <= float(CENT / mark) + 1e-9, (leg, expected)
-        assert counter_spread(underlying=underlying, years=0.5 / 365) > counter_spread(
-            underlying=underlying, years=0.25
-        )
+            # at the money (where the premium is time value) the nearest expiry's spread is the
+            # wider share (unless minutes from expiry have made it worth cents: then the next)
+            short_leg = next(
+                atm_row(block, index)[kind]
+                for block in blocks
+                if Decimal(atm_row(block, index)[kind]["mark_usdt"]) >= 1
+            )
+            long_leg = atm_row(longest, index)[kind]
+            assert relative_spread(short_leg) > relative_spread(long_leg), (short_leg, long_leg)
 
 
 def test_greeks_have_the_right_signs(api, listed):

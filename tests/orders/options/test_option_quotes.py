@@ -11,9 +11,10 @@ import pytest
 from django.utils import timezone
 
 from marketdata.models import Instrument
-from marketdata.options import chain, counter_spread
-from marketdata.pricing import black76_price, default_smile, year_fraction
+from marketdata.options import chain, spread_params
+from marketdata.pricing import black76_price, black76_valuation, default_smile, year_fraction
 from marketdata.pricing.smile import DEFAULT_ATM_VOL
+from marketdata.pricing.spread import half_spread
 from orders.models import OptionQuote
 from orders.options.services import options_quote
 from tests.accounts.helpers import assert_error
@@ -101,15 +102,27 @@ def test_buy_pays_mark_plus_spread_and_sell_receives_mark_minus_spread(listed, u
     kind = "call" if option_type == "C" else "put"
     exact = black76_price(kind, float(INDEX[underlying]), float(series.strike), years, vol)
     assert abs(float(buy.mark_usdt) - exact) <= 0.005 + 1e-9
-    half = max(Decimal(repr(exact * counter_spread(underlying=underlying, years=years))), Decimal("0.01"))
-    assert abs((buy.price_usdt - buy.mark_usdt) - half) <= Decimal("0.01")
+    # the half-spread is the vega model's (pricing.spread) at this series' greeks
+    valued = black76_valuation(kind, float(INDEX[underlying]), float(series.strike), years, vol)
+    half = half_spread(
+        price=exact,
+        vega=valued.vega,
+        delta=valued.delta,
+        forward=float(INDEX[underlying]),
+        days=years * 365,
+        params=spread_params(underlying),
+    )
+    assert abs((buy.price_usdt - buy.mark_usdt) - max(Decimal(repr(float(half))), Decimal("0.01"))) <= Decimal("0.01")
     assert buy.price_usdt > buy.mark_usdt > sell.price_usdt
-    assert buy.index_price == INDEX[underlying] and Decimal(buy.spread) == Decimal(
-        repr(counter_spread(underlying=underlying, years=years))
+    # the stored spread is the ask's half-spread as a share of the mark
+    assert buy.index_price == INDEX[underlying] and Decimal(buy.spread) == (
+        (buy.price_usdt - buy.mark_usdt) / buy.mark_usdt
     ).quantize(Decimal("0.00000001"))
 
 
 def test_a_near_expiry_series_carries_a_wider_spread(listed):
+    """At the money the half-spread is about the same share of the premium at any expiry
+    (vega and premium both grow with the square root of time), and wider in the last week."""
     user = trader()
     now = timezone.now()
     near = pick_series("BTC", "C", min_days=0.05)
@@ -118,7 +131,9 @@ def test_a_near_expiry_series_carries_a_wider_spread(listed):
     far_quote = options_quote(user=user, series=far.symbol, side="buy", contracts="1", now=now)
     assert near.expiry - now < timedelta(days=7)
     assert near_quote.spread > far_quote.spread
-    assert far_quote.spread == Decimal("0.03")
+    # a few percent of the mark, not the 3 % (6 % in the last day) of a flat spread
+    assert Decimal("0.005") < far_quote.spread < Decimal("0.025"), far_quote.spread
+    assert near_quote.spread < Decimal("0.04"), near_quote.spread
 
 
 # --- refusals -----------------------------------------------------------------------------------
