@@ -1,15 +1,27 @@
 // The option chain on /options/: calls and puts per strike for the chosen underlying and
 // expiry (refreshed every 5 s from the chain API), the index live from the index: channel.
 import { api } from "../lib/api.js";
-import { formatDate, formatNumber, formatRatio } from "../lib/format.js";
+import { formatAmount, formatDate, formatNumber, formatRatio } from "../lib/format.js";
 import { $, $$, countUp, escapeHtml, setText } from "../lib/dom.js";
 
 const REFRESH_MS = 5000;
 const LEGS = ["bid_usdt", "mark_usdt", "ask_usdt", "iv", "delta"];
+// How each column is written (lib/format.js): prices in USDT, IV as a percentage as in the
+// header's ATM vol and the quote.
+const SHOW = {
+  bid_usdt: (v) => formatAmount(v, "USDT"),
+  mark_usdt: (v) => formatAmount(v, "USDT"),
+  ask_usdt: (v) => formatAmount(v, "USDT"),
+  iv: (v) => formatRatio(v, 1),
+  delta: (v) => formatNumber(v, { places: 2 }),
+};
 
-// Calls on the left of the strike, puts on the right; the API's strings as they are.
+// Calls on the left of the strike, puts on the right.
 function legCells(leg) {
-  return LEGS.map((field) => `<td class="num mono${field === "mark_usdt" ? " mark" : ""}">${leg && leg[field] != null ? escapeHtml(leg[field]) : "—"}</td>`).join("");
+  return LEGS.map((field) => {
+    const value = leg && leg[field] != null ? escapeHtml(SHOW[field](leg[field])) : "—";
+    return `<td class="num mono${field === "mark_usdt" ? " mark" : ""}" data-field="${field}">${value}</td>`;
+  }).join("");
 }
 
 // Returns {underlying(), expiry(), block(), onBlock(listener)}: listener({underlying, expiry,

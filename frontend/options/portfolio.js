@@ -2,7 +2,7 @@
 // option orders with the back office's settlement state, and the USDT available to the
 // ticket, refreshed every 3 s and after each trade.
 import { api, rows } from "../lib/api.js";
-import { formatDate, formatDateTime, formatNumber, formatSigned } from "../lib/format.js";
+import { formatAmount, formatDate, formatDateTime, formatMovement, formatNumber } from "../lib/format.js";
 import { $, countUp, escapeHtml, timeHtml } from "../lib/dom.js";
 
 const REFRESH_MS = 3000;
@@ -12,7 +12,8 @@ const SETTLEMENT = {
   settled: ["badge-success", "Settled"],
   manual_review: ["badge-danger", "Manual review"],
 };
-const usdt = (value) => formatNumber(value, { minPlaces: 2 });
+const usdt = (value) => formatAmount(value, "USDT");
+const contracts = (value) => formatNumber(value, { minPlaces: 2 });
 
 // onClose(series, contracts) when a position's Close button is pressed.
 export function startPortfolio(root, { onClose = () => {} }) {
@@ -27,11 +28,11 @@ export function startPortfolio(root, { onClose = () => {} }) {
     }
     positionsBody.innerHTML = positions
       .map((p) => {
-        const pnl = formatSigned(p.unrealized_pnl_usdt);
+        const pnl = formatMovement(p.unrealized_pnl_usdt, "USDT");
         const series = escapeHtml(p.series);
         return `<tr data-position="${series}" title="${series}">
           <td><div class="mono">${escapeHtml(p.underlying)} ${formatNumber(p.strike, { minPlaces: 0 })} ${p.option_type === "call" ? "Call" : "Put"}</div>
-            <div class="muted small">${escapeHtml(formatDate(p.expiry, { year: false }))} · <span class="mono" data-field="contracts">${escapeHtml(p.contracts)}</span> ct</div></td>
+            <div class="muted small">${escapeHtml(formatDate(p.expiry, { year: false }))} · <span class="mono" data-field="contracts">${escapeHtml(contracts(p.contracts))}</span> ct</div></td>
           <td class="num mono" data-field="average">${usdt(p.average_price_usdt)}</td>
           <td class="num mono" data-field="mark">${usdt(p.mark_price_usdt)}</td>
           <td class="num mono" data-field="value">${usdt(p.mark_value_usdt)}</td>
@@ -50,12 +51,12 @@ export function startPortfolio(root, { onClose = () => {} }) {
     ordersBody.innerHTML = orders
       .map((o) => {
         const [badge, label] = SETTLEMENT[o.settlement_state] || ["", o.settlement_state];
-        const pnl = formatSigned(o.realized_pnl_usdt);
-        return `<tr data-order="${escapeHtml(o.id)}" data-side="${escapeHtml(o.side)}" data-settlement="${escapeHtml(o.settlement_state)}">
+        const pnl = formatMovement(o.realized_pnl_usdt, "USDT");
+        return `<tr id="option-order-${escapeHtml(o.id)}" data-order="${escapeHtml(o.id)}" data-side="${escapeHtml(o.side)}" data-settlement="${escapeHtml(o.settlement_state)}">
           <td>${timeHtml(o.created_at, formatDateTime(o.created_at))}</td>
           <td class="mono small">${escapeHtml(o.series)}</td>
           <td class="${o.side === "buy" ? "up" : "down"}">${o.side === "buy" ? "Buy" : "Sell"}</td>
-          <td class="num mono">${escapeHtml(o.contracts)}</td>
+          <td class="num mono">${escapeHtml(contracts(o.contracts))}</td>
           <td class="num mono">${usdt(o.price_usdt)}</td>
           <td class="num mono" data-field="total">${usdt(o.total_usdt)}</td>
           <td class="num mono ${pnl.cls}">${o.realized_pnl_usdt === null ? "—" : pnl.text}</td>

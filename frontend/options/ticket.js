@@ -2,10 +2,10 @@
 // price in the chain), get a firm quote with its countdown, then buy to open or sell to close.
 import { api, clientOrderId } from "../lib/api.js";
 import { cmp, parse, sub } from "../lib/decimal.js";
-import { formatDate, formatNumber, formatRatio } from "../lib/format.js";
+import { formatAmount, formatDate, formatNumber, formatRatio } from "../lib/format.js";
 import { $, escapeHtml, listItems, setVisible } from "../lib/dom.js";
 
-const usdt = (value) => formatNumber(value, { minPlaces: 2 });
+const usdt = (value) => formatAmount(value, "USDT");
 const STALE_QUOTE = ["quote_expired", "quote_index_moved", "quote_used"];
 
 // The row whose strike is nearest the index (the at-the-money one).
@@ -165,7 +165,8 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
         json: { quote_id: quote.quote_id, client_order_id: clientOrderId() },
       });
       const verb = order.side === "buy" ? "Bought" : "Sold";
-      doneBox.textContent = `${verb} ${order.contracts} ${order.series} for ${usdt(order.total_usdt)} USDT.`;
+      // the amount the trader agreed to: the quote's total, as its box showed it
+      doneBox.innerHTML = `${verb} ${escapeHtml(formatNumber(order.contracts, { minPlaces: 2 }))} ${escapeHtml(order.series)} for <span class="mono" data-field="done-total">${escapeHtml(usdt(order.total_usdt))}</span> USDT.`;
       setVisible(doneBox, true);
       clearQuote();
       if (order.side === "sell") setSide("buy");

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from ledger.selectors import balance_of
 from orders.models import OptionOrder, OptionPosition
 from tests.orders.conftest import IndexTicker, list_series, pick_series, trader
+from trading.formatting import display_amount
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,16 +43,6 @@ def sign_in(page, user):
     expect(page).to_have_url(re.compile(r"/options/$"))
 
 
-def display(value: Decimal) -> str:
-    """How the page writes an amount (without its thousands commas): at least two decimals."""
-    whole, _, fraction = f"{value:f}".partition(".")
-    return f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
-
-
-def usdt_shown(page) -> Decimal:
-    return shown(page.locator("#ticket [data-field=usdt-available]").inner_text())
-
-
 def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url, screenshot_dir):
     user = trader(usdt=FUNDS)
     series = pick_series("BTC", "C")
@@ -74,8 +65,9 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
     expect(quote_box).to_be_visible()
     expect(quote_box.locator("[data-field=quote-countdown]")).to_have_text(re.compile(r"^\d+ s$"))
     price = shown(quote_box.locator("[data-field=quote-price]").inner_text())
-    total = shown(quote_box.locator("[data-field=quote-total]").inner_text())
-    assert total == price * Decimal("0.5") and price > 0
+    total_text = quote_box.locator("[data-field=quote-total]").inner_text()
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2} USDT", total_text)  # USDT at its 2 display places
+    assert price > 0 and abs(shown(total_text) - price * Decimal("0.5")) <= Decimal("0.01")
     first_count = int(quote_box.locator("[data-field=quote-countdown]").inner_text().split()[0])
     page.wait_for_timeout(1300)
     assert (
@@ -85,18 +77,23 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
     # --- buy: USDT drops, the position appears with its mark ----------------------------------------
     page.get_by_role("button", name="Buy", exact=True).click()
     expect(page.locator("#ticket-done")).to_contain_text(f"Bought 0.50 {series.symbol}")
-    expect(page.locator("#ticket [data-field=usdt-available]")).to_have_text(re.compile(r"^9,\d{3}\.\d+$"))
-    assert usdt_shown(page) == FUNDS - total
+    bought = OptionOrder.objects.get(user=user)
+    total = bought.total_usdt
+    # the confirmation says the amount the quote said
+    assert total_text == f"{display_amount(total, 'USDT')} USDT"
+    expect(page.locator("#ticket-done [data-field=done-total]")).to_have_text(display_amount(total, "USDT"))
+    expect(page.locator("#ticket [data-field=usdt-available]")).to_have_text(display_amount(FUNDS - total, "USDT"))
     row = page.locator(f"#option-positions tr[data-position='{series.symbol}']")
     expect(row).to_be_visible()
     expect(row.locator("[data-field=contracts]")).to_have_text("0.50")
     assert shown(row.locator("[data-field=average]").inner_text()) == price
     mark = shown(row.locator("[data-field=mark]").inner_text())
     assert 0 < mark < price  # bought at the ask, marked at the mark
-    assert shown(row.locator("[data-field=value]").inner_text()) == mark * Decimal("0.5")
+    assert abs(shown(row.locator("[data-field=value]").inner_text()) - mark * Decimal("0.5")) <= Decimal("0.01")
+    for field in ("average", "mark", "value", "pnl"):  # value 80.555 and PnL −5.555 were shown raw
+        expect(row.locator(f"[data-field={field}]")).to_have_text(re.compile(r"^[+−]?\d{1,3}(,\d{3})*\.\d{2}$"))
     expect(row.locator("[data-field=pnl]")).to_have_class(re.compile(r"\bdown\b"))
-    bought = OptionOrder.objects.get(user=user)
-    assert (bought.side, bought.contracts, bought.total_usdt) == ("buy", Decimal("0.5"), total)
+    assert (bought.side, bought.contracts) == ("buy", Decimal("0.5"))
     assert balance_of(user=user, asset="USDT").available == FUNDS - total
     history = page.locator("#option-orders tbody tr[data-order]")
     expect(history).to_have_count(1)
@@ -107,20 +104,21 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
     row.get_by_role("button", name="Close").click()
     expect(page.get_by_role("heading", name="Sell to close")).to_be_visible()
     expect(quote_box).to_be_visible()
-    proceeds = shown(quote_box.locator("[data-field=quote-total]").inner_text())
-    assert 0 < proceeds < total  # the counter's spread
+    proceeds_text = quote_box.locator("[data-field=quote-total]").inner_text()
+    assert 0 < shown(proceeds_text) < total  # the counter's spread
     page.get_by_role("button", name="Sell to close").click()
     expect(page.locator("#ticket-done")).to_contain_text(f"Sold 0.50 {series.symbol}")
+    proceeds = OptionOrder.objects.get(user=user, side="sell").total_usdt
+    assert proceeds_text == f"{display_amount(proceeds, 'USDT')} USDT"
     expect(page.locator("#option-positions tbody")).to_contain_text("No open positions")
     expect(history).to_have_count(2)
     expect(page.locator("#option-orders tr[data-side=sell] [data-field=total]")).to_have_text(re.compile(r"\d"))
     page.wait_for_function(
         "(expected) => document.querySelector('#ticket [data-field=usdt-available]')"
         ".textContent.replace(/,/g, '') === expected",
-        arg=display(FUNDS - total + proceeds),
+        arg=display_amount(FUNDS - total + proceeds, "USDT").replace(",", ""),
         timeout=10_000,
     )
-    assert usdt_shown(page) == FUNDS - total + proceeds
     expect(page.get_by_role("heading", name="Buy to open")).to_be_visible()
 
     # --- the database agrees -------------------------------------------------------------------------
