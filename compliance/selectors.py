@@ -66,10 +66,14 @@ class History:
     kyc_country: dict[int, str] = field(default_factory=dict)
 
 
-def history_for(*, user_ids: list[int], start: datetime, end: datetime | None = None) -> History:
+def history_for(
+    *, user_ids: list[int], start: datetime, end: datetime | None = None, trigger: str | None = None
+) -> History:
     """The traders' deposits, withdrawals, spot trades and sign-ins from ``start`` (each
     trader's latest money activity before it too, so a dormant account shows as dormant), and
-    other accounts' sign-ins that share an IP address or a device with theirs."""
+    other accounts' sign-ins that share an IP address or a device with theirs. With one
+    ``trigger`` to evaluate, only the others sharing that sign-in's IP or device (the only
+    rule that reads them looks at nothing else), and none for any other trigger."""
     history = History()
     if not user_ids:
         return history
@@ -83,17 +87,17 @@ def history_for(*, user_ids: list[int], start: datetime, end: datetime | None = 
     deposits = Transfer.objects.filter(
         upper, code__in=DEPOSIT_CODES, credit_account__user_id__in=user_ids, created_at__gte=start
     ).values_list("id", "credit_account__user_id", "asset", "amount", "created_at")
-    for pk, user_id, asset, amount, at in deposits.iterator(chunk_size=5000):
+    for pk, user_id, asset, amount, at in deposits:
         add(user_id, Record(f"transfer:{pk}", user_id, DEPOSIT, at, amount * prices.get(asset, ZERO)))
     withdrawals = Withdrawal.objects.filter(upper, user_id__in=user_ids, created_at__gte=start).values_list(
         "pk", "user_id", "asset", "amount", "created_at"
     )
-    for pk, user_id, asset, amount, at in withdrawals.iterator(chunk_size=5000):
+    for pk, user_id, asset, amount, at in withdrawals:
         add(user_id, Record(f"withdrawal:{pk}", user_id, WITHDRAWAL, at, amount * prices.get(asset, ZERO)))
     trades = SpotTrade.objects.filter(
         upper, Q(maker_user_id__in=user_ids) | Q(taker_user_id__in=user_ids), created_at__gte=start
     ).values_list("pk", "maker_user_id", "taker_user_id", "quote_amount", "created_at")
-    for pk, maker, taker, quote, at in trades.iterator(chunk_size=5000):
+    for pk, maker, taker, quote, at in trades:
         for user_id in {maker, taker} & users:
             add(user_id, Record(f"trade:{pk}", user_id, TRADE, at, quote))
     signins = AmlSignIn.objects.filter(user_id__in=user_ids, at__gte=start)
@@ -104,6 +108,11 @@ def history_for(*, user_ids: list[int], start: datetime, end: datetime | None = 
         add(user_id, Record(f"signin:{pk}", user_id, SIGN_IN, at, ZERO, ip or "", device, country))
         ips.add(ip)
         devices.add(device)
+    if trigger is not None:
+        ips, devices = set(), set()
+        for record in history.records.get(user_ids[0], ()):
+            if record.id == trigger and record.kind == SIGN_IN:
+                ips, devices = {record.ip or None}, {record.device}
     ips.discard(None)
     devices.discard("")
     if ips or devices:

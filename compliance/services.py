@@ -107,7 +107,7 @@ def aml_evaluate(*, user_id: int, trigger: str, source: str = "realtime") -> Out
     with transaction.atomic(durable=True):
         _lock_user(user_id)
         now = timezone.now()
-        history = selectors.history_for(user_ids=[user_id], start=now - reach - timedelta(days=1))
+        history = selectors.history_for(user_ids=[user_id], start=now - reach - timedelta(days=1), trigger=trigger)
         hits = hits_for_user(rules=rules, history=history, user_id=user_id, trigger_id=trigger)
         outcome.triggers = 1
         if hits:
