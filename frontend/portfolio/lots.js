@@ -2,7 +2,7 @@
 // under FIFO, or the one pooled lot at the average cost.
 import { api } from "../lib/api.js";
 import { $, escapeHtml, setText, setVisible, timeHtml } from "../lib/dom.js";
-import { formatDateTime, formatNumber } from "../lib/format.js";
+import { formatAmount, formatDateTime, formatNumber } from "../lib/format.js";
 import { divide } from "./valuation.js";
 import { parse, toText } from "../lib/decimal.js";
 
@@ -29,8 +29,8 @@ export function startLots(page) {
               const unit = divide(parse(lot.cost_usdt), parse(lot.quantity), 2);
               return `<tr data-lot>
                 <td>${lot.acquired_at ? timeHtml(lot.acquired_at, formatDateTime(lot.acquired_at)) : "—"}</td>
-                <td class="num mono" data-field="quantity">${escapeHtml(formatNumber(lot.quantity, { minPlaces: 2 }))}</td>
-                <td class="num mono" data-field="cost">${escapeHtml(formatNumber(lot.cost_usdt, { places: 2 }))}</td>
+                <td class="num mono" data-field="quantity">${escapeHtml(formatAmount(lot.quantity, asset))}</td>
+                <td class="num mono" data-field="cost">${escapeHtml(formatAmount(lot.cost_usdt, "USDT"))}</td>
                 <td class="num mono hide-sm">${unit ? escapeHtml(formatNumber(toText(unit), { places: 2 })) : "—"}</td>
                 <td class="hide-sm">${escapeHtml(SOURCES[lot.source] || lot.source)}</td>
               </tr>`;

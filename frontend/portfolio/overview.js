@@ -4,12 +4,12 @@
 // REFRESH_MS, and when the cost method changes.
 import { api } from "../lib/api.js";
 import { $, countUp, escapeHtml, setVisible } from "../lib/dom.js";
-import { DASH, formatDate, formatNumber, formatRatio, formatSigned } from "../lib/format.js";
+import { DASH, formatAmount, formatDate, formatNumber, formatRatio, formatSigned } from "../lib/format.js";
 import { percentFromWeight, revalue, USDT } from "./valuation.js";
 
 const REFRESH_MS = 15000;
 const COINS = { BTC: "₿", ETH: "Ξ", USDT: "₮" };
-const usdt = (value) => formatNumber(value, { places: 2 });
+const usdt = (value) => formatAmount(value, USDT);
 
 function signed(node, value, { places = 2, suffix = "" } = {}) {
   const shown = formatSigned(value, { places });
@@ -94,8 +94,8 @@ export function startOverview(page, { onView = () => {}, onLots = () => {} }) {
         const coin = `<span class="coin coin-${asset.toLowerCase()}" aria-hidden="true">${COINS[a.asset] || asset[0]}</span>`;
         return `<tr data-asset="${asset}" class="${a.stale && !a.live ? "stale" : ""}">
           <td>${a.asset === USDT ? `<span class="pair">${coin}${asset}</span>` : `<button type="button" class="pair link-button" data-lots="${asset}" title="Open lots of ${asset}">${coin}${asset}</button>`}
-            <div class="muted small show-sm mono">${escapeHtml(formatNumber(a.quantity, { minPlaces: 2 }))}</div></td>
-          ${cell("quantity", a.quantity, `${escapeHtml(formatNumber(a.quantity, { minPlaces: 2 }))}${held ? `<div class="muted small">${escapeHtml(formatNumber(a.held, { minPlaces: 2 }))} held</div>` : ""}`, "hide-sm")}
+            <div class="muted small show-sm mono">${escapeHtml(formatAmount(a.quantity, a.asset))}</div></td>
+          ${cell("quantity", a.quantity, `${escapeHtml(formatAmount(a.quantity, a.asset))}${held ? `<div class="muted small">${escapeHtml(formatAmount(a.held, a.asset))} held</div>` : ""}`, "hide-sm")}
           ${cell("price", a.price_usdt, escapeHtml(a.asset === USDT ? "1.00" : usdt(a.price_usdt)), "hide-sm")}
           ${cell("value", a.value_usdt, escapeHtml(usdt(a.value_usdt)))}
           ${cell("weight", a.weight, escapeHtml(formatRatio(a.weight, 1)), "hide-sm")}

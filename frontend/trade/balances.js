@@ -1,9 +1,9 @@
 // The trader's balances: kept from the page's first paint, /ws/user/ and the balances API,
 // painted on #balances (the market's quote and base first).
-import { formatNumber } from "../lib/format.js";
+import { formatAmount } from "../lib/format.js";
 import { escapeHtml } from "../lib/dom.js";
 
-export function createBalances(page, { base, quote, initial = [], places, onChange = () => {} }) {
+export function createBalances(page, { base, quote, initial = [], onChange = () => {} }) {
   const balances = new Map();
   const body = page.querySelector("#balances tbody");
 
@@ -13,7 +13,7 @@ export function createBalances(page, { base, quote, initial = [], places, onChan
       .filter((asset) => balances.has(asset))
       .map((asset) => {
         const b = balances.get(asset);
-        const shown = (value) => formatNumber(value, { places: places(asset) });
+        const shown = (value) => formatAmount(value, asset); // as the wallet shows them
         return `<tr data-asset="${escapeHtml(asset)}"><td>${escapeHtml(asset)}</td>
           <td class="num mono" data-field="available">${shown(b.available)}</td>
           <td class="num mono" data-field="held">${shown(b.held)}</td>

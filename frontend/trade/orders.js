@@ -1,7 +1,7 @@
 // The trader's orders on this market: open orders (with cancel), order history and fills.
 import { api } from "../lib/api.js";
 import { canonical, parse } from "../lib/decimal.js";
-import { formatDateTime, formatNumber, formatTime } from "../lib/format.js";
+import { formatDateTime, formatNumber } from "../lib/format.js";
 import { $, escapeHtml, listItems, setVisible, timeHtml } from "../lib/dom.js";
 
 export const LIVE = new Set(["new", "open", "partially_filled", "triggered_pending"]);
@@ -67,7 +67,7 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
       body.innerHTML = rows
         .map(
           (o) => `<tr data-order="${escapeHtml(o.id)}" data-status="${escapeHtml(o.status)}" data-side="${escapeHtml(o.side)}">
-            <td class="muted">${timeHtml(o.created_at, formatTime(o.created_at))}</td>
+            <td class="muted">${timeHtml(o.created_at, formatDateTime(o.created_at))}</td>
             <td>${typeCell(o)}</td>
             ${sideCell(o.side)}
             <td class="num mono" data-field="price">${o.price ? price(o.price) : "Market"}</td>

@@ -3,7 +3,7 @@
 // (waiting briefly for the engine's answer); refusals are shown next to their fields.
 import { api, clientOrderId } from "../lib/api.js";
 import { add, canonical, cmp, fitSteps, fromUnits, isZero, mul, ONE, parse, round, sub, toText, ZERO } from "../lib/decimal.js";
-import { formatNumber } from "../lib/format.js";
+import { formatAmount, formatNumber } from "../lib/format.js";
 import { maxQuantity } from "../lib/limits.js";
 import { $, $$, listItems, setVisible } from "../lib/dom.js";
 import { statusLabel } from "./orders.js";
@@ -184,7 +184,7 @@ export function createTicket(page, { cfg, market, balances, places, onPlaced = (
     const balance = balances.get(availableAsset);
     const available = balance ? parse(balance.available) : null;
     $(form, "[data-field=available]").textContent = balance
-      ? `${formatNumber(balance.available, { places: places.of(availableAsset) })} ${availableAsset}`
+      ? `${formatAmount(balance.available, availableAsset)} ${availableAsset}`
       : "—";
     $(form, "[data-field=estimate-label]").textContent = side === "buy" ? "Est. cost" : "Est. proceeds";
     const estimateCell = $(form, "[data-field=estimate]");

@@ -269,7 +269,7 @@ def test_place_rest_cancel_then_take_liquidity(page, maker, browser, live_server
 
     page.locator("#tab-balances").click()
     expect_balance(page, "USDT", "8,698.00", "0.00")
-    expect_balance(page, "BTC", "0.01996", "0.00000")
+    expect_balance(page, "BTC", "0.01996", "0.00")  # at BTC's display places, as on the wallet
     assert balance_of(user=trader, asset="USDT").available == Decimal("8698")
     assert balance_of(user=trader, asset="BTC").available == Decimal("0.01996")
 
@@ -347,7 +347,7 @@ def test_without_the_user_stream_the_page_polls(page, maker, screenshot_dir):
     expect(fill.locator("[data-field=fee]")).to_have_text("0.6505 USDT")  # 0.1% maker fee on 650.50
     page.locator("#tab-balances").click()
     expect_balance(page, "USDT", "649.85", "0.00")
-    expect_balance(page, "BTC", "0.49000", "0.00000")
+    expect_balance(page, "BTC", "0.49", "0.00")
     assert balance_of(user=trader, asset="USDT").available == Decimal("649.8495")
     page.evaluate("window.scrollTo(0, 0)")  # the sticky header stays on top in a full-page shot
     page.screenshot(path=str(screenshot_dir / "trading-polling.png"), full_page=True)
