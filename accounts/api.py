@@ -101,7 +101,11 @@ class TokenRefreshApi(APIView):
     )
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        return Response(TokenPairSerializer(services.auth_tokens_refresh(refresh=data["refresh"])).data)
+        return Response(
+            TokenPairSerializer(
+                services.auth_tokens_refresh(refresh=data["refresh"], ip=request.META.get("REMOTE_ADDR"))
+            ).data
+        )
 
 
 class TwoFactorSetupApi(APIView):

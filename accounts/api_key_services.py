@@ -44,6 +44,14 @@ def _allowlist(entries) -> list[str]:
         ) from None
 
 
+def _whitelist_required():
+    raise Conflict(
+        "A key with the withdraw scope needs whitelist-only withdrawals, which this account does not have on.",
+        code="whitelist_required",
+        fields={"scopes": ["Turn on whitelist-only withdrawals (Wallet, Address book) first, or leave out withdraw."]},
+    )
+
+
 def api_key_create(*, user: User, label: str, scopes, ip_allowlist=None, otp: str) -> tuple[ApiKey, str]:
     """A new key and its secret (shown this once). Needs 2FA on and a fresh code."""
     label = " ".join(str(label or "").split())
@@ -51,16 +59,14 @@ def api_key_create(*, user: User, label: str, scopes, ip_allowlist=None, otp: st
         raise ValidationFailed("Give the key a label of 1 to 64 characters.", fields={"label": ["1 to 64 characters."]})
     scopes = _scopes(scopes)
     allowlist = _allowlist(ip_allowlist)
-    if ApiKeyScope.WITHDRAW in scopes:
-        raise Conflict(
-            "A key with the withdraw scope needs whitelist-only withdrawals, which this account does not have on.",
-            code="whitelist_required",
-            fields={"scopes": ["Turn on whitelist-only withdrawals first, or leave out withdraw."]},
-        )
+    if ApiKeyScope.WITHDRAW in scopes and not User.objects.filter(pk=user.pk, withdrawal_whitelist_only=True).exists():
+        _whitelist_required()
     otp_check(user=user, otp=otp)
     secret = api_keys.new_secret()
     with transaction.atomic():
-        User.objects.select_for_update().only("id").get(pk=user.pk)
+        locked = User.objects.select_for_update().only("id", "withdrawal_whitelist_only").get(pk=user.pk)
+        if ApiKeyScope.WITHDRAW in scopes and not locked.withdrawal_whitelist_only:
+            _whitelist_required()  # turned off since the check above
         if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= settings.API_KEYS_MAX_PER_USER:
             raise Conflict(
                 f"You have {settings.API_KEYS_MAX_PER_USER} active keys, the most an account may have: "

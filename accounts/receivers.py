@@ -8,7 +8,7 @@ sign-in leaves its trace even though nothing else is written).
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
 
@@ -29,6 +29,28 @@ def request_user_agent(request) -> str:
     return str((meta or {}).get("HTTP_USER_AGENT", "") or "")[:300]
 
 
+def sign_in_method(request, path: str) -> str:
+    """password, 2fa (the browser's code step, the staff console) or token (the API's)."""
+    method = getattr(request, "sign_in_method", None)
+    if method:
+        return method
+    if "/auth/token" in path:
+        return "token"
+    if "/login/otp" in path or path.startswith("/admin"):
+        return "2fa"
+    return "password"
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.session_ended")
+def on_logged_out(sender, request=None, user=None, **kwargs):
+    from . import safety_services
+
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if key:
+        safety_services.user_session_ended(session_key=key)
+
+
 @receiver(user_logged_in, dispatch_uid="accounts.audit_login")
 def on_logged_in(sender, request=None, user=None, **kwargs):
     """Every sign-in (the browser's, after the 2FA step when it is on; the API's token; the
@@ -37,14 +59,24 @@ def on_logged_in(sender, request=None, user=None, **kwargs):
     same transaction (the account's first sign-in, right after signing up, does not)."""
     if user is None:
         return
+    from . import safety_services
+    from .models import UserSessionKind
+
     ip, agent = request_ip(request), request_user_agent(request)
-    data = {"path": getattr(request, "path", "") or ""}
+    path = getattr(request, "path", "") or ""
+    data = {"path": path, "method": sign_in_method(request, path)}
     device = devices.device_of(agent)
     if agent:
         data.update(user_agent=agent, device=device)
+    session = getattr(request, "session", None)
+    session_key = getattr(session, "session_key", None) if data["method"] != "token" else None
     with transaction.atomic():
         seen = sign_in_seen(user_id=user.pk, ip=ip, device=device)
         record = audit_append(actor=user, action="auth.login", target=user, data=data, ip=ip)
+        if session_key:  # a browser's (an API sign-in records its token's session itself)
+            safety_services.user_session_start(
+                user=user, request=request, kind=UserSessionKind.BROWSER, session_key=session_key
+            )
         if seen is False:
             signals.new_sign_in.send(
                 sender=type(user), user=user, login_id=record.seq, ip=ip, user_agent=agent, at=record.at

@@ -85,8 +85,18 @@ def auth_tokens_issue(*, request, email: str, password: str, otp: str | None) ->
         if not otp:
             raise OtpRequired("This account has 2FA on: send the 6-digit code as `otp`.")
         otp_check(user=user, otp=otp)
+    from . import safety_services
+    from .models import UserSessionKind
+
     refresh = RefreshToken.for_user(user)
+    # The sign-in is a session of its own: the tokens carry its id (``sid``), so a refresh
+    # follows it and it can be revoked from the account's session list.
+    session = safety_services.user_session_start(
+        user=user, request=request, kind=UserSessionKind.TOKEN, token_jti=refresh[api_settings.JTI_CLAIM]
+    )
+    refresh[safety_services.SID_CLAIM] = session.pk
     # The same signal as a browser sign-in: last_login and the audit trail follow it.
+    request.sign_in_method = "token"
     user_logged_in.send(sender=User, request=request, user=user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
@@ -96,12 +106,15 @@ class InvalidToken(DomainError):
     code = "token_invalid"
 
 
-def auth_tokens_refresh(*, refresh: str) -> dict:
-    """Rotate a refresh token: a new pair, and the presented token is blacklisted.
+def auth_tokens_refresh(*, refresh: str, ip: str | None = None) -> dict:
+    """Rotate a refresh token: a new pair, and the presented token is blacklisted. A token of
+    a revoked session is refused.
 
     The outstanding-token row is locked so two concurrent uses of one refresh token cannot
     both succeed.
     """
+    from . import safety_services
+
     try:
         with transaction.atomic(durable=True):
             token = RefreshToken(refresh)
@@ -111,9 +124,16 @@ def auth_tokens_refresh(*, refresh: str) -> dict:
             outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).order_by("pk").first()
             if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
                 raise TokenError("used")
+            session_id = token.get(safety_services.SID_CLAIM)
+            if safety_services.token_session_revoked(session_id=session_id):
+                raise TokenError("revoked")
             serializer = TokenRefreshSerializer(data={"refresh": refresh})
             serializer.is_valid(raise_exception=True)
-            return {"access": serializer.validated_data["access"], "refresh": serializer.validated_data["refresh"]}
+            rotated = serializer.validated_data["refresh"]
+            if session_id is not None:
+                new_jti = RefreshToken(rotated, verify=False)[api_settings.JTI_CLAIM]
+                safety_services.user_session_seen(session_id=session_id, ip=ip, token_jti=new_jti)
+            return {"access": serializer.validated_data["access"], "refresh": rotated}
     except (TokenError, AuthenticationFailed, drf_serializers.ValidationError) as exc:
         raise InvalidToken("The refresh token is invalid, expired or already used.") from exc
 

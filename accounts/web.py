@@ -118,8 +118,10 @@ def logout_view(request):
     return redirect("web:login")
 
 
-def _account_page(request, *, password_form=None, email_form=None, status: int = 200):
+def _account_page(request, *, password_form=None, email_form=None, anti_phishing_form=None, status: int = 200):
     """The account page; its password and email forms ask for a code only with 2FA on."""
+    from .safety_web import account_context
+
     two_factor = services.two_factor_enabled(user=request.user)
     return render(
         request,
@@ -128,6 +130,7 @@ def _account_page(request, *, password_form=None, email_form=None, status: int =
             "profile": selectors.user_profile(user=request.user),
             "password_form": password_form or forms.PasswordChangeForm(two_factor=two_factor),
             "email_form": email_form or forms.EmailChangeForm(two_factor=two_factor),
+            **account_context(request, anti_phishing_form=anti_phishing_form),
         },
         status=status,
     )

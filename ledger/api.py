@@ -14,6 +14,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKey
 from trading.api import ChoiceParam, validated, validated_query
 from trading.money import ASSETS, check_asset, parse_amount
 from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
@@ -144,6 +145,7 @@ class WithdrawalsApi(ListAPIView):
             address=data["address"],
             otp=data.get("otp"),
             idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
+            via_api_key=isinstance(request.auth, ApiKey),  # a key withdraws only to the address book
         )
         return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
 

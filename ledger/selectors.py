@@ -77,6 +77,13 @@ def withdrawals_for(*, user):
     return Withdrawal.objects.filter(user=user)
 
 
+def withdrawal_addresses_of(*, user):
+    """The trader's withdrawal address book, by asset and label."""
+    from .models import WithdrawalAddress
+
+    return WithdrawalAddress.objects.filter(user=user).order_by("asset", "label", "id")
+
+
 def withdrawal_get(*, user, withdrawal_id: int) -> Withdrawal:
     from trading.errors import NotFound
 

@@ -36,7 +36,9 @@ class WithdrawForm(forms.Form):
     )
 
 
-def _context(request, form=None):
+def _context(request, form=None, address_form=None):
+    from .address_book_web import wallet_context
+
     user = request.user
     page = Paginator(selectors.history_for(user=user), 20).get_page(request.GET.get("page"))
     return {
@@ -52,6 +54,7 @@ def _context(request, form=None):
         "kyc_tier": kyc_tier(user=user),
         "faucet": settings.DEMO_MODE,
         "assets": ASSETS,
+        **wallet_context(request, address_form=address_form),
     }
 
 

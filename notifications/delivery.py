@@ -47,8 +47,11 @@ def send(delivery: Delivery) -> str:
 def email_message(notification) -> EmailMessage:
     """The email of one notification (also what the demo's mailbox page shows)."""
     platform = settings.PLATFORM_NAME
+    # The trader's anti-phishing code opens every email: one without it is not from us.
+    code = notification.user.anti_phishing_code
+    opening = f"Anti-phishing code: {code}\n\n" if code else ""
     body = (
-        f"{notification.body}\n\n"
+        f"{opening}{notification.body}\n\n"
         f"-- \n{platform}. You can choose which messages reach you by email on your notification preferences page."
     )
     return EmailMessage(

@@ -167,6 +167,14 @@ def on_withdrawal_decided(sender, withdrawal, actor=None, **kwargs):
             "Withdrawal of {amount} {asset} approved and sent",
             f"To {withdrawal.address}.{txid}",
         )
+    elif withdrawal.status == WithdrawalStatus.CANCELLED:
+        _withdrawal(
+            withdrawal,
+            "cancelled",
+            "Withdrawal of {amount} {asset} cancelled",
+            f"You cancelled the withdrawal to {withdrawal.address}. The amount and fee are back in your available "
+            "balance. If this was not you, contact support immediately.",
+        )
     elif withdrawal.status == WithdrawalStatus.REJECTED:
         _withdrawal(
             withdrawal,

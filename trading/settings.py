@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "accounts.middleware.DisplayTimeZoneMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.session_seen.SessionSeenMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -288,6 +289,10 @@ REST_FRAMEWORK = {
 API_KEY_RECV_WINDOW_MS = env.int("API_KEY_RECV_WINDOW_MS", default=5000)
 API_KEY_ENCRYPTION_KEY = env.str("API_KEY_ENCRYPTION_KEY", default=SECRET_KEY)
 API_KEYS_MAX_PER_USER = env.int("API_KEYS_MAX_PER_USER", default=20)
+# Account safety: a new withdrawal address is usable this long after it is added; turning
+# whitelist-only withdrawals off leaves the address book binding this long.
+WITHDRAWAL_ADDRESS_DELAY_HOURS = env.float("WITHDRAWAL_ADDRESS_DELAY_HOURS", default=24.0)
+WITHDRAWAL_WHITELIST_OFF_COOLOFF_HOURS = env.float("WITHDRAWAL_WHITELIST_OFF_COOLOFF_HOURS", default=24.0)
 # JSON request bodies: at most this large and this deeply nested (trading/parsers.py).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)

@@ -5,11 +5,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 from accounts import api_keys_api, preferences_api, preferences_web
+from accounts import safety_api as accounts_safety_api
+from accounts import safety_web as accounts_safety_web
 from accounts import web as accounts_web
 from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
 from compliance import api as compliance_api
 from compliance import reports_api as compliance_reports_api
+from ledger import address_book_api as ledger_address_book_api
+from ledger import address_book_web as ledger_address_book_web
 from ledger import api as ledger_api
 from ledger import web as ledger_web
 from marketdata import api as marketdata_api
@@ -49,6 +53,29 @@ api_v1 = [
     path("withdrawals/<int:withdrawal_id>", ledger_api.WithdrawalDetailApi.as_view(), name="withdrawal"),
     path("wallet/deposit-address", ledger_api.DepositAddressApi.as_view(), name="deposit_address"),
     path("wallet/faucet", ledger_api.FaucetApi.as_view(), name="faucet"),
+    path("sessions", accounts_safety_api.SessionsApi.as_view(), name="sessions"),
+    path(
+        "sessions/revoke-others", accounts_safety_api.SessionsRevokeOthersApi.as_view(), name="sessions_revoke_others"
+    ),
+    path("sessions/<int:session_id>", accounts_safety_api.SessionRevokeApi.as_view(), name="session"),
+    path("login-history", accounts_safety_api.LoginHistoryApi.as_view(), name="login_history"),
+    path("anti-phishing-code", accounts_safety_api.AntiPhishingCodeApi.as_view(), name="anti_phishing_code"),
+    path("withdrawal-addresses", ledger_address_book_api.WithdrawalAddressesApi.as_view(), name="withdrawal_addresses"),
+    path(
+        "withdrawal-addresses/mode",
+        ledger_address_book_api.WithdrawalAddressModeApi.as_view(),
+        name="withdrawal_address_mode",
+    ),
+    path(
+        "withdrawal-addresses/<int:address_id>",
+        ledger_address_book_api.WithdrawalAddressApi.as_view(),
+        name="withdrawal_address",
+    ),
+    path(
+        "withdrawals/<int:withdrawal_id>/cancel",
+        ledger_address_book_api.WithdrawalCancelApi.as_view(),
+        name="withdrawal_cancel",
+    ),
     path("instruments", marketdata_api.InstrumentsApi.as_view(), name="instruments"),
     path("markets/<symbol:symbol>/ticker", marketdata_api.TickerApi.as_view(), name="ticker"),
     path("markets/<symbol:symbol>/orderbook", marketdata_api.OrderBookApi.as_view(), name="orderbook"),
@@ -98,6 +125,21 @@ web = [
     path("wallet/", ledger_web.wallet, name="wallet"),
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
+    path("wallet/addresses/", ledger_address_book_web.address_add, name="withdrawal_address_add"),
+    path("wallet/addresses/mode/", ledger_address_book_web.address_mode, name="withdrawal_address_mode"),
+    path(
+        "wallet/addresses/<int:address_id>/delete/",
+        ledger_address_book_web.address_delete,
+        name="withdrawal_address_delete",
+    ),
+    path(
+        "wallet/withdrawals/<int:withdrawal_id>/cancel/",
+        ledger_address_book_web.withdrawal_cancel,
+        name="withdrawal_cancel",
+    ),
+    path("account/sessions/revoke-others/", accounts_safety_web.sessions_revoke_others, name="sessions_revoke_others"),
+    path("account/sessions/<int:session_id>/revoke/", accounts_safety_web.session_revoke, name="session_revoke"),
+    path("account/anti-phishing/", accounts_safety_web.anti_phishing_code, name="anti_phishing_code"),
     path("notifications/", notifications_web.inbox, name="notifications"),
     path("notifications/preferences/", notifications_web.preferences, name="notification_preferences"),
     path("notifications/mailbox/", notifications_web.mailbox, name="notification_mailbox"),

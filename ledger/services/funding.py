@@ -22,6 +22,7 @@ from trading.money import check_asset, fmt, parse_amount
 from .. import signals
 from ..models import SystemRole, Transfer, TransferKind, Withdrawal, WithdrawalStatus
 from .transfers import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
+from .withdrawal_safety import withdrawal_address_check
 
 WITHDRAWAL_FEES = {"USDT": Decimal("1"), "BTC": Decimal("0.0002"), "ETH": Decimal("0.003")}
 SECURITY_COOLDOWN = timedelta(hours=24)
@@ -105,7 +106,14 @@ def faucet_credit(*, user: User, asset: str) -> Transfer:
 
 
 def withdrawal_request(
-    *, user: User, asset: str, amount, address: str, otp: str | None, idempotency_key: str = ""
+    *,
+    user: User,
+    asset: str,
+    amount,
+    address: str,
+    otp: str | None,
+    idempotency_key: str = "",
+    via_api_key: bool = False,
 ) -> Withdrawal:
     """A trader asks to withdraw: checks 2FA, KYC and the security cooldown, then holds the
     amount plus fee. A replayed Idempotency-Key returns the original withdrawal."""
@@ -119,12 +127,21 @@ def withdrawal_request(
     address_network(asset=asset, address=address)
     if not two_factor_enabled(user=user):
         raise Forbidden("Turn on two-factor authentication before withdrawing.", code="two_factor_required")
+    # the address book's verdict before the code is spent (and again under the user's lock)
+    withdrawal_address_check(user=user, asset=asset, address=address, via_api_key=via_api_key)
     if not otp:
         raise DomainError(
             "Confirm the withdrawal with a code from your authenticator.", code="otp_required", status=401
         )
     otp_check(user=user, otp=otp)
-    return withdrawal_create(user=user, asset=asset, amount=amount, address=address, idempotency_key=idempotency_key)
+    return withdrawal_create(
+        user=user,
+        asset=asset,
+        amount=amount,
+        address=address,
+        idempotency_key=idempotency_key,
+        via_api_key=via_api_key,
+    )
 
 
 def _same_withdrawal(existing: Withdrawal, *, asset, amount, address) -> Withdrawal:
@@ -134,7 +151,13 @@ def _same_withdrawal(existing: Withdrawal, *, asset, amount, address) -> Withdra
 
 
 def withdrawal_create(
-    *, user: User, asset: str, amount: Decimal, address: str, idempotency_key: str = ""
+    *,
+    user: User,
+    asset: str,
+    amount: Decimal,
+    address: str,
+    idempotency_key: str = "",
+    via_api_key: bool = False,
 ) -> Withdrawal:
     """The money part of a withdrawal, after the trader proved who they are.
 
@@ -150,6 +173,7 @@ def withdrawal_create(
         with transaction.atomic(durable=True):
             locked = User.objects.select_for_update().get(pk=user.pk)
             _check_cooldown(locked)
+            withdrawal_address_check(user=locked, asset=asset, address=address, via_api_key=via_api_key)
             # the daily limit and any other rule a higher app registered (risk, compliance)
             checks.run("withdrawal", user=locked, asset=asset, amount=amount, address=address, tier=tier)
             withdrawal = Withdrawal.objects.create(

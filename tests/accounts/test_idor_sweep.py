@@ -140,6 +140,22 @@ def _rebalance_batch(owner):
     return batch, {"batch_id": batch.pk}
 
 
+def _sign_in_session(owner):
+    from accounts.models import UserSession
+
+    session = UserSession.objects.create(user=owner, kind="browser", session_key=f"idor-sweep-{owner.pk}")
+    return session, {"session_id": session.pk}
+
+
+def _withdrawal_address(owner):
+    from ledger.services.withdrawal_safety import withdrawal_address_add
+
+    entry = withdrawal_address_add(
+        user=owner, asset="BTC", address="bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", label="cold"
+    )
+    return entry, {"address_id": entry.pk}
+
+
 # Path parameters that name public market data (a symbol), not an object someone owns.
 PUBLIC_ENDPOINTS = {"api:ticker", "api:orderbook", "api:trades", "api:candles", "api:aggregated_book"}
 
@@ -153,6 +169,9 @@ OBJECT_FACTORIES = {
     "api:price_alert": _price_alert,
     "api:portfolio_rebalance_detail": _rebalance_batch,
     "api:api_key_revoke": _api_key,
+    "api:session": _sign_in_session,
+    "api:withdrawal_address": _withdrawal_address,
+    "api:withdrawal_cancel": _withdrawal,
 }
 
 # Request bodies for methods that take one (the default is an empty JSON object): give a

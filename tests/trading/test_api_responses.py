@@ -339,6 +339,11 @@ GETS = {
     "/api/v1/watchlist": [("a", "/api/v1/watchlist")],
     "/api/v1/withdrawals": [("a", "/api/v1/withdrawals")],
     "/api/v1/withdrawals/{withdrawal_id}": [("a", "/api/v1/withdrawals/{withdrawal_id}")],
+    "/api/v1/sessions": [("a", "/api/v1/sessions"), ("anon", "/api/v1/sessions")],
+    "/api/v1/login-history": [("a", "/api/v1/login-history?limit=5"), ("a", "/api/v1/login-history?limit=x")],
+    "/api/v1/anti-phishing-code": [("a", "/api/v1/anti-phishing-code")],
+    "/api/v1/withdrawal-addresses": [("a", "/api/v1/withdrawal-addresses")],
+    "/api/v1/withdrawal-addresses/mode": [("a", "/api/v1/withdrawal-addresses/mode")],
 }
 
 
@@ -467,3 +472,20 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
     call(b, "post", "/api/v1/portfolio/rebalance", body={**targets, "client_id": "resp-r"})
     call(b, "put", "/api/v1/portfolio/targets", body=targets)
     call(b, "put", "/api/v1/portfolio/targets", body={"targets": {"BTC": "0.5"}})
+
+    # account safety
+    call(a, "put", "/api/v1/anti-phishing-code", body={"code": "x"})
+    call(a, "put", "/api/v1/anti-phishing-code", body={"code": "blue-harbor"})  # 2FA on: otp_required
+    call(b, "put", "/api/v1/anti-phishing-code", body={"code": "blue-harbor"})
+    book = "/api/v1/withdrawal-addresses"
+    entry = call(b, "post", book, body={"asset": "BTC", "address": BTC_ADDRESS, "label": "cold"})
+    call(b, "post", book, body={"asset": "BTC", "address": BTC_ADDRESS, "label": "again"})
+    call(b, "post", book, body={"asset": "BTC", "address": "nope", "label": "bad"})
+    call(b, "put", f"{book}/mode", body={"whitelist_only": True})
+    call(b, "put", f"{book}/mode", body={"whitelist_only": False})  # no 2FA: two_factor_required
+    call(b, "delete", book + "/{address_id}", f"{book}/{entry.json()['id']}")
+    call(b, "delete", book + "/{address_id}", f"{book}/{entry.json()['id']}")
+    call(b, "post", "/api/v1/sessions/revoke-others")
+    call(b, "delete", "/api/v1/sessions/{session_id}", "/api/v1/sessions/999999")
+    call(a, "post", "/api/v1/withdrawals/{withdrawal_id}/cancel")
+    call(a, "post", "/api/v1/withdrawals/{withdrawal_id}/cancel")
