@@ -5,6 +5,7 @@ import { formatAmount, formatDate, formatNumber, formatRatio } from "../lib/form
 import { $, $$, countUp, escapeHtml, setText } from "../lib/dom.js";
 
 const REFRESH_MS = 5000;
+const COLUMNS = 19; // nine per side and the strike
 const LEGS = ["bid_usdt", "mark_usdt", "ask_usdt", "iv", "delta"];
 // How each column is written (lib/format.js): prices in USDT, IV as a percentage as in the
 // header's ATM vol and the quote.
@@ -36,7 +37,7 @@ export function startChain(page, { feed }) {
   let current = null;
 
   const showIndex = (price) => setText(strip, "[data-field=index]", formatNumber(price, { places: 2 }));
-  const message = (text) => `<tr><td colspan="11" class="empty-state">${escapeHtml(text)}</td></tr>`;
+  const message = (text) => `<tr><td colspan="${COLUMNS}" class="empty-state">${escapeHtml(text)}</td></tr>`;
 
   let latest = 0; // only the newest request paints: a slow answer for the old underlying is dropped
   async function refresh() {
@@ -75,8 +76,8 @@ export function startChain(page, { feed }) {
     setText(strip, "[data-field=atm-vol]", formatRatio(block.atm_vol, 1));
     table.innerHTML = block.rows
       .map(
-        (row) => `<tr data-strike="${escapeHtml(row.strike)}">${legCells(row.call)}
-          <th class="num strike">${formatNumber(row.strike, { places: 0 })}</th>${legCells(row.put)}</tr>`,
+        (row) => `<tr data-strike="${escapeHtml(row.strike)}">${greekCells(row.call, "call")}${legCells(row.call)}
+          <th class="num strike">${formatNumber(row.strike, { places: 0 })}</th>${legCells(row.put)}${greekCells(row.put, "put")}</tr>`,
       )
       .join("");
     countUp(page, "refreshes");
@@ -114,4 +115,22 @@ export function startChain(page, { feed }) {
       listeners.add(listener);
     },
   };
+}
+
+// Gamma, vega, theta and open interest beside the prices, one contract's greeks: the calls'
+// mirrored on the far left (open interest outermost), the puts' on the far right. On a phone
+// their columns collapse with IV and delta (app.css, .chain col.greek).
+const GREEKS = [
+  ["gamma", (v) => formatNumber(v, { places: 6 })],
+  ["vega", (v) => formatNumber(v, { places: 2 })],
+  ["theta", (v) => formatNumber(v, { places: 2 })],
+  ["open_interest", (v) => formatNumber(v, { minPlaces: 2 })],
+];
+
+function greekCells(leg, side) {
+  const cells = GREEKS.map(([field, show]) => {
+    const value = leg && leg[field] != null ? escapeHtml(show(leg[field])) : "—";
+    return `<td class="num mono greek" data-field="${field}">${value}</td>`;
+  });
+  return (side === "call" ? cells.reverse() : cells).join("");
 }

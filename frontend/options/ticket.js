@@ -4,6 +4,7 @@ import { api, clientOrderId } from "../lib/api.js";
 import { cmp, parse, sub } from "../lib/decimal.js";
 import { formatAmount, formatDate, formatNumber, formatRatio } from "../lib/format.js";
 import { $, escapeHtml, listItems, setVisible } from "../lib/dom.js";
+import { payoffView } from "./payoff.js";
 
 const usdt = (value) => formatAmount(value, "USDT");
 const STALE_QUOTE = ["quote_expired", "quote_index_moved", "quote_used"];
@@ -31,6 +32,7 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
   const quoteButton = $(form, "[data-action=quote]");
   const executeButton = $(form, "[data-action=execute]");
   const resetButton = $(form, "[data-action=reset]");
+  const payoffBox = $(form, "#ticket-payoff");
   const ttlMs = Number(root.dataset.quoteTtl || 10) * 1000;
 
   let side = "buy";
@@ -75,7 +77,8 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
     const cell = event.target.closest("td");
     const row = event.target.closest("tr[data-strike]");
     if (!cell || !row) return;
-    const leg = [...row.children].indexOf(cell) < 5 ? "call" : "put";
+    const strikeCell = row.querySelector("th.strike");
+    const leg = strikeCell && cell.compareDocumentPosition(strikeCell) & Node.DOCUMENT_POSITION_FOLLOWING ? "call" : "put";
     const listedRow = chain.block()?.rows.find((r) => String(r.strike) === row.dataset.strike);
     const day = chain.expiry().slice(0, 10).replaceAll("-", "");
     const series = listedRow?.[leg]?.series || `${chain.underlying()}-${day}-${row.dataset.strike}-${leg === "call" ? "C" : "P"}`;
@@ -105,8 +108,19 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
     quote = null;
     deadline = 0;
     setVisible(quoteBox, false);
+    setVisible(payoffBox, false);
     executeButton.disabled = true;
     delete ticket.dataset.quote;
+  }
+
+  // The quoted contracts' profit or loss at expiry across underlying prices (options/payoff.js).
+  function showPayoff(quoted) {
+    const view = payoffBox && payoffView(quoted);
+    if (!view) return;
+    $(payoffBox, "[data-field=payoff-chart]").innerHTML = view.svg;
+    $(payoffBox, "[data-field=payoff-summary]").textContent = view.summary;
+    payoffBox.dataset.breakeven = view.breakeven;
+    setVisible(payoffBox, true);
   }
 
   // The countdown: a quote is good until its deadline, counted from when it was asked for.
@@ -144,6 +158,7 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
       $(quoteBox, "[data-field=quote-total]").textContent = `${usdt(quote.total_usdt)} USDT`;
       $(quoteBox, "[data-field=quote-iv]").textContent = `${formatRatio(quote.iv, 1)} · ${usdt(quote.index_price)}`;
       setVisible(quoteBox, true);
+      showPayoff(quote);
       ticket.dataset.quote = quote.quote_id;
     } catch (error) {
       showError(error.message);
