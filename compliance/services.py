@@ -122,28 +122,37 @@ def aml_evaluate(*, user_id: int, trigger: str, source: str = "realtime") -> Out
 
 
 def _store(*, user_id: int, hits: Iterable[Hit], source: str) -> list[AmlAlert]:
-    """Insert the alerts that are new (helper: runs in the caller's transaction)."""
-    stored = []
+    """Insert the alerts that are new, in one statement (helper: runs in the caller's
+    transaction, holding the trader's AML lock, so no other writer adds this trader's alerts
+    meanwhile; a conflict on the fingerprint is still ignored)."""
+    wanted = {}
     for hit in hits:
-        alert, created = AmlAlert.objects.get_or_create(
-            fingerprint=fingerprint(user_id=user_id, hit=hit),
-            defaults={
-                "user_id": user_id,
-                "rule_code": hit.rule_code,
-                "rule_version": hit.rule_version,
-                "band": hit.band,
-                "score": hit.score,
-                "weighted_score": hit.weighted,
-                "value": hit.value,
-                "transactions": list(hit.record_ids),
-                "trigger": hit.trigger_id,
-                "at": hit.at,
-                "source": source,
-            },
+        wanted.setdefault(fingerprint(user_id=user_id, hit=hit), hit)
+    if not wanted:
+        return []
+    known = set(AmlAlert.objects.filter(fingerprint__in=list(wanted)).values_list("fingerprint", flat=True))
+    new = [
+        AmlAlert(
+            fingerprint=key,
+            user_id=user_id,
+            rule_code=hit.rule_code,
+            rule_version=hit.rule_version,
+            band=hit.band,
+            score=hit.score,
+            weighted_score=hit.weighted,
+            value=hit.value,
+            transactions=list(hit.record_ids),
+            trigger=hit.trigger_id,
+            at=hit.at,
+            source=source,
         )
-        if created:
-            stored.append(alert)
-    return stored
+        for key, hit in wanted.items()
+        if key not in known
+    ]
+    if not new:
+        return []
+    AmlAlert.objects.bulk_create(new, ignore_conflicts=True)
+    return list(AmlAlert.objects.filter(fingerprint__in=[a.fingerprint for a in new]).order_by("at", "id"))
 
 
 def _alert_hits(alerts: Iterable[AmlAlert]) -> list[Hit]:
