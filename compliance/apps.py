@@ -19,3 +19,18 @@ class ComplianceConfig(AppConfig):
             receivers.on_withdrawal_requested, dispatch_uid="compliance.aml_withdrawal"
         )
         user_logged_in.connect(receivers.on_logged_in, dispatch_uid="compliance.aml_signin")
+
+        # sanctions screening and the travel rule: on each withdrawal request, before anything is
+        # held, and on each KYC submission once it commits
+        from accounts import signals as account_signals
+        from trading import checks
+
+        from .sanctions import receivers as sanctions_receivers
+        from .sanctions import tasks as sanctions_tasks  # noqa: F401  (task registration)
+        from .sanctions.services import travel_rule_check, withdrawal_screen
+
+        checks.register("withdrawal_validate", travel_rule_check)
+        checks.register("withdrawal_screen", withdrawal_screen)
+        account_signals.kyc_submitted.connect(
+            sanctions_receivers.on_kyc_submitted, dispatch_uid="compliance.sanctions_kyc"
+        )

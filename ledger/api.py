@@ -68,6 +68,31 @@ class LedgerApi(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+@extend_schema_serializer(component_name="WithdrawalBeneficiary")
+class BeneficiarySerializer(serializers.Serializer):
+    """The travel rule's data: required at or above TRAVEL_RULE_THRESHOLD_USD (1,000 USD)."""
+
+    name = serializers.CharField(required=False, max_length=200, help_text="who receives the funds")
+    wallet_type = serializers.ChoiceField(
+        choices=["hosted", "self_hosted"], required=False, help_text="at an exchange/custodian, or your own wallet"
+    )
+    vasp = serializers.CharField(required=False, max_length=200, help_text="hosted: the exchange or custodian")
+    ownership_attested = serializers.BooleanField(
+        required=False, help_text="self_hosted: you confirm the wallet is yours"
+    )
+
+
+@extend_schema_field(BeneficiarySerializer)
+class _BeneficiaryInput(serializers.JSONField):
+    """Taken as sent and checked by the service (``beneficiary_clean``), whose refusals name
+    the field as the travel rule's do: ``beneficiary.vasp``."""
+
+
+@extend_schema_serializer(component_name="WithdrawalBeneficiaryStored")
+class BeneficiaryOutSerializer(BeneficiarySerializer):
+    attested_at = UtcDateTime(required=False, help_text="when you confirmed owning the self-hosted wallet")
+
+
 class WithdrawalSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     asset = serializers.ChoiceField(choices=ASSETS)
@@ -79,6 +104,7 @@ class WithdrawalSerializer(serializers.Serializer):
     decided_at = UtcDateTime(allow_null=True)
     rejection_reason = serializers.CharField()
     network_txid = serializers.CharField()
+    beneficiary = BeneficiaryOutSerializer(help_text="the travel rule's data, as given; {} when none")
 
 
 class WithdrawalsApi(ListAPIView):
@@ -91,6 +117,7 @@ class WithdrawalsApi(ListAPIView):
         amount = DecimalInput(help_text='e.g. "0.015"; at most the asset\'s decimal places')
         address = serializers.CharField(max_length=120)
         otp = serializers.CharField(required=False, allow_blank=True, max_length=12)
+        beneficiary = _BeneficiaryInput(required=False)
 
         def validate(self, attrs):
             # at most the asset's places, by the one strict parser (its validation_error names the field)
@@ -113,9 +140,11 @@ class WithdrawalsApi(ListAPIView):
                 {
                     401: "otp_required, otp_invalid (and the usual authentication errors).",
                     403: "two_factor_required, kyc_required, withdrawal_locked (24 hours after a password or 2FA "
-                    "change).",
+                    "change), compliance_blocked (the address or beneficiary is on a sanctions list).",
                     409: "insufficient_funds, idempotency_conflict (the Idempotency-Key was used for another "
                     "withdrawal).",
+                    422: "travel_rule_required: at or above 1,000 USD the beneficiary's details are needed "
+                    "(`fields` names each missing one, e.g. `beneficiary.vasp`).",
                 }
             ),
         },
@@ -145,6 +174,7 @@ class WithdrawalsApi(ListAPIView):
             address=data["address"],
             otp=data.get("otp"),
             idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
+            beneficiary=data.get("beneficiary"),
             via_api_key=isinstance(request.auth, ApiKey),  # a key withdraws only to the address book
         )
         return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)

@@ -29,11 +29,43 @@ class WithdrawForm(forms.Form):
         max_length=40, widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.00"})
     )
     address = forms.CharField(max_length=120, label="Destination address")
+    # the travel rule's details (required from TRAVEL_RULE_THRESHOLD_USD, 1,000 USD)
+    beneficiary_name = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Beneficiary name",
+        help_text="Who receives the funds: needed for withdrawals worth 1,000 USD or more.",
+    )
+    wallet_type = forms.ChoiceField(
+        required=False,
+        label="Beneficiary's wallet",
+        choices=[("", "—"), ("hosted", "At an exchange or custodian"), ("self_hosted", "A wallet I control myself")],
+    )
+    vasp = forms.CharField(max_length=200, required=False, label="Exchange or custodian (for a hosted wallet)")
+    ownership_attested = forms.BooleanField(required=False, label="I own this self-hosted wallet")
     otp = forms.CharField(
         label="Authenticator code",
         max_length=6,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
+
+    # the service names the travel rule's fields as the API does
+    SERVICE_FIELDS = {
+        "beneficiary.name": "beneficiary_name",
+        "beneficiary.wallet_type": "wallet_type",
+        "beneficiary.vasp": "vasp",
+        "beneficiary.ownership_attested": "ownership_attested",
+    }
+
+    def beneficiary(self) -> dict:
+        data = self.cleaned_data
+        given = {
+            "name": data.get("beneficiary_name") or None,
+            "wallet_type": data.get("wallet_type") or None,
+            "vasp": data.get("vasp") or None,
+            "ownership_attested": bool(data.get("ownership_attested")),
+        }
+        return {key: value for key, value in given.items() if value not in (None, False)}
 
 
 def _context(request, form=None, address_form=None):
@@ -75,10 +107,12 @@ def withdraw(request):
                 amount=form.cleaned_data["amount"],
                 address=form.cleaned_data["address"],
                 otp=form.cleaned_data["otp"],
+                beneficiary=form.beneficiary(),
             )
         except DomainError as exc:
             placed = False
             for field, problems in exc.fields.items():
+                field = WithdrawForm.SERVICE_FIELDS.get(field, field)
                 if field in form.fields:
                     for problem in problems:
                         form.add_error(field, problem)

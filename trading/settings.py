@@ -511,6 +511,13 @@ AML_SCORE_WINDOW_DAYS = env.int("AML_SCORE_WINDOW_DAYS", default=30)
 AML_HIGH_RISK_COUNTRIES = env.list("AML_HIGH_RISK_COUNTRIES", default=["KP", "IR", "MM"])
 AML_COUNTRY_HEADER = env.str("AML_COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")
 AML_LARGE_TRADE_USDT = env.str("AML_LARGE_TRADE_USDT", default="50000")
+
+# --- Compliance: sanctions screening and the travel rule (docs/compliance.md) ----------------------
+# A name scoring at least this (0-100, rapidfuzz's token-sort ratio after normalizing) against a
+# listed name is a hit; addresses must match exactly. The list is loaded by manage.py sanctions_load.
+SANCTIONS_NAME_THRESHOLD = env.float("SANCTIONS_NAME_THRESHOLD", default=88.0)
+# Withdrawals worth at least this many USD need the beneficiary's details (FATF R.16, EU 2023/1113).
+TRAVEL_RULE_THRESHOLD_USD = env.int("TRAVEL_RULE_THRESHOLD_USD", default=1000)
 CELERY_BEAT_SCHEDULE.update(
     {
         "aml-scan-nightly": {"task": "compliance.aml_scan_nightly", "schedule": crontab(minute=30, hour=1)},

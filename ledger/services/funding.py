@@ -17,6 +17,7 @@ from accounts.services import otp_check, two_factor_enabled
 from trading import checks
 from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from trading.formatting import utc_string
 from trading.money import check_asset, fmt, parse_amount
 
 from .. import signals
@@ -113,13 +114,19 @@ def withdrawal_request(
     address: str,
     otp: str | None,
     idempotency_key: str = "",
+    beneficiary: dict | None = None,
     via_api_key: bool = False,
 ) -> Withdrawal:
     """A trader asks to withdraw: checks 2FA, KYC and the security cooldown, then holds the
-    amount plus fee. A replayed Idempotency-Key returns the original withdrawal."""
+    amount plus fee. A replayed Idempotency-Key returns the original withdrawal.
+
+    Higher apps' rules run at two points (``trading.checks``): ``withdrawal_validate`` before
+    the code is spent (compliance's travel rule: a refusal there keeps the code usable) and
+    ``withdrawal_screen`` once it is accepted (sanctions screening)."""
     asset = check_asset(asset)
     amount = parse_amount(asset, amount)
     address = (address or "").strip()
+    beneficiary = beneficiary_clean(beneficiary)
     if idempotency_key:
         existing = Withdrawal.objects.filter(user=user, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -129,19 +136,71 @@ def withdrawal_request(
         raise Forbidden("Turn on two-factor authentication before withdrawing.", code="two_factor_required")
     # the address book's verdict before the code is spent (and again under the user's lock)
     withdrawal_address_check(user=user, asset=asset, address=address, via_api_key=via_api_key)
+    facts = {"user": user, "asset": asset, "amount": amount, "address": address, "beneficiary": beneficiary}
+    checks.run("withdrawal_validate", **facts)
     if not otp:
         raise DomainError(
             "Confirm the withdrawal with a code from your authenticator.", code="otp_required", status=401
         )
     otp_check(user=user, otp=otp)
+    checks.run("withdrawal_screen", **facts)
     return withdrawal_create(
         user=user,
         asset=asset,
         amount=amount,
         address=address,
         idempotency_key=idempotency_key,
+        beneficiary=beneficiary,
         via_api_key=via_api_key,
     )
+
+
+WALLET_TYPES = ("hosted", "self_hosted")
+
+
+def beneficiary_clean(data) -> dict:
+    """The travel rule's beneficiary as stored: ``{name, wallet_type, vasp?,
+    ownership_attested?, attested_at?}``, or ``{}`` when none was given. Whether it is
+    required is the travel rule's decision (compliance); its shape is checked here."""
+    if data in (None, "", {}):
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationFailed("beneficiary must be an object.", fields={"beneficiary": ["An object."]})
+    unknown = sorted(set(data) - {"name", "wallet_type", "vasp", "ownership_attested"})
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown beneficiary field {unknown[0]}.", fields={f"beneficiary.{unknown[0]}": ["Not a known field."]}
+        )
+    clean: dict = {}
+    for key, limit in (("name", 200), ("vasp", 200)):
+        value = data.get(key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or len(" ".join(value.split())) > limit:
+            raise ValidationFailed(
+                f"beneficiary.{key} is too long or not text.",
+                fields={f"beneficiary.{key}": [f"Text of at most {limit} characters."]},
+            )
+        if " ".join(value.split()):
+            clean[key] = " ".join(value.split())
+    wallet = data.get("wallet_type")
+    if wallet not in (None, ""):
+        if wallet not in WALLET_TYPES:
+            raise ValidationFailed(
+                "beneficiary.wallet_type must be hosted or self_hosted.",
+                fields={"beneficiary.wallet_type": ["hosted or self_hosted."]},
+            )
+        clean["wallet_type"] = wallet
+    attested = data.get("ownership_attested")
+    if attested not in (None, False, True):
+        raise ValidationFailed(
+            "beneficiary.ownership_attested must be true or false.",
+            fields={"beneficiary.ownership_attested": ["true or false."]},
+        )
+    if attested and clean.get("wallet_type") == "self_hosted":
+        clean["ownership_attested"] = True
+        clean["attested_at"] = utc_string(timezone.now())
+    return clean
 
 
 def _same_withdrawal(existing: Withdrawal, *, asset, amount, address) -> Withdrawal:
@@ -157,6 +216,7 @@ def withdrawal_create(
     amount: Decimal,
     address: str,
     idempotency_key: str = "",
+    beneficiary: dict | None = None,
     via_api_key: bool = False,
 ) -> Withdrawal:
     """The money part of a withdrawal, after the trader proved who they are.
@@ -177,7 +237,13 @@ def withdrawal_create(
             # the daily limit and any other rule a higher app registered (risk, compliance)
             checks.run("withdrawal", user=locked, asset=asset, amount=amount, address=address, tier=tier)
             withdrawal = Withdrawal.objects.create(
-                user=locked, asset=asset, amount=amount, fee=fee, address=address, idempotency_key=idempotency_key
+                user=locked,
+                asset=asset,
+                amount=amount,
+                fee=fee,
+                address=address,
+                idempotency_key=idempotency_key,
+                beneficiary=beneficiary or {},
             )
             account = user_account(user_id=user.pk, asset=asset)
             key = str(withdrawal.pk)

@@ -58,8 +58,13 @@ def trader(user, fund):
     return SimpleNamespace(user=user, device=device)
 
 
+# The travel rule's details, sent with every withdrawal here (the rule itself is tested in
+# tests/compliance/test_travel_rule.py): these tests are about the ledger's own guards.
+BENEFICIARY = {"name": "Grace Hopper", "wallet_type": "hosted", "vasp": "Example Exchange"}
+
+
 def _withdraw(client, *, asset="USDT", amount="100", address=ETH_ADDRESS, otp=None, key=None):
-    body = {"asset": asset, "amount": amount, "address": address}
+    body = {"asset": asset, "amount": amount, "address": address, "beneficiary": BENEFICIARY}
     if otp is not None:
         body["otp"] = otp
     headers = {"Idempotency-Key": key} if key else {}
