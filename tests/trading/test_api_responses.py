@@ -269,6 +269,7 @@ GETS = {
     ],
     "/api/v1/markets/{symbol}/trades": [("anon", "/api/v1/markets/BTC-USDT/trades")],
     "/api/v1/me": [("a", "/api/v1/me"), ("anon", "/api/v1/me")],
+    "/api/v1/me/settings": [("a", "/api/v1/me/settings"), ("anon", "/api/v1/me/settings")],
     "/api/v1/api-keys": [("a", "/api/v1/api-keys"), ("anon", "/api/v1/api-keys")],
     "/api/v1/alerts": [("a", "/api/v1/alerts"), ("anon", "/api/v1/alerts")],
     "/api/v1/notifications": [("a", "/api/v1/notifications"), ("a", "/api/v1/notifications?unread=1")],
