@@ -256,3 +256,6 @@ class AmlRuleVersionAdmin(admin.ModelAdmin):
         for row in queryset:
             services.aml_rule_make_live(rule_version_id=row.pk, actor=request.user)
         self.message_user(request, f"{queryset.count()} version(s) live.")
+
+
+from .sanctions import admin as sanctions_admin  # noqa: E402, F401  (the sanctions list's pages)

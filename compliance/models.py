@@ -160,5 +160,6 @@ class AmlCaseComment(models.Model):
     def __str__(self):
         return f"comment on case {self.case_id} at {self.at:%Y-%m-%d %H:%M}"
 
+
 # the sanctions list (compliance/sanctions/): its models live with its code
 from .sanctions.models import SanctionsAddress, SanctionsEntity, SanctionsListLoad  # noqa: E402, F401

@@ -150,3 +150,10 @@ def test_a_listed_kyc_name_opens_a_case_and_the_kyc_waits(
     assert KycProfile.objects.get(user=user).status == KycStatus.PENDING
     alert = AmlAlert.objects.get(user=user)
     assert alert.band == "kyc_name" and alert.case is not None
+
+
+def test_staff_see_the_list_in_the_admin(sample_list, admin_client_otp):
+    loads = admin_client_otp.get("/admin/compliance/sanctionslistload/").content.decode()
+    assert "sample.ftm.json" in loads
+    found = admin_client_otp.get("/admin/compliance/sanctionsentity/?q=0x5ab1c0ffee").content.decode()
+    assert "Viktor Oberhollenzer" in found and "Marguerite" not in found
