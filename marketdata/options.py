@@ -196,6 +196,12 @@ class SeriesPrice:
     ask_usdt: Decimal
 
     @property
+    def bid_spread(self) -> float:
+        """The bid's distance below the mark as a fraction of the mark: the half-spread, or
+        less where the intrinsic-value floor holds the bid up (0 for a zero mark)."""
+        return float((self.mark_usdt - self.bid_usdt) / self.mark_usdt) if self.mark_usdt > 0 else 0.0
+
+    @property
     def mark_underlying(self) -> Decimal:
         return (self.mark_usdt / self.index).quantize(UNDERLYING_QUANTUM)
 

@@ -161,11 +161,12 @@ def _check_affordable(*, user: User, instrument: Instrument, unit: Decimal, tota
 
 
 def _counter_price(price, *, instrument: Instrument, side: str, contracts: Decimal, now: datetime):
-    """The counter's price per contract and half-spread for this order: the chain's bid to
-    sell; to buy, its ask, widened when the buy adds to the counter's exposure past a soft
-    limit (``RiskRefused`` past a hard one)."""
+    """The counter's price per contract and half-spread (a fraction of the mark) for this
+    order: the chain's bid to sell (and its distance below the mark); to buy, its ask,
+    widened when the buy adds to the counter's exposure past a soft limit (``RiskRefused``
+    past a hard one)."""
     if side != OptionSide.BUY:
-        return price.bid_usdt, price.spread
+        return price.bid_usdt, price.bid_spread
     decision = exposure.counter_decision(
         instrument=instrument, side=side, contracts=contracts, index=price.index, now=now
     )

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from marketdata.models import Instrument, InstrumentKind
+from orders.models import OptionQuote
 from orders.options.selectors import open_interest
 from orders.options.services import options_order_place
 
@@ -87,6 +88,11 @@ def test_a_one_day_in_the_money_calls_bid_is_at_least_intrinsic_less_the_fee(lis
     bought = trade(client, series.symbol, "buy", "1")
     sold = trade(client, series.symbol, "sell", "1")
     assert Decimal(sold["price_usdt"]) >= intrinsic - fee, (sold, intrinsic)
+    # each quote keeps its own side's distance from the mark as a share of it
+    for body in (bought, sold):
+        quote = OptionQuote.objects.get(order__id=body["id"])
+        distance = abs(quote.price_usdt - quote.mark_usdt) / quote.mark_usdt
+        assert abs(quote.spread - distance) <= Decimal("0.00000001"), (quote.side, quote.spread, distance)
     # in the money the premium is mostly intrinsic value: the round trip costs well under 1 %
     assert Decimal(bought["total_usdt"]) - Decimal(sold["total_usdt"]) < Decimal(bought["total_usdt"]) / 100
 
