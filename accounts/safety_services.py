@@ -23,7 +23,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 
-from . import devices
+from . import devices, signals
 from .models import ApiKey, ApiKeyScope, User, UserSession, UserSessionKind
 from .receivers import request_ip, request_user_agent
 from .services import otp_check, two_factor_enabled
@@ -226,6 +226,7 @@ def withdrawal_whitelist_set(*, user: User, enabled: bool, otp: str | None = Non
             target=locked,
             data={"enforced_until": until.isoformat() if until else None},
         )
+        signals.withdrawal_whitelist_changed.send(sender=User, user=locked, enabled=enabled, enforced_until=until)
     user.withdrawal_whitelist_only = locked.withdrawal_whitelist_only
     user.withdrawal_whitelist_off_at = locked.withdrawal_whitelist_off_at
     return locked

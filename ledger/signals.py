@@ -7,5 +7,7 @@ from django.dispatch import Signal
 deposit_credited = Signal()
 # kwargs: withdrawal
 withdrawal_requested = Signal()
-# kwargs: withdrawal, actor
+# kwargs: withdrawal, actor (the trader's own cancel: the trader)
 withdrawal_decided = Signal()
+# kwargs: entry (WithdrawalAddress), just added to the trader's address book
+withdrawal_address_added = Signal()

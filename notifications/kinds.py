@@ -55,6 +55,8 @@ EVENT_KINDS: dict[str, str] = {
     "api_key_revoked": "security",
     "sign_in": "security",
     "new_sign_in": "security",
+    "withdrawal_address_added": "security",
+    "withdrawal_whitelist_changed": "security",
     "order_rejected": "order_cancelled",
     "welcome": "system",
 }

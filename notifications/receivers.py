@@ -101,6 +101,44 @@ def on_api_key_changed(sender, api_key, change, **kwargs):
     )
 
 
+@receiver(signals.withdrawal_whitelist_changed)
+def on_withdrawal_whitelist_changed(sender, user, enabled, enforced_until=None, **kwargs):
+    if enabled:
+        title = "Whitelist-only withdrawals turned on"
+        body = "Withdrawals now go only to the addresses in your address book."
+    else:
+        title = "Whitelist-only withdrawals turned off"
+        until = f" until {enforced_until:%Y-%m-%d %H:%M} UTC" if enforced_until else ""
+        body = (
+            f"Your address book still binds withdrawals{until}. If this was not you, turn it back on and "
+            "contact support immediately."
+        )
+    stamp = user.withdrawal_whitelist_off_at if not enabled else None
+    notify(
+        user=user,
+        kind="withdrawal_whitelist_changed",
+        title=title,
+        body=body,
+        dedupe_key=f"withdrawal_whitelist:{user.pk}:{'on' if enabled else 'off'}:"
+        f"{stamp.isoformat() if stamp else uuid.uuid4().hex}",
+        data={"enabled": enabled, "enforced_until": enforced_until.isoformat() if enforced_until else None},
+    )
+
+
+@receiver(ledger_signals.withdrawal_address_added)
+def on_withdrawal_address_added(sender, entry, **kwargs):
+    notify(
+        user=entry.user,
+        kind="withdrawal_address_added",
+        title=f"Withdrawal address added: {entry.label}",
+        body=f"{entry.asset} address {entry.address} is in your address book, usable from "
+        f"{entry.usable_at:%Y-%m-%d %H:%M} UTC. If this was not you, delete it on your Wallet page and contact "
+        "support immediately.",
+        dedupe_key=f"withdrawal_address:{entry.pk}:added",
+        data={"address_id": entry.pk, "asset": entry.asset, "address": entry.address, "label": entry.label},
+    )
+
+
 @receiver(signals.password_changed)
 def on_password_changed(sender, user, **kwargs):
     at = user.password_changed_at.isoformat() if user.password_changed_at else uuid.uuid4().hex

@@ -221,11 +221,11 @@ def holdings(*, user) -> dict[str, Decimal]:
 
 
 def withdrawn_today(*, user, asset: str) -> Decimal:
-    """Withdrawals of the last 24 hours that were not rejected (the daily limit's usage)."""
+    """Withdrawals of the last 24 hours that were not rejected or cancelled (the daily limit's usage)."""
     since = timezone.now() - timedelta(hours=24)
     total = (
         Withdrawal.objects.filter(user=user, asset=asset, created_at__gte=since)
-        .exclude(status=WithdrawalStatus.REJECTED)
+        .exclude(status__in=[WithdrawalStatus.REJECTED, WithdrawalStatus.CANCELLED])
         .aggregate(total=Sum("amount"))["total"]
     )
     return total or Decimal(0)

@@ -81,6 +81,7 @@ def withdrawal_address_add(*, user: User, asset: str, address: str, label: str) 
                     "usable_at": utc_string(entry.usable_at),
                 },
             )
+            signals.withdrawal_address_added.send(sender=WithdrawalAddress, entry=entry)
     except IntegrityError:
         raise Conflict(
             f"This {asset} address is already in your address book.",

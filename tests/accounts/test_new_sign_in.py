@@ -78,6 +78,7 @@ def test_signing_up_then_in_from_the_same_browser_says_nothing():
     assert logins.count() == 3
     assert logins.order_by("seq").first().data == {
         "path": "/signup/",
+        "method": "password",
         "user_agent": CHROME,
         "device": "Chrome on Windows",
     }

@@ -20,6 +20,7 @@ from ledger.selectors import balance_of
 from ledger.services import withdrawal_approve
 from ledger.services.funding import WITHDRAWAL_FEES
 from notifications.models import Notification
+from risk.selectors import withdrawn_today
 from tests.accounts.helpers import assert_error, next_time_step
 from tests.accounts.test_api_keys import signed
 from tests.factories import enable_totp, totp_code
@@ -78,6 +79,9 @@ def test_an_address_is_saved_listed_and_deleted(trader, other_user):
     listed = trader.api.get(ADDRESSES).json()
     assert [(a["asset"], a["label"]) for a in listed] == [("BTC", "cold wallet"), ("ETH", "metamask")]
     assert AuditRecord.objects.filter(action="ledger.withdrawal_address_added", actor=trader.user).count() == 2
+    notices = Notification.objects.filter(user=trader.user, kind="withdrawal_address_added").order_by("id")
+    assert [n.title for n in notices] == ["Withdrawal address added: cold wallet", "Withdrawal address added: metamask"]
+    assert BTC_BECH32 in notices[0].body and "If this was not you" in notices[0].body
 
     intruder = APIClient()
     intruder.force_authenticate(other_user)
@@ -149,6 +153,9 @@ def test_turning_the_mode_off_needs_a_code_and_the_book_binds_through_the_cool_o
     user.refresh_from_db()  # the test client's signed-in user is this object
     assert trader.api.get(MODE).json() == {"whitelist_only": False, "enforced": False, "enforced_until": None}
     assert _withdraw(trader, BTC_P2PKH).status_code == 201
+    told = Notification.objects.filter(user=user, kind="withdrawal_whitelist_changed").order_by("id")
+    assert [n.data["enabled"] for n in told] == [True, False]
+    assert "still binds withdrawals until" in told[1].body
     actions = set(AuditRecord.objects.filter(actor=user).values_list("action", flat=True))
     assert {"ledger.withdrawal_whitelist_on", "ledger.withdrawal_whitelist_off"} <= actions
 
@@ -216,6 +223,7 @@ def test_a_pending_withdrawal_is_cancelled_once_and_its_hold_released(trader, dj
 
     assert_error(trader.api.post(f"{WITHDRAWALS}/{withdrawal['id']}/cancel"), 409, "withdrawal_not_pending")
     assert voids.count() == 2  # released exactly once
+    assert withdrawn_today(user=trader.user, asset="BTC") == 0  # no longer counts towards the daily limit
     notice = Notification.objects.get(user=trader.user, kind="withdrawal_updated", data__status="cancelled")
     assert notice.title.endswith("BTC cancelled") and notice.data["withdrawal_id"] == withdrawal["id"]
     assert AuditRecord.objects.filter(action="ledger.withdrawal_cancelled", actor=trader.user).count() == 1

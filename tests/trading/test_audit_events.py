@@ -152,7 +152,7 @@ def test_api_login_is_recorded_with_the_client_ip(api, user):
     record = only("auth.login")
     assert (record.actor_id, record.actor_label, record.target_id) == (user.pk, user.email, str(user.pk))
     assert record.ip == "203.0.113.9"
-    assert record.data == {"path": "/api/v1/auth/token"}
+    assert record.data == {"path": "/api/v1/auth/token", "method": "token"}
 
 
 def test_failed_login_records_the_attempted_email_never_the_password(api, user):
@@ -180,7 +180,7 @@ def test_login_without_a_request(user):
     # (Sent by code paths with no request; axes' own receiver needs one, so call ours directly.)
     receivers.on_logged_in(sender=User, request=None, user=user)
     record = only("auth.login")
-    assert (record.actor_id, record.ip, record.data) == (user.pk, None, {"path": ""})
+    assert (record.actor_id, record.ip, record.data) == (user.pk, None, {"path": "", "method": "password"})
 
 
 def test_a_refused_2fa_code_is_recorded(api, user):
