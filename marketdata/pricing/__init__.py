@@ -11,7 +11,8 @@ a fraction (0.55 = 55%).
 * ``black`` -- scalar Black-76 (forward) and Black-Scholes (spot) prices and greeks;
 * ``vector`` -- the same over numpy arrays, a whole chain per call;
 * ``implied`` -- implied volatility, scalar and vectorised, never raising;
-* ``smile`` -- SVI smile per expiry and the simulator's default smile.
+* ``smile`` -- SVI smile per expiry and the simulator's default smile;
+* ``spread`` -- the counter's bid and ask around the mark (a half-spread that scales with vega).
 """
 
 from ._common import CALL, DAYS_PER_YEAR, PUT, SECONDS_PER_YEAR, VOL_POINT
@@ -44,6 +45,7 @@ from .implied import (
     implied_vol_vec,
 )
 from .smile import DEFAULT_ATM_VOL, Smile, default_smile
+from .spread import CounterPrices, SpreadParams, bid_floor, counter_prices, half_spread, round_trip_cost
 from .vector import ChainValuation, ValuationArrays, black76_chain, black76_vec
 
 __all__ = [
@@ -61,12 +63,15 @@ __all__ = [
     "SECONDS_PER_YEAR",
     "VOL_POINT",
     "ChainValuation",
+    "CounterPrices",
     "Greeks",
     "IvArrays",
     "IvResult",
     "Smile",
+    "SpreadParams",
     "Valuation",
     "ValuationArrays",
+    "bid_floor",
     "black76_chain",
     "black76_price",
     "black76_valuation",
@@ -74,13 +79,16 @@ __all__ = [
     "bs_greeks",
     "bs_price",
     "bs_valuation",
+    "counter_prices",
     "default_smile",
     "discount_factor",
     "forward_price",
     "greeks",
+    "half_spread",
     "implied_vol",
     "implied_vol_vec",
     "premium_in_quote",
     "premium_in_underlying",
+    "round_trip_cost",
     "year_fraction",
 ]

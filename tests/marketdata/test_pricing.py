@@ -317,6 +317,7 @@ def test_pricing_imports_nothing_from_django_or_the_project():
     code = (
         "import sys, marketdata.pricing as p\n"
         "p.black76_chain(65000.0, [60000.0, 70000.0], 0.1, 0.5); p.implied_vol('call', 1.0, 100.0, 100.0, 0.1)\n"
+        "p.half_spread(price=100.0, vega=2.0, delta=0.5, forward=65000.0, days=3.0)\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'django', 'rest_framework', 'trading', 'accounts', 'ledger', 'compliance', 'notifications', 'orders', "
         "'settlement'}"
