@@ -123,7 +123,10 @@ def _expiry_block(
     smile = default_smile(DEFAULT_ATM_VOL[underlying], years)
     vols = smile.vols(strike_array, forward)
     valuation = black76_chain(forward, strike_array, years, vols)
-    params = spread_params(underlying)
+    spreads = {
+        side: _spread_arrays(side, forward, strike_array, values, years=years, params=spread_params(underlying))
+        for side, values in (("C", valuation.call), ("P", valuation.put))
+    }
     rows = []
     for i, strike in enumerate(ordered):
         row = {"strike": decimal_string(strike)}
@@ -131,9 +134,8 @@ def _expiry_block(
             symbol = strikes[strike].get(side)
             if symbol is None:
                 continue
-            quoted = _counter_prices(
-                side, forward, float(strike), float(values.price[i]), values, i, years=years, params=params
-            )
+            half, least = spreads[side]
+            quoted = _counter_prices(float(values.price[i]), float(half[i]), float(least[i]))
             leg = _leg(symbol, index, quoted, float(vols[i]), values, i)
             leg["open_interest"] = decimal_string(held.get(symbol, Decimal(0)), step=CONTRACTS)
             row[key] = leg
@@ -141,26 +143,26 @@ def _expiry_block(
     return {"expiry": utc_string(expiry), "years": round(years, 6), "atm_vol": _fixed(smile.atm_vol, 4), "rows": rows}
 
 
-def _counter_prices(
-    side: str, forward: float, strike: float, price: float, values, i: int, *, years: float, params: SpreadParams
-) -> tuple[Decimal, Decimal, Decimal]:
-    """Mark, bid and ask in USDT (cents) from the model price and greeks: the mark to the
-    nearest cent, the ask a whole half-spread (in cents) above it, the bid as far below but
-    never below intrinsic value less the fee (rounded up to the cent) nor above the mark."""
-    raw = half_spread(
-        price=price,
-        vega=float(values.vega[i]),
-        delta=float(values.delta[i]),
-        forward=forward,
-        days=years * 365.0,
-        params=params,
+def _spread_arrays(side: str, forward: float, strikes, values, *, years: float, params: SpreadParams):
+    """The counter's half-spread and the bid's floor (intrinsic value less the fee) per strike,
+    in USDT, over a whole expiry at once (``pricing.spread``)."""
+    half = half_spread(
+        price=values.price, vega=values.vega, delta=values.delta, forward=forward, days=years * 365.0, params=params
     )
+    least = bid_floor(1.0 if side == "C" else -1.0, forward, strikes, params=params)
+    return np.broadcast_to(half, np.shape(strikes)), np.broadcast_to(least, np.shape(strikes))
+
+
+def _counter_prices(price: float, half: float, least: float) -> tuple[Decimal, Decimal, Decimal]:
+    """Mark, bid and ask in USDT (cents) from the model price, the half-spread and the bid's
+    floor: the mark to the nearest cent, the ask a whole half-spread (in cents, at least one)
+    above it, the bid as far below but never below the floor (rounded up to the cent) nor
+    below 0 nor above the mark."""
     mark = Decimal(repr(price)).quantize(USDT, rounding=ROUND_HALF_EVEN)
-    half = max(Decimal(repr(float(raw))).quantize(USDT, rounding=ROUND_HALF_EVEN), USDT)
-    least = float(bid_floor(1.0 if side == "C" else -1.0, forward, strike, params=params))
+    half_cents = max(Decimal(repr(half)).quantize(USDT, rounding=ROUND_HALF_EVEN), USDT)
     floor = Decimal(repr(least)).quantize(USDT, rounding=ROUND_CEILING)
-    bid = min(max(mark - half, floor, Decimal(0)), mark)
-    return mark, bid.quantize(USDT), (mark + half).quantize(USDT)
+    bid = min(max(mark - half_cents, floor, Decimal(0)), mark)
+    return mark, bid.quantize(USDT), (mark + half_cents).quantize(USDT)
 
 
 def _leg(symbol: str, index: Decimal, quoted: tuple[Decimal, Decimal, Decimal], vol: float, values, i: int) -> dict:
@@ -217,16 +219,10 @@ def series_price(*, instrument: Instrument, now: datetime | None = None, index: 
     vols = default_smile(DEFAULT_ATM_VOL[underlying], years).vols(strikes, float(index))
     valuation = black76_chain(float(index), strikes, years, vols)
     values = valuation.call if instrument.option_type == "C" else valuation.put
-    mark, bid, ask = _counter_prices(
-        instrument.option_type,
-        float(index),
-        float(instrument.strike),
-        float(values.price[0]),
-        values,
-        0,
-        years=years,
-        params=spread_params(underlying),
+    half, least = _spread_arrays(
+        instrument.option_type, float(index), strikes, values, years=years, params=spread_params(underlying)
     )
+    mark, bid, ask = _counter_prices(float(values.price[0]), float(half[0]), float(least[0]))
     spread = float((ask - mark) / mark) if mark > 0 else 0.0
     return SeriesPrice(
         series=instrument.symbol,
