@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import KycProfile
 from compliance import services
 from compliance.models import AmlAlert, AmlCase, AmlRuleVersion, AmlSignIn, CaseStatus
 from compliance.rules import DEFAULT_RULES
@@ -216,3 +217,37 @@ def test_ops_cases_api(user, money, staff, eager_tasks, api):
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "validation_error"
     api.force_authenticate(user)
     assert api.get("/api/v1/ops/aml/cases").status_code == 403
+
+
+def test_large_spot_trades_are_evaluated_by_the_minute_sweep(user, settings):
+    from compliance.tasks import aml_large_trades
+    from orders.spot.models import SpotTrade
+
+    KycProfile.objects.filter(user=user).update(country="KP")
+    other = UserFactory()
+
+    def trade(seq, quote):
+        return SpotTrade.objects.create(
+            symbol="BTC-USDT",
+            seq=seq,
+            price=Decimal("65000"),
+            quantity=Decimal(quote) / Decimal("65000"),
+            quote_amount=Decimal(quote),
+            taker_side="buy",
+            maker_order_id=1,
+            taker_order_id=2,
+            maker_user=other,
+            taker_user=user,
+            maker_fee=Decimal(0),
+            taker_fee=Decimal(0),
+            created_at=timezone.now(),
+        )
+
+    small = trade(1, "49999.99")
+    aml_large_trades()
+    assert not AmlAlert.objects.exists()
+    large = trade(2, "50000")
+    assert aml_large_trades() == 2  # both sides
+    alert = AmlAlert.objects.get(user=user, rule_code="HIGH_RISK_JURISDICTION")
+    assert alert.trigger == f"trade:{large.pk}" and f"trade:{small.pk}" in alert.transactions
+    assert not AmlAlert.objects.filter(user=other).exists()
