@@ -1,12 +1,15 @@
 // Recent trades on #recent-trades, from the trades: channel (a snapshot of the latest, then
 // one frame per trade). onTrade(price) hears each new print and the snapshot's latest.
-import { formatNumber, formatTime } from "../lib/format.js";
+import { formatNumber, formatTime, zoneName } from "../lib/format.js";
 import { escapeHtml, timeHtml } from "../lib/dom.js";
 
 const LENGTH = 40;
 
 export function startTape(page, { symbol, feed, pricePlaces, qtyPlaces, onTrade = () => {} }) {
   const tape = page.querySelector("#recent-trades tbody");
+  // the tape shows the time of day alone: its heading names the trader's zone
+  const heading = page.querySelector("#recent-trades thead th");
+  if (heading) heading.textContent = `Time (${zoneName()})`;
 
   const row = (t) => `<tr data-trade="${escapeHtml(t.id ?? "")}"><td class="muted">${timeHtml(t.time, formatTime(t.time))}</td>
       <td class="num mono ${t.side === "buy" ? "up" : "down"}">${formatNumber(t.price, { places: pricePlaces })}</td>

@@ -103,6 +103,9 @@ def test_wallet_history_and_settings_at_desktop_and_phone(
 
     page.goto("/wallet/")
     check_wallet(page, order.pk, " UTC+9")
+    page.goto("/markets/BTC-USDT/")  # the trade tape's times of day name the zone
+    expect(page.locator("#recent-trades thead th").first).to_have_text("Time (UTC+9)")
+    page.goto("/wallet/")
     page.screenshot(path=str(screenshot_dir / "wallet-history-light-desktop.png"), full_page=True)
 
     phone = phone_page(browser, context, live_server_url)
