@@ -59,6 +59,7 @@ EVENT_KINDS: dict[str, str] = {
     "withdrawal_whitelist_changed": "security",
     "order_rejected": "order_cancelled",
     "welcome": "system",
+    "ops_alert": "risk_alert",  # the ops monitor's alerts and recoveries, to staff
 }
 
 

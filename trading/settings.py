@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "settlement",
     "portfolio",
     "compliance",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -714,3 +715,21 @@ RFQ_TTL_SECONDS = env.float("RFQ_TTL_SECONDS", default=5.0)
 # waits after firing before it may fire again.
 PRICE_ALERTS_MAX_ACTIVE = env.int("PRICE_ALERTS_MAX_ACTIVE", default=50)
 PRICE_ALERTS_COOLDOWN_SECONDS = env.float("PRICE_ALERTS_COOLDOWN_SECONDS", default=60.0)
+
+# The ops monitor (manage.py run_monitor; a thread in embedded mode): every check is probed
+# every MONITOR_INTERVAL_SECONDS with MONITOR_PROBE_TIMEOUT_SECONDS to answer; a check turns
+# failing after MONITOR_FAIL_AFTER failed probes in a row (an alert to staff) and ok after
+# MONITOR_RECOVER_AFTER good ones (a recovery message). docs/operations.md, "Monitor".
+MONITOR_INTERVAL_SECONDS = env.float("MONITOR_INTERVAL_SECONDS", default=5.0)
+MONITOR_PROBE_TIMEOUT_SECONDS = env.float("MONITOR_PROBE_TIMEOUT_SECONDS", default=2.0)
+MONITOR_FAIL_AFTER = env.int("MONITOR_FAIL_AFTER", default=2)
+MONITOR_RECOVER_AFTER = env.int("MONITOR_RECOVER_AFTER", default=2)
+MONITOR_LEASE_TTL_SECONDS = env.float("MONITOR_LEASE_TTL_SECONDS", default=10.0)
+MONITOR_CHECKS = env.list("MONITOR_CHECKS", default=[])  # only these checks (names or prefixes); empty: all
+MONITOR_WEB_URLS = env.list("MONITOR_WEB_URLS", default=[])  # each web process, e.g. http://10.0.0.5:8000
+MONITOR_BEAT_MAX_AGE_SECONDS = env.float("MONITOR_BEAT_MAX_AGE_SECONDS", default=30.0)
+MONITOR_SETTLEMENT_STUCK_SECONDS = env.float("MONITOR_SETTLEMENT_STUCK_SECONDS", default=300.0)
+MONITOR_SETTLEMENT_REVIEW_MAX = env.int("MONITOR_SETTLEMENT_REVIEW_MAX", default=20)
+OPS_ALERT_EMAILS = env.list("OPS_ALERT_EMAILS", default=[])
+OPS_ALERT_URLS = env.list("OPS_ALERT_URLS", default=[])  # apprise URLs: slack://..., json://host/path, ntfy://...
+CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 5.0, "options": {"expires": 5.0}}

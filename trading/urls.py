@@ -21,6 +21,7 @@ from marketdata import web as marketdata_web
 from notifications import alerts_api
 from notifications import api as notifications_api
 from notifications import web as notifications_web
+from ops import api as ops_api
 from orders import urls as orders_urls
 from portfolio import urls as portfolio_urls
 from risk import api as risk_api
@@ -106,6 +107,7 @@ api_v1 = [
     *settlement_urls.api_v1,
     *portfolio_urls.api_v1,
     *compliance_reports_api.urlpatterns,
+    *ops_api.urlpatterns,
 ]
 
 web = [

@@ -1,0 +1,203 @@
+"""The monitor's probes. Each answers ``(ok, detail)`` and is given
+``MONITOR_PROBE_TIMEOUT_SECONDS`` (2 s) by the monitor; the readiness functions of
+``/readyz`` are reused where they exist.
+
+Which probes there are depends on the settings: one per web URL (``MONITOR_WEB_URLS``)
+and one per spot symbol's engine; ``MONITOR_CHECKS`` keeps only the named ones (all when empty).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from trading import health
+
+Probe = Callable[[], tuple[bool, dict]]
+
+
+def _readiness(name: str) -> dict:
+    return health._checks[name]()
+
+
+def database() -> tuple[bool, dict]:
+    result = _readiness("database")
+    return bool(result["ok"]), result
+
+
+def redis() -> tuple[bool, dict]:
+    result = _readiness("redis")
+    return bool(result["ok"]), result
+
+
+def web(url: str) -> Probe:
+    """The web process answers ``/readyz`` (200 or 503: it serves; the dependencies its
+    report names have checks of their own)."""
+
+    def probe() -> tuple[bool, dict]:
+        target = url.rstrip("/") + "/readyz"
+        try:
+            with urllib.request.urlopen(target, timeout=settings.MONITOR_PROBE_TIMEOUT_SECONDS) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        except (urllib.error.URLError, OSError) as exc:
+            return False, {"url": target, "error": str(getattr(exc, "reason", exc))}
+        try:
+            report = json.loads(body or b"{}")
+        except ValueError:
+            return False, {"url": target, "http_status": status, "error": "not a readiness report"}
+        failing = sorted(name for name, check in report.get("checks", {}).items() if not check.get("ok"))
+        return status in (200, 503), {"url": target, "http_status": status, "not_ready": failing}
+
+    return probe
+
+
+def celery() -> tuple[bool, dict]:
+    if settings.EMBEDDED:
+        return True, {"mode": "embedded (tasks run in-process)"}
+    from trading.celery import app
+
+    replies = app.control.ping(timeout=max(0.5, settings.MONITOR_PROBE_TIMEOUT_SECONDS - 0.5))
+    workers = sorted(name for reply in replies for name in reply)
+    return bool(workers), {"workers": workers}
+
+
+def beat() -> tuple[bool, dict]:
+    from .models import Heartbeat
+
+    at = Heartbeat.objects.filter(name="beat").values_list("at", flat=True).first()
+    limit = settings.MONITOR_BEAT_MAX_AGE_SECONDS
+    if at is None:
+        return False, {"error": "beat's heartbeat task never ran", "max_age_seconds": limit}
+    age = (timezone.now() - at).total_seconds()
+    return age <= limit, {"last_run": at.isoformat(), "age_seconds": round(age, 1), "max_age_seconds": limit}
+
+
+def relay() -> tuple[bool, dict]:
+    result = _readiness("relay")
+    ok = bool(result["ok"]) and bool(result.get("leader"))
+    if not result.get("leader"):
+        result["error"] = "no relay holds the lease"
+    from trading.models import OutboxEvent
+
+    result["backlog"] = OutboxEvent.objects.filter(created_at__lt=timezone.now() - timedelta(seconds=5)).count()
+    return ok, result
+
+
+def engine(symbol: str) -> Probe:
+    def probe() -> tuple[bool, dict]:
+        result = _readiness("engine")["symbols"][symbol]
+        waited = result["oldest_waiting_seconds"]
+        limit = settings.ENGINE_READY_MAX_BACKLOG_SECONDS
+        ok = bool(result["leader"]) and waited <= limit
+        if not result["leader"]:
+            result["error"] = "no engine runner holds the lease"
+        elif waited > limit:
+            result["error"] = f"the oldest waiting order has waited {waited:.0f}s (> {limit:g}s)"
+        return ok, result
+
+    return probe
+
+
+def feed() -> tuple[bool, dict]:
+    from marketdata.models import IndexPrint
+
+    latest = dict(IndexPrint.objects.values_list("underlying").annotate(at=Max("ts")))
+    limit = settings.INDEX_MAX_AGE_SECONDS
+    now = timezone.now()
+    ages = {underlying: round((now - at).total_seconds(), 1) for underlying, at in latest.items()}
+    stale = sorted(underlying for underlying, age in ages.items() if age > limit)
+    ok = bool(ages) and not stale
+    detail = {"age_seconds": ages, "max_age_seconds": limit}
+    if not ages:
+        detail["error"] = "no index print yet"
+    elif stale:
+        detail["error"] = f"stale index: {', '.join(stale)}"
+    return ok, detail
+
+
+def marketmaker() -> tuple[bool, dict]:
+    from orders.models import SpotOrder, SpotStatus
+    from orders.spot.marketmaker import LEASE, market_maker_user
+    from trading.models import Lease
+
+    user = market_maker_user()
+    if user is None:
+        return True, {"mode": "no market maker user: not quoting by design"}
+    lease = Lease.objects.filter(name=LEASE).values("holder", "expires_at").first()
+    leading = bool(lease and lease["holder"] and lease["expires_at"] > timezone.now())
+    quoting = set(
+        SpotOrder.objects.filter(user=user, status__in=[SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED])
+        .values_list("symbol", flat=True)
+        .distinct()
+    )
+    missing = [symbol for symbol in settings.MARKET_MAKER_SYMBOLS if symbol not in quoting]
+    detail = {"leader": lease["holder"] if leading else None, "quoting": sorted(quoting), "not_quoting": missing}
+    if not leading:
+        detail["error"] = "no market maker holds the lease"
+    elif missing:
+        detail["error"] = f"no quotes on {', '.join(missing)}"
+    return leading and not missing, detail
+
+
+def settlement() -> tuple[bool, dict]:
+    from settlement.models import ACTIVE_STATES, Settlement, State
+
+    stuck_after = settings.MONITOR_SETTLEMENT_STUCK_SECONDS
+    stuck = Settlement.objects.filter(
+        state__in=ACTIVE_STATES, updated_at__lt=timezone.now() - timedelta(seconds=stuck_after)
+    ).count()
+    review = Settlement.objects.filter(state=State.MANUAL_REVIEW).count()
+    review_max = settings.MONITOR_SETTLEMENT_REVIEW_MAX
+    detail = {"stuck": stuck, "stuck_after_seconds": stuck_after, "manual_review": review, "review_max": review_max}
+    problems = []
+    if stuck:
+        problems.append(f"{stuck} settlement(s) idle in a step for over {stuck_after:g}s")
+    if review > review_max:
+        problems.append(f"{review} settlement(s) in manual review (> {review_max})")
+    if problems:
+        detail["error"] = "; ".join(problems)
+    return not problems, detail
+
+
+def venues() -> tuple[bool, dict]:
+    from venues.config import routing_venue_names, settlement_venue, venue_get
+
+    detail, ok = {}, True
+    try:
+        settlement_venue().balances()
+        detail["settlement"] = "ok"
+    except Exception as exc:
+        ok, detail["settlement"] = False, f"{type(exc).__name__}: {exc}"
+    for name in routing_venue_names():
+        try:
+            venue_get(name).order_book("BTC-USDT", depth=1)
+            detail[name] = "ok"
+        except Exception as exc:
+            ok, detail[name] = False, f"{type(exc).__name__}: {exc}"
+    return ok, detail
+
+
+def all_probes() -> dict[str, Probe]:
+    """Every check by name, as the settings configure them."""
+    from marketdata.services import SPOT_MARKETS
+
+    probes: dict[str, Probe] = {"database": database, "redis": redis}
+    for url in settings.MONITOR_WEB_URLS:
+        probes[f"web:{url}"] = web(url)
+    probes.update(celery=celery, beat=beat, relay=relay)
+    for symbol in SPOT_MARKETS:
+        probes[f"engine:{symbol}"] = engine(symbol)
+    probes.update(feed=feed, marketmaker=marketmaker, settlement=settlement, venues=venues)
+    wanted = set(settings.MONITOR_CHECKS)
+    if wanted:
+        probes = {name: probe for name, probe in probes.items() if name in wanted or name.split(":")[0] in wanted}
+    return probes

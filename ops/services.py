@@ -1,0 +1,150 @@
+"""Writes of the monitor: each round's outcomes, incidents, maintenance windows, heartbeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from trading.audit import audit_append
+from trading.errors import ValidationFailed
+from trading.leases import fenced
+
+from . import rules
+from .models import CheckState, Heartbeat, Incident, MaintenanceWindow
+
+LEASE = "monitor"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    check: str
+    ok: bool
+    detail: dict
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message to send: an incident opened (``kind="failed"``) or cleared (``"recovered"``)."""
+
+    kind: str
+    incident_id: int
+    check: str
+    started_at: object
+    resolved_at: object
+    detail: dict
+
+
+def rule() -> rules.Rule:
+    return rules.Rule(fail_after=settings.MONITOR_FAIL_AFTER, recover_after=settings.MONITOR_RECOVER_AFTER)
+
+
+def maintenance_active(now=None) -> MaintenanceWindow | None:
+    now = now or timezone.now()
+    return MaintenanceWindow.objects.filter(starts_at__lte=now, ends_at__gt=now).order_by("-ends_at").first()
+
+
+def round_record(*, outcomes: list[Outcome], epoch: int, holder: str, now=None) -> list[Alert]:
+    """Apply one round of probes: each check's state, the incidents they open and close.
+    Returns the alerts to send (each incident alerts once, and says once that it cleared;
+    none while a maintenance window is on — an incident still open when the window ends
+    alerts then). Fenced by the monitor's lease; opens its own transaction."""
+    now = now or timezone.now()
+    the_rule = rule()
+    alerts: list[Alert] = []
+    with transaction.atomic(durable=True), fenced(LEASE, epoch, holder):
+        silent = maintenance_active(now) is not None
+        stored = {row.name: row for row in CheckState.objects.filter(name__in=[o.check for o in outcomes])}
+        for outcome in outcomes:
+            row = stored.get(outcome.check)
+            before = (
+                rules.CheckStatus(row.status, row.since, row.failures, row.successes) if row else rules.CheckStatus()
+            )
+            after, transition = rules.observe(before, outcome.ok, now, the_rule)
+            values = {
+                "status": after.status,
+                "since": after.since,
+                "failures": after.failures,
+                "successes": after.successes,
+                "detail": outcome.detail,
+                "checked_at": now,
+            }
+            CheckState.objects.update_or_create(name=outcome.check, defaults=values)
+            if transition == rules.FAILED:
+                Incident.objects.get_or_create(
+                    check_name=outcome.check,
+                    resolved_at=None,
+                    defaults={"started_at": now, "detail": outcome.detail, "silenced": silent},
+                )
+            elif transition == rules.RECOVERED:
+                for incident in Incident.objects.filter(check_name=outcome.check, resolved_at=None):
+                    incident.resolved_at = now
+                    if incident.alerted_at is not None:
+                        incident.recovery_sent_at = now
+                        alerts.append(_alert("recovered", incident))
+                    incident.save(update_fields=["resolved_at", "recovery_sent_at"])
+        if not silent:
+            for incident in Incident.objects.filter(resolved_at=None, alerted_at=None).order_by("pk"):
+                incident.alerted_at = now
+                incident.save(update_fields=["alerted_at"])
+                alerts.append(_alert("failed", incident))
+    return alerts
+
+
+def _alert(kind: str, incident: Incident) -> Alert:
+    return Alert(
+        kind=kind,
+        incident_id=incident.pk,
+        check=incident.check_name,
+        started_at=incident.started_at,
+        resolved_at=incident.resolved_at,
+        detail=incident.detail,
+    )
+
+
+def maintenance_declare(*, minutes: float, reason: str, user=None, starts_at=None) -> MaintenanceWindow:
+    """A maintenance window from now (or ``starts_at``) for ``minutes``: the monitor keeps
+    probing and recording but sends no alert meanwhile. Joins the caller's transaction if
+    there is one (the admin's add form runs in one)."""
+    reason = (reason or "").strip()
+    problems = {}
+    try:
+        minutes = float(minutes)
+    except (TypeError, ValueError):
+        minutes = 0.0
+    if not 0 < minutes <= 24 * 60:
+        problems["minutes"] = "between 0 and 1440"
+    if not reason:
+        problems["reason"] = "required"
+    if problems:
+        raise ValidationFailed("A maintenance window needs a length and a reason.", fields=problems)
+    starts_at = starts_at or timezone.now()
+    with transaction.atomic():
+        window = MaintenanceWindow.objects.create(
+            starts_at=starts_at, ends_at=starts_at + timedelta(minutes=minutes), reason=reason[:200], created_by=user
+        )
+        audit_append(
+            actor=user,
+            action="ops.maintenance_declared",
+            target=window,
+            data={"minutes": minutes, "reason": window.reason},
+        )
+    return window
+
+
+def maintenance_end(*, window: MaintenanceWindow, user=None) -> MaintenanceWindow:
+    """End a window now (alerts resume with the next round)."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        if window.ends_at > now:
+            window.ends_at = max(now, window.starts_at)
+            window.save(update_fields=["ends_at"])
+            audit_append(actor=user, action="ops.maintenance_ended", target=window, data={})
+    return window
+
+
+def heartbeat_stamp(*, name: str) -> None:
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": timezone.now()})
