@@ -72,8 +72,8 @@ def test_wallet_history_and_settings_at_desktop_and_phone(
     context,
     browser,
     live_server_url,
-    markets,
-    screenshot_dir,  # noqa: F811
+    markets,  # noqa: F811
+    screenshot_dir,
 ):
     trader = funded_trader(usdt="24609.156647", btc="8")
     engine = Engine("BTC-USDT")
