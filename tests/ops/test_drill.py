@@ -1,0 +1,137 @@
+"""Failure drill with real processes: ``manage.py run_monitor`` on the test database and a
+private ``redis-server``, its alerts emailed to an SMTP server (aiosmtpd) in this process.
+
+Redis is killed: within 15 s there is an open ``redis`` incident, a staff notification and
+an email; Redis is started again: the incident is resolved and a recovery email follows.
+Then a maintenance window is declared and Redis killed again: the incident is recorded but
+nobody is alerted."""
+
+from __future__ import annotations
+
+import sys
+import time
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from notifications.models import Notification
+from ops.models import Incident
+from ops.services import maintenance_declare
+from tests.factories import StaffFactory, UserFactory
+from tests.processes import free_port, test_database_url
+from tests.settlement.stack import BackOffice
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ALERT_WITHIN = 15.0
+
+
+class Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=default_policy)))
+        return "250 OK"
+
+    def subjects(self) -> list[str]:
+        return [mail["Subject"] for _, mail in self.messages]
+
+
+def wait_until(check, timeout: float, what: str, child=None) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        if child is not None and not child.alive:
+            raise AssertionError(f"the monitor exited:\n{''.join(child.lines[-40:])}")
+        time.sleep(0.2)
+    tail = "" if child is None else "".join(child.lines[-30:])
+    raise AssertionError(f"not within {timeout:g}s: {what}\n{tail}")
+
+
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+def test_redis_down_is_alerted_within_15s_and_its_recovery_told(transactional_db, tmp_path, mailbox):
+    if not test_database_url().startswith("postgres"):
+        pytest.skip("needs PostgreSQL")
+    box, smtp_port = mailbox
+    staff = StaffFactory()
+    trader = UserFactory()
+    office = BackOffice(
+        tmp_path,
+        MONITOR_CHECKS="database,redis",
+        OPS_ALERT_EMAILS="ops@meridian.test",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=smtp_port,
+        EMAIL_TIMEOUT=2,
+        DEFAULT_FROM_EMAIL="monitor@meridian.test",
+    ).start_redis()
+    try:
+        monitor = office.spawn("monitor", [sys.executable, "manage.py", "run_monitor"])
+        monitor.wait_for("LEADER role=monitor", timeout=60)
+        monitor.wait_for("ROUND checks=2 failing_probes=-", timeout=20)
+
+        # Redis goes away.
+        office.redis.kill9()
+        down_at = time.monotonic()
+        wait_until(lambda: len(box.messages) >= 1, ALERT_WITHIN, "the alert email", monitor)
+        alerted_in = time.monotonic() - down_at
+        assert alerted_in <= ALERT_WITHIN
+        recipients, mail = box.messages[0]
+        assert recipients == ["ops@meridian.test"]
+        assert mail["Subject"] == "[Meridian Exchange] ALERT: redis is failing"
+        incident = Incident.objects.get(check_name="redis", resolved_at=None)
+        assert incident.alerted_at is not None and not incident.silenced
+        wait_until(
+            lambda: Notification.objects.filter(user=staff, kind="ops_alert").exists(),
+            ALERT_WITHIN - alerted_in,
+            "the staff notification",
+            monitor,
+        )
+        assert not Notification.objects.filter(user=trader).exists()
+        assert not Incident.objects.exclude(check_name="redis").exists()  # the database stayed ok
+
+        # Redis is back (empty, as after a restart without persistence).
+        office.start_redis()
+        wait_until(lambda: len(box.messages) >= 2, ALERT_WITHIN, "the recovery email", monitor)
+        assert box.subjects() == [
+            "[Meridian Exchange] ALERT: redis is failing",
+            "[Meridian Exchange] RECOVERED: redis is ok again",
+        ]
+        incident.refresh_from_db()
+        assert incident.resolved_at is not None and incident.recovery_sent_at is not None
+        wait_until(
+            lambda: Notification.objects.filter(user=staff, kind="ops_alert").count() == 2,
+            5,
+            "the recovery notification",
+            monitor,
+        )
+
+        # A planned Redis restart inside a maintenance window: recorded, not alerted.
+        maintenance_declare(minutes=5, reason="Redis upgrade")
+        office.redis.kill9()
+        wait_until(
+            lambda: Incident.objects.filter(check_name="redis", resolved_at=None).exists(),
+            ALERT_WITHIN,
+            "the incident during maintenance",
+            monitor,
+        )
+        time.sleep(2)  # an alert would be on its way by now
+        silent = Incident.objects.get(check_name="redis", resolved_at=None)
+        assert silent.silenced and silent.alerted_at is None
+        assert len(box.messages) == 2
+        assert Notification.objects.filter(kind="ops_alert").count() == 2
+        assert monitor.alive
+    finally:
+        office.shutdown()
