@@ -128,6 +128,12 @@ def test_address_book_whitelist_and_cancel(page, context, browser, live_server_u
         assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         boxes = mobile.locator(".table-scroll").evaluate_all("els => els.map(el => el.getBoundingClientRect().right)")
         assert all(right <= PHONE["width"] for right in boxes), boxes
+        # the address book's Delete is on screen, not behind a sideways scroll
+        delete = mobile.locator("#withdrawal-addresses tbody button").evaluate_all(
+            "els => els.map(el => [el.getBoundingClientRect().right,"
+            " el.closest('.table-scroll').getBoundingClientRect().right])"
+        )
+        assert len(delete) == 1 and all(right <= box for right, box in delete), delete
         mobile.screenshot(path=str(screenshot_dir / "address-book-phone.png"), full_page=True)
         cancel = mobile.locator(f"#withdrawals tr[data-withdrawal='{second.pk}']").get_by_role("button", name="Cancel")
         cancel.scroll_into_view_if_needed()
