@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as session_login
 from django.contrib.auth import logout as session_logout
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
@@ -42,7 +42,12 @@ def _safe_next(request) -> str:
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return reverse("web:account")
+    return landing_url()
+
+
+def landing_url() -> str:
+    """Where a trader lands after signing in without a ``next``: the trade page."""
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def home(request):
@@ -107,7 +112,7 @@ def login_otp(request):
             request.session.pop(PENDING_LOGIN_KEY, None)
             session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             otp_login(request, device)
-            return redirect(pending.get("next") or reverse("web:account"))
+            return redirect(pending.get("next") or landing_url())
     return render(request, "accounts/login_otp.html", {"form": form})
 
 

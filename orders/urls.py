@@ -25,6 +25,7 @@ api_v1: list = [
     path("ops/risk/exposure", exposure_api.OpsRiskExposureApi.as_view(), name="ops_risk_exposure"),
 ]
 web: list = [
+    path("trade/", spot_web.trade, name="trade"),
     path("markets/<symbol:symbol>/", spot_web.market, name="market"),
     path("options/", options_web.options, name="options"),
 ]

@@ -229,7 +229,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
-LOGIN_REDIRECT_URL = "web:account"
+# Where a trader lands after signing in (unless ?next= names a page): the trade page.
+LOGIN_REDIRECT_URL = "web:trade"
 LOGOUT_REDIRECT_URL = "web:login"
 
 OTP_TOTP_ISSUER = env("OTP_ISSUER", default=PLATFORM_NAME)

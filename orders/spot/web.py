@@ -3,12 +3,21 @@ signed-in trader."""
 
 from django.conf import settings
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from marketdata import selectors
 from marketdata.models import InstrumentKind
 from trading.errors import NotFound
 from trading.formatting import decimal_string
+
+
+def trade(request):
+    """The "Trade" link and where a trader lands after signing in: the first spot market's
+    page (BTC-USDT), or the markets list while none is listed."""
+    symbols = selectors.spot_symbols()
+    if not symbols:
+        return redirect("web:markets")
+    return redirect("web:market", "BTC-USDT" if "BTC-USDT" in symbols else sorted(symbols)[0])
 
 
 def market(request, symbol: str):
