@@ -34,16 +34,19 @@ function marketPage(page, cfg) {
   feed.onState(setConnection);
   let account = null;
 
-  startTicker(page, { symbol, feed });
   startChart(page, { symbol, feed });
   const ladder = startBook(page, {
     symbol,
     feed,
     pricePlaces: places.price,
     qtyPlaces: places.quantity,
+    tickSize: cfg.tick_size,
+    lastPrice: cfg.last, // what the header shows: the last trade, or the index before any
     onChange: () => account?.estimate(),
     onPick: (price) => account?.usePrice(price),
   });
+  // the book's middle row follows the header's last price (signed in or not)
+  startTicker(page, { symbol, feed, onTicker: (ticker) => ladder.setLast(ticker.last) });
   startTape(page, {
     symbol,
     feed,

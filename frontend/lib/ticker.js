@@ -1,5 +1,5 @@
 // Paints a ticker (the API's and the ticker: channel's shape) into [data-field] cells under
-// root: last, 24 h change, high, low and the index, prices with two decimals.
+// root: last, 24 h change, high, low, volume and the index, prices with two decimals.
 import { formatNumber, formatSigned, DASH } from "./format.js";
 import { setText } from "./dom.js";
 
@@ -10,6 +10,7 @@ export function paintTicker(root, ticker) {
   setText(root, "[data-field=index]", price(ticker.index_price));
   setText(root, "[data-field=high]", price(ticker.high_24h));
   setText(root, "[data-field=low]", price(ticker.low_24h));
+  setText(root, "[data-field=volume]", formatNumber(ticker.volume_24h, { places: 4 }));
   const change = formatSigned(ticker.change_24h_percent, { places: 2 });
   root.querySelectorAll("[data-field=change]").forEach((node) => {
     node.textContent = change.text === DASH ? DASH : `${change.text}%`;

@@ -1,11 +1,48 @@
 // The order book: the model kept from the book: channel (a snapshot, then deltas applied by
-// sequence) and the ladder that paints it. A delta that cannot follow what the page holds,
-// or that leaves the book crossed, asks the server for a fresh snapshot.
-import { add, canonical, cmp, isZero, parse, percentOf, sub, toText, ZERO } from "../lib/decimal.js";
+// sequence), the ladder that paints it (its levels grouped to the chosen price step) and the
+// depth chart (cumulative bids and asks). A delta that cannot follow what the page holds, or
+// that leaves the book crossed, asks the server for a fresh snapshot.
+import { add, canonical, cmp, isZero, parse, percentOf, placesOf, sub, toText, ZERO } from "../lib/decimal.js";
 import { formatNumber } from "../lib/format.js";
 import { countUp, escapeHtml } from "../lib/dom.js";
 
 const LEVELS = 12;
+const DEPTH_WIDTH = 300;
+const DEPTH_HEIGHT = 120;
+
+const pow10 = (k) => 10n ** BigInt(k);
+
+// A price put on a grid of `step` (a positive decimal): bids down to it, asks up to it, so a
+// grouped level never shows a better price than its orders'. Exact decimals, never floats.
+export function groupPrice(price, step, side) {
+  const p = parse(price);
+  const g = parse(step);
+  if (!p || !g || g.n <= 0n) return canonical(price);
+  const scale = Math.max(p.s, g.s);
+  const pn = p.n * pow10(scale - p.s);
+  const gn = g.n * pow10(scale - g.s);
+  let q = pn / gn;
+  if (side === "asks" && q * gn < pn) q += 1n;
+  return canonical(toText({ n: q * gn, s: scale }));
+}
+
+// [[price, quantity], ...] (best first) merged into levels of `step`, still best first.
+export function groupLevels(levels, step, side) {
+  const merged = new Map();
+  for (const [price, qty] of levels) {
+    const key = groupPrice(price, step, side);
+    const sum = merged.get(key);
+    merged.set(key, sum ? add(sum, parse(qty)) : parse(qty));
+  }
+  return [...merged.entries()].map(([price, qty]) => [price, toText(qty)]);
+}
+
+// The groupings a market offers: its tick, then ten, a hundred and a thousand ticks.
+export function groupSteps(tick) {
+  const t = parse(tick);
+  if (!t || t.n <= 0n) return [];
+  return [0, 1, 2, 3].map((k) => canonical(toText({ n: t.n * pow10(k), s: t.s })));
+}
 
 export class OrderBook {
   constructor() {
@@ -76,18 +113,47 @@ function cumulate(levels) {
 
 // The ladder on #orderbook, fed by the book: channel. onChange runs after every repaint (the
 // ticket's estimate walks the same book); onPick(price) when a level is clicked.
-export function startBook(page, { symbol, feed, pricePlaces, qtyPlaces, onChange = () => {}, onPick = () => {} }) {
+export function startBook(page, { symbol, feed, pricePlaces, qtyPlaces, tickSize, lastPrice: initialLast = null, onChange = () => {}, onPick = () => {} }) {
   const ladder = page.querySelector("#orderbook tbody");
+  const grouping = page.querySelector("#book-grouping");
+  const depth = page.querySelector("#depth-chart");
   const book = new OrderBook();
   const channel = `book:${symbol}`;
-  const price = (value) => formatNumber(value, { places: pricePlaces });
+  const steps = groupSteps(tickSize);
+  let step = steps[0] || null;
+  // a grouped level shows the step's places (at least the tick's)
+  const places = () => (step ? Math.max(0, Math.min(pricePlaces, placesOf(step))) : pricePlaces);
+  const price = (value) => formatNumber(value, { places: places() });
+  const lastText = (value) => formatNumber(value, { places: pricePlaces });
   const size = (value) => formatNumber(value, { places: qtyPlaces });
-  let lastPrice = null;
+  let lastPrice = initialLast || null;
   let mine = { bids: new Set(), asks: new Set() };
+
+  if (grouping && steps.length) {
+    grouping.innerHTML = steps.map((s) => `<option value="${escapeHtml(s)}">${escapeHtml(s)}</option>`).join("");
+    grouping.value = step;
+    grouping.addEventListener("change", () => {
+      step = grouping.value;
+      page.dataset.bookGrouping = step;
+      paint();
+    });
+    page.dataset.bookGrouping = step;
+  }
+
+  // the levels of one side as painted: grouped to the step
+  const levelsOf = (side) => {
+    const levels = book.sorted(side);
+    return step && step !== steps[0] ? groupLevels(levels, step, side) : levels;
+  };
+  const isMine = (side, levelPrice) => {
+    if (!step || step === steps[0]) return mine[side].has(levelPrice);
+    for (const p of mine[side]) if (groupPrice(p, step, side) === levelPrice) return true;
+    return false;
+  };
 
   function row(side, level, deepest) {
     const bid = side === "bids";
-    const held = mine[side].has(level.price);
+    const held = isMine(side, canonical(level.price));
     return `<tr class="level ${bid ? "bid" : "ask"}${held ? " mine" : ""}" data-side="${bid ? "buy" : "sell"}"
         data-price="${escapeHtml(level.price)}" data-quantity="${escapeHtml(canonical(level.qty))}"
         style="--depth:${percentOf(level.total, deepest).toFixed(1)}%"
@@ -98,8 +164,8 @@ export function startBook(page, { symbol, feed, pricePlaces, qtyPlaces, onChange
   }
 
   function paint() {
-    const askRows = cumulate(book.sorted("asks").slice(0, LEVELS));
-    const bidRows = cumulate(book.sorted("bids").slice(0, LEVELS));
+    const askRows = cumulate(levelsOf("asks").slice(0, LEVELS));
+    const bidRows = cumulate(levelsOf("bids").slice(0, LEVELS));
     if (!askRows.length && !bidRows.length) {
       ladder.innerHTML = `<tr><td colspan="3" class="empty-state">No resting orders yet.</td></tr>`;
     } else {
@@ -108,15 +174,55 @@ export function startBook(page, { symbol, feed, pricePlaces, qtyPlaces, onChange
       const deepest = totals.reduce((a, b) => (cmp(a, b) >= 0 ? a : b));
       const bestAsk = askRows[0];
       const bestBid = bidRows[0];
-      const spread = bestAsk && bestBid ? price(toText(sub(parse(bestAsk.price), parse(bestBid.price)))) : "—";
+      const spread = bestAsk && bestBid ? lastText(toText(sub(parse(bestAsk.price), parse(bestBid.price)))) : "—";
       ladder.innerHTML =
         [...askRows].reverse().map((l) => row("asks", l, deepest)).join("") +
-        `<tr class="spread-row"><td class="num mono" data-field="book-last">${lastPrice ? price(lastPrice) : "—"}</td>
+        `<tr class="spread-row"><td class="num mono" data-field="book-last">${lastPrice ? lastText(lastPrice) : "—"}</td>
           <td colspan="2" class="num muted small">Spread <span class="mono" data-field="spread">${spread}</span></td></tr>` +
         bidRows.map((l) => row("bids", l, deepest)).join("");
     }
     page.dataset.bookSequence = String(book.sequence ?? "");
+    paintDepth();
     onChange();
+  }
+
+  // The depth chart: cumulative quantity against price, bids rising to the left of the
+  // middle, asks to the right, over every level the book holds (not grouped).
+  function paintDepth() {
+    if (!depth) return;
+    const bids = cumulate(book.sorted("bids"));
+    const asks = cumulate(book.sorted("asks"));
+    depth.dataset.bidLevels = String(bids.length);
+    depth.dataset.askLevels = String(asks.length);
+    depth.dataset.bidTotal = bids.length ? canonical(toText(bids.at(-1).total)) : "0";
+    depth.dataset.askTotal = asks.length ? canonical(toText(asks.at(-1).total)) : "0";
+    if (!bids.length && !asks.length) {
+      depth.innerHTML = `<text x="${DEPTH_WIDTH / 2}" y="${DEPTH_HEIGHT / 2}" text-anchor="middle" class="depth-empty">No resting orders yet.</text>`;
+      return;
+    }
+    // for pixels only: the chart's one use of floats
+    const lows = bids.length ? +bids.at(-1).price : +asks[0].price;
+    const highs = asks.length ? +asks.at(-1).price : +bids[0].price;
+    const mid = bids.length && asks.length ? (+bids[0].price + +asks[0].price) / 2 : bids.length ? +bids[0].price : +asks[0].price;
+    const half = Math.max(mid - lows, highs - mid, mid * 0.0001);
+    const deepest = Math.max(...[bids.at(-1), asks.at(-1)].filter(Boolean).map((r) => +toText(r.total)));
+    const x = (p) => ((p - (mid - half)) / (2 * half)) * DEPTH_WIDTH;
+    const y = (q) => DEPTH_HEIGHT - (q / deepest) * (DEPTH_HEIGHT - 8);
+    const area = (rows, edge) => {
+      if (!rows.length) return "";
+      let d = `M${x(+rows[0].price).toFixed(1)},${DEPTH_HEIGHT}`;
+      let level = 0;
+      for (const r of rows) {
+        d += ` L${x(+r.price).toFixed(1)},${y(level).toFixed(1)}`;
+        level = +toText(r.total);
+        d += ` L${x(+r.price).toFixed(1)},${y(level).toFixed(1)}`;
+      }
+      return `${d} L${edge},${y(level).toFixed(1)} L${edge},${DEPTH_HEIGHT} Z`;
+    };
+    depth.innerHTML =
+      `<path class="depth-bids" d="${area(bids, 0)}"></path>` +
+      `<path class="depth-asks" d="${area(asks, DEPTH_WIDTH)}"></path>` +
+      `<line class="depth-mid" x1="${x(mid).toFixed(1)}" x2="${x(mid).toFixed(1)}" y1="0" y2="${DEPTH_HEIGHT}"></line>`;
   }
 
   feed.subscribe([channel], (message) => {
@@ -146,9 +252,10 @@ export function startBook(page, { symbol, feed, pricePlaces, qtyPlaces, onChange
     },
     // The last trade's price, shown between the sides.
     setLast(value) {
+      if (!value) return;
       lastPrice = value;
       const cell = ladder.querySelector("[data-field=book-last]");
-      if (cell) cell.textContent = price(lastPrice);
+      if (cell) cell.textContent = lastText(lastPrice);
     },
     // The trader's resting levels ({bids, asks}: sets of canonical prices), marked "mine".
     setMine(levels) {

@@ -61,6 +61,8 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
     const body = $(page, "#open-orders tbody");
     const rows = open.filter(ours);
     $(page, "[data-field=open-count]").textContent = String(rows.length);
+    const cancelAll = $(page, "#cancel-all");
+    if (cancelAll) cancelAll.disabled = !rows.some((o) => !o.cancelling);
     if (!rows.length) {
       body.innerHTML = `<tr><td colspan="9" class="empty-state">No open orders.</td></tr>`;
     } else {
@@ -148,6 +150,27 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
       if (order) order.cancelling = false;
       button.disabled = false;
       showAccountError(listItems([`Order #${id}: ${error.message}`]));
+    }
+    onCancelled();
+  });
+
+  // Cancel all: every open order of the trader on this market, in one request; the orders
+  // come back as the engine left them (the user stream tells the rest).
+  $(page, "#cancel-all")?.addEventListener("click", async (event) => {
+    const button = event.currentTarget;
+    const mineHere = open.filter(ours);
+    if (!mineHere.length) return;
+    mineHere.forEach((o) => (o.cancelling = true));
+    button.disabled = true;
+    paintOpen();
+    showAccountError("");
+    try {
+      const answer = await api("/api/v1/orders/cancel-all", { method: "POST", json: { symbol } });
+      (answer.orders || []).forEach(upsert);
+    } catch (error) {
+      mineHere.forEach((o) => (o.cancelling = false));
+      paintOpen();
+      showAccountError(listItems([`Cancel all: ${error.message}`]));
     }
     onCancelled();
   });

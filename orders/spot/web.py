@@ -60,12 +60,14 @@ def market(request, symbol: str):
             taker_fee=settings.SPOT_TAKER_FEE,
             market_band=settings.SPOT_MARKET_BAND,
         )
+    ticker = selectors.ticker(instrument=instrument)
+    config["last"] = ticker["last"]  # the book's middle row shows it until the first trade
     return render(
         request,
         "orders/spot/market.html",
         {
             "instrument": instrument,
-            "ticker": selectors.ticker(instrument=instrument),
+            "ticker": ticker,
             "trade_config": config,
             "balances": [b for b in balances if b["asset"] in (instrument.base, instrument.quote)],
         },
