@@ -99,9 +99,11 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
     setVisible(resetButton, side !== "buy");
   }
 
-  function showError(message) {
-    errorBox.innerHTML = message ? listItems([message]) : "";
-    setVisible(errorBox, Boolean(message));
+  // the refusal's message, then what it says about each field ("At most 0.04 contracts at this price.")
+  function showError(message, fields = {}) {
+    const lines = message ? [message, ...Object.values(fields || {}).flat()] : [];
+    errorBox.innerHTML = listItems(lines);
+    setVisible(errorBox, lines.length > 0);
   }
 
   function clearQuote() {
@@ -161,7 +163,9 @@ export function startTicket(root, { chain, onTraded = () => {} }) {
       showPayoff(quote);
       ticket.dataset.quote = quote.quote_id;
     } catch (error) {
-      showError(error.message);
+      setVisible(quoteBox, false);
+      delete ticket.dataset.quote;
+      showError(error.message, error.fields);
     } finally {
       busy = false;
       quoteButton.disabled = false;

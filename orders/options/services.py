@@ -154,7 +154,8 @@ def _check_affordable(*, user: User, instrument: Instrument, unit: Decimal, tota
             "contracts": [
                 f"At most {decimal_string(most)} contracts at this price."
                 if most > 0
-                else "Deposit USDT first: you have none available for a buy."
+                else f"Not enough for {decimal_string(instrument.lot_size)} contracts, the smallest order: "
+                "deposit USDT first."
             ]
         },
     )

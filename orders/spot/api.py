@@ -382,6 +382,8 @@ class FillPageSerializer(serializers.Serializer):
 
 
 class FillsApi(APIView):
+    pagination_class = PageNumberPagination
+
     class QuerySerializer(serializers.Serializer):
         limit = IntParam(default=100, low=1, high=500, help_text="fills per page (with array=1: how many)")
         symbol = TextParam()
@@ -396,7 +398,8 @@ class FillsApi(APIView):
                 serializers=[FillPageSerializer, FillSerializer(many=True)],
                 resource_type_field_name=None,
                 many=False,
-            )
+            ),
+            **errors({404: "not_found: a page past the last one."}),
         },
         parameters=[QuerySerializer, OpenApiParameter("page", int, description="page number (from 1)")],
         operation_id="spot_fills_list",
@@ -408,7 +411,7 @@ class FillsApi(APIView):
         if query["array"]:
             fills = selectors.spot_fills_for(user=request.user, symbol=query["symbol"], limit=query["limit"])
             return Response(FillSerializer(fills, many=True).data)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         paginator.page_size = query["limit"]
         trades = selectors.spot_fill_trades(user=request.user, symbol=query["symbol"])
         page = paginator.paginate_queryset(trades, request, view=self)

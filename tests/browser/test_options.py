@@ -158,9 +158,11 @@ def test_refusals_show_in_the_ticket(page, market):
     page.locator("#ticket-series").select_option(series.symbol)
     page.fill("#ticket-contracts", "1")
     page.get_by_role("button", name="Get quote").click()
-    expect(page.locator("#ticket-quote")).to_be_visible()
-    page.get_by_role("button", name="Buy", exact=True).click()
-    expect(page.locator("#ticket-error")).to_contain_text("Insufficient USDT")
+    # a quote the trader cannot pay is refused at once, with the reason and the most they can buy
+    expect(page.locator("#ticket-error")).to_contain_text("you have available")
+    expect(page.locator("#ticket-error")).to_contain_text("5.00 USDT")
+    expect(page.locator("#ticket-error")).to_contain_text("the smallest order: deposit USDT first")
+    expect(page.locator("#ticket-quote")).to_be_hidden()
     # bad input is explained, not a crash
     page.fill("#ticket-contracts", "0.001")
     page.get_by_role("button", name="Get quote").click()

@@ -311,7 +311,8 @@ def test_a_buy_quote_the_trader_cannot_pay_is_refused_at_quote_time_with_the_rea
     response = client.post(QUOTES, {"series": btc_call.symbol, "side": "buy", "contracts": "1"}, format="json")
     error = assert_error(response, 409, "insufficient_funds", field="contracts")
     assert "is more than the 10.00 USDT you have available" in error["message"]
-    assert error["fields"]["contracts"] == ["Deposit USDT first: you have none available for a buy."] or re.match(
+    smallest = "Not enough for 0.01 contracts, the smallest order: deposit USDT first."
+    assert error["fields"]["contracts"] == [smallest] or re.match(
         r"At most 0\.\d+ contracts at this price\.", error["fields"]["contracts"][0]
     )
     assert not OptionQuote.objects.filter(user=poor).exists()
