@@ -159,6 +159,7 @@ def test_one_channel_failing_does_not_stop_the_others(lead, settings, staff):
 
 def test_the_probes_answer_against_the_real_database_and_redis(settings):
     settings.MONITOR_CHECKS = []
+    settings.MONITOR_BEAT_MAX_AGE_SECONDS = 0
     checks = all_probes()
     expected = {"database", "redis", "celery", "beat", "relay", "feed", "marketmaker", "settlement", "venues"}
     assert expected <= set(checks)
@@ -255,3 +256,16 @@ def test_maintenance_from_the_admin_and_the_command(admin_client_otp, staff):
     assert services.maintenance_active().reason == "Redis failover drill"
     with pytest.raises(CommandError):
         call_command("ops_maintenance", "--minutes", "0", "--reason", "x")
+
+
+@pytest.mark.slow
+def test_the_monitor_runs_as_a_thread_in_embedded_mode(tmp_path):
+    from pathlib import Path
+
+    from tests.processes import run_embedded
+
+    seen = run_embedded(Path(__file__).parent / "monitor_embedded_flow.py", tmp_path)
+    assert seen["heartbeat"], seen
+    assert set(seen["checks"]) == {"database", "redis", "celery", "beat", "feed", "settlement"}, seen
+    assert all(status == "ok" and successes >= 3 for status, successes in seen["checks"].values()), seen
+    assert seen["incidents"] == [], seen
