@@ -442,6 +442,15 @@ def test_the_writes_a_test_can_drive_answer_what_they_declare(schema, world):
     )
     placed = b.get("/api/v1/orders?status=open").json()["results"][0]["id"]
     call(b, "delete", "/api/v1/orders/{order_id}", f"/api/v1/orders/{placed}")
+    call(
+        b,
+        "post",
+        "/api/v1/orders",
+        body={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "0.01", "price": "63000"},
+    )
+    call(b, "post", "/api/v1/orders/cancel-all", body={"symbol": "BTC-USDT"})
+    call(b, "delete", "/api/v1/orders", "/api/v1/orders?symbol=ETH-USDT")
+    call(b, "post", "/api/v1/orders/cancel-all", body={"symbol": "NOPE-USDT"})
     call(b, "post", "/api/v1/orders", body={"symbol": "BTC-USDT", "side": "buy", "type": "limit", "quantity": "-1"})
 
     quote = call(b, "post", "/api/v1/rfq", body={"symbol": "BTC-USDT", "side": "buy", "quantity": "0.1"})
