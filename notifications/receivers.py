@@ -11,7 +11,7 @@ from accounts import signals
 from accounts.models import KycStatus
 from ledger import signals as ledger_signals
 from ledger.models import WithdrawalStatus
-from trading.formatting import sentence
+from trading.formatting import display_amount, sentence
 from trading.money import fmt
 
 from .services import notify
@@ -154,11 +154,12 @@ def on_password_changed(sender, user, **kwargs):
 @receiver(ledger_signals.deposit_credited)
 def on_deposit_credited(sender, user, transfer, txid, **kwargs):
     amount = fmt(transfer.asset, transfer.amount)
+    shown = display_amount(transfer.amount, transfer.asset)
     notify(
         user=user,
         kind="deposit_credited",
-        title=f"Deposit of {amount} {transfer.asset} credited",
-        body=f"{amount} {transfer.asset} is now in your available balance (transaction {txid}).",
+        title=f"Deposit of {shown} {transfer.asset} credited",
+        body=f"{shown} {transfer.asset} is now in your available balance (transaction {txid}).",
         dedupe_key=f"deposit:{transfer.id}",
         data={"asset": transfer.asset, "amount": amount, "txid": txid},
     )
@@ -169,7 +170,7 @@ def _withdrawal(withdrawal, status: str, title: str, body: str) -> None:
     notify(
         user=withdrawal.user,
         kind="withdrawal_updated",
-        title=title.format(amount=amount, asset=withdrawal.asset),
+        title=title.format(amount=display_amount(withdrawal.amount, withdrawal.asset), asset=withdrawal.asset),
         body=body,
         dedupe_key=f"withdrawal:{withdrawal.pk}:{status}",
         data={

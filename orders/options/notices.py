@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from notifications.services import Message, notify, notify_many
-from trading.formatting import decimal_string
+from trading.formatting import decimal_string, display_amount
 from trading.money import fmt
 
 from .models import OptionExercise, OptionOrder, OptionSide
@@ -24,7 +24,8 @@ def order_filled(order: OptionOrder) -> None:
         user=order.user,
         kind="option_filled",
         title=f"{'Bought' if bought else 'Sold'} {contracts} {order.series}",
-        body=f"{'Paid' if bought else 'Received'} {total} USDT at {fmt(USDT, order.price_usdt)} USDT per contract.",
+        body=f"{'Paid' if bought else 'Received'} {display_amount(order.total_usdt, USDT)} USDT at "
+        f"{display_amount(order.price_usdt, USDT)} USDT per contract.",
         dedupe_key=f"{order.outbox_key}:filled",
         data={
             "order_id": order.pk,
@@ -52,7 +53,8 @@ def exercise_done(exercise: OptionExercise) -> None:
             user=exercise.user,
             kind="option_exercised",
             title=f"{contracts} {exercise.series} exercised",
-            body=f"Settled at {settlement}: {fmt(USDT, exercise.payout_usdt)} USDT paid to your balance.",
+            body=f"Settled at {display_amount(exercise.settlement_price, USDT)}: "
+            f"{display_amount(exercise.payout_usdt, USDT)} USDT paid to your balance.",
             dedupe_key=f"{exercise.outbox_key}:exercised",
             data=data,
         )

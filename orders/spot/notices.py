@@ -13,6 +13,7 @@ from django.conf import settings
 
 from accounts.models import User
 from notifications.services import Message
+from trading.formatting import display_amount
 from trading.money import fmt
 
 from .models import SpotStatus
@@ -39,6 +40,8 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
         side = "Buy" if order.side == "buy" else "Sell"
         what = f"{side} {symbol} order {order.id}"
         filled = fmt(base, order.filled)
+        # what people read is written for people (24,609.16 USDT); the data keeps the API's strings
+        shown, shown_quote = display_amount(order.filled, base), display_amount(order.filled_quote, quote)
         data = {
             "order_id": order.id,
             "symbol": symbol,
@@ -66,14 +69,14 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
                     user_id=order.user_id,
                     kind="order_filled",
                     title=f"{what} filled",
-                    body=f"Filled {filled} {base} for {fmt(quote, order.filled_quote)} {quote}.",
+                    body=f"Filled {shown} {base} for {shown_quote} {quote}.",
                     dedupe_key=f"spot:{order.id}:filled",
                     data=data,
                 )
             )
         elif order.status == SpotStatus.CANCELLED:
             reason = order.reason or "cancelled"
-            done = f" {filled} {base} of it had filled." if order.filled else " Nothing of it had filled."
+            done = f" {shown} {base} of it had filled." if order.filled else " Nothing of it had filled."
             messages.append(
                 Message(
                     user_id=order.user_id,
@@ -85,14 +88,14 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
                 )
             )
         elif order.status == SpotStatus.PARTIALLY_FILLED and traded:
-            quantity = fmt(base, order.quantity) if order.quantity is not None else ""
+            quantity = display_amount(order.quantity, base) if order.quantity is not None else ""
             of = f" of {quantity}" if quantity else ""
             messages.append(
                 Message(
                     user_id=order.user_id,
                     kind="order_partially_filled",
                     title=f"{what} partially filled",
-                    body=f"Filled {filled}{of} {base} so far for {fmt(quote, order.filled_quote)} {quote}.",
+                    body=f"Filled {shown}{of} {base} so far for {shown_quote} {quote}.",
                     dedupe_key=f"spot:{order.id}:partial",
                     data=data,
                 )

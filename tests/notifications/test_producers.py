@@ -62,13 +62,13 @@ def test_fills_partial_fills_and_cancels_are_told_once(markets, long_window):  #
     filled = told(bob, "order_filled")
     assert [n.data["order_id"] for n in filled] == [b.pk for b in buys]
     assert filled[0].title == f"Buy BTC-USDT order {buys[0].pk} filled"
-    assert filled[0].body == "Filled 0.10000000 BTC for 6500.000000 USDT."
+    assert filled[0].body == "Filled 0.10 BTC for 6,500.00 USDT."  # at the assets' display places
     assert told(bob) == filled
     # Alice: two partial fills of one order in one window make one message, saying the latest.
     (partial,) = told(alice)
     assert partial.kind == "order_partially_filled"
     assert partial.dedupe_key.startswith(f"spot:{sell.pk}:partial:w")
-    assert partial.body == "Filled 0.20000000 of 0.30000000 BTC so far for 13000.000000 USDT."
+    assert partial.body == "Filled 0.20 of 0.30 BTC so far for 13,000.00 USDT."
     assert partial.data["filled_quantity"] == "0.20000000"
 
     spot_order_cancel(user=alice, order_id=sell.pk)
@@ -76,7 +76,7 @@ def test_fills_partial_fills_and_cancels_are_told_once(markets, long_window):  #
     cancelled = told(alice, "order_cancelled")
     assert len(cancelled) == 1
     assert cancelled[0].title == f"Sell BTC-USDT order {sell.pk} cancelled"
-    assert "0.20000000 BTC of it had filled" in cancelled[0].body
+    assert "0.20 BTC of it had filled" in cancelled[0].body
 
     # A new leader rebuilding from the database tells nothing again.
     before = Notification.objects.count()
@@ -109,7 +109,7 @@ def test_a_deposit_is_told_once_however_often_the_chain_reports_it(markets):  # 
         ledger_services.deposit_credit(user=alice, asset="BTC", amount=Decimal("0.125"), txid="chain-tx-7")
 
     (message,) = Notification.objects.filter(user=alice, kind="deposit_credited", data__txid="chain-tx-7")
-    assert message.title == "Deposit of 0.12500000 BTC credited"
+    assert message.title == "Deposit of 0.125 BTC credited"
     assert message.data == {"asset": "BTC", "amount": "0.12500000", "txid": "chain-tx-7"}
     # Deposits are emailed by default.
     assert list(Delivery.objects.filter(notification=message).values_list("channel", flat=True)) == ["email"]
@@ -130,7 +130,7 @@ def test_withdrawals_are_told_when_requested_approved_and_rejected(markets, staf
         (first.pk, "approved"),
         (second.pk, "rejected"),
     ]
-    assert rows[2].title == "Withdrawal of 100.000000 USDT approved and sent"
+    assert rows[2].title == "Withdrawal of 100.00 USDT approved and sent"
     assert "0xfeed" in rows[2].body
     assert rows[3].body.startswith("Reason: address on a sanctions list.")
     assert {n.dedupe_key for n in rows} == {
