@@ -7,7 +7,9 @@ from datetime import datetime
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from trading.models import AuditRecord
@@ -18,13 +20,16 @@ from .models import User, UserSession, UserSessionKind
 SIGN_IN_METHODS = {"password": "Password", "2fa": "Password and 2FA code", "token": "API token"}
 
 
-def _browser_alive(session_key: str) -> bool:
-    """A Django session that exists, has not expired and is signed in (``load`` answers {} otherwise)."""
+def _browser_alive(session_key: str, user: User) -> bool:
+    """A Django session that exists, has not expired (``load`` answers {} otherwise) and is
+    signed in as ``user`` with the current password (a password change signs the others out:
+    their stored hash no longer matches)."""
     if not session_key:
         return False
-    return bool(
-        import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).load().get("_auth_user_id")
-    )
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).load()
+    if data.get(SESSION_KEY) != str(user.pk):
+        return False
+    return constant_time_compare(data.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash())
 
 
 def _token_alive(jti: str) -> bool:
@@ -43,7 +48,7 @@ def user_sessions_active(*, user: User, limit: int = 50) -> list[UserSession]:
     active = []
     for session in UserSession.objects.filter(user=user, revoked_at__isnull=True).order_by("-last_seen_at", "-id"):
         alive = (
-            _browser_alive(session.session_key)
+            _browser_alive(session.session_key, user)
             if session.kind == UserSessionKind.BROWSER
             else _token_alive(session.token_jti)
         )

@@ -56,15 +56,18 @@ def user_session_start(*, user: User, request, kind: str, session_key: str = "",
     )
 
 
-def user_session_seen(*, session_key: str = "", session_id: int | None = None, ip: str | None, token_jti: str = ""):
-    """The session was used now (at most one write a minute; a rotation's new jti always)."""
+def user_session_seen(
+    *, session_key: str = "", session_id: int | None = None, ip: str | None, token_jti: str = ""
+) -> bool:
+    """The session was used now (at most one write a minute; a rotation's new jti always).
+    Whether the session is known."""
     now = timezone.now()
     sessions = UserSession.objects.filter(revoked_at__isnull=True)
     sessions = sessions.filter(pk=session_id) if session_id is not None else sessions.filter(session_key=session_key)
     if token_jti:
-        sessions.update(token_jti=token_jti, last_seen_at=now, last_seen_ip=ip)
-    else:
-        sessions.filter(last_seen_at__lt=now - SEEN_EVERY).update(last_seen_at=now, last_seen_ip=ip)
+        return sessions.update(token_jti=token_jti, last_seen_at=now, last_seen_ip=ip) > 0
+    sessions.filter(last_seen_at__lt=now - SEEN_EVERY).update(last_seen_at=now, last_seen_ip=ip)
+    return sessions.exists()
 
 
 def user_session_ended(*, session_key: str) -> None:

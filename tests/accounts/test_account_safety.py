@@ -217,3 +217,30 @@ def test_the_account_page_shows_sessions_history_and_the_code_form(user):
     assert (
         "Safari on iOS" not in laptop.get("/account/").content.decode().split('id="sessions"')[1].split("</table>")[0]
     )
+
+
+def test_a_password_change_keeps_this_session_listed_and_drops_the_others(user):
+    laptop = browser_sign_in(user, "198.51.100.1", CHROME)
+    phone = browser_sign_in(user, "198.51.100.2", SAFARI_IPHONE)
+    response = laptop.post(
+        "/account/password/",
+        {
+            "password": DEFAULT_PASSWORD,
+            "new_password": "another-Long-pw-2",
+            "new_password_confirm": "another-Long-pw-2",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    sessions = laptop.get(SESSIONS).json()  # the laptop's session has a new key now, and is recorded under it
+    assert [(s["device"], s["current"]) for s in sessions] == [("Chrome on Windows", True)]
+    assert phone.get("/account/").status_code == 302  # signed out by the password change
+
+
+def test_a_session_from_before_sessions_were_recorded_is_recorded_at_its_next_request(user):
+    laptop = browser_sign_in(user)
+    UserSession.objects.filter(user=user).delete()
+    from django.core.cache import cache
+
+    cache.delete(f"session-seen:{laptop.session.session_key}")
+    sessions = laptop.get(SESSIONS).json()
+    assert [(s["device"], s["current"]) for s in sessions] == [("Chrome on Windows", True)]
