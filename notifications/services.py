@@ -477,7 +477,10 @@ def webhook_rotate_secret(*, user) -> WebhookEndpoint:
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().filter(user=user).first()
         if endpoint is None:
-            raise NotFound("No webhook is set.")
+            raise ValidationFailed(
+                "There is no webhook to make a new secret for: set webhook_url first.",
+                fields={"rotate_webhook_secret": ["No webhook is set."]},
+            )
         endpoint.secret = secrets.token_hex(32)
         endpoint.save(update_fields=["secret", "updated_at"])
         return endpoint

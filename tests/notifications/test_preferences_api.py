@@ -109,7 +109,11 @@ def test_a_bad_webhook_url_is_refused(auth_api, user):
     assert_error(
         auth_api.put(URL, {"webhook_url": "not a url"}, format="json"), 400, "validation_error", field="webhook_url"
     )
-    assert_error(auth_api.put(URL, {"rotate_webhook_secret": True}, format="json"), 404, "not_found")
+    # nothing to rotate: a 400 naming the field, and nothing of the request is stored
+    events = {"order_filled": {"email": True}}
+    response = auth_api.put(URL, {"events": events, "rotate_webhook_secret": True}, format="json")
+    assert_error(response, 400, "validation_error", field="rotate_webhook_secret")
+    assert auth_api.get(URL).json()["events"]["order_filled"]["email"] is False
     assert not WebhookEndpoint.objects.filter(user=user).exists()
 
 
