@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "RiskScopeEnum": "risk.core.SCOPES",
         "OptionTypeEnum": ["call", "put"],
         "OptionTypeLetterEnum": ["C", "P"],  # the portfolio's option lines: the series' letter
+        "CostMethodEnum": ["fifo", "average"],  # the portfolio's and the tax report's lot matching
+        "SignInMethodEnum": ["password", "2fa", "token"],  # the login history's
     },
 }
 
