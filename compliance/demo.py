@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -31,6 +32,7 @@ STRUCTURER = "structuring@meridian.test"
 MULES = ("mule1@meridian.test", "mule2@meridian.test", "mule3@meridian.test")
 SHARED_IP = "203.0.113.77"
 WITHDRAW_TO = "0x52908400098527886E0F7030069857D2E4169EE7"
+SANCTIONS_SAMPLE = Path(__file__).resolve().parent / "sanctions" / "data" / "sample.ftm.json"
 
 
 def _trader(email: str, country: str) -> tuple[User, bool]:
@@ -48,6 +50,7 @@ def _trader(email: str, country: str) -> tuple[User, bool]:
 
 def seed(out) -> None:
     aml_rules_install_defaults()
+    _sanctions_sample(out)
     started = timezone.now()
     structurer, created = _trader(STRUCTURER, "NL")
     if created:
@@ -65,4 +68,20 @@ def seed(out) -> None:
     out.write(
         f"    demo AML: {cases} cases in the admin's AML case inbox ({STRUCTURER}, {MULES[-1]}); "
         f"{len(outcome.alerts)} alerts raised by the scan"
+    )
+
+
+def _sanctions_sample(out) -> None:
+    """The shipped sample sanctions list, when no list was ever loaded (a real one loaded with
+    ``manage.py sanctions_load`` is kept)."""
+    from .sanctions.models import SanctionsListLoad
+    from .sanctions.services import sanctions_load
+
+    if SanctionsListLoad.objects.exists():
+        return
+    with SANCTIONS_SAMPLE.open(encoding="utf-8") as lines:
+        load = sanctions_load(lines=lines, source="compliance/sanctions/data/sample.ftm.json")
+    out.write(
+        f"    demo sanctions list: {load.entities} fictional entities, {load.addresses} addresses "
+        "(a withdrawal to 0x5aB1c0ffee5aB1c0ffee5aB1c0ffee5aB1c0FfEe is refused)"
     )

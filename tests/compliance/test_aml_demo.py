@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 
 from compliance import demo
-from compliance.models import AmlAlert, AmlCase
+from compliance.models import AmlAlert, AmlCase, SanctionsListLoad
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,5 +23,7 @@ def test_the_demo_has_two_cases_to_work_and_seeding_again_adds_nothing(eager_tas
     mule = AmlCase.objects.get(user__email=demo.MULES[-1])
     assert set(mule.alerts.values_list("rule_code", flat=True)) == {"SHARED_IP_DEVICE", "HIGH_RISK_JURISDICTION"}
     alerts = AmlAlert.objects.count()
+    assert "demo sanctions list: 4 fictional entities, 3 addresses" in out.getvalue()
     demo.seed(StringIO())
     assert AmlCase.objects.count() == 2 and AmlAlert.objects.count() == alerts
+    assert SanctionsListLoad.objects.count() == 1  # loaded once, and a list loaded by staff is kept
