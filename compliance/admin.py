@@ -2,14 +2,23 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from portfolio.reports_api import download
+from trading import staff_queues
 from trading.admin import ReadOnlyModelAdmin
 from trading.errors import DomainError
 
 from . import selectors, services
+from .dashboard import compliance_dashboard
 from .models import AmlAlert, AmlCase, AmlCaseComment, AmlRuleVersion, AuditRecord, CaseStatus
 from .rules import MEASURES, Rule
+from .sanctions import admin as sanctions_admin  # noqa: F401  (the sanctions list's pages)
+from .sar import sar_export
 
 
 @admin.register(AuditRecord)
@@ -146,6 +155,7 @@ class AmlCaseAdmin(admin.ModelAdmin):
         "closed_at",
         "decided_by",
         "decision_note",
+        "sar_links",
     )
     fieldsets = (
         (None, {"fields": readonly_fields}),
@@ -157,6 +167,43 @@ class AmlCaseAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("dashboard/", view(self.dashboard_view), name="compliance_dashboard"),
+            path("<int:case_id>/sar.<str:fmt>", view(self.sar_view), name="compliance_amlcase_sar"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request):
+        return render(
+            request,
+            "admin/compliance/dashboard.html",
+            {**self.admin_site.each_context(request), "title": "Compliance dashboard", "board": compliance_dashboard()},
+        )
+
+    def sar_view(self, request, case_id: int, fmt: str):
+        """The case's suspicious activity report as PDF or CSV (the export is audited)."""
+        if fmt not in ("pdf", "csv") or not AmlCase.objects.filter(pk=case_id).exists():
+            raise Http404("No such report.")
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        body, filename = sar_export(case_id=case_id, actor=request.user, fmt=fmt)
+        return download(body, content_type="application/pdf" if fmt == "pdf" else "text/csv", filename=filename)
+
+    @admin.display(description="Suspicious activity report")
+    def sar_links(self, case):
+        return format_html(
+            '<a class="button" href="{}">PDF</a> <a class="button" href="{}">CSV</a> '
+            '<span class="help">every export is recorded in the audit chain</span>',
+            reverse("admin:compliance_amlcase_sar", args=[case.pk, "pdf"]),
+            reverse("admin:compliance_amlcase_sar", args=[case.pk, "csv"]),
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"dashboard_url": reverse("admin:compliance_dashboard"), **(extra_context or {})}
+        return super().changelist_view(request, extra)
 
     @admin.display(description="Rules")
     def rule_codes(self, case):
@@ -258,4 +305,10 @@ class AmlRuleVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} version(s) live.")
 
 
-from .sanctions import admin as sanctions_admin  # noqa: E402, F401  (the sanctions list's pages)
+staff_queues.register(
+    "aml_cases",
+    label="AML cases open",
+    changelist="admin:compliance_amlcase_changelist",
+    query="status__in=open,escalated",
+    count=lambda: AmlCase.objects.filter(status__in=[CaseStatus.OPEN, CaseStatus.ESCALATED]).count(),
+)

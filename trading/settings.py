@@ -511,6 +511,8 @@ REPORT_USER_REFERENCE_KEY = env.str("REPORT_USER_REFERENCE_KEY", default=SECRET_
 # opens when it reaches the threshold. Countries are ISO 3166-1 alpha-2 codes (FATF's
 # "call for action" list by default); the sign-in's country comes from the edge's header.
 AML_CASE_THRESHOLD = env.int("AML_CASE_THRESHOLD", default=60)
+# An open case older than this is past its review SLA (the compliance dashboard counts them).
+AML_CASE_SLA_HOURS = env.int("AML_CASE_SLA_HOURS", default=48)
 AML_SCORE_WINDOW_DAYS = env.int("AML_SCORE_WINDOW_DAYS", default=30)
 AML_HIGH_RISK_COUNTRIES = env.list("AML_HIGH_RISK_COUNTRIES", default=["KP", "IR", "MM"])
 AML_COUNTRY_HEADER = env.str("AML_COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")

@@ -124,9 +124,9 @@ def test_the_admin_index_counts_what_waits_for_staff(admin_client_otp, two_settl
     page = admin_client_otp.get("/admin/").content.decode()
     waiting = page[page.index('id="waiting-for-staff"') :]
     counts = dict(re.findall(r'<a href="[^"]+">([^<]+)</a></th>\s*<td[^>]*><strong data-count="(\d+)"', waiting))
-    assert counts == {
+    assert {
         "Identity checks to review": "2",
         "Withdrawals to approve": "0",
         "Settlements in manual review": "1",
-    }
+    }.items() <= counts.items()
     assert 'href="/admin/settlement/settlement/?state__exact=manual_review"' in waiting
