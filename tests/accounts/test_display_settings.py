@@ -91,3 +91,18 @@ def test_the_display_helpers_name_the_zone():
     assert display_datetime(moment, ZoneInfo("UTC")) == "06 Dec 2026 08:03:05 UTC"
     assert display_datetime(moment, ZoneInfo("Asia/Kathmandu")) == "06 Dec 2026 13:48:05 UTC+5:45"
     assert display_datetime(moment, ZoneInfo("America/Sao_Paulo")) == "06 Dec 2026 05:03:05 UTC-3"
+
+
+def test_the_api_and_the_staff_console_keep_utc():
+    from django.test import RequestFactory
+    from django.utils import timezone
+
+    from accounts.middleware import DisplayTimeZoneMiddleware
+
+    user = UserFactory(time_zone="Asia/Tokyo")
+    middleware = DisplayTimeZoneMiddleware(lambda request: timezone.get_current_timezone_name())
+    for path, zone in (("/wallet/", "Asia/Tokyo"), ("/api/v1/ledger", "UTC"), ("/admin/compliance/", "UTC")):
+        request = RequestFactory().get(path)
+        request.user = user
+        assert middleware(request) == zone, path
+    assert timezone.get_current_timezone_name() == "UTC"  # nothing leaks past the request
