@@ -42,11 +42,14 @@ def text(alert: Alert) -> tuple[str, str]:
     return title, body
 
 
-def alerts_send(alerts: list[Alert]) -> None:
+def alerts_send(alerts: list[Alert], *, direct_only: bool = False) -> None:
+    """Send each alert on every channel (``direct_only``: email and apprise, not the staff
+    notifications, which need the database)."""
+    channels = (_email, _apprise) if direct_only else (_email, _apprise, _staff)
     for alert in alerts:
         title, body = text(alert)
         logger.warning("OPS %s %s: %s", alert.kind.upper(), alert.check, title)
-        for channel in (_email, _apprise, _staff):
+        for channel in channels:
             try:
                 channel(alert, title, body)
             except Exception:

@@ -83,9 +83,66 @@ def _send(alerts) -> None:
         connection.close()
 
 
+class DatabaseWatch:
+    """While PostgreSQL is out of reach the monitor cannot hold its lease nor record
+    anything, so the leader that stepped down for it keeps probing the database alone and
+    tells ``OPS_ALERT_EMAILS`` and ``OPS_ALERT_URLS`` directly (the staff notifications live
+    in the database too): an alert once the rule says failing, a recovery once it answers
+    again, and then the incident is recorded after the fact."""
+
+    def __init__(self, announce):
+        self.announce = announce
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ops-database-watch", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        from . import rules
+        from .alerting import alerts_send
+
+        rule, state, started_at, alerted = services.rule(), rules.CheckStatus(), None, None
+        try:
+            while True:
+                [outcome] = probe_all({"database": probes.database})
+                now = timezone.now()
+                state, transition = rules.observe(state, outcome.ok, now, rule)
+                if transition == rules.FAILED:
+                    started_at = now
+                    alert = services.Alert("failed", 0, "database", now, None, outcome.detail)
+                    self.announce("ALERT failed check=database (out of band: the database is unreachable)")
+                    alerts_send([alert], direct_only=True)
+                    alerted = alert
+                elif transition == rules.RECOVERED or (state.status == rules.OK and outcome.ok):
+                    if alerted is not None:
+                        recovered = services.Alert("recovered", 0, "database", started_at, now, alerted.detail)
+                        self.announce("ALERT recovered check=database")
+                        alerts_send([recovered], direct_only=True)
+                        services.incident_record_after(
+                            check="database", started_at=started_at, resolved_at=now, detail=alerted.detail
+                        )
+                    return
+                time.sleep(settings.MONITOR_INTERVAL_SECONDS)
+        except Exception:
+            logger.exception("ops monitor: the database watch failed")
+        finally:
+            connection.close()
+
+
 def monitor_singleton(*, ttl: float | None = None, announce=None) -> Singleton:
     ttl = settings.MONITOR_LEASE_TTL_SECONDS if ttl is None else ttl
     singleton = Singleton(services.LEASE, work=lambda epoch: None, ttl=ttl, interval=0.5, announce=announce)
     monitor = Monitor(singleton.holder, announce=singleton.announce)
+    watch = DatabaseWatch(singleton.announce)
+
+    def on_step_down(epoch: int, reason: str) -> None:
+        if "unreachable" in reason or "database error" in reason:
+            watch.start()
+
     singleton.work = monitor.tick
+    singleton.on_step_down = on_step_down
     return singleton

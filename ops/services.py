@@ -146,5 +146,19 @@ def maintenance_end(*, window: MaintenanceWindow, user=None) -> MaintenanceWindo
     return window
 
 
+def incident_record_after(*, check: str, started_at, resolved_at, detail: dict) -> Incident:
+    """Record an incident the monitor could not record while it lasted (the database was
+    the one down), its alert and recovery as sent."""
+    with transaction.atomic(durable=True):
+        return Incident.objects.create(
+            check_name=check,
+            started_at=started_at,
+            resolved_at=resolved_at,
+            detail=detail,
+            alerted_at=started_at,
+            recovery_sent_at=resolved_at,
+        )
+
+
 def heartbeat_stamp(*, name: str) -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"at": timezone.now()})

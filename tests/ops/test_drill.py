@@ -4,7 +4,11 @@ private ``redis-server``, its alerts emailed to an SMTP server (aiosmtpd) in thi
 Redis is killed: within 15 s there is an open ``redis`` incident, a staff notification and
 an email; Redis is started again: the incident is resolved and a recovery email follows.
 Then a maintenance window is declared and Redis killed again: the incident is recorded but
-nobody is alerted."""
+nobody is alerted.
+
+PostgreSQL becomes unreachable for the monitor (a TCP proxy it connects through is cut): it
+cannot hold its lease nor record anything, yet the email goes out within 15 s, the recovery
+when it is back, and the incident is recorded then."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import sys
 import time
 from email import message_from_bytes
 from email.policy import default as default_policy
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -22,6 +27,7 @@ from ops.services import maintenance_declare
 from tests.factories import StaffFactory, UserFactory
 from tests.processes import free_port, test_database_url
 from tests.settlement.stack import BackOffice
+from tests.tcpproxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -135,3 +141,47 @@ def test_redis_down_is_alerted_within_15s_and_its_recovery_told(transactional_db
         assert monitor.alive
     finally:
         office.shutdown()
+
+
+def test_the_database_out_of_reach_is_still_alerted_by_email(transactional_db, tmp_path, mailbox):
+    if not test_database_url().startswith("postgres"):
+        pytest.skip("needs PostgreSQL")
+    box, smtp_port = mailbox
+    db = urlsplit(test_database_url())
+    proxy = TcpProxy(db.hostname or "127.0.0.1", db.port or 5432).start()
+    auth = db.netloc.rsplit("@", 1)[0]
+    office = BackOffice(
+        tmp_path,
+        DATABASE_URL=urlunsplit(db._replace(netloc=f"{auth}@127.0.0.1:{proxy.port}")),
+        MONITOR_CHECKS="database,redis",
+        OPS_ALERT_EMAILS="ops@meridian.test",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=smtp_port,
+        EMAIL_TIMEOUT=2,
+    ).start_redis()
+    try:
+        monitor = office.spawn("monitor", [sys.executable, "manage.py", "run_monitor"])
+        monitor.wait_for("LEADER role=monitor", timeout=60)
+        monitor.wait_for("ROUND checks=2 failing_probes=-", timeout=20)
+
+        proxy.cut()
+        cut_at = time.monotonic()
+        wait_until(lambda: len(box.messages) >= 1, ALERT_WITHIN, "the database alert email", monitor)
+        assert time.monotonic() - cut_at <= ALERT_WITHIN
+        assert box.subjects() == ["[Meridian Exchange] ALERT: database is failing"]
+        assert not Incident.objects.exists()  # nothing could be recorded meanwhile
+
+        proxy.restore()
+        wait_until(lambda: len(box.messages) >= 2, ALERT_WITHIN, "the database recovery email", monitor)
+        assert box.subjects()[1] == "[Meridian Exchange] RECOVERED: database is ok again"
+        wait_until(lambda: Incident.objects.filter(check_name="database").exists(), 5, "the incident", monitor)
+        incident = Incident.objects.get(check_name="database")
+        assert incident.resolved_at > incident.started_at and incident.alerted_at and incident.recovery_sent_at
+        leads = sum(line.startswith("LEADER role=monitor") for line in monitor.lines)
+        assert leads >= 2, "".join(monitor.lines[-30:])  # it took its lease back
+        assert len(box.messages) == 2
+    finally:
+        proxy.restore()
+        office.shutdown()
+        proxy.close()
