@@ -374,6 +374,10 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
+# An email provider's API instead of SMTP (django-anymail): EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend
+# (mailgun, postmark, sendgrid, amazon_ses...) and its settings as JSON, e.g.
+# ANYMAIL='{"POSTMARK_SERVER_TOKEN": "..."}'.
+ANYMAIL = env.json("ANYMAIL", default={})
 # Email and webhook deliveries of notifications: tries before giving up, and the backoff
 # between them (doubling from the base, capped).
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)

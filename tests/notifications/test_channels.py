@@ -252,3 +252,18 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(
     assert receiver.requests == []
     attempt = DeliveryAttempt.objects.get(delivery__notification=message, delivery__channel="webhook")
     assert not attempt.ok and "non-public address (127.0.0.1)" in attempt.detail
+
+
+def test_an_email_provider_through_django_anymail(user, settings, mailoutbox):
+    """In production EMAIL_BACKEND may name a provider's django-anymail backend: the same
+    message goes out through it (anymail's test backend records what it would send)."""
+    from notifications.delivery import send_email
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    message = notify(user=user, kind="kyc", title="Identity verified", body="Welcome.", dedupe_key="kyc:9:approved")
+    delivery = Delivery.objects.get(notification=message, channel="email")
+    assert send_email(delivery) == f"sent to {user.email}"
+    [sent] = mailoutbox
+    assert sent.subject == "[Meridian Exchange] Identity verified" and sent.to == [user.email]
+    assert sent.anymail_test_params["extra_headers"]["Message-ID"].startswith(f"<notification-{message.pk}.")
+    assert sent.anymail_status.status == {"sent"}
