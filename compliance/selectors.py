@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -19,9 +19,12 @@ from accounts.models import KycProfile, User
 from ledger.models import Transfer, Withdrawal
 from orders.spot.models import SpotTrade
 from portfolio.selectors import index_prices
+from trading.db import Read, read_together, sql_int, sql_name
 
 from .models import OPEN_STATUSES, AmlAlert, AmlCase, AmlRuleVersion, AmlSignIn
-from .rules import DEPOSIT, SIGN_IN, TRADE, WITHDRAWAL, Record, Rule
+from .rules import DEPOSIT, SIGN_IN, TRADE, WITHDRAWAL, Record, Rule, Totals
+from .rules.measures import reach as rules_reach
+from .rules.measures import sums_needed
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -64,6 +67,8 @@ class History:
     others: dict[int, list[Record]] = field(default_factory=lambda: defaultdict(list))
     joined_at: dict[int, datetime] = field(default_factory=dict)
     kyc_country: dict[int, str] = field(default_factory=dict)
+    # what the rules read beyond the records loaded (one trigger's evaluation, ``trigger_history``)
+    totals: dict[int, Totals] = field(default_factory=dict)
 
 
 def history_for(
@@ -147,6 +152,226 @@ def history_for(
         KycProfile.objects.filter(user_id__in=user_ids).exclude(country="").values_list("user_id", "country")
     )
     return history
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ts(at: datetime) -> str:
+    """A time as SQL, exactly (microseconds since the epoch, an integer: ``read_together``
+    texts carry no bound parameters)."""
+    return f"(TIMESTAMPTZ 'epoch' + {sql_int((at - _EPOCH) // timedelta(microseconds=1))} * INTERVAL '1 microsecond')"
+
+
+def _tables():
+    account = Transfer._meta.get_field("credit_account").related_model._meta.db_table
+    return (
+        Transfer._meta.db_table,
+        account,
+        Withdrawal._meta.db_table,
+        SpotTrade._meta.db_table,
+        AmlSignIn._meta.db_table,
+    )
+
+
+class _LazyPrices(dict):
+    """USD prices read only when an asset other than USDT turns up (most evaluations never
+    need the index)."""
+
+    def __missing__(self, asset):
+        self.update(usd_prices())
+        return self.setdefault(asset, ZERO)
+
+    def get(self, asset, default=None):
+        return self[asset]
+
+
+def _first_read(*, user_id: int, trigger: str, prices, lock: tuple[int, int] | None):
+    """The live rules, the trader's (date joined, KYC country) and the trigger as a record
+    (None when it is not this trader's or not there), in one statement, which also takes the
+    caller's advisory transaction ``lock`` (the statement reads nothing that the lock guards)."""
+    transfer, account, withdrawal, trade, signin = _tables()
+    kind, _, key = trigger.partition(":")
+    sources = {
+        "transfer": (
+            f"SELECT t.created_at, t.asset, t.amount, NULL, '', '' FROM {transfer} t JOIN {account} a"
+            f" ON a.id = t.credit_account_id WHERE t.id = %s AND t.code IN ({', '.join(['%s'] * len(DEPOSIT_CODES))})"
+            " AND a.user_id = %s",
+            [key, *DEPOSIT_CODES, user_id],
+            DEPOSIT,
+        ),
+        "withdrawal": (
+            f"SELECT created_at, asset, amount, NULL, '', '' FROM {withdrawal} WHERE id = %s AND user_id = %s",
+            [key, user_id],
+            WITHDRAWAL,
+        ),
+        "trade": (
+            f"SELECT created_at, 'USDT', quote_amount, NULL, '', '' FROM {trade}"
+            " WHERE id = %s AND (maker_user_id = %s OR taker_user_id = %s)",
+            [key, user_id, user_id],
+            TRADE,
+        ),
+        "signin": (
+            f"SELECT at, '', 0, host(ip), device, country FROM {signin} WHERE id = %s AND user_id = %s",
+            [key, user_id],
+            SIGN_IN,
+        ),
+    }
+    if kind not in sources or (kind != "transfer" and not key.isdigit()):
+        sql, params, record_kind = "SELECT NULL, NULL, NULL, NULL, NULL, NULL WHERE false", [], None
+    else:
+        sql, params, record_kind = sources[kind]
+    locking = "pg_advisory_xact_lock(%s, %s)" if lock else "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {locking},"
+            f" (SELECT json_agg(definition ORDER BY code) FROM {AmlRuleVersion._meta.db_table} WHERE live),"
+            f" u.date_joined, COALESCE(k.country, ''), r.*"
+            f" FROM {User._meta.db_table} u LEFT JOIN {KycProfile._meta.db_table} k ON k.user_id = u.id"
+            f" LEFT JOIN ({sql}) r ON true WHERE u.id = %s",
+            [*(lock or ()), *params, user_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return [], None, None, ""
+    _, definitions, joined, country, at, asset, amount, ip, device, where = row
+    rules = [Rule.from_data(d) for d in definitions or ()]
+    if at is None:
+        return rules, None, joined, country
+    usd = ZERO if record_kind == SIGN_IN else amount if record_kind == TRADE else amount * prices.get(asset, ZERO)
+    return rules, Record(trigger, user_id, record_kind, at, usd, ip or "", device, where), joined, country
+
+
+def trigger_history(
+    *, user_id: int, trigger: str, now: datetime, lock: tuple[int, int] | None = None
+) -> tuple[list[Rule], History | None]:
+    """What ``rules`` need to judge one trigger of one trader, read as narrowly as they allow:
+    the trader's records only as far back before the trigger as a rule reads them
+    (``measures.reach``: days, not the horizon), and the rest as totals worked out by the
+    database (the lookback sums, the latest activity before the trigger, whether there is
+    another deposit), the other accounts' sign-ins only for a sign-in. One query for the
+    trigger (with the live rules and the caller's advisory ``lock``), one round trip for the
+    rest. The rules judge it exactly as they would with their whole horizon loaded
+    (``history_for`` from ``now`` minus the horizon and a day). Answers the live rules and the
+    history, or None for the history when a rule's reach is not known here (or off
+    PostgreSQL): then ``history_for`` is the way."""
+    if connection.vendor != "postgresql":
+        if lock is not None:
+            raise ValueError("advisory locks are PostgreSQL's")
+        return live_rules(), None
+    history = History()
+    prices = _LazyPrices(USDT=ONE)
+    rules, record, joined, country = _first_read(user_id=user_id, trigger=trigger, prices=prices, lock=lock)
+    start = now - horizon(rules) - timedelta(days=1)
+    if not rules or record is None or record.at < start or joined is None:
+        return rules, history
+    high_risk = settings.AML_HIGH_RISK_COUNTRIES
+    near = rules_reach(rules, record, kyc_country=country, high_risk_countries=high_risk)
+    if near is None:
+        return rules, None
+    transfer, account, withdrawal, trade, signin = _tables()
+    user, until, codes = sql_int(user_id), _ts(record.at), ", ".join(sql_name(c) for c in DEPOSIT_CODES)
+
+    def sources(lower: str, upper: str, kinds=(DEPOSIT, WITHDRAWAL, TRADE, SIGN_IN)) -> list[str]:
+        """One SELECT per kind of the trader's records in [lower, upper): id, kind, at, asset,
+        amount, ip, device, country."""
+        parts = []
+        if DEPOSIT in kinds:
+            parts.append(
+                f"SELECT 'transfer:' || t.id, 'deposit', t.created_at, t.asset, t.amount, NULL, '', ''"
+                f" FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id WHERE t.code IN ({codes})"
+                f" AND a.user_id = {user} AND t.created_at >= {lower} AND t.created_at {upper}"
+            )
+        if WITHDRAWAL in kinds:
+            parts.append(
+                f"SELECT 'withdrawal:' || id, 'withdrawal', created_at, asset, amount, NULL, '', '' FROM {withdrawal}"
+                f" WHERE user_id = {user} AND created_at >= {lower} AND created_at {upper}"
+            )
+        if TRADE in kinds:
+            parts.append(
+                f"SELECT 'trade:' || id, 'trade', created_at, 'USDT', quote_amount, NULL, '', '' FROM {trade}"
+                f" WHERE (maker_user_id = {user} OR taker_user_id = {user})"
+                f" AND created_at >= {lower} AND created_at {upper}"
+            )
+        if SIGN_IN in kinds:
+            parts.append(
+                f"SELECT 'signin:' || id, 'sign_in', at, '', 0, host(ip), device, country FROM {signin}"
+                f" WHERE user_id = {user} AND at >= {lower} AND at {upper}"
+            )
+        return parts
+
+    def to_record(row) -> Record:
+        pk, kind, at, asset, amount, ip, device, where = row
+        usd = ZERO if kind == SIGN_IN else amount if kind == TRADE else amount * prices.get(asset, ZERO)
+        return Record(pk, user_id, kind, at, usd, ip or "", device, where)
+
+    reads = [Read.one(" UNION ALL ".join(sources(_ts(max(start, record.at - near)), f"<= {until}")))]
+    wanted = sums_needed(rules, record)
+    for kinds, lower, upper in wanted:
+        # the records the rules would see: from ``start``, up to the trigger
+        parts = sources(_ts(max(lower, start)), f"< {_ts(min(upper, record.at))}", kinds)
+        if upper > record.at:
+            parts = sources(_ts(max(lower, start)), f"<= {until}", kinds)
+        reads.append(
+            Read.one(
+                f"SELECT s.asset, s.kind, SUM(s.amount) FROM ({' UNION ALL '.join(parts)})"
+                " AS s(id, kind, at, asset, amount, ip, device, country) GROUP BY s.asset, s.kind"
+            )
+        )
+    # the latest money activity before the trigger (each source's latest by its index), then
+    # every record at that time: ties go to the greatest id, as in time-then-id order
+    latest = [
+        f"(SELECT MAX(x.at) FROM ({part}) AS x(id, kind, at, asset, amount, ip, device, country))"
+        for part in sources("'-infinity'", f"< {until}", (DEPOSIT, WITHDRAWAL, TRADE))
+    ]
+    at_last = "(SELECT at FROM last)"
+    tied = " UNION ALL ".join(sources(at_last, f"<= {at_last}", (DEPOSIT, WITHDRAWAL, TRADE)))
+    reads.append(
+        Read.one(
+            f"WITH last(at) AS (SELECT GREATEST({', '.join(latest)}))"
+            f" SELECT y.id, y.at FROM ({tied}) AS y(id, kind, at, asset, amount, ip, device, country)"
+        )
+    )
+    deposits = sources(_ts(start), f"<= {until}", (DEPOSIT,))[0]
+    reads.append(Read.one(f"SELECT COUNT(*) FROM ({deposits} LIMIT 2) AS d"))
+    if record.kind == SIGN_IN and (record.ip or record.device):
+        shared = []
+        if record.ip:
+            shared.append(f"ip = {sql_name(record.ip)}::inet")
+        if record.device:
+            shared.append(f"device = {sql_name(record.device)}")
+        reads.append(
+            Read.one(
+                f"SELECT 'signin:' || id, user_id, at, host(ip), device, country FROM {signin}"
+                f" WHERE ({' OR '.join(shared)}) AND at >= {_ts(start)} AND user_id <> {user} ORDER BY at"
+            )
+        )
+    results = read_together(*reads)
+    records = sorted((to_record(row) for row in results[0]), key=lambda r: (r.at, r.id))
+    sums = {}
+    for (kinds, lower, upper), rows in zip(wanted, results[1 : 1 + len(wanted)], strict=True):
+        sums[(kinds, lower, upper)] = sum(
+            (total if kind == TRADE else total * prices.get(asset, ZERO) for asset, kind, total in rows), ZERO
+        )
+    latest = results[1 + len(wanted)]
+    last = None
+    if latest:
+        pk, at = max(latest, key=lambda row: row[0])
+        # before the horizon the loaded history holds a marker of that time, not the record
+        last = Record(pk if at >= start else f"last_activity:{at.isoformat()}", user_id, TRADE, at, ZERO)
+    own_deposits = results[2 + len(wanted)][0][0]
+    other_deposit = own_deposits > (1 if record.kind == DEPOSIT else 0)
+    if len(results) > 3 + len(wanted):
+        history.others[user_id] = [
+            Record(pk, other, SIGN_IN, at, ZERO, ip or "", device, where)
+            for pk, other, at, ip, device, where in results[3 + len(wanted)]
+        ]
+    history.records[user_id] = records
+    history.joined_at[user_id] = joined
+    if country:
+        history.kyc_country[user_id] = country
+    history.totals[user_id] = Totals(sums=sums, last_activity=last, other_deposit=other_deposit)
+    return rules, history
 
 
 def last_activity_before(*, user_ids: list[int], before: datetime) -> dict[int, datetime]:
@@ -237,3 +462,164 @@ def open_case_of(*, user_id: int) -> AmlCase | None:
 
 def alerts_unassigned(*, user_id: int, since: datetime):
     return AmlAlert.objects.filter(user_id=user_id, case__isnull=True, at__gte=since)
+
+
+# --- the scan's candidates -------------------------------------------------------------------------
+
+_SLACK = Decimal("0.000001")  # SQL's exact sums against Python's 28 digits: a candidate too many, never one too few
+
+
+def _lowest_scoring_edge(rule: Rule) -> Decimal | None:
+    edges = [band.lower for band in rule.bands if band.score > 0]
+    return min(edges) if edges else None
+
+
+def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, set[str] | None] | None:
+    """The records since ``since`` at which some live rule may raise, per trader, worked out
+    set-based in the database (window functions over each trader's deposits, withdrawals and
+    trades, one query per rule): the rules' windowed counts and sums (structuring's count,
+    velocity's day against its lookback, dormancy's gap) and their bands' lowest scoring
+    edge rule out every other record. A superset: the pure core still judges each candidate
+    exactly. A trader mapped to None: every record of theirs is a candidate (a high-risk KYC
+    country). None overall when a rule is not known here (then every record is)."""
+    if connection.vendor != "postgresql":
+        return None
+    transfer, account, withdrawal, trade, signin = _tables()
+    prices = usd_prices()
+    reach = horizon(rules)
+    lower = since - reach - timedelta(days=1)
+    values = ", ".join(["(%s, %s::numeric)"] * len(prices))
+    price_params = [x for asset, price in prices.items() for x in (asset, price)]
+    codes = ", ".join(["%s"] * len(DEPOSIT_CODES))
+    movements = f"""
+        prices(asset, price) AS (VALUES {values}),
+        mv AS (
+            SELECT a.user_id, 'transfer:' || t.id AS id, 'deposit' AS kind, t.created_at AS at,
+                   t.amount * COALESCE(p.price, 0) AS usd
+              FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id LEFT JOIN prices p ON p.asset = t.asset
+             WHERE t.code IN ({codes}) AND t.created_at >= %s AND a.user_id IS NOT NULL
+            UNION ALL
+            SELECT w.user_id, 'withdrawal:' || w.id, 'withdrawal', w.created_at, w.amount * COALESCE(p.price, 0)
+              FROM {withdrawal} w LEFT JOIN prices p ON p.asset = w.asset WHERE w.created_at >= %s
+        )"""
+    base_params = [*price_params, *DEPOSIT_CODES, lower, lower]
+    found: dict[int, set[str] | None] = defaultdict(set)
+
+    def run(sql: str, params: list) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {movements} {sql}", [*base_params, *params])
+            for user_id, record_id in cursor.fetchall():
+                if found.get(user_id, ()) is not None:
+                    found[user_id].add(record_id)
+
+    from .rules import measures as m
+
+    for rule in rules:
+        edge = _lowest_scoring_edge(rule)
+        if edge is None and rule.insufficient_score <= 0:
+            continue  # raises nothing, ever
+        window = rule.window
+        if rule.code == m.STRUCTURING:
+            threshold = rule.param("threshold_usd")
+            floor = threshold * (1 - rule.param("margin"))
+            run(
+                """SELECT user_id, id FROM (
+                       SELECT user_id, id, at, near,
+                              COUNT(*) FILTER (WHERE near) OVER (PARTITION BY user_id ORDER BY at
+                                  RANGE BETWEEN %s PRECEDING AND CURRENT ROW) AS n
+                         FROM (SELECT *, usd >= %s AND usd < %s AS near FROM mv) y) x
+                    WHERE near AND at >= %s AND n >= %s""",
+                [window, floor * (1 - _SLACK), threshold * (1 + _SLACK), since, edge],
+            )
+        elif rule.code == m.VELOCITY:
+            lookback = timedelta(days=int(rule.param("lookback_days")))
+            windows = Decimal(lookback / window)
+            young = timedelta(days=int(rule.param("min_history_days")))
+            run(
+                f"""SELECT user_id, id FROM (
+                       SELECT m.user_id, m.id, m.at, u.date_joined,
+                              SUM(m.usd) OVER w_now AS moved, COALESCE(SUM(m.usd) OVER w_before, 0) AS before
+                         FROM mv m JOIN {User._meta.db_table} u ON u.id = m.user_id
+                       WINDOW w_now AS (PARTITION BY m.user_id ORDER BY m.at
+                                        RANGE BETWEEN %s PRECEDING AND CURRENT ROW),
+                              w_before AS (PARTITION BY m.user_id ORDER BY m.at
+                                           RANGE BETWEEN %s PRECEDING AND %s PRECEDING)) x
+                    WHERE at >= %s AND (
+                        (at - date_joined < %s AND %s)
+                        OR (at - date_joined >= %s AND %s AND moved >= %s * GREATEST(before / %s, %s)))""",
+                [
+                    window,
+                    window + lookback,
+                    window + timedelta(microseconds=1),
+                    since,
+                    young,
+                    rule.insufficient_score > 0,
+                    young,
+                    edge is not None,
+                    (edge or ZERO) * (1 - _SLACK),
+                    windows,
+                    rule.param("min_baseline_usd"),
+                ],
+            )
+        elif rule.code == m.DORMANT_REACTIVATED:
+            # the latest money activity strictly before each movement, over the window before it
+            run(
+                f"""SELECT user_id, id FROM (
+                       SELECT user_id, id, kind, at, usd, MAX(at) OVER (PARTITION BY user_id ORDER BY at
+                              RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond'::interval PRECEDING) AS prev
+                         FROM (SELECT user_id, id, kind, at, usd FROM mv WHERE at >= %s
+                               UNION ALL SELECT maker_user_id, NULL, 'trade', created_at, 0
+                                           FROM {trade} WHERE created_at >= %s
+                               UNION ALL SELECT taker_user_id, NULL, 'trade', created_at, 0
+                                           FROM {trade} WHERE created_at >= %s
+                              ) money) x
+                    WHERE kind <> 'trade' AND at >= %s AND usd >= %s AND (prev IS NULL OR at - prev >= %s)""",
+                [*[since - window - timedelta(days=1)] * 3, since, (edge or ZERO) * (1 - _SLACK), window],
+            )
+        elif rule.code == m.LARGE_FIRST_DEPOSIT:
+            run(
+                f"""SELECT m.user_id, m.id FROM mv m JOIN {User._meta.db_table} u ON u.id = m.user_id
+                    WHERE m.kind = 'deposit' AND m.at >= %s AND m.at - u.date_joined <= %s AND m.usd >= %s""",
+                [since, window, (edge or ZERO) * (1 - _SLACK)],
+            )
+        elif rule.code in (m.RAPID_IN_OUT, m.FAN_IN_CONSOLIDATION):
+            run("SELECT user_id, id FROM mv WHERE kind = 'withdrawal' AND at >= %s", [since])
+        elif rule.code == m.SHARED_IP_DEVICE:
+            run(f"SELECT user_id, 'signin:' || id FROM {signin} WHERE at >= %s", [since])
+        elif rule.code == m.HIGH_RISK_JURISDICTION:
+            risky = sorted({c.upper() for c in settings.AML_HIGH_RISK_COUNTRIES})
+            if not risky:
+                continue
+            run(
+                f"SELECT user_id, 'signin:' || id FROM {signin} WHERE at >= %s AND UPPER(country) = ANY(%s)",
+                [since, risky],
+            )
+            for user_id in KycProfile.objects.filter(country__in=risky + [c.lower() for c in risky]).values_list(
+                "user_id", flat=True
+            ):
+                found[user_id] = None
+        else:
+            return None
+    return found
+
+
+def triggers_since(*, since: datetime, user_ids: list[int]) -> int:
+    """How many records the traders have since ``since`` (a trade counts once per side), in
+    one query."""
+    if not user_ids:
+        return 0
+    transfer, account, withdrawal, trade, signin = _tables()
+    codes = ", ".join(["%s"] * len(DEPOSIT_CODES))
+    sql = f"""
+        SELECT (SELECT COUNT(*) FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id
+                 WHERE t.code IN ({codes}) AND t.created_at >= %s AND a.user_id = ANY(%s))
+             + (SELECT COUNT(*) FROM {withdrawal} WHERE created_at >= %s AND user_id = ANY(%s))
+             + (SELECT COUNT(*) FROM {trade} WHERE created_at >= %s AND maker_user_id = ANY(%s))
+             + (SELECT COUNT(*) FROM {trade} WHERE created_at >= %s AND taker_user_id = ANY(%s)
+                   AND NOT (maker_user_id = taker_user_id AND maker_user_id = ANY(%s)))
+             + (SELECT COUNT(*) FROM {signin} WHERE at >= %s AND user_id = ANY(%s))
+    """
+    ids = list(user_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*DEPOSIT_CODES, since, ids, since, ids, since, ids, since, ids, ids, since, ids])
+        return int(cursor.fetchone()[0])

@@ -54,15 +54,24 @@ def fingerprint(*, user_id: int, hit: Hit) -> str:
 
 
 def hits_for_user(
-    *, rules: list[Rule], history: selectors.History, user_id: int, since: datetime | None = None, trigger_id=None
+    *,
+    rules: list[Rule],
+    history: selectors.History,
+    user_id: int,
+    since: datetime | None = None,
+    trigger_id=None,
+    only: set[str] | None = None,
 ) -> list[Hit]:
     """The rules' hits on one trader at each of their records since ``since`` (or at the one
-    record ``trigger_id``), in time order, before suppression."""
+    record ``trigger_id``; or, with ``only``, at those of them), in time order, before
+    suppression."""
     records = history.records.get(user_id, [])
     hits = []
     countries = settings.AML_HIGH_RISK_COUNTRIES
     for record in records:
         if trigger_id is not None and record.id != trigger_id:
+            continue
+        if only is not None and record.id not in only:
             continue
         if since is not None and record.at < since:
             continue
@@ -76,6 +85,7 @@ def hits_for_user(
             kyc_country=history.kyc_country.get(user_id, ""),
             others=history.others.get(user_id, ()),
             high_risk_countries=countries,
+            totals=history.totals.get(user_id),
         )
         hits.extend(evaluate(rules, ctx, MEASURES))
     return hits
@@ -100,14 +110,21 @@ def aml_evaluate(*, user_id: int, trigger: str, source: str = "realtime") -> Out
     or update the trader's case. A trigger that is not (or no longer) there raises nothing."""
     started = time.perf_counter()
     outcome = Outcome(users=1)
-    rules = selectors.live_rules()
-    if not rules:
-        return outcome
-    reach = selectors.horizon(rules)
     with transaction.atomic(durable=True):
-        _lock_user(user_id)
         now = timezone.now()
-        history = selectors.history_for(user_ids=[user_id], start=now - reach - timedelta(days=1), trigger=trigger)
+        locking = connection.vendor == "postgresql"
+        # the live rules, the trigger and the trader's lock in one statement; then only what
+        # the rules read about this trigger (see ``selectors.trigger_history``)
+        rules, history = selectors.trigger_history(
+            user_id=user_id, trigger=trigger, now=now, lock=(_AML_LOCK, user_id) if locking else None
+        )
+        if not rules:
+            return outcome
+        if history is None:
+            if not locking:
+                _lock_user(user_id)
+            start = now - selectors.horizon(rules) - timedelta(days=1)
+            history = selectors.history_for(user_ids=[user_id], start=start, trigger=trigger)
         hits = hits_for_user(rules=rules, history=history, user_id=user_id, trigger_id=trigger)
         outcome.triggers = 1
         if hits:
@@ -241,12 +258,15 @@ def aml_scan(
         return outcome
     reach = selectors.horizon(rules)
     windows = {rule.code: rule.window for rule in rules}
-    for offset in range(0, len(users), chunk):
-        batch = users[offset : offset + chunk]
+    candidates = selectors.scan_candidates(rules=rules, since=since)
+    outcome.triggers = selectors.triggers_since(since=since, user_ids=users)
+    judged = users if candidates is None else [pk for pk in users if pk in candidates]
+    for offset in range(0, len(judged), chunk):
+        batch = judged[offset : offset + chunk]
         history = selectors.history_for(user_ids=batch, start=since - reach - timedelta(days=1))
         for user_id in batch:
-            hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since)
-            outcome.triggers += sum(1 for r in history.records.get(user_id, ()) if r.at >= since)
+            only = None if candidates is None else candidates[user_id]
+            hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since, only=only)
             if not hits:
                 continue
             with transaction.atomic(durable=True):
@@ -261,7 +281,7 @@ def aml_scan(
                     outcome.cases_opened += found.cases_opened
                     outcome.cases_updated += found.cases_updated
         if progress is not None:
-            progress(min(offset + chunk, len(users)), len(users))
+            progress(min(offset + chunk, len(judged)), len(judged))
     outcome.seconds = time.perf_counter() - started
     return outcome
 

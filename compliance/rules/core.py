@@ -125,12 +125,28 @@ class Hit:
     at: datetime
 
 
+@dataclass(frozen=True)
+class Totals:
+    """What the store worked out beside the records near the trigger, so that a rule looking
+    further back than those reads a number instead of records: USD sums keyed by
+    ``(kinds, start, end)`` (records of those kinds from ``start`` to before ``end``), the
+    trader's latest money activity (not a sign-in) before the trigger, and whether the
+    trader has a deposit other than the trigger. ``measures.reach`` and ``measures.sums_needed``
+    say what to work out."""
+
+    sums: dict[tuple[tuple[str, ...], datetime, datetime], Decimal] = field(default_factory=dict)
+    last_activity: Record | None = None
+    other_deposit: bool = False
+
+
 class Context:
     """A trader's records in time order, as of one trigger, and what the rules need beside.
 
     ``records`` are the trader's own (every kind, in time order), ``others`` other traders' sign-ins that
     share an IP or a device with this trader's, ``kyc_country`` the trader's declared country,
     ``joined_at`` when the account was opened, ``high_risk_countries`` the settings' list.
+    With ``totals``, ``records`` need only reach as far back as ``measures.reach`` says: the
+    sums, the latest activity and the other-deposit answer come from ``totals``.
     """
 
     def __init__(
@@ -143,8 +159,10 @@ class Context:
         kyc_country: str = "",
         others: Sequence[Record] = (),
         high_risk_countries: Iterable[str] = (),
+        totals: Totals | None = None,
     ):
         self.user_id = user_id
+        self.totals = totals
         self.trigger = trigger
         # only what had happened by the trigger (``records`` are in time order)
         self.records = records[: bisect_right(records, trigger.at, key=_at)]
@@ -158,6 +176,26 @@ class Context:
         kinds = tuple(kinds)
         first = bisect_left(self.records, self.trigger.at - window, key=_at)
         return [r for r in self.records[first:] if r.kind in kinds]
+
+    def usd_between(self, kinds: Iterable[str], start: datetime, end: datetime) -> Decimal:
+        """The USD value of the trader's records of ``kinds`` from ``start`` to before ``end``."""
+        kinds = tuple(kinds)
+        if self.totals is not None and (kinds, start, end) in self.totals.sums:
+            return self.totals.sums[(kinds, start, end)]
+        return sum((r.usd for r in self.records if r.kind in kinds and start <= r.at < end), Decimal(0))
+
+    def last_activity(self) -> Record | None:
+        """The trader's latest money activity (not a sign-in) before the trigger."""
+        if self.totals is not None:
+            return self.totals.last_activity
+        earlier = [r for r in self.records if r.kind != SIGN_IN and r.at < self.trigger.at and r.id != self.trigger.id]
+        return earlier[-1] if earlier else None
+
+    def has_other_deposit(self) -> bool:
+        """Whether the trader has a deposit by the trigger other than the trigger."""
+        if self.totals is not None:
+            return self.totals.other_deposit
+        return any(r.kind == DEPOSIT and r.id != self.trigger.id for r in self.records)
 
 
 def _at(record: Record) -> datetime:

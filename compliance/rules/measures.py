@@ -8,10 +8,10 @@ Ratios are rounded down, so a value just under a band's edge never rounds up int
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from .core import DEPOSIT, MOVEMENTS, SIGN_IN, TRADE, WITHDRAWAL, Context, Measure, Rule
+from .core import DEPOSIT, MOVEMENTS, SIGN_IN, TRADE, WITHDRAWAL, Context, Measure, Record, Rule
 
 ZERO = Decimal(0)
 
@@ -77,9 +77,9 @@ def velocity(rule: Rule, ctx: Context) -> Measure | None:
     window_start = ctx.trigger.at - rule.window
     lookback = timedelta(days=int(rule.param("lookback_days")))
     current = [r for r in ctx.records if r.kind in MOVEMENTS and r.at >= window_start]
-    before = [r for r in ctx.records if r.kind in MOVEMENTS and window_start - lookback <= r.at < window_start]
+    before = ctx.usd_between(MOVEMENTS, window_start - lookback, window_start)
     windows = Decimal(lookback / rule.window)
-    baseline = max(sum((r.usd for r in before), ZERO) / windows, rule.param("min_baseline_usd"))
+    baseline = max(before / windows, rule.param("min_baseline_usd"))
     moved = sum((r.usd for r in current), ZERO)
     return Measure((moved / baseline).quantize(Decimal("0.01"), rounding=ROUND_DOWN), _ids(current))
 
@@ -89,7 +89,7 @@ def large_first_deposit(rule: Rule, ctx: Context) -> Measure | None:
     account counts as new."""
     if ctx.trigger.kind != DEPOSIT:
         return None
-    if any(r.kind == DEPOSIT and r.id != ctx.trigger.id for r in ctx.records):
+    if ctx.has_other_deposit():
         return None
     joined = ctx.joined_at or ctx.records[0].at
     if ctx.trigger.at - joined > rule.window:
@@ -102,12 +102,12 @@ def dormant_reactivated(rule: Rule, ctx: Context) -> Measure | None:
     amount. An account with no earlier activity is new, not dormant."""
     if ctx.trigger.kind not in MOVEMENTS:
         return None
-    earlier = [r for r in ctx.records if r.kind != SIGN_IN and r.at < ctx.trigger.at and r.id != ctx.trigger.id]
-    if not earlier:
+    last = ctx.last_activity()
+    if last is None:
         return None
-    if ctx.trigger.at - earlier[-1].at < rule.window:
+    if ctx.trigger.at - last.at < rule.window:
         return None
-    return Measure(ctx.trigger.usd, (earlier[-1].id, ctx.trigger.id))
+    return Measure(ctx.trigger.usd, (last.id, ctx.trigger.id))
 
 
 def fan_in_consolidation(rule: Rule, ctx: Context) -> Measure | None:
@@ -140,18 +140,23 @@ def shared_ip_device(rule: Rule, ctx: Context) -> Measure | None:
     return Measure(Decimal(len(accounts)), _ids([ctx.trigger, *shared]))
 
 
+def risky(record: Record, kyc_country: str, high_risk_countries) -> bool:
+    """Whether a record is activity from a high-risk country (its own, else the trader's KYC one)."""
+    country = record.country or kyc_country
+    return bool(country) and country.upper() in high_risk_countries
+
+
 def high_risk_jurisdiction(rule: Rule, ctx: Context) -> Measure | None:
     """Activity from a high-risk country (the settings' list): a sign-in located there, or
     anything by a trader whose KYC country is there. The value is how many such events in
     the window; the trigger must be one."""
 
-    def risky(record) -> bool:
-        country = record.country or ctx.kyc_country
-        return bool(country) and country.upper() in ctx.high_risk_countries
+    def at_risk(record) -> bool:
+        return risky(record, ctx.kyc_country, ctx.high_risk_countries)
 
-    if not risky(ctx.trigger):
+    if not at_risk(ctx.trigger):
         return None
-    found = [r for r in ctx.within(rule.window) if risky(r)]
+    found = [r for r in ctx.within(rule.window) if at_risk(r)]
     return Measure(Decimal(len(found)), _ids(found))
 
 
@@ -165,3 +170,53 @@ MEASURES = {
     SHARED_IP_DEVICE: shared_ip_device,
     HIGH_RISK_JURISDICTION: high_risk_jurisdiction,
 }
+
+
+# --- what each rule reads -------------------------------------------------------------------------
+#
+# For one trigger, how far back before it a rule reads the trader's records themselves (None:
+# not at all). What a rule reads further back comes as ``Totals`` (``sums_needed``, the latest
+# activity, the other-deposit answer), so evaluating one trigger loads a few days of records,
+# not the rules' whole horizon.
+
+
+def _on(kinds):
+    return lambda rule, trigger, at_risk: rule.window if trigger.kind in kinds else None
+
+
+READS = {
+    STRUCTURING: _on(MOVEMENTS),
+    RAPID_IN_OUT: _on((WITHDRAWAL,)),
+    VELOCITY: _on(MOVEMENTS),  # the window itself; the lookback before it is a sum
+    LARGE_FIRST_DEPOSIT: lambda rule, trigger, at_risk: None,  # the trigger and has_other_deposit
+    DORMANT_REACTIVATED: lambda rule, trigger, at_risk: None,  # the trigger and last_activity
+    FAN_IN_CONSOLIDATION: _on((WITHDRAWAL,)),
+    SHARED_IP_DEVICE: lambda rule, trigger, at_risk: None,  # the trigger and the others' sign-ins
+    HIGH_RISK_JURISDICTION: lambda rule, trigger, at_risk: rule.window if at_risk else None,
+}
+
+
+def reach(rules, trigger: Record, *, kyc_country: str = "", high_risk_countries=()) -> timedelta | None:
+    """How far back before ``trigger`` the ``rules`` read the trader's own records (None when a
+    rule's reach is not known here: then every record of the horizon is needed)."""
+    at_risk = risky(trigger, (kyc_country or "").upper(), frozenset(c.upper() for c in high_risk_countries))
+    longest = timedelta(0)
+    for rule in rules:
+        reads = READS.get(rule.code)
+        if reads is None:
+            return None
+        window = reads(rule, trigger, at_risk)
+        if window is not None:
+            longest = max(longest, window)
+    return longest
+
+
+def sums_needed(rules, trigger: Record) -> list[tuple[tuple[str, ...], datetime, datetime]]:
+    """The ``(kinds, start, end)`` sums that ``rules`` read as of ``trigger`` (``Totals.sums``)."""
+    needed = []
+    for rule in rules:
+        if rule.code == VELOCITY and trigger.kind in MOVEMENTS:
+            window_start = trigger.at - rule.window
+            lookback = timedelta(days=int(rule.param("lookback_days")))
+            needed.append((MOVEMENTS, window_start - lookback, window_start))
+    return needed
