@@ -19,7 +19,9 @@ from compliance.rules import (
     Raised,
     Record,
     Rule,
+    Totals,
     evaluate,
+    measures,
     suppress,
     total_score,
 )
@@ -250,3 +252,66 @@ def test_suppression_keeps_a_worse_band_and_drops_a_repeat_within_the_window():
     assert suppress([many], [earlier], windows) == [many]
     long_ago = Raised("STRUCTURING", 40, T0 - timedelta(days=4))
     assert suppress([several], [long_ago], windows) == [several]
+
+
+# --- one trigger read narrowly: totals in place of the far records ---------------------------------
+
+
+def _narrow(code, records, trigger, **context):
+    """The same evaluation with only the records ``measures.reach`` asks for and the rest as
+    ``Totals`` worked out from the whole list (what the database answers in real time)."""
+    rule = RULES[code]
+    records = sorted(records, key=lambda r: r.at)
+    whole = Context(user_id=USER, records=records, trigger=trigger, **context)
+    near = measures.reach([rule], trigger, kyc_country=context.get("kyc_country", ""))
+    sums = {key: whole.usd_between(*key) for key in measures.sums_needed([rule], trigger)}
+    totals = Totals(sums=sums, last_activity=whole.last_activity(), other_deposit=whole.has_other_deposit())
+    kept = [r for r in records if r.at >= trigger.at - near]
+    ctx = Context(user_id=USER, records=kept, trigger=trigger, totals=totals, **context)
+    return evaluate([rule], ctx, MEASURES)
+
+
+def test_velocity_from_totals_at_the_edge_and_just_under():
+    joined = T0 - timedelta(days=120)
+    at = T0 + timedelta(hours=1)
+    for usd, expected in (("5000", [("5x", 30, D("5.00"))]), ("4999", [])):
+        records = [*_history(), rec(900, WITHDRAWAL, at, usd)]
+        hits = _narrow("VELOCITY", records, records[-1], joined_at=joined)
+        assert [(h.band, h.score, h.value) for h in hits] == expected
+        assert hits == hits_of("VELOCITY", records, joined_at=joined)
+    assert measures.reach([RULES["VELOCITY"]], records[-1]) == timedelta(days=1)  # a day, not the lookback
+
+
+def test_dormant_from_totals_at_the_edge_and_just_inside_the_window():
+    last = rec(0, DEPOSIT, T0, "50")
+    for at, usd, expected in (
+        (T0 + timedelta(days=180), "5000", [("large", 40)]),
+        (T0 + timedelta(days=180) - timedelta(seconds=1), "5000", []),
+        (T0 + timedelta(days=200), "4999.99", []),
+    ):
+        records = [last, rec(1, SIGN_IN, T0 + timedelta(days=179), ip="10.0.0.1"), rec(2, WITHDRAWAL, at, usd)]
+        hits = _narrow("DORMANT_REACTIVATED", records, records[-1])
+        assert [(h.band, h.score) for h in hits] == expected
+        assert hits == hits_of("DORMANT_REACTIVATED", records)
+    assert measures.reach([RULES["DORMANT_REACTIVATED"]], records[-1]) == timedelta(0)
+
+
+def test_large_first_deposit_from_totals_at_the_edge_and_not_the_second():
+    joined = T0 - timedelta(days=2)
+    for records, expected in (
+        ([rec(0, DEPOSIT, T0, "10000")], [("large", 40)]),
+        ([rec(0, DEPOSIT, T0, "9999.99")], []),
+        ([rec(0, DEPOSIT, T0 - timedelta(days=1), "10"), rec(1, DEPOSIT, T0, "90000")], []),
+    ):
+        hits = _narrow("LARGE_FIRST_DEPOSIT", records, records[-1], joined_at=joined)
+        assert [(h.band, h.score) for h in hits] == expected
+
+
+def test_reach_is_the_window_of_the_rules_that_read_records_for_this_trigger():
+    rules = list(DEFAULT_RULES)
+    withdrawal = rec(0, WITHDRAWAL, T0, "100")
+    assert measures.reach(rules, withdrawal) == timedelta(days=7)  # fan-in's week
+    assert measures.reach(rules, withdrawal, kyc_country="KP", high_risk_countries=["KP"]) == timedelta(days=30)
+    assert measures.reach(rules, rec(1, SIGN_IN, T0)) == timedelta(0)
+    unknown = Rule(code="NEW_RULE", version=1, title="", window=timedelta(days=1), weight=D(1), bands=())
+    assert measures.reach([*rules, unknown], withdrawal) is None
