@@ -229,6 +229,17 @@ def test_login_lands_on_the_trade_page_and_the_navigation_has_trade(page, listed
     log_in(page, user, "/wallet/")
     expect(page).to_have_url(re.compile(r"/wallet/$"))
 
+    # the phone: the same landing, and "Trade" in the folded navigation
+    page.context.clear_cookies()
+    page.set_viewport_size(PHONE)
+    log_in(page, user)
+    expect(page).to_have_url(re.compile(rf"/markets/{SYMBOL}/$"))
+    assert_fits(page)
+    page.locator("[data-nav-toggle]").click()
+    on_screen(trade)
+    trade.click()
+    expect(page).to_have_url(re.compile(rf"/markets/{SYMBOL}/$"))
+
 
 def test_phone_width_keeps_the_key_columns_on_screen(page, listed, screenshot_dir):
     user = trader(usdt=Decimal("10000"))
