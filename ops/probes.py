@@ -66,9 +66,14 @@ def celery() -> tuple[bool, dict]:
         return True, {"mode": "embedded (tasks run in-process)"}
     from trading.celery import app
 
-    replies = app.control.ping(timeout=max(0.5, settings.MONITOR_PROBE_TIMEOUT_SECONDS - 0.5))
+    wanted = settings.MONITOR_CELERY_MIN_WORKERS
+    # The broadcast returns as soon as ``wanted`` workers answered; connecting takes some of the 2 s.
+    replies = app.control.ping(timeout=max(0.5, settings.MONITOR_PROBE_TIMEOUT_SECONDS - 1.0), limit=wanted)
     workers = sorted(name for reply in replies for name in reply)
-    return bool(workers), {"workers": workers}
+    detail = {"workers": workers, "expected": wanted}
+    if len(workers) < wanted:
+        detail["error"] = f"{len(workers)} of {wanted} worker(s) answered the ping"
+    return len(workers) >= wanted, detail
 
 
 def beat() -> tuple[bool, dict]:
@@ -112,20 +117,25 @@ def engine(symbol: str) -> Probe:
 
 
 def feed() -> tuple[bool, dict]:
+    from marketdata.feed_runner import LEASE
     from marketdata.models import IndexPrint
+    from trading.models import Lease
 
+    now = timezone.now()
+    lease = Lease.objects.filter(name=LEASE).values("holder", "expires_at").first()
+    leading = bool(lease and lease["holder"] and lease["expires_at"] > now)
     latest = dict(IndexPrint.objects.values_list("underlying").annotate(at=Max("ts")))
     limit = settings.INDEX_MAX_AGE_SECONDS
-    now = timezone.now()
     ages = {underlying: round((now - at).total_seconds(), 1) for underlying, at in latest.items()}
     stale = sorted(underlying for underlying, age in ages.items() if age > limit)
-    ok = bool(ages) and not stale
-    detail = {"age_seconds": ages, "max_age_seconds": limit}
-    if not ages:
+    detail = {"leader": lease["holder"] if leading else None, "age_seconds": ages, "max_age_seconds": limit}
+    if not leading:
+        detail["error"] = "no feed holds the lease"
+    elif not ages:
         detail["error"] = "no index print yet"
     elif stale:
-        detail["error"] = f"stale index: {', '.join(stale)}"
-    return ok, detail
+        detail["error"] = f"stale index: {', '.join(stale)} (its sources are unreachable or stale)"
+    return "error" not in detail, detail
 
 
 def marketmaker() -> tuple[bool, dict]:

@@ -1,4 +1,4 @@
-"""The beat's heartbeat: beat sends it every few seconds and a worker stamps it, so the
+"""The beat's heartbeat: beat sends it every 2 seconds and a worker stamps it, so the
 monitor's ``beat`` check sees that the schedule is running."""
 
 from celery import shared_task

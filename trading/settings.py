@@ -736,9 +736,11 @@ MONITOR_RECOVER_AFTER = env.int("MONITOR_RECOVER_AFTER", default=2)
 MONITOR_LEASE_TTL_SECONDS = env.float("MONITOR_LEASE_TTL_SECONDS", default=10.0)
 MONITOR_CHECKS = env.list("MONITOR_CHECKS", default=[])  # only these checks (names or prefixes); empty: all
 MONITOR_WEB_URLS = env.list("MONITOR_WEB_URLS", default=[])  # each web process, e.g. http://10.0.0.5:8000
-MONITOR_BEAT_MAX_AGE_SECONDS = env.float("MONITOR_BEAT_MAX_AGE_SECONDS", default=30.0)
+MONITOR_BEAT_MAX_AGE_SECONDS = env.float("MONITOR_BEAT_MAX_AGE_SECONDS", default=6.0)  # the heartbeat runs every 2 s
 MONITOR_SETTLEMENT_STUCK_SECONDS = env.float("MONITOR_SETTLEMENT_STUCK_SECONDS", default=300.0)
 MONITOR_SETTLEMENT_REVIEW_MAX = env.int("MONITOR_SETTLEMENT_REVIEW_MAX", default=20)
+# Celery workers that must answer the ping (the Procfile runs two: worker and venue).
+MONITOR_CELERY_MIN_WORKERS = env.int("MONITOR_CELERY_MIN_WORKERS", default=2)
 OPS_ALERT_EMAILS = env.list("OPS_ALERT_EMAILS", default=[])
 OPS_ALERT_URLS = env.list("OPS_ALERT_URLS", default=[])  # apprise URLs: slack://..., json://host/path, ntfy://...
-CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 5.0, "options": {"expires": 5.0}}
+CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 2.0, "options": {"expires": 2.0}}

@@ -185,3 +185,56 @@ def test_the_database_out_of_reach_is_still_alerted_by_email(transactional_db, t
         proxy.restore()
         office.shutdown()
         proxy.close()
+
+
+def test_a_hung_worker_is_alerted_within_15s_and_clears_when_it_runs_again(transactional_db, tmp_path, mailbox):
+    """A Celery worker stopped with SIGSTOP (hung, not dead): the workers' ping goes
+    unanswered and beat's heartbeat task is no longer run."""
+    import os
+    import signal
+
+    if not test_database_url().startswith("postgres"):
+        pytest.skip("needs PostgreSQL")
+    box, smtp_port = mailbox
+    office = BackOffice(
+        tmp_path,
+        MONITOR_CHECKS="celery,beat",
+        MONITOR_CELERY_MIN_WORKERS=1,
+        OPS_ALERT_EMAILS="ops@meridian.test",
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=smtp_port,
+        EMAIL_TIMEOUT=2,
+    ).start_redis()
+    try:
+        worker = office.worker("worker", concurrency=1)
+        office.beat()
+        monitor = office.spawn("monitor", [sys.executable, "manage.py", "run_monitor"])
+        monitor.wait_for("LEADER role=monitor", timeout=60)
+        wait_until(
+            lambda: any("ROUND checks=2 failing_probes=- " in line for line in monitor.lines[-3:]),
+            60,
+            "a round with the worker and beat both ok",
+            monitor,
+        )
+        assert box.messages == []
+
+        os.killpg(worker.proc.pid, signal.SIGSTOP)
+        hung_at = time.monotonic()
+        wanted = {"[Meridian Exchange] ALERT: celery is failing", "[Meridian Exchange] ALERT: beat is failing"}
+        wait_until(lambda: wanted <= set(box.subjects()), ALERT_WITHIN, "both alerts", monitor)
+        assert time.monotonic() - hung_at <= ALERT_WITHIN
+        assert set(Incident.objects.filter(resolved_at=None).values_list("check_name", flat=True)) == {"celery", "beat"}
+
+        os.killpg(worker.proc.pid, signal.SIGCONT)
+        recovered = {
+            "[Meridian Exchange] RECOVERED: celery is ok again",
+            "[Meridian Exchange] RECOVERED: beat is ok again",
+        }
+        wait_until(lambda: recovered <= set(box.subjects()), 25, "both recoveries", monitor)
+        assert not Incident.objects.filter(resolved_at=None).exists()
+        assert len(box.messages) == 4  # one alert and one recovery each
+    finally:
+        if worker.alive:
+            os.killpg(worker.proc.pid, signal.SIGCONT)
+        office.shutdown()
