@@ -124,7 +124,8 @@ def feed() -> tuple[bool, dict]:
     now = timezone.now()
     lease = Lease.objects.filter(name=LEASE).values("holder", "expires_at").first()
     leading = bool(lease and lease["holder"] and lease["expires_at"] > now)
-    latest = dict(IndexPrint.objects.values_list("underlying").annotate(at=Max("ts")))
+    # a stale mark (every source stale) is no price: the age is the last real print's
+    latest = dict(IndexPrint.objects.filter(stale=False).values_list("underlying").annotate(at=Max("ts")))
     limit = settings.INDEX_MAX_AGE_SECONDS
     ages = {underlying: round((now - at).total_seconds(), 1) for underlying, at in latest.items()}
     stale = sorted(underlying for underlying, age in ages.items() if age > limit)

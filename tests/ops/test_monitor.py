@@ -269,3 +269,40 @@ def test_the_monitor_runs_as_a_thread_in_embedded_mode(tmp_path):
     assert set(seen["checks"]) == {"database", "redis", "celery", "beat", "feed", "settlement"}, seen
     assert all(status == "ok" and successes >= 3 for status, successes in seen["checks"].values()), seen
     assert seen["incidents"] == [], seen
+
+
+def test_the_feed_check_wants_a_leader_and_a_fresh_index_not_a_stale_mark():
+    from marketdata.feed_runner import LEASE as FEED
+    from marketdata.models import IndexPrint
+    from ops.probes import feed
+
+    ok, detail = feed()
+    assert not ok and detail["error"] == "no feed holds the lease"
+    lease_acquire(name=FEED, holder="feed-test", ttl=600)
+    now = timezone.now()
+    IndexPrint.objects.create(underlying="BTC", ts=now - timedelta(seconds=1), price="65000", sources={})
+    assert feed()[0]
+    # every source went stale: the feed writes stale marks, and the last real price ages
+    IndexPrint.objects.filter(underlying="BTC").update(ts=now - timedelta(seconds=120))
+    IndexPrint.objects.create(underlying="BTC", ts=now, price=None, stale=True, sources={})
+    ok, detail = feed()
+    assert not ok and detail["error"].startswith("stale index: BTC") and detail["age_seconds"]["BTC"] >= 120
+
+
+def test_the_engine_check_wants_a_leader_and_no_order_waiting_too_long(settings):
+    from ops.probes import engine
+    from orders.spot.runner import lease_name
+
+    probe = engine("BTC-USDT")
+    ok, detail = probe()
+    assert not ok and detail["error"] == "no engine runner holds the lease"
+    lease_acquire(name=lease_name("BTC-USDT"), holder="engine-test", ttl=600)
+    ok, detail = probe()
+    assert ok and detail["leader"] == "engine-test" and detail["oldest_waiting_seconds"] == 0
+
+
+def test_the_market_maker_check_without_its_user_is_ok_by_design():
+    from ops.probes import marketmaker
+
+    ok, detail = marketmaker()
+    assert ok and "not quoting by design" in detail["mode"]
