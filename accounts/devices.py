@@ -69,3 +69,14 @@ def describe(agent: str | None) -> str:
     browser, system = _browser(agent), _system(agent)
     name = f"{browser[0]} {browser[1]}" if browser else _client(agent) or "browser"
     return f"{name} on {system}" if system else name
+
+
+def request_ip(request) -> str | None:
+    """The address a request came from (a DRF Request proxies META to the Django request)."""
+    meta = getattr(request, "META", None) if request is not None else None
+    return meta.get("REMOTE_ADDR") if meta else None
+
+
+def request_user_agent(request) -> str:
+    meta = getattr(request, "META", None) if request is not None else None
+    return str((meta or {}).get("HTTP_USER_AGENT", "") or "")[:300]

@@ -15,18 +15,8 @@ from django.dispatch import receiver
 from trading.audit import ANONYMOUS_LABEL, audit_append
 
 from . import devices, signals
+from .devices import request_ip, request_user_agent
 from .selectors import sign_in_seen
-
-
-def request_ip(request) -> str | None:
-    # A DRF Request proxies META to the Django request it wraps.
-    meta = getattr(request, "META", None) if request is not None else None
-    return meta.get("REMOTE_ADDR") if meta else None
-
-
-def request_user_agent(request) -> str:
-    meta = getattr(request, "META", None) if request is not None else None
-    return str((meta or {}).get("HTTP_USER_AGENT", "") or "")[:300]
 
 
 def sign_in_method(request, path: str) -> str:

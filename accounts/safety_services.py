@@ -24,9 +24,9 @@ from trading.audit import audit_append
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 
 from . import devices, signals
+from .devices import request_ip, request_user_agent
 from .models import ApiKey, ApiKeyScope, User, UserSession, UserSessionKind
-from .receivers import request_ip, request_user_agent
-from .services import otp_check, two_factor_enabled
+from .otp import otp_check, two_factor_enabled
 
 SID_CLAIM = "sid"
 SEEN_EVERY = timedelta(seconds=60)  # last_seen_at is written at most this often per session

@@ -78,27 +78,3 @@ def sessions_revoke_others(request):
     )
     messages.success(request, f"Signed out {revoked} other session{'' if revoked == 1 else 's'}.")
     return redirect("web:account")
-
-
-@login_required
-@require_POST
-def anti_phishing_code(request):
-    from .web import _account_page, _apply
-
-    form = AntiPhishingForm(request.POST, two_factor=two_factor_enabled(user=request.user))
-    if form.is_valid():
-        try:
-            user = safety_services.anti_phishing_code_set(
-                user=request.user, code=form.cleaned_data["code"], otp=form.cleaned_data.get("otp")
-            )
-        except DomainError as exc:
-            _apply(form, exc)
-        else:
-            messages.success(
-                request,
-                "Anti-phishing code saved: every email from us opens with it."
-                if user.anti_phishing_code
-                else "Anti-phishing code removed.",
-            )
-            return redirect("web:account")
-    return _account_page(request, anti_phishing_form=form, status=400)

@@ -7,7 +7,7 @@ from django.db import connection
 from trading.db import Read, sql_int
 
 from .models import KycProfile, KycStatus, User
-from .services import two_factor_enabled
+from .otp import two_factor_enabled
 
 
 def user_lock_read(*, user_id: int) -> Read:

@@ -15,7 +15,7 @@ from django_otp import login as otp_login
 
 from trading.errors import DomainError
 
-from . import forms, selectors, services
+from . import forms, safety_services, selectors, services
 from .models import KycStatus, User
 
 PENDING_LOGIN_KEY = "pending_login"
@@ -257,3 +257,27 @@ def kyc(request):
             messages.success(request, "Thank you. Your documents are under review.")
             return redirect("web:kyc")
     return render(request, "accounts/kyc.html", {"profile": profile, "form": form})
+
+
+@login_required
+@require_POST
+def anti_phishing_code(request):
+    from .safety_web import AntiPhishingForm
+
+    form = AntiPhishingForm(request.POST, two_factor=services.two_factor_enabled(user=request.user))
+    if form.is_valid():
+        try:
+            user = safety_services.anti_phishing_code_set(
+                user=request.user, code=form.cleaned_data["code"], otp=form.cleaned_data.get("otp")
+            )
+        except DomainError as exc:
+            _apply(form, exc)
+        else:
+            messages.success(
+                request,
+                "Anti-phishing code saved: every email from us opens with it."
+                if user.anti_phishing_code
+                else "Anti-phishing code removed.",
+            )
+            return redirect("web:account")
+    return _account_page(request, anti_phishing_form=form, status=400)

@@ -38,7 +38,7 @@ def on_withdrawal_requested(sender, withdrawal=None, **kwargs):
 def on_logged_in(sender, request=None, user=None, **kwargs):
     if user is None or getattr(user, "pk", None) is None:
         return
-    from accounts.receivers import request_ip
+    from accounts.devices import request_ip
 
     from .services import signin_record
 

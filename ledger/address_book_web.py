@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -40,32 +40,6 @@ def wallet_context(request, *, address_form=None) -> dict:
 def _refused(request, exc: DomainError):
     messages.error(request, exc.message)
     return redirect("web:wallet")
-
-
-@login_required
-@require_POST
-def address_add(request):
-    from .web import _context
-
-    form = AddressForm(request.POST)
-    if form.is_valid():
-        try:
-            entry = withdrawal_safety.withdrawal_address_add(user=request.user, **form.cleaned_data)
-        except DomainError as exc:
-            placed = False
-            for field, problems in exc.fields.items():
-                if field in form.fields:
-                    for problem in problems:
-                        form.add_error(field, problem)
-                    placed = True
-            if not placed:
-                form.add_error(None, exc.message)
-        else:
-            messages.success(
-                request, f"Address “{entry.label}” saved: usable from {entry.usable_at:%Y-%m-%d %H:%M} UTC."
-            )
-            return redirect("web:wallet")
-    return render(request, "ledger/wallet.html", _context(request, address_form=form), status=400)
 
 
 @login_required

@@ -20,6 +20,7 @@ from trading.money import ASSETS
 from . import selectors, services
 from .deposit_addresses import deposit_address
 from .history import history_rows
+from .services import withdrawal_safety
 from .services.funding import WITHDRAWAL_FEES
 
 
@@ -142,3 +143,29 @@ def faucet(request):
             request, f"Demo faucet: {display_amount(transfer.amount, transfer.asset)} {transfer.asset} credited."
         )
     return redirect("web:wallet")
+
+
+@login_required
+@require_POST
+def address_add(request):
+    from .address_book_web import AddressForm
+
+    form = AddressForm(request.POST)
+    if form.is_valid():
+        try:
+            entry = withdrawal_safety.withdrawal_address_add(user=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            placed = False
+            for field, problems in exc.fields.items():
+                if field in form.fields:
+                    for problem in problems:
+                        form.add_error(field, problem)
+                    placed = True
+            if not placed:
+                form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, f"Address “{entry.label}” saved: usable from {entry.usable_at:%Y-%m-%d %H:%M} UTC."
+            )
+            return redirect("web:wallet")
+    return render(request, "ledger/wallet.html", _context(request, address_form=form), status=400)

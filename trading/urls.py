@@ -127,7 +127,7 @@ web = [
     path("wallet/", ledger_web.wallet, name="wallet"),
     path("wallet/withdraw/", ledger_web.withdraw, name="withdraw"),
     path("wallet/faucet/", ledger_web.faucet, name="faucet"),
-    path("wallet/addresses/", ledger_address_book_web.address_add, name="withdrawal_address_add"),
+    path("wallet/addresses/", ledger_web.address_add, name="withdrawal_address_add"),
     path("wallet/addresses/mode/", ledger_address_book_web.address_mode, name="withdrawal_address_mode"),
     path(
         "wallet/addresses/<int:address_id>/delete/",
@@ -141,7 +141,7 @@ web = [
     ),
     path("account/sessions/revoke-others/", accounts_safety_web.sessions_revoke_others, name="sessions_revoke_others"),
     path("account/sessions/<int:session_id>/revoke/", accounts_safety_web.session_revoke, name="session_revoke"),
-    path("account/anti-phishing/", accounts_safety_web.anti_phishing_code, name="anti_phishing_code"),
+    path("account/anti-phishing/", accounts_web.anti_phishing_code, name="anti_phishing_code"),
     path("notifications/", notifications_web.inbox, name="notifications"),
     path("notifications/preferences/", notifications_web.preferences, name="notification_preferences"),
     path("notifications/mailbox/", notifications_web.mailbox, name="notification_mailbox"),

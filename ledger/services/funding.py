@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -22,35 +21,13 @@ from trading.money import check_asset, fmt, parse_amount
 
 from .. import signals
 from ..models import SystemRole, Transfer, TransferKind, Withdrawal, WithdrawalStatus
+from .addresses import address_network
 from .transfers import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
 from .withdrawal_safety import withdrawal_address_check
 
 WITHDRAWAL_FEES = {"USDT": Decimal("1"), "BTC": Decimal("0.0002"), "ETH": Decimal("0.003")}
 SECURITY_COOLDOWN = timedelta(hours=24)
 FAUCET_AMOUNTS = {"USDT": Decimal("10000"), "BTC": Decimal("0.5"), "ETH": Decimal("5")}
-
-_ADDRESS_FORMATS = {
-    "BTC": [
-        ("bech32", re.compile(r"^(bc1|tb1)[ac-hj-np-z02-9]{11,71}$")),
-        ("base58", re.compile(r"^[13mn2][a-km-zA-HJ-NP-Z1-9]{25,34}$")),
-    ],
-    "ETH": [("ERC-20", re.compile(r"^0x[0-9a-fA-F]{40}$"))],
-    "USDT": [("ERC-20", re.compile(r"^0x[0-9a-fA-F]{40}$")), ("TRC-20", re.compile(r"^T[1-9A-HJ-NP-Za-km-z]{33}$"))],
-}
-
-
-def address_network(*, asset: str, address: str) -> str:
-    """The network an address belongs to, or a 400 if it fits none of the asset's formats."""
-    for network, pattern in _ADDRESS_FORMATS[asset]:
-        if pattern.match(address or ""):
-            return network
-    networks = ", ".join(name for name, _ in _ADDRESS_FORMATS[asset])
-    raise ValidationFailed(
-        f"This is not a valid {asset} address ({networks}).",
-        code="invalid_address",
-        fields={"address": ["Invalid address format."]},
-    )
-
 
 # --- deposits ---------------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from trading.money import check_asset, fmt
 
 from .. import signals
 from ..models import TransferKind, Withdrawal, WithdrawalAddress, WithdrawalStatus
+from .addresses import address_network
 from .transfers import TransferRequest, transfers_execute
 
 MAX_ADDRESSES = 100
@@ -36,7 +37,6 @@ def _same_address(asset: str, address: str):
 
 def withdrawal_address_add(*, user: User, asset: str, address: str, label: str) -> WithdrawalAddress:
     """Save an address in the trader's book; usable for withdrawals after the delay."""
-    from .funding import address_network
 
     asset = check_asset(asset)
     address = (address or "").strip()
