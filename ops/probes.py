@@ -90,14 +90,26 @@ def beat() -> tuple[bool, dict]:
     return age <= limit, {"last_run": at.isoformat(), "age_seconds": round(age, 1), "max_age_seconds": limit}
 
 
+BACKLOG_CAP = 10_000
+
+
 def relay() -> tuple[bool, dict]:
+    from settlement.relay import LEASE as RELAY
+    from trading.leases import checkpoint_load
+
     result = _readiness("relay")
+    result["cursor"] = checkpoint_load(RELAY, {})
     ok = bool(result["ok"]) and bool(result.get("leader"))
     if not result.get("leader"):
         result["error"] = "no relay holds the lease"
-    from trading.models import OutboxEvent
+    from trading.outbox import outbox_after
 
-    result["backlog"] = OutboxEvent.objects.filter(created_at__lt=timezone.now() - timedelta(seconds=5)).count()
+    # the events after the relay's cursor, counted up to BACKLOG_CAP (the age above is what alerts)
+    cursor = result.get("cursor") or {}
+    mark = cursor if isinstance(cursor, dict) else {}
+    waiting = outbox_after(txid=int(mark.get("txid", 0)), event_id=int(mark.get("id", 0)), limit=BACKLOG_CAP)
+    result["backlog"] = len(waiting)
+    result.pop("cursor", None)
     return ok, result
 
 

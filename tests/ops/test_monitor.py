@@ -171,6 +171,7 @@ def test_the_probes_answer_against_the_real_database_and_redis(settings):
     assert not outcomes["beat"].ok  # no heartbeat yet
     assert not outcomes["celery"].ok  # no worker answers on this Redis database
     assert not outcomes["relay"].ok and "no relay" in outcomes["relay"].detail["error"]
+    assert outcomes["relay"].detail["backlog"] == 0
 
 
 def test_a_hung_probe_fails_by_its_timeout():
