@@ -282,6 +282,11 @@ GETS = {
         ("b", "/api/v1/notifications/{notification_id}"),
     ],
     "/api/v1/ops/risk/exposure": [("staff", "/api/v1/ops/risk/exposure"), ("a", "/api/v1/ops/risk/exposure")],
+    "/api/v1/ops/health": [
+        ("staff", "/api/v1/ops/health"),
+        ("staff", "/api/v1/ops/health?hours=nope"),
+        ("a", "/api/v1/ops/health"),
+    ],
     "/api/v1/ops/aml/cases": [
         ("staff", "/api/v1/ops/aml/cases"),
         ("staff", "/api/v1/ops/aml/cases?status=nope"),
