@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.models import KycProfile, User
 from ledger.models import Transfer, Withdrawal
@@ -603,11 +603,26 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, set[str]
     return found
 
 
+def _triggers_since_portable(*, since: datetime, user_ids: list[int]) -> int:
+    """``triggers_since`` for the embedded mode's SQLite (no arrays): the same counts by the ORM."""
+    ids = list(user_ids)
+    trades = SpotTrade.objects.filter(created_at__gte=since)
+    return (
+        Transfer.objects.filter(code__in=DEPOSIT_CODES, created_at__gte=since, credit_account__user_id__in=ids).count()
+        + Withdrawal.objects.filter(created_at__gte=since, user_id__in=ids).count()
+        + trades.filter(maker_user_id__in=ids).count()
+        + trades.filter(taker_user_id__in=ids).exclude(maker_user_id=F("taker_user_id")).count()
+        + AmlSignIn.objects.filter(at__gte=since, user_id__in=ids).count()
+    )
+
+
 def triggers_since(*, since: datetime, user_ids: list[int]) -> int:
     """How many records the traders have since ``since`` (a trade counts once per side), in
     one query."""
     if not user_ids:
         return 0
+    if connection.vendor != "postgresql":
+        return _triggers_since_portable(since=since, user_ids=user_ids)
     transfer, account, withdrawal, trade, signin = _tables()
     codes = ", ".join(["%s"] * len(DEPOSIT_CODES))
     sql = f"""
