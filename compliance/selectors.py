@@ -493,7 +493,7 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, set[str]
     codes = ", ".join(["%s"] * len(DEPOSIT_CODES))
     movements = f"""
         prices(asset, price) AS (VALUES {values}),
-        mv AS (
+        mv AS MATERIALIZED (
             SELECT a.user_id, 'transfer:' || t.id AS id, 'deposit' AS kind, t.created_at AS at,
                    t.amount * COALESCE(p.price, 0) AS usd
               FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id LEFT JOIN prices p ON p.asset = t.asset
@@ -578,9 +578,11 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, set[str]
             )
         elif rule.code == m.LARGE_FIRST_DEPOSIT:
             run(
-                f"""SELECT m.user_id, m.id FROM mv m JOIN {User._meta.db_table} u ON u.id = m.user_id
+                f"""SELECT m.user_id, m.id FROM mv m
+                      JOIN (SELECT id, date_joined FROM {User._meta.db_table} WHERE date_joined >= %s) u
+                        ON u.id = m.user_id
                     WHERE m.kind = 'deposit' AND m.at >= %s AND m.at - u.date_joined <= %s AND m.usd >= %s""",
-                [since, window, (edge or ZERO) * (1 - _SLACK)],
+                [since - window - timedelta(days=1), since, window, (edge or ZERO) * (1 - _SLACK)],
             )
         elif rule.code in (m.RAPID_IN_OUT, m.FAN_IN_CONSOLIDATION):
             run("SELECT user_id, id FROM mv WHERE kind = 'withdrawal' AND at >= %s", [since])

@@ -8,6 +8,7 @@ never inside a deposit, a withdrawal, a sign-in or order entry.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -138,6 +139,97 @@ def aml_evaluate(*, user_id: int, trigger: str, source: str = "realtime") -> Out
     return outcome
 
 
+def _lock_users(user_ids: list[int]) -> None:
+    """The AML lock of several traders, in id order (as every multi-trader holder takes them)."""
+    if connection.vendor == "postgresql" and user_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, u) FROM unnest(%s::int[]) AS u ORDER BY u",
+                [_AML_LOCK, sorted(user_ids)],
+            )
+            cursor.fetchall()
+
+
+def _raised_before_many(*, user_ids: list[int], since: datetime) -> dict[int, list[Raised]]:
+    raised: dict[int, list[Raised]] = {}
+    rows = AmlAlert.objects.filter(user_id__in=user_ids, at__gte=since).values_list(
+        "user_id", "rule_code", "score", "at"
+    )
+    for user_id, code, score, at in rows:
+        raised.setdefault(user_id, []).append(Raised(code, score, at))
+    return raised
+
+
+def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[AmlAlert]]:
+    """``_store`` for several traders at once: one query for the known fingerprints, one
+    insert, one read back (helper: in the caller's transaction, holding the traders' locks)."""
+    wanted: dict[str, tuple[int, Hit]] = {}
+    for user_id, hits in kept.items():
+        for hit in hits:
+            wanted.setdefault(fingerprint(user_id=user_id, hit=hit), (user_id, hit))
+    if not wanted:
+        return {}
+    with connection.cursor() as cursor:  # one array parameter, not thousands
+        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [list(wanted)])
+        known = {row[0] for row in cursor.fetchall()}
+    new = [
+        AmlAlert(
+            fingerprint=key,
+            user_id=user_id,
+            rule_code=hit.rule_code,
+            rule_version=hit.rule_version,
+            band=hit.band,
+            score=hit.score,
+            weighted_score=hit.weighted,
+            value=hit.value,
+            transactions=list(hit.record_ids),
+            trigger=hit.trigger_id,
+            at=hit.at,
+            source=source,
+        )
+        for key, (user_id, hit) in wanted.items()
+        if key not in known
+    ]
+    if not new:
+        return {}
+    # one statement over arrays (no conflict can occur: the fingerprint names the trader,
+    # whose lock is held)
+    created = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO {AmlAlert._meta.db_table} (rule_code, rule_version, band, score, weighted_score, value,
+                    transactions, trigger, at, source, fingerprint, created_at, user_id)
+                SELECT r, v, b, s, w, val, tx::jsonb, trg, a, %s, f, %s, u
+                  FROM unnest(%s::text[], %s::int[], %s::text[], %s::smallint[], %s::numeric[], %s::numeric[],
+                              %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::bigint[])
+                       AS x(r, v, b, s, w, val, tx, trg, a, f, u)
+                RETURNING id, fingerprint""",
+            [
+                source,
+                created,
+                [a.rule_code for a in new],
+                [a.rule_version for a in new],
+                [a.band for a in new],
+                [a.score for a in new],
+                [a.weighted_score for a in new],
+                [a.value for a in new],
+                [json.dumps(a.transactions) for a in new],
+                [a.trigger for a in new],
+                [a.at for a in new],
+                [a.fingerprint for a in new],
+                [a.user_id for a in new],
+            ],
+        )
+        ids = {key: pk for pk, key in cursor.fetchall()}
+    for alert in new:
+        alert.pk, alert.created_at = ids[alert.fingerprint], created
+        alert._state.adding = False
+    stored: dict[int, list[AmlAlert]] = {}
+    for alert in sorted(new, key=lambda a: (a.at, a.pk)):
+        stored.setdefault(alert.user_id, []).append(alert)
+    return stored
+
+
 def _store(*, user_id: int, hits: Iterable[Hit], source: str) -> list[AmlAlert]:
     """Insert the alerts that are new, in one statement (helper: runs in the caller's
     transaction, holding the trader's AML lock, so no other writer adds this trader's alerts
@@ -147,7 +239,9 @@ def _store(*, user_id: int, hits: Iterable[Hit], source: str) -> list[AmlAlert]:
         wanted.setdefault(fingerprint(user_id=user_id, hit=hit), hit)
     if not wanted:
         return []
-    known = set(AmlAlert.objects.filter(fingerprint__in=list(wanted)).values_list("fingerprint", flat=True))
+    with connection.cursor() as cursor:  # one array parameter, not thousands
+        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [list(wanted)])
+        known = {row[0] for row in cursor.fetchall()}
     new = [
         AmlAlert(
             fingerprint=key,
@@ -179,11 +273,46 @@ def _alert_hits(alerts: Iterable[AmlAlert]) -> list[Hit]:
     ]
 
 
-def _consider_case(*, user_id: int, outcome: Outcome) -> None:
+_UNREAD = object()
+
+
+def _consider_cases(outcomes: dict[int, Outcome]) -> None:
+    """``_consider_case`` for several traders, with their open cases (locked) and their
+    unassigned alerts of the score window read in one query each (helper: in the caller's
+    transaction, holding the traders' locks)."""
+    if not outcomes:
+        return
+    cases = {
+        case.user_id: case
+        for case in AmlCase.objects.select_for_update().filter(user_id__in=list(outcomes), status__in=OPEN_STATUSES)
+    }
+    window = timedelta(days=settings.AML_SCORE_WINDOW_DAYS)
+    latest = {user_id: max(a.at for a in outcome.alerts) for user_id, outcome in outcomes.items()}
+    without = [user_id for user_id in outcomes if user_id not in cases]
+    unassigned: dict[int, list[AmlAlert]] = {user_id: [] for user_id in without}
+    if without:
+        rows = AmlAlert.objects.filter(
+            user_id__in=without,
+            case__isnull=True,
+            at__gte=min(latest[u] for u in without) - window,
+            at__lte=max(latest[u] for u in without),
+        )  # in the model's order, as one trader's read
+        for alert in rows:
+            if latest[alert.user_id] - window <= alert.at <= latest[alert.user_id]:
+                unassigned[alert.user_id].append(alert)
+    for user_id, outcome in outcomes.items():
+        _consider_case(
+            user_id=user_id, outcome=outcome, case=cases.get(user_id), candidates=unassigned.get(user_id, _UNREAD)
+        )
+
+
+def _consider_case(*, user_id: int, outcome: Outcome, case=_UNREAD, candidates=_UNREAD) -> None:
     """After new alerts (helper: in the caller's transaction, holding the trader's AML lock):
     an open case takes them and its score is recomputed; otherwise the trader's unassigned
-    alerts of the score window are scored, and a case opens at the threshold."""
-    case = AmlCase.objects.select_for_update().filter(user_id=user_id, status__in=OPEN_STATUSES).first()
+    alerts of the score window are scored, and a case opens at the threshold. ``case`` and
+    ``candidates``: already read (by ``_consider_cases``)."""
+    if case is _UNREAD:
+        case = AmlCase.objects.select_for_update().filter(user_id=user_id, status__in=OPEN_STATUSES).first()
     new_ids = [a.pk for a in outcome.alerts]
     if case is not None:
         AmlAlert.objects.filter(pk__in=new_ids).update(case=case)
@@ -199,7 +328,8 @@ def _consider_case(*, user_id: int, outcome: Outcome) -> None:
         return
     latest = max(a.at for a in outcome.alerts)
     window = timedelta(days=settings.AML_SCORE_WINDOW_DAYS)
-    candidates = list(selectors.alerts_unassigned(user_id=user_id, since=latest - window).filter(at__lte=latest))
+    if candidates is _UNREAD:
+        candidates = list(selectors.alerts_unassigned(user_id=user_id, since=latest - window).filter(at__lte=latest))
     score = total_score(_alert_hits(candidates))
     if score < settings.AML_CASE_THRESHOLD:
         return
@@ -264,22 +394,28 @@ def aml_scan(
     for offset in range(0, len(judged), chunk):
         batch = judged[offset : offset + chunk]
         history = selectors.history_for(user_ids=batch, start=since - reach - timedelta(days=1))
+        found_hits = {}
         for user_id in batch:
             only = None if candidates is None else candidates[user_id]
             hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since, only=only)
-            if not hits:
-                continue
+            if hits:
+                found_hits[user_id] = hits
+        if found_hits:
+            # one transaction per chunk: the traders' locks (in id order), their raised alerts
+            # and the new ones in a statement each; cases per trader as in real time
             with transaction.atomic(durable=True):
-                _lock_user(user_id)
-                raised = _raised_before(user_id=user_id, since=since - max(windows.values()))
-                kept = suppress(hits, raised, windows)
-                alerts = _store(user_id=user_id, hits=kept, source=source)
-                if alerts:
-                    found = Outcome(alerts=alerts)
-                    _consider_case(user_id=user_id, outcome=found)
-                    outcome.alerts += alerts
-                    outcome.cases_opened += found.cases_opened
-                    outcome.cases_updated += found.cases_updated
+                _lock_users(sorted(found_hits))
+                raised = _raised_before_many(user_ids=list(found_hits), since=since - max(windows.values()))
+                kept = {
+                    user_id: suppress(hits, raised.get(user_id, []), windows) for user_id, hits in found_hits.items()
+                }
+                stored = _store_many(kept=kept, source=source)
+                found = {user_id: Outcome(alerts=stored[user_id]) for user_id in found_hits if stored.get(user_id)}
+                _consider_cases(found)
+                for one in found.values():
+                    outcome.alerts += one.alerts
+                    outcome.cases_opened += one.cases_opened
+                    outcome.cases_updated += one.cases_updated
         if progress is not None:
             progress(min(offset + chunk, len(judged)), len(judged))
     outcome.seconds = time.perf_counter() - started

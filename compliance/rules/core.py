@@ -182,14 +182,17 @@ class Context:
         kinds = tuple(kinds)
         if self.totals is not None and (kinds, start, end) in self.totals.sums:
             return self.totals.sums[(kinds, start, end)]
-        return sum((r.usd for r in self.records if r.kind in kinds and start <= r.at < end), Decimal(0))
+        first, last = bisect_left(self.records, start, key=_at), bisect_left(self.records, end, key=_at)
+        return sum((r.usd for r in self.records[first:last] if r.kind in kinds), Decimal(0))
 
     def last_activity(self) -> Record | None:
         """The trader's latest money activity (not a sign-in) before the trigger."""
         if self.totals is not None:
             return self.totals.last_activity
-        earlier = [r for r in self.records if r.kind != SIGN_IN and r.at < self.trigger.at and r.id != self.trigger.id]
-        return earlier[-1] if earlier else None
+        for r in reversed(self.records):  # in time order: the first from the end is the latest
+            if r.kind != SIGN_IN and r.at < self.trigger.at and r.id != self.trigger.id:
+                return r
+        return None
 
     def has_other_deposit(self) -> bool:
         """Whether the trader has a deposit by the trigger other than the trigger."""

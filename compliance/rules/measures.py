@@ -76,7 +76,7 @@ def velocity(rule: Rule, ctx: Context) -> Measure | None:
         return Measure(None, (ctx.trigger.id,))
     window_start = ctx.trigger.at - rule.window
     lookback = timedelta(days=int(rule.param("lookback_days")))
-    current = [r for r in ctx.records if r.kind in MOVEMENTS and r.at >= window_start]
+    current = ctx.within(rule.window, MOVEMENTS)
     before = ctx.usd_between(MOVEMENTS, window_start - lookback, window_start)
     windows = Decimal(lookback / rule.window)
     baseline = max(before / windows, rule.param("min_baseline_usd"))
