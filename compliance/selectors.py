@@ -474,8 +474,9 @@ def _lowest_scoring_edge(rule: Rule) -> Decimal | None:
     return min(edges) if edges else None
 
 
-def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, set[str] | None] | None:
-    """The records since ``since`` at which some live rule may raise, per trader, worked out
+def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str, set[str]] | None] | None:
+    """The records since ``since`` at which some live rule may raise (with the codes of the
+    rules that may), per trader, worked out
     set-based in the database (window functions over each trader's deposits, withdrawals and
     trades, one query per rule): the rules' windowed counts and sums (structuring's count,
     velocity's day against its lookback, dormancy's gap) and their bands' lowest scoring
@@ -503,14 +504,14 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, set[str]
               FROM {withdrawal} w LEFT JOIN prices p ON p.asset = w.asset WHERE w.created_at >= %s
         )"""
     base_params = [*price_params, *DEPOSIT_CODES, lower, lower]
-    found: dict[int, set[str] | None] = defaultdict(set)
+    found: dict[int, dict[str, set[str]] | None] = defaultdict(dict)
 
     def run(sql: str, params: list) -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"WITH {movements} {sql}", [*base_params, *params])
             for user_id, record_id in cursor.fetchall():
                 if found.get(user_id, ()) is not None:
-                    found[user_id].add(record_id)
+                    found[user_id].setdefault(record_id, set()).add(rule.code)
 
     from .rules import measures as m
 

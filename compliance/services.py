@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -61,11 +61,11 @@ def hits_for_user(
     user_id: int,
     since: datetime | None = None,
     trigger_id=None,
-    only: set[str] | None = None,
+    only: Mapping[str, set[str]] | None = None,
 ) -> list[Hit]:
     """The rules' hits on one trader at each of their records since ``since`` (or at the one
-    record ``trigger_id``; or, with ``only``, at those of them), in time order, before
-    suppression."""
+    record ``trigger_id``; or, with ``only``, at those of them and by the rules it names for
+    each), in time order, before suppression."""
     records = history.records.get(user_id, [])
     hits = []
     countries = settings.AML_HIGH_RISK_COUNTRIES
@@ -88,7 +88,8 @@ def hits_for_user(
             high_risk_countries=countries,
             totals=history.totals.get(user_id),
         )
-        hits.extend(evaluate(rules, ctx, MEASURES))
+        judging = rules if only is None else [rule for rule in rules if rule.code in only[record.id]]
+        hits.extend(evaluate(judging, ctx, MEASURES))
     return hits
 
 

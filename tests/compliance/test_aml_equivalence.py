@@ -168,7 +168,7 @@ def test_the_scans_candidates_miss_no_hit(settings, money):
     codes = set()
     for user in users:
         expected = services.hits_for_user(rules=rules, history=history, user_id=user.pk, since=since)
-        only = candidates.get(user.pk, set())
+        only = candidates.get(user.pk, {})
         got = services.hits_for_user(rules=rules, history=history, user_id=user.pk, since=since, only=only)
         assert got == expected
         codes |= {hit.rule_code for hit in expected}
