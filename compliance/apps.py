@@ -31,6 +31,11 @@ class ComplianceConfig(AppConfig):
 
         checks.register("withdrawal_validate", travel_rule_check)
         checks.register("withdrawal_screen", withdrawal_screen)
+        # the trader's AML score: refused from the block score, held for review from the review one
+        from .decisions import withdrawal_block, withdrawal_review
+
+        checks.register("withdrawal_screen", withdrawal_block)
+        checks.register("withdrawal_review", withdrawal_review)
         account_signals.kyc_submitted.connect(
             sanctions_receivers.on_kyc_submitted, dispatch_uid="compliance.sanctions_kyc"
         )

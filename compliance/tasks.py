@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 )
 def aml_evaluate(user_id: int, trigger: str) -> dict:
     outcome = services.aml_evaluate(user_id=user_id, trigger=trigger)
+    kind, _, key = trigger.partition(":")
+    if kind == "withdrawal" and key.isdigit() and outcome.alerts:
+        # its own alerts may lift the trader past the review score while it is still pending
+        from .decisions import withdrawal_after_evaluation
+
+        withdrawal_after_evaluation(user_id=user_id, withdrawal_id=int(key))
     return {
         "alerts": [a.pk for a in outcome.alerts],
         "cases_opened": [c.pk for c in outcome.cases_opened],

@@ -74,7 +74,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if not request.GET and request.method == "GET":
             request.GET = request.GET.copy()
-            request.GET["status__exact"] = WithdrawalStatus.PENDING
+            request.GET["status__in"] = f"{WithdrawalStatus.PENDING},{WithdrawalStatus.AML_REVIEW}"
         return super().changelist_view(request, extra_context)
 
     @admin.action(description="Approve selected withdrawals (funds leave the platform)", permissions=["change"])
@@ -123,6 +123,6 @@ staff_queues.register(
     "withdrawals",
     label="Withdrawals to approve",
     changelist="admin:ledger_withdrawal_changelist",
-    query=f"status__exact={WithdrawalStatus.PENDING}",
-    count=lambda: Withdrawal.objects.filter(status=WithdrawalStatus.PENDING).count(),
+    query=f"status__in={WithdrawalStatus.PENDING},{WithdrawalStatus.AML_REVIEW}",
+    count=lambda: Withdrawal.objects.filter(status__in=[WithdrawalStatus.PENDING, WithdrawalStatus.AML_REVIEW]).count(),
 )

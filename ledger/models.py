@@ -140,6 +140,7 @@ class TransferRejection(models.Model):
 
 class WithdrawalStatus(models.TextChoices):
     PENDING = "pending", "Pending review"
+    AML_REVIEW = "aml_review", "Held for compliance review"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
@@ -166,6 +167,8 @@ class Withdrawal(models.Model):
     # is hosted by a VASP (which one) or self-hosted (then the trader's attestation that they
     # own it, with its time). Required at or above the threshold; kept with the withdrawal.
     beneficiary = models.JSONField(default=dict, blank=True)
+    # Why compliance holds it for review (status aml_review): the trader's AML score, say.
+    review_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,5 +9,7 @@ deposit_credited = Signal()
 withdrawal_requested = Signal()
 # kwargs: withdrawal, actor (the trader's own cancel: the trader)
 withdrawal_decided = Signal()
+# kwargs: withdrawal, reason: held for compliance review (status aml_review), after its request
+withdrawal_held = Signal()
 # kwargs: entry (WithdrawalAddress), just added to the trader's address book
 withdrawal_address_added = Signal()

@@ -193,6 +193,23 @@ def on_withdrawal_requested(sender, withdrawal, **kwargs):
         f"To {withdrawal.address}. It is held from your balance until it is reviewed. If this was not you, "
         "contact support immediately.",
     )
+    if withdrawal.status == WithdrawalStatus.AML_REVIEW:
+        _withdrawal_review(withdrawal)
+
+
+@receiver(ledger_signals.withdrawal_held)
+def on_withdrawal_held(sender, withdrawal, **kwargs):
+    _withdrawal_review(withdrawal)
+
+
+def _withdrawal_review(withdrawal) -> None:
+    _withdrawal(
+        withdrawal,
+        "aml_review",
+        "Withdrawal of {amount} {asset} held for review",
+        "Our compliance team reviews it before it is sent; the amount stays held meanwhile and we may "
+        "contact you. You cannot cancel it during the review.",
+    )
 
 
 @receiver(ledger_signals.withdrawal_decided)

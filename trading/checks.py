@@ -23,6 +23,12 @@ def registered(operation: str) -> list[Callable[..., None]]:
     return list(_checks[operation])
 
 
+def collect(operation: str, **facts) -> list:
+    """What the checks registered for ``operation`` answer, where they answer something (a
+    reason to hold a withdrawal for review, say); none of them refuses by answering."""
+    return [answer for check in _checks[operation] if (answer := check(**facts)) is not None]
+
+
 def run(operation: str, **facts) -> None:
     """Run every check registered for ``operation``; the first refusal is raised."""
     for check in _checks[operation]:

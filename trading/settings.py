@@ -517,6 +517,10 @@ REPORT_USER_REFERENCE_KEY = env.str("REPORT_USER_REFERENCE_KEY", default=SECRET_
 AML_CASE_THRESHOLD = env.int("AML_CASE_THRESHOLD", default=60)
 # An open case older than this is past its review SLA (the compliance dashboard counts them).
 AML_CASE_SLA_HOURS = env.int("AML_CASE_SLA_HOURS", default=48)
+# A withdrawal by a trader whose AML score reaches the review score is held as aml_review (staff
+# decide it); from the block score it is refused (compliance/decisions.py).
+AML_WITHDRAWAL_REVIEW_SCORE = env.int("AML_WITHDRAWAL_REVIEW_SCORE", default=60)
+AML_WITHDRAWAL_BLOCK_SCORE = env.int("AML_WITHDRAWAL_BLOCK_SCORE", default=150)
 AML_SCORE_WINDOW_DAYS = env.int("AML_SCORE_WINDOW_DAYS", default=30)
 AML_HIGH_RISK_COUNTRIES = env.list("AML_HIGH_RISK_COUNTRIES", default=["KP", "IR", "MM"])
 AML_COUNTRY_HEADER = env.str("AML_COUNTRY_HEADER", default="HTTP_CF_IPCOUNTRY")

@@ -5,6 +5,7 @@ from .funding import (  # noqa: F401
     faucet_credit,
     withdrawal_approve,
     withdrawal_create,
+    withdrawal_hold_for_review,
     withdrawal_reject,
     withdrawal_request,
 )

@@ -121,6 +121,8 @@ def withdrawal_request(
         )
     otp_check(user=user, otp=otp)
     checks.run("withdrawal_screen", **facts)
+    # compliance may hold it for review (the trader's AML score): held all the same, decided by staff
+    review = "; ".join(checks.collect("withdrawal_review", **facts))
     return withdrawal_create(
         user=user,
         asset=asset,
@@ -129,6 +131,7 @@ def withdrawal_request(
         idempotency_key=idempotency_key,
         beneficiary=beneficiary,
         via_api_key=via_api_key,
+        review_reason=review,
     )
 
 
@@ -195,6 +198,7 @@ def withdrawal_create(
     idempotency_key: str = "",
     beneficiary: dict | None = None,
     via_api_key: bool = False,
+    review_reason: str = "",
 ) -> Withdrawal:
     """The money part of a withdrawal, after the trader proved who they are.
 
@@ -221,6 +225,8 @@ def withdrawal_create(
                 address=address,
                 idempotency_key=idempotency_key,
                 beneficiary=beneficiary or {},
+                status=WithdrawalStatus.AML_REVIEW if review_reason else WithdrawalStatus.PENDING,
+                review_reason=review_reason[:300],
             )
             account = user_account(user_id=user.pk, asset=asset)
             key = str(withdrawal.pk)
@@ -294,7 +300,7 @@ def _withdrawal_decide(
         withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
         if withdrawal is None:
             raise NotFound("No such withdrawal.")
-        if withdrawal.status != WithdrawalStatus.PENDING:
+        if withdrawal.status not in (WithdrawalStatus.PENDING, WithdrawalStatus.AML_REVIEW):
             raise Conflict(f"This withdrawal is already {withdrawal.status}.", code="withdrawal_not_pending")
         kind = TransferKind.POST_PENDING if approve else TransferKind.VOID_PENDING
         verb = "post" if approve else "void"
@@ -334,6 +340,27 @@ def _withdrawal_decide(
             data=data,
         )
         signals.withdrawal_decided.send(sender=Withdrawal, withdrawal=withdrawal, actor=actor)
+    return withdrawal
+
+
+def withdrawal_hold_for_review(*, withdrawal_id: int, reason: str) -> Withdrawal | None:
+    """A pending withdrawal held for compliance review (its AML evaluation, after the request,
+    passed the review score): still held, now decided only by staff, and no longer cancellable
+    by the trader. Anything but pending is left as it is (None)."""
+    with transaction.atomic(durable=True):
+        withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
+        if withdrawal is None or withdrawal.status != WithdrawalStatus.PENDING:
+            return None
+        withdrawal.status = WithdrawalStatus.AML_REVIEW
+        withdrawal.review_reason = reason[:300]
+        withdrawal.save(update_fields=["status", "review_reason"])
+        audit_append(
+            actor=None,
+            action="ledger.withdrawal_held_for_review",
+            target=withdrawal,
+            data={**_withdrawal_audit_data(withdrawal), "reason": withdrawal.review_reason},
+        )
+        signals.withdrawal_held.send(sender=Withdrawal, withdrawal=withdrawal, reason=withdrawal.review_reason)
     return withdrawal
 
 
