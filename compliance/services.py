@@ -378,8 +378,12 @@ def aml_scan(
 ) -> Outcome:
     """Every live rule over every trader active since ``since``, at each of their records since
     then, as if each had been evaluated when it happened. Traders are found with one set-based
-    query and loaded ``chunk`` at a time (one query per source per chunk). Alerts already raised
-    (by the real-time path or an earlier scan) are not raised again; cases open as in real time."""
+    query; the records at which a rule may raise are found set-based too
+    (``selectors.scan_candidates``: each rule's windowed counts and sums in SQL), and only the
+    traders with such records are loaded, ``chunk`` at a time (one query per source per
+    chunk), and only those records judged, by those rules. Alerts are written one transaction
+    per chunk. Alerts already raised (by the real-time path or an earlier scan) are not
+    raised again; cases open as in real time."""
     started = time.perf_counter()
     outcome = Outcome()
     rules = selectors.live_rules()
@@ -390,12 +394,15 @@ def aml_scan(
     reach = selectors.horizon(rules)
     windows = {rule.code: rule.window for rule in rules}
     candidates = selectors.scan_candidates(rules=rules, since=since)
-    outcome.triggers = selectors.triggers_since(since=since, user_ids=users)
+    if candidates is not None:
+        outcome.triggers = selectors.triggers_since(since=since, user_ids=users)
     judged = users if candidates is None else [pk for pk in users if pk in candidates]
     for offset in range(0, len(judged), chunk):
         batch = judged[offset : offset + chunk]
         history = selectors.history_for(user_ids=batch, start=since - reach - timedelta(days=1))
         found_hits = {}
+        if candidates is None:  # every trader's records loaded: count them here
+            outcome.triggers += sum(1 for u in batch for r in history.records.get(u, ()) if r.at >= since)
         for user_id in batch:
             only = None if candidates is None else candidates[user_id]
             hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since, only=only)
