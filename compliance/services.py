@@ -112,30 +112,29 @@ def aml_evaluate(*, user_id: int, trigger: str, source: str = "realtime") -> Out
     or update the trader's case. A trigger that is not (or no longer) there raises nothing."""
     started = time.perf_counter()
     outcome = Outcome(users=1)
-    with transaction.atomic(durable=True):
-        now = timezone.now()
-        locking = connection.vendor == "postgresql"
-        # the live rules, the trigger and the trader's lock in one statement; then only what
-        # the rules read about this trigger (see ``selectors.trigger_history``)
-        rules, history = selectors.trigger_history(
-            user_id=user_id, trigger=trigger, now=now, lock=(_AML_LOCK, user_id) if locking else None
-        )
-        if not rules:
-            return outcome
-        if history is None:
-            if not locking:
-                _lock_user(user_id)
-            start = now - selectors.horizon(rules) - timedelta(days=1)
-            history = selectors.history_for(user_ids=[user_id], start=start, trigger=trigger)
-        hits = hits_for_user(rules=rules, history=history, user_id=user_id, trigger_id=trigger)
-        outcome.triggers = 1
-        if hits:
+    now = timezone.now()
+    # what the rules read about this trigger (the live rules and the trigger in one statement,
+    # the rest in one round trip: see ``selectors.trigger_history``), outside any transaction:
+    # an evaluation that raises nothing writes nothing and locks nothing
+    rules, history = selectors.trigger_history(user_id=user_id, trigger=trigger, now=now)
+    if not rules:
+        return outcome
+    if history is None:
+        start = now - selectors.horizon(rules) - timedelta(days=1)
+        history = selectors.history_for(user_ids=[user_id], start=start, trigger=trigger)
+    hits = hits_for_user(rules=rules, history=history, user_id=user_id, trigger_id=trigger)
+    outcome.triggers = 1
+    if hits:
+        # suppression and the writes under the trader's lock: a concurrent evaluation's
+        # alerts are seen before these are stored
+        with transaction.atomic(durable=True):
+            _lock_user(user_id)
             windows = {rule.code: rule.window for rule in rules}
             earliest = min(hit.at for hit in hits) - max(windows.values())
             hits = suppress(hits, _raised_before(user_id=user_id, since=earliest), windows)
-        outcome.alerts = _store(user_id=user_id, hits=hits, source=source)
-        if outcome.alerts:
-            _consider_case(user_id=user_id, outcome=outcome)
+            outcome.alerts = _store(user_id=user_id, hits=hits, source=source)
+            if outcome.alerts:
+                _consider_case(user_id=user_id, outcome=outcome)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -161,6 +160,16 @@ def _raised_before_many(*, user_ids: list[int], since: datetime) -> dict[int, li
     return raised
 
 
+def _known_fingerprints(keys: list[str]) -> set[str]:
+    """Which of these alert fingerprints are stored already: one array parameter on
+    PostgreSQL, not thousands; a plain IN on the embedded mode's SQLite."""
+    if connection.vendor != "postgresql":
+        return set(AmlAlert.objects.filter(fingerprint__in=keys).values_list("fingerprint", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [keys])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[AmlAlert]]:
     """``_store`` for several traders at once: one query for the known fingerprints, one
     insert, one read back (helper: in the caller's transaction, holding the traders' locks)."""
@@ -170,9 +179,7 @@ def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[Am
             wanted.setdefault(fingerprint(user_id=user_id, hit=hit), (user_id, hit))
     if not wanted:
         return {}
-    with connection.cursor() as cursor:  # one array parameter, not thousands
-        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [list(wanted)])
-        known = {row[0] for row in cursor.fetchall()}
+    known = _known_fingerprints(list(wanted))
     new = [
         AmlAlert(
             fingerprint=key,
@@ -193,6 +200,13 @@ def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[Am
     ]
     if not new:
         return {}
+    if connection.vendor != "postgresql":  # the embedded mode's SQLite: no arrays
+        AmlAlert.objects.bulk_create(new)
+        stored_rows = AmlAlert.objects.filter(fingerprint__in=[a.fingerprint for a in new]).order_by("at", "id")
+        grouped: dict[int, list[AmlAlert]] = {}
+        for alert in stored_rows:
+            grouped.setdefault(alert.user_id, []).append(alert)
+        return grouped
     # one statement over arrays (no conflict can occur: the fingerprint names the trader,
     # whose lock is held)
     created = timezone.now()
@@ -240,9 +254,7 @@ def _store(*, user_id: int, hits: Iterable[Hit], source: str) -> list[AmlAlert]:
         wanted.setdefault(fingerprint(user_id=user_id, hit=hit), hit)
     if not wanted:
         return []
-    with connection.cursor() as cursor:  # one array parameter, not thousands
-        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [list(wanted)])
-        known = {row[0] for row in cursor.fetchall()}
+    known = _known_fingerprints(list(wanted))
     new = [
         AmlAlert(
             fingerprint=key,
