@@ -7,55 +7,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('compliance', '0005_seed_aml_rules'),
+        ("compliance", "0005_seed_aml_rules"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SanctionsEntity',
+            name="SanctionsEntity",
             fields=[
-                ('id', models.CharField(help_text="the list's own id", max_length=200, primary_key=True, serialize=False)),
-                ('schema', models.CharField(max_length=40)),
-                ('caption', models.CharField(max_length=500)),
-                ('names', models.JSONField(default=list)),
-                ('countries', models.JSONField(default=list)),
-                ('datasets', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.CharField(help_text="the list's own id", max_length=200, primary_key=True, serialize=False),
+                ),
+                ("schema", models.CharField(max_length=40)),
+                ("caption", models.CharField(max_length=500)),
+                ("names", models.JSONField(default=list)),
+                ("countries", models.JSONField(default=list)),
+                ("datasets", models.JSONField(default=list)),
             ],
             options={
-                'verbose_name': 'sanctioned entity',
-                'verbose_name_plural': 'sanctioned entities',
-                'ordering': ['caption'],
+                "verbose_name": "sanctioned entity",
+                "verbose_name_plural": "sanctioned entities",
+                "ordering": ["caption"],
             },
         ),
         migrations.CreateModel(
-            name='SanctionsAddress',
+            name="SanctionsAddress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('address', models.CharField(db_index=True, help_text='as networks compare it', max_length=200)),
-                ('currency', models.CharField(blank=True, max_length=20)),
-                ('entity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='wallets', to='compliance.sanctionsentity')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("address", models.CharField(db_index=True, help_text="as networks compare it", max_length=200)),
+                ("currency", models.CharField(blank=True, max_length=20)),
+                (
+                    "entity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="wallets",
+                        to="compliance.sanctionsentity",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'sanctioned address',
+                "verbose_name": "sanctioned address",
             },
         ),
         migrations.CreateModel(
-            name='SanctionsListLoad',
+            name="SanctionsListLoad",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=300)),
-                ('sha256', models.CharField(max_length=64)),
-                ('entities', models.PositiveIntegerField()),
-                ('addresses', models.PositiveIntegerField()),
-                ('loaded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('loaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(max_length=300)),
+                ("sha256", models.CharField(max_length=64)),
+                ("entities", models.PositiveIntegerField()),
+                ("addresses", models.PositiveIntegerField()),
+                ("loaded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "loaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'sanctions list load',
-                'ordering': ['-id'],
+                "verbose_name": "sanctions list load",
+                "ordering": ["-id"],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0003_exact_decimals'),
+        ("ledger", "0003_exact_decimals"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='withdrawal',
-            name='beneficiary',
+            model_name="withdrawal",
+            name="beneficiary",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

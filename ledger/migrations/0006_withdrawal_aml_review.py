@@ -4,20 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0005_withdrawal_cancel_address_book'),
+        ("ledger", "0005_withdrawal_cancel_address_book"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='withdrawal',
-            name='review_reason',
+            model_name="withdrawal",
+            name="review_reason",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AlterField(
-            model_name='withdrawal',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending review'), ('aml_review', 'Held for compliance review'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled')], db_index=True, default='pending', max_length=10),
+            model_name="withdrawal",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending review"),
+                    ("aml_review", "Held for compliance review"),
+                    ("approved", "Approved"),
+                    ("rejected", "Rejected"),
+                    ("cancelled", "Cancelled"),
+                ],
+                db_index=True,
+                default="pending",
+                max_length=10,
+            ),
         ),
     ]
