@@ -160,6 +160,16 @@ def _raised_before_many(*, user_ids: list[int], since: datetime) -> dict[int, li
     return raised
 
 
+def _known_fingerprints(keys: list[str]) -> set[str]:
+    """Which of these alert fingerprints are stored already: one array parameter on
+    PostgreSQL, not thousands; a plain IN on the embedded mode's SQLite."""
+    if connection.vendor != "postgresql":
+        return set(AmlAlert.objects.filter(fingerprint__in=keys).values_list("fingerprint", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [keys])
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[AmlAlert]]:
     """``_store`` for several traders at once: one query for the known fingerprints, one
     insert, one read back (helper: in the caller's transaction, holding the traders' locks)."""
@@ -169,9 +179,7 @@ def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[Am
             wanted.setdefault(fingerprint(user_id=user_id, hit=hit), (user_id, hit))
     if not wanted:
         return {}
-    with connection.cursor() as cursor:  # one array parameter, not thousands
-        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [list(wanted)])
-        known = {row[0] for row in cursor.fetchall()}
+    known = _known_fingerprints(list(wanted))
     new = [
         AmlAlert(
             fingerprint=key,
@@ -192,6 +200,13 @@ def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[Am
     ]
     if not new:
         return {}
+    if connection.vendor != "postgresql":  # the embedded mode's SQLite: no arrays
+        AmlAlert.objects.bulk_create(new)
+        stored_rows = AmlAlert.objects.filter(fingerprint__in=[a.fingerprint for a in new]).order_by("at", "id")
+        grouped: dict[int, list[AmlAlert]] = {}
+        for alert in stored_rows:
+            grouped.setdefault(alert.user_id, []).append(alert)
+        return grouped
     # one statement over arrays (no conflict can occur: the fingerprint names the trader,
     # whose lock is held)
     created = timezone.now()
@@ -239,9 +254,7 @@ def _store(*, user_id: int, hits: Iterable[Hit], source: str) -> list[AmlAlert]:
         wanted.setdefault(fingerprint(user_id=user_id, hit=hit), hit)
     if not wanted:
         return []
-    with connection.cursor() as cursor:  # one array parameter, not thousands
-        cursor.execute(f"SELECT fingerprint FROM {AmlAlert._meta.db_table} WHERE fingerprint = ANY(%s)", [list(wanted)])
-        known = {row[0] for row in cursor.fetchall()}
+    known = _known_fingerprints(list(wanted))
     new = [
         AmlAlert(
             fingerprint=key,
