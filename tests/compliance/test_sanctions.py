@@ -130,11 +130,10 @@ def test_a_listed_beneficiary_name_is_refused(sample_list, trader, auth_api):
 
 
 def test_a_listed_kyc_name_opens_a_case_and_the_kyc_waits(
-    sample_list, auth_api, user, settings, django_capture_on_commit_callbacks
+    sample_list, auth_api, user, eager_tasks, django_capture_on_commit_callbacks
 ):
     from tests.accounts.test_kyc import pdf_file
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     with django_capture_on_commit_callbacks(execute=True):
         response = auth_api.post(
             "/api/v1/kyc",
