@@ -79,17 +79,21 @@ def _case_for_block(*, user_id: int, score: Decimal) -> None:
         )
 
 
-def withdrawal_review(*, user, **_) -> str | None:
-    """The ``withdrawal_review`` answer: why to hold the withdrawal for review, or None."""
-    score = trader_score(user_id=user.pk)
+def _review_reason(user_id: int) -> str | None:
+    score = trader_score(user_id=user_id)
     if score >= settings.AML_WITHDRAWAL_REVIEW_SCORE:
         return f"AML score {score.normalize():f} (review from {settings.AML_WITHDRAWAL_REVIEW_SCORE})"
     return None
 
 
+def withdrawal_review(*, user, **_) -> str | None:
+    """The ``withdrawal_review`` answer: why to hold the withdrawal for review, or None."""
+    return _review_reason(user.pk)
+
+
 def withdrawal_after_evaluation(*, user_id: int, withdrawal_id: int) -> bool:
     """After a withdrawal's own evaluation: hold it for review if the score now says so."""
-    reason = withdrawal_review(user=type("Trader", (), {"pk": user_id})())
+    reason = _review_reason(user_id)
     if reason is None:
         return False
     return withdrawal_hold_for_review(withdrawal_id=withdrawal_id, reason=reason) is not None
