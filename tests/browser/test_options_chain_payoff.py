@@ -6,7 +6,7 @@ test at a flat price; daphne serves the page and the API on the test database.""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from playwright.sync_api import expect
@@ -100,8 +100,10 @@ def test_the_chain_shows_greeks_and_open_interest_and_the_ticket_a_payoff_chart(
     breakeven = series.strike.normalize() + price  # as the series name writes the strike
     expect(payoff).to_have_attribute("data-breakeven", f"{breakeven:f}")
     summary = payoff.locator("[data-field=payoff-summary]")
-    expect(summary).to_contain_text(f"breakeven {breakeven:,.2f}")
-    expect(summary).to_contain_text(f"max loss {price * Decimal('0.5'):,.2f} USDT")
+    expect(summary).to_contain_text(f"breakeven {breakeven.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}")
+    # the page's formatter rounds half-up (lib/format.js), as a receipt does: 643.665 -> 643.67
+    max_loss = (price * Decimal("0.5")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    expect(summary).to_contain_text(f"max loss {max_loss:,.2f} USDT")
     expect(summary).to_contain_text("max profit unlimited")
     line = payoff.locator("svg polyline.payoff-line")
     expect(line).to_have_count(1)
