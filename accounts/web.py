@@ -13,25 +13,13 @@ from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
-from trading.errors import DomainError
+from trading.errors import DomainError, show_on_form
 
 from . import forms, safety_services, selectors, services
 from .models import KycStatus, User
 
 PENDING_LOGIN_KEY = "pending_login"
 PENDING_LOGIN_SECONDS = 300
-
-
-def _apply(form, exc: DomainError) -> None:
-    """Show a service's refusal on the form: per field where it names one."""
-    placed = False
-    for field, problems in (exc.fields or {}).items():
-        if field in form.fields:
-            for problem in problems if isinstance(problems, list) else [problems]:
-                form.add_error(field, str(problem))
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 def _safe_next(request) -> str:
@@ -61,7 +49,7 @@ def signup(request):
         try:
             user = services.user_register(email=form.cleaned_data["email"], password=form.cleaned_data["password"])
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome! Your account is ready. Secure it with 2FA next.")
@@ -78,7 +66,7 @@ def login_view(request):
                 request=request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
             )
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             if services.two_factor_enabled(user=user):
                 # Password is right; the session is not signed in until the code checks out.
@@ -107,7 +95,7 @@ def login_otp(request):
         try:
             device = services.otp_check(user=user, otp=form.cleaned_data["otp"])
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             request.session.pop(PENDING_LOGIN_KEY, None)
             session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -159,7 +147,7 @@ def password_change(request):
                 otp=form.cleaned_data.get("otp"),
             )
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             from django.contrib.auth import update_session_auth_hash
 
@@ -182,7 +170,7 @@ def email_change(request):
                 new_email=form.cleaned_data["new_email"],
             )
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             messages.success(request, "Email changed.")
             return redirect("web:account")
@@ -207,12 +195,12 @@ def two_factor_setup(request):
                 otp=reauth_form.cleaned_data.get("otp"),
             )
         except DomainError as exc:
-            _apply(reauth_form, exc)
+            show_on_form(reauth_form, exc)
     elif request.POST.get("step") == "confirm" and confirm_form.is_valid():
         try:
             device = services.two_factor_confirm(user=request.user, otp=confirm_form.cleaned_data["otp"])
         except DomainError as exc:
-            _apply(confirm_form, exc)
+            show_on_form(confirm_form, exc)
             setup = services.pending_setup(user=request.user)
         else:
             otp_login(request, device)
@@ -235,7 +223,7 @@ def two_factor_disable(request):
                 user=request.user, password=form.cleaned_data["password"], otp=form.cleaned_data.get("otp")
             )
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             messages.warning(request, "Two-factor authentication is off. Withdrawals are paused for 24 hours.")
             return redirect("web:account")
@@ -252,7 +240,7 @@ def kyc(request):
         try:
             services.kyc_submit(user=request.user, **form.cleaned_data)
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             messages.success(request, "Thank you. Your documents are under review.")
             return redirect("web:kyc")
@@ -271,7 +259,7 @@ def anti_phishing_code(request):
                 user=request.user, code=form.cleaned_data["code"], otp=form.cleaned_data.get("otp")
             )
         except DomainError as exc:
-            _apply(form, exc)
+            show_on_form(form, exc)
         else:
             messages.success(
                 request,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import kyc_tier
 from accounts.services import two_factor_enabled
 from trading import checks
-from trading.errors import DomainError
+from trading.errors import DomainError, show_on_form
 from trading.formatting import display_amount
 from trading.money import ASSETS
 
@@ -111,15 +111,7 @@ def withdraw(request):
                 beneficiary=form.beneficiary(),
             )
         except DomainError as exc:
-            placed = False
-            for field, problems in exc.fields.items():
-                field = WithdrawForm.SERVICE_FIELDS.get(field, field)
-                if field in form.fields:
-                    for problem in problems:
-                        form.add_error(field, problem)
-                    placed = True
-            if not placed:
-                form.add_error(None, exc.message)
+            show_on_form(form, exc, rename=WithdrawForm.SERVICE_FIELDS)
         else:
             messages.success(
                 request,
@@ -155,14 +147,7 @@ def address_add(request):
         try:
             entry = withdrawal_safety.withdrawal_address_add(user=request.user, **form.cleaned_data)
         except DomainError as exc:
-            placed = False
-            for field, problems in exc.fields.items():
-                if field in form.fields:
-                    for problem in problems:
-                        form.add_error(field, problem)
-                    placed = True
-            if not placed:
-                form.add_error(None, exc.message)
+            show_on_form(form, exc)
         else:
             messages.success(
                 request, f"Address “{entry.label}” saved: usable from {entry.usable_at:%Y-%m-%d %H:%M} UTC."

@@ -72,6 +72,20 @@ class OtpRequired(DomainError):
     code = "otp_required"
 
 
+def show_on_form(form, exc: DomainError, rename: dict | None = None) -> None:
+    """Show a service's refusal on a Django form: on each field it names (``rename`` maps a
+    service's field name to the form's), else as the form's own error."""
+    placed = False
+    for field, problems in (exc.fields or {}).items():
+        field = (rename or {}).get(field, field)
+        if field in form.fields:
+            for problem in problems if isinstance(problems, list) else [problems]:
+                form.add_error(field, str(problem))
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
