@@ -131,6 +131,7 @@ def engine(symbol: str) -> Probe:
 def feed() -> tuple[bool, dict]:
     from marketdata.feed_runner import LEASE
     from marketdata.models import IndexPrint
+    from marketdata.services import UNDERLYINGS
     from trading.models import Lease
 
     now = timezone.now()
@@ -140,11 +141,21 @@ def feed() -> tuple[bool, dict]:
     latest = dict(IndexPrint.objects.filter(stale=False).values_list("underlying").annotate(at=Max("ts")))
     limit = settings.INDEX_MAX_AGE_SECONDS
     ages = {underlying: round((now - at).total_seconds(), 1) for underlying, at in latest.items()}
-    stale = sorted(underlying for underlying, age in ages.items() if age > limit)
+    stale = {underlying for underlying, age in ages.items() if age > limit}
+    # ... and a feed that writes stale marks is refusing option quotes now, not once the last
+    # real price has aged past the limit: its latest print says so, with the sources' reasons
+    marks = {}
+    for underlying in UNDERLYINGS:
+        last = IndexPrint.objects.filter(underlying=underlying).order_by("-ts").values("stale", "sources").first()
+        if last and last["stale"]:
+            marks[underlying] = (last["sources"] or {}).get("excluded", {})
+    stale = sorted(stale | set(marks))
     detail = {"leader": lease["holder"] if leading else None, "age_seconds": ages, "max_age_seconds": limit}
+    if marks:
+        detail["stale_sources"] = marks
     if not leading:
         detail["error"] = "no feed holds the lease"
-    elif not ages:
+    elif not ages and not stale:
         detail["error"] = "no index print yet"
     elif stale:
         detail["error"] = f"stale index: {', '.join(stale)} (its sources are unreachable or stale)"

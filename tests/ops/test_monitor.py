@@ -307,3 +307,27 @@ def test_the_market_maker_check_without_its_user_is_ok_by_design():
 
     ok, detail = marketmaker()
     assert ok and "not quoting by design" in detail["mode"]
+
+
+def test_the_feed_check_fails_at_once_when_the_feed_writes_stale_marks():
+    """Every source stopped answering a moment ago: the last real price is still young, but
+    option quotes are refused from the first stale mark, so the check fails from it."""
+    from marketdata.feed_runner import LEASE as FEED
+    from marketdata.models import IndexPrint
+    from ops.probes import feed
+
+    lease_acquire(name=FEED, holder="feed-test", ttl=600)
+    now = timezone.now()
+    for underlying, price in (("BTC", "65000"), ("ETH", "3400")):
+        IndexPrint.objects.create(underlying=underlying, ts=now - timedelta(seconds=2), price=price, sources={})
+    assert feed()[0]
+    excluded = {"sim-alpha": "missing", "sim-beta": "missing"}
+    IndexPrint.objects.create(
+        underlying="ETH", ts=now, price=None, stale=True, sources={"used": [], "excluded": excluded}
+    )
+    ok, detail = feed()
+    assert not ok and detail["error"].startswith("stale index: ETH ")
+    assert detail["stale_sources"] == {"ETH": excluded} and detail["age_seconds"]["ETH"] < 5
+    IndexPrint.objects.create(underlying="ETH", ts=now + timedelta(seconds=1), price="3401", sources={})
+    ok, detail = feed()
+    assert ok and "stale_sources" not in detail and "error" not in detail
