@@ -4,10 +4,11 @@ process.
 
 *The database connection holder killed*: the relay is the process that holds the outbox's
 connection (it tails the outbox under LISTEN/NOTIFY, as Canal tails the binlog in the seed
-design) and the ``relay`` lease. ``kill -9`` of the leader with a standby running: the
-standby takes over within the lease's TTL and nobody is alerted. ``kill -9`` of the last
-one: the relay check alerts within 15 s; a relay started again (systemd's restart) takes the
-lease and the recovery is told.
+design) and the ``relay`` lease. Its connections terminated by the server
+(``pg_terminate_backend``): it reconnects and leads on, and nobody is alerted. ``kill -9`` of
+the leader with a standby running: the standby takes over within the lease's TTL and nobody
+is alerted. ``kill -9`` of the last one: the relay check alerts within 15 s; a relay started
+again (systemd's restart) takes the lease and the recovery is told.
 
 *The feed's sources all stale*: the real feed process whose price sources stop answering:
 the feed writes stale marks at its next tick, the feed check alerts within 15 s, and clears
@@ -19,12 +20,14 @@ import sys
 import time
 
 import pytest
+from django.db import connection
 
 from marketdata.models import IndexPrint
 from ops.models import Incident
 from tests.ops.test_drill import ALERT_WITHIN, mailbox, wait_until  # noqa: F401 (mailbox: a fixture)
-from tests.processes import test_database_url
+from tests.processes import Child, test_database_url
 from tests.settlement.stack import BackOffice
+from trading.models import Lease
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -55,15 +58,34 @@ def test_the_relay_killed_fails_over_silently_and_the_last_one_killed_is_alerted
         pytest.skip("needs PostgreSQL")
     box, smtp_port = mailbox
     office = alerting_office(tmp_path, smtp_port, MONITOR_CHECKS="relay")
-    relay = [sys.executable, "manage.py", "run_relay", "--ttl", "3"]  # the Procfile's TTL
+    argv = [sys.executable, "manage.py", "run_relay", "--ttl", "3"]  # the Procfile's TTL
+
+    def relay(name: str) -> Child:
+        # named in pg_stat_activity, so its connections can be found
+        env = {**office.env, "DATABASE_URL": f"{office.env['DATABASE_URL']}?application_name={name}"}
+        child = Child(name, argv, env, tmp_path).start()
+        office.children.append(child)
+        return child
+
     try:
-        leader = office.spawn("relay-a", relay)
+        leader = relay("relay-a")
         monitor = office.spawn("monitor", [sys.executable, "manage.py", "run_monitor"])
         leader.wait_for("LEADER role=relay", timeout=60)
-        standby = office.spawn("relay-b", relay)
-        standby.wait_for("STANDBY role=relay", timeout=60)
         monitor.wait_for("LEADER role=monitor", timeout=60)
         monitor.wait_for("ROUND checks=1 failing_probes=-", timeout=20)
+
+        # Its database connections are killed by the server: it reconnects and leads on, unalerted.
+        seen, said = len(monitor.lines), len(leader.lines)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'relay-a'"
+            )
+            assert cursor.fetchone()[0] >= 1
+        standby = relay("relay-b")
+        standby.wait_for("STANDBY role=relay", timeout=60)
+        wait_until(lambda: rounds_ok_after(monitor, seen), 12, "a round after the connections were killed", monitor)
+        holder = Lease.objects.get(name="relay").holder
+        assert leader.alive and f"holder={holder}" in "".join(leader.lines), "".join(leader.lines[said:])
 
         # The leader dies with its connection: the standby takes over within the TTL, no alert.
         seen = len(monitor.lines)
@@ -84,7 +106,7 @@ def test_the_relay_killed_fails_over_silently_and_the_last_one_killed_is_alerted
         assert incident.detail["error"] == "no relay holds the lease" and incident.alerted_at
 
         # systemd starts it again: it takes the lapsed lease, the check clears.
-        restarted = office.spawn("relay-c", relay)
+        restarted = relay("relay-c")
         restarted.wait_for("LEADER role=relay", timeout=60)
         wait_until(lambda: len(box.messages) >= 2, ALERT_WITHIN, "the relay recovery email", monitor)
         assert box.subjects()[1] == "[Meridian Exchange] RECOVERED: relay is ok again"
