@@ -20,7 +20,8 @@ from .selectors import sign_in_seen
 
 
 def sign_in_method(request, path: str) -> str:
-    """password, 2fa (the browser's code step, the staff console) or token (the API's)."""
+    """password, 2fa (the browser's code step, the staff console), token (the API's), oidc or
+    oidc_2fa (an OpenID Connect provider, then the code step when 2FA is on)."""
     method = getattr(request, "sign_in_method", None)
     if method:
         return method
@@ -55,6 +56,9 @@ def on_logged_in(sender, request=None, user=None, **kwargs):
     ip, agent = request_ip(request), request_user_agent(request)
     path = getattr(request, "path", "") or ""
     data = {"path": path, "method": sign_in_method(request, path)}
+    provider = getattr(request, "sign_in_provider", None)
+    if provider:  # an OpenID Connect sign-in: which provider vouched for the trader
+        data["provider"] = provider
     device = devices.device_of(agent)
     if agent:
         data.update(user_agent=agent, device=device)

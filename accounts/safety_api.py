@@ -108,7 +108,9 @@ class SignInSerializer(serializers.Serializer):
     device = serializers.CharField()
     user_agent = serializers.CharField()
     method = serializers.ChoiceField(
-        choices=list(safety_selectors.SIGN_IN_METHODS), help_text="password, 2fa (password and code), token (API)"
+        choices=list(safety_selectors.SIGN_IN_METHODS),
+        help_text="password, 2fa (password and code), token (API), oidc (an OpenID Connect provider), "
+        "oidc_2fa (a provider and code)",
     )
     method_label = serializers.CharField()
 

@@ -17,7 +17,13 @@ from trading.models import AuditRecord
 from . import devices
 from .models import User, UserSession, UserSessionKind
 
-SIGN_IN_METHODS = {"password": "Password", "2fa": "Password and 2FA code", "token": "API token"}
+SIGN_IN_METHODS = {
+    "password": "Password",
+    "2fa": "Password and 2FA code",
+    "token": "API token",
+    "oidc": "OpenID Connect",
+    "oidc_2fa": "OpenID Connect and 2FA code",
+}
 
 
 def _browser_alive(session_key: str, user: User) -> bool:
@@ -93,6 +99,16 @@ def sign_in_method(data: dict) -> str:
     return method if method in SIGN_IN_METHODS else by_path(None, (data or {}).get("path", ""))
 
 
+def _method_label(method: str, provider: str | None) -> str:
+    """The method's label, naming the provider of a social sign-in ("Acme ID (OpenID Connect)")."""
+    label = SIGN_IN_METHODS[method]
+    if provider and method.startswith("oidc"):
+        from .social_providers import provider_name
+
+        label = label.replace("OpenID Connect", f"{provider_name(provider)} (OpenID Connect)")
+    return label
+
+
 def sign_in_history(*, user: User, limit: int = 20) -> list[SignIn]:
     """The trader's last ``limit`` sign-ins, newest first, from the audit trail."""
     records = AuditRecord.objects.filter(
@@ -111,7 +127,7 @@ def sign_in_history(*, user: User, limit: int = 20) -> list[SignIn]:
                 device=data.get("device") or devices.device_of(agent) or devices.UNKNOWN,
                 user_agent=agent,
                 method=method,
-                method_label=SIGN_IN_METHODS[method],
+                method_label=_method_label(method, data.get("provider")),
             )
         )
     return history

@@ -56,12 +56,21 @@ def user_register(*, email: str, password: str) -> User:
         raise ValidationFailed("The password is too weak.", fields={"password": exc.messages}) from exc
     try:
         with transaction.atomic(durable=True):
-            user = User.objects.create_user(email=email, password=password)
-            KycProfile.objects.create(user=user)
+            user = user_create(email=email, password=password)
     except IntegrityError as exc:
         raise ValidationFailed(
             "This email is already registered.", fields={"email": ["This email is already registered."]}
         ) from exc
+    return user
+
+
+def user_create(*, email: str, password: str | None) -> User:
+    """A new trader with the defaults every sign-up gets (no password: social sign-in only).
+
+    Runs inside the caller's transaction; the email must be normalized already.
+    """
+    user = User.objects.create_user(email=email, password=password)
+    KycProfile.objects.create(user=user)
     return user
 
 

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import time
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as session_login
 from django.contrib.auth import logout as session_logout
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
 from trading.errors import DomainError, show_on_form
 
 from . import forms, safety_services, selectors, services
+from .login_steps import PENDING_LOGIN_KEY, PENDING_LOGIN_SECONDS, landing_url, pending_login_start
 from .models import KycStatus, User
-
-PENDING_LOGIN_KEY = "pending_login"
-PENDING_LOGIN_SECONDS = 300
+from .social_providers import login_buttons
 
 
 def _safe_next(request) -> str:
@@ -31,11 +29,6 @@ def _safe_next(request) -> str:
     ):
         return target
     return landing_url()
-
-
-def landing_url() -> str:
-    """Where a trader lands after signing in without a ``next``: the trade page."""
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 def home(request):
@@ -70,16 +63,14 @@ def login_view(request):
         else:
             if services.two_factor_enabled(user=user):
                 # Password is right; the session is not signed in until the code checks out.
-                request.session.cycle_key()
-                request.session[PENDING_LOGIN_KEY] = {
-                    "user_id": user.pk,
-                    "at": time.time(),
-                    "next": _safe_next(request),
-                }
-                return redirect("web:login_otp")
+                return pending_login_start(request, user=user, next_url=_safe_next(request))
             session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return redirect(_safe_next(request))
-    return render(request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")})
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": form, "next": request.GET.get("next", ""), "social_buttons": login_buttons()},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -98,6 +89,9 @@ def login_otp(request):
             show_on_form(form, exc)
         else:
             request.session.pop(PENDING_LOGIN_KEY, None)
+            if pending.get("provider"):
+                request.sign_in_method = "oidc_2fa"
+                request.sign_in_provider = pending["provider"]
             session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             otp_login(request, device)
             return redirect(pending.get("next") or landing_url())

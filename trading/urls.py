@@ -7,6 +7,7 @@ from accounts import api as accounts_api
 from accounts import api_keys_api, preferences_api, preferences_web
 from accounts import safety_api as accounts_safety_api
 from accounts import safety_web as accounts_safety_web
+from accounts import social_web as accounts_social_web
 from accounts import web as accounts_web
 from accounts.admin_site import PlatformAdminSite
 from accounts.forms import ResetSetPasswordForm
@@ -181,6 +182,14 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger"),
     path("admin/", admin.site.urls),
+    # Social login's provider round trip (README "Accounts and security"); the callback is the
+    # redirect URI to register at the provider.
+    path("accounts/oidc/<str:provider_id>/login/", accounts_social_web.provider_login, name="openid_connect_login"),
+    path(
+        "accounts/oidc/<str:provider_id>/login/callback/",
+        accounts_social_web.provider_callback,
+        name="openid_connect_callback",
+    ),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
