@@ -71,6 +71,8 @@ def test_the_relay_killed_fails_over_silently_and_the_last_one_killed_is_alerted
         leader = relay("relay-a")
         monitor = office.spawn("monitor", [sys.executable, "manage.py", "run_monitor"])
         leader.wait_for("LEADER role=relay", timeout=60)
+        # a standby waits on an unexpired lease, even while the leader steps down and back up
+        standby = relay("relay-b")
         monitor.wait_for("LEADER role=monitor", timeout=60)
         monitor.wait_for("ROUND checks=1 failing_probes=-", timeout=20)
 
@@ -81,7 +83,6 @@ def test_the_relay_killed_fails_over_silently_and_the_last_one_killed_is_alerted
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'relay-a'"
             )
             assert cursor.fetchone()[0] >= 1
-        standby = relay("relay-b")
         standby.wait_for("STANDBY role=relay", timeout=60)
         wait_until(lambda: rounds_ok_after(monitor, seen), 12, "a round after the connections were killed", monitor)
         holder = Lease.objects.get(name="relay").holder
