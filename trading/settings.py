@@ -236,6 +236,33 @@ LOGOUT_REDIRECT_URL = "web:login"
 OTP_TOTP_ISSUER = env("OTP_ISSUER", default=PLATFORM_NAME)
 OTP_TOTP_THROTTLE_FACTOR = 1
 
+# Social login: OpenID Connect providers from OIDC_PROVIDERS (trading/oidc_settings.py, README
+# "Accounts and security"). django-allauth runs only the provider round trip; the login page,
+# the 2FA step, the sign-up service and the login history stay the project's (accounts/social.py).
+from trading.oidc_settings import oidc_apps  # noqa: E402
+
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+ACCOUNT_ADAPTER = "accounts.social.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # the login page's buttons POST (CSRF-protected)
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": oidc_apps(env.str("OIDC_PROVIDERS", default=""))}
+}
+
 # Repeated password failures lock the (email, IP) pair out for a cool-off period.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
