@@ -23,6 +23,7 @@ import re
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from trading.metrics import WEBSOCKET_CLIENTS
 from trading.realtime import Hub, encode
 
 from . import selectors
@@ -53,11 +54,13 @@ class MarketConsumer(AsyncWebsocketConsumer):
         self.topics: set[str] = set()
         # base_send: the server's own send, not the consumer's (no per-frame wrapper)
         self.subscriber = self.hub.subscriber(self.base_send, on_overflow=self._too_slow, conflate=_conflate)
+        WEBSOCKET_CLIENTS.labels("market").inc()
 
     async def disconnect(self, code):
         subscriber = getattr(self, "subscriber", None)
         if subscriber is None:
             return
+        WEBSOCKET_CLIENTS.labels("market").dec()
         for topic in self.topics:
             self.hub.unsubscribe(topic, subscriber)
         subscriber.close()

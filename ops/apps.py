@@ -7,9 +7,12 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self):
-        from trading import workers
+        from trading import metrics, workers
 
         from . import tasks  # noqa: F401  (the beat's heartbeat task)
+        from .metrics import OpsCollector
+
+        metrics.register(OpsCollector())
 
         def run_monitor():
             from .monitor import monitor_singleton

@@ -39,6 +39,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from ledger.selectors import balances_for
+from trading.metrics import WEBSOCKET_CLIENTS
 from trading.money import fmt
 from trading.realtime import Hub, Subscriber, Update, encode
 
@@ -116,6 +117,7 @@ class UserConsumer(AsyncWebsocketConsumer):
         self._balances_read_at = loop.time()
         self._balances_task: asyncio.Task | None = None
         self.subscriber = Subscriber(self._deliver, on_overflow=self._too_slow, conflate=_never_conflate)
+        WEBSOCKET_CLIENTS.labels("user").inc()
         self.subscriber.hold(self.topic)  # until the snapshot is out
         self.hub.subscribe(self.topic, self.subscriber)
         try:
@@ -137,6 +139,7 @@ class UserConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.subscriber is None:
             return
+        WEBSOCKET_CLIENTS.labels("user").dec()
         self.hub.unsubscribe(self.topic, self.subscriber)
         self.subscriber.close()
         if self._balances_task is not None:

@@ -36,6 +36,7 @@ from trading.errors import Conflict, DomainError, Forbidden, NotFound, Validatio
 from trading.formatting import decimal_string, utc_string
 from trading.idempotency import parse_client_order_id as _parse_client_order_id
 from trading.idempotency import request_hash as _hash
+from trading.metrics import order_entry_timed
 from trading.money import fmt, parse_decimal, quantize
 from trading.outbox import outbox_write
 
@@ -229,6 +230,7 @@ class _Fill:
         return quantize(USDT, self.price_usdt * self.contracts)
 
 
+@order_entry_timed("option")
 def options_order_place(
     *,
     user: User,

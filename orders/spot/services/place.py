@@ -5,12 +5,14 @@
 from __future__ import annotations
 
 from accounts.models import User
+from trading.metrics import order_entry_timed
 
 from ..models import SpotOrder
 from .entry import OrderRequest, book_order_place, order_price
 from .routing import smart_order_place
 
 
+@order_entry_timed("spot")
 def spot_order_place(*, user: User, request: OrderRequest) -> tuple[SpotOrder, bool]:
     """Enter an order (``order_request(...)``); returns ``(order, replayed)``. A replayed
     ``client_order_id`` returns the original order (no second hold)."""
