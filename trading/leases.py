@@ -200,7 +200,7 @@ def bound_idle_transactions(seconds: float) -> None:
 class Singleton:
     """Active-standby runner for one role.
 
-    ``run()`` loops: stand by and try to acquire every ``ttl/5``; once leading, call
+    ``run()`` loops: stand by and try to acquire every ``ttl/5`` (at most 0.25 s); once leading, call
     ``on_lead(epoch)``, then ``work(epoch)`` repeatedly (every ``interval`` seconds, or at
     once again if it returned a truthy "more to do"), renewing every ``ttl/3``. ``work``
     does its writes through ``fenced``/``checkpoint_save``; it must return well within the
@@ -240,11 +240,14 @@ class Singleton:
         self.handle_signals = handle_signals
         self.max_backoff = max_backoff
         self.renew_every = ttl / 3
-        self.standby_poll = ttl / 5
+        # A released lease (a leader stopping for a deploy) is taken at the next poll: at
+        # most a quarter of a second away whatever the TTL, so the standby leads within a second.
+        self.standby_poll = min(ttl / 5, 0.25)
         self.epoch: int | None = None
         self._rebuild = False  # the last round failed part-way: on_lead again before the next
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._quitted = threading.Event()
 
     # -- control ------------------------------------------------------------------------
     @property
@@ -259,6 +262,29 @@ class Singleton:
         """Cut the current wait short (new work arrived)."""
         self._wake.set()
 
+    def _signalled(self) -> None:
+        self.stop()
+        threading.Thread(target=self._release_soon, name=f"release-{self.name}", daemon=True).start()
+
+    def _release_soon(self, grace: float = 0.3) -> None:
+        """SIGTERM (a deploy): the standby must lead within a second. The loop releases the
+        lease as it ends, but a round of work in flight (a monitor round waiting on its probes)
+        can outlast that: then the lease is released from here, on a connection of its own.
+        The round's fenced writes are refused from then on (``LeaseLost``) and the successor
+        does that work again, as after any lost lease."""
+        if self._quitted.wait(grace):
+            return
+        epoch = self.epoch
+        if epoch is None:
+            return
+        try:
+            if lease_release(name=self.name, holder=self.holder, epoch=epoch):
+                self._say(f"RELEASED role={self.name} epoch={epoch} (stopping)")
+        except Exception:  # best effort: the loop releases it too, or it expires
+            logger.exception("could not release lease %s", self.name)
+        finally:
+            connection.close()
+
     def _say(self, line: str, level: int = logging.INFO) -> None:
         logger.log(level, line)
         self.announce(line)
@@ -271,7 +297,7 @@ class Singleton:
         previous = {}
         if handle:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, lambda signum, frame: self.stop())
+                previous[sig] = signal.signal(sig, lambda signum, frame: self._signalled())
         self._say(f"STANDBY role={self.name} holder={self.holder}")
         failures = 0
         try:
@@ -384,6 +410,7 @@ class Singleton:
             self._say(f"STANDBY role={self.name} holder={self.holder}")
 
     def _quit(self, why: str) -> None:
+        self._quitted.set()
         if self.epoch is not None:
             epoch = self.epoch
             try:
