@@ -1,16 +1,23 @@
 """The monitor in the staff console: each check's state, the incidents (open ones first in
 the "waiting for staff" panel), and maintenance windows (declared with a length and a
-reason, ended early with an action; both audited)."""
+reason, ended early with an action; both audited). The analytics: the daily aggregates
+(exported as CSV with an action) and the live dashboard beside them."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import path, reverse
 from django.utils import timezone
 
 from trading import staff_queues
 from trading.admin import ReadOnlyModelAdmin
 
-from . import services
-from .models import CheckState, Incident, MaintenanceWindow
+from . import selectors, services
+from .api import AnalyticsSerializer
+from .dashboard import analytics_dashboard
+from .models import CheckState, DailyAggregate, Incident, MaintenanceWindow
 
 
 @admin.register(CheckState)
@@ -77,6 +84,61 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         for window in queryset:
             services.maintenance_end(window=window, user=request.user)
         self.message_user(request, f"{queryset.count()} window(s) ended.", messages.SUCCESS)
+
+
+@admin.register(DailyAggregate)
+class DailyAggregateAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "day",
+        "symbol",
+        "trades",
+        "volume_base",
+        "volume_quote",
+        "open",
+        "high",
+        "low",
+        "close",
+        "orders_placed",
+        "orders_cancelled",
+        "fees_base",
+        "fees_quote",
+    )
+    list_filter = ("symbol",)
+    date_hierarchy = "day"
+    actions = ["export_csv"]
+    change_list_template = "admin/ops/dailyaggregate/change_list.html"  # + a link to the live dashboard
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [path("dashboard/", view(self.dashboard_view), name="ops_analytics_dashboard"), *super().get_urls()]
+
+    def dashboard_view(self, request):
+        """The live figures: the page polls GET /api/v1/ops/analytics and the counter's
+        exposure at GET /api/v1/ops/risk/exposure."""
+        if not request.user.is_staff or not self.has_view_permission(request):
+            raise PermissionDenied
+        return render(
+            request,
+            "admin/ops/analytics.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Analytics",
+                "opts": self.model._meta,
+                "board": AnalyticsSerializer(analytics_dashboard()).data,
+                "api_url": reverse("api:ops_analytics"),
+                "exposure_url": reverse("api:ops_risk_exposure"),
+            },
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"dashboard_url": reverse("admin:ops_analytics_dashboard"), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    @admin.action(description="Export the selected days as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        response = HttpResponse(selectors.daily_aggregates_csv(queryset), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="daily-aggregates-{timezone.now():%Y%m%d}.csv"'
+        return response
 
 
 staff_queues.register(

@@ -1,8 +1,11 @@
 """The monitor's state: each check's current status, the incidents (a check failing, from
-when to when), declared maintenance windows, and the heartbeats periodic tasks leave."""
+when to when), declared maintenance windows, the heartbeats periodic tasks leave; and the
+analytics' daily aggregates per spot symbol."""
 
 from django.conf import settings
 from django.db import models
+
+from trading.fields import amount_field
 
 from .rules import FAILING, OK
 
@@ -76,3 +79,34 @@ class Heartbeat(models.Model):
 
     def __str__(self):
         return f"{self.name} at {self.at}"
+
+
+class DailyAggregate(models.Model):
+    """One spot symbol's day (UTC), recomputed from the trades and orders tables by
+    ``ops.services.daily_aggregate_compute`` (beat, ``manage.py aggregate_daily``): rewriting a
+    day gives the same row. Fees are in the asset each side received: buyers pay theirs in the
+    base asset, sellers in the quote asset."""
+
+    symbol = models.CharField(max_length=20)
+    day = models.DateField()
+    trades = models.PositiveIntegerField(default=0)
+    volume_base = amount_field(default=0)
+    volume_quote = amount_field(default=0)
+    open = amount_field(null=True, blank=True, help_text="the day's first trade price; empty without trades")
+    high = amount_field(null=True, blank=True)
+    low = amount_field(null=True, blank=True)
+    close = amount_field(null=True, blank=True, help_text="the day's last trade price")
+    orders_placed = models.PositiveIntegerField(default=0, help_text="orders entered by traders (not routing children)")
+    orders_cancelled = models.PositiveIntegerField(default=0, help_text="orders that ended cancelled that day")
+    fees_base = amount_field(default=0, help_text="fees buyers paid, in the base asset")
+    fees_quote = amount_field(default=0, help_text="fees sellers paid, in the quote asset")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("-day", "symbol")
+        verbose_name = "daily aggregate"
+        constraints = [models.UniqueConstraint(fields=["symbol", "day"], name="ops_daily_aggregate_symbol_day")]
+        indexes = [models.Index(fields=["day"], name="ops_daily_aggregate_day")]
+
+    def __str__(self):
+        return f"{self.symbol} {self.day:%Y-%m-%d}"

@@ -1,20 +1,26 @@
-"""Writes of the monitor: each round's outcomes, incidents, maintenance windows, heartbeats."""
+"""Writes of the monitor (each round's outcomes, incidents, maintenance windows, heartbeats)
+and of the analytics (the daily aggregates)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
+from marketdata.services import SPOT_MARKETS
+from orders.models import SpotOrder, SpotStatus, SpotTrade
 from trading.audit import audit_append
 from trading.errors import ValidationFailed
 from trading.leases import fenced
 
 from . import rules
-from .models import CheckState, Heartbeat, Incident, MaintenanceWindow
+from .models import CheckState, DailyAggregate, Heartbeat, Incident, MaintenanceWindow
 
 LEASE = "monitor"
 
@@ -167,3 +173,106 @@ def incident_record_after(*, check: str, started_at, resolved_at, detail: dict) 
 
 def heartbeat_stamp(*, name: str) -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"at": timezone.now()})
+
+
+# --- analytics: the daily aggregates ---------------------------------------------------------
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, dtime.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def daily_aggregate_compute(*, day: date, now=None) -> list[DailyAggregate]:
+    """Recompute every spot symbol's aggregate of ``day`` (UTC) from the trades and orders
+    tables and write it over whatever the day held (an upsert): running it again, or for a
+    day still going on, is harmless. Three aggregate queries on time-indexed ranges and a
+    lookup of the open and close by (symbol, seq); a listed symbol with nothing that day gets
+    a row of zeros."""
+    start, end = _day_bounds(day)
+    buyer_pays, seller_pays = Q(taker_side="buy"), Q(taker_side="sell")
+    traded = {
+        row["symbol"]: row
+        for row in SpotTrade.objects.filter(created_at__gte=start, created_at__lt=end)
+        .values("symbol")
+        .annotate(
+            trades=Count("id"),
+            volume_base=Sum("quantity"),
+            volume_quote=Sum("quote_amount"),
+            high=Max("price"),
+            low=Min("price"),
+            first_seq=Min("seq"),
+            last_seq=Max("seq"),
+            # each side pays in the asset it receives: the buyer in base, the seller in quote
+            taker_base=Sum("taker_fee", filter=buyer_pays),
+            maker_base=Sum("maker_fee", filter=seller_pays),
+            taker_quote=Sum("taker_fee", filter=seller_pays),
+            maker_quote=Sum("maker_fee", filter=buyer_pays),
+        )
+        .order_by()
+    }
+    # open and close: the day's first and last trade by engine sequence, through (symbol, seq)
+    ends = Q(pk__in=[])
+    for symbol, row in traded.items():
+        ends |= Q(symbol=symbol, seq__in=(row["first_seq"], row["last_seq"]))
+    prices = {
+        (symbol, seq): price
+        for symbol, seq, price in SpotTrade.objects.filter(ends).values_list("symbol", "seq", "price")
+    }
+    placed = dict(
+        SpotOrder.objects.filter(created_at__gte=start, created_at__lt=end, parent__isnull=True)
+        .values_list("symbol")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    cancelled = dict(
+        SpotOrder.objects.filter(
+            closed_at__gte=start, closed_at__lt=end, status=SpotStatus.CANCELLED, parent__isnull=True
+        )
+        .values_list("symbol")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    now = now or timezone.now()
+    zero = Decimal(0)
+    rows = []
+    for symbol in sorted(set(SPOT_MARKETS) | set(traded) | set(placed) | set(cancelled)):
+        t = traded.get(symbol, {})
+        rows.append(
+            DailyAggregate(
+                symbol=symbol,
+                day=day,
+                trades=t.get("trades", 0),
+                volume_base=t.get("volume_base") or zero,
+                volume_quote=t.get("volume_quote") or zero,
+                open=prices.get((symbol, t.get("first_seq"))),
+                high=t.get("high"),
+                low=t.get("low"),
+                close=prices.get((symbol, t.get("last_seq"))),
+                orders_placed=placed.get(symbol, 0),
+                orders_cancelled=cancelled.get(symbol, 0),
+                fees_base=(t.get("taker_base") or zero) + (t.get("maker_base") or zero),
+                fees_quote=(t.get("taker_quote") or zero) + (t.get("maker_quote") or zero),
+                computed_at=now,
+            )
+        )
+    fields = [f.name for f in DailyAggregate._meta.concrete_fields if f.name not in ("id", "symbol", "day")]
+    with transaction.atomic(durable=True):
+        DailyAggregate.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["symbol", "day"], update_fields=fields
+        )
+    return rows
+
+
+def daily_aggregates_compute(*, first: date, last: date, progress=None) -> int:
+    """Every day from ``first`` to ``last`` (inclusive), one transaction each; ``progress``
+    is called with each day and its rows. Returns the number of days written."""
+    days = 0
+    day = first
+    while day <= last:
+        rows = daily_aggregate_compute(day=day)
+        if progress is not None:
+            progress(day, rows)
+        days += 1
+        day += timedelta(days=1)
+    return days

@@ -36,3 +36,10 @@ def waiting() -> list[dict]:
             continue
         shown.append({"label": queue.label, "count": queue.count(), "url": f"{url}?{queue.query}"})
     return shown
+
+
+def count_of(key: str) -> int | None:
+    """One registered queue's count now (a higher app reads a queue of its floor this way,
+    without importing it); None when no app registered ``key``."""
+    queue = _queues.get(key)
+    return None if queue is None else queue.count()

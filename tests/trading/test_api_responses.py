@@ -282,6 +282,7 @@ GETS = {
         ("b", "/api/v1/notifications/{notification_id}"),
     ],
     "/api/v1/ops/risk/exposure": [("staff", "/api/v1/ops/risk/exposure"), ("a", "/api/v1/ops/risk/exposure")],
+    "/api/v1/ops/analytics": [("staff", "/api/v1/ops/analytics"), ("a", "/api/v1/ops/analytics")],
     "/api/v1/ops/health": [
         ("staff", "/api/v1/ops/health"),
         ("staff", "/api/v1/ops/health?hours=nope"),
