@@ -776,3 +776,11 @@ MONITOR_CELERY_MIN_WORKERS = env.int("MONITOR_CELERY_MIN_WORKERS", default=2)
 OPS_ALERT_EMAILS = env.list("OPS_ALERT_EMAILS", default=[])
 OPS_ALERT_URLS = env.list("OPS_ALERT_URLS", default=[])  # apprise URLs: slack://..., json://host/path, ntfy://...
 CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 2.0, "options": {"expires": 2.0}}
+# The analytics' daily aggregates (ops.DailyAggregate): today so far and yesterday, every
+# OPS_AGGREGATE_EVERY_MINUTES; `manage.py aggregate_daily` recomputes any other day.
+OPS_AGGREGATE_EVERY_MINUTES = env.int("OPS_AGGREGATE_EVERY_MINUTES", default=10)
+CELERY_BEAT_SCHEDULE["ops-aggregate-daily"] = {
+    "task": "ops.aggregate_daily",
+    "schedule": crontab(minute=f"*/{OPS_AGGREGATE_EVERY_MINUTES}"),
+    "options": {"expires": 60.0 * OPS_AGGREGATE_EVERY_MINUTES},
+}
