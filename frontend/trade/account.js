@@ -150,6 +150,9 @@ export function startAccount(page, { cfg, market, places }) {
       const known = orders.find(message.id ?? message.order_id);
       if (known) orders.upsert({ ...known, ...message, id: known.id });
       refresh(["open", "history"]); // the event is partial: the API has the whole order
+    } else if (kind === "amend") {
+      // an amend the engine decided: the order's price, amount and hold come from the API
+      if (!message.symbol || message.symbol === symbol) refresh(["open", "balances"]);
     } else if (kind === "fill") {
       refresh(message.symbol && message.symbol !== symbol ? ["balances"] : ["fills", "open", "balances"]);
     } else if (kind === "balances") {

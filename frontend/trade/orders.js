@@ -1,11 +1,15 @@
-// The trader's orders on this market: open orders (with cancel), order history and fills.
-import { api } from "../lib/api.js";
+// The trader's orders on this market: open orders (with edit and cancel), order history and fills.
+import { api, clientOrderId } from "../lib/api.js";
 import { canonical, parse } from "../lib/decimal.js";
 import { formatDateTime, formatNumber } from "../lib/format.js";
 import { $, escapeHtml, listItems, setVisible, timeHtml } from "../lib/dom.js";
 
 export const LIVE = new Set(["new", "open", "partially_filled", "triggered_pending"]);
 const TERMINAL = new Set(["filled", "cancelled", "rejected"]);
+// What PATCH /orders/{id} can change: price and quantity of limit and stop-limit orders, the
+// quantity of stops without a limit.
+const AMENDABLE = new Set(["limit", "stop_limit", "stop_market", "trailing_stop"]);
+const PRICED = new Set(["limit", "stop_limit"]);
 
 const TYPE_LABEL = { limit: "Limit", market: "Market", stop_limit: "Stop-limit", stop_market: "Stop-market", trailing_stop: "Trailing" };
 const STATUS = {
@@ -28,6 +32,8 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
   const qty = (value) => formatNumber(value, { places: qtyPlaces });
   const sideCell = (side) => `<td class="${side === "buy" ? "up" : "down"}">${side === "buy" ? "Buy" : side === "sell" ? "Sell" : ""}</td>`;
   let open = [];
+  // The inline edit form: which order, the values typed so far, its message.
+  let editing = null;
 
   function typeCell(o) {
     const flags = [];
@@ -63,6 +69,9 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
     $(page, "[data-field=open-count]").textContent = String(rows.length);
     const cancelAll = $(page, "#cancel-all");
     if (cancelAll) cancelAll.disabled = !rows.some((o) => !o.cancelling);
+    // a repaint (a stream update) keeps the edit form's cursor where the trader is typing
+    const active = document.activeElement;
+    const typing = active && active.closest && active.closest(".amend-form") && active.name ? [active.name, active.selectionStart, active.selectionEnd] : null;
     if (!rows.length) {
       body.innerHTML = `<tr><td colspan="9" class="empty-state">No open orders.</td></tr>`;
     } else {
@@ -77,10 +86,21 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
             <td class="num mono" data-field="quantity">${amountOf(o)}</td>
             <td class="num mono" data-field="filled">${qty(o.filled_quantity || "0")}</td>
             <td>${badge(o)}</td>
-            <td class="num"><button type="button" class="btn btn-danger btn-sm" data-cancel="${escapeHtml(o.id)}"${o.cancelling ? " disabled" : ""}>Cancel</button></td>
-          </tr>`,
+            <td class="num nowrap">${
+              AMENDABLE.has(o.type) && o.route !== "smart"
+                ? `<button type="button" class="btn btn-secondary btn-sm" data-edit="${escapeHtml(o.id)}"${o.cancelling ? " disabled" : ""} aria-expanded="${editing && editing.id === o.id}">Edit</button> `
+                : ""
+            }<button type="button" class="btn btn-danger btn-sm" data-cancel="${escapeHtml(o.id)}"${o.cancelling ? " disabled" : ""}>Cancel</button></td>
+          </tr>${editing && editing.id === o.id ? editRow(o) : ""}`,
         )
         .join("");
+    }
+    if (typing && editing) {
+      const input = $(page, `[data-amend="${editing.id}"] input[name="${typing[0]}"]`);
+      if (input) {
+        input.focus();
+        input.setSelectionRange(typing[1], typing[2]);
+      }
     }
     // the ladder marks the levels holding a resting order of the trader's
     const mine = { bids: new Set(), asks: new Set() };
@@ -88,6 +108,24 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
       if (o.price && (o.type === "limit" || o.status !== "triggered_pending")) (o.side === "buy" ? mine.bids : mine.asks).add(canonical(o.price));
     });
     onMine(mine);
+  }
+
+  // One row under the order: its new price (limit types) and total quantity, prefilled.
+  function editRow(o) {
+    const priced = PRICED.has(o.type);
+    const field = (name, label, value) => `<label class="amend-field">${label}
+        <input type="text" class="mono" name="${name}" inputmode="decimal" autocomplete="off" value="${escapeHtml(value)}"></label>`;
+    return `<tr class="amend-row" data-amend-for="${escapeHtml(o.id)}"><td colspan="9">
+      <form class="amend-form" data-amend="${escapeHtml(o.id)}" novalidate>
+        ${priced ? field("price", `Price ${escapeHtml(cfg.quote)}`, editing.price) : ""}
+        ${field("quantity", `Amount ${escapeHtml(cfg.base)}`, editing.quantity)}
+        <button type="submit" class="btn btn-primary btn-sm"${editing.busy ? " disabled" : ""}>Save</button>
+        <button type="button" class="btn btn-secondary btn-sm" data-edit-close>Close</button>
+        <span class="muted small amend-note">${
+          o.filled_quantity && parse(o.filled_quantity)?.n > 0n ? `Amount includes the ${qty(o.filled_quantity)} filled. ` : ""
+        }A lower amount keeps your place in the queue; a new price or a higher amount moves it to the back.</span>
+        <p class="amend-message small${editing.error ? " down" : ""}" role="status" data-field="amend-message">${escapeHtml(editing.message || "")}</p>
+      </form></td></tr>`;
   }
 
   function paintHistory(orders) {
@@ -135,6 +173,59 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
       .join("");
   }
 
+  // Edit: an inline form under the order; Save sends only what changed, with an
+  // Idempotency-Key so a retried save is not a second amend.
+  $(page, "#open-orders").addEventListener("click", (event) => {
+    const edit = event.target.closest("[data-edit]");
+    if (edit) {
+      const id = Number(edit.dataset.edit);
+      const o = open.find((x) => x.id === id);
+      editing =
+        editing && editing.id === id || !o
+          ? null
+          : { id, price: o.price ? canonical(o.price) : "", quantity: canonical(o.quantity || "0"), message: "", key: clientOrderId() };
+      paintOpen();
+      $(page, `[data-amend="${id}"] input`)?.focus();
+    } else if (event.target.closest("[data-edit-close]")) {
+      editing = null;
+      paintOpen();
+    }
+  });
+  $(page, "#open-orders").addEventListener("input", (event) => {
+    if (editing && event.target.closest(".amend-form") && event.target.name) {
+      editing[event.target.name] = event.target.value;
+      editing.key = clientOrderId(); // a new change is a new request
+    }
+  });
+  $(page, "#open-orders").addEventListener("submit", async (event) => {
+    const form = event.target.closest(".amend-form");
+    if (!form || !editing) return;
+    event.preventDefault();
+    const o = open.find((x) => x.id === editing.id);
+    if (!o) return;
+    const change = {};
+    if (PRICED.has(o.type) && editing.price.trim() && canonical(editing.price.trim()) !== canonical(o.price || "")) change.price = editing.price.trim();
+    if (editing.quantity.trim() && canonical(editing.quantity.trim()) !== canonical(o.quantity || "")) change.quantity = editing.quantity.trim();
+    const state = editing;
+    if (!Object.keys(change).length) {
+      Object.assign(state, { message: "Nothing changed.", error: true });
+      return paintOpen();
+    }
+    Object.assign(state, { busy: true, message: "Sending…", error: false });
+    paintOpen();
+    try {
+      const answer = await api(`/api/v1/orders/${o.id}`, { method: "PATCH", json: change, headers: { "Idempotency-Key": state.key } });
+      const { amend, ...order } = answer;
+      if (editing === state) editing = amend && amend.status === "pending" ? { ...state, busy: false, message: "Sent; waiting for the engine." } : null;
+      upsert(order);
+    } catch (error) {
+      const fields = Object.values(error.fields || {}).flat();
+      Object.assign(state, { busy: false, error: true, message: fields.length ? fields.join(" ") : error.message });
+      paintOpen();
+    }
+    onCancelled();
+  });
+
   // Cancel: the button waits for the answer; a refusal is shown above the tables.
   $(page, "#open-orders").addEventListener("click", async (event) => {
     const button = event.target.closest("[data-cancel]");
@@ -181,6 +272,7 @@ export function createOrders(page, { cfg, pricePlaces, qtyPlaces, quotePlaces, s
     if (at >= 0) open[at] = { ...open[at], ...order };
     else if (LIVE.has(order.status)) open.unshift(order);
     open = open.filter((o) => !TERMINAL.has(o.status));
+    if (editing && !open.some((o) => o.id === editing.id)) editing = null;
     paintOpen();
   }
 

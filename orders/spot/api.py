@@ -3,7 +3,8 @@
 POST returns as soon as the order and its hold are committed (status ``new``); the engine
 runner takes it within milliseconds, and the client follows it on ``/ws/user/`` or with
 GET. ``?wait=1`` on POST waits up to ``SPOT_ORDER_WAIT_SECONDS`` for the engine's first
-verdict. DELETE waits for the cancel to be carried out (or that long).
+verdict. DELETE waits for the cancel to be carried out (or that long), PATCH (an amend) for
+the engine's verdict on the change.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from rest_framework.views import APIView
 
 from marketdata.services import SPOT_MARKETS
 from trading.api import ChoiceParam, FlagParam, IntParam, TextParam, validated, validated_query
+from trading.errors import Conflict
 from trading.schema import DecimalInput, DecimalString, UtcDateTime, errors
 
 from . import selectors
 from . import services as spot_services
 from .engine import BUY, FOK, GTC, IOC, SELL, STP_MODES
-from .models import SpotOrder, SpotStatus
+from .models import AmendStatus, SpotOrder, SpotStatus
 from .routing_selectors import OUR_BOOK
 from .services.entry import ORDER_TYPES
 
@@ -216,6 +218,46 @@ class OrderInputSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="SpotOrderAmendInput")
+class AmendInputSerializer(serializers.Serializer):
+    """A new price, a new total quantity, or both. Checked against the order's market and type
+    by ``orders.spot.services.amend.spot_order_amend``."""
+
+    price = DecimalInput(required=False, help_text="limit and stop_limit orders: the new price, a multiple of the tick")
+    quantity = DecimalInput(
+        required=False,
+        help_text="the new total quantity, filled part included, a multiple of the lot; more than what filled",
+    )
+
+
+@extend_schema_serializer(component_name="SpotAmend")
+class AmendSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=AmendStatus.choices, help_text="pending until the engine decides")
+    price = DecimalString(allow_null=True, help_text="as asked; null: unchanged")
+    quantity = DecimalString(allow_null=True, help_text="as asked; null: unchanged")
+    reason = _Reason(allow_null=True, help_text="rejected: why")
+    priority_kept = serializers.BooleanField(
+        allow_null=True, help_text="applied: true if the order kept its place in the queue (a smaller quantity only)"
+    )
+
+
+@extend_schema_serializer(component_name="SpotOrderAmended")
+class AmendedOrderSerializer(OrderSerializer):
+    amend = AmendSerializer()
+
+
+AMEND_REFUSALS = {
+    "order_not_open": "The order ended before the engine could change it.",
+    "insufficient_funds": "The order traded meanwhile and the change needs more funds than are held for it.",
+    "post_only_would_take": "At that price the post-only order would trade at once.",
+    "amend_below_filled": "The new quantity is not more than what has filled.",
+    "amend_no_change": "That is the order's price and quantity already.",
+    "amend_not_allowed": "This order cannot be changed that way.",
+    "trading_halted": "Trading is halted; only a smaller quantity can be asked now.",
+}
+
+
 class CancelAllInputSerializer(serializers.Serializer):
     symbol = serializers.CharField(
         required=False, allow_blank=False, max_length=20, help_text="only this market's orders (default: every market)"
@@ -371,6 +413,67 @@ class SpotOrderApi(APIView):
         selectors.spot_order_get(user=request.user, order_id=order_id)
         order = spot_services.spot_order_cancel(user=request.user, order_id=order_id)
         return Response(order_dict(order))
+
+    @extend_schema(
+        summary="Amend a spot order",
+        tags=["spot"],
+        request=AmendInputSerializer,
+        operation_id="spot_order_amend",
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="repeating it returns the first request's outcome",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(AmendedOrderSerializer, description="applied: the order as it is now"),
+            202: OpenApiResponse(
+                AmendedOrderSerializer, description="the engine has not decided yet (`amend.status` pending)"
+            ),
+            **errors(
+                {
+                    400: "validation_error (`fields` names the field; the order's type does not have that field), "
+                    "min_notional, max_order_size, price_out_of_band.",
+                    404: "not_found: not one of your orders.",
+                    409: "order_not_open (filled, cancelled or being cancelled), amend_pending (an earlier amend is "
+                    "still waiting), amend_not_allowed (market and smart orders), amend_rejected (the engine refused "
+                    "it: the message says why; the order is as it was), insufficient_funds, idempotency_conflict.",
+                }
+            ),
+        },
+        examples=[OpenApiExample("new price", request_only=True, value={"price": "64000", "quantity": "0.02"})],
+        description="Change an open order's price and/or total quantity (filled part included). A smaller quantity "
+        "at the same price keeps the order's place in the queue; a new price or a larger quantity re-queues it, and "
+        "a new price that crosses trades at once. The hold grows or shrinks with the order (a buy holds price x "
+        "remaining quantity, a sell its remaining quantity); a change the funds do not cover is refused and nothing "
+        "changes. Waits briefly for the engine.",
+    )
+    def patch(self, request, order_id: int):
+        selectors.spot_order_get(user=request.user, order_id=order_id)
+        fields = validated(AmendInputSerializer, request)
+        amend, replayed = spot_services.spot_order_amend(
+            user=request.user,
+            order_id=order_id,
+            price=fields.get("price"),
+            quantity=fields.get("quantity"),
+            idempotency_key=request.headers.get("Idempotency-Key", "")[:64],
+        )
+        if amend.status == AmendStatus.REJECTED:
+            code = "order_not_open" if amend.reason == "order_not_open" else "amend_rejected"
+            raise Conflict(
+                AMEND_REFUSALS.get(amend.reason, f"The engine refused the change ({amend.reason}).")
+                + " The order is as it was.",
+                code=code,
+            )
+        data = order_dict(amend.order)
+        data["amend"] = AmendSerializer(amend).data
+        response = Response(data, status=status.HTTP_200_OK if amend.status == AmendStatus.APPLIED else 202)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 @extend_schema_serializer(component_name="PaginatedSpotFillList")

@@ -209,6 +209,52 @@ class EngineState(models.Model):
         return f"{self.symbol} engine at seq {self.seq}"
 
 
+class AmendStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the engine"
+    APPLIED = "applied", "Applied by the engine"
+    REJECTED = "rejected", "Refused (the order is as it was)"
+
+
+class SpotAmend(models.Model):
+    """A request to change an open order's price and/or total quantity (filled included, as
+    in FIX). Order entry inserts it (``pending``) with a reserve hold for what the change may
+    cost beyond the order's hold (``spot:<order>:amend:<id>``, absent when nothing more is
+    needed); the symbol's engine runner applies or refuses it, replaces the order's hold by
+    one of the new size (``spot:<order>:hold:<n+1>``) and voids the reserve in one batch."""
+
+    order = models.ForeignKey(SpotOrder, on_delete=models.PROTECT, related_name="amends")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    symbol = models.CharField(max_length=20)
+    price = amount_field(null=True, blank=True, help_text="the new limit price; empty: unchanged")
+    quantity = amount_field(null=True, blank=True, help_text="the new total quantity; empty: unchanged")
+    reserve = amount_field(default=0, help_text="held besides the order's hold until the engine decides")
+    status = models.CharField(max_length=10, choices=AmendStatus.choices, default=AmendStatus.PENDING)
+    reason = models.CharField(max_length=40, blank=True, default="")
+    priority_kept = models.BooleanField(null=True, blank=True, help_text="applied: whether it kept its time priority")
+    idempotency_key = models.CharField(max_length=64, blank=True, default="")
+    request_hash = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["symbol", "id"], condition=Q(status="pending"), name="spot_amend_pending"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["order"], condition=Q(status="pending"), name="spot_amend_one_pending"),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"], condition=~Q(idempotency_key=""), name="spot_amend_key_per_user"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Amend {self.pk} of spot order {self.order_id}"
+
+    def reserve_id(self) -> str:
+        return f"spot:{self.order_id}:amend:{self.pk}"
+
+
 # --- smart order routing and RFQ ------------------------------------------------------------------
 
 
@@ -315,8 +361,10 @@ __all__ = [
     "FINAL_STATUSES",
     "LIVE_STATUSES",
     "VENUE_FINAL_STATUSES",
+    "AmendStatus",
     "EngineState",
     "RfqQuote",
+    "SpotAmend",
     "SpotOrder",
     "SpotStatus",
     "SpotTrade",

@@ -177,7 +177,11 @@ OBJECT_FACTORIES = {
 # Request bodies for methods that take one (the default is an empty JSON object): give a
 # *valid* body, so a refusal cannot come from input validation instead of the ownership check.
 # A callable is given the owner and answers the body (a fresh 2FA code of theirs).
-PAYLOADS: dict[str, dict] = {"api:api_key_revoke": {"post": _owner_code}}
+PAYLOADS: dict[str, dict] = {
+    "api:api_key_revoke": {"post": _owner_code},
+    # an amend the owner may ask: the order waits for an engine, so the answer is 202 pending
+    "api:spot_order": {"patch": {"quantity": "0.005"}},
+}
 
 
 # --- discovery ------------------------------------------------------------------------------------
