@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q
@@ -19,7 +20,6 @@ from accounts.models import KycProfile, User
 from ledger.models import Transfer, Withdrawal
 from orders.spot.models import SpotTrade
 from portfolio.selectors import index_prices
-from trading.db import Read, read_together, sql_int, sql_name
 
 from .models import OPEN_STATUSES, AmlAlert, AmlCase, AmlRuleVersion, AmlSignIn
 from .rules import DEPOSIT, SIGN_IN, TRADE, WITHDRAWAL, Record, Rule, Totals
@@ -72,7 +72,12 @@ class History:
 
 
 def history_for(
-    *, user_ids: list[int], start: datetime, end: datetime | None = None, trigger: str | None = None
+    *,
+    user_ids: list[int],
+    start: datetime,
+    end: datetime | None = None,
+    trigger: str | None = None,
+    prices: dict[str, Decimal] | None = None,
 ) -> History:
     """The traders' deposits, withdrawals, spot trades and sign-ins from ``start`` (each
     trader's latest money activity before it too, so a dormant account shows as dormant), and
@@ -82,7 +87,7 @@ def history_for(
     history = History()
     if not user_ids:
         return history
-    prices = usd_prices()
+    prices = usd_prices() if prices is None else prices
     upper = Q(created_at__lte=end) if end else Q()
     users = set(user_ids)
 
@@ -154,15 +159,6 @@ def history_for(
     return history
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ts(at: datetime) -> str:
-    """A time as SQL, exactly (microseconds since the epoch, an integer: ``read_together``
-    texts carry no bound parameters)."""
-    return f"(TIMESTAMPTZ 'epoch' + {sql_int((at - _EPOCH) // timedelta(microseconds=1))} * INTERVAL '1 microsecond')"
-
-
 def _tables():
     account = Transfer._meta.get_field("credit_account").related_model._meta.db_table
     return (
@@ -222,7 +218,7 @@ def _first_read(*, user_id: int, trigger: str, prices, lock: tuple[int, int] | N
     else:
         sql, params, record_kind = sources[kind]
     locking = "pg_advisory_xact_lock(%s, %s)" if lock else "NULL"
-    with connection.cursor() as cursor:
+    with binary_cursor() as cursor:
         cursor.execute(
             f"SELECT {locking},"
             f" (SELECT json_agg(definition ORDER BY code) FROM {AmlRuleVersion._meta.db_table} WHERE live),"
@@ -230,6 +226,7 @@ def _first_read(*, user_id: int, trigger: str, prices, lock: tuple[int, int] | N
             f" FROM {User._meta.db_table} u LEFT JOIN {KycProfile._meta.db_table} k ON k.user_id = u.id"
             f" LEFT JOIN ({sql}) r ON true WHERE u.id = %s",
             [*(lock or ()), *params, user_id],
+            prepare=True,
         )
         row = cursor.fetchone()
     if row is None:
@@ -270,7 +267,10 @@ def trigger_history(
     if near is None:
         return rules, None
     transfer, account, withdrawal, trade, signin = _tables()
-    user, until, codes = sql_int(user_id), _ts(record.at), ", ".join(sql_name(c) for c in DEPOSIT_CODES)
+    # every statement is prepared (named parameters, the same text for every trigger of a
+    # kind): PostgreSQL plans it once per connection, not once per evaluation
+    codes = ", ".join(f"%(code{n})s" for n in range(len(DEPOSIT_CODES)))
+    params = {"user": user_id, "until": record.at, **{f"code{n}": c for n, c in enumerate(DEPOSIT_CODES)}}
 
     def sources(lower: str, upper: str, kinds=(DEPOSIT, WITHDRAWAL, TRADE, SIGN_IN)) -> list[str]:
         """One SELECT per kind of the trader's records in [lower, upper): id, kind, at, asset,
@@ -280,23 +280,23 @@ def trigger_history(
             parts.append(
                 f"SELECT 'transfer:' || t.id, 'deposit', t.created_at, t.asset, t.amount, NULL, '', ''"
                 f" FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id WHERE t.code IN ({codes})"
-                f" AND a.user_id = {user} AND t.created_at >= {lower} AND t.created_at {upper}"
+                f" AND a.user_id = %(user)s AND t.created_at >= {lower} AND t.created_at {upper}"
             )
         if WITHDRAWAL in kinds:
             parts.append(
                 f"SELECT 'withdrawal:' || id, 'withdrawal', created_at, asset, amount, NULL, '', '' FROM {withdrawal}"
-                f" WHERE user_id = {user} AND created_at >= {lower} AND created_at {upper}"
+                f" WHERE user_id = %(user)s AND created_at >= {lower} AND created_at {upper}"
             )
         if TRADE in kinds:
             parts.append(
                 f"SELECT 'trade:' || id, 'trade', created_at, 'USDT', quote_amount, NULL, '', '' FROM {trade}"
-                f" WHERE (maker_user_id = {user} OR taker_user_id = {user})"
+                f" WHERE (maker_user_id = %(user)s OR taker_user_id = %(user)s)"
                 f" AND created_at >= {lower} AND created_at {upper}"
             )
         if SIGN_IN in kinds:
             parts.append(
                 f"SELECT 'signin:' || id, 'sign_in', at, '', 0, host(ip), device, country FROM {signin}"
-                f" WHERE user_id = {user} AND at >= {lower} AND at {upper}"
+                f" WHERE user_id = %(user)s AND at >= {lower} AND at {upper}"
             )
         return parts
 
@@ -305,48 +305,55 @@ def trigger_history(
         usd = ZERO if kind == SIGN_IN else amount if kind == TRADE else amount * prices.get(asset, ZERO)
         return Record(pk, user_id, kind, at, usd, ip or "", device, where)
 
-    reads = [Read.one(" UNION ALL ".join(sources(_ts(max(start, record.at - near)), f"<= {until}")))]
+    params["near"] = max(start, record.at - near)
+    reads = [" UNION ALL ".join(sources("%(near)s", "<= %(until)s"))]
     wanted = sums_needed(rules, record)
-    for kinds, lower, upper in wanted:
+    for n, (kinds, lower, upper) in enumerate(wanted):
         # the records the rules would see: from ``start``, up to the trigger
-        parts = sources(_ts(max(lower, start)), f"< {_ts(min(upper, record.at))}", kinds)
+        params[f"lower{n}"], params[f"upper{n}"] = max(lower, start), min(upper, record.at)
+        parts = sources(f"%(lower{n})s", f"< %(upper{n})s", kinds)
         if upper > record.at:
-            parts = sources(_ts(max(lower, start)), f"<= {until}", kinds)
+            parts = sources(f"%(lower{n})s", "<= %(until)s", kinds)
         reads.append(
-            Read.one(
-                f"SELECT s.asset, s.kind, SUM(s.amount) FROM ({' UNION ALL '.join(parts)})"
-                " AS s(id, kind, at, asset, amount, ip, device, country) GROUP BY s.asset, s.kind"
-            )
+            f"SELECT s.asset, s.kind, SUM(s.amount) FROM ({' UNION ALL '.join(parts)})"
+            " AS s(id, kind, at, asset, amount, ip, device, country) GROUP BY s.asset, s.kind"
         )
-    # the latest money activity before the trigger (each source's latest by its index), then
-    # every record at that time: ties go to the greatest id, as in time-then-id order
+    # the latest money activity before the trigger (each source's latest by its index: the
+    # deposits per account of the trader), then every record at that time: ties go to the
+    # greatest id, as in time-then-id order
     latest = [
-        f"(SELECT MAX(x.at) FROM ({part}) AS x(id, kind, at, asset, amount, ip, device, country))"
-        for part in sources("'-infinity'", f"< {until}", (DEPOSIT, WITHDRAWAL, TRADE))
+        f"(SELECT MAX(l.at) FROM {account} a, LATERAL (SELECT t.created_at AS at FROM {transfer} t"
+        f" WHERE t.credit_account_id = a.id AND t.code IN ({codes}) AND t.created_at < %(until)s"
+        " ORDER BY t.created_at DESC LIMIT 1) l WHERE a.user_id = %(user)s)",
+        f"(SELECT created_at FROM {withdrawal} WHERE user_id = %(user)s AND created_at < %(until)s"
+        " ORDER BY created_at DESC LIMIT 1)",
+        *(
+            f"(SELECT MAX(x.at) FROM ({part}) AS x(id, kind, at, asset, amount, ip, device, country))"
+            for part in sources("'-infinity'", "< %(until)s", (TRADE,))
+        ),
     ]
     at_last = "(SELECT at FROM last)"
     tied = " UNION ALL ".join(sources(at_last, f"<= {at_last}", (DEPOSIT, WITHDRAWAL, TRADE)))
     reads.append(
-        Read.one(
-            f"WITH last(at) AS (SELECT GREATEST({', '.join(latest)}))"
-            f" SELECT y.id, y.at FROM ({tied}) AS y(id, kind, at, asset, amount, ip, device, country)"
-        )
+        f"WITH last(at) AS (SELECT GREATEST({', '.join(latest)}))"
+        f" SELECT y.id, y.at FROM ({tied}) AS y(id, kind, at, asset, amount, ip, device, country)"
     )
-    deposits = sources(_ts(start), f"<= {until}", (DEPOSIT,))[0]
-    reads.append(Read.one(f"SELECT COUNT(*) FROM ({deposits} LIMIT 2) AS d"))
+    params["start"] = start
+    deposits = sources("%(start)s", "<= %(until)s", (DEPOSIT,))[0]
+    reads.append(f"SELECT COUNT(*) FROM ({deposits} LIMIT 2) AS d")
     if record.kind == SIGN_IN and (record.ip or record.device):
         shared = []
         if record.ip:
-            shared.append(f"ip = {sql_name(record.ip)}::inet")
+            shared.append("ip = %(ip)s::inet")
+            params["ip"] = record.ip
         if record.device:
-            shared.append(f"device = {sql_name(record.device)}")
+            shared.append("device = %(device)s")
+            params["device"] = record.device
         reads.append(
-            Read.one(
-                f"SELECT 'signin:' || id, user_id, at, host(ip), device, country FROM {signin}"
-                f" WHERE ({' OR '.join(shared)}) AND at >= {_ts(start)} AND user_id <> {user} ORDER BY at"
-            )
+            f"SELECT 'signin:' || id, user_id, at, host(ip), device, country FROM {signin}"
+            f" WHERE ({' OR '.join(shared)}) AND at >= %(start)s AND user_id <> %(user)s ORDER BY at"
         )
-    results = read_together(*reads)
+    results = _prepared_together(reads, params)
     records = sorted((to_record(row) for row in results[0]), key=lambda r: (r.at, r.id))
     sums = {}
     for (kinds, lower, upper), rows in zip(wanted, results[1 : 1 + len(wanted)], strict=True):
@@ -372,6 +379,23 @@ def trigger_history(
         history.kyc_country[user_id] = country
     history.totals[user_id] = Totals(sums=sums, last_activity=last, other_deposit=other_deposit)
     return rules, history
+
+
+def _prepared_together(statements: list[str], params: dict) -> list[list[tuple]]:
+    """Run ``statements`` (``%(name)s`` parameters from ``params``) as prepared statements in one
+    round trip (a pipeline) and answer each one's rows."""
+    connection.ensure_connection()
+    cursors = []
+    with connection.connection.pipeline():
+        for sql in statements:
+            cursor = binary_cursor()
+            used = {key: value for key, value in params.items() if f"%({key})s" in sql}
+            cursor.execute(sql, used, prepare=True)
+            cursors.append(cursor)
+    results = [cursor.fetchall() for cursor in cursors]
+    for cursor in cursors:
+        cursor.close()
+    return results
 
 
 def last_activity_before(*, user_ids: list[int], before: datetime) -> dict[int, datetime]:
@@ -466,6 +490,18 @@ def alerts_unassigned(*, user_id: int, since: datetime):
 
 # --- the scan's candidates -------------------------------------------------------------------------
 
+
+def binary_cursor():
+    """A cursor on Django's PostgreSQL connection (in its transaction, if any) that binds
+    parameters on the server and reads and writes binary: for the scan's large results and
+    arrays, whose text conversion in Python (timestamps above all) would cost more than the
+    queries. Parameters are ``%s`` as usual."""
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    cursor.format = psycopg.pq.Format.BINARY
+    return cursor
+
+
 _SLACK = Decimal("0.000001")  # SQL's exact sums against Python's 28 digits: a candidate too many, never one too few
 
 
@@ -474,7 +510,27 @@ def _lowest_scoring_edge(rule: Rule) -> Decimal | None:
     return min(edges) if edges else None
 
 
-def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str, set[str]] | None] | None:
+@dataclass(frozen=True, slots=True)
+class VelocityRow:
+    """Velocity's measure at one movement, worked out by the database: the USD moved in the
+    rule's window up to the movement (``moved``, the window's movements ``record_ids``) and
+    in the lookback before the window (``before``)."""
+
+    record_id: str
+    at: datetime
+    joined_at: datetime
+    moved: Decimal
+    before: Decimal
+    record_ids: tuple[str, ...]
+
+
+def scan_candidates(
+    *,
+    rules: list[Rule],
+    since: datetime,
+    velocity: dict[int, list[VelocityRow]] | None = None,
+    prices: dict[str, Decimal] | None = None,
+) -> dict[int, dict[str, set[str]] | None] | None:
     """The records since ``since`` at which some live rule may raise (with the codes of the
     rules that may), per trader, worked out
     set-based in the database (window functions over each trader's deposits, withdrawals and
@@ -482,11 +538,16 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
     velocity's day against its lookback, dormancy's gap) and their bands' lowest scoring
     edge rule out every other record. A superset: the pure core still judges each candidate
     exactly. A trader mapped to None: every record of theirs is a candidate (a high-risk KYC
-    country). None overall when a rule is not known here (then every record is)."""
+    country). None overall when a rule is not known here (then every record is).
+
+    With ``velocity`` (a dict to fill), velocity's candidates are not among the records
+    answered: the query answers its measure's sums and records instead (``VelocityRow`` per
+    candidate, per trader), for ``measures.velocity_value`` to judge without loading the
+    trader's records."""
     if connection.vendor != "postgresql":
         return None
     transfer, account, withdrawal, trade, signin = _tables()
-    prices = usd_prices()
+    prices = usd_prices() if prices is None else prices
     reach = horizon(rules)
     lower = since - reach - timedelta(days=1)
     values = ", ".join(["(%s, %s::numeric)"] * len(prices))
@@ -506,12 +567,14 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
     base_params = [*price_params, *DEPOSIT_CODES, lower, lower]
     found: dict[int, dict[str, set[str]] | None] = defaultdict(dict)
 
-    def run(sql: str, params: list) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"WITH {movements} {sql}", [*base_params, *params])
-            for user_id, record_id in cursor.fetchall():
-                if found.get(user_id, ()) is not None:
-                    found[user_id].setdefault(record_id, set()).add(rule.code)
+    # every rule's query is a branch of one statement: the movements are read once
+    branches: list[tuple[str, list]] = []
+    nothing = "NULL::timestamptz, NULL::timestamptz, NULL::numeric, NULL::numeric, NULL::text[]"
+
+    def run(sql: str, params: list, *, measured: bool = False) -> None:
+        """Queue ``sql`` (answering ``user_id, id``, or with ``measured`` velocity's columns too)."""
+        source = f"({sql}) q" if measured else f"(SELECT user_id, id, {nothing} FROM ({sql}) r(user_id, id)) q"
+        branches.append((f"SELECT %s, q.* FROM {source}", [rule.code, *params]))
 
     from .rules import measures as m
 
@@ -536,10 +599,12 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
             lookback = timedelta(days=int(rule.param("lookback_days")))
             windows = Decimal(lookback / window)
             young = timedelta(days=int(rule.param("min_history_days")))
-            run(
-                f"""SELECT user_id, id FROM (
+            measured = velocity is not None
+            columns = "user_id, id, at, date_joined, moved, before, ids" if measured else "user_id, id"
+            ids = ", array_agg(m.id) OVER w_now AS ids" if measured else ""
+            sql = f"""SELECT {columns} FROM (
                        SELECT m.user_id, m.id, m.at, u.date_joined,
-                              SUM(m.usd) OVER w_now AS moved, COALESCE(SUM(m.usd) OVER w_before, 0) AS before
+                              SUM(m.usd) OVER w_now AS moved, COALESCE(SUM(m.usd) OVER w_before, 0) AS before{ids}
                          FROM mv m JOIN {User._meta.db_table} u ON u.id = m.user_id
                        WINDOW w_now AS (PARTITION BY m.user_id ORDER BY m.at
                                         RANGE BETWEEN %s PRECEDING AND CURRENT ROW),
@@ -547,21 +612,21 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
                                            RANGE BETWEEN %s PRECEDING AND %s PRECEDING)) x
                     WHERE at >= %s AND (
                         (at - date_joined < %s AND %s)
-                        OR (at - date_joined >= %s AND %s AND moved >= %s * GREATEST(before / %s, %s)))""",
-                [
-                    window,
-                    window + lookback,
-                    window + timedelta(microseconds=1),
-                    since,
-                    young,
-                    rule.insufficient_score > 0,
-                    young,
-                    edge is not None,
-                    (edge or ZERO) * (1 - _SLACK),
-                    windows,
-                    rule.param("min_baseline_usd"),
-                ],
-            )
+                        OR (at - date_joined >= %s AND %s AND moved >= %s * GREATEST(before / %s, %s)))"""
+            params = [
+                window,
+                window + lookback,
+                window + timedelta(microseconds=1),
+                since,
+                young,
+                rule.insufficient_score > 0,
+                young,
+                edge is not None,
+                (edge or ZERO) * (1 - _SLACK),
+                windows,
+                rule.param("min_baseline_usd"),
+            ]
+            run(sql, params, measured=measured)
         elif rule.code == m.DORMANT_REACTIVATED:
             # the latest money activity strictly before each movement, over the window before it
             run(
@@ -574,8 +639,23 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
                                UNION ALL SELECT taker_user_id, NULL, 'trade', created_at, 0
                                            FROM {trade} WHERE created_at >= %s
                               ) money) x
-                    WHERE kind <> 'trade' AND at >= %s AND usd >= %s AND (prev IS NULL OR at - prev >= %s)""",
-                [*[since - window - timedelta(days=1)] * 3, since, (edge or ZERO) * (1 - _SLACK), window],
+                    WHERE kind <> 'trade' AND at >= %s AND usd >= %s AND (at - prev >= %s OR (prev IS NULL AND (
+                        EXISTS (SELECT FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id
+                                 WHERE a.user_id = x.user_id AND t.code IN ({codes}) AND t.created_at < %s)
+                        OR EXISTS (SELECT FROM {withdrawal} w WHERE w.user_id = x.user_id AND w.created_at < %s)
+                        OR EXISTS (SELECT FROM {trade} s
+                                    WHERE (s.maker_user_id = x.user_id OR s.taker_user_id = x.user_id)
+                                      AND s.created_at < %s))))""",
+                [
+                    *[since - window - timedelta(days=1)] * 3,
+                    since,
+                    (edge or ZERO) * (1 - _SLACK),
+                    window,
+                    # nothing before the movements read: an account with no earlier activity at
+                    # all is new, not dormant (``measures.dormant_reactivated``)
+                    *DEPOSIT_CODES,
+                    *[since - window - timedelta(days=1)] * 3,
+                ],
             )
         elif rule.code == m.LARGE_FIRST_DEPOSIT:
             run(
@@ -586,7 +666,7 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
                 [since - window - timedelta(days=1), since, window, (edge or ZERO) * (1 - _SLACK)],
             )
         elif rule.code in (m.RAPID_IN_OUT, m.FAN_IN_CONSOLIDATION):
-            run("SELECT user_id, id FROM mv WHERE kind = 'withdrawal' AND at >= %s", [since])
+            run(f"SELECT user_id, 'withdrawal:' || id FROM {withdrawal} WHERE created_at >= %s", [since])
         elif rule.code == m.SHARED_IP_DEVICE:
             run(f"SELECT user_id, 'signin:' || id FROM {signin} WHERE at >= %s", [since])
         elif rule.code == m.HIGH_RISK_JURISDICTION:
@@ -603,6 +683,19 @@ def scan_candidates(*, rules: list[Rule], since: datetime) -> dict[int, dict[str
                 found[user_id] = None
         else:
             return None
+    if branches:
+        with binary_cursor() as cursor:
+            cursor.execute(
+                f"WITH {movements} {' UNION ALL '.join(sql for sql, _ in branches)}",
+                [*base_params, *(x for _, params in branches for x in params)],
+            )
+            for code, user_id, record_id, at, joined, moved, before, record_ids in cursor.fetchall():
+                if code == m.VELOCITY and velocity is not None:
+                    velocity.setdefault(user_id, []).append(
+                        VelocityRow(record_id, at, joined, moved, before, tuple(record_ids))
+                    )
+                elif found.get(user_id, ()) is not None:
+                    found[user_id].setdefault(record_id, set()).add(code)
     return found
 
 

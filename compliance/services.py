@@ -27,7 +27,21 @@ from trading.errors import Conflict, NotFound, ValidationFailed
 
 from . import selectors
 from .models import OPEN_STATUSES, AmlAlert, AmlCase, AmlCaseComment, AmlSignIn, CaseStatus
-from .rules import MEASURES, Context, Hit, Raised, Rule, evaluate, suppress, total_score
+from .rules import (
+    DEPOSIT,
+    MEASURES,
+    WITHDRAWAL,
+    Context,
+    Hit,
+    Raised,
+    Record,
+    Rule,
+    evaluate,
+    suppress,
+    total_score,
+)
+from .rules import score as score_hit
+from .rules.measures import VELOCITY, velocity_measure
 
 _AML_LOCK = 0x414D4C  # "AML": with the user's id, one evaluation per trader at a time
 
@@ -210,7 +224,7 @@ def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[Am
     # one statement over arrays (no conflict can occur: the fingerprint names the trader,
     # whose lock is held)
     created = timezone.now()
-    with connection.cursor() as cursor:
+    with selectors.binary_cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {AmlAlert._meta.db_table} (rule_code, rule_version, band, score, weighted_score, value,
                     transactions, trigger, at, source, fingerprint, created_at, user_id)
@@ -302,28 +316,30 @@ def _consider_cases(outcomes: dict[int, Outcome]) -> None:
     window = timedelta(days=settings.AML_SCORE_WINDOW_DAYS)
     latest = {user_id: max(a.at for a in outcome.alerts) for user_id, outcome in outcomes.items()}
     without = [user_id for user_id in outcomes if user_id not in cases]
-    unassigned: dict[int, list[AmlAlert]] = {user_id: [] for user_id in without}
+    # the scores first, from the few fields they need: most traders stay under the threshold,
+    # and only those who reach it have their alerts read in full (by ``_consider_case``)
+    scored: dict[int, list[Hit]] = {user_id: [] for user_id in without}
     if without:
         rows = AmlAlert.objects.filter(
             user_id__in=without,
             case__isnull=True,
             at__gte=min(latest[u] for u in without) - window,
             at__lte=max(latest[u] for u in without),
-        )  # in the model's order, as one trader's read
-        for alert in rows:
-            if latest[alert.user_id] - window <= alert.at <= latest[alert.user_id]:
-                unassigned[alert.user_id].append(alert)
+        ).values_list("user_id", "rule_code", "weighted_score", "at")
+        for user_id, code, weighted, at in rows:
+            if latest[user_id] - window <= at <= latest[user_id]:
+                scored[user_id].append(Hit(code, 0, "", 0, weighted, None, (), "", at))
     for user_id, outcome in outcomes.items():
-        _consider_case(
-            user_id=user_id, outcome=outcome, case=cases.get(user_id), candidates=unassigned.get(user_id, _UNREAD)
-        )
+        if user_id in scored and total_score(scored[user_id]) < settings.AML_CASE_THRESHOLD:
+            continue  # no open case, and the trader's alerts score under the threshold: nothing to do
+        _consider_case(user_id=user_id, outcome=outcome, case=cases.get(user_id))
 
 
-def _consider_case(*, user_id: int, outcome: Outcome, case=_UNREAD, candidates=_UNREAD) -> None:
+def _consider_case(*, user_id: int, outcome: Outcome, case=_UNREAD) -> None:
     """After new alerts (helper: in the caller's transaction, holding the trader's AML lock):
     an open case takes them and its score is recomputed; otherwise the trader's unassigned
-    alerts of the score window are scored, and a case opens at the threshold. ``case`` and
-    ``candidates``: already read (by ``_consider_cases``)."""
+    alerts of the score window are scored, and a case opens at the threshold. ``case``:
+    already read (by ``_consider_cases``)."""
     if case is _UNREAD:
         case = AmlCase.objects.select_for_update().filter(user_id=user_id, status__in=OPEN_STATUSES).first()
     new_ids = [a.pk for a in outcome.alerts]
@@ -341,8 +357,7 @@ def _consider_case(*, user_id: int, outcome: Outcome, case=_UNREAD, candidates=_
         return
     latest = max(a.at for a in outcome.alerts)
     window = timedelta(days=settings.AML_SCORE_WINDOW_DAYS)
-    if candidates is _UNREAD:
-        candidates = list(selectors.alerts_unassigned(user_id=user_id, since=latest - window).filter(at__lte=latest))
+    candidates = list(selectors.alerts_unassigned(user_id=user_id, since=latest - window).filter(at__lte=latest))
     score = total_score(_alert_hits(candidates))
     if score < settings.AML_CASE_THRESHOLD:
         return
@@ -393,9 +408,10 @@ def aml_scan(
     query; the records at which a rule may raise are found set-based too
     (``selectors.scan_candidates``: each rule's windowed counts and sums in SQL), and only the
     traders with such records are loaded, ``chunk`` at a time (one query per source per
-    chunk), and only those records judged, by those rules. Alerts are written one transaction
-    per chunk. Alerts already raised (by the real-time path or an earlier scan) are not
-    raised again; cases open as in real time."""
+    chunk), and only those records judged, by those rules; velocity's sums come with its
+    candidates (``measures.velocity_measure`` judges them), so a trader it alone may raise at
+    is not loaded. Alerts are written one transaction per chunk. Alerts already raised (by the
+    real-time path or an earlier scan) are not raised again; cases open as in real time."""
     started = time.perf_counter()
     outcome = Outcome()
     rules = selectors.live_rules()
@@ -405,19 +421,28 @@ def aml_scan(
         return outcome
     reach = selectors.horizon(rules)
     windows = {rule.code: rule.window for rule in rules}
-    candidates = selectors.scan_candidates(rules=rules, since=since)
+    prices = selectors.usd_prices()
+    # velocity (the rule with the most candidates) is measured by the candidates' query itself
+    velocity = {}
+    candidates = selectors.scan_candidates(rules=rules, since=since, velocity=velocity, prices=prices)
     if candidates is not None:
         outcome.triggers = selectors.triggers_since(since=since, user_ids=users)
-    judged = users if candidates is None else [pk for pk in users if pk in candidates]
+        for user_id, only in candidates.items():
+            if only is None:  # every record of theirs is judged by every rule here
+                velocity.pop(user_id, None)
+    judged = users if candidates is None else [pk for pk in users if pk in candidates or pk in velocity]
     for offset in range(0, len(judged), chunk):
         batch = judged[offset : offset + chunk]
-        history = selectors.history_for(user_ids=batch, start=since - reach - timedelta(days=1))
+        loading = batch if candidates is None else [pk for pk in batch if pk in candidates]
+        history = selectors.history_for(user_ids=loading, start=since - reach - timedelta(days=1), prices=prices)
         found_hits = {}
         if candidates is None:  # every trader's records loaded: count them here
             outcome.triggers += sum(1 for u in batch for r in history.records.get(u, ()) if r.at >= since)
         for user_id in batch:
-            only = None if candidates is None else candidates[user_id]
-            hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since, only=only)
+            only = None if candidates is None else candidates.get(user_id, {})
+            hits = scan_hits_for_user(
+                rules=rules, history=history, user_id=user_id, since=since, only=only, velocity=velocity.get(user_id)
+            )
             if hits:
                 found_hits[user_id] = hits
         if found_hits:
@@ -440,6 +465,48 @@ def aml_scan(
             progress(min(offset + chunk, len(judged)), len(judged))
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def scan_hits_for_user(
+    *,
+    rules: list[Rule],
+    history: selectors.History,
+    user_id: int,
+    since: datetime,
+    only: Mapping[str, set[str]] | None,
+    velocity: list[selectors.VelocityRow] | None = None,
+) -> list[Hit]:
+    """The scan's hits on one trader: ``hits_for_user`` at the candidate records ``only``, and
+    velocity's hits from the rows its query measured (``selectors.scan_candidates``), in the
+    order that judging each record in time order gives (by record, then the rules' order)."""
+    hits = hits_for_user(rules=rules, history=history, user_id=user_id, since=since, only=only)
+    if not velocity:
+        return hits
+    rule = next(rule for rule in rules if rule.code == VELOCITY)
+    order = {rule.code: n for n, rule in enumerate(rules)}
+    measured = _velocity_hits(rule=rule, user_id=user_id, rows=velocity)
+    return sorted([*hits, *measured], key=lambda hit: (hit.at, hit.trigger_id, order[hit.rule_code]))
+
+
+def _velocity_hits(*, rule: Rule, user_id: int, rows: list[selectors.VelocityRow]) -> list[Hit]:
+    """Velocity's hits at the movements whose sums the scan's query worked out, scored by the
+    pure core as ``velocity`` over loaded records would be."""
+    hits = []
+    for row in rows:
+        kind = DEPOSIT if row.record_id.startswith("transfer:") else WITHDRAWAL
+        trigger = Record(row.record_id, user_id, kind, row.at)
+        measured = velocity_measure(
+            rule,
+            trigger=trigger,
+            joined_at=row.joined_at,
+            moved=row.moved,
+            before=row.before,
+            record_ids=row.record_ids,
+        )
+        hit = score_hit(rule, measured, trigger)
+        if hit is not None and hit.score > 0:
+            hits.append(hit)
+    return hits
 
 
 @dataclass

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 # Kinds of record.
@@ -72,7 +73,7 @@ class Rule:
 
     def band_for(self, value: Decimal) -> Band | None:
         found = None
-        for band in sorted(self.bands, key=lambda b: b.lower):
+        for band in _in_order(self.bands):
             if value >= band.lower:
                 found = band
         return found
@@ -102,6 +103,12 @@ class Rule:
             params=dict(data.get("params") or {}),
             insufficient_score=int(data.get("insufficient_score", 0)),
         )
+
+
+@lru_cache(maxsize=256)
+def _in_order(bands: tuple[Band, ...]) -> tuple[Band, ...]:
+    """A rule's bands by lower edge (worked out once per set of bands: a scan scores many hits)."""
+    return tuple(sorted(bands, key=lambda b: b.lower))
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,10 +78,29 @@ def velocity(rule: Rule, ctx: Context) -> Measure | None:
     lookback = timedelta(days=int(rule.param("lookback_days")))
     current = ctx.within(rule.window, MOVEMENTS)
     before = ctx.usd_between(MOVEMENTS, window_start - lookback, window_start)
+    moved = sum((r.usd for r in current), ZERO)
+    return Measure(velocity_value(rule, moved=moved, before=before), _ids(current))
+
+
+def velocity_value(rule: Rule, *, moved: Decimal, before: Decimal) -> Decimal:
+    """Velocity's number: ``moved`` (the USD moved in the window) against the average per
+    window of ``before`` (the USD moved in the lookback before it), at least the rule's
+    minimum baseline. The scan has the database work out both sums (``velocity_measure``)."""
+    lookback = timedelta(days=int(rule.param("lookback_days")))
     windows = Decimal(lookback / rule.window)
     baseline = max(before / windows, rule.param("min_baseline_usd"))
-    moved = sum((r.usd for r in current), ZERO)
-    return Measure((moved / baseline).quantize(Decimal("0.01"), rounding=ROUND_DOWN), _ids(current))
+    return (moved / baseline).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+
+
+def velocity_measure(
+    rule: Rule, *, trigger: Record, joined_at: datetime, moved: Decimal, before: Decimal, record_ids
+) -> Measure:
+    """``velocity`` of a movement from sums worked out elsewhere: ``moved`` and its
+    ``record_ids`` over the window up to the trigger, ``before`` over the lookback before the
+    window (the trader's account opened at ``joined_at``)."""
+    if trigger.at - joined_at < timedelta(days=int(rule.param("min_history_days"))):
+        return Measure(None, (trigger.id,))
+    return Measure(velocity_value(rule, moved=moved, before=before), tuple(record_ids))
 
 
 def large_first_deposit(rule: Rule, ctx: Context) -> Measure | None:

@@ -178,3 +178,20 @@ def test_the_scans_candidates_miss_no_hit(settings, money):
     assert set(services.MEASURES) <= codes, codes
     assert judged < every
     assert selectors.triggers_since(since=since, user_ids=[u.pk for u in users]) == every
+
+    # as the scan runs it: velocity measured by the candidates' query, the other rules judged
+    # at their candidates; the same hits in the same order
+    velocity = {}
+    candidates = selectors.scan_candidates(rules=rules, since=since, velocity=velocity)
+    assert all("VELOCITY" not in rules_at for only in candidates.values() for rules_at in (only or {}).values())
+    measured = 0
+    for user in users:
+        expected = services.hits_for_user(rules=rules, history=history, user_id=user.pk, since=since)
+        only = candidates.get(user.pk, {})
+        rows = None if only is None else velocity.get(user.pk)
+        got = services.scan_hits_for_user(
+            rules=rules, history=history, user_id=user.pk, since=since, only=only, velocity=rows
+        )
+        assert got == expected
+        measured += sum(1 for hit in got if hit.rule_code == "VELOCITY") if rows else 0
+    assert measured > 0
