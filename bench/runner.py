@@ -32,7 +32,9 @@ That prepared database is the template of every round: each round runs on a fres
 Per round: orders/s and commands/s (orders + cancels), batches, orders per batch, and per
 batch the time of its parts: ``pre`` (lease fence, new-order and cancel selects), ``feed``
 (the engine), ``write`` (rows, trades, ledger legs; ``ledger`` is the ``transfers_execute``
-part of it), ``commit``, ``publish`` (Redis fan-out and book snapshot, after the commit).
+part of it), ``commit``, ``publish`` (Redis fan-out and book snapshot, after the commit); and the CPU
+seconds of the runner process and of its PostgreSQL backend (``/proc/<pid>/stat``), as orders
+per CPU-second: on a shared machine that figure moves far less with the load than orders/s.
 Publishing goes to Redis (``--redis-url``, default db 9), as in the stack.
 
     .venv/bin/python bench/runner.py [--orders 50000] [--rounds 3] [--batch N] [--fresh]
@@ -539,6 +541,16 @@ def drop_hot_foreign_keys() -> None:
             cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a PostgreSQL backend on this machine, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _remaining() -> int:
     from orders.models import LIVE_STATUSES, SpotOrder, SpotStatus
 
@@ -572,6 +584,10 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
     runner.on_lead(epoch)
     timed = Timed(runner)
     limit = args.baseline_seconds if variant == "batch1" else float("inf")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    cpu_started, backend_started = time.process_time(), _backend_cpu(backend)
     started = time.perf_counter()
     try:
         while True:
@@ -586,6 +602,7 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
         if getattr(runner, "gc", None) is not None:
             runner.gc.__exit__(None, None, None)  # each round's runner entered its own guard
     elapsed = time.perf_counter() - started
+    cpu_runner, cpu_backend = time.process_time() - cpu_started, _backend_cpu(backend) - backend_started
     batches = timed.batches
     orders = sum(b["new"] for b in batches)
     cancels = SpotOrder.objects.filter(status=SpotStatus.CANCELLED, cancel_reason="user").count()
@@ -601,6 +618,12 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
         left=_remaining(),
         load_end=os.getloadavg()[0],
         copy_s=copied,
+        cpu_runner=cpu_runner,
+        cpu_backend=cpu_backend,
+        # orders per second of CPU spent by the runner and its PostgreSQL backend together:
+        # what the runner reaches with a core to itself and its backend on the other, less the
+        # waits (WAL flush at commit); unlike orders/s it barely moves with the machine's load
+        cpu_ops=orders / (cpu_runner + cpu_backend),
     )
     for part in ("total", "pre", "feed", "write", "ledger", "commit", "publish"):
         values = [b.get(part, 0.0) * 1000 for b in batches]
@@ -626,6 +649,10 @@ def run_round(variant: str, args, db: dict, round_no: int) -> dict:
         f"feed {row['feed_p50']:.1f}/{row['feed_p99']:.1f}  write {row['write_p50']:.1f}/{row['write_p99']:.1f} "
         f"(ledger {row['ledger_p50']:.1f}/{row['ledger_p99']:.1f})  commit {row['commit_p50']:.1f}/{row['commit_p99']:.1f}  "
         f"publish {row['publish_p50']:.1f}/{row['publish_p99']:.1f}"
+    )
+    log(
+        f"            CPU: runner {cpu_runner:.2f} s + its PostgreSQL backend {cpu_backend:.2f} s = "
+        f"{row['cpu_ops']:,.0f} orders per CPU-second ({(cpu_runner + cpu_backend) / max(1, len(batches)) * 1000:.0f} ms per batch)"
     )
     total = sum(row[f"{p}_sum"] for p in ("pre", "feed", "write", "commit", "publish")) or 1
     log(
@@ -717,14 +744,14 @@ def main() -> int:
         rows = results[variant]
         med[variant] = {
             k: statistics.median(r[k] for r in rows)
-            for k in ("ops", "cmds", "per_batch", "total_p50", "total_p99", "commit_p50", "commit_p99")
+            for k in ("ops", "cmds", "per_batch", "total_p50", "total_p99", "commit_p50", "commit_p99", "cpu_ops")
         }
         m = med[variant]
         rounds = ", ".join(f"{r['ops']:,.0f}" for r in rows)
         log(
             f"  {variant:7}: {m['ops']:>9,.0f} orders/s  {m['cmds']:>9,.0f} commands/s  batch {m['per_batch']:.0f} commands; "
             f"per batch {m['total_p50']:.1f} ms p50 / {m['total_p99']:.1f} ms p99, commit {m['commit_p50']:.1f} / "
-            f"{m['commit_p99']:.1f} ms  (rounds: {rounds})"
+            f"{m['commit_p99']:.1f} ms  (rounds: {rounds}); {m['cpu_ops']:,.0f} orders per CPU-second"
         )
     if "product" in med and "batch1" in med:
         ratios = [p["ops"] / b["ops"] for p, b in zip(results["product"], results["batch1"])]
