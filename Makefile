@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://meridian:meridian-local@127.0.0.1:5432/trading
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format stack deps frontend tools services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement bench-runner bench-api
+.PHONY: run test lint format stack deps frontend tools services chromium clean help bench-ledger bench-pricing bench-engine bench-settlement bench-runner bench-api restart migrations-lint
 
 help:
 	@echo "make run     start the platform in embedded mode at http://127.0.0.1:$(PORT)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint    ruff (lint and format check) over the tree"
 	@echo "make format  ruff's formatting and safe fixes, applied"
 	@echo "make stack   run the full process stack (needs DATABASE_URL and REDIS_URL)"
+	@echo "make restart replace every process of the running stack in turn, without downtime"
 	@echo "make bench-ledger   ledger throughput vs a single hot system row (PostgreSQL)"
 	@echo "make bench-pricing  option pricing and implied vols vs QuantLib"
 	@echo "make bench-engine   matching engine commands/s vs a minimal dict+deque book"
@@ -76,7 +77,15 @@ format: deps
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: deps frontend services chromium lint
+# backward-incompatible migrations (drop/rename, NOT NULL without a database default) fail
+# the build: docs/operations.md, "Migrations"
+migrations-lint: deps services
+	@export DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=0 HTTPS=0 DJANGO_SETTINGS_MODULE=tests.settings; \
+	set -e; \
+	$(BIN)/python scripts/ensure_database.py; \
+	$(BIN)/python manage.py lint_migrations
+
+test: deps frontend services chromium lint migrations-lint
 	@mkdir -p var
 	@echo "==> front-end unit tests (node --test)"
 	npm run --silent test
@@ -94,7 +103,11 @@ stack: deps frontend
 	$(BIN)/python scripts/ensure_database.py; \
 	$(BIN)/python manage.py migrate --no-input -v0; \
 	$(BIN)/python manage.py collectstatic --no-input -v0; \
-	PORT=$(PORT) HTTPS=$${HTTPS:-0} $(BIN)/honcho start -f Procfile
+	PORT=$(PORT) HTTPS=$${HTTPS:-0} $(BIN)/python scripts/supervise
+
+# docs/operations.md, "Rolling restart": web drained one at a time, workers warm-shut, singletons handed over
+restart:
+	$(BIN)/python scripts/rolling-restart
 
 BENCH_DATABASE_URL ?= postgres://meridian:meridian-local@127.0.0.1:5432/trading_bench
 BENCH_ARGS ?=
