@@ -97,11 +97,17 @@ class Transfer(models.Model):
     kind = models.CharField(max_length=12, choices=TransferKind.choices)
     asset = models.CharField(max_length=8)
     amount = amount_field()
-    debit_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
-    credit_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
+    # Every index is written for every transfer (an engine batch inserts thousands), so the
+    # table keeps only those its reads need: the account indexes below start with the account,
+    # the hold's uniqueness index serves lookups by ``pending``, and ``reference`` is looked
+    # up by equality (no pattern-ops twin).
+    debit_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
+    credit_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     code = models.CharField(max_length=40, help_text="Reason, e.g. deposit, withdrawal, fee, trade.")
-    reference = models.CharField(max_length=120, blank=True, db_index=True)
-    pending = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="resolutions")
+    reference = models.CharField(max_length=120, blank=True)
+    pending = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resolutions", db_index=False
+    )
     linked_to = models.CharField(max_length=120, blank=True, help_text="Id of the first transfer of a linked batch.")
     payload_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -111,6 +117,7 @@ class Transfer(models.Model):
         indexes = [
             models.Index(fields=["debit_account", "-created_at"]),
             models.Index(fields=["credit_account", "-created_at"]),
+            models.Index(fields=["reference"], name="transfer_reference"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
@@ -179,6 +186,8 @@ class Withdrawal(models.Model):
                 name="withdrawal_idempotent_per_user",
             )
         ]
+        # a trader's withdrawals by time: the AML rules read them per trader over a window
+        indexes = [models.Index(fields=["user", "created_at"], name="ledger_withdrawal_user_at")]
 
     def __str__(self):
         return f"Withdrawal {self.pk} {self.amount} {self.asset} ({self.status})"
