@@ -25,6 +25,12 @@ and the trader told. A batch that fails for any reason but a lost connection is 
 halves after the rebuild, down to single orders: an order that fails alone is rejected the
 same way. Cancelling an order the engine has not taken yet ends it without matching it.
 
+Amend requests (``SpotAmend``) are fed first in a batch, before new orders, so nothing of
+the batch has traded for the amended order before its change. An applied amend replaces
+the order's hold by one of the new size (void ``spot:<id>:hold:<n>`` and the request's
+reserve, hold ``spot:<id>:hold:<n+1>``), committed before the batch's fills post from it;
+a refused one voids its reserve.
+
 Ledger ids are derived from the order and its hold sequence (``spot:<id>:hold:<n>``,
 ``spot:<id>:<n>:recv``, ``spot:<id>:<n>:fee``): each batch that touches an order advances
 its ``hold_seq`` by one.
@@ -34,8 +40,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import deque
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -55,12 +62,15 @@ from risk import selectors as risk_selectors
 from trading.dependencies import REDIS, dependency, unavailable
 from trading.formatting import utc_string
 from trading.leases import Singleton, fenced
+from trading.metrics import SharedHistogram
 from trading.money import quantum
 from trading.pgarrays import unnest_arrays
+from trading.pgcopy import copy_rows
 from trading.realtime import publish_many
 
 from .engine import (
     ACCEPTED,
+    AMENDED,
     BOOK,
     BUY,
     CANCELLED,
@@ -85,7 +95,7 @@ from .engine import (
     UnitError,
     Units,
 )
-from .models import EngineState, SpotOrder, SpotStatus, SpotTrade
+from .models import AmendStatus, EngineState, SpotAmend, SpotOrder, SpotStatus, SpotTrade
 from .notices import order_messages
 from .services.entry import engine_channel
 
@@ -101,6 +111,21 @@ _CONNECTION_ERRORS = (OperationalError, InterfaceError)
 _BAD_VALUE = (UnitError, RebuildError, ArithmeticError, ValueError, TypeError)
 
 
+# The runner is a process of its own in the stack: its figures reach /metrics through Redis.
+BATCH_SECONDS = SharedHistogram(
+    "engine_batch_seconds",
+    "Time the engine runner spends on one batch, from reading its orders to the commit.",
+    ("symbol",),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+BATCH_ORDERS = SharedHistogram(
+    "engine_batch_orders",
+    "New orders matched in one engine batch.",
+    ("symbol",),
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
+
+
 def _step(value: Decimal) -> Decimal:
     """A tick or lot size without the column's trailing zeros, so prices print as 65000.01."""
     return value.normalize() if value.normalize().as_tuple().exponent < 0 else value.quantize(Decimal(1))
@@ -114,6 +139,7 @@ class _Order:
     """What the runner keeps of a live order between batches (it is their only writer)."""
 
     __slots__ = (
+        "amend",
         "client_order_id",
         "fee",
         "fees",
@@ -159,6 +185,7 @@ class _Order:
         self.reason = ""
         self.iceberg = False
         self.invalid = False  # refused by the runner's own checks: its hold may not exist
+        self.amend = None  # this batch's applied amend: (amend id, reserve, new hold, priority kept)
 
 
 _ORDER_FIELDS = (
@@ -205,7 +232,11 @@ class EngineRunner:
         self._accounts = {}
         self.take = self.batch  # new orders per batch: halved after a failed batch, to find a bad order
         self.poison: set[int] = set()  # new orders that failed a batch on their own: rejected when next taken
+        self.poison_amends: set[int] = set()  # amends of a failed batch: refused when next taken
         self.unrestorable: dict[int, str] = {}  # open orders the rebuild could not restore: cancelled next batch
+        self.amending: dict[int, tuple] = {}  # order id -> this batch's amend request row
+        self.amends_done: list[tuple] = []  # this batch's amend verdicts: (row, status, reason, priority kept)
+        self.amends_fed: list[int] = []  # this batch's amends given to the book
 
     def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
         """Ledger accounts by (user or system role, asset, bucket key), looked up once."""
@@ -294,12 +325,14 @@ class EngineRunner:
         self.unrestorable[order_id] = INVALID
         self.live[order_id].invalid = True
 
-    def _prewarm(self, user_ids: set[int]) -> None:
+    def _prewarm(self, user_ids: set[int], *, system: bool = True) -> None:
         """Load the ledger accounts the batches will touch in two queries, instead of one
         lookup each as they first come up."""
         assets = (self.base, self.quote)
         for account in LedgerAccount.objects.filter(kind=AccountKind.USER, user_id__in=user_ids, asset__in=assets):
             self._accounts[(account.user_id, account.asset, "", 0)] = account
+        if not system:
+            return
         roles = (SystemRole.SPOT_CLEARING, SystemRole.FEES)
         for account in LedgerAccount.objects.filter(kind=AccountKind.SYSTEM, role__in=roles, asset__in=assets):
             self._accounts[(None, account.asset, account.role, account.bucket)] = account
@@ -359,6 +392,7 @@ class EngineRunner:
     def work(self, epoch: int) -> bool:
         if self.snapshot_due:
             self._publish_snapshot()  # Redis was away: once it is back, traders see the book again
+        started = time.perf_counter()
         with transaction.atomic(durable=True):
             fenced(lease_name(self.symbol), epoch, self.holder)
             new = list(
@@ -384,10 +418,23 @@ class EngineRunner:
                 .order_by("id")
                 .values_list("id", flat=True)[: self.batch]
             )
-            if not new and not cancels and not self.unrestorable:
+            # amends of orders the engine holds; one of an order still new waits for the next
+            # batch, after this one has placed it
+            amends, waiting = [], False
+            for *row, order_status in (
+                SpotAmend.objects.filter(symbol=self.symbol, status=AmendStatus.PENDING)
+                .order_by("id")
+                .values_list("id", "order_id", "user_id", "price", "quantity", "reserve", "order__status")[: self.batch]
+            ):
+                if order_status == SpotStatus.NEW:
+                    waiting = True
+                else:
+                    amends.append(tuple(row))
+            if not new and not cancels and not amends and not self.unrestorable:
                 return False
             try:
-                events = self._feed(new, cancels)
+                events = self._amend(amends)
+                events += self._feed(new, cancels)
                 outcome = self._write(events)
             except _CONNECTION_ERRORS:
                 raise
@@ -395,10 +442,17 @@ class EngineRunner:
                 # The book has moved ahead of what can commit. Step down like on a database
                 # error: the next lead rebuilds the book from the database and tries again,
                 # with half the orders, until a bad one is alone and is rejected.
-                self._suspect([row[0] for row in new])
+                if self.amends_fed:
+                    # amends go first in every batch: one that fails would fail them all,
+                    # so the amends fed to this one are refused next time (they may be asked again)
+                    self.poison_amends.update(self.amends_fed)
+                else:
+                    self._suspect([row[0] for row in new])
                 raise DatabaseError(
                     f"engine {self.symbol}: batch of {len(new)} refused: {type(exc).__name__}: {exc}"
                 ) from exc
+        BATCH_SECONDS.observe(time.perf_counter() - started, self.symbol)
+        BATCH_ORDERS.observe(len(new), self.symbol)
         self.matched += len(new)
         self.unrestorable = {}
         self.poison.difference_update(row[0] for row in new)
@@ -407,7 +461,7 @@ class EngineRunner:
         self._publish(outcome)
         if self.gc is not None:
             self.gc.checkpoint()  # after the commit: collect what this batch left, young objects only
-        return len(new) == self.take or bool(self.poison)
+        return len(new) == self.take or bool(self.poison) or waiting
 
     def _suspect(self, order_ids: list[int]) -> None:
         if len(order_ids) == 1:
@@ -421,6 +475,13 @@ class EngineRunner:
         live = self.live
         refused = []  # events for orders the book never sees
         halted = new and self._halted()
+        # the accounts of traders this runner has not seen yet: one query, not one each
+        accounts, base, quote = self._accounts, self.base, self.quote
+        unseen = {
+            row[1] for row in new if (row[1], base, "", 0) not in accounts or (row[1], quote, "", 0) not in accounts
+        }
+        if unseen:
+            self._prewarm(unseen, system=False)
         for order_id, reason in self.unrestorable.items():
             order = live[order_id]
             refused.append((CANCELLED, book.seq, order_id, order.user_id, reason, None))
@@ -451,6 +512,50 @@ class EngineRunner:
             if order_id in book:
                 book.cancel(order_id)
         return refused + book.drain()
+
+    def _amend(self, amends) -> list:
+        """Feed the amend requests to the book (before anything else of the batch). The
+        runner refuses one itself when the order has ended, when the new hold would need
+        more than the order's hold and the request's reserve together (the order traded at
+        a better price meanwhile), or when trading is halted and it is not a reduction."""
+        self.amending, self.amends_done, self.amends_fed = {}, [], []
+        if not amends:
+            return []
+        book, units, live = self.book, self.units, self.live
+        halted = self._halted()
+        events = []
+        for row in amends:
+            _amend_id, order_id, _user_id, price, quantity, reserve = row
+            order = live.get(order_id)
+            if order is None or order.invalid or order_id not in book:
+                self.amends_done.append((row, AmendStatus.REJECTED, "order_not_open", None))
+                continue
+            if row[0] in self.poison_amends:
+                self.poison_amends.discard(row[0])
+                self.amends_done.append((row, AmendStatus.REJECTED, INVALID, None))
+                continue
+            resting = book.order(order_id)
+            ticks = units.price_to_ticks(price) if price is not None else None
+            lots = units.qty_to_lots(quantity) if quantity is not None else None
+            unit_ticks = ticks if ticks is not None else resting.price
+            total = quantity if quantity is not None else order.quantity
+            if order.side != BUY:
+                needed = total - order.filled
+            elif unit_ticks:
+                needed = (self.tick * unit_ticks * (total - order.filled)).quantize(self.quote_q, ROUND_CEILING)
+            else:
+                needed = None
+            reduces = ticks is None and quantity is not None and quantity < order.quantity
+            if needed is not None and needed > order.hold_amount + reserve:
+                self.amends_done.append((row, AmendStatus.REJECTED, "insufficient_funds", None))
+            elif halted and not reduces:
+                self.amends_done.append((row, AmendStatus.REJECTED, risk_core.HALTED_REASON, None))
+            else:
+                self.amending[order_id] = row
+                self.amends_fed.append(row[0])
+                book.amend(order_id, qty=lots, price=ticks)
+                events += book.drain()
+        return events
 
     def _halted(self) -> bool:
         """The symbol, its base asset or the platform is halted (as this process last read
@@ -591,6 +696,23 @@ class EngineRunner:
                 else:
                     order.status = SpotStatus.CANCELLED
                 ended.append(order)
+            elif kind == AMENDED:
+                _, eseq, order_id, _owner, pticks, lots, remaining, _reserve, kept = event
+                order = live[order_id]
+                row = self.amending.pop(order_id)
+                order.touched = True
+                order.quantity = lot * lots
+                if not kept:
+                    order.queue_seq = eseq
+                new_hold = lot * remaining
+                if order.side == BUY:
+                    new_hold = (tick * pticks * new_hold).quantize(quote_q, ROUND_CEILING)
+                order.amend = (row[0], row[5], new_hold, kept)
+                self.amends_done.append((row, AmendStatus.APPLIED, "", kept))
+            elif kind == REJECTED and event[4] == "amend":
+                row = self.amending.pop(event[2], None)
+                if row is not None:
+                    self.amends_done.append((row, AmendStatus.REJECTED, event[3], None))
             elif kind == REJECTED:
                 order = live.get(event[2])
                 if order is not None and event[4] == "place":
@@ -610,6 +732,7 @@ class EngineRunner:
                 order.touched = True
                 order.queue_seq = event[1]
         touched = [order for order in live.values() if order.touched]
+        rehold = self._amend_ledger(touched)
         transfers = self._ledger(touched)
         for order in touched:
             if order.invalid:
@@ -649,20 +772,112 @@ class EngineRunner:
         if trades:
             _insert_trades(trades)
             trade_candles_record(symbol=self.symbol, prints=[(t.created_at, t.price, t.quantity) for t in trades])
+        if rehold:
+            # before the batch's fills: they post from the holds these place
+            transfers_execute(rehold, known_new=True)
         if transfers:
             transfers_execute(transfers, known_new=True)
+        amended = self._amends_record(now)
         EngineState.objects.filter(symbol=self.symbol).update(
             seq=seq, **({"last_price": last_price} if last_price is not None else {}), updated_at=now
         )
         # Fills, cancels and triggers told in this commit: a replayed batch writes the same keys.
         notify_many(order_messages(self.symbol, self.base, self.quote, touched, triggered), now=now)
-        outcome = {"trades": trades, "book": book_changes, "orders": touched, "seq": seq}
+        outcome = {"trades": trades, "book": book_changes, "orders": touched, "seq": seq, "amends": amended}
         for order in ended:
             live.pop(order.id, None)
         for order in touched:
             order.touched = False
+            order.amend = None
             order.spent = order.received = order.fee = Decimal(0)
         return outcome
+
+    def _amend_ledger(self, touched) -> list[TransferRequest]:
+        """The hold swaps of the batch's amends: an applied one voids the order's hold and
+        the request's reserve and holds the new amount under the next ``hold_seq``; a
+        refused one voids its reserve."""
+        requests = []
+        for row, status, _reason, _kept in self.amends_done:
+            if status == AmendStatus.REJECTED and row[5]:
+                requests.append(
+                    TransferRequest(
+                        id=f"spot:{row[1]}:amend:{row[0]}:void",
+                        kind=TransferKind.VOID_PENDING,
+                        code="spot_release",
+                        pending_id=f"spot:{row[1]}:amend:{row[0]}",
+                        reference=f"spot_order:{row[1]}",
+                    )
+                )
+        for order in touched:
+            if order.amend is None:
+                continue
+            amend_id, reserve, new_hold, _kept = order.amend
+            seq, ref = order.hold_seq, f"spot_order:{order.id}"
+            if order.hold_amount:
+                requests.append(
+                    TransferRequest(
+                        id=f"spot:{order.id}:{seq}:amend",
+                        kind=TransferKind.VOID_PENDING,
+                        code="spot_release",
+                        pending_id=f"spot:{order.id}:hold:{seq}",
+                        reference=ref,
+                    )
+                )
+            if reserve:
+                requests.append(
+                    TransferRequest(
+                        id=f"spot:{order.id}:amend:{amend_id}:void",
+                        kind=TransferKind.VOID_PENDING,
+                        code="spot_release",
+                        pending_id=f"spot:{order.id}:amend:{amend_id}",
+                        reference=ref,
+                    )
+                )
+            requests.append(
+                TransferRequest(
+                    id=f"spot:{order.id}:hold:{seq + 1}",
+                    kind=TransferKind.PENDING,
+                    code="spot_hold",
+                    asset=order.hold_asset,
+                    amount=new_hold,
+                    debit=self._account(order.user_id, order.hold_asset),
+                    credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
+                    reference=ref,
+                )
+            )
+            order.hold_seq, order.hold_amount = seq + 1, new_hold
+        return requests
+
+    def _amends_record(self, now) -> list[dict]:
+        """Write the batch's amend verdicts (and an applied one's new price and quantity on
+        its order); returns what the traders are told after the commit."""
+        told = []
+        for row, status, reason, kept in self.amends_done:
+            amend_id, order_id, user_id, price, quantity, _reserve = row
+            SpotAmend.objects.filter(pk=amend_id).update(status=status, reason=reason, priority_kept=kept, done_at=now)
+            if status == AmendStatus.APPLIED:
+                changes = {"updated_at": now}
+                if price is not None:
+                    changes["price"] = price
+                if quantity is not None:
+                    changes["quantity"] = quantity
+                SpotOrder.objects.filter(pk=order_id).update(**changes)
+            told.append(
+                {
+                    "user_id": user_id,
+                    "type": "amend",
+                    "id": amend_id,
+                    "order_id": order_id,
+                    "symbol": self.symbol,
+                    "status": str(status),
+                    "reason": reason or None,
+                    "price": None if price is None else str(price),
+                    "quantity": None if quantity is None else str(quantity),
+                    "priority_kept": kept,
+                }
+            )
+        self.amends_done = []
+        return told
 
     def _ledger(self, touched) -> list[TransferRequest]:
         """Per order that traded or ended: post the batch's spend from its hold (releasing the
@@ -820,6 +1035,10 @@ class EngineRunner:
         for order in outcome["orders"]:
             if order.status in (SpotStatus.CANCELLED, SpotStatus.REJECTED, SpotStatus.FILLED):
                 users.add(order.user_id)
+        for amend in outcome.get("amends", ()):
+            user_id = amend.pop("user_id")
+            updates.append((f"user:{user_id}", amend))
+            users.add(user_id)  # its hold changed (or its reserve was released)
         for user_id in users:
             updates.append((f"user:{user_id}", {"type": "balance_changed", "assets": [self.base, self.quote]}))
         publish_many(updates)
@@ -927,12 +1146,28 @@ def _insert_trades(trades: list[SpotTrade]) -> None:
     if connection.vendor != "postgresql":
         SpotTrade.objects.bulk_create(trades)
         return
-    arrays, values = unnest_arrays(
-        [[getattr(trade, name) for trade in trades] for name, _ in _TRADE_COLUMNS], [kind for _, kind in _TRADE_COLUMNS]
+    copy_rows(
+        SpotTrade._meta.db_table,
+        _TRADE_COLUMNS,
+        (
+            (
+                t.symbol,
+                t.seq,
+                t.price,
+                t.quantity,
+                t.quote_amount,
+                t.taker_side,
+                t.maker_order_id,
+                t.taker_order_id,
+                t.maker_user_id,
+                t.taker_user_id,
+                t.maker_fee,
+                t.taker_fee,
+                t.created_at,
+            )
+            for t in trades
+        ),
     )
-    names = ", ".join(name for name, _ in _TRADE_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {SpotTrade._meta.db_table} ({names}) SELECT * FROM unnest({arrays})", values)
 
 
 def trade_payload(trade: SpotTrade) -> dict:

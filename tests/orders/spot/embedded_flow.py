@@ -21,7 +21,7 @@ from ledger.selectors import balance_of, ledger_recompute  # noqa: E402
 from ledger.services.funding import deposit_credit  # noqa: E402
 from marketdata.selectors import spot_market  # noqa: E402
 from orders.models import SpotOrder  # noqa: E402
-from orders.spot.services import order_request, spot_order_cancel, spot_order_place  # noqa: E402
+from orders.spot.services import order_request, spot_order_amend, spot_order_cancel, spot_order_place  # noqa: E402
 from trading import workers  # noqa: E402
 
 seller = User.objects.create_user(email="seller@example.test", password="x-embedded-Pass-1")
@@ -45,12 +45,16 @@ taking, _ = spot_order_place(
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline and SpotOrder.objects.get(pk=taking.pk).status != "filled":
     time.sleep(0.05)
+# the rest of the resting sell shrinks (0.1 -> 0.08 in total, 0.04 of it filled): its place is kept
+amended, _ = spot_order_amend(user=seller, order_id=resting.pk, quantity="0.08", wait=10)
+amend_held = balance_of(user=seller, asset="BTC").held
 cancelled = spot_order_cancel(user=seller, order_id=resting.pk, wait=10)
 print(
     json.dumps(
         {
             "taker": SpotOrder.objects.get(pk=taking.pk).status,
             "maker": cancelled.status,
+            "amend": [amended.status, amended.priority_kept, str(amend_held)],
             "maker_filled": str(cancelled.filled_quantity),
             "buyer_btc": str(balance_of(user=buyer, asset="BTC").available),
             "buyer_usdt": str(balance_of(user=buyer, asset="USDT").available),
