@@ -15,6 +15,7 @@ this file and skipped; a migration may also opt out in its own code with
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -73,6 +74,8 @@ class Command(BaseCommand):
         parser.add_argument("apps", nargs="*", help="only these apps (default: every app of the project)")
 
     def handle(self, *args, **options):
+        # the linter logs every sqlmigrate call at INFO; its verdicts are printed below
+        logging.getLogger("django_migration_linter").setLevel(logging.WARNING)
         linter = migrations_lint(apps=options["apps"], verbose=options["verbosity"] >= 1)
         summary = (
             f"{linter.nb_total} migrations: {linter.nb_valid} ok, {linter.nb_warnings} with warnings, "
