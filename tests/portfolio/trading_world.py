@@ -32,6 +32,7 @@ def place(user, **data):
 def build(settings) -> dict:
     """Needs the ``markets`` (listed pairs and series at a fresh index) and ``eager_tasks``
     fixtures, in a ``transaction=True`` test."""
+    settings.INDEX_MAX_AGE_SECONDS = 3600  # the index printed at the start stays usable however slow the build
     settings.SPOT_VENUES = venues()
     settings.SMART_ORDER_WAIT_SECONDS = 0
     settings.RFQ_SPREAD_BPS = "10"

@@ -30,6 +30,9 @@ def back_office(tmp_path, index_prints, settings):
         tmp_path,
         SETTLEMENT_VENUE_FAULTS=f"latency_ms={LATENCY_S * 1000:g},slippage_bps=5,fee_bps=10",
         RELAY_POLL_SECONDS=0.1,
+        # batches of 50: the burst is 8 or more batches however the relay happens to read it
+        # (at the default 200 a relay that reads the whole burst at once makes only 2)
+        SETTLEMENT_BATCH_SIZE=50,
     ).start_redis()
     settings.REDIS_URL = office.env["REDIS_URL"]
     settings.SETTLEMENT_VENUE_KEY_PREFIX = office.venue_prefix
