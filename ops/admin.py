@@ -88,21 +88,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
 
 @admin.register(DailyAggregate)
 class DailyAggregateAdmin(ReadOnlyModelAdmin):
-    list_display = (
-        "day",
-        "symbol",
-        "trades",
-        "volume_base",
-        "volume_quote",
-        "open",
-        "high",
-        "low",
-        "close",
-        "orders_placed",
-        "orders_cancelled",
-        "fees_base",
-        "fees_quote",
-    )
+    list_display = selectors.AGGREGATE_COLUMNS[:-1]  # the CSV's columns but computed_at
     list_filter = ("symbol",)
     date_hierarchy = "day"
     actions = ["export_csv"]

@@ -238,6 +238,20 @@ class EngineRunner:
         self.amends_done: list[tuple] = []  # this batch's amend verdicts: (row, status, reason, priority kept)
         self.amends_fed: list[int] = []  # this batch's amends given to the book
 
+    def _hold_request(self, order, hold_seq: int, amount, reference: str) -> TransferRequest:
+        """The order's hold number ``hold_seq``: ``amount`` of its hold asset, from the trader
+        to the order's clearing bucket until fills spend it or a release voids it."""
+        return TransferRequest(
+            id=f"spot:{order.id}:hold:{hold_seq}",
+            kind=TransferKind.PENDING,
+            code="spot_hold",
+            asset=order.hold_asset,
+            amount=amount,
+            debit=self._account(order.user_id, order.hold_asset),
+            credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
+            reference=reference,
+        )
+
     def _account(self, user_id: int | None, asset: str, role: str = "", key: str = ""):
         """Ledger accounts by (user or system role, asset, bucket key), looked up once."""
         cache_key = (user_id, asset, str(role), system_bucket(key) if role else 0)
@@ -833,18 +847,7 @@ class EngineRunner:
                         reference=ref,
                     )
                 )
-            requests.append(
-                TransferRequest(
-                    id=f"spot:{order.id}:hold:{seq + 1}",
-                    kind=TransferKind.PENDING,
-                    code="spot_hold",
-                    asset=order.hold_asset,
-                    amount=new_hold,
-                    debit=self._account(order.user_id, order.hold_asset),
-                    credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
-                    reference=ref,
-                )
-            )
+            requests.append(self._hold_request(order, seq + 1, new_hold, ref))
             order.hold_seq, order.hold_amount = seq + 1, new_hold
         return requests
 
@@ -922,18 +925,7 @@ class EngineRunner:
             if not final and order.spent:
                 order.hold_seq = seq + 1
                 if left > 0:
-                    requests.append(
-                        TransferRequest(
-                            id=f"spot:{order.id}:hold:{seq + 1}",
-                            kind=TransferKind.PENDING,
-                            code="spot_hold",
-                            asset=order.hold_asset,
-                            amount=left,
-                            debit=self._account(order.user_id, order.hold_asset),
-                            credit=self._account(None, order.hold_asset, SystemRole.SPOT_CLEARING, str(order.id)),
-                            reference=ref,
-                        )
-                    )
+                    requests.append(self._hold_request(order, seq + 1, left, ref))
             elif final and order.spent:
                 order.hold_seq = seq + 1
             asset = self.base if order.side == BUY else self.quote
