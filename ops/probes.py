@@ -12,7 +12,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Max
@@ -21,7 +21,10 @@ from django.utils import timezone
 from trading import health
 
 Probe = Callable[[], tuple[bool, dict]]
-_STARTED = timezone.now()  # a heartbeat is not missed before beat had the time to send one
+# A heartbeat is not missed before beat had the time to send one: the grace runs from this
+# process's first beat probe (the monitor's first round), not from the import of this module,
+# which the metrics' collectors do when the process starts, maybe long before.
+_STARTED: datetime | None = None
 
 
 def _readiness(name: str) -> dict:
@@ -82,8 +85,10 @@ def beat() -> tuple[bool, dict]:
     at = Heartbeat.objects.filter(name="beat").values_list("at", flat=True).first()
     limit = settings.MONITOR_BEAT_MAX_AGE_SECONDS
     if at is None:
+        global _STARTED
+        _STARTED = _STARTED or timezone.now()
         waited = (timezone.now() - _STARTED).total_seconds()
-        if waited <= limit:
+        if waited < limit:
             return True, {"last_run": None, "waiting_seconds": round(waited, 1), "max_age_seconds": limit}
         return False, {"error": "beat's heartbeat task never ran", "max_age_seconds": limit}
     age = (timezone.now() - at).total_seconds()
