@@ -7,7 +7,7 @@ from django.urls import reverse
 
 
 def _apps() -> list[dict]:
-    return getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get("openid_connect", {}).get("APPS", [])
+    return settings.SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"]
 
 
 def login_buttons() -> list[dict]:
