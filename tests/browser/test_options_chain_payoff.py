@@ -42,8 +42,9 @@ def chain_row(page, series):
 
 
 def width(locator) -> float:
-    box = locator.bounding_box()
-    return box["width"] if box else 0.0
+    # read in one step in the page: the chain redraws its rows on live updates, and a
+    # bounding_box() taken between a redraw's removal and insertion would find nothing
+    return locator.evaluate("el => el.getBoundingClientRect().width")
 
 
 def test_the_chain_shows_greeks_and_open_interest_and_the_ticket_a_payoff_chart(

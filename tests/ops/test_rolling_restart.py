@@ -151,6 +151,9 @@ class Load:
             connection.close()
 
 
+SYNC_WITHIN = 5.0  # seconds from a websocket connection to its book snapshot
+
+
 class BookWatcher:
     """A websocket client on ``/ws/market/`` following the BTC-USDT book: on every close it
     reconnects and subscribes again, and records whether each connection got its snapshot."""
@@ -160,6 +163,7 @@ class BookWatcher:
         self.stop = threading.Event()
         self.connections = 0
         self.snapshots = 0
+        self.lives: list[list] = []  # per connection: [opened, snapshot at or None, ended]
         self.close_codes: list[int | None] = []
         self.failures: list[str] = []
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -169,16 +173,20 @@ class BookWatcher:
             try:
                 with connect(self.url, origin=self.origin, open_timeout=10, close_timeout=2) as socket:
                     self.connections += 1
+                    life = [time.monotonic(), None, None]
+                    self.lives.append(life)
                     socket.send(json.dumps({"op": "subscribe", "channels": ["book:BTC-USDT"]}))
-                    synced = False
-                    while not self.stop.is_set():
-                        try:
-                            message = json.loads(socket.recv(timeout=0.5))
-                        except TimeoutError:
-                            continue
-                        if not synced and message.get("channel") == "book:BTC-USDT":
-                            synced = True
-                            self.snapshots += 1
+                    try:
+                        while not self.stop.is_set():
+                            try:
+                                message = json.loads(socket.recv(timeout=0.5))
+                            except TimeoutError:
+                                continue
+                            if life[1] is None and message.get("channel") == "book:BTC-USDT":
+                                life[1] = time.monotonic()
+                                self.snapshots += 1
+                    finally:
+                        life[2] = time.monotonic()
             except ConnectionClosed as exc:
                 self.close_codes.append(exc.rcvd.code if exc.rcvd else None)
             except Exception as exc:  # refused, reset, handshake failure: a failure
@@ -278,11 +286,14 @@ def test_two_rolling_restarts_under_load_lose_nothing(stack_data, tmp_path, sett
         for watcher in watchers:
             assert watcher.failures == [], watcher.failures[:5]
             assert watcher.connections >= 1 + RESTARTS, watcher.connections
-            # every connection got its snapshot; the one opened last, as the test ends, may not yet
-            assert watcher.snapshots >= max(1 + RESTARTS, watcher.connections - 1), (
-                watcher.snapshots,
-                watcher.connections,
-            )
+            # It resynced after every restart, and every connection that lived SYNC_WITHIN
+            # seconds got its snapshot within them. A connection that a draining process
+            # closes sooner (one accepted just before its process stopped listening) may end
+            # before its snapshot: the client reconnects at once and syncs on the next.
+            assert watcher.snapshots >= 1 + RESTARTS, (watcher.snapshots, watcher.connections)
+            for opened, synced, ended in watcher.lives:
+                if ended - opened >= SYNC_WITHIN:
+                    assert synced is not None and synced - opened < SYNC_WITHIN, (opened, synced, ended)
             assert set(watcher.close_codes) == {1000}, watcher.close_codes
 
         # Every spot order was taken by an engine; every option order settled exactly once.
