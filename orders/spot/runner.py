@@ -135,6 +135,13 @@ def lease_name(symbol: str) -> str:
     return f"engine:{symbol}"
 
 
+def _release(transfer_id: str, pending_id: str, reference: str) -> TransferRequest:
+    """Void the pending hold ``pending_id``: its funds go back to the trader's available."""
+    return TransferRequest(
+        id=transfer_id, kind=TransferKind.VOID_PENDING, code="spot_release", pending_id=pending_id, reference=reference
+    )
+
+
 class _Order:
     """What the runner keeps of a live order between batches (it is their only writer)."""
 
@@ -814,12 +821,8 @@ class EngineRunner:
         for row, status, _reason, _kept in self.amends_done:
             if status == AmendStatus.REJECTED and row[5]:
                 requests.append(
-                    TransferRequest(
-                        id=f"spot:{row[1]}:amend:{row[0]}:void",
-                        kind=TransferKind.VOID_PENDING,
-                        code="spot_release",
-                        pending_id=f"spot:{row[1]}:amend:{row[0]}",
-                        reference=f"spot_order:{row[1]}",
+                    _release(
+                        f"spot:{row[1]}:amend:{row[0]}:void", f"spot:{row[1]}:amend:{row[0]}", f"spot_order:{row[1]}"
                     )
                 )
         for order in touched:
@@ -828,24 +831,10 @@ class EngineRunner:
             amend_id, reserve, new_hold, _kept = order.amend
             seq, ref = order.hold_seq, f"spot_order:{order.id}"
             if order.hold_amount:
-                requests.append(
-                    TransferRequest(
-                        id=f"spot:{order.id}:{seq}:amend",
-                        kind=TransferKind.VOID_PENDING,
-                        code="spot_release",
-                        pending_id=f"spot:{order.id}:hold:{seq}",
-                        reference=ref,
-                    )
-                )
+                requests.append(_release(f"spot:{order.id}:{seq}:amend", f"spot:{order.id}:hold:{seq}", ref))
             if reserve:
                 requests.append(
-                    TransferRequest(
-                        id=f"spot:{order.id}:amend:{amend_id}:void",
-                        kind=TransferKind.VOID_PENDING,
-                        code="spot_release",
-                        pending_id=f"spot:{order.id}:amend:{amend_id}",
-                        reference=ref,
-                    )
+                    _release(f"spot:{order.id}:amend:{amend_id}:void", f"spot:{order.id}:amend:{amend_id}", ref)
                 )
             requests.append(self._hold_request(order, seq + 1, new_hold, ref))
             order.hold_seq, order.hold_amount = seq + 1, new_hold
@@ -911,15 +900,7 @@ class EngineRunner:
                     )
                 )
             elif order.hold_amount and (not order.invalid or hold_id in voidable):
-                requests.append(
-                    TransferRequest(
-                        id=f"spot:{order.id}:{seq}:void",
-                        kind=TransferKind.VOID_PENDING,
-                        code="spot_release",
-                        pending_id=hold_id,
-                        reference=ref,
-                    )
-                )
+                requests.append(_release(f"spot:{order.id}:{seq}:void", hold_id, ref))
             left = order.hold_amount - order.spent
             order.hold_amount = Decimal(0) if final else left
             if not final and order.spent:
