@@ -1,5 +1,6 @@
-"""The beat's heartbeat: beat sends it every 2 seconds and a worker stamps it, so the
-monitor's ``beat`` check sees that the schedule is running. The analytics' daily aggregates,
+"""The beat's heartbeat: beat runs it every 2 seconds in its own process
+(``BEAT_IN_PROCESS_TASKS``), so the monitor's ``beat`` check sees that beat's schedule is
+firing, whether or not a worker is free. The analytics' daily aggregates,
 recomputed by beat every few minutes."""
 
 from datetime import date, timedelta

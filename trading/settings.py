@@ -775,7 +775,11 @@ MONITOR_SETTLEMENT_REVIEW_MAX = env.int("MONITOR_SETTLEMENT_REVIEW_MAX", default
 MONITOR_CELERY_MIN_WORKERS = env.int("MONITOR_CELERY_MIN_WORKERS", default=2)
 OPS_ALERT_EMAILS = env.list("OPS_ALERT_EMAILS", default=[])
 OPS_ALERT_URLS = env.list("OPS_ALERT_URLS", default=[])  # apprise URLs: slack://..., json://host/path, ntfy://...
-CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 2.0, "options": {"expires": 2.0}}
+# Beat stamps its own heartbeat every 2 s: the task runs in beat's process (trading.beat.Scheduler),
+# so the beat check answers for beat alone, not for a free worker.
+CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 2.0}
+CELERY_BEAT_SCHEDULER = "trading.beat:Scheduler"
+BEAT_IN_PROCESS_TASKS = ("ops.heartbeat",)
 # The analytics' daily aggregates (ops.DailyAggregate): today so far and yesterday, every
 # OPS_AGGREGATE_EVERY_MINUTES; `manage.py aggregate_daily` recomputes any other day.
 OPS_AGGREGATE_EVERY_MINUTES = env.int("OPS_AGGREGATE_EVERY_MINUTES", default=10)
