@@ -45,9 +45,19 @@ def trader_score(*, user_id: int, now=None) -> Decimal:
     return sum(best, Decimal(0))
 
 
-def withdrawal_block(*, user, **_) -> None:
+def _request_score(*, user_id: int, shared: dict | None) -> Decimal:
+    """``trader_score``, read once per withdrawal request: the screen and the review checks
+    keep it in the request's ``shared`` facts."""
+    if shared is None:
+        return trader_score(user_id=user_id)
+    if "aml_score" not in shared:
+        shared["aml_score"] = trader_score(user_id=user_id)
+    return shared["aml_score"]
+
+
+def withdrawal_block(*, user, shared: dict | None = None, **_) -> None:
     """The ``withdrawal_screen`` check: refuse from the block score (and open the case)."""
-    score = trader_score(user_id=user.pk)
+    score = _request_score(user_id=user.pk, shared=shared)
     if score < settings.AML_WITHDRAWAL_BLOCK_SCORE:
         return
     _case_for_block(user_id=user.pk, score=score)
@@ -79,16 +89,16 @@ def _case_for_block(*, user_id: int, score: Decimal) -> None:
         )
 
 
-def _review_reason(user_id: int) -> str | None:
-    score = trader_score(user_id=user_id)
+def _review_reason(user_id: int, shared: dict | None = None) -> str | None:
+    score = _request_score(user_id=user_id, shared=shared)
     if score >= settings.AML_WITHDRAWAL_REVIEW_SCORE:
         return f"AML score {score.normalize():f} (review from {settings.AML_WITHDRAWAL_REVIEW_SCORE})"
     return None
 
 
-def withdrawal_review(*, user, **_) -> str | None:
+def withdrawal_review(*, user, shared: dict | None = None, **_) -> str | None:
     """The ``withdrawal_review`` answer: why to hold the withdrawal for review, or None."""
-    return _review_reason(user.pk)
+    return _review_reason(user.pk, shared)
 
 
 def withdrawal_after_evaluation(*, user_id: int, withdrawal_id: int) -> bool:

@@ -113,7 +113,10 @@ def withdrawal_request(
         raise Forbidden("Turn on two-factor authentication before withdrawing.", code="two_factor_required")
     # the address book's verdict before the code is spent (and again under the user's lock)
     withdrawal_address_check(user=user, asset=asset, address=address, via_api_key=via_api_key)
-    facts = {"user": user, "asset": asset, "amount": amount, "address": address, "beneficiary": beneficiary}
+    # ``shared``: one dict the checks of this request may keep a read in for each other (the
+    # trader's AML score, read by the screen and the review alike)
+    facts = {"user": user, "asset": asset, "amount": amount, "address": address, "beneficiary": beneficiary,
+             "shared": {}}  # fmt: skip
     checks.run("withdrawal_validate", **facts)
     if not otp:
         raise DomainError(

@@ -10,6 +10,8 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import KycProfile, KycStatus
@@ -76,9 +78,13 @@ def test_below_the_review_score_a_withdrawal_is_pending(trader, auth_api):
 
 def test_from_the_review_score_it_is_held_for_staff_and_the_trader_cannot_cancel(trader, auth_api, staff):
     alert(trader.user, "STRUCTURING", "60")
-    response = withdraw(auth_api, trader)
+    with CaptureQueriesContext(connection) as queries:
+        response = withdraw(auth_api, trader)
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "aml_review"
+    # the screen (block score) and the review read the trader's score once between them
+    scores = [q["sql"] for q in queries if 'MAX("compliance_amlalert"."weighted_score")' in q["sql"]]
+    assert len(scores) == 1, scores
     withdrawal = Withdrawal.objects.get(user=trader.user)
     assert withdrawal.review_reason.startswith("AML score 60")
     assert "AML" not in str(response.json())  # the reason is for staff
