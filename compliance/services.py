@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -50,7 +51,7 @@ _AML_LOCK = 0x414D4C  # "AML": with the user's id, one evaluation per trader at 
 class Outcome:
     """What one evaluation or scan did."""
 
-    alerts: list[AmlAlert] = field(default_factory=list)
+    alerts: list[AmlAlert | StoredAlert] = field(default_factory=list)
     cases_opened: list[AmlCase] = field(default_factory=list)
     cases_updated: list[AmlCase] = field(default_factory=list)
     triggers: int = 0
@@ -184,9 +185,30 @@ def _known_fingerprints(keys: list[str]) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[AmlAlert]]:
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert the scan has just written, as its row reads (``AmlAlert``'s fields): a scan
+    writes thousands, and building model instances for them cost more than the insert."""
+
+    pk: int
+    user_id: int
+    rule_code: str
+    rule_version: int
+    band: str
+    score: int
+    weighted_score: Decimal
+    value: Decimal | None
+    transactions: list[str]
+    trigger: str
+    at: datetime
+    source: str
+    fingerprint: str
+    created_at: datetime
+
+
+def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[AmlAlert | StoredAlert]]:
     """``_store`` for several traders at once: one query for the known fingerprints, one
-    insert, one read back (helper: in the caller's transaction, holding the traders' locks)."""
+    insert (helper: in the caller's transaction, holding the traders' locks)."""
     wanted: dict[str, tuple[int, Hit]] = {}
     for user_id, hits in kept.items():
         for hit in hits:
@@ -194,67 +216,62 @@ def _store_many(*, kept: dict[int, list[Hit]], source: str) -> dict[int, list[Am
     if not wanted:
         return {}
     known = _known_fingerprints(list(wanted))
-    new = [
-        AmlAlert(
-            fingerprint=key,
-            user_id=user_id,
-            rule_code=hit.rule_code,
-            rule_version=hit.rule_version,
-            band=hit.band,
-            score=hit.score,
-            weighted_score=hit.weighted,
-            value=hit.value,
-            transactions=list(hit.record_ids),
-            trigger=hit.trigger_id,
-            at=hit.at,
-            source=source,
-        )
-        for key, (user_id, hit) in wanted.items()
-        if key not in known
-    ]
+    new = [(key, user_id, hit) for key, (user_id, hit) in wanted.items() if key not in known]
     if not new:
         return {}
     if connection.vendor != "postgresql":  # the embedded mode's SQLite: no arrays
-        AmlAlert.objects.bulk_create(new)
-        stored_rows = AmlAlert.objects.filter(fingerprint__in=[a.fingerprint for a in new]).order_by("at", "id")
-        grouped: dict[int, list[AmlAlert]] = {}
+        AmlAlert.objects.bulk_create(
+            AmlAlert(
+                fingerprint=key, user_id=user_id, rule_code=hit.rule_code, rule_version=hit.rule_version,
+                band=hit.band, score=hit.score, weighted_score=hit.weighted, value=hit.value,
+                transactions=list(hit.record_ids), trigger=hit.trigger_id, at=hit.at, source=source,
+            )
+            for key, user_id, hit in new
+        )  # fmt: skip
+        stored_rows = AmlAlert.objects.filter(fingerprint__in=[key for key, _, _ in new]).order_by("at", "id")
+        grouped: dict[int, list[AmlAlert | StoredAlert]] = {}
         for alert in stored_rows:
             grouped.setdefault(alert.user_id, []).append(alert)
         return grouped
-    # one statement over arrays (no conflict can occur: the fingerprint names the trader,
-    # whose lock is held)
+    # one statement over arrays, sent binary (no conflict can occur: the fingerprint names
+    # the trader, whose lock is held)
     created = timezone.now()
+    hits = [hit for _, _, hit in new]
     with selectors.binary_cursor() as cursor:
         cursor.execute(
             f"""INSERT INTO {AmlAlert._meta.db_table} (rule_code, rule_version, band, score, weighted_score, value,
                     transactions, trigger, at, source, fingerprint, created_at, user_id)
                 SELECT r, v, b, s, w, val, tx::jsonb, trg, a, %s, f, %s, u
-                  FROM unnest(%s::text[], %s::int[], %s::text[], %s::smallint[], %s::numeric[], %s::numeric[],
-                              %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::bigint[])
+                  FROM unnest(%b::text[], %b::int[], %b::text[], %b::smallint[], %b::numeric[], %b::numeric[],
+                              %b::text[], %b::text[], %b::timestamptz[], %b::text[], %b::bigint[])
                        AS x(r, v, b, s, w, val, tx, trg, a, f, u)
                 RETURNING id, fingerprint""",
             [
                 source,
                 created,
-                [a.rule_code for a in new],
-                [a.rule_version for a in new],
-                [a.band for a in new],
-                [a.score for a in new],
-                [a.weighted_score for a in new],
-                [a.value for a in new],
-                [json.dumps(a.transactions) for a in new],
-                [a.trigger for a in new],
-                [a.at for a in new],
-                [a.fingerprint for a in new],
-                [a.user_id for a in new],
+                [hit.rule_code for hit in hits],
+                [hit.rule_version for hit in hits],
+                [hit.band for hit in hits],
+                [hit.score for hit in hits],
+                [hit.weighted for hit in hits],
+                [hit.value for hit in hits],
+                [json.dumps(list(hit.record_ids)) for hit in hits],
+                [hit.trigger_id for hit in hits],
+                [hit.at for hit in hits],
+                [key for key, _, _ in new],
+                [user_id for _, user_id, _ in new],
             ],
         )
         ids = {key: pk for pk, key in cursor.fetchall()}
-    for alert in new:
-        alert.pk, alert.created_at = ids[alert.fingerprint], created
-        alert._state.adding = False
-    stored: dict[int, list[AmlAlert]] = {}
-    for alert in sorted(new, key=lambda a: (a.at, a.pk)):
+    alerts = [
+        StoredAlert(
+            ids[key], user_id, hit.rule_code, hit.rule_version, hit.band, hit.score, hit.weighted, hit.value,
+            list(hit.record_ids), hit.trigger_id, hit.at, source, key, created,
+        )
+        for key, user_id, hit in new
+    ]  # fmt: skip
+    stored: dict[int, list[AmlAlert | StoredAlert]] = {}
+    for alert in sorted(alerts, key=lambda a: (a.at, a.pk)):
         stored.setdefault(alert.user_id, []).append(alert)
     return stored
 

@@ -274,14 +274,15 @@ def suppress(hits: Iterable[Hit], raised: Iterable[Raised], windows: dict[str, t
     """Drop the hits that tell nothing new: the same rule already raised for the trader at
     an equal or higher score within the rule's window before the hit. A hit in a higher band
     still goes through (the situation got worse)."""
-    raised = list(raised)
+    by_rule: dict[str, list[Raised]] = {}
+    for r in raised:
+        by_rule.setdefault(r.rule_code, []).append(r)
     kept = []
     for hit in hits:
         window = windows.get(hit.rule_code, timedelta(0))
-        if any(
-            r.rule_code == hit.rule_code and r.score >= hit.score and hit.at - window <= r.at <= hit.at for r in raised
-        ):
+        earlier = by_rule.setdefault(hit.rule_code, [])
+        if any(r.score >= hit.score and hit.at - window <= r.at <= hit.at for r in earlier):
             continue
         kept.append(hit)
-        raised.append(Raised(hit.rule_code, hit.score, hit.at))
+        earlier.append(Raised(hit.rule_code, hit.score, hit.at))
     return kept
