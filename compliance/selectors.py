@@ -628,17 +628,21 @@ def scan_candidates(
             ]
             run(sql, params, measured=measured)
         elif rule.code == m.DORMANT_REACTIVATED:
-            # the latest money activity strictly before each movement, over the window before it
+            # the latest money activity strictly before each movement, over the window before it:
+            # the previous row's time (LAG), except within a group of rows at the same time,
+            # which all take the group's first row's (a running MAX over a frame ending before
+            # the row would be recomputed row by row: seconds for 100,000 movements)
             run(
                 f"""SELECT user_id, id FROM (
-                       SELECT user_id, id, kind, at, usd, MAX(at) OVER (PARTITION BY user_id ORDER BY at
-                              RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond'::interval PRECEDING) AS prev
-                         FROM (SELECT user_id, id, kind, at, usd FROM mv WHERE at >= %s
-                               UNION ALL SELECT maker_user_id, NULL, 'trade', created_at, 0
-                                           FROM {trade} WHERE created_at >= %s
-                               UNION ALL SELECT taker_user_id, NULL, 'trade', created_at, 0
-                                           FROM {trade} WHERE created_at >= %s
-                              ) money) x
+                       SELECT user_id, id, kind, at, usd,
+                              MAX(lag_at) FILTER (WHERE lag_at < at) OVER (PARTITION BY user_id, at) AS prev
+                         FROM (SELECT *, LAG(at) OVER (PARTITION BY user_id ORDER BY at) AS lag_at FROM (
+                                 SELECT user_id, id, kind, at, usd FROM mv WHERE at >= %s
+                                 UNION ALL SELECT maker_user_id, NULL, 'trade', created_at, 0
+                                             FROM {trade} WHERE created_at >= %s
+                                 UNION ALL SELECT taker_user_id, NULL, 'trade', created_at, 0
+                                             FROM {trade} WHERE created_at >= %s
+                              ) money) y) x
                     WHERE kind <> 'trade' AND at >= %s AND usd >= %s AND (at - prev >= %s OR (prev IS NULL AND (
                         EXISTS (SELECT FROM {transfer} t JOIN {account} a ON a.id = t.credit_account_id
                                  WHERE a.user_id = x.user_id AND t.code IN ({codes}) AND t.created_at < %s)

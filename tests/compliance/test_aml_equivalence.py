@@ -195,3 +195,35 @@ def test_the_scans_candidates_miss_no_hit(settings, money):
         assert got == expected
         measured += sum(1 for hit in got if hit.rule_code == "VELOCITY") if rows else 0
     assert measured > 0
+
+
+def test_activity_at_the_same_instant_is_not_before_a_movement(money):
+    """Dormancy reads the latest activity strictly before a movement: a trade at the very
+    instant of a reactivating deposit (and a second deposit then too) does not count as
+    activity before it, in the scan's SQL as in the rules."""
+    from ledger.models import Transfer
+
+    now = timezone.now()
+    dormant, other = UserFactory(), UserFactory()
+    dormant.date_joined = now - timedelta(days=500)
+    dormant.save(update_fields=["date_joined"])
+    money.deposit(dormant, "500", ago=timedelta(days=300))
+    at = now - timedelta(days=1)
+    for amount in ("30000", "25000"):
+        transfer = money.deposit(dormant, amount)
+        Transfer.objects.filter(pk=transfer.pk).update(created_at=at)
+    SpotTrade.objects.create(
+        symbol="BTC-USDT", seq=1, price=Decimal("65000"), quantity=Decimal("0.01"), quote_amount=Decimal("650"),
+        taker_side="buy", maker_order_id=1, taker_order_id=2, maker_user=other, taker_user=dormant,
+        maker_fee=Decimal(0), taker_fee=Decimal(0), created_at=at,
+    )  # fmt: skip
+
+    rules = selectors.live_rules()
+    since = now - timedelta(days=3)
+    history = selectors.history_for(user_ids=[dormant.pk], start=since - selectors.horizon(rules) - timedelta(days=1))
+    expected = services.hits_for_user(rules=rules, history=history, user_id=dormant.pk, since=since)
+    assert sum(1 for hit in expected if hit.rule_code == "DORMANT_REACTIVATED") == 2, expected
+    only = selectors.scan_candidates(rules=rules, since=since)[dormant.pk]
+    assert sum(1 for codes in only.values() if "DORMANT_REACTIVATED" in codes) == 2, only
+    got = services.hits_for_user(rules=rules, history=history, user_id=dormant.pk, since=since, only=only)
+    assert got == expected
