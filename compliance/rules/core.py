@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 # Kinds of record.
@@ -69,7 +69,15 @@ class Rule:
     insufficient_score: int = 0
 
     def param(self, name: str) -> Decimal:
-        return Decimal(str(self.params[name]))
+        """A numeric parameter (converted once per rule: a scan reads them per candidate)."""
+        converted = self._converted.get(name)
+        if converted is None:
+            converted = self._converted[name] = Decimal(str(self.params[name]))
+        return converted
+
+    @cached_property
+    def _converted(self) -> dict[str, Decimal]:
+        return {}
 
     def band_for(self, value: Decimal) -> Band | None:
         found = None

@@ -3,6 +3,7 @@ on plain records: the pure core, no database."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -122,7 +123,7 @@ def test_velocity_on_a_young_account_is_insufficient_history_and_raises_nothing_
     joined = T0 - timedelta(days=29)
     records = [rec(0, DEPOSIT, T0, "100000")]
     assert hits_of("VELOCITY", records, joined_at=joined) == []
-    scored = Rule(**{**RULES["VELOCITY"].__dict__, "insufficient_score": 10})
+    scored = replace(RULES["VELOCITY"], insufficient_score=10)
     ctx = Context(user_id=USER, records=records, trigger=records[0], joined_at=joined)
     [hit] = evaluate([scored], ctx, MEASURES)
     assert (hit.band, hit.score, hit.value) == (INSUFFICIENT_HISTORY, 10, None)
