@@ -17,14 +17,13 @@ from ledger.models import Withdrawal, WithdrawalAddress, WithdrawalStatus
 from ledger.selectors import balance_of
 from ledger.services import deposit_credit, withdrawal_create
 from notifications.models import Notification
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SAVED = "0x52908400098527886E0F7030069857D2E4169EE7"
 OTHER = "0x" + "ab" * 20
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 def path_is(path: str):
@@ -112,14 +111,7 @@ def test_address_book_whitelist_and_cancel(page, context, browser, live_server_u
 
     # --- Phone width: the address book fits, and a second withdrawal is cancelled there --------
     second = withdrawal_create(user=user, asset="USDT", amount=Decimal("50"), address=SAVED)
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto("/wallet/")

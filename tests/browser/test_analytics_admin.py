@@ -10,7 +10,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_exposure_admin import DESKTOP, PHONE, current_code
+from tests.browser.screens import DESKTOP, PHONE
+from tests.browser.test_exposure_admin import current_code
 from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
 from tests.ops.test_analytics import history, markets  # noqa: F401  (the fixtures: real trades)
 

@@ -19,7 +19,8 @@ from tests.accounts.helpers import next_time_step
 from tests.factories import enable_totp, totp_code
 from tests.orders.spot.conftest import funded_trader
 
-from .test_limits import DESKTOP, PHONE, sign_in
+from .screens import DESKTOP, PHONE
+from .test_limits import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -12,13 +12,11 @@ from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from orders.options.services import options_order_place
+from tests.browser.screens import DESKTOP, PHONE
 from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
 from tests.orders.conftest import list_series, pick_series, trader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 def current_code(device) -> str:

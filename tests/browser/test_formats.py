@@ -11,14 +11,13 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.spot.services import order_request, spot_order_cancel, spot_order_place
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD
 from tests.orders.conftest import IndexTicker, list_series
 from tests.orders.spot.conftest import Engine, funded_trader, markets  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 MONEY = r"\d{1,3}(,\d{3})*\.\d{2}"  # USDT at its two places, grouped
 WHEN = r"\d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d UTC([+-]\d{1,2}(:\d\d)?)?"
 
@@ -32,14 +31,7 @@ def sign_in(page, user, path: str) -> None:
 
 
 def phone_page(browser, context, live_server_url):
-    return browser.new_context(
-        base_url=live_server_url,
-        storage_state=context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    return phone_context(browser, live_server_url, context.storage_state())
 
 
 def check_wallet(page, order_id: int, zone_suffix: str) -> None:

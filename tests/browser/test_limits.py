@@ -11,15 +11,13 @@ from playwright.sync_api import expect
 
 from marketdata.services import instruments_sync
 from risk import services as risk
+from tests.browser.screens import DESKTOP, PHONE
 from tests.factories import DEFAULT_PASSWORD
 from tests.orders.conftest import INDEX, print_index
 from tests.orders.spot.conftest import funded_trader
 from tests.risk.helpers import limit_set
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 def sign_in(page, user, path):

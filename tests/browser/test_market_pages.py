@@ -30,6 +30,7 @@ from marketdata.candles import bucket_start
 from marketdata.models import Candle, CandleSource
 from orders.models import SpotOrder, SpotStatus, SpotTrade
 from orders.options.services import options_order_place, options_quote
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.orders.conftest import IndexTicker, list_series, pick_series, trader
 from tests.orders.spot.conftest import funded_trader
@@ -39,8 +40,6 @@ from .test_trading import SYMBOL, place, resting, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 # test_trading's fixtures: the engine runner process and a second trader quoting around the index
 engine = test_trading.engine
@@ -66,10 +65,7 @@ def index_candles() -> None:
 
 
 def phone(browser, live_server_url):
-    context = browser.new_context(
-        base_url=live_server_url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    context.set_default_timeout(15_000)
+    context = phone_context(browser, live_server_url)
     return context, context.new_page()
 
 

@@ -21,14 +21,13 @@ from playwright.sync_api import expect
 
 from marketdata.backfill import backfill
 from marketdata.models import Candle, IndexPrint, Instrument, InstrumentKind
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.processes import ManagePy
 
 from .conftest import BASE_DIR, _server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 LIVE_TIMEOUT_MS = 10_000
 FEED_START_TIMEOUT = 30
 POSITIVE = re.compile(r"^[1-9]\d*$")
@@ -112,10 +111,7 @@ def assert_labels_over_values(page) -> None:
 
 
 def phone_page(browser, live_server_url):
-    context = browser.new_context(
-        base_url=live_server_url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    context.set_default_timeout(15_000)
+    context = phone_context(browser, live_server_url)
     return context, context.new_page()
 
 

@@ -14,13 +14,12 @@ from playwright.sync_api import expect
 
 from ledger.selectors import balance_of
 from orders.models import OptionOrder, OptionPosition
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.orders.conftest import IndexTicker, list_series, pick_series, trader
 from trading.formatting import display_amount
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 FUNDS = Decimal("10000")
 
 
@@ -129,14 +128,7 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
     assert balance_of(user=user, asset="USDT").available == FUNDS - total + proceeds
 
     # --- phone width: the ticket and tables fit ---------------------------------------------------------
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=page.context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, page.context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto("/options/")

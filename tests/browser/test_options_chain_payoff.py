@@ -12,12 +12,11 @@ import pytest
 from playwright.sync_api import expect
 
 from orders.options.services import options_order_place
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.orders.conftest import IndexTicker, list_series, pick_series, trader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 GREEKS = ("gamma", "vega", "theta", "open_interest")
 
 
@@ -118,20 +117,16 @@ def test_the_chain_shows_greeks_and_open_interest_and_the_ticket_a_payoff_chart(
     expect(payoff).to_be_hidden()
 
     # --- phone width: bid, mark and ask stay, the greeks' columns collapse; the chart fits --------------
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=page.context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, page.context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto("/options/")
         row = chain_row(mobile, series)
         expect(row).to_have_count(1)
         expect(row.locator("td[data-field=bid_usdt]").first).to_be_visible()
+        # laid out at phone width (on a loaded machine the first layout may come after the row)
+        mark = f"#chain tr[data-strike='{series.strike.normalize():f}'] td[data-field=mark_usdt]"
+        mobile.wait_for_function("(s) => document.querySelector(s)?.getBoundingClientRect().width > 10", arg=mark)
         assert width(row.locator("td[data-field=mark_usdt]").first) > 10
         for field in GREEKS:
             assert width(row.locator(f"td[data-field={field}]").first) < 1, field

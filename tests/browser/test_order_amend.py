@@ -16,10 +16,9 @@ from ledger.selectors import balance_of
 from orders.models import SpotAmend, SpotOrder
 from tests.orders.spot.conftest import funded_trader
 
+from .screens import DESKTOP, PHONE, phone_context
 from .test_trading import (  # noqa: F401 (engine and maker are fixtures)
-    DESKTOP,
     LIVE_MS,
-    PHONE,
     SYMBOL,
     engine,
     maker,
@@ -69,14 +68,7 @@ def test_edit_an_open_order_inline_at_desktop_and_phone_width(page, browser, liv
     assert balance_of(user=trader, asset="USDT").held == Decimal("1290")
     page.screenshot(path=str(screenshot_dir / "trading-amend-desktop.png"), full_page=False)
 
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=page.context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, page.context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto(f"/markets/{SYMBOL}/")

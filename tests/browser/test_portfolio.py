@@ -39,6 +39,7 @@ from marketdata.streams import publish_tick
 from orders.models import OptionPosition, SpotOrder
 from orders.spot.services import order_request, spot_order_place
 from portfolio.models import RebalanceBatch
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD
 from tests.orders.conftest import IndexTicker, client_for, list_series, pick_series, trader
 from tests.orders.spot.conftest import funded_trader
@@ -47,8 +48,6 @@ from .test_trading import EngineProcess, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 LIVE_MS = 10_000
 SYMBOL = "BTC-USDT"
 
@@ -305,14 +304,7 @@ def test_the_portfolio_page(page, browser, history, live_server_url, screenshot_
     assert page.evaluate("document.documentElement.scrollWidth") <= 900
 
     # --- phone width ---------------------------------------------------------------------------------
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=page.context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, page.context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto("/portfolio/")

@@ -31,6 +31,7 @@ from notifications.alert_services import price_alert_create
 from notifications.models import Notification, PriceAlert, PriceAlertStatus
 from notifications.services import notify
 from orders.spot.services import order_request, spot_order_place
+from tests.browser.screens import PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.orders.conftest import INDEX, IndexTicker, print_index
 from tests.orders.spot.conftest import Engine, funded_trader
@@ -41,7 +42,6 @@ from .conftest import BASE_DIR, _server_env
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SYMBOL = "BTC-USDT"
-PHONE = {"width": 390, "height": 844}
 LIVE_MS = 20_000
 START_TIMEOUT = 60
 
@@ -233,10 +233,7 @@ def test_the_alerts_page_fits_a_phone(browser, live_server_url, market, screensh
         window="24h",
         frequency="once_per_minute",
     )
-    context = browser.new_context(
-        base_url=live_server_url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
-    context.set_default_timeout(15_000)
+    context = phone_context(browser, live_server_url)
     try:
         phone = context.new_page()
         sign_in(phone, trader, "/alerts/")

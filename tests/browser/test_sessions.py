@@ -10,11 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import User
+from tests.browser.screens import PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-PHONE = {"width": 390, "height": 844}
 
 
 def sign_in(page, user) -> None:
@@ -28,9 +27,7 @@ def sign_in(page, user) -> None:
 def test_sessions_sign_ins_and_anti_phishing_code(page, browser, live_server_url, screenshot_dir):
     user = UserFactory()
     sign_in(page, user)
-    phone = browser.new_context(
-        base_url=live_server_url, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
-    )
+    phone = phone_context(browser, live_server_url)
     try:
         mobile = phone.new_page()
         sign_in(mobile, user)

@@ -15,6 +15,7 @@ from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from accounts.models import KycProfile, KycStatus
+from tests.browser.screens import phone_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp, totp_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -144,14 +145,7 @@ def test_signup_2fa_login_and_kyc(page, context, browser, live_server_url, scree
     expect(page.locator(".nav-badge")).to_have_text("1")
     page.screenshot(path=str(screenshot_dir / "account-desktop.png"), full_page=True)
 
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=context.storage_state(),
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto("/account/")

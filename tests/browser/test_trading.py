@@ -33,6 +33,7 @@ from ledger.selectors import balance_of
 from marketdata.services import instruments_sync
 from orders.models import SpotOrder, SpotTrade
 from orders.spot.services import order_request, spot_order_place
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD
 from tests.orders.conftest import INDEX, IndexTicker, print_index
 from tests.orders.spot.conftest import funded_trader
@@ -44,8 +45,6 @@ from .conftest import BASE_DIR, _server_env
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SYMBOL = "BTC-USDT"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 ENGINE_START_TIMEOUT = 60
 LIVE_MS = 10_000
 
@@ -285,14 +284,7 @@ def test_place_rest_cancel_then_take_liquidity(page, maker, browser, live_server
     page.screenshot(path=str(screenshot_dir / "trading-desktop.png"), full_page=True)
 
     # --- phone width: everything stacks and fits -----------------------------------------------------------------
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=page.context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, page.context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto(f"/markets/{SYMBOL}/")

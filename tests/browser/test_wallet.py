@@ -16,13 +16,12 @@ from playwright.sync_api import expect
 from accounts.models import KycProfile, KycStatus
 from ledger.models import Withdrawal, WithdrawalStatus
 from ledger.selectors import balance_of
+from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ERC20_ADDRESS = "0x52908400098527886E0F7030069857D2E4169EE7"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 def code_and_step(device) -> tuple[str, int]:
@@ -123,14 +122,7 @@ def test_wallet_faucet_deposit_address_and_withdrawal(page, context, browser, li
     # --- Screenshots: desktop and phone width -------------------------------------------------------
     page.screenshot(path=str(screenshot_dir / "wallet-desktop.png"), full_page=True)
     assert_fits_viewport(page, DESKTOP["width"])
-    phone = browser.new_context(
-        base_url=live_server_url,
-        storage_state=context.storage_state(),
-        viewport=PHONE,
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    phone = phone_context(browser, live_server_url, context.storage_state())
     try:
         mobile = phone.new_page()
         mobile.goto("/wallet/")
