@@ -1,5 +1,5 @@
 """Order entry over HTTP: ``POST /api/v1/orders`` under load against the stack's web server
-(gunicorn with sync workers, as the Procfile's ``web`` line runs it), side by side with a
+(gunicorn, workers of threads, as the Procfile's ``web`` line runs it), side by side with a
 floor endpoint on the same server, and against the old layout (one daphne process serving
 HTTP, as the Procfile's web line ran it before websockets moved to a ``ws`` line of their own).
 
@@ -12,7 +12,8 @@ only difference is the endpoint.
 
 Servers (``--servers``, in this order, one at a time): ``gunicorn`` = ``gunicorn trading.wsgi
 -c python:trading.gunicorn_conf --workers N`` (``--workers``, default 2 = the Procfile's
-``WEB_WORKERS``), each sync worker on one persistent PostgreSQL connection (the settings'
+``WEB_WORKERS``; threads per worker: ``WEB_THREADS`` from the environment, default 4, 1 =
+sync workers), each thread on one persistent PostgreSQL connection (the settings'
 ``CONN_MAX_AGE``); ``daphne`` = one ``daphne trading.asgi:application`` with the database
 connections of ``--db`` (the old web line: ``pool``). ``--daphne-variants`` (default
 ``product``) chooses what runs on daphne.
@@ -469,7 +470,7 @@ def start_server(kind: str, args, port: int, env: dict, log_dir: Path) -> Server
     server_env.pop("DB_POOL_SIZE", None)
     server_env.pop("CONN_MAX_AGE", None)
     if kind == "gunicorn":
-        # the Procfile's web line: sync workers, a persistent connection each (CONN_MAX_AGE)
+        # the Procfile's web line: workers of threads, a persistent connection per thread (CONN_MAX_AGE)
         server_env["DB_POOL_SIZE"] = "0"
         config = "python:bench.api_profile" if args.profile else "python:trading.gunicorn_conf"
         if args.profile:
@@ -486,7 +487,7 @@ def start_server(kind: str, args, port: int, env: dict, log_dir: Path) -> Server
 
 
 SERVER_LABELS = {
-    "gunicorn": "gunicorn, {workers} sync workers (the Procfile's web line)",
+    "gunicorn": "gunicorn, {workers} workers x {threads} threads (the Procfile's web line)",
     "daphne": "one daphne process (the old web line)",
 }
 
@@ -494,7 +495,7 @@ SERVER_LABELS = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", default="gunicorn,daphne", help="web servers to run, in turn: gunicorn, daphne")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn's sync workers (the Procfile's WEB_WORKERS)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn's workers (the Procfile's WEB_WORKERS)")
     parser.add_argument("--rate", type=float, default=250.0, help="requests/s of the open-loop phase")
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of the open-loop phase")
     parser.add_argument("--max-seconds", type=float, default=8.0, help="duration of the max-rate phase")
@@ -512,7 +513,7 @@ def main() -> int:
         help="daphne's database connections: close = CONN_MAX_AGE=0 (the settings' env knob: "
         "one connection per request, closed at its end), pool = the old web line's psycopg pool (DB_POOL_SIZE=16, "
         "the default), configured = the settings' default CONN_MAX_AGE=60, which leaks a connection per request "
-        "thread under ASGI (guarded by --max-backends). gunicorn's sync workers keep one connection each",
+        "thread under ASGI (guarded by --max-backends). gunicorn's threads keep one connection each",
     )
     parser.add_argument(
         "--max-backends",
@@ -595,12 +596,12 @@ def main() -> int:
                 wait_http(port, web)
                 guard.thread.start()
                 log(
-                    f"== {SERVER_LABELS[kind].format(workers=args.workers)} on port {port} (settings "
+                    f"== {SERVER_LABELS[kind].format(workers=args.workers, threads=os.environ.get('WEB_THREADS', '4'))} on port {port} (settings "
                     f"bench.api_settings; logs {log_dir}); endpoints: {', '.join(variants)}; {args.users} traders; "
                     f"phases: {args.rate:g}/s open loop for {args.seconds:g} s over at most {args.connections} "
                     f"connections, max rate with {args.concurrency} clients for {args.max_seconds:g} s; engine "
                     f"{'running' if engine else 'not running'}; database connections: "
-                    + ("one persistent connection per worker" if kind == "gunicorn" else DB_MODES[args.db])
+                    + ("one persistent connection per worker thread" if kind == "gunicorn" else DB_MODES[args.db])
                     + f"; stopped if it holds more than {args.max_backends} of them"
                 )
                 # warm up the endpoints (imports, connections, caches), untimed

@@ -1,12 +1,13 @@
 """gunicorn's settings for the stack's HTTP server (the Procfile's ``web`` line):
 ``gunicorn trading.wsgi -c python:trading.gunicorn_conf --bind ... --workers N``.
 
-Sync workers, one per core: each serves one request at a time on one persistent PostgreSQL
-connection of its own (``CONN_MAX_AGE``). Websockets are served by daphne (the ``ws``
-line); this process serves every other request.
+Workers, one per core (``--workers``), each with ``WEB_THREADS`` (4) threads: a thread
+serves one request at a time on a persistent PostgreSQL connection of its own
+(``CONN_MAX_AGE``). Websockets are served by daphne (the ``ws`` line); this process serves
+every other request.
 
 Graceful stop: on SIGTERM the master closes its listening socket and lets each worker finish
-the request it is serving (at most ``WEB_DRAIN_SECONDS``, default 20) before exiting. When
+the requests it is serving (at most ``WEB_DRAIN_SECONDS``, default 20) before exiting. When
 the socket is shared (``--bind fd://N``, as ``scripts/supervise`` runs it), the connections
 waiting on it go to the other processes listening on it. ``SERVING pid=...`` is printed when
 a worker is ready, ``DRAINED pid=...`` when the master has stopped, for the supervisor's
@@ -19,7 +20,11 @@ import logging
 import os
 import sys
 
-worker_class = "sync"
+# Threads per worker (WEB_THREADS, default 4): order entry waits for PostgreSQL for most of
+# a request (a dozen round trips and a commit), and a worker's threads overlap those waits;
+# 1 = sync workers, one request at a time each.
+threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = "gthread" if threads > 1 else "sync"
 graceful_timeout = int(float(os.environ.get("WEB_DRAIN_SECONDS", "20")))
 timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "30"))
 backlog = 2048

@@ -1,5 +1,5 @@
 """The stack's web processes as ``scripts/supervise`` runs the Procfile's ``web`` and ``ws``
-lines: HTTP on gunicorn (sync workers) at ``PORT``, websockets on daphne at ``WS_PORT``, the
+lines: HTTP on gunicorn (workers of threads) at ``PORT``, websockets on daphne at ``WS_PORT``, the
 pages telling the browser where the websockets are, and a rolling restart of both that
 refuses no request. The page's websocket base is also checked without any server."""
 
@@ -87,7 +87,7 @@ def test_supervised_http_on_gunicorn_and_websockets_on_daphne(tmp_path):
             assert supervisor.alive and time.monotonic() < deadline, "".join(supervisor.lines[-40:])
             time.sleep(0.1)
 
-        # HTTP: gunicorn, one master and WEB_WORKERS sync workers
+        # HTTP: gunicorn, one master and WEB_WORKERS workers
         health = requests.get(f"{origin}/healthz", timeout=10)
         assert health.status_code == 200 and health.headers["Server"].startswith("gunicorn"), health.headers
         rows = json.loads((state / "processes.json").read_text())
