@@ -25,7 +25,7 @@ help:
 	@echo "make bench-engine   matching engine commands/s vs a minimal dict+deque book"
 	@echo "make bench-settlement  settlement back office vs one 4-task chain per order (PostgreSQL, Redis)"
 	@echo "make bench-runner  spot engine runner orders/s with PostgreSQL vs one order per transaction"
-	@echo "make bench-api     POST /api/v1/orders on daphne at 250 req/s and max rate vs a bare DRF insert"
+	@echo "make bench-api     POST /api/v1/orders on gunicorn and daphne at 250 req/s and max rate vs a bare DRF insert"
 
 tools:
 	@bash scripts/ensure-tools.sh

@@ -45,6 +45,38 @@ def total_read(*, user_id: int, asset: str) -> Read:
     return Read.one(sql, _total)
 
 
+@dataclass(frozen=True)
+class HoldAccounts:
+    """A trader's account in one asset (None until it exists) and the buckets of a system
+    role in that asset that exist, by bucket number."""
+
+    user: LedgerAccount | None
+    buckets: dict[int, LedgerAccount]
+
+
+_ACCOUNT_KEYS = ("id", "code", "asset", "kind", "user_id", "role", "bucket")
+
+
+def hold_accounts_read(*, user_id: int, asset: str, role: str) -> Read:
+    """The accounts a hold moves funds between - the trader's in ``asset`` and every bucket of
+    system role ``role`` in it (which bucket takes a hold depends on the order's id, known
+    only after its insert) - as a read order entry sends with its others
+    (``trading.db.read_together``). The accounts carry their identifying fields only; their
+    counters load if read (a transfer needs none)."""
+    sql = (
+        f"SELECT {', '.join(_ACCOUNT_KEYS)} FROM {LedgerAccount._meta.db_table} "
+        f"WHERE asset = {sql_name(asset)} AND ((kind = '{AccountKind.USER}' AND user_id = {sql_int(user_id)}) "
+        f"OR (kind = '{AccountKind.SYSTEM}' AND role = {sql_name(role)}))"
+    )
+    return Read.one(sql, _hold_accounts)
+
+
+def _hold_accounts(rows) -> HoldAccounts:
+    accounts = [LedgerAccount.from_db("default", _ACCOUNT_KEYS, row) for row in rows]
+    user = next((account for account in accounts if account.kind == AccountKind.USER), None)
+    return HoldAccounts(user, {a.bucket: a for a in accounts if a.kind == AccountKind.SYSTEM})
+
+
 def _total(rows) -> Decimal:
     if not rows:
         return Decimal(0)

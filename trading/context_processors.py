@@ -5,4 +5,5 @@ def platform(request):
     return {
         "PLATFORM_NAME": settings.PLATFORM_NAME,
         "DEMO_MODE": settings.DEMO_MODE,
+        "WS_PUBLIC_URL": settings.WS_PUBLIC_URL,
     }

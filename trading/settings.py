@@ -22,6 +22,11 @@ if (BASE_DIR / ".env").exists():
 
 DEBUG = env.bool("DEBUG", default=False)
 PLATFORM_NAME = env("PLATFORM_NAME", default="Meridian Exchange")
+# Where the pages open their websockets (/ws/...): empty = the page's own origin (one server,
+# as in embedded mode, or a proxy that sends /ws/ to daphne and the rest to gunicorn);
+# ":8001" = the page's host at that port (the stack on one machine, scripts/supervise sets
+# it); "wss://ws.example.com" = that base. docs/operations.md, "Web processes".
+WS_PUBLIC_URL = env.str("WS_PUBLIC_URL", default="")
 # The embedded mode (a local demo) may run on this published key; nothing else may.
 EMBEDDED_SECRET_KEY = "insecure-embedded-mode-key-set-SECRET_KEY-in-production"
 SECRET_KEY = env("SECRET_KEY", default=EMBEDDED_SECRET_KEY)

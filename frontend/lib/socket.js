@@ -1,7 +1,23 @@
 // Websockets: one reconnecting socket class for /ws/market/ and /ws/user/, and the page's one
 // shared /ws/market/ connection, on which every part of a page subscribes its channels.
 
-const wsUrl = (path) => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+// Where the websockets are: the page's <meta name="ws-base"> (settings.WS_PUBLIC_URL). Empty:
+// the page's own origin (embedded mode; a proxy splitting /ws/ off). ":8001": the page's host
+// at that port (the stack on one machine). "wss://ws.example.com": that base.
+export function wsBase(base, loc) {
+  const scheme = loc.protocol === "https:" ? "wss" : "ws";
+  const value = (base || "").trim().replace(/\/+$/, "");
+  if (!value) return `${scheme}://${loc.host}`;
+  if (/^:\d+$/.test(value)) return `${scheme}://${loc.hostname}${value}`; // hostname keeps an IPv6 address's brackets
+  if (/^wss?:\/\//.test(value)) return value;
+  if (/^https?:\/\//.test(value)) return value.replace(/^http/, "ws");
+  return `${scheme}://${value}`;
+}
+
+const pageBase = () =>
+  typeof document === "undefined" ? "" : (document.querySelector('meta[name="ws-base"]')?.content ?? "");
+
+export const wsUrl = (path) => `${wsBase(pageBase(), location)}${path}`;
 
 // A websocket that reopens itself after every close, waiting longer each time (doubling from
 // minDelay up to maxDelay, with jitter so a restarted server is not hit by every page at

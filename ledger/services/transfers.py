@@ -183,13 +183,19 @@ def _prepare(requests: Sequence[TransferRequest]) -> tuple[list, list[str], list
     return amounts, hashes, ids
 
 
-def transfers_execute(requests: Sequence[TransferRequest], *, known_new: bool = False) -> Executed:
+def transfers_execute(
+    requests: Sequence[TransferRequest], *, known_new: bool = False, savepoint: bool = True
+) -> Executed:
     """Apply a linked batch of transfers: all of them or none. Idempotent per id.
 
     Needs a transaction opened by the caller (runs in a savepoint of it). Account rows are
     updated in primary-key order, each with one conditional UPDATE, so concurrent batches
     neither deadlock nor overdraw: a trader account that would go below zero (holds
     included) makes the whole batch fail with ``insufficient_funds``.
+
+    ``savepoint=False`` (with ``known_new``) is for a caller whose transaction ends on any
+    error from here (order entry's, durable): a refused batch leaves its rows in that
+    transaction, which rolls back whole, so the savepoint's two round trips buy nothing.
     """
     if not requests:
         return Executed()
@@ -202,6 +208,14 @@ def transfers_execute(requests: Sequence[TransferRequest], *, known_new: bool = 
     replay = None if known_new else _replayed(ids, hashes)
     if replay is not None:
         return replay
+    if not savepoint:
+        if not known_new:
+            raise RuntimeError("transfers_execute(savepoint=False) is for new ids only (known_new=True)")
+        try:
+            return Executed(_apply(requests, amounts, hashes))
+        except LedgerRejected as exc:
+            exc.ids, exc.hashes = ids, hashes
+            raise
     try:
         with transaction.atomic():
             return Executed(_apply(requests, amounts, hashes))

@@ -1,11 +1,13 @@
 """Zero-downtime rolling restart with real processes.
 
-The whole Procfile stack (two web processes on one socket, the Celery worker and venue
-executor, beat, feed, relay, both engine runners, market maker, monitor, price alerts; not
-flower) runs under ``scripts/supervise`` on the test database and a private Redis. Twenty
-client threads place spot orders (``POST /api/v1/orders``) and option orders (quote, then
-order) over HTTP, one connection per request, and websocket clients follow the BTC-USDT
-book, while ``scripts/rolling-restart`` replaces every process twice.
+The whole Procfile stack (gunicorn's master and sync workers serving HTTP on one socket,
+two daphne processes serving websockets on another, the Celery worker and venue executor,
+beat, feed, relay, both engine runners, market maker, monitor, price alerts; not flower)
+runs under ``scripts/supervise`` on the test database and a private Redis. Twenty client
+threads place spot orders (``POST /api/v1/orders``) and option orders (quote, then order)
+over HTTP, one connection per request, and websocket clients follow the BTC-USDT book (on
+daphne's port, from the pages' origin), while ``scripts/rolling-restart`` replaces every
+process twice.
 
 Then: no request failed (no refused or cut connection, no 5xx, no 4xx), every web process
 and every websocket was replaced (each client saw its socket closed normally, reconnected
@@ -214,12 +216,13 @@ def stack_data(transactional_db):
     return traders, series
 
 
-def test_two_rolling_restarts_under_load_lose_nothing(stack_data, tmp_path, settings):
+def test_two_rolling_restarts_under_load_lose_nothing(stack_data, tmp_path, settings, request):
     if not test_database_url().startswith("postgres"):
         pytest.skip("needs PostgreSQL")
     traders, series = stack_data
-    port = free_port()
-    office = BackOffice(tmp_path, PORT=port, **FAST).start_redis()
+    port, ws_port = free_port(), free_port()
+    office = BackOffice(tmp_path, PORT=port, WS_PORT=ws_port, **FAST).start_redis()
+    request.addfinalizer(office.shutdown)  # the stack stops whichever assertion fails (again at the end: harmless)
     settings.REDIS_URL = office.env["REDIS_URL"]
     settings.SETTLEMENT_VENUE_KEY_PREFIX = office.venue_prefix
     venue_cache_clear()
@@ -228,7 +231,8 @@ def test_two_rolling_restarts_under_load_lose_nothing(stack_data, tmp_path, sett
     supervisor = office.spawn("supervisor", [sys.executable, "scripts/supervise", "--state", str(state)])
     origin = f"http://127.0.0.1:{port}"
     load = Load(origin, traders, series)
-    watchers = [BookWatcher(f"ws://127.0.0.1:{port}/ws/market/", origin) for _ in range(SOCKETS)]
+    # the page's origin (gunicorn) opening its websockets on daphne's port, as the pages do
+    watchers = [BookWatcher(f"ws://127.0.0.1:{ws_port}/ws/market/", origin) for _ in range(SOCKETS)]
     try:
         for marker in ("SERVING pid=", "LEADER role=relay", "LEADER role=engine:BTC-USDT", "LEADER role=marketmaker"):
             supervisor.wait_for(marker, timeout=90)
@@ -278,7 +282,8 @@ def test_two_rolling_restarts_under_load_lose_nothing(stack_data, tmp_path, sett
         handovers = [float(s) for s in re.findall(r"leads (\d+\.\d+)s later", log)]
         assert len(handovers) == 6 * RESTARTS, log  # feed, relay, 2 engines, market maker, monitor
         assert max(handovers) <= 1.0, handovers
-        assert log.count("drained in") == 2 * RESTARTS and "killed" not in log, log
+        # web processes: one gunicorn master (HTTP) and two daphne (websockets)
+        assert log.count("drained in") == 3 * RESTARTS and "killed" not in log, log
 
         # No request failed, and the flow was steady throughout.
         assert load.failures == [], load.failures[:10]

@@ -25,14 +25,21 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import user_lock_read
 from ledger.models import SystemRole, TransferKind
-from ledger.selectors import total_read
-from ledger.services import IdempotencyConflict, TransferRequest, system_account, transfers_execute, user_account
+from ledger.selectors import hold_accounts_read, total_read
+from ledger.services import (
+    IdempotencyConflict,
+    TransferRequest,
+    system_account,
+    system_bucket,
+    transfers_execute,
+    user_account,
+)
 from marketdata.models import Instrument, InstrumentKind
 from marketdata.selectors import index_is_fresh, index_latest
 from risk import core as risk_core
 from risk import services as risk
 from trading import workers
-from trading.db import read_together
+from trading.db import Read, read_together
 from trading.errors import Conflict, DomainError, NotFound, ValidationFailed
 from trading.idempotency import parse_client_order_id, request_hash
 from trading.money import parse_decimal, quantize, quantum
@@ -78,6 +85,12 @@ def _notify_in_transaction(symbol: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"NOTIFY {engine_channel(symbol)}")
+
+
+def _notify_read(symbol: str) -> Read:
+    """The runner's NOTIFY as one of order entry's reads: PostgreSQL delivers it when the
+    transaction commits, wherever in it it was sent (and never if it rolls back)."""
+    return Read.one(f"NOTIFY {engine_channel(symbol)}", lambda rows: None)
 
 
 # --- input ------------------------------------------------------------------------------------------
@@ -384,10 +397,14 @@ def book_order_place(*, user: User, request: OrderRequest, priced: Priced) -> tu
     try:
         with transaction.atomic(durable=True):
             order, replayed = order_enter(
-                user=user, request=request, fingerprint=priced.fingerprint, protect=priced.protect, hold=priced.hold
+                user=user,
+                request=request,
+                fingerprint=priced.fingerprint,
+                protect=priced.protect,
+                hold=priced.hold,
+                notify=True,
             )
             if not replayed:
-                _notify_in_transaction(request.instrument.symbol)
                 transaction.on_commit(lambda: engine_wake(request.instrument.symbol))
     except IntegrityError:
         return replay_after_race(user, request, priced.fingerprint)
@@ -411,29 +428,41 @@ def _replay(existing: SpotOrder, fingerprint: str) -> SpotOrder:
 
 
 def order_enter(
-    *, user: User, request: OrderRequest, fingerprint: str, protect, hold: Decimal, status: str = SpotStatus.NEW
+    *,
+    user: User,
+    request: OrderRequest,
+    fingerprint: str,
+    protect,
+    hold: Decimal,
+    status: str = SpotStatus.NEW,
+    notify: bool = False,
 ) -> tuple[SpotOrder, bool]:
     """The one way an order enters the book's tables: lock the trader's row, replay a known
     ``client_order_id``, pass the risk checks that need the lock (trading state, open
     orders, position), insert the order and hold what it may cost. Runs in the caller's
-    transaction (order entry's own, or smart routing's, which then splits the hold among
-    the children). Returns ``(order, replayed)``."""
+    transaction, which must end on any error raised here (order entry's own, or smart
+    routing's, which then splits the hold among the children; both durable). ``notify``:
+    the symbol's runner is notified when it commits. Returns ``(order, replayed)``."""
     instrument = request.instrument
     hold_asset = "USDT" if request.side == BUY else instrument.base
     # The trader's row is locked first (their entries are decided one at a time: the
     # open-order count and the holding read after it are exact), then what the risk checks
-    # need, all in one round trip.
+    # and the hold need, and the runner's NOTIFY, all in one round trip.
     reads = [
         user_lock_read(user_id=user.pk),
         risk.spot_state_read(user_id=user.pk, instrument=instrument),
         live_orders_read(user_id=user.pk, symbol=instrument.symbol),
         total_read(user_id=user.pk, asset=instrument.base),
+        hold_accounts_read(user_id=user.pk, asset=hold_asset, role=SystemRole.SPOT_CLEARING),
+        client_order_read(user_id=user.pk, client_order_id=request.client_order_id)
+        if request.client_order_id
+        else Read((), lambda rows: None),
     ]
-    if request.client_order_id:
-        reads.append(client_order_read(user_id=user.pk, client_order_id=request.client_order_id))
-    _, state, (count, buying), base_held, *known = read_together(*reads)
-    if known and known[0] is not None:
-        return _replay(SpotOrder.objects.get(pk=known[0]), fingerprint), True
+    if notify and connection.vendor == "postgresql":
+        reads.append(_notify_read(instrument.symbol))
+    _, state, (count, buying), base_held, accounts, known, *_ = read_together(*reads)
+    if known is not None:
+        return _replay(SpotOrder.objects.get(pk=known), fingerprint), True
     risk.spot_order_admit(
         user=user,
         instrument=instrument,
@@ -466,6 +495,10 @@ def order_enter(
         client_order_id=request.client_order_id,
         request_hash=fingerprint,
     )
+    # The accounts came with the reads (one created here the first time it is needed); the
+    # hold's id contains the new order's id, so no transfer has it yet (no replay lookup), and
+    # any error ends the caller's transaction (no savepoint).
+    key = str(order.pk)
     transfers_execute(
         [
             TransferRequest(
@@ -474,11 +507,14 @@ def order_enter(
                 code="spot_hold",
                 asset=hold_asset,
                 amount=hold,
-                debit=user_account(user_id=user.pk, asset=hold_asset),
-                credit=system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=str(order.pk)),
+                debit=accounts.user or user_account(user_id=user.pk, asset=hold_asset),
+                credit=accounts.buckets.get(system_bucket(key))
+                or system_account(role=SystemRole.SPOT_CLEARING, asset=hold_asset, key=key),
                 reference=f"spot_order:{order.pk}",
             )
-        ]
+        ],
+        known_new=True,
+        savepoint=False,
     )
     return order, False
 
