@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, Exists, OuterRef, Q, Subquery, Sum, Value, When
 
 from trading.db import Read, sql_int, sql_name
@@ -149,7 +149,20 @@ def _sums(qs, group: str) -> dict[int, Decimal]:
 def ledger_recompute() -> AuditReport:
     """Recompute every account's counters from the transfers and check the invariants:
     counters match, Σ debits = Σ credits per asset, no trader (and no system account except
-    the external world) below zero."""
+    the external world) below zero.
+
+    On PostgreSQL every read is of one snapshot (a read-only REPEATABLE READ transaction):
+    on a live platform, transfers committed between the sums and the accounts' scan would
+    otherwise show as counters that do not match."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return _recompute()
+    return _recompute()
+
+
+def _recompute() -> AuditReport:
     posted = Transfer.objects.filter(kind__in=[TransferKind.POSTED, TransferKind.POST_PENDING])
     open_holds = Transfer.objects.filter(kind=TransferKind.PENDING).exclude(
         Exists(Transfer.objects.filter(pending=OuterRef("pk")))
