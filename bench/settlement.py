@@ -374,6 +374,50 @@ def _latencies_ms(since: float = 0.0) -> dict:
     }
 
 
+# Where commit->settled goes, stage by stage: each as (name, SQL of its end minus its start).
+STAGES = (
+    ("commit -> relay read", "s.relay_seen_at - s.event_created_at"),
+    ("relay batch formation + publish", "s.relay_sent_at - s.relay_seen_at"),
+    ("broker -> intake started", "s.intake_started_at - s.relay_sent_at"),
+    ("intake started -> accepted", "s.accepted_at - s.intake_started_at"),
+    ("intake transaction (steps 1-2)", "two.finished_at - s.accepted_at"),
+    ("commit, hand-on, claim for step 3", "three.started_at - two.finished_at"),
+    ("venue calls (step 3)", "three.finished_at - three.started_at"),
+    ("step 3+4 ledger and state", "s.settled_at - three.finished_at"),
+    ("commit -> settled", "s.settled_at - s.event_created_at"),
+    ("commit -> venue swap sent", "three.started_at - s.event_created_at"),
+)
+
+
+def _stage_times(since: float) -> dict[str, tuple[float, float, int]]:
+    """p50, p99 (ms) and count per stage, over the settled settlements whose event was
+    written since. Every stamp is taken before its transaction commits, so each stage ends a
+    commit early (the next stage carries it)."""
+    from django.db import connection
+
+    columns = ", ".join(f"extract(epoch FROM {expr}) * 1000" for _, expr in STAGES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM settlement_settlement s "
+            "JOIN settlement_settlementstep two ON two.settlement_id = s.id AND two.step = 2 "
+            "JOIN settlement_settlementstep three ON three.settlement_id = s.id AND three.step = 3 "
+            "WHERE s.state = 'settled' AND s.event_created_at >= to_timestamp(%s)",
+            [since],
+        )
+        rows = cursor.fetchall()
+    out = {}
+    for k, (name, _) in enumerate(STAGES):
+        values = [float(r[k]) for r in rows if r[k] is not None]
+        out[name] = (_pct(values, 0.5), _pct(values, 0.99), len(values))
+    return out
+
+
+def _log_stages(stages: dict[str, tuple[float, float, int]]) -> None:
+    log(f"    {'stage':36} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}")
+    for name, (p50, p99, n) in stages.items():
+        log(f"    {name:36} {p50:>8.1f} {p99:>8.1f} {n:>6}")
+
+
 def _counters() -> dict:
     from settlement.models import Counter
 
@@ -467,6 +511,9 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
             f"[{len(samples)} batches sampled]; commit->accepted p50 {row['acc_p50']:.1f} p99 {row['acc_p99']:.1f} ms"
             f"; writer achieved {row['rate_achieved']:.0f}/s"
         )
+        row["stages"] = _stage_times(phase_start)
+        log(f"    stages at {args.rate:g}/s (settled events of the latency phase):")
+        _log_stages(row["stages"])
         base_total = done_before + lat["total"]
         # 2. burst
         log(f"    burst phase: {args.orders} orders as fast as possible")
@@ -984,6 +1031,16 @@ def main() -> int:
             f"p99 {m['p99']:.1f} ms; relay lag p50 {m['relay_p50']:.2f} ms p99 {m['relay_p99']:.2f} ms (relay checkpoint), "
             f"commit->accepted p50 {m['acc_p50']:.1f} ms p99 {m['acc_p99']:.1f} ms (upper bound)"
         )
+    for variant in variants:
+        rows = [r for r in results[variant] if r.get("stages")]
+        if rows:
+            log(f"stages of {variant} at {args.rate:g}/s, median over rounds:")
+            _log_stages(
+                {
+                    name: tuple(statistics.median(r["stages"][name][k] for r in rows) for k in range(3))
+                    for name, _ in STAGES
+                }
+            )
     if "product" in med and "literal" in med and med["literal"]["sps"]:
         log(f"ratio product/literal (burst settlements/s): {med['product']['sps'] / med['literal']['sps']:.2f}x")
         if med["literal"]["drain_sps"]:

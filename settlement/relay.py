@@ -62,8 +62,17 @@ class Relay:
         self._unsaved_lags = []
         logger.info("relay resumes after txid=%s id=%s", self.cursor.get("txid"), self.cursor.get("id"))
 
-    def work(self, epoch: int) -> bool:
+    def _read_seen(self, seen: dict[int, float]) -> list:
+        """Read after the cursor; note when each event was first read (its stage time)."""
+        at = time.time()
         events = self._read()
+        for event in events:
+            seen.setdefault(event.id, at)
+        return events
+
+    def work(self, epoch: int) -> bool:
+        seen: dict[int, float] = {}
+        events = self._read_seen(seen)
         if not events:
             if self._unsaved_lags:
                 self._save(epoch)
@@ -75,14 +84,17 @@ class Relay:
             wait = self.linger - (time.monotonic() - self._published_at)
             if wait > 0:
                 time.sleep(wait)
-                events = self._read()
+                events = self._read_seen(seen)
         if len(events) < self.batch and self.hold > 0 and self._queue is not None and self._queue.waiting():
             # Ask the broker (cheap), not the outbox, while waiting; read once at the end.
             deadline = time.monotonic() + self.hold
             while time.monotonic() < deadline and self._queue.waiting():
                 time.sleep(0.002)
-            events = self._read()
-        messages = [outbox_message(event) for event in events]
+            events = self._read_seen(seen)
+        sent = time.time()
+        messages = [
+            {**outbox_message(event), "relay_seen_at": seen[event.id], "relay_sent_at": sent} for event in events
+        ]
         broker = dependency(BROKER)
         try:
             self.publish(messages)

@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -102,7 +103,19 @@ INSERT_KINDS = (
     "numeric",
     "text",
     "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
 )
+
+
+def _stamp(value) -> datetime | None:
+    """A stage time carried in a message (seconds since the epoch, or ISO), as a datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=UTC)
+    return parse_datetime(value) if isinstance(value, str) else value
 
 
 def _insert(events: Sequence[dict]) -> list[Settlement]:
@@ -126,6 +139,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
                 Decimal(payload["index_price"]),
                 payload,
                 parse_datetime(event["created_at"]) if isinstance(event["created_at"], str) else event["created_at"],
+                _stamp(event.get("relay_seen_at")),
+                _stamp(event.get("relay_sent_at")),
+                _stamp(event.get("intake_started_at")),
             )
         )
     if not rows:
@@ -134,6 +150,7 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
     table = Settlement._meta.db_table
     columns = (
         "ref, event_id, topic, kind, underlying, usdt, underlying_qty, index_price, payload, event_created_at, "
+        "relay_seen_at, relay_sent_at, intake_started_at, "
         "state, step, attempts, claim, last_error_code, last_error, client_order_id, venue, venue_order_id, "
         "accepted_at, updated_at, resolved_by, resolution_note"
     )
@@ -145,9 +162,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
         arrays[8] = [json.dumps(payload) for payload in arrays[8]]
         placeholders, literals = unnest_arrays(arrays, INSERT_KINDS)
         sql = (
-            f"INSERT INTO {table} ({columns}) SELECT r, e, t, k, u, a, q, i, p::jsonb, c, "
+            f"INSERT INTO {table} ({columns}) SELECT r, e, t, k, u, a, q, i, p::jsonb, c, rs, rp, st, "
             + ", ".join(["%s"] * len(constants))
-            + f" FROM unnest({placeholders}) AS x(r, e, t, k, u, a, q, i, p, c)"
+            + f" FROM unnest({placeholders}) AS x(r, e, t, k, u, a, q, i, p, c, rs, rp, st)"
         )
         params = constants + literals
     else:
@@ -156,13 +173,13 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
             field(n) for n in ("payload", "usdt", "underlying_qty", "index_price")
         )
         params = []
-        for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
+        for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created, *stages in rows:
             params += [
                 ref, event_id, topic, kind, underlying, usdt_field.get_db_prep_save(usdt, connection),
                 qty_field.get_db_prep_save(qty, connection), index_field.get_db_prep_save(index, connection),
-                json_field.get_db_prep_value(payload, connection), created, *constants,
+                json_field.get_db_prep_value(payload, connection), created, *stages, *constants,
             ]  # fmt: skip
-        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join(['(' + ', '.join(['%s'] * 23) + ')'] * len(rows))}"
+        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join(['(' + ', '.join(['%s'] * 26) + ')'] * len(rows))}"
     with connection.cursor() as cursor:
         # ON CONFLICT ... RETURNING answers only the rows this statement inserted: a
         # duplicate delivery is recognised by the database, not by a read before the write.
@@ -174,7 +191,7 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
     # As inserted: the rows need not be read back. (A key twice in one batch was
     # inserted once.)
     new = []
-    for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
+    for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created, seen, sent, started in rows:
         pk = inserted.pop(ref, None)
         if pk is not None:
             new.append(
@@ -190,6 +207,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
                     index_price=index,
                     payload=payload,
                     event_created_at=created,
+                    relay_seen_at=seen,
+                    relay_sent_at=sent,
+                    intake_started_at=started,
                     state=State.PENDING,
                     step=1,
                     attempts=0,

@@ -315,13 +315,15 @@ def venue_finish(token: str, batch: list[Settlement], *, last: int, answered=Non
     finally:
         if answered is not None:
             answered()
-    completed = _commit(token, started, done, accounts, last)
+    completed = _commit(token, started, done, accounts, last, timezone.now())
     for settlement, error in failed:
         record_failure(settlement, 3, token, started, error)
     return completed
 
 
-def _commit(token: str, started: datetime, done: list[_Outcome], accounts: Accounts, last: int) -> list[int]:
+def _commit(
+    token: str, started: datetime, done: list[_Outcome], accounts: Accounts, last: int, answered: datetime
+) -> list[int]:
     if not done:
         return []
     with transaction.atomic(durable=True):
@@ -343,7 +345,7 @@ def _commit(token: str, started: datetime, done: list[_Outcome], accounts: Accou
         if last == 4:  # the return only moves what the swap booked: it commits with it
             legs += ledger_steps([o.settlement for o in done], (4,), accounts)
         transfers_execute(legs)
-        advance([o.settlement for o in done], last, started, timezone.now(), first=3, fills=True)
+        advance([o.settlement for o in done], last, started, timezone.now(), first=3, fills=True, first_done=answered)
     return sorted(mine)
 
 
