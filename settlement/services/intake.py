@@ -30,7 +30,7 @@ from ..models import Settlement, State, StepStatus
 from .pipeline import settlements_continue
 from .state import advance, claim_rows, mirror_refs, steps_upsert
 from .steps import Accounts, ledger_steps
-from .swap import venue_finish, venue_hand_on, venue_queue
+from .swap import venue_finish, venue_hand_on, venue_inline
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
     """Accept the events and take the new settlements through the ledger steps 1 and 2 in
     the same transaction, then on through step 3. Returns (new ids, ids carried on).
 
-    ``through_venue`` (default: when there is no ``SETTLEMENT_VENUE_QUEUE``): the batch is
+    ``through_venue`` (default: ``venue_inline()``: no ``SETTLEMENT_VENUE_QUEUE``, or a small
+    batch and a venue known to answer within ``SETTLEMENT_VENUE_INLINE_MS``): the batch is
     claimed for step 3 in that transaction, then goes to the venue and through step 4 in
     this call; the second list is the settled ones. A batch thus costs two commits in all.
     Otherwise the batch stops at step 3, unclaimed, and is handed to the venue executor
@@ -58,7 +59,7 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
     Each step still has its own legs and its own state row: steps 1 and 2 commit with the
     acceptance, step 4 with step 3. Should the ledger refuse the batch, only its savepoint
     rolls back: the settlements stay accepted at step 1 for the step-by-step path."""
-    inline = not venue_queue() if through_venue is None else through_venue
+    inline = venue_inline(len(events)) if through_venue is None else through_venue
     token = uuid.uuid4().hex
     with transaction.atomic(durable=True):
         batch = _insert(events)

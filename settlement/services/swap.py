@@ -57,6 +57,23 @@ def venue_queue() -> str:
     return settings.SETTLEMENT_VENUE_QUEUE
 
 
+def venue_inline(size: int) -> bool:
+    """Whether the intake runs step 3 of a batch of ``size`` itself rather than hand it to the
+    venue queue: with no queue, or for a batch of at most ``SETTLEMENT_VENUE_INLINE_BATCH``
+    at a venue whose adapter knows its round trip to be within ``SETTLEMENT_VENUE_INLINE_MS``.
+    Then the batch is claimed in the intake's own transaction and its orders go out right
+    after that commit, without another message, claim and commit. A slow (or unknown) venue
+    would hold the intake's process for its round trips, and a large batch (a backlog) is
+    better spread over both kinds of worker: those keep the queue."""
+    if not venue_queue():
+        return True
+    limit = settings.SETTLEMENT_VENUE_INLINE_MS
+    if limit <= 0 or size > settings.SETTLEMENT_VENUE_INLINE_BATCH:
+        return False
+    expected = settlement_venue().round_trip_ms
+    return expected is not None and expected <= limit
+
+
 def venue_hand_on(ids: Sequence[int]) -> None:
     """Hand settlements waiting at step 3 to the venue executor, a batch per message, once
     the caller's transaction commits."""
