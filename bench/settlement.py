@@ -487,10 +487,12 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
             connection.close()
 
         phase_start = time.time()
+        cpu_before = cpu_snapshot(stack, args.db_name)
         thread = threading.Thread(target=write_paced)
         thread.start()
         thread_done_ok = wait_final(done_before + n_rate, args.timeout, "latency", samples)
         thread.join()
+        cpu_after = cpu_snapshot(stack, args.db_name)
         lat = _latencies_ms(since=phase_start)
         row["rate_achieved"] = n_rate / row["rate_write_s"] if row.get("rate_write_s") else float("nan")
         row["p50"], row["p99"], row["max"] = (
@@ -510,6 +512,13 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
             f"relay lag (relay checkpoint) p50 {row['relay_p50']:.2f} ms p99 {row['relay_p99']:.2f} ms "
             f"[{len(samples)} batches sampled]; commit->accepted p50 {row['acc_p50']:.1f} p99 {row['acc_p99']:.1f} ms"
             f"; writer achieved {row['rate_achieved']:.0f}/s"
+        )
+        # CPU per settlement, which the other sessions' load does not change as it changes latency.
+        row["cpu"] = {role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / n_rate for role in cpu_after}
+        log(
+            "    CPU per settlement in the latency phase: "
+            + ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(row["cpu"].items()))
+            + f" = {sum(row['cpu'].values()):.2f} ms"
         )
         row["stages"] = _stage_times(phase_start)
         log(f"    stages at {args.rate:g}/s (settled events of the latency phase):")
@@ -1034,6 +1043,12 @@ def main() -> int:
     for variant in variants:
         rows = [r for r in results[variant] if r.get("stages")]
         if rows:
+            cpu = {role: statistics.median(r["cpu"].get(role, 0.0) for r in rows) for role in rows[0]["cpu"]}
+            log(
+                f"CPU per settlement of {variant} at {args.rate:g}/s, median over rounds: "
+                + ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(cpu.items()))
+                + f" = {sum(cpu.values()):.2f} ms"
+            )
             log(f"stages of {variant} at {args.rate:g}/s, median over rounds:")
             _log_stages(
                 {
