@@ -19,6 +19,8 @@ tables, FLUSHALL the private redis), then
    the back office's own rate, independent of how fast the one writer thread can commit;
 1. latency phase: ``--rate`` orders/s for ``--seconds`` (the writer keeps an absolute schedule);
    commit->settled = ``Settlement.settled_at - event_created_at``; relay lag measured two ways;
+   p50/p99 per stage (``STAGES``: relay read, relay publish, broker, intake, venue hop, venue
+   calls, step 3+4) from the settlements' stage times, and CPU per settlement per process;
 2. burst phase: ``--orders`` events written as fast as one writer thread can, timed until all
    are settled (settlements/s = N / (last settled_at - first event_created_at)); bounded by the
    writer's own commit rate.
