@@ -42,6 +42,7 @@ def older_transaction() -> psycopg.Connection:
 
 
 def test_an_event_behind_an_older_running_transaction_is_published_when_it_ends(relay):
+    OutboxEvent.objects.all().delete()  # what a run that died before its teardown left
     assert relay.work(relay.epoch) is False  # nothing there: idle until woken or polled
     older = older_transaction()
     try:
@@ -56,7 +57,11 @@ def test_an_event_behind_an_older_running_transaction_is_published_when_it_ends(
     finally:
         older.commit()
         older.close()
-    assert relay.work(relay.epoch) is False
+    # Transaction ids are server-wide: on a shared server another database's transaction
+    # may still hold the guard back for a moment; the relay keeps looking meanwhile.
+    deadline = time.monotonic() + 10
+    while not relay.published_messages and time.monotonic() < deadline:
+        relay.work(relay.epoch)
     assert [m["key"] for m in relay.published_messages] == [key]
     message = relay.published_messages[0]
     assert message["relay_seen_at"] <= message["relay_sent_at"] <= time.time()
