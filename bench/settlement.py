@@ -19,6 +19,8 @@ tables, FLUSHALL the private redis), then
    the back office's own rate, independent of how fast the one writer thread can commit;
 1. latency phase: ``--rate`` orders/s for ``--seconds`` (the writer keeps an absolute schedule);
    commit->settled = ``Settlement.settled_at - event_created_at``; relay lag measured two ways;
+   p50/p99 per stage (``STAGES``: relay read, relay publish, broker, intake, venue hop, venue
+   calls, step 3+4) from the settlements' stage times, and CPU per settlement per process;
 2. burst phase: ``--orders`` events written as fast as one writer thread can, timed until all
    are settled (settlements/s = N / (last settled_at - first event_created_at)); bounded by the
    writer's own commit rate.
@@ -374,6 +376,50 @@ def _latencies_ms(since: float = 0.0) -> dict:
     }
 
 
+# Where commit->settled goes, stage by stage: each as (name, SQL of its end minus its start).
+STAGES = (
+    ("commit -> relay read", "s.relay_seen_at - s.event_created_at"),
+    ("relay batch formation + publish", "s.relay_sent_at - s.relay_seen_at"),
+    ("broker -> intake started", "s.intake_started_at - s.relay_sent_at"),
+    ("intake started -> accepted", "s.accepted_at - s.intake_started_at"),
+    ("intake transaction (steps 1-2)", "two.finished_at - s.accepted_at"),
+    ("commit, hand-on, claim for step 3", "three.started_at - two.finished_at"),
+    ("venue calls (step 3)", "three.finished_at - three.started_at"),
+    ("step 3+4 ledger and state", "s.settled_at - three.finished_at"),
+    ("commit -> settled", "s.settled_at - s.event_created_at"),
+    ("commit -> venue swap sent", "three.started_at - s.event_created_at"),
+)
+
+
+def _stage_times(since: float) -> dict[str, tuple[float, float, int]]:
+    """p50, p99 (ms) and count per stage, over the settled settlements whose event was
+    written since. Every stamp is taken before its transaction commits, so each stage ends a
+    commit early (the next stage carries it)."""
+    from django.db import connection
+
+    columns = ", ".join(f"extract(epoch FROM {expr}) * 1000" for _, expr in STAGES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM settlement_settlement s "
+            "JOIN settlement_settlementstep two ON two.settlement_id = s.id AND two.step = 2 "
+            "JOIN settlement_settlementstep three ON three.settlement_id = s.id AND three.step = 3 "
+            "WHERE s.state = 'settled' AND s.event_created_at >= to_timestamp(%s)",
+            [since],
+        )
+        rows = cursor.fetchall()
+    out = {}
+    for k, (name, _) in enumerate(STAGES):
+        values = [float(r[k]) for r in rows if r[k] is not None]
+        out[name] = (_pct(values, 0.5), _pct(values, 0.99), len(values))
+    return out
+
+
+def _log_stages(stages: dict[str, tuple[float, float, int]]) -> None:
+    log(f"    {'stage':36} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}")
+    for name, (p50, p99, n) in stages.items():
+        log(f"    {name:36} {p50:>8.1f} {p99:>8.1f} {n:>6}")
+
+
 def _counters() -> dict:
     from settlement.models import Counter
 
@@ -443,10 +489,12 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
             connection.close()
 
         phase_start = time.time()
+        cpu_before = cpu_snapshot(stack, args.db_name)
         thread = threading.Thread(target=write_paced)
         thread.start()
         thread_done_ok = wait_final(done_before + n_rate, args.timeout, "latency", samples)
         thread.join()
+        cpu_after = cpu_snapshot(stack, args.db_name)
         lat = _latencies_ms(since=phase_start)
         row["rate_achieved"] = n_rate / row["rate_write_s"] if row.get("rate_write_s") else float("nan")
         row["p50"], row["p99"], row["max"] = (
@@ -467,6 +515,16 @@ def run_variant(variant: str, args, redis_port: int, log_root: Path, round_no: i
             f"[{len(samples)} batches sampled]; commit->accepted p50 {row['acc_p50']:.1f} p99 {row['acc_p99']:.1f} ms"
             f"; writer achieved {row['rate_achieved']:.0f}/s"
         )
+        # CPU per settlement, which the other sessions' load does not change as it changes latency.
+        row["cpu"] = {role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / n_rate for role in cpu_after}
+        log(
+            "    CPU per settlement in the latency phase: "
+            + ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(row["cpu"].items()))
+            + f" = {sum(row['cpu'].values()):.2f} ms"
+        )
+        row["stages"] = _stage_times(phase_start)
+        log(f"    stages at {args.rate:g}/s (settled events of the latency phase):")
+        _log_stages(row["stages"])
         base_total = done_before + lat["total"]
         # 2. burst
         log(f"    burst phase: {args.orders} orders as fast as possible")
@@ -984,6 +1042,22 @@ def main() -> int:
             f"p99 {m['p99']:.1f} ms; relay lag p50 {m['relay_p50']:.2f} ms p99 {m['relay_p99']:.2f} ms (relay checkpoint), "
             f"commit->accepted p50 {m['acc_p50']:.1f} ms p99 {m['acc_p99']:.1f} ms (upper bound)"
         )
+    for variant in variants:
+        rows = [r for r in results[variant] if r.get("stages")]
+        if rows:
+            cpu = {role: statistics.median(r["cpu"].get(role, 0.0) for r in rows) for role in rows[0]["cpu"]}
+            log(
+                f"CPU per settlement of {variant} at {args.rate:g}/s, median over rounds: "
+                + ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(cpu.items()))
+                + f" = {sum(cpu.values()):.2f} ms"
+            )
+            log(f"stages of {variant} at {args.rate:g}/s, median over rounds:")
+            _log_stages(
+                {
+                    name: tuple(statistics.median(r["stages"][name][k] for r in rows) for k in range(3))
+                    for name, _ in STAGES
+                }
+            )
     if "product" in med and "literal" in med and med["literal"]["sps"]:
         log(f"ratio product/literal (burst settlements/s): {med['product']['sps'] / med['literal']['sps']:.2f}x")
         if med["literal"]["drain_sps"]:

@@ -70,6 +70,12 @@ class Settlement(models.Model):
     slippage_bps = ExactDecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
 
     event_created_at = models.DateTimeField(help_text="When the business transaction wrote the event.")
+    # Where the time between the order's commit and its acceptance went (empty for events
+    # that came another way, e.g. the reconciliation): the relay read the event, the relay
+    # handed its batch to the broker, the intake started on it.
+    relay_seen_at = models.DateTimeField(null=True, blank=True)
+    relay_sent_at = models.DateTimeField(null=True, blank=True)
+    intake_started_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     settled_at = models.DateTimeField(null=True, blank=True)

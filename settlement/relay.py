@@ -24,7 +24,7 @@ from django.utils import timezone
 from trading.dependencies import BROKER, dependency
 from trading.leases import Singleton, checkpoint_load, checkpoint_write
 from trading.notify import listen
-from trading.outbox import NOTIFY_CHANNEL, outbox_after, outbox_message
+from trading.outbox import NOTIFY_CHANNEL, outbox_after, outbox_committed_after, outbox_message
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,11 @@ class Relay:
         self.hold = settings.RELAY_HOLD_SECONDS
         self._queue = _BrokerQueue() if publish is None else None
         self._unsaved_lags: list[float] = []
+        # Committed events the snapshot guard still hides (an older transaction, say an
+        # intake's, has not ended): their NOTIFY has come and gone, and the end of the
+        # transaction in the way sends none. Look again after this long, doubling up to the
+        # polling interval, instead of sleeping through the whole interval.
+        self._behind = 0.0
 
     def _read(self):
         return outbox_after(txid=int(self.cursor["txid"]), event_id=int(self.cursor["id"]), limit=self.batch)
@@ -62,12 +67,22 @@ class Relay:
         self._unsaved_lags = []
         logger.info("relay resumes after txid=%s id=%s", self.cursor.get("txid"), self.cursor.get("id"))
 
-    def work(self, epoch: int) -> bool:
+    def _read_seen(self, seen: dict[int, float]) -> list:
+        """Read after the cursor; note when each event was first read (its stage time)."""
+        at = time.time()
         events = self._read()
+        for event in events:
+            seen.setdefault(event.id, at)
+        return events
+
+    def work(self, epoch: int) -> bool:
+        seen: dict[int, float] = {}
+        events = self._read_seen(seen)
         if not events:
             if self._unsaved_lags:
                 self._save(epoch)
-            return False
+            return self._wait_behind_horizon()
+        self._behind = 0.0
         if len(events) < self.batch and self.linger > 0:
             # While events keep coming, publish at most once per linger: one intake message
             # then carries what arrived meanwhile instead of one event each. The first event
@@ -75,14 +90,17 @@ class Relay:
             wait = self.linger - (time.monotonic() - self._published_at)
             if wait > 0:
                 time.sleep(wait)
-                events = self._read()
+                events = self._read_seen(seen)
         if len(events) < self.batch and self.hold > 0 and self._queue is not None and self._queue.waiting():
             # Ask the broker (cheap), not the outbox, while waiting; read once at the end.
             deadline = time.monotonic() + self.hold
             while time.monotonic() < deadline and self._queue.waiting():
                 time.sleep(0.002)
-            events = self._read()
-        messages = [outbox_message(event) for event in events]
+            events = self._read_seen(seen)
+        sent = time.time()
+        messages = [
+            {**outbox_message(event), "relay_seen_at": seen[event.id], "relay_sent_at": sent} for event in events
+        ]
         broker = dependency(BROKER)
         try:
             self.publish(messages)
@@ -101,6 +119,18 @@ class Relay:
         if time.monotonic() - self._saved_at >= self.save_every:
             self._save(epoch)
         return len(events) == self.batch
+
+    def _wait_behind_horizon(self) -> bool:
+        """Nothing visible after the cursor. If committed events wait behind the snapshot
+        guard, pause briefly and ask for another round at once (True); else idle (False)."""
+        if connection.vendor != "postgresql" or not outbox_committed_after(
+            txid=int(self.cursor["txid"]), event_id=int(self.cursor["id"])
+        ):
+            self._behind = 0.0
+            return False
+        self._behind = min(max(2 * self._behind, 0.001), settings.RELAY_POLL_SECONDS)
+        time.sleep(self._behind)
+        return True
 
     def _save(self, epoch: int) -> None:
         lags, self._unsaved_lags = self._unsaved_lags, []

@@ -15,6 +15,8 @@ after its backoff (or through the recovery sweep, if that message is lost).
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
@@ -32,6 +34,8 @@ _DB_RETRY = {"autoretry_for": (DatabaseError,), "retry_backoff": 0.2, "retry_bac
 @shared_task(name="settlement.intake", time_limit=120, **_DB_RETRY)
 def settlement_intake(events: list[dict]) -> int:
     """Acceptance: record a settlement per event (duplicates are no-ops) and settle them."""
+    started = time.time()
+    events = [{**event, "intake_started_at": started} for event in events]
     recovery.events_taken(events)
     new_ids, _ = services.settlements_take_in(events=events)
     return len(new_ids)

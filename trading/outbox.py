@@ -56,6 +56,15 @@ def outbox_after(*, txid: int, event_id: int, limit: int, topics: tuple[str, ...
     )
 
 
+def outbox_committed_after(*, txid: int, event_id: int) -> bool:
+    """Whether any committed event follows the cursor, visible or not yet to ``outbox_after``
+    (an older transaction still running holds it behind the snapshot guard)."""
+    table = OutboxEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE (txid, id) > (%s, %s))", [txid, event_id])
+        return bool(cursor.fetchone()[0])
+
+
 def outbox_message(event: OutboxEvent) -> dict:
     """The event as it travels through the broker (JSON)."""
     return {

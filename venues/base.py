@@ -276,7 +276,8 @@ class Venue(abc.ABC):
     longer be in flight: venues refuse a request older than their receive window): before
     that, a ``None`` after a ``VenueTimeout`` only means "not seen yet". ``max_in_flight``: how
     many calls the adapter serves at once in one process (``None``: as many as it is given);
-    settlement step 3 claims no more than it can send.
+    settlement step 3 claims no more than it can send. ``round_trip_ms``: what a call is
+    known to take, where the adapter knows it (``None``: unknown until measured).
     """
 
     name: str = "venue"
@@ -284,6 +285,7 @@ class Venue(abc.ABC):
     timeout_s: float = 10.0
     unknown_outcome_grace_s: float = 0.0
     max_in_flight: int | None = None
+    round_trip_ms: float | None = None
 
     @abc.abstractmethod
     def order_book(self, symbol: str, depth: int = 10) -> Book:

@@ -486,6 +486,7 @@ class SimulatedVenue(Venue):
         # is refused; so once that window (plus the store write) has passed, a lookup that
         # finds nothing proves the order will never exist, even if its sender only stalled.
         self.unknown_outcome_grace_s = self.config.recv_window_ms / 1000 + STORE_WRITE_MARGIN_S
+        self.round_trip_ms = float(self.config.latency_ms)
         self._sleep = sleep
         self._rng = random.Random(self.config.seed)
         self._rng_lock = threading.Lock()

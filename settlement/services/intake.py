@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -29,7 +30,7 @@ from ..models import Settlement, State, StepStatus
 from .pipeline import settlements_continue
 from .state import advance, claim_rows, mirror_refs, steps_upsert
 from .steps import Accounts, ledger_steps
-from .swap import venue_finish, venue_hand_on, venue_queue
+from .swap import venue_finish, venue_hand_on, venue_inline
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
     """Accept the events and take the new settlements through the ledger steps 1 and 2 in
     the same transaction, then on through step 3. Returns (new ids, ids carried on).
 
-    ``through_venue`` (default: when there is no ``SETTLEMENT_VENUE_QUEUE``): the batch is
+    ``through_venue`` (default: ``venue_inline()``: no ``SETTLEMENT_VENUE_QUEUE``, or a small
+    batch and a venue known to answer within ``SETTLEMENT_VENUE_INLINE_MS``): the batch is
     claimed for step 3 in that transaction, then goes to the venue and through step 4 in
     this call; the second list is the settled ones. A batch thus costs two commits in all.
     Otherwise the batch stops at step 3, unclaimed, and is handed to the venue executor
@@ -57,7 +59,7 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
     Each step still has its own legs and its own state row: steps 1 and 2 commit with the
     acceptance, step 4 with step 3. Should the ledger refuse the batch, only its savepoint
     rolls back: the settlements stay accepted at step 1 for the step-by-step path."""
-    inline = not venue_queue() if through_venue is None else through_venue
+    inline = venue_inline(len(events)) if through_venue is None else through_venue
     token = uuid.uuid4().hex
     with transaction.atomic(durable=True):
         batch = _insert(events)
@@ -102,7 +104,19 @@ INSERT_KINDS = (
     "numeric",
     "text",
     "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
 )
+
+
+def _stamp(value) -> datetime | None:
+    """A stage time carried in a message (seconds since the epoch, or ISO), as a datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=UTC)
+    return parse_datetime(value) if isinstance(value, str) else value
 
 
 def _insert(events: Sequence[dict]) -> list[Settlement]:
@@ -126,6 +140,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
                 Decimal(payload["index_price"]),
                 payload,
                 parse_datetime(event["created_at"]) if isinstance(event["created_at"], str) else event["created_at"],
+                _stamp(event.get("relay_seen_at")),
+                _stamp(event.get("relay_sent_at")),
+                _stamp(event.get("intake_started_at")),
             )
         )
     if not rows:
@@ -134,6 +151,7 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
     table = Settlement._meta.db_table
     columns = (
         "ref, event_id, topic, kind, underlying, usdt, underlying_qty, index_price, payload, event_created_at, "
+        "relay_seen_at, relay_sent_at, intake_started_at, "
         "state, step, attempts, claim, last_error_code, last_error, client_order_id, venue, venue_order_id, "
         "accepted_at, updated_at, resolved_by, resolution_note"
     )
@@ -145,9 +163,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
         arrays[8] = [json.dumps(payload) for payload in arrays[8]]
         placeholders, literals = unnest_arrays(arrays, INSERT_KINDS)
         sql = (
-            f"INSERT INTO {table} ({columns}) SELECT r, e, t, k, u, a, q, i, p::jsonb, c, "
+            f"INSERT INTO {table} ({columns}) SELECT r, e, t, k, u, a, q, i, p::jsonb, c, rs, rp, st, "
             + ", ".join(["%s"] * len(constants))
-            + f" FROM unnest({placeholders}) AS x(r, e, t, k, u, a, q, i, p, c)"
+            + f" FROM unnest({placeholders}) AS x(r, e, t, k, u, a, q, i, p, c, rs, rp, st)"
         )
         params = constants + literals
     else:
@@ -156,13 +174,13 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
             field(n) for n in ("payload", "usdt", "underlying_qty", "index_price")
         )
         params = []
-        for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
+        for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created, *stages in rows:
             params += [
                 ref, event_id, topic, kind, underlying, usdt_field.get_db_prep_save(usdt, connection),
                 qty_field.get_db_prep_save(qty, connection), index_field.get_db_prep_save(index, connection),
-                json_field.get_db_prep_value(payload, connection), created, *constants,
+                json_field.get_db_prep_value(payload, connection), created, *stages, *constants,
             ]  # fmt: skip
-        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join(['(' + ', '.join(['%s'] * 23) + ')'] * len(rows))}"
+        sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join(['(' + ', '.join(['%s'] * 26) + ')'] * len(rows))}"
     with connection.cursor() as cursor:
         # ON CONFLICT ... RETURNING answers only the rows this statement inserted: a
         # duplicate delivery is recognised by the database, not by a read before the write.
@@ -174,7 +192,7 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
     # As inserted: the rows need not be read back. (A key twice in one batch was
     # inserted once.)
     new = []
-    for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created in rows:
+    for ref, event_id, topic, kind, underlying, usdt, qty, index, payload, created, seen, sent, started in rows:
         pk = inserted.pop(ref, None)
         if pk is not None:
             new.append(
@@ -190,6 +208,9 @@ def _insert(events: Sequence[dict]) -> list[Settlement]:
                     index_price=index,
                     payload=payload,
                     event_created_at=created,
+                    relay_seen_at=seen,
+                    relay_sent_at=sent,
+                    intake_started_at=started,
                     state=State.PENDING,
                     step=1,
                     attempts=0,

@@ -123,11 +123,19 @@ FILL_FIELDS = ("filled_qty", "fill_cost", "fill_price", "venue_fee", "venue_orde
 
 
 def advance(
-    batch: list[Settlement], last: int, started: datetime, now: datetime, *, first: int, fills: bool = False
+    batch: list[Settlement],
+    last: int,
+    started: datetime,
+    now: datetime,
+    *,
+    first: int,
+    fills: bool = False,
+    first_done: datetime | None = None,
 ) -> None:
     """Record steps ``first``..``last`` done for the batch: the settlement rows (one
     statement), a state row per step, and the order mirror once settled. Runs in the
-    caller's transaction, with the legs."""
+    caller's transaction, with the legs. ``first_done``: step ``first`` ended then (the
+    venue answered), the later ones started then."""
     final = last == 4
     common = {
         "step": last + 1,
@@ -144,7 +152,11 @@ def advance(
         _update_each(batch, common, FILL_FIELDS)
     else:
         Settlement.objects.filter(id__in=[s.id for s in batch]).update(**common)
-    steps_upsert(range(first, last + 1), batch, StepStatus.DONE, started, now)
+    if first_done is not None and last > first:
+        steps_upsert(first, batch, StepStatus.DONE, started, first_done)
+        steps_upsert(range(first + 1, last + 1), batch, StepStatus.DONE, first_done, now)
+    else:
+        steps_upsert(range(first, last + 1), batch, StepStatus.DONE, started, now)
     if final:
         mirror_refs([s.ref for s in batch], "settled")
 

@@ -57,6 +57,23 @@ def venue_queue() -> str:
     return settings.SETTLEMENT_VENUE_QUEUE
 
 
+def venue_inline(size: int) -> bool:
+    """Whether the intake runs step 3 of a batch of ``size`` itself rather than hand it to the
+    venue queue: with no queue, or for a batch of at most ``SETTLEMENT_VENUE_INLINE_BATCH``
+    at a venue whose adapter knows its round trip to be within ``SETTLEMENT_VENUE_INLINE_MS``.
+    Then the batch is claimed in the intake's own transaction and its orders go out right
+    after that commit, without another message, claim and commit. A slow (or unknown) venue
+    would hold the intake's process for its round trips, and a large batch (a backlog) is
+    better spread over both kinds of worker: those keep the queue."""
+    if not venue_queue():
+        return True
+    limit = settings.SETTLEMENT_VENUE_INLINE_MS
+    if limit <= 0 or size > settings.SETTLEMENT_VENUE_INLINE_BATCH:
+        return False
+    expected = settlement_venue().round_trip_ms
+    return expected is not None and expected <= limit
+
+
 def venue_hand_on(ids: Sequence[int]) -> None:
     """Hand settlements waiting at step 3 to the venue executor, a batch per message, once
     the caller's transaction commits."""
@@ -315,13 +332,15 @@ def venue_finish(token: str, batch: list[Settlement], *, last: int, answered=Non
     finally:
         if answered is not None:
             answered()
-    completed = _commit(token, started, done, accounts, last)
+    completed = _commit(token, started, done, accounts, last, timezone.now())
     for settlement, error in failed:
         record_failure(settlement, 3, token, started, error)
     return completed
 
 
-def _commit(token: str, started: datetime, done: list[_Outcome], accounts: Accounts, last: int) -> list[int]:
+def _commit(
+    token: str, started: datetime, done: list[_Outcome], accounts: Accounts, last: int, answered: datetime
+) -> list[int]:
     if not done:
         return []
     with transaction.atomic(durable=True):
@@ -343,7 +362,7 @@ def _commit(token: str, started: datetime, done: list[_Outcome], accounts: Accou
         if last == 4:  # the return only moves what the swap booked: it commits with it
             legs += ledger_steps([o.settlement for o in done], (4,), accounts)
         transfers_execute(legs)
-        advance([o.settlement for o in done], last, started, timezone.now(), first=3, fills=True)
+        advance([o.settlement for o in done], last, started, timezone.now(), first=3, fills=True, first_done=answered)
     return sorted(mine)
 
 

@@ -3,7 +3,8 @@ review, claims, recovery and reconciliation."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -329,3 +330,47 @@ def test_a_redelivered_intake_message_finishes_what_its_worker_left(
         assert tasks.settlement_intake(messages) == 0
     assert set(Settlement.objects.values_list("state", flat=True)) == {State.SETTLED}
     assert venue.total_placed() == 2
+
+
+def test_a_small_batch_at_a_venue_known_to_be_fast_goes_out_from_the_intake_itself(venue, settings):
+    settings.SETTLEMENT_VENUE_QUEUE = "test.venue"
+    settings.SETTLEMENT_VENUE_INLINE_MS = 25
+    settings.SETTLEMENT_VENUE_INLINE_BATCH = 2
+    # The suite's simulated venue answers at once (latency_ms=0): the intake claims the batch
+    # in its own transaction and settles it, the venue queue never sees it.
+    new, settled = services.settlements_take_in(events=[emit(), emit("close", usdt="650")])
+    assert len(new) == 2 and settled == new
+    for s in Settlement.objects.filter(pk__in=new):
+        assert (s.state, s.step) == (State.SETTLED, 5)
+        assert venue.placements(s.client_order_id) == 1
+        three, four = (SettlementStep.objects.get(settlement=s, step=n) for n in (3, 4))
+        # Step 3 ends when the venue answered; step 4 (booked in the same commit) starts there.
+        assert three.started_at <= three.finished_at == four.started_at <= four.finished_at == s.settled_at
+    # A larger batch (a backlog) waits at step 3 for the venue queue's executors.
+    new, waiting = services.settlements_take_in(events=[emit(), emit(), emit()])
+    assert waiting == new
+    assert set(Settlement.objects.filter(pk__in=new).values_list("step", "claim")) == {(3, "")}
+    # So does a small one at a venue slower than the limit.
+    set_faults(settings, "latency_ms=40,slippage_bps=5,fee_bps=10")
+    new, waiting = services.settlements_take_in(events=[emit()])
+    assert waiting == new
+    assert Settlement.objects.get(pk=new[0]).step == 3
+    # And every batch with the limit at 0.
+    set_faults(settings, "latency_ms=0,slippage_bps=5,fee_bps=10")
+    settings.SETTLEMENT_VENUE_INLINE_MS = 0
+    new, waiting = services.settlements_take_in(events=[emit()])
+    assert Settlement.objects.get(pk=new[0]).step == 3
+
+
+def test_each_settlement_records_when_the_relay_read_and_sent_it_and_the_intake_started(venue):
+    read, sent = time.time() - 0.020, time.time() - 0.010
+    messages = [{**emit(), "relay_seen_at": read, "relay_sent_at": sent}, emit()]
+    before = timezone.now()
+    assert tasks.settlement_intake(messages) == 2
+    traced, plain = Settlement.objects.order_by("id")
+    assert traced.relay_seen_at == datetime.fromtimestamp(read, tz=UTC)
+    assert traced.relay_sent_at == datetime.fromtimestamp(sent, tz=UTC)
+    # A message that came another way (the reconciliation) has no relay times.
+    assert plain.relay_seen_at is None and plain.relay_sent_at is None
+    for s in (traced, plain):
+        assert before <= s.intake_started_at <= s.accepted_at
