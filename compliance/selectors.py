@@ -248,8 +248,10 @@ def trigger_history(
     database (the lookback sums, the latest activity before the trigger, whether there is
     another deposit), the other accounts' sign-ins only for a sign-in. One query for the
     trigger (with the live rules and the caller's advisory ``lock``), one round trip for the
-    rest. The rules judge it exactly as they would with their whole horizon loaded
-    (``history_for`` from ``now`` minus the horizon and a day). Answers the live rules and the
+    rest, and a third only when the records near the trigger leave the trader's latest money
+    activity or another deposit open (a trader dormant over that window). The rules judge it
+    exactly as they would with their whole horizon loaded (``history_for`` from ``now`` minus
+    the horizon and a day). Answers the live rules and the
     history, or None for the history when a rule's reach is not known here (or off
     PostgreSQL): then ``history_for`` is the way."""
     if connection.vendor != "postgresql":
@@ -318,29 +320,30 @@ def trigger_history(
             f"SELECT s.asset, s.kind, SUM(s.amount) FROM ({' UNION ALL '.join(parts)})"
             " AS s(id, kind, at, asset, amount, ip, device, country) GROUP BY s.asset, s.kind"
         )
-    # the latest money activity before the trigger (each source's latest by its index: the
-    # deposits per account of the trader), then every record at that time: ties go to the
-    # greatest id, as in time-then-id order
-    latest = [
-        f"(SELECT MAX(l.at) FROM {account} a, LATERAL (SELECT t.created_at AS at FROM {transfer} t"
-        f" WHERE t.credit_account_id = a.id AND t.code IN ({codes}) AND t.created_at < %(until)s"
-        " ORDER BY t.created_at DESC LIMIT 1) l WHERE a.user_id = %(user)s)",
-        f"(SELECT created_at FROM {withdrawal} WHERE user_id = %(user)s AND created_at < %(until)s"
-        " ORDER BY created_at DESC LIMIT 1)",
-        *(
-            f"(SELECT MAX(x.at) FROM ({part}) AS x(id, kind, at, asset, amount, ip, device, country))"
-            for part in sources("'-infinity'", "< %(until)s", (TRADE,))
-        ),
-    ]
+    # the latest money activity before the trigger and whether the trader has another deposit:
+    # the records near the trigger decide both for an active trader, and the database is asked
+    # only about what they leave open (a trader dormant over the near window), in a second round
+    # trip; the rules see the same either way
     at_last = "(SELECT at FROM last)"
     tied = " UNION ALL ".join(sources(at_last, f"<= {at_last}", (DEPOSIT, WITHDRAWAL, TRADE)))
-    reads.append(
-        f"WITH last(at) AS (SELECT GREATEST({', '.join(latest)}))"
+    latest_read = (
+        # each source's latest by its index (the deposits per account of the trader), then every
+        # record at that time: ties go to the greatest id, as in time-then-id order
+        "WITH last(at) AS (SELECT GREATEST("
+        f"(SELECT MAX(l.at) FROM {account} a, LATERAL (SELECT t.created_at AS at FROM {transfer} t"
+        f" WHERE t.credit_account_id = a.id AND t.code IN ({codes}) AND t.created_at < %(until)s"
+        " ORDER BY t.created_at DESC LIMIT 1) l WHERE a.user_id = %(user)s),"
+        f" (SELECT created_at FROM {withdrawal} WHERE user_id = %(user)s AND created_at < %(until)s"
+        " ORDER BY created_at DESC LIMIT 1), "
+        + ", ".join(
+            f"(SELECT MAX(x.at) FROM ({part}) AS x(id, kind, at, asset, amount, ip, device, country))"
+            for part in sources("'-infinity'", "< %(until)s", (TRADE,))
+        )
+        + "))"
         f" SELECT y.id, y.at FROM ({tied}) AS y(id, kind, at, asset, amount, ip, device, country)"
     )
     params["start"] = start
-    deposits = sources("%(start)s", "<= %(until)s", (DEPOSIT,))[0]
-    reads.append(f"SELECT COUNT(*) FROM ({deposits} LIMIT 2) AS d")
+    deposits_read = f"SELECT COUNT(*) FROM ({sources('%(start)s', '<= %(until)s', (DEPOSIT,))[0]} LIMIT 2) AS d"
     if record.kind == SIGN_IN and (record.ip or record.device):
         shared = []
         if record.ip:
@@ -354,25 +357,39 @@ def trigger_history(
             f" WHERE ({' OR '.join(shared)}) AND at >= %(start)s AND user_id <> %(user)s ORDER BY at"
         )
     results = _prepared_together(reads, params)
-    records = sorted((to_record(row) for row in results[0]), key=lambda r: (r.at, r.id))
+    near_rows = results[0]
+    records = sorted((to_record(row) for row in near_rows), key=lambda r: (r.at, r.id))
     sums = {}
     for (kinds, lower, upper), rows in zip(wanted, results[1 : 1 + len(wanted)], strict=True):
         sums[(kinds, lower, upper)] = sum(
             (total if kind == TRADE else total * prices.get(asset, ZERO) for asset, kind, total in rows), ZERO
         )
-    latest = results[1 + len(wanted)]
+    if len(results) > 1 + len(wanted):
+        history.others[user_id] = [
+            Record(pk, other, SIGN_IN, at, ZERO, ip or "", device, where)
+            for pk, other, at, ip, device, where in results[1 + len(wanted)]
+        ]
+    before = [(row[2], row[0]) for row in near_rows if row[1] != SIGN_IN and row[2] < record.at]
+    latest = None
+    if before:
+        top = max(at for at, _ in before)
+        latest = [(pk, at) for at, pk in before if at == top]
+    own_deposits = sum(1 for row in near_rows if row[1] == DEPOSIT)
+    if own_deposits < (2 if record.kind == DEPOSIT else 1):  # the trigger, or none: ask the database
+        own_deposits = None
+    later = ([latest_read] if latest is None else []) + ([deposits_read] if own_deposits is None else [])
+    if later:
+        answers = iter(_prepared_together(later, params))
+        if latest is None:
+            latest = next(answers)
+        if own_deposits is None:
+            own_deposits = next(answers)[0][0]
     last = None
     if latest:
         pk, at = max(latest, key=lambda row: row[0])
         # before the horizon the loaded history holds a marker of that time, not the record
         last = Record(pk if at >= start else f"last_activity:{at.isoformat()}", user_id, TRADE, at, ZERO)
-    own_deposits = results[2 + len(wanted)][0][0]
     other_deposit = own_deposits > (1 if record.kind == DEPOSIT else 0)
-    if len(results) > 3 + len(wanted):
-        history.others[user_id] = [
-            Record(pk, other, SIGN_IN, at, ZERO, ip or "", device, where)
-            for pk, other, at, ip, device, where in results[3 + len(wanted)]
-        ]
     history.records[user_id] = records
     history.joined_at[user_id] = joined
     if country:
