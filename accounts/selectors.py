@@ -9,6 +9,8 @@ from trading.db import Read, sql_int
 from .models import KycProfile, KycStatus, User
 from .otp import two_factor_enabled
 
+REQUEST_KYC_TIER = "request_kyc_tier"  # set on the request's user by the authentication
+
 
 def user_lock_read(*, user_id: int) -> Read:
     """Lock the trader's row (FOR NO KEY UPDATE) until the transaction ends, as the first of
@@ -26,6 +28,21 @@ def kyc_profile_for(*, user: User) -> KycProfile:
 
 def kyc_tier(*, user: User) -> int:
     return kyc_profile_for(user=user).tier
+
+
+def kyc_tier_loaded(*, user: User) -> int | None:
+    """The tier read with the user by this request's authentication (the API's bearer tokens
+    join the KYC profile: ``accounts.jwt_auth``), or None. Only the request's own user object
+    carries it, so a long-lived user object never answers an old tier."""
+    return getattr(user, REQUEST_KYC_TIER, None)
+
+
+def kyc_tier_from_joined(*, user: User) -> int:
+    """The tier of a user read with ``select_related("kyc")``."""
+    try:
+        return user.kyc.tier
+    except KycProfile.DoesNotExist:  # none yet
+        return KycProfile(status=KycStatus.NONE).tier
 
 
 def user_profile(*, user: User) -> dict:

@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.selectors import kyc_tier
+from accounts.selectors import kyc_tier, kyc_tier_loaded
 from ledger.models import Withdrawal, WithdrawalStatus
 from ledger.selectors import balances_for
 from marketdata.models import Instrument, InstrumentKind
@@ -94,6 +94,10 @@ def limit_value(name: str, *, target: str = "", tier: int = 0, user_id: int | No
 
 
 def tier_of(user) -> int:
+    """The trader's KYC tier: as read with the user when it was (an API request), else cached."""
+    loaded = kyc_tier_loaded(user=user)
+    if loaded is not None:
+        return loaded
     return _cached(f"tier:{user.pk}", lambda: kyc_tier(user=user))
 
 

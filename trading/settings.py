@@ -298,7 +298,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.jwt_auth.JWTAuthentication",
         "accounts.api_key_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
