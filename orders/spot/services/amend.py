@@ -33,7 +33,7 @@ from trading.money import parse_decimal, quantize
 
 from ..engine import BUY, LIMIT, STOP_LIMIT, STOP_MARKET, TRAILING_STOP
 from ..models import LIVE_STATUSES, AmendStatus, SpotAmend, SpotOrder
-from .entry import _index, _notify_in_transaction, engine_wake, spot_instrument
+from .entry import _index, engine_wake_on_commit, spot_instrument
 
 PRICED_TYPES = (LIMIT, STOP_LIMIT)
 AMENDABLE_TYPES = (LIMIT, STOP_LIMIT, STOP_MARKET, TRAILING_STOP)
@@ -142,8 +142,7 @@ def spot_order_amend(
                         )
                     ]
                 )
-            _notify_in_transaction(order.symbol)
-            transaction.on_commit(lambda: engine_wake(order.symbol))
+            engine_wake_on_commit(order.symbol)
     except IntegrityError:
         # the same key raced in from another request: the winner's amend is the answer
         known = SpotAmend.objects.filter(user=user, idempotency_key=idempotency_key).first()

@@ -81,16 +81,18 @@ def engine_wake(symbol: str) -> None:
     workers.wake(engine_channel(symbol))
 
 
-def _notify_in_transaction(symbol: str) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {engine_channel(symbol)}")
-
-
 def _notify_read(symbol: str) -> Read:
-    """The runner's NOTIFY as one of order entry's reads: PostgreSQL delivers it when the
+    """The runner's NOTIFY as one of a transaction's reads: PostgreSQL delivers it when the
     transaction commits, wherever in it it was sent (and never if it rolls back)."""
     return Read.one(f"NOTIFY {engine_channel(symbol)}", lambda rows: None)
+
+
+def engine_wake_on_commit(symbol: str) -> None:
+    """Inside the writer's transaction: the symbol's runner hears of its work when it commits
+    (the NOTIFY for a stack-mode runner, the in-process wake-up in embedded mode)."""
+    if connection.vendor == "postgresql":
+        read_together(_notify_read(symbol))
+    transaction.on_commit(lambda: engine_wake(symbol))
 
 
 # --- input ------------------------------------------------------------------------------------------
@@ -531,8 +533,7 @@ def spot_order_cancel(*, user: User, order_id: int, wait: float | None = None) -
         if order.cancel_requested_at is None:
             order.cancel_requested_at = timezone.now()
             order.save(update_fields=["cancel_requested_at", "updated_at"])
-        _notify_in_transaction(order.symbol)
-        transaction.on_commit(lambda: engine_wake(order.symbol))
+        engine_wake_on_commit(order.symbol)
     return spot_order_wait(order_id=order.pk, until_final=True, wait=wait)
 
 
@@ -586,6 +587,5 @@ def spot_orders_cancel_all(*, symbols=None, user_id: int | None = None) -> int:
     now = timezone.now()
     count = live.update(cancel_requested_at=now, updated_at=now)
     for symbol in affected:
-        _notify_in_transaction(symbol)
-        transaction.on_commit(lambda symbol=symbol: engine_wake(symbol))
+        engine_wake_on_commit(symbol)
     return count

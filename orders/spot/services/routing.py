@@ -59,8 +59,7 @@ from .entry import (
     IndexUnavailable,
     OrderRequest,
     Priced,
-    _notify_in_transaction,
-    engine_wake,
+    engine_wake_on_commit,
     order_enter,
     replay_after_race,
     spot_order_wait,
@@ -252,8 +251,7 @@ def _split(*, parent: SpotOrder, plan: list[Allocation]) -> None:
         fields += ["status", "cancel_reason", "closed_at"]
     parent.save(update_fields=fields)
     if book_child is not None:
-        _notify_in_transaction(symbol)
-        transaction.on_commit(lambda: engine_wake(symbol))
+        engine_wake_on_commit(symbol)
     if plan:
         enqueue_on_commit("orders.tasks.smart_order_route", parent.pk)
 
