@@ -123,6 +123,26 @@ class Repeat:
         assert not self.errors, self.errors
 
 
+def collect_static(env: dict) -> Path:
+    """``manage.py collectstatic`` as ``make stack`` runs it before the web processes start
+    (DEBUG=0 serves the manifest's hashed files through WhiteNoise); answers the folder."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"collectstatic failed:\n{result.stdout}\n{result.stderr}"
+    manifest = ROOT / "var" / "staticfiles" / "staticfiles.json"
+    assert manifest.exists(), "collectstatic wrote no manifest"
+    return manifest.parent
+
+
 def free_port() -> int:
     import socket
 

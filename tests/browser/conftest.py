@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import test_database_url
+from tests.processes import collect_static, test_database_url
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls
 # from a thread with a running loop unless told it is fine (the test body is synchronous).
@@ -102,19 +102,7 @@ def collected_static(chromium_path, django_db_setup, django_db_blocker) -> Path:
     """Run collectstatic once (DEBUG=0 serves the hashed manifest files through whitenoise)."""
     with django_db_blocker.unblock():
         env = _server_env()
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"collectstatic failed:\n{result.stdout}\n{result.stderr}")
-    manifest = BASE_DIR / "var" / "staticfiles" / "staticfiles.json"
-    assert manifest.exists(), "collectstatic wrote no manifest"
-    return manifest.parent
+    return collect_static(env)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.processes import ROOT, free_port, test_database_url
+from tests.processes import ROOT, collect_static, free_port, test_database_url
 from tests.settlement.stack import BackOffice
 
 
@@ -66,15 +66,7 @@ def test_supervised_http_on_gunicorn_and_websockets_on_daphne(tmp_path):
     port, ws_port = free_port(), free_port()
     office = BackOffice(tmp_path, PORT=port, WS_PORT=ws_port, WEB_WORKERS=2, WEB_PROCESSES=2).start_redis()
     # as `make stack` does before it starts the processes (DEBUG=0 serves the manifest's files)
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
-        cwd=ROOT,
-        env=office.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert collected.returncode == 0, collected.stdout + collected.stderr
+    collect_static(office.env)
     state = tmp_path / "stack"
     supervisor = office.spawn(
         "supervisor", [sys.executable, "scripts/supervise", "--procfile", str(procfile), "--state", str(state)]
