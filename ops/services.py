@@ -9,7 +9,7 @@ from datetime import time as dtime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
@@ -172,7 +172,14 @@ def incident_record_after(*, check: str, started_at, resolved_at, detail: dict) 
 
 
 def heartbeat_stamp(*, name: str) -> None:
-    Heartbeat.objects.update_or_create(name=name, defaults={"at": timezone.now()})
+    """Stamp ``name`` alive. Beat runs it in its own loop, so a stamp that cannot get its row
+    (a lock held by a stuck transaction) gives up after ``HEARTBEAT_TIMEOUT_MS`` instead of
+    holding beat's schedule: the stamp goes stale and the monitor says so."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(settings.HEARTBEAT_TIMEOUT_MS)])
+        Heartbeat.objects.update_or_create(name=name, defaults={"at": timezone.now()})
 
 
 # --- analytics: the daily aggregates ---------------------------------------------------------

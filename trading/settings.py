@@ -791,6 +791,9 @@ OPS_ALERT_URLS = env.list("OPS_ALERT_URLS", default=[])  # apprise URLs: slack:/
 CELERY_BEAT_SCHEDULE["ops-heartbeat"] = {"task": "ops.heartbeat", "schedule": 2.0}
 CELERY_BEAT_SCHEDULER = "trading.beat:Scheduler"
 BEAT_IN_PROCESS_TASKS = ("ops.heartbeat",)
+# How long a heartbeat's write may wait (a lock held by a stuck transaction) before it gives up
+# and leaves beat's loop to go on: the stamp goes stale and the monitor alerts.
+HEARTBEAT_TIMEOUT_MS = env.int("HEARTBEAT_TIMEOUT_MS", default=1000)
 # The analytics' daily aggregates (ops.DailyAggregate): today so far and yesterday, every
 # OPS_AGGREGATE_EVERY_MINUTES; `manage.py aggregate_daily` recomputes any other day.
 OPS_AGGREGATE_EVERY_MINUTES = env.int("OPS_AGGREGATE_EVERY_MINUTES", default=10)
