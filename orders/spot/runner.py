@@ -762,6 +762,7 @@ class EngineRunner:
                     kind="order_rejected",
                     title=f"{self.symbol} order {order.id} was not accepted",
                     body="The exchange could not process this order; nothing of it traded and its funds are released.",
+                    dedupe_key=f"spot:{order.id}:rejected",
                 )
         # orders: one UPDATE per touched order, sent as one pipelined batch
         rows = []
