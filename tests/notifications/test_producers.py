@@ -188,3 +188,34 @@ def test_a_stop_that_triggers_is_told_and_then_its_fill(markets):  # noqa: F811
     (triggered,) = told(bob, "order_triggered")
     assert triggered.title == f"Buy BTC-USDT order {stop.pk} triggered"
     assert triggered.dedupe_key == f"spot:{stop.pk}:triggered"
+
+
+def test_a_trailing_stop_that_triggers_is_told_once_and_then_its_fill(markets):  # noqa: F811
+    alice, bob, carol = funded_trader(), funded_trader(), funded_trader()
+    engine = Engine("BTC-USDT")
+    place(alice, side="sell", type="limit", price="65000.00", quantity="0.01")
+    place(carol, side="buy", type="limit", price="65000.00", quantity="0.01")
+    engine.run()  # a last price for the stop to trail
+    stop = place(bob, side="sell", type="trailing_stop", trail_amount="100.00", quantity="0.01")
+    engine.run()
+    assert told(bob) == []  # trailing, not triggered
+
+    place(alice, side="buy", type="limit", price="64900.00", quantity="0.05")
+    place(carol, side="sell", type="limit", price="64900.00", quantity="0.01")  # 100 below the peak
+    engine.run()
+
+    assert [(n.kind, n.data["order_id"]) for n in told(bob)] == [
+        ("order_triggered", stop.pk),
+        ("order_filled", stop.pk),
+    ]
+    triggered, filled = told(bob)
+    assert triggered.title == f"Sell BTC-USDT order {stop.pk} triggered"
+    assert triggered.data["type"] == "trailing_stop"
+    assert triggered.dedupe_key == f"spot:{stop.pk}:triggered"
+    assert filled.body == "Filled 0.01 BTC for 649.00 USDT."
+
+    # A new leader rebuilding from the database tells nothing again.
+    before = Notification.objects.count()
+    engine.restart()
+    engine.run()
+    assert Notification.objects.count() == before
