@@ -1,7 +1,7 @@
 """What a spot batch tells traders: the notifications of the orders one engine commit
 touched, written in that commit (``notifications.services.notify_many``).
 
-Keys follow the order: a fill, a cancel or a trigger is told once however often the batch
+Keys follow the order: a fill, a cancel, a refusal or a trigger is told once however often the batch
 is replayed (a runner that lost its lease and the next leader write the same keys). Partial
 fills are coalesced by the notifications app: one message per order per window, saying the
 latest filled quantity. The platform's own accounts (the market maker) are not told.
@@ -19,6 +19,14 @@ from trading.money import fmt
 from .models import SpotStatus
 
 _silent: set[int] | None = None
+
+# Why the engine refused an order it had accepted for matching, as the trader reads it.
+REFUSALS = {
+    "post_only_would_take": "at that price the post-only order would have traded at once",
+    "fok_unfillable": "the book could not fill the fill-or-kill order entirely",
+    "stop_would_trigger": "the last trade had already reached its stop price",
+    "no_reference_price": "there was no trade yet for the trailing stop to follow",
+}
 
 
 def silent_users() -> set[int]:
@@ -85,6 +93,19 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
                     body=f"Reason: {str(reason).replace('_', ' ')}.{done} The rest of its hold is released.",
                     dedupe_key=f"spot:{order.id}:cancelled",
                     data={**data, "reason": str(reason)},
+                )
+            )
+        elif order.status == SpotStatus.REJECTED:
+            reason = str(order.reason or "rejected")
+            why = REFUSALS.get(reason, reason.replace("_", " "))
+            messages.append(
+                Message(
+                    user_id=order.user_id,
+                    kind="order_rejected",
+                    title=f"{what} rejected",
+                    body=f"Refused by the engine: {why}. Nothing of it traded; its hold is released.",
+                    dedupe_key=f"spot:{order.id}:rejected",
+                    data={**data, "reason": reason},
                 )
             )
         elif order.status == SpotStatus.PARTIALLY_FILLED and traded:

@@ -219,3 +219,30 @@ def test_a_trailing_stop_that_triggers_is_told_once_and_then_its_fill(markets): 
     engine.restart()
     engine.run()
     assert Notification.objects.count() == before
+
+
+def test_orders_the_engine_refuses_are_told_once_with_the_reason(markets):  # noqa: F811
+    alice, bob = funded_trader(), funded_trader()
+    engine = Engine("BTC-USDT")
+    place(alice, side="sell", type="limit", price="65000.00", quantity="0.1")
+    engine.run()
+    post = place(bob, side="buy", type="limit", price="65000.00", quantity="0.1", post_only=True)
+    fok = place(bob, side="buy", type="limit", price="65000.00", quantity="0.3", time_in_force="FOK")
+    engine.run()
+
+    rows = told(bob)
+    assert [(n.kind, n.data["order_id"], n.data["reason"]) for n in rows] == [
+        ("order_rejected", post.pk, "post_only_would_take"),
+        ("order_rejected", fok.pk, "fok_unfillable"),
+    ]
+    assert rows[0].title == f"Buy BTC-USDT order {post.pk} rejected"
+    assert rows[0].body == (
+        "Refused by the engine: at that price the post-only order would have traded at once. "
+        "Nothing of it traded; its hold is released."
+    )
+    assert rows[1].dedupe_key == f"spot:{fok.pk}:rejected" and rows[1].data["status"] == "rejected"
+
+    before = Notification.objects.count()
+    engine.restart()
+    engine.run()
+    assert Notification.objects.count() == before
