@@ -5,6 +5,10 @@ Keys follow the order: a fill, a cancel, a refusal or a trigger is told once how
 is replayed (a runner that lost its lease and the next leader write the same keys). Partial
 fills are coalesced by the notifications app: one message per order per window, saying the
 latest filled quantity. The platform's own accounts (the market maker) are not told.
+
+A smart order (``route="smart"``) is told as one order: its part on our book is not (the
+trader never placed that child), and the parent's fill or cancel is told once it closes
+(``smart_order_message``, written where routing closes it), with what every child filled.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
     silent = silent_users()
     messages = []
     for order in orders:
-        if order.user_id in silent or order.invalid:
+        if order.user_id in silent or order.invalid or order.child:
             continue
         side = "Buy" if order.side == "buy" else "Sell"
         what = f"{side} {symbol} order {order.id}"
@@ -122,3 +126,43 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
                 )
             )
     return messages
+
+
+def smart_order_message(parent) -> Message | None:
+    """The message of a smart order that closed (filled, or cancelled with what filled), keyed
+    as any order's (``spot:<id>:filled`` / ``:cancelled``), so closing it again tells nothing."""
+    if parent.user_id in silent_users() or parent.status not in (SpotStatus.FILLED, SpotStatus.CANCELLED):
+        return None
+    base, quote = parent.symbol.split("-")
+    side = "Buy" if parent.side == "buy" else "Sell"
+    what = f"{side} {parent.symbol} order {parent.pk}"
+    shown, shown_quote = display_amount(parent.filled_quantity, base), display_amount(parent.filled_quote, quote)
+    data = {
+        "order_id": parent.pk,
+        "symbol": parent.symbol,
+        "side": parent.side,
+        "type": parent.type,
+        "route": "smart",
+        "status": parent.status,
+        "filled_quantity": fmt(base, parent.filled_quantity),
+        "filled_quote": fmt(quote, parent.filled_quote),
+    }
+    if parent.status == SpotStatus.FILLED:
+        return Message(
+            user_id=parent.user_id,
+            kind="order_filled",
+            title=f"{what} filled",
+            body=f"Filled {shown} {base} for {shown_quote} {quote}.",
+            dedupe_key=f"spot:{parent.pk}:filled",
+            data=data,
+        )
+    reason = str(parent.cancel_reason or "cancelled")
+    done = f" {shown} {base} of it had filled." if parent.filled_quantity else " Nothing of it had filled."
+    return Message(
+        user_id=parent.user_id,
+        kind="order_cancelled",
+        title=f"{what} cancelled",
+        body=f"Reason: {reason.replace('_', ' ')}.{done} The rest of its hold is released.",
+        dedupe_key=f"spot:{parent.pk}:cancelled",
+        data={**data, "reason": reason},
+    )

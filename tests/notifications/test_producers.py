@@ -246,3 +246,32 @@ def test_orders_the_engine_refuses_are_told_once_with_the_reason(markets):  # no
     engine.restart()
     engine.run()
     assert Notification.objects.count() == before
+
+
+def test_a_smart_order_is_told_once_as_one_order_when_it_closes(markets, settings, eager_tasks):  # noqa: F811
+    from orders.spot.services.routing import smart_order_refresh
+    from tests.orders.spot.routing_helpers import venues
+
+    settings.SPOT_VENUES = venues()
+    settings.SMART_ORDER_WAIT_SECONDS = 0
+    alice, bob = funded_trader(), funded_trader()
+    engine = Engine("BTC-USDT")
+    place(alice, side="sell", type="limit", price="65000.00", quantity="0.3")
+    engine.run()
+
+    parent = place(bob, side="buy", type="limit", time_in_force="IOC", price="65200.00", quantity="1", route="smart")
+    engine.run()  # its child on our book fills: not a message of its own
+    assert told(bob) == []
+    for _ in range(2):  # closed, then looked at again by the sweep
+        smart_order_refresh(parent_id=parent.pk)
+    (message,) = told(bob)
+    assert (message.kind, message.data["order_id"], message.data["route"]) == ("order_filled", parent.pk, "smart")
+    assert message.title == f"Buy BTC-USDT order {parent.pk} filled"
+    assert message.body.startswith("Filled 1.00 BTC for ") and message.data["filled_quantity"] == "1.00000000"
+    assert message.dedupe_key == f"spot:{parent.pk}:filled"
+
+    # nothing within its limit: cancelled at entry, and told so
+    nothing = place(bob, side="buy", type="limit", time_in_force="IOC", price="64000.00", quantity="0.1", route="smart")
+    (cancelled,) = told(bob, "order_cancelled")
+    assert cancelled.data["order_id"] == nothing.pk and cancelled.data["reason"] == "no_liquidity"
+    assert cancelled.body == "Reason: no liquidity. Nothing of it had filled. The rest of its hold is released."
