@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from accounts.models import User
-from notifications.services import Message
+from notifications.services import Message, notify_many
 from trading.formatting import display_amount
 from trading.money import fmt
 
@@ -165,4 +165,40 @@ def smart_order_message(parent) -> Message | None:
         body=f"Reason: {reason.replace('_', ' ')}.{done} The rest of its hold is released.",
         dedupe_key=f"spot:{parent.pk}:cancelled",
         data={**data, "reason": reason},
+    )
+
+
+def block_trade_told(quote) -> None:
+    """An accepted RFQ quote is a block trade filled at the quote's price: told once (its key
+    is the quote's), in the accepting transaction; the market maker is not told."""
+    if quote.user_id in silent_users():
+        return
+    base, asset = quote.symbol.split("-")
+    bought = quote.side == "buy"
+    shown, price, total = (
+        display_amount(quote.quantity, base),
+        display_amount(quote.price, asset),
+        display_amount(quote.quote_amount, asset),
+    )
+    notify_many(
+        [
+            Message(
+                user_id=quote.user_id,
+                kind="order_filled",
+                title=f"{'Buy' if bought else 'Sell'} {quote.symbol} block trade filled",
+                body=f"{'Bought' if bought else 'Sold'} {shown} {base} at {price} {asset} from the exchange's "
+                f"quote: {total} {asset} {'paid' if bought else 'received'}.",
+                dedupe_key=f"rfq:{quote.pk}:filled",
+                data={
+                    "quote_id": str(quote.pk),
+                    "symbol": quote.symbol,
+                    "side": quote.side,
+                    "route": "rfq",
+                    "status": "filled",
+                    "filled_quantity": fmt(base, quote.quantity),
+                    "price": fmt(asset, quote.price),
+                    "filled_quote": fmt(asset, quote.quote_amount),
+                },
+            )
+        ]
     )

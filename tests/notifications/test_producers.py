@@ -4,7 +4,7 @@ trader's /ws/user/ stream as a ``notification`` event."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -275,3 +275,36 @@ def test_a_smart_order_is_told_once_as_one_order_when_it_closes(markets, setting
     (cancelled,) = told(bob, "order_cancelled")
     assert cancelled.data["order_id"] == nothing.pk and cancelled.data["reason"] == "no_liquidity"
     assert cancelled.body == "Reason: no liquidity. Nothing of it had filled. The rest of its hold is released."
+
+
+def test_an_accepted_rfq_quote_is_told_once_as_a_block_trade_filled(markets, settings):  # noqa: F811
+    from orders.spot import notices
+    from tests.orders.spot.conftest import client_for
+    from tests.orders.spot.routing_helpers import venues
+
+    settings.SPOT_VENUES = venues()
+    maker = funded_trader(usdt="1000000", btc="50")
+    maker.email = settings.MARKET_MAKER_EMAIL
+    maker.save(update_fields=["email"])
+    notices._silent = None
+    try:
+        trader = funded_trader()
+        quote = (
+            client_for(trader)
+            .post("/api/v1/rfq", {"symbol": "BTC-USDT", "side": "buy", "quantity": "0.5"}, format="json")
+            .json()
+        )
+        for _ in range(2):  # the same acceptance replayed with its key
+            accepted = client_for(trader).post(f"/api/v1/rfq/{quote['id']}/accept", HTTP_IDEMPOTENCY_KEY="k-1")
+            assert accepted.status_code == 200, accepted.content
+    finally:
+        notices._silent = None
+
+    (message,) = told(trader)
+    price = Decimal(quote["price"])
+    paid = (price / 2).quantize(Decimal("0.01"), ROUND_CEILING)  # the trader pays the cent-micro
+    assert message.kind == "order_filled" and message.dedupe_key == f"rfq:{quote['id']}:filled"
+    assert message.title == "Buy BTC-USDT block trade filled"
+    assert message.body == f"Bought 0.50 BTC at {price:,.2f} USDT from the exchange's quote: {paid:,.2f} USDT paid."
+    assert message.data["route"] == "rfq" and Decimal(message.data["filled_quote"]) == paid
+    assert told(maker) == []
