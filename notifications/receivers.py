@@ -214,17 +214,35 @@ def _withdrawal_review(withdrawal) -> None:
     )
 
 
+@receiver(ledger_signals.withdrawal_sent)
+def on_withdrawal_sent(sender, withdrawal, actor=None, **kwargs):
+    _withdrawal(
+        withdrawal,
+        "sent",
+        "Withdrawal of {amount} {asset} sent",
+        f"To {withdrawal.address}. Network transaction: {withdrawal.network_txid}.",
+    )
+
+
 @receiver(ledger_signals.withdrawal_decided)
 def on_withdrawal_decided(sender, withdrawal, actor=None, **kwargs):
     if withdrawal.status == WithdrawalStatus.APPROVED:
-        # Approval is the send: the network transaction exists when the decision is written.
-        txid = f" Network transaction: {withdrawal.network_txid}." if withdrawal.network_txid else ""
-        _withdrawal(
-            withdrawal,
-            "approved",
-            "Withdrawal of {amount} {asset} approved and sent",
-            f"To {withdrawal.address}.{txid}",
-        )
+        if withdrawal.network_txid:
+            # approved with its network transaction: approved and sent at once, one message
+            _withdrawal(
+                withdrawal,
+                "approved",
+                "Withdrawal of {amount} {asset} approved and sent",
+                f"To {withdrawal.address}. Network transaction: {withdrawal.network_txid}.",
+            )
+        else:
+            # the send follows (withdrawal_sent, with its network transaction)
+            _withdrawal(
+                withdrawal,
+                "approved",
+                "Withdrawal of {amount} {asset} approved",
+                f"To {withdrawal.address}. It is on its way; we will tell you its network transaction when it is sent.",
+            )
     elif withdrawal.status == WithdrawalStatus.CANCELLED:
         _withdrawal(
             withdrawal,

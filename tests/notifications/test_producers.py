@@ -308,3 +308,31 @@ def test_an_accepted_rfq_quote_is_told_once_as_a_block_trade_filled(markets, set
     assert message.body == f"Bought 0.50 BTC at {price:,.2f} USDT from the exchange's quote: {paid:,.2f} USDT paid."
     assert message.data["route"] == "rfq" and Decimal(message.data["filled_quote"]) == paid
     assert told(maker) == []
+
+
+def test_a_withdrawal_approved_without_its_transaction_is_told_sent_once_it_is_recorded(markets, staff):  # noqa: F811
+    from trading.errors import Conflict
+
+    alice = funded_trader()
+    KycProfile.objects.filter(user=alice).update(status=KycStatus.APPROVED)
+    withdrawal = ledger_services.withdrawal_create(user=alice, asset="USDT", amount=Decimal("100"), address=ETH_ADDRESS)
+    ledger_services.withdrawal_approve(withdrawal_id=withdrawal.pk, actor=staff)
+    for _ in range(2):  # recorded again with the same transaction: nothing new
+        ledger_services.withdrawal_sent_record(withdrawal_id=withdrawal.pk, actor=staff, network_txid=" 0xbeef ")
+    with pytest.raises(Conflict) as other:
+        ledger_services.withdrawal_sent_record(withdrawal_id=withdrawal.pk, actor=staff, network_txid="0xcafe")
+    assert other.value.code == "withdrawal_already_sent"
+
+    rows = told(alice, "withdrawal_updated")
+    assert [n.data["status"] for n in rows] == ["requested", "approved", "sent"]
+    approved, sent = rows[1], rows[2]
+    assert approved.title == "Withdrawal of 100.00 USDT approved"
+    assert "we will tell you its network transaction" in approved.body
+    assert sent.title == "Withdrawal of 100.00 USDT sent"
+    assert sent.body == f"To {ETH_ADDRESS}. Network transaction: 0xbeef."
+    assert sent.data["network_txid"] == "0xbeef" and sent.dedupe_key == f"withdrawal:{withdrawal.pk}:sent"
+
+    pending = ledger_services.withdrawal_create(user=alice, asset="USDT", amount=Decimal("10"), address=ETH_ADDRESS)
+    with pytest.raises(Conflict) as early:
+        ledger_services.withdrawal_sent_record(withdrawal_id=pending.pk, actor=staff, network_txid="0x1")
+    assert early.value.code == "withdrawal_not_approved"

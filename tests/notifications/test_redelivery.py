@@ -42,6 +42,7 @@ SIGNALS = (
     ledger_signals.withdrawal_requested,
     ledger_signals.withdrawal_held,
     ledger_signals.withdrawal_decided,
+    ledger_signals.withdrawal_sent,
     ledger_signals.withdrawal_address_added,
 )
 
@@ -74,11 +75,13 @@ def test_every_account_and_money_event_is_one_message_per_enabled_channel_even_t
     KycProfile.objects.filter(user=user).update(status=KycStatus.PENDING)
     account_services.kyc_decide(profile_id=KycProfile.objects.get(user=user).pk, actor=staff, approve=True)
     ledger_services.deposit_credit(user=user, asset="USDT", amount=Decimal("1000"), txid="chain-tx-1")
-    approved, rejected, cancelled = (
+    approved, sent_later, rejected, cancelled = (
         ledger_services.withdrawal_create(user=user, asset="USDT", amount=Decimal(amount), address=ETH_ADDRESS)
-        for amount in ("100", "50", "25")
+        for amount in ("100", "75", "50", "25")
     )
     ledger_services.withdrawal_approve(withdrawal_id=approved.pk, actor=staff, network_txid="0xfeed")
+    ledger_services.withdrawal_approve(withdrawal_id=sent_later.pk, actor=staff)
+    ledger_services.withdrawal_sent_record(withdrawal_id=sent_later.pk, actor=staff, network_txid="0xbeef")
     ledger_services.withdrawal_reject(withdrawal_id=rejected.pk, actor=staff, reason="Address on a sanctions list")
     withdrawal_cancel(user=user, withdrawal_id=cancelled.pk)
     # security: 2FA on, a new sign-in, an API key, the address book, whitelist-only, the password
@@ -107,11 +110,14 @@ def test_every_account_and_money_event_is_one_message_per_enabled_channel_even_t
         ("password_changed", ""),
         ("withdrawal_address_added", ""),
         ("withdrawal_updated", "approved"),
+        ("withdrawal_updated", "approved"),
         ("withdrawal_updated", "cancelled"),
         ("withdrawal_updated", "rejected"),
         ("withdrawal_updated", "requested"),
         ("withdrawal_updated", "requested"),
         ("withdrawal_updated", "requested"),
+        ("withdrawal_updated", "requested"),
+        ("withdrawal_updated", "sent"),
         ("withdrawal_whitelist_changed", ""),
     ]
     # One delivery per channel the kind's defaults enable: in-app (listed), email, webhook.
