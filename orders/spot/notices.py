@@ -1,10 +1,11 @@
 """What a spot batch tells traders: the notifications of the orders one engine commit
 touched, written in that commit (``notifications.services.notify_many``).
 
-Keys follow the order: a fill, a cancel, a refusal or a trigger is told once however often the batch
-is replayed (a runner that lost its lease and the next leader write the same keys). Partial
-fills are coalesced by the notifications app: one message per order per window, saying the
-latest filled quantity. The platform's own accounts (the market maker) are not told.
+Keys follow the order: a fill, a cancel, a refusal or a trigger is told once however often
+the batch is replayed (a runner that lost its lease and the next leader write the same keys).
+Partial fills are coalesced by the notifications app: one message per order per window,
+saying the latest filled quantity. The platform's own accounts (the market maker) are not
+told. An accepted RFQ quote, a block trade, is told as a fill (``block_trade_told``).
 
 A smart order (``route="smart"``) is told as one order: its part on our book is not (the
 trader never placed that child), and the parent's fill or cancel is told once it closes
