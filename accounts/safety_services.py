@@ -223,13 +223,15 @@ def withdrawal_whitelist_set(*, user: User, enabled: bool, otp: str | None = Non
         locked.withdrawal_whitelist_only = enabled
         locked.save(update_fields=["withdrawal_whitelist_only", "withdrawal_whitelist_off_at"])
         until = whitelist_enforced_until(locked)
-        audit_append(
+        record = audit_append(
             actor=locked,
             action="ledger.withdrawal_whitelist_on" if enabled else "ledger.withdrawal_whitelist_off",
             target=locked,
             data={"enforced_until": until.isoformat() if until else None},
         )
-        signals.withdrawal_whitelist_changed.send(sender=User, user=locked, enabled=enabled, enforced_until=until)
+        signals.withdrawal_whitelist_changed.send(
+            sender=User, user=locked, enabled=enabled, enforced_until=until, change_id=record.seq
+        )
     user.withdrawal_whitelist_only = locked.withdrawal_whitelist_only
     user.withdrawal_whitelist_off_at = locked.withdrawal_whitelist_off_at
     return locked

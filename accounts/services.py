@@ -218,8 +218,8 @@ def two_factor_confirm(*, user: User, otp: str) -> TOTPDevice:
         if was_replacement:
             User.objects.filter(pk=user.pk).update(otp_reset_at=timezone.now())
         change = "replaced" if was_replacement else "enabled"
-        audit_append(actor=user, action=f"auth.2fa_{change}", target=user, data={"user_email": user.email})
-        signals.two_factor_changed.send(sender=User, user=user, actor=user, change=change)
+        record = audit_append(actor=user, action=f"auth.2fa_{change}", target=user, data={"user_email": user.email})
+        signals.two_factor_changed.send(sender=User, user=user, actor=user, change=change, change_id=record.seq)
     return device
 
 
@@ -230,8 +230,8 @@ def two_factor_disable(*, user: User, password: str, otp: str | None) -> None:
         TOTPDevice.objects.filter(user=user).delete()
         User.objects.filter(pk=user.pk).update(otp_reset_at=timezone.now())
         auth_tokens_revoke_all(user=user)
-        audit_append(actor=user, action="auth.2fa_disabled", target=user, data={"user_email": user.email})
-        signals.two_factor_changed.send(sender=User, user=user, actor=user, change="disabled")
+        record = audit_append(actor=user, action="auth.2fa_disabled", target=user, data={"user_email": user.email})
+        signals.two_factor_changed.send(sender=User, user=user, actor=user, change="disabled", change_id=record.seq)
 
 
 # --- credentials changes -------------------------------------------------------------------

@@ -12,7 +12,7 @@ kyc_decided = Signal()
 # it never signed in from before. kwargs: user, login_id (its audit record's number), ip,
 # user_agent, at
 new_sign_in = Signal()
-# kwargs: user, actor, change ("enabled" | "replaced" | "disabled")
+# kwargs: user, actor, change ("enabled" | "replaced" | "disabled"), change_id (its audit record's number)
 two_factor_changed = Signal()
 # kwargs: user
 password_changed = Signal()
@@ -21,5 +21,6 @@ password_changed = Signal()
 otp_failed = Signal()
 # Sent inside the writing transaction. kwargs: api_key (ApiKey), change ("created" | "revoked")
 api_key_changed = Signal()
-# Sent inside the writing transaction. kwargs: user, enabled (bool), enforced_until (datetime or None)
+# Sent inside the writing transaction. kwargs: user, enabled (bool), enforced_until (datetime or None),
+# change_id (its audit record's number)
 withdrawal_whitelist_changed = Signal()

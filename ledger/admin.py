@@ -55,6 +55,12 @@ class RejectForm(forms.Form):
     reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}), help_text="Shown to the trader.")
 
 
+class SentForm(forms.Form):
+    network_txid = forms.CharField(
+        max_length=120, label="Network transaction", help_text="The coins' transaction id; shown to the trader."
+    )
+
+
 @admin.register(Withdrawal)
 class WithdrawalAdmin(admin.ModelAdmin):
     """Withdrawal review: approve (funds leave: holds posted) or reject (holds voided)."""
@@ -62,7 +68,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
     list_display = ("id", "user", "asset", "amount", "fee", "address", "status", "created_at", "decided_by")
     list_filter = ("status", "asset")
     search_fields = ("user__email", "address")
-    actions = ["approve_selected", "reject_selected"]
+    actions = ["approve_selected", "reject_selected", "record_sent"]
     readonly_fields = [f.name for f in Withdrawal._meta.fields]
 
     def has_add_permission(self, request):
@@ -104,6 +110,32 @@ class WithdrawalAdmin(admin.ModelAdmin):
                 "action": "reject_selected",
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 "submit_label": "Reject and release the funds",
+            },
+        )
+
+    @admin.action(description="Record the network transaction of an approved withdrawal (sent)", permissions=["change"])
+    def record_sent(self, request, queryset):
+        form = SentForm(request.POST if "network_txid" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            txid = form.cleaned_data["network_txid"]
+            self._decide(
+                request,
+                queryset,
+                lambda w: services.withdrawal_sent_record(withdrawal_id=w.pk, actor=request.user, network_txid=txid),
+            )
+            return None
+        return render(
+            request,
+            "admin/action_with_reason.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Record the withdrawal's network transaction",
+                "objects": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action": "record_sent",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "submit_label": "Record as sent and tell the trader",
             },
         )
 

@@ -11,5 +11,7 @@ withdrawal_requested = Signal()
 withdrawal_decided = Signal()
 # kwargs: withdrawal, reason: held for compliance review (status aml_review), after its request
 withdrawal_held = Signal()
+# kwargs: withdrawal, actor: an approved withdrawal's network transaction recorded (the coins went out)
+withdrawal_sent = Signal()
 # kwargs: entry (WithdrawalAddress), just added to the trader's address book
 withdrawal_address_added = Signal()

@@ -62,7 +62,7 @@ def on_new_sign_in(sender, user, login_id, ip, user_agent, at, **kwargs):
 
 
 @receiver(signals.two_factor_changed)
-def on_two_factor_changed(sender, user, change, **kwargs):
+def on_two_factor_changed(sender, user, change, change_id=None, **kwargs):
     titles = {
         "enabled": "Two-factor authentication turned on",
         "replaced": "Your authenticator device was replaced",
@@ -73,7 +73,8 @@ def on_two_factor_changed(sender, user, change, **kwargs):
         kind=f"2fa_{change}",
         title=titles[change],
         body="If this was not you, contact support immediately.",
-        dedupe_key=f"2fa:{change}:{uuid.uuid4().hex}",
+        # keyed by the change's audit record: the same change told again is one message
+        dedupe_key=f"2fa:{change}:{change_id if change_id is not None else uuid.uuid4().hex}",
         data={"change": change},
     )
 
@@ -102,7 +103,7 @@ def on_api_key_changed(sender, api_key, change, **kwargs):
 
 
 @receiver(signals.withdrawal_whitelist_changed)
-def on_withdrawal_whitelist_changed(sender, user, enabled, enforced_until=None, **kwargs):
+def on_withdrawal_whitelist_changed(sender, user, enabled, enforced_until=None, change_id=None, **kwargs):
     if enabled:
         title = "Whitelist-only withdrawals turned on"
         body = "Withdrawals now go only to the addresses in your address book."
@@ -113,14 +114,15 @@ def on_withdrawal_whitelist_changed(sender, user, enabled, enforced_until=None, 
             f"Your address book still binds withdrawals{until}. If this was not you, turn it back on and "
             "contact support immediately."
         )
+    # keyed by the change's audit record (turning it off also by its moment, for older callers)
     stamp = user.withdrawal_whitelist_off_at if not enabled else None
+    which = change_id if change_id is not None else (stamp.isoformat() if stamp else uuid.uuid4().hex)
     notify(
         user=user,
         kind="withdrawal_whitelist_changed",
         title=title,
         body=body,
-        dedupe_key=f"withdrawal_whitelist:{user.pk}:{'on' if enabled else 'off'}:"
-        f"{stamp.isoformat() if stamp else uuid.uuid4().hex}",
+        dedupe_key=f"withdrawal_whitelist:{user.pk}:{'on' if enabled else 'off'}:{which}",
         data={"enabled": enabled, "enforced_until": enforced_until.isoformat() if enforced_until else None},
     )
 
@@ -212,17 +214,35 @@ def _withdrawal_review(withdrawal) -> None:
     )
 
 
+@receiver(ledger_signals.withdrawal_sent)
+def on_withdrawal_sent(sender, withdrawal, actor=None, **kwargs):
+    _withdrawal(
+        withdrawal,
+        "sent",
+        "Withdrawal of {amount} {asset} sent",
+        f"To {withdrawal.address}. Network transaction: {withdrawal.network_txid}.",
+    )
+
+
 @receiver(ledger_signals.withdrawal_decided)
 def on_withdrawal_decided(sender, withdrawal, actor=None, **kwargs):
     if withdrawal.status == WithdrawalStatus.APPROVED:
-        # Approval is the send: the network transaction exists when the decision is written.
-        txid = f" Network transaction: {withdrawal.network_txid}." if withdrawal.network_txid else ""
-        _withdrawal(
-            withdrawal,
-            "approved",
-            "Withdrawal of {amount} {asset} approved and sent",
-            f"To {withdrawal.address}.{txid}",
-        )
+        if withdrawal.network_txid:
+            # approved with its network transaction: approved and sent at once, one message
+            _withdrawal(
+                withdrawal,
+                "approved",
+                "Withdrawal of {amount} {asset} approved and sent",
+                f"To {withdrawal.address}. Network transaction: {withdrawal.network_txid}.",
+            )
+        else:
+            # the send follows (withdrawal_sent, with its network transaction)
+            _withdrawal(
+                withdrawal,
+                "approved",
+                "Withdrawal of {amount} {asset} approved",
+                f"To {withdrawal.address}. It is on its way; we will tell you its network transaction when it is sent.",
+            )
     elif withdrawal.status == WithdrawalStatus.CANCELLED:
         _withdrawal(
             withdrawal,

@@ -301,14 +301,23 @@ def _after_commit(published, deliveries) -> None:
 
 
 def enqueue_deliveries(deliveries: list[tuple[int, float]]) -> None:
+    """A task per delivery. The first one the broker refuses ends the loop: each refusal
+    costs the publisher's connection retry (about half a second), so a broker that is down
+    would hold the producer (the engine runner, the alert watcher) for that long per
+    delivery; the deliveries not queued stay due in the database and the sweep queues them."""
     from trading.celery import app
 
-    for delivery_id, wait in deliveries:
+    for n, (delivery_id, wait) in enumerate(deliveries):
         try:
             # By name (the tasks module imports this one; apps.ready registers it).
             app.tasks[DELIVER_TASK].apply_async(args=[delivery_id], countdown=wait or None)
         except Exception:
-            logger.warning("notifications: could not queue delivery %s; the sweep will send it", delivery_id)
+            logger.warning(
+                "notifications: could not queue delivery %s (%d not queued); the sweep will send them",
+                delivery_id,
+                len(deliveries) - n,
+            )
+            return
 
 
 # --- sending -----------------------------------------------------------------------------

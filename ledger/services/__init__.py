@@ -8,6 +8,7 @@ from .funding import (  # noqa: F401
     withdrawal_hold_for_review,
     withdrawal_reject,
     withdrawal_request,
+    withdrawal_sent_record,
 )
 from .transfers import (  # noqa: F401
     IdempotencyConflict,

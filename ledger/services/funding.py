@@ -296,6 +296,41 @@ def withdrawal_reject(*, withdrawal_id: int, actor: User | None, reason: str) ->
     return _withdrawal_decide(withdrawal_id=withdrawal_id, actor=actor, approve=False, reason=reason.strip())
 
 
+def withdrawal_sent_record(*, withdrawal_id: int, actor: User | None, network_txid: str) -> Withdrawal:
+    """The coins of a withdrawal approved without its network transaction went out: record
+    the transaction (once; the same id again changes nothing, another one is refused)."""
+    txid = (network_txid or "").strip()
+    if not txid:
+        raise ValidationFailed("Give the network transaction.", fields={"network_txid": ["Required."]})
+    if len(txid) > 120:
+        raise ValidationFailed("That is not a transaction id.", fields={"network_txid": ["At most 120 characters."]})
+    with transaction.atomic(durable=True):
+        withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
+        if withdrawal is None:
+            raise NotFound("No such withdrawal.")
+        if withdrawal.status != WithdrawalStatus.APPROVED:
+            raise Conflict(
+                f"This withdrawal is {withdrawal.status}: only an approved one is sent.", code="withdrawal_not_approved"
+            )
+        if withdrawal.network_txid:
+            if withdrawal.network_txid == txid:
+                return withdrawal
+            raise Conflict(
+                f"This withdrawal was sent already (network transaction {withdrawal.network_txid}).",
+                code="withdrawal_already_sent",
+            )
+        withdrawal.network_txid = txid
+        withdrawal.save(update_fields=["network_txid"])
+        audit_append(
+            actor=actor,
+            action="ledger.withdrawal_sent",
+            target=withdrawal,
+            data={**_withdrawal_audit_data(withdrawal), "network_txid": txid},
+        )
+        signals.withdrawal_sent.send(sender=Withdrawal, withdrawal=withdrawal, actor=actor)
+    return withdrawal
+
+
 def _withdrawal_decide(
     *, withdrawal_id: int, actor, approve: bool, reason: str = "", network_txid: str = ""
 ) -> Withdrawal:

@@ -1,10 +1,15 @@
 """What a spot batch tells traders: the notifications of the orders one engine commit
 touched, written in that commit (``notifications.services.notify_many``).
 
-Keys follow the order: a fill, a cancel or a trigger is told once however often the batch
-is replayed (a runner that lost its lease and the next leader write the same keys). Partial
-fills are coalesced by the notifications app: one message per order per window, saying the
-latest filled quantity. The platform's own accounts (the market maker) are not told.
+Keys follow the order: a fill, a cancel, a refusal or a trigger is told once however often
+the batch is replayed (a runner that lost its lease and the next leader write the same keys).
+Partial fills are coalesced by the notifications app: one message per order per window,
+saying the latest filled quantity. The platform's own accounts (the market maker) are not
+told. An accepted RFQ quote, a block trade, is told as a fill (``block_trade_told``).
+
+A smart order (``route="smart"``) is told as one order: its part on our book is not (the
+trader never placed that child), and the parent's fill or cancel is told once it closes
+(``smart_order_message``, written where routing closes it), with what every child filled.
 """
 
 from __future__ import annotations
@@ -12,13 +17,21 @@ from __future__ import annotations
 from django.conf import settings
 
 from accounts.models import User
-from notifications.services import Message
+from notifications.services import Message, notify_many
 from trading.formatting import display_amount
 from trading.money import fmt
 
 from .models import SpotStatus
 
 _silent: set[int] | None = None
+
+# Why the engine refused an order it had accepted for matching, as the trader reads it.
+REFUSALS = {
+    "post_only_would_take": "at that price the post-only order would have traded at once",
+    "fok_unfillable": "the book could not fill the fill-or-kill order entirely",
+    "stop_would_trigger": "the last trade had already reached its stop price",
+    "no_reference_price": "there was no trade yet for the trailing stop to follow",
+}
 
 
 def silent_users() -> set[int]:
@@ -35,7 +48,7 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
     silent = silent_users()
     messages = []
     for order in orders:
-        if order.user_id in silent or order.invalid:
+        if order.user_id in silent or order.invalid or order.child:
             continue
         side = "Buy" if order.side == "buy" else "Sell"
         what = f"{side} {symbol} order {order.id}"
@@ -87,6 +100,19 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
                     data={**data, "reason": str(reason)},
                 )
             )
+        elif order.status == SpotStatus.REJECTED:
+            reason = str(order.reason or "rejected")
+            why = REFUSALS.get(reason, reason.replace("_", " "))
+            messages.append(
+                Message(
+                    user_id=order.user_id,
+                    kind="order_rejected",
+                    title=f"{what} rejected",
+                    body=f"Refused by the engine: {why}. Nothing of it traded; its hold is released.",
+                    dedupe_key=f"spot:{order.id}:rejected",
+                    data={**data, "reason": reason},
+                )
+            )
         elif order.status == SpotStatus.PARTIALLY_FILLED and traded:
             quantity = display_amount(order.quantity, base) if order.quantity is not None else ""
             of = f" of {quantity}" if quantity else ""
@@ -101,3 +127,79 @@ def order_messages(symbol: str, base: str, quote: str, orders, triggered: set[in
                 )
             )
     return messages
+
+
+def smart_order_message(parent) -> Message | None:
+    """The message of a smart order that closed (filled, or cancelled with what filled), keyed
+    as any order's (``spot:<id>:filled`` / ``:cancelled``), so closing it again tells nothing."""
+    if parent.user_id in silent_users() or parent.status not in (SpotStatus.FILLED, SpotStatus.CANCELLED):
+        return None
+    base, quote = parent.symbol.split("-")
+    side = "Buy" if parent.side == "buy" else "Sell"
+    what = f"{side} {parent.symbol} order {parent.pk}"
+    shown, shown_quote = display_amount(parent.filled_quantity, base), display_amount(parent.filled_quote, quote)
+    data = {
+        "order_id": parent.pk,
+        "symbol": parent.symbol,
+        "side": parent.side,
+        "type": parent.type,
+        "route": "smart",
+        "status": parent.status,
+        "filled_quantity": fmt(base, parent.filled_quantity),
+        "filled_quote": fmt(quote, parent.filled_quote),
+    }
+    if parent.status == SpotStatus.FILLED:
+        return Message(
+            user_id=parent.user_id,
+            kind="order_filled",
+            title=f"{what} filled",
+            body=f"Filled {shown} {base} for {shown_quote} {quote}.",
+            dedupe_key=f"spot:{parent.pk}:filled",
+            data=data,
+        )
+    reason = str(parent.cancel_reason or "cancelled")
+    done = f" {shown} {base} of it had filled." if parent.filled_quantity else " Nothing of it had filled."
+    return Message(
+        user_id=parent.user_id,
+        kind="order_cancelled",
+        title=f"{what} cancelled",
+        body=f"Reason: {reason.replace('_', ' ')}.{done} The rest of its hold is released.",
+        dedupe_key=f"spot:{parent.pk}:cancelled",
+        data={**data, "reason": reason},
+    )
+
+
+def block_trade_told(quote) -> None:
+    """An accepted RFQ quote is a block trade filled at the quote's price: told once (its key
+    is the quote's), in the accepting transaction; the market maker is not told."""
+    if quote.user_id in silent_users():
+        return
+    base, asset = quote.symbol.split("-")
+    bought = quote.side == "buy"
+    shown, price, total = (
+        display_amount(quote.quantity, base),
+        display_amount(quote.price, asset),
+        display_amount(quote.quote_amount, asset),
+    )
+    notify_many(
+        [
+            Message(
+                user_id=quote.user_id,
+                kind="order_filled",
+                title=f"{'Buy' if bought else 'Sell'} {quote.symbol} block trade filled",
+                body=f"{'Bought' if bought else 'Sold'} {shown} {base} at {price} {asset} from the exchange's "
+                f"quote: {total} {asset} {'paid' if bought else 'received'}.",
+                dedupe_key=f"rfq:{quote.pk}:filled",
+                data={
+                    "quote_id": str(quote.pk),
+                    "symbol": quote.symbol,
+                    "side": quote.side,
+                    "route": "rfq",
+                    "status": "filled",
+                    "filled_quantity": fmt(base, quote.quantity),
+                    "price": fmt(asset, quote.price),
+                    "filled_quote": fmt(asset, quote.quote_amount),
+                },
+            )
+        ]
+    )

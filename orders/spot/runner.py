@@ -147,6 +147,7 @@ class _Order:
 
     __slots__ = (
         "amend",
+        "child",
         "client_order_id",
         "fee",
         "fees",
@@ -192,6 +193,7 @@ class _Order:
         self.reason = ""
         self.iceberg = False
         self.invalid = False  # refused by the runner's own checks: its hold may not exist
+        self.child = False  # a smart order's part on our book: its parent is told, not it
         self.amend = None  # this batch's applied amend: (amend id, reserve, new hold, priority kept)
 
 
@@ -296,6 +298,7 @@ class EngineRunner:
                 "time_in_force",
                 "post_only",
                 "stp",
+                "parent_id",
             )
         )
         self.live = {}
@@ -305,6 +308,7 @@ class EngineRunner:
         for row in rows:
             order = _Order(tuple(row[f] for f in _ORDER_FIELDS))
             order.iceberg = row["display_quantity"] is not None
+            order.child = row["parent_id"] is not None
             self.live[order.id] = order
             try:
                 resting[order.id] = self._resting(row)
@@ -432,6 +436,7 @@ class EngineRunner:
                     "quote_quantity",
                     "cancel_requested_at",
                     "stp",
+                    "parent_id",
                 )[: self.take]
             )
             cancels = list(
@@ -510,6 +515,7 @@ class EngineRunner:
             order = _Order(row[:14])
             order.touched = True
             order.iceberg = row[19] is not None
+            order.child = row[25] is not None
             live[order.id] = order
             if row[23] is not None:
                 # cancelled before the engine took it: it ends here, unmatched
@@ -756,12 +762,13 @@ class EngineRunner:
         rehold = self._amend_ledger(touched)
         transfers = self._ledger(touched)
         for order in touched:
-            if order.invalid:
+            if order.invalid and not order.child:
                 notification_create(
                     user=User(pk=order.user_id),
                     kind="order_rejected",
                     title=f"{self.symbol} order {order.id} was not accepted",
                     body="The exchange could not process this order; nothing of it traded and its funds are released.",
+                    dedupe_key=f"spot:{order.id}:rejected",
                 )
         # orders: one UPDATE per touched order, sent as one pipelined batch
         rows = []

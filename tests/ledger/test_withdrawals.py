@@ -642,3 +642,27 @@ def _withdraw_for(trader, *, amount):
     response = _withdraw(client, amount=amount, otp=_code(trader.device))
     assert response.status_code == 201, response.content
     return response.json()["id"]
+
+
+def test_admin_records_an_approved_withdrawals_network_transaction(staff_client, trader, pending_withdrawal):
+    from notifications.models import Notification
+
+    staff_client.post(
+        ADMIN_CHANGELIST, {"action": "approve_selected", "_selected_action": [pending_withdrawal.pk], "index": "0"}
+    )
+    data = {"action": "record_sent", "_selected_action": [pending_withdrawal.pk]}
+    page = staff_client.post(ADMIN_CHANGELIST, {**data, "index": "0"})
+    assert page.status_code == 200 and 'name="network_txid"' in page.content.decode()
+
+    response = staff_client.post(ADMIN_CHANGELIST, {**data, "network_txid": "0xabc123"})
+    assert response.status_code == 302, response.content[:2000]
+    pending_withdrawal.refresh_from_db()
+    assert (pending_withdrawal.status, pending_withdrawal.network_txid) == (WithdrawalStatus.APPROVED, "0xabc123")
+    sent = Notification.objects.get(user=trader.user, kind="withdrawal_updated", data__status="sent")
+    assert sent.body.endswith("Network transaction: 0xabc123.")
+
+    # another transaction for the same withdrawal: refused and said so
+    response = staff_client.post(ADMIN_CHANGELIST, {**data, "network_txid": "0xother"}, follow=True)
+    assert "sent already" in response.content.decode()
+    pending_withdrawal.refresh_from_db()
+    assert pending_withdrawal.network_txid == "0xabc123"

@@ -257,3 +257,50 @@ def test_text_and_data_are_stored_exactly(user):
 
     stored = Notification.objects.get(user=user, dedupe_key="odd:1")
     assert (stored.title, stored.body, stored.data) == (title, "line 1\nline 2", data)
+
+
+@pytest.fixture
+def broker_down():
+    """The Celery broker at a port nothing listens on (a Redis that is down), for this test."""
+    import socket
+
+    from trading.celery import app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    saved = app.conf.broker_url, app._pool, app.amqp._producer_pool
+    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+    app._pool = app.amqp._producer_pool = None
+    yield
+    down = app._pool
+    app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
+    if down is not None:
+        down.force_close_all()
+
+
+def test_a_broker_that_is_down_never_holds_up_the_producer(settings, broker_down, django_capture_on_commit_callbacks):
+    """Twenty emails of one commit with the broker down: the producer's commit returns after
+    one refused publish, not one per delivery (each costs the publisher's retry); every
+    delivery stays due and the sweep sends it once the broker is back."""
+    import time
+
+    from tests.factories import UserFactory
+
+    settings.EMBEDDED = False  # the stack: deliveries are queued as tasks after the commit
+    users = [UserFactory() for _ in range(20)]
+    messages = [
+        Message(user_id=u.pk, kind="deposit_credited", title="Deposit credited", body="", dedupe_key=f"deposit:{n}")
+        for n, u in enumerate(users)
+    ]
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        notify_many(messages)
+    took = time.monotonic() - started
+    assert took < 4, f"the producer waited {took:.1f} s for a broker that is down"  # was about 0.6 s a delivery
+    pending = Delivery.objects.filter(notification__user__in=users, status=DeliveryStatus.PENDING)
+    assert pending.count() == 20
+
+    settings.EMBEDDED = True  # the sweep sends in-line: nothing was lost
+    assert services.deliveries_due(grace=0) == 20
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in users)

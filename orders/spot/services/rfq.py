@@ -34,6 +34,7 @@ from trading.money import parse_decimal, quantize
 
 from ..engine import BUY, SELL
 from ..models import RfqQuote
+from ..notices import block_trade_told
 from ..routing_selectors import route_sources
 from ..selectors import live_orders_read
 from .entry import spot_instrument
@@ -176,4 +177,5 @@ def rfq_quote_accept(*, user, quote_id, idempotency_key: str = "", now=None) -> 
         quote.accept_key = (idempotency_key or "")[:64]
         quote.quote_amount = amount
         quote.save(update_fields=["accepted_at", "accept_key", "quote_amount"])
+        block_trade_told(quote)
     return quote, False

@@ -45,6 +45,7 @@ from accounts.models import User
 from ledger.models import SystemRole, TransferKind
 from ledger.services import TransferRequest, system_account, transfers_execute, user_account
 from marketdata.selectors import index_is_fresh, index_latest
+from notifications.services import notify_many
 from trading.celery import enqueue_on_commit
 from trading.errors import ValidationFailed
 from trading.money import quantize, quantum
@@ -54,6 +55,7 @@ from venues.config import UnknownVenue, venue_get
 
 from ..engine import BUY, IOC, LIMIT
 from ..models import LIVE_STATUSES, VENUE_FINAL_STATUSES, SpotOrder, SpotStatus, VenueOrder, VenueOrderStatus
+from ..notices import smart_order_message
 from ..routing_selectors import OUR_BOOK, Source, route_sources
 from .entry import (
     IndexUnavailable,
@@ -250,6 +252,8 @@ def _split(*, parent: SpotOrder, plan: list[Allocation]) -> None:
         parent.status, parent.cancel_reason, parent.closed_at = SpotStatus.CANCELLED, "no_liquidity", timezone.now()
         fields += ["status", "cancel_reason", "closed_at"]
     parent.save(update_fields=fields)
+    if not plan:
+        _tell(parent)
     if book_child is not None:
         engine_wake_on_commit(symbol)
     if plan:
@@ -528,7 +532,15 @@ def smart_order_refresh(*, parent_id: int) -> SpotOrder:
         }
         user_id = parent.user_id
         transaction.on_commit(lambda: publish_many([(f"user:{user_id}", payload)]))
+        _tell(parent)
     return parent
+
+
+def _tell(parent: SpotOrder) -> None:
+    """The trader's message of a smart order that closed, in the closing transaction."""
+    message = smart_order_message(parent)
+    if message is not None:
+        notify_many([message])
 
 
 __all__ = [
