@@ -153,6 +153,10 @@ def test_trade_page_volume_grouping_depth_and_cancel_all(page, maker, browser, l
         log_in(small, me, f"/markets/{SYMBOL}/")
         expect(small.locator("#spot-ticket")).to_have_attribute("data-ready", "true")
         expect(small.locator("#depth-chart")).to_have_attribute("data-ask-total", "0.17")
+        # the 24 h volume and the volume bars at phone width too
+        assert number(small.locator(".ticker-strip [data-field=volume]").inner_text()) == Decimal("0.02")
+        on_screen(small.locator(".ticker-strip [data-field=volume]"))
+        small.wait_for_function("() => Number(document.querySelector('#chart').dataset.volumeBars || 0) >= 1")
         assert_fits(small)
         for selector in ("#book-grouping", "#depth-chart", "#cancel-all"):
             small.locator(selector).scroll_into_view_if_needed()
