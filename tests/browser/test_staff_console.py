@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
@@ -122,3 +123,47 @@ def test_the_console_counts_the_queues_and_says_each_settlements_step(
         expect(mobile.locator(".field-step_shown .readonly")).to_have_text("done (all 4 steps)")
     finally:
         context.close()
+
+
+def test_a_kyc_rejection_typed_with_a_full_stop_reaches_the_trader_with_one(page, browser, live_server_url):
+    """Issue 18, defect 12: the rejection notice ended 'blurry..' when staff typed the reason
+    with its own full stop. Staff reject in the console; the trader reads it at desktop and
+    phone width, on the notifications page and the verification page."""
+    trader = UserFactory()
+    KycProfile.objects.filter(user=trader).update(
+        status=KycStatus.PENDING, full_name="Ada Lovelace", country="GB", submitted_at=timezone.now()
+    )
+    profile = KycProfile.objects.get(user=trader)
+
+    page.set_viewport_size(DESKTOP)
+    staff_sign_in(page)
+    page.goto("/admin/accounts/kycprofile/")
+    page.locator(f"input[name=_selected_action][value='{profile.pk}']").check()
+    page.locator("select[name=action]").select_option("reject_selected")
+    page.locator("button[name=index], button[title='Run the selected action']").first.click()
+    page.fill("textarea[name=reason]", "Document is blurry.")
+    page.locator("input[type=submit][value='Reject submissions']").click()
+    expect(page.locator(".messagelist")).to_contain_text("1 submission(s) rejected.")
+    page.context.clear_cookies()
+
+    expected = "Reason: Document is blurry. You can correct your details and submit again."
+    for viewport in (DESKTOP, PHONE):
+        context = phone_context(browser, live_server_url) if viewport is PHONE else page.context
+        tab = context.new_page() if viewport is PHONE else page
+        try:
+            tab.goto("/login/?next=/notifications/")
+            tab.fill("input[name=email]", trader.email)
+            tab.fill("input[name=password]", DEFAULT_PASSWORD)
+            tab.get_by_role("button", name="Log in").click()
+            expect(tab).to_have_url(re.compile(r"/notifications/$"))
+            body = tab.locator(".notice .notice-body").filter(has_text="Document is blurry")
+            expect(body).to_have_text(expected)
+            assert ".." not in body.inner_text()
+            assert tab.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            tab.goto("/account/kyc/")
+            expect(tab.locator("#kyc-status")).to_have_attribute("data-status", "rejected")
+            expect(tab.locator("body")).to_contain_text("Reason: Document is blurry.")
+            assert "blurry.." not in tab.locator("body").inner_text()
+        finally:
+            if viewport is PHONE:
+                context.close()
