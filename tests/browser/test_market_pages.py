@@ -257,6 +257,8 @@ def test_phone_width_keeps_the_key_columns_on_screen(page, listed, screenshot_di
     row.scroll_into_view_if_needed()
     on_screen(pnl)
     on_screen(row.get_by_role("button", name=re.compile("Close")))
+    for field in ("value", "pnl"):  # USDT at two places, signed PnL, as on a desktop
+        expect(row.locator(f"[data-field={field}]")).to_have_text(re.compile(r"^[+−]?\d{1,3}(,\d{3})*\.\d{2}$"))
     page.screenshot(path=str(screenshot_dir / "options-phone-positions.png"), full_page=True)
 
     page.goto("/wallet/")
