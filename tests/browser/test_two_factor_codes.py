@@ -73,6 +73,12 @@ def test_codes_asked_only_with_2fa_on_and_a_used_code_says_wait_for_the_next(
     expect(page.locator("#two-factor-status")).to_contain_text("Off")
     for heading in ("Change password", "Change email"):
         expect(code_fields(page, heading)).to_have_count(0)
+    phone = phone_context(browser, live_server_url, context.storage_state())
+    mobile = phone.new_page()
+    mobile.goto("/account/")
+    for heading in ("Change password", "Change email"):
+        expect(code_fields(mobile, heading)).to_have_count(0)
+        expect(mobile.locator("section", has=mobile.get_by_role("heading", name=heading))).to_be_visible()
 
     # --- turn 2FA on with a code -----------------------------------------------------------------------
     page.goto("/account/2fa/")
@@ -96,10 +102,13 @@ def test_codes_asked_only_with_2fa_on_and_a_used_code_says_wait_for_the_next(
     assert balance_of(user=trader, asset="USDT").available == Decimal("1000")
     page.screenshot(path=str(screenshot_dir / "otp-wait-for-next-desktop.png"), full_page=False)
 
-    # --- the phone: the next code goes through; the same code again says to wait ---------------------
-    phone = phone_context(browser, live_server_url, context.storage_state())
+    # --- the phone: both forms ask for the code now; the next code goes through; the same code
+    # again says to wait
     try:
-        mobile = phone.new_page()
+        mobile.goto("/account/")
+        for heading in ("Change password", "Change email"):
+            expect(code_fields(mobile, heading)).to_have_count(1)
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= mobile.viewport_size["width"]
         mobile.goto("/wallet/")
         wait_for_step_after(confirm_step)
         code, _ = code_for(secret)
