@@ -136,6 +136,17 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
         expect(mobile.get_by_role("button", name="Get quote")).to_be_visible()
         assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         mobile.screenshot(path=str(screenshot_dir / "options-trading-phone.png"), full_page=True)
+        # on the phone too the confirmation names the amount the quote said
+        ask_for_a_quote(mobile, series, "0.5")
+        phone_quote = mobile.locator("#ticket-quote [data-field=quote-total]")
+        expect(phone_quote).to_have_text(re.compile(r"^\d{1,3}(,\d{3})*\.\d{2} USDT$"))
+        phone_total = phone_quote.inner_text()
+        mobile.get_by_role("button", name="Buy", exact=True).click()
+        expect(mobile.locator("#ticket-done")).to_contain_text(f"Bought 0.50 {series.symbol}")
+        again = OptionOrder.objects.filter(user=user, side="buy").latest("id").total_usdt
+        assert phone_total == f"{display_amount(again, 'USDT')} USDT"
+        expect(mobile.locator("#ticket-done [data-field=done-total]")).to_have_text(display_amount(again, "USDT"))
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
         phone.close()
 
