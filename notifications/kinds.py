@@ -29,6 +29,7 @@ KINDS: dict[str, Kind] = {
     "order_partially_filled": Kind("A spot order traded in part (one message per order per window)", coalesce=True),
     "order_cancelled": Kind("A spot order was cancelled, expired or refused by the engine"),
     "order_triggered": Kind("A stop or trailing-stop order triggered"),
+    "order_amended": Kind("A change to an open spot order's price or quantity was applied or refused"),
     "option_filled": Kind("An option order filled"),
     "option_settled": Kind("An option order's hedge settled, or went to manual review", email=True),
     "option_exercised": Kind("An option position was exercised at expiry", email=True),

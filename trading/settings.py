@@ -249,8 +249,8 @@ from trading.oidc_settings import oidc_apps  # noqa: E402
 
 INSTALLED_APPS += [
     "allauth",
-    "allauth.account",
-    "allauth.socialaccount",
+    "accounts.allauth_apps.SocialLoginEmailsConfig",  # allauth.account, under its own name
+    "accounts.allauth_apps.SocialLoginConfig",  # allauth.socialaccount, under its own name
     "allauth.socialaccount.providers.openid_connect",
 ]
 MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")

@@ -33,7 +33,7 @@ from risk import core as risk_core
 from risk import exposure as exposure_core
 from risk import services as risk
 from trading.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from trading.formatting import decimal_string, utc_string
+from trading.formatting import decimal_string, display_amount, utc_string
 from trading.idempotency import parse_client_order_id as _parse_client_order_id
 from trading.idempotency import request_hash as _hash
 from trading.metrics import order_entry_timed
@@ -148,8 +148,8 @@ def _check_affordable(*, user: User, instrument: Instrument, unit: Decimal, tota
         return
     most = (available / unit // instrument.lot_size) * instrument.lot_size if unit > 0 else Decimal(0)
     raise Conflict(
-        f"{decimal_string(total, step=Decimal('0.01'))} USDT for this quote is more than the "
-        f"{decimal_string(available, step=Decimal('0.01'))} USDT you have available.",
+        f"{display_amount(total, USDT)} USDT for this quote is more than the "
+        f"{display_amount(available, USDT)} USDT you have available.",
         code="insufficient_funds",
         fields={
             "contracts": [

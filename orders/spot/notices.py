@@ -203,3 +203,59 @@ def block_trade_told(quote) -> None:
             )
         ]
     )
+
+
+_AMEND_REFUSALS = {
+    "insufficient_funds": "your available balance does not cover the change",
+    "post_only_would_take": "at the new price the post-only order would have traded at once",
+    "order_not_open": "the order was no longer open",
+    "unknown_order": "the order was no longer open",
+    "amend_no_change": "the new price and quantity are the order's own",
+    "amend_below_filled": "the new quantity is not above what has already filled",
+    "amend_not_allowed": "this order cannot be changed that way",
+}
+
+
+def amend_messages(symbol: str, base: str, quote: str, verdicts: list[dict], sides: dict[int, str]) -> list[Message]:
+    """The messages of one batch's amend verdicts (``_amends_record``'s dicts): an applied
+    change says the order's new price and quantity and whether it kept its place in the
+    queue; a refused one says why and that the order is unchanged. Keyed by the amend, so
+    a replayed batch tells each once."""
+    silent = silent_users()
+    messages = []
+    for verdict in verdicts:
+        if verdict["user_id"] in silent:
+            continue
+        order_id = verdict["order_id"]
+        side = {"buy": "Buy ", "sell": "Sell "}.get(sides.get(order_id, ""), "")
+        what = f"{side}{symbol} order {order_id}"
+        data = {key: verdict[key] for key in ("order_id", "symbol", "status", "reason", "price", "quantity")}
+        data["amend_id"] = verdict["id"]
+        data["priority_kept"] = verdict["priority_kept"]
+        if verdict["status"] == "applied":
+            changes = []
+            if verdict["price"] is not None:
+                changes.append(f"price {display_amount(verdict['price'], quote)} {quote}")
+            if verdict["quantity"] is not None:
+                changes.append(f"quantity {display_amount(verdict['quantity'], base)} {base}")
+            place = (
+                "It kept its place in the queue."
+                if verdict["priority_kept"]
+                else "It moved to the back of the queue at its price."
+            )
+            title, body = f"{what} changed", f"Now {' and '.join(changes) or 'as asked'}. {place}"
+        else:
+            reason = verdict["reason"] or ""
+            why = _AMEND_REFUSALS.get(reason, reason.replace("_", " ") or "refused by the engine")
+            title, body = f"Change to {what} refused", f"Reason: {why}. The order is unchanged."
+        messages.append(
+            Message(
+                user_id=verdict["user_id"],
+                kind="order_amended",
+                title=title,
+                body=body,
+                dedupe_key=f"spot:{order_id}:amend:{verdict['id']}",
+                data=data,
+            )
+        )
+    return messages

@@ -96,7 +96,7 @@ from .engine import (
     Units,
 )
 from .models import AmendStatus, EngineState, SpotAmend, SpotOrder, SpotStatus, SpotTrade
-from .notices import order_messages
+from .notices import amend_messages, order_messages
 from .services.entry import engine_channel
 
 logger = logging.getLogger(__name__)
@@ -809,8 +809,12 @@ class EngineRunner:
         EngineState.objects.filter(symbol=self.symbol).update(
             seq=seq, **({"last_price": last_price} if last_price is not None else {}), updated_at=now
         )
-        # Fills, cancels and triggers told in this commit: a replayed batch writes the same keys.
-        notify_many(order_messages(self.symbol, self.base, self.quote, touched, triggered), now=now)
+        # Fills, cancels, triggers and amends told in this commit: a replayed batch writes the same keys.
+        messages = order_messages(self.symbol, self.base, self.quote, touched, triggered)
+        if amended:
+            sides = {v["order_id"]: live[v["order_id"]].side for v in amended if v["order_id"] in live}
+            messages += amend_messages(self.symbol, self.base, self.quote, amended, sides)
+        notify_many(messages, now=now)
         outcome = {"trades": trades, "book": book_changes, "orders": touched, "seq": seq, "amends": amended}
         for order in ended:
             live.pop(order.id, None)

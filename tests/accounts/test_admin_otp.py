@@ -150,3 +150,15 @@ def test_non_staff_with_a_verified_site_session_cannot_open_admin(password):
 
     assert_sent_to_login(client.get("/admin/"))
     assert_sent_to_login(client.get("/admin/accounts/kycprofile/"))
+
+
+def test_each_section_of_the_console_has_a_name_of_its_own(admin_client_otp):
+    """django-allauth's email addresses were a second "Accounts" section beside the platform's."""
+    import re
+    from collections import Counter
+
+    page = admin_client_otp.get("/admin/").content.decode()
+    sections = re.findall(r'<caption>\s*<a href="/admin/[a-z_]+/"[^>]*>([^<]+)</a>', page)
+    assert "Accounts" in sections and "Social login: email addresses" in sections, sections
+    assert "Social login: providers and linked accounts" in sections, sections
+    assert [name for name, count in Counter(sections).items() if count > 1] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 
 import pytest
 import requests
@@ -247,3 +248,58 @@ def test_a_signed_request_over_real_http(live_server, markets):  # noqa: F811
     )
     assert response.status_code == 200, response.text
     assert response.json()["count"] == 0
+
+
+def _readme_block(language: str, containing: str) -> str:
+    """The README's ``language`` code block that contains ``containing``, unindented."""
+    import re
+    import textwrap
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(rf"^( *)```{language}\n(.*?)^\1```", readme, flags=re.DOTALL | re.MULTILINE)
+    [code] = [textwrap.dedent(body) for _indent, body in blocks if containing in body]
+    return code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_readmes_python_and_curl_signing_examples_work_as_written(live_server, markets):  # noqa: F811
+    """The README's examples, run as a bot's author would paste them (only the key, secret and
+    address filled in): the Python one lists orders and places one, the curl one reads balances."""
+    import subprocess
+
+    from orders.models import SpotOrder
+
+    user = funded_trader(usdt="10000")
+    user.device = enable_totp(user)
+    key = make_key(user, scopes=["read", "trade"])
+
+    python = _readme_block("python", "def call(method")
+    assert 'KEY, SECRET, BASE = "<key>", "<secret>", "http://127.0.0.1:8000"' in python
+    python = python.replace('"<key>"', repr(key["key"])).replace('"<secret>"', repr(key["secret"]))
+    python = python.replace('"http://127.0.0.1:8000"', repr(live_server.url))
+    python = python.replace(
+        'call("GET", "/api/v1/orders?status=open")', 'listed = call("GET", "/api/v1/orders?status=open")'
+    )
+    python = python.replace('call(\n    "POST"', 'placed = call(\n    "POST"')
+    scope: dict = {}
+    exec(compile(python, "README.md (python)", "exec"), scope)  # our own README's example
+    assert scope["listed"]["count"] == 0, scope["listed"]
+    placed = scope["placed"]
+    assert placed["symbol"] == "BTC-USDT" and placed["side"] == "buy", placed
+    order = SpotOrder.objects.get(pk=placed["id"], user=user)
+    assert (order.price, order.quantity) == (Decimal("60000"), Decimal("0.01"))
+
+    shell = _readme_block("sh", "openssl dgst")
+    shell = shell.replace("http://127.0.0.1:8000", live_server.url)
+    done = subprocess.run(
+        ["bash", "-c", shell],
+        env={"PATH": "/usr/bin:/bin", "KEY": key["key"], "SECRET": key["secret"]},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    balances = {row["asset"]: row for row in json.loads(done.stdout)}
+    assert balances["USDT"]["total"].startswith("10000"), balances
+    assert ApiKey.objects.get(pk=key["id"]).last_used_at is not None

@@ -106,11 +106,18 @@ def collected_static(chromium_path, django_db_setup, django_db_blocker) -> Path:
 
 
 @pytest.fixture
-def live_server_url(transactional_db, collected_static, tmp_path) -> str:
+def live_server_env() -> dict[str, str]:
+    """Extra environment for the daphne process (a module overrides this fixture to
+    configure the server, e.g. its OIDC_PROVIDERS)."""
+    return {}
+
+
+@pytest.fixture
+def live_server_url(transactional_db, collected_static, tmp_path, live_server_env) -> str:
     """A daphne process serving the project on the test database; yields its base URL."""
     port = _free_port()
     log_path = tmp_path / "daphne.log"
-    env = _server_env(MEDIA_ROOT=str(tmp_path / "media"))
+    env = _server_env(MEDIA_ROOT=str(tmp_path / "media"), **live_server_env)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [_venv_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "trading.asgi:application"],

@@ -153,6 +153,10 @@ def test_trade_page_volume_grouping_depth_and_cancel_all(page, maker, browser, l
         log_in(small, me, f"/markets/{SYMBOL}/")
         expect(small.locator("#spot-ticket")).to_have_attribute("data-ready", "true")
         expect(small.locator("#depth-chart")).to_have_attribute("data-ask-total", "0.17")
+        # the 24 h volume and the volume bars at phone width too
+        assert number(small.locator(".ticker-strip [data-field=volume]").inner_text()) == Decimal("0.02")
+        on_screen(small.locator(".ticker-strip [data-field=volume]"))
+        small.wait_for_function("() => Number(document.querySelector('#chart').dataset.volumeBars || 0) >= 1")
         assert_fits(small)
         for selector in ("#book-grouping", "#depth-chart", "#cancel-all"):
             small.locator(selector).scroll_into_view_if_needed()
@@ -253,6 +257,8 @@ def test_phone_width_keeps_the_key_columns_on_screen(page, listed, screenshot_di
     row.scroll_into_view_if_needed()
     on_screen(pnl)
     on_screen(row.get_by_role("button", name=re.compile("Close")))
+    for field in ("value", "pnl"):  # USDT at two places, signed PnL, as on a desktop
+        expect(row.locator(f"[data-field={field}]")).to_have_text(re.compile(r"^[+−]?\d{1,3}(,\d{3})*\.\d{2}$"))
     page.screenshot(path=str(screenshot_dir / "options-phone-positions.png"), full_page=True)
 
     page.goto("/wallet/")

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ledger.selectors import balance_of
-from orders.models import OptionOrder, OptionPosition
+from orders.models import OptionOrder, OptionPosition, OptionQuote
 from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.orders.conftest import IndexTicker, list_series, pick_series, trader
 from trading.formatting import display_amount
@@ -136,8 +136,52 @@ def test_buy_a_call_then_close_it_in_usdt(page, market, browser, live_server_url
         expect(mobile.get_by_role("button", name="Get quote")).to_be_visible()
         assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         mobile.screenshot(path=str(screenshot_dir / "options-trading-phone.png"), full_page=True)
+        # on the phone too the confirmation names the amount the quote said
+        ask_for_a_quote(mobile, series, "0.5")
+        phone_quote = mobile.locator("#ticket-quote [data-field=quote-total]")
+        expect(phone_quote).to_have_text(re.compile(r"^\d{1,3}(,\d{3})*\.\d{2} USDT$"))
+        phone_total = phone_quote.inner_text()
+        mobile.get_by_role("button", name="Buy", exact=True).click()
+        expect(mobile.locator("#ticket-done")).to_contain_text(f"Bought 0.50 {series.symbol}")
+        again = OptionOrder.objects.filter(user=user, side="buy").latest("id").total_usdt
+        assert phone_total == f"{display_amount(again, 'USDT')} USDT"
+        expect(mobile.locator("#ticket-done [data-field=done-total]")).to_have_text(display_amount(again, "USDT"))
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
         phone.close()
+
+
+def ask_for_a_quote(page, series, contracts: str) -> None:
+    page.locator("#expiry").select_option(series.expiry.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    expect(page.locator(f"#ticket-series option[value='{series.symbol}']")).to_have_count(1)
+    page.locator("#ticket-series").select_option(series.symbol)
+    page.fill("#ticket-contracts", contracts)
+    page.get_by_role("button", name="Get quote").click()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_quote_the_trader_cannot_pay_is_refused_with_the_most_they_can_buy(
+    page, market, browser, live_server_url, viewport
+):
+    """Issue 18, defect 16: a firm quote of 1,000 contracts (536,560 USDT against 24.6k) was
+    issued and refused only at Buy; now the quote is refused, saying what the trader can buy."""
+    user = trader(usdt="2460.91")
+    series = pick_series("BTC", "C")
+    page.set_viewport_size(viewport)
+    sign_in(page, user)
+    ask_for_a_quote(page, series, "40")  # within the position limit (50), beyond the funds
+    error = page.locator("#ticket-error")
+    expect(error).to_contain_text("2,460.91 USDT")
+    expect(error).to_contain_text(
+        re.compile(r"^\d{1,3}(,\d{3})+\.\d{2} USDT for this quote is more than the 2,460\.91")
+    )
+    expect(error).to_contain_text(re.compile(r"At most \d+\.\d+ contracts at this price\."))
+    expect(page.locator("#ticket-quote")).to_be_hidden()
+    box = error.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert not OptionQuote.objects.filter(user=user).exists()
+    assert not OptionOrder.objects.filter(user=user).exists()
 
 
 def test_refusals_show_in_the_ticket(page, market):
@@ -145,11 +189,7 @@ def test_refusals_show_in_the_ticket(page, market):
     series = pick_series("BTC", "C")
     page.set_viewport_size(DESKTOP)
     sign_in(page, user)
-    page.locator("#expiry").select_option(series.expiry.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    expect(page.locator(f"#ticket-series option[value='{series.symbol}']")).to_have_count(1)
-    page.locator("#ticket-series").select_option(series.symbol)
-    page.fill("#ticket-contracts", "1")
-    page.get_by_role("button", name="Get quote").click()
+    ask_for_a_quote(page, series, "1")
     # a quote the trader cannot pay is refused at once, with the reason and the most they can buy
     expect(page.locator("#ticket-error")).to_contain_text("you have available")
     expect(page.locator("#ticket-error")).to_contain_text("5.00 USDT")

@@ -66,6 +66,9 @@ def test_edit_an_open_order_inline_at_desktop_and_phone_width(page, browser, liv
     order.refresh_from_db()
     assert (order.price, order.quantity, order.hold_amount) == (Decimal("64500"), Decimal("0.02"), Decimal("1290"))
     assert balance_of(user=trader, asset="USDT").held == Decimal("1290")
+    # the trader is told in the app: a toast from the bell while the page is open
+    toast = page.locator(".toast[data-kind=order_amended]")
+    expect(toast).to_contain_text(f"Buy BTC-USDT order {order.pk} changed", timeout=LIVE_MS)
     page.screenshot(path=str(screenshot_dir / "trading-amend-desktop.png"), full_page=False)
 
     phone = phone_context(browser, live_server_url, page.context.storage_state())
@@ -85,5 +88,16 @@ def test_edit_an_open_order_inline_at_desktop_and_phone_width(page, browser, liv
         assert amend.priority_kept is True
         assert balance_of(user=trader, asset="USDT").held == Decimal("967.5")
         mobile.screenshot(path=str(screenshot_dir / "trading-amend-phone.png"), full_page=False)
+        # both changes are on the notifications page, newest first, and it fits the phone
+        mobile.goto("/notifications/")
+        notices = mobile.locator(".notice", has_text=f"order {order.pk} changed")
+        expect(notices).to_have_count(2)
+        expect(notices.first.locator(".notice-body")).to_have_text(
+            "Now quantity 0.015 BTC. It kept its place in the queue."
+        )
+        expect(notices.last.locator(".notice-body")).to_have_text(
+            "Now price 64,500.00 USDT and quantity 0.02 BTC. It moved to the back of the queue at its price."
+        )
+        assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
         phone.close()

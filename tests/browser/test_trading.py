@@ -203,6 +203,12 @@ def test_place_rest_cancel_then_take_liquidity(page, maker, browser, live_server
     page.locator("#order-submit").click()
     expect(page.locator("[data-errors-for=price]")).to_contain_text("Between")
     expect(page.locator("#order-error")).to_contain_text("below the index")
+    # prices at the tick's places with thousands separators, not the columns' raw 8 decimals
+    grouped = r"\d{1,3}(,\d{3})*\.\d{2}"
+    expect(page.locator("[data-errors-for=price]")).to_have_text(re.compile(rf"^Between {grouped} and {grouped}\.$"))
+    expect(page.locator("#order-error")).to_contain_text(
+        "A buy price of 50,000.00 is more than 10% below the index 65,000.12"
+    )
     page.fill("#order-price", "60000")
     page.fill("#order-quantity", "0.0001")  # 6 USDT: under the 10 USDT minimum
     page.locator("#order-submit").click()

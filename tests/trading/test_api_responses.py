@@ -246,6 +246,7 @@ GETS = {
         ("a", "/api/v1/fills"),
         ("b", "/api/v1/fills?limit=2&symbol=BTC-USDT"),
         ("a", "/api/v1/fills?limit=0"),
+        ("b", "/api/v1/fills?array=1&limit=2"),
     ],
     "/api/v1/instruments": [
         ("anon", "/api/v1/instruments"),

@@ -167,3 +167,15 @@ def test_symbol_path_parameters_carry_the_converters_pattern(schema):
     ]
     assert symbol["in"] == "path" and symbol["schema"]["pattern"].startswith("^[A-Za-z0-9]")
     assert symbol["examples"]
+
+
+def test_fills_document_their_pages_and_the_bare_array_older_clients_read(schema):
+    params = {p["name"]: p for p in schema["paths"]["/api/v1/fills"]["get"]["parameters"]}
+    assert {"page", "limit", "symbol", "array"} <= set(params)
+    assert "bare array" in params["array"]["description"]
+    answer = _resolve(schema, _response_schema(schema, "/api/v1/fills", "get"))
+    shapes = [_resolve(schema, shape) for shape in answer["oneOf"]]
+    page = next(shape for shape in shapes if shape.get("type") == "object")
+    assert set(page["properties"]) == {"count", "next", "previous", "results"}
+    bare = next(shape for shape in shapes if shape.get("type") == "array")
+    assert bare["items"] == page["properties"]["results"]["items"]

@@ -323,6 +323,8 @@ def test_a_buy_quote_the_trader_cannot_pay_is_refused_at_quote_time_with_the_rea
         409,
         "insufficient_funds",
     )
+    # the amounts as the pages write them: USDT at two places with thousands separators
+    assert re.match(r"^\d{1,3}(,\d{3})+\.\d{2} USDT for this quote is more than the 2,000\.00 USDT", error["message"])
     most = re.match(r"At most ([0-9.]+) contracts", error["fields"]["contracts"][0]).group(1)
     assert Decimal(quote(client_for(rich), btc_call, contracts=most)["total_usdt"]) <= 2000
     # selling needs no USDT: a sell quote is checked against the position instead

@@ -231,3 +231,49 @@ def test_patch_amends_answers_the_contract_errors_and_replays_an_idempotency_key
     _error(api.patch(url, {"quantity": "0.05"}, format="json"), 409, "order_not_open")
     assert SpotOrder.objects.get(pk=order.pk).quantity == D("0.09")
     call_command("ledger_audit")
+
+
+# --- the trader is told --------------------------------------------------------------------------------
+
+
+def test_each_amend_verdict_is_told_once_in_the_app(alice, bob, btc_engine):
+    from notifications.models import Notification
+
+    def told():
+        return list(Notification.objects.filter(user=bob, kind="order_amended").order_by("id"))
+
+    place(alice, side="sell", price="65000.00", quantity="0.1")
+    buy = place(bob, side="buy", price="64000.00", quantity="0.1", post_only=True)
+    btc_engine.run()
+    assert told() == []
+
+    kept = amend(bob, buy, quantity="0.05")
+    btc_engine.run()
+    [first] = told()
+    assert first.title == f"Buy BTC-USDT order {buy.pk} changed"
+    assert first.body == "Now quantity 0.05 BTC. It kept its place in the queue."
+    assert first.data["amend_id"] == kept.pk and first.data["priority_kept"] is True
+    assert (first.data["order_id"], first.data["status"], D(first.data["quantity"])) == (buy.pk, "applied", D("0.05"))
+
+    amend(bob, buy, price="64100.00")
+    btc_engine.run()
+    assert told()[-1].body == "Now price 64,100.00 USDT. It moved to the back of the queue at its price."
+
+    refused = amend(bob, buy, price="65000.00")  # a post-only order that would take
+    btc_engine.run()
+    last = told()[-1]
+    assert last.title == f"Change to Buy BTC-USDT order {buy.pk} refused"
+    assert last.body == (
+        "Reason: at the new price the post-only order would have traded at once. The order is unchanged."
+    )
+    assert (last.data["amend_id"], last.data["status"], last.data["reason"]) == (
+        refused.pk,
+        "rejected",
+        "post_only_would_take",
+    )
+    # one message per verdict, listed by the API like every other notification
+    assert len(told()) == 3 and not Notification.objects.filter(user=alice, kind="order_amended").exists()
+    listed = client_for(bob).get("/api/v1/notifications").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [n["kind"] for n in rows if n["kind"] == "order_amended"] == ["order_amended"] * 3
+    assert rows[0]["title"] == last.title and rows[0]["read_at"] is None
