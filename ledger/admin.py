@@ -1,10 +1,8 @@
 from django import forms
-from django.contrib import admin, messages
-from django.shortcuts import render
+from django.contrib import admin
 
 from trading import staff_queues
-from trading.admin import ReadOnlyModelAdmin
-from trading.errors import DomainError
+from trading.admin import ReadOnlyModelAdmin, act_on_each, action_with_form
 
 from . import services
 from .models import LedgerAccount, Transfer, TransferRejection, Withdrawal, WithdrawalStatus
@@ -85,70 +83,43 @@ class WithdrawalAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve selected withdrawals (funds leave the platform)", permissions=["change"])
     def approve_selected(self, request, queryset):
-        self._decide(request, queryset, lambda w: services.withdrawal_approve(withdrawal_id=w.pk, actor=request.user))
+        act_on_each(
+            self,
+            request,
+            queryset,
+            lambda w: services.withdrawal_approve(withdrawal_id=w.pk, actor=request.user),
+            noun="withdrawal",
+        )
 
     @admin.action(description="Reject selected withdrawals (asks for a reason)", permissions=["change"])
     def reject_selected(self, request, queryset):
-        form = RejectForm(request.POST if "reason" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._decide(
-                request,
-                queryset,
-                lambda w: services.withdrawal_reject(withdrawal_id=w.pk, actor=request.user, reason=reason),
-            )
-            return None
-        return render(
+        return action_with_form(
+            self,
             request,
-            "admin/action_with_reason.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Reject withdrawals",
-                "objects": queryset,
-                "form": form,
-                "opts": self.model._meta,
-                "action": "reject_selected",
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "submit_label": "Reject and release the funds",
-            },
+            queryset,
+            RejectForm,
+            lambda w, data: services.withdrawal_reject(withdrawal_id=w.pk, actor=request.user, reason=data["reason"]),
+            action="reject_selected",
+            title="Reject withdrawals",
+            submit_label="Reject and release the funds",
+            noun="withdrawal",
         )
 
     @admin.action(description="Record the network transaction of an approved withdrawal (sent)", permissions=["change"])
     def record_sent(self, request, queryset):
-        form = SentForm(request.POST if "network_txid" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            txid = form.cleaned_data["network_txid"]
-            self._decide(
-                request,
-                queryset,
-                lambda w: services.withdrawal_sent_record(withdrawal_id=w.pk, actor=request.user, network_txid=txid),
-            )
-            return None
-        return render(
+        return action_with_form(
+            self,
             request,
-            "admin/action_with_reason.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Record the withdrawal's network transaction",
-                "objects": queryset,
-                "form": form,
-                "opts": self.model._meta,
-                "action": "record_sent",
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "submit_label": "Record as sent and tell the trader",
-            },
+            queryset,
+            SentForm,
+            lambda w, data: services.withdrawal_sent_record(
+                withdrawal_id=w.pk, actor=request.user, network_txid=data["network_txid"]
+            ),
+            action="record_sent",
+            title="Record the withdrawal's network transaction",
+            submit_label="Record as sent and tell the trader",
+            noun="withdrawal",
         )
-
-    def _decide(self, request, queryset, decide):
-        done = 0
-        for withdrawal in queryset.order_by("pk"):
-            try:
-                decide(withdrawal)
-                done += 1
-            except DomainError as exc:
-                self.message_user(request, f"Withdrawal {withdrawal.pk}: {exc.message}", messages.WARNING)
-        if done:
-            self.message_user(request, f"{done} withdrawal(s) processed.", messages.SUCCESS)
 
 
 staff_queues.register(

@@ -2,12 +2,10 @@
 manual-review queue with "retry from current step" and "mark resolved" (audited)."""
 
 from django import forms
-from django.contrib import admin, messages
-from django.shortcuts import render
+from django.contrib import admin
 
 from trading import staff_queues
-from trading.admin import ReadOnlyModelAdmin
-from trading.errors import DomainError
+from trading.admin import ReadOnlyModelAdmin, action_with_form
 
 from . import services
 from .models import DONE, STEP_NAMES, Settlement, SettlementError, SettlementStep, State
@@ -97,31 +95,17 @@ class SettlementAdmin(ReadOnlyModelAdmin):
         )  # fmt: skip
 
     def _with_note(self, request, queryset, action, title, label, decide):
-        form = NoteForm(request.POST if "note" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            done = 0
-            for settlement in queryset.order_by("pk"):
-                try:
-                    decide(settlement, form.cleaned_data["note"])
-                    done += 1
-                except DomainError as exc:
-                    self.message_user(request, f"Settlement {settlement.pk}: {exc.message}", messages.WARNING)
-            if done:
-                self.message_user(request, f"{done} settlement(s) updated.", messages.SUCCESS)
-            return None
-        return render(
+        return action_with_form(
+            self,
             request,
-            "admin/action_with_reason.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "objects": queryset,
-                "form": form,
-                "opts": self.model._meta,
-                "action": action,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "submit_label": label,
-            },
+            queryset,
+            NoteForm,
+            lambda s, data: decide(s, data["note"]),
+            action=action,
+            title=title,
+            submit_label=label,
+            noun="settlement",
+            done_word="updated",
         )
 
 

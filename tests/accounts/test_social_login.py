@@ -15,6 +15,7 @@ import secrets
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -180,13 +181,22 @@ class LocalProvider:
         return 200, {"access_token": access_token, "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
 
 
-@pytest.fixture(scope="module")
-def local_provider():
+@contextmanager
+def provider_running():
+    """A LocalProvider serving on its own thread until the block ends."""
     provider = LocalProvider()
     provider.thread.start()
-    yield provider
-    provider.server.shutdown()
-    provider.server.server_close()
+    try:
+        yield provider
+    finally:
+        provider.server.shutdown()
+        provider.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def local_provider():
+    with provider_running() as provider:
+        yield provider
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from tests.accounts.helpers import next_time_step, wrong_code
-from tests.accounts.test_social_login import CLIENT_ID, CLIENT_SECRET, LocalProvider, identity
+from tests.accounts.test_social_login import CLIENT_ID, CLIENT_SECRET, LocalProvider, identity, provider_running
 from tests.browser.screens import DESKTOP, PHONE, phone_context
 from tests.factories import UserFactory, enable_totp, totp_code
 
@@ -29,11 +29,8 @@ BUTTON = "Sign in with Local ID"
 
 @pytest.fixture(scope="module")
 def oidc_provider():
-    provider = LocalProvider()
-    provider.thread.start()
-    yield provider
-    provider.server.shutdown()
-    provider.server.server_close()
+    with provider_running() as provider:
+        yield provider
 
 
 @pytest.fixture
