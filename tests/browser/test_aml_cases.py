@@ -5,27 +5,20 @@ it; each step is in the audit chain and the trader's trading state is halted."""
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 
 import pytest
-from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from compliance.models import AmlCase, CaseStatus
 from compliance.services import aml_rules_install_defaults
 from ledger.services import deposit_credit
 from risk.models import TradingState
-from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
+from tests.browser.staff import staff_sign_in
+from tests.factories import UserFactory
 from trading.models import AuditRecord
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def current_code(device) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time()
-    return f"{totp.token():0{device.digits}d}"
 
 
 def test_a_case_worked_from_the_inbox(page, live_server_url, screenshot_dir, eager_tasks):
@@ -33,15 +26,7 @@ def test_a_case_worked_from_the_inbox(page, live_server_url, screenshot_dir, eag
     trader = UserFactory()
     deposit_credit(user=trader, asset="USDT", amount=Decimal("60000"), txid="browser-aml-1")
     case = AmlCase.objects.get(user=trader)
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = enable_totp(staff)
-
-    page.goto("/admin/login/?next=/admin/compliance/amlcase/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", current_code(device))
-    page.locator("input[type=submit], button[type=submit]").first.click()
-    expect(page).to_have_url(re.compile(r"/admin/compliance/amlcase/$"))
+    staff = staff_sign_in(page, "/admin/compliance/amlcase/")
 
     row = page.locator("#result_list tbody tr").filter(has_text=trader.email)
     expect(row).to_contain_text("LARGE_FIRST_DEPOSIT")

@@ -11,23 +11,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.screens import DESKTOP, PHONE
-from tests.browser.test_exposure_admin import current_code
-from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
+from tests.browser.staff import staff_sign_in
 from tests.ops.test_analytics import history, markets  # noqa: F401  (the fixtures: real trades)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_the_analytics_dashboard(page, live_server_url, screenshot_dir, history):  # noqa: F811
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = enable_totp(staff)
     page.set_viewport_size(DESKTOP)
-    page.goto("/admin/login/?next=/admin/ops/dailyaggregate/dashboard/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", current_code(device))
-    page.locator("input[type=submit], button[type=submit]").first.click()
-    expect(page).to_have_url(re.compile(r"/admin/ops/dailyaggregate/dashboard/$"))
+    staff_sign_in(page, "/admin/ops/dailyaggregate/dashboard/")
 
     expect(page.locator("#analytics-status")).to_have_text(re.compile(r"^As of "))
     # 61 minutes, two bars each; today's three trades and six orders are in the title texts

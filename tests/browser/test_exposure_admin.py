@@ -5,24 +5,16 @@ the calls a trader bought, at desktop and phone width."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
-from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from orders.options.services import options_order_place
 from tests.browser.screens import DESKTOP, PHONE
-from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
+from tests.browser.staff import staff_sign_in
 from tests.orders.conftest import list_series, pick_series, trader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def current_code(device) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time()
-    return f"{totp.token():0{device.digits}d}"
 
 
 def test_the_counter_exposure_page(page, live_server_url, screenshot_dir):
@@ -30,16 +22,8 @@ def test_the_counter_exposure_page(page, live_server_url, screenshot_dir):
     series = pick_series("BTC", "C")
     buyer = trader()
     options_order_place(user=buyer, series=series.symbol, side="buy", contracts="2", limit_price_usdt="999999")
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = enable_totp(staff)
-
     page.set_viewport_size(DESKTOP)
-    page.goto("/admin/login/?next=/admin/orders/optionposition/exposure/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", current_code(device))
-    page.locator("input[type=submit], button[type=submit]").first.click()
-    expect(page).to_have_url(re.compile(r"/admin/orders/optionposition/exposure/$"))
+    staff_sign_in(page, "/admin/orders/optionposition/exposure/")
 
     btc = page.locator("#exposure section").filter(has_text=re.compile(r"^BTC"))
     expect(btc).to_be_visible()

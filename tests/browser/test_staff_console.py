@@ -9,12 +9,10 @@ the simulated venue (tests.settlement's fixtures); daphne serves the admin."""
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
-from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from accounts.models import KycProfile, KycStatus
@@ -22,7 +20,8 @@ from ledger.services.funding import withdrawal_create
 from settlement import services
 from settlement.models import Settlement, State
 from tests.browser.screens import DESKTOP, PHONE, phone_context
-from tests.factories import DEFAULT_PASSWORD, UserFactory, enable_totp
+from tests.browser.staff import staff_sign_in
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.orders.spot.conftest import funded_trader
 from tests.settlement.conftest import (  # noqa: F401  (fixtures)
     _venue_calls_inline,
@@ -36,12 +35,6 @@ from tests.settlement.conftest import (  # noqa: F401  (fixtures)
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def current_code(device) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = time.time()
-    return f"{totp.token():0{device.digits}d}"
-
-
 @pytest.fixture
 def settled_and_stuck(venue_settings, venue):  # noqa: F811
     done, stuck = emit(), emit()
@@ -51,17 +44,6 @@ def settled_and_stuck(venue_settings, venue):  # noqa: F811
     (stuck_id,) = services.settlements_accept(events=[stuck])
     services.settlements_run(ids=[stuck_id], through_venue=True)
     return Settlement.objects.get(pk=done_id), Settlement.objects.get(pk=stuck_id)
-
-
-def staff_sign_in(page) -> None:
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    device = enable_totp(staff)
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("input[name=username]", staff.email)
-    page.fill("input[name=password]", DEFAULT_PASSWORD)
-    page.fill("input[name=otp_token]", current_code(device))
-    page.locator("input[type=submit], button[type=submit]").first.click()
-    expect(page).to_have_url(re.compile(r"/admin/$"))
 
 
 def waiting_counts(page) -> dict[str, str]:
