@@ -1,12 +1,19 @@
 """gunicorn settings for ``bench/api.py --profile DIR``: the Procfile's (``trading.gunicorn_conf``)
 with each worker running under cProfile from its start, its profile written to
-``DIR/worker-<pid>.prof`` when it exits. Read them with ``python -m pstats``."""
+``DIR/worker-<pid>.prof`` when it exits. Read them with ``python -m pstats``.
+
+The workers are sync workers (one request at a time, in the worker's main thread): cProfile
+sees only the thread it was enabled in, and a gthread worker serves requests on other threads,
+so its profile would hold nothing but the event loop."""
 
 import cProfile
 import os
 
 from trading import gunicorn_conf
 from trading.gunicorn_conf import *  # noqa: F403
+
+threads = 1
+worker_class = "sync"
 
 _profiles = {}
 

@@ -2,10 +2,12 @@
 with the real processes (``manage.py run_relay``, a private redis-server as broker and venue
 store, ``celery -A trading worker --concurrency 2``) on PostgreSQL.
 
-Two variants, alternating round by round, the same processes with different settings:
+Variants, alternating round by round, the same processes with different settings:
 
 * ``product`` -- the defaults: micro-batches (``SETTLEMENT_BATCH_SIZE`` 200, ``RELAY_BATCH_SIZE``
   1000), one 4-task chain per micro-batch;
+* ``broker`` -- the defaults without the relay's resident intake (``RELAY_TAKE_IN=0``): every
+  batch goes through the broker to the intake workers;
 * ``literal`` -- the literal design: ``SETTLEMENT_BATCH_SIZE=1``, ``RELAY_BATCH_SIZE=1`` and the
   tasks of ``bench/settlement_literal.py`` (its relay publishes to its own intake task; the
   workers load it with ``--include``), i.e. every order is its own intake task and its own
@@ -95,6 +97,9 @@ VARIANTS = {
     # The previous process model: no venue queue, the intake task waits for the venue on
     # SETTLEMENT_VENUE_CONCURRENCY threads (8, as before) of its worker process.
     "inline": {"SETTLEMENT_VENUE_QUEUE": "", "SETTLEMENT_VENUE_CONCURRENCY": "8"},
+    # Without the relay's resident intake: every batch goes through the broker to the
+    # intake workers (the process model before it).
+    "broker": {"RELAY_TAKE_IN": "0"},
 }
 SLOW_VARIANTS = "product,inline"
 LITERAL_RELAY = [sys.executable, "-m", "bench.settlement_literal", "relay"]

@@ -1,5 +1,13 @@
 """The outbox relay (canal-like): a singleton that carries committed outbox events to the
-acceptance intake through the broker.
+acceptance intake through the broker, or takes a small batch in itself.
+
+A small batch that settles in a few ms more than its ledger legs (a venue known to be fast,
+see ``settlement.services.settlements_take_in_here``) is taken in by the relay's own process:
+the resident intake, with no broker hop, queue mark or wait for a free worker between the
+trader's commit and the venue swap. Larger batches (a backlog, a burst) and batches for a
+slow venue go through the broker to the intake workers, which share them out; so do the
+relay's own failures before a commit. ``RELAY_TAKE_IN=0`` sends every batch through the
+broker.
 
 It reads after its cursor with the snapshot guard of ``trading.outbox.outbox_after``,
 publishes, and only then saves the cursor, fenced by its lease epoch: a crash between the two
@@ -33,8 +41,17 @@ START = {"txid": 0, "id": 0}
 
 
 class Relay:
-    def __init__(self, *, publish: Callable[[list[dict]], None] | None = None, batch: int | None = None):
+    def __init__(
+        self,
+        *,
+        publish: Callable[[list[dict]], None] | None = None,
+        batch: int | None = None,
+        take_in: Callable[[list[dict]], bool] | None = None,
+    ):
         self.publish = publish or _publish_to_intake
+        # The resident intake (``RELAY_TAKE_IN``): takes a small batch in here and says
+        # True, or says False and the batch is published.
+        self.take_in = take_in
         self.batch = batch or settings.RELAY_BATCH_SIZE
         self.linger = settings.RELAY_LINGER_SECONDS
         self.holder = ""
@@ -91,23 +108,20 @@ class Relay:
             if wait > 0:
                 time.sleep(wait)
                 events = self._read_seen(seen)
-        if len(events) < self.batch and self.hold > 0 and self._queue is not None and self._queue.waiting():
-            # Ask the broker (cheap), not the outbox, while waiting; read once at the end.
-            deadline = time.monotonic() + self.hold
-            while time.monotonic() < deadline and self._queue.waiting():
-                time.sleep(0.002)
-            events = self._read_seen(seen)
-        sent = time.time()
-        messages = [
-            {**outbox_message(event), "relay_seen_at": seen[event.id], "relay_sent_at": sent} for event in events
-        ]
-        broker = dependency(BROKER)
-        try:
-            self.publish(messages)
-        except Exception as exc:  # broker down: keep the cursor, try again on the next round
-            broker.failed(exc)  # one line per outage
-            return False
-        broker.ok()
+        if not self._taken_in_here(events, seen):
+            if len(events) < self.batch and self.hold > 0 and self._queue is not None and self._queue.waiting():
+                # Ask the broker (cheap), not the outbox, while waiting; read once at the end.
+                deadline = time.monotonic() + self.hold
+                while time.monotonic() < deadline and self._queue.waiting():
+                    time.sleep(0.002)
+                events = self._read_seen(seen)
+            broker = dependency(BROKER)
+            try:
+                self.publish(_messages(events, seen))
+            except Exception as exc:  # broker down: keep the cursor, try again on the next round
+                broker.failed(exc)  # one line per outage
+                return False
+            broker.ok()
         self._published_at = time.monotonic()
         now = timezone.now()
         lags = [(now - event.created_at).total_seconds() * 1000 for event in events]
@@ -119,6 +133,17 @@ class Relay:
         if time.monotonic() - self._saved_at >= self.save_every:
             self._save(epoch)
         return len(events) == self.batch
+
+    def _taken_in_here(self, events: list, seen: dict[int, float]) -> bool:
+        """The resident intake: a batch it accepts is taken in by this process, at once;
+        any other, or one it fails on before its commit, goes through the broker."""
+        if self.take_in is None:
+            return False
+        try:
+            return self.take_in(_messages(events, seen))
+        except Exception:
+            logger.exception("relay: the resident intake failed on %d events; they go through the broker", len(events))
+            return False
 
     def _wait_behind_horizon(self) -> bool:
         """Nothing visible after the cursor. If committed events wait behind the snapshot
@@ -175,6 +200,17 @@ class _BrokerQueue:
             return False
 
 
+def _messages(events: list, seen: dict[int, float]) -> list[dict]:
+    sent = time.time()
+    return [{**outbox_message(event), "relay_seen_at": seen[event.id], "relay_sent_at": sent} for event in events]
+
+
+def _take_in_here(messages: list[dict]) -> bool:
+    from .services import settlements_take_in_here
+
+    return settlements_take_in_here(events=messages)
+
+
 def _publish_to_intake(messages: list[dict]) -> None:
     from .tasks import intake_publish
 
@@ -184,7 +220,8 @@ def _publish_to_intake(messages: list[dict]) -> None:
 
 
 def relay_singleton(*, ttl: float = 3.0, announce=print, publish=None, interval: float | None = None) -> Singleton:
-    relay = Relay(publish=publish)
+    take_in = _take_in_here if publish is None and settings.RELAY_TAKE_IN else None
+    relay = Relay(publish=publish, take_in=take_in)
     poll = settings.RELAY_POLL_SECONDS if interval is None else interval
     singleton = Singleton(LEASE, work=relay.work, ttl=ttl, interval=poll, on_lead=relay.on_lead, announce=announce)
     relay.holder = singleton.holder

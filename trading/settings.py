@@ -612,6 +612,9 @@ SETTLEMENT_VENUE_INLINE_BATCH = env.int("SETTLEMENT_VENUE_INLINE_BATCH", default
 SETTLEMENT_VENUE_CONCURRENCY = env.int("SETTLEMENT_VENUE_CONCURRENCY", default=512)
 RELAY_POLL_SECONDS = env.float("RELAY_POLL_SECONDS", default=0.25)
 RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
+# The relay takes small batches for a fast venue in itself (the resident intake: no broker
+# hop on the way to the venue swap); 0 sends every batch through the broker.
+RELAY_TAKE_IN = env.bool("RELAY_TAKE_IN", default=True)
 # How long the relay lets a burst of events gather before it publishes them together.
 RELAY_LINGER_SECONDS = env.float("RELAY_LINGER_SECONDS", default=0.005)
 # The relay saves its cursor at most this often (a crash re-publishes at most that much; the

@@ -21,7 +21,7 @@ Concurrent executors (a redelivered message, a recovery sweep) are kept apart by
 This module hands the public names on.
 """
 
-from .intake import TOPICS, settlements_accept, settlements_take_in
+from .intake import TOPICS, settlements_accept, settlements_take_in, settlements_take_in_here
 from .pipeline import settlements_continue, settlements_enqueue, settlements_run
 from .recovery import (
     outbox_reconcile,
@@ -47,6 +47,7 @@ __all__ = [
     "settlements_run",
     "settlements_stalled",
     "settlements_take_in",
+    "settlements_take_in_here",
     "settlements_touch",
     "settlements_venue_run",
     "venue_queue",

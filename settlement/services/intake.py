@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from ..models import Settlement, State, StepStatus
 from .pipeline import settlements_continue
 from .state import advance, claim_rows, mirror_refs, steps_upsert
 from .steps import Accounts, ledger_steps
-from .swap import venue_finish, venue_hand_on, venue_inline
+from .swap import venue_fast, venue_finish, venue_hand_on, venue_inline
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,31 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
         unfinished = selectors.settlements_unfinished(refs=[e.get("key") for e in events])
         carried += settlements_continue(by_step=unfinished, through_venue=inline)
     return new_ids, carried
+
+
+def settlements_take_in_here(*, events: Sequence[dict]) -> bool:
+    """The relay's resident intake: take a small batch in within the caller's process, as
+    the intake task would (``settlements_take_in``), with no broker hop, queue mark or wait
+    for a free worker on the way. Only a batch the venue step finishes in a few ms
+    (``venue_fast``: at most ``SETTLEMENT_VENUE_INLINE_BATCH`` events, a venue known to
+    answer within ``SETTLEMENT_VENUE_INLINE_MS``); returns False for any other, which the
+    caller hands to the intake task as before, as it does when this raises.
+
+    Once the acceptance has committed, the batch is taken: an error after it (the venue
+    step's commit, say) is logged, and the settlements go on through the recovery sweep as
+    after a worker's crash. An error before it raises, and nothing was written."""
+    if not venue_fast(len(events)):
+        return False
+    started = time.time()
+    events = [{**event, "intake_started_at": started} for event in events]
+    try:
+        settlements_take_in(events=events)
+    except Exception:
+        refs = {event["key"] for event in events if event.get("topic") in TOPICS}
+        if Settlement.objects.filter(ref__in=refs).count() < len(refs):
+            raise
+        logger.exception("intake: settlements %s were accepted; the recovery sweep finishes them", sorted(refs))
+    return True
 
 
 INSERT_KINDS = (

@@ -65,8 +65,13 @@ def venue_inline(size: int) -> bool:
     after that commit, without another message, claim and commit. A slow (or unknown) venue
     would hold the intake's process for its round trips, and a large batch (a backlog) is
     better spread over both kinds of worker: those keep the queue."""
-    if not venue_queue():
-        return True
+    return not venue_queue() or venue_fast(size)
+
+
+def venue_fast(size: int) -> bool:
+    """Whether a batch of ``size`` is small (at most ``SETTLEMENT_VENUE_INLINE_BATCH``) and
+    the venue's adapter knows its round trip to be within ``SETTLEMENT_VENUE_INLINE_MS``: the
+    whole batch is then done in a few ms more than its ledger legs."""
     limit = settings.SETTLEMENT_VENUE_INLINE_MS
     if limit <= 0 or size > settings.SETTLEMENT_VENUE_INLINE_BATCH:
         return False

@@ -48,6 +48,9 @@ def back_office(tmp_path, index_prints, settings):
         SETTLEMENT_RECONCILE_QUEUED_SECONDS=MARK_SECONDS,
         SETTLEMENT_VENUE_FAULTS="latency_ms=2,slippage_bps=5,fee_bps=10",
         RELAY_POLL_SECONDS=0.1,
+        # every batch through the broker: the backlog is the broker's (the relay's resident
+        # intake would settle these small batches itself, workers or not)
+        RELAY_TAKE_IN=0,
     ).start_redis()
     settings.REDIS_URL = office.env["REDIS_URL"]
     settings.SETTLEMENT_VENUE_KEY_PREFIX = office.venue_prefix

@@ -1,6 +1,7 @@
-"""The relay against PostgreSQL's snapshot guard, in-process: an event committed behind an
+"""The relay in-process: against PostgreSQL's snapshot guard (an event committed behind an
 older transaction still running is read as soon as that transaction ends, not a polling
-interval later."""
+interval later), and its resident intake (a small batch for a fast venue settled by the
+relay itself, anything else through the broker)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import psycopg
 import pytest
 from django.db import connection
 
-from settlement.relay import Relay
+from settlement.models import Settlement, State
+from settlement.relay import START, Relay, _take_in_here
 from trading.leases import lease_acquire
 from trading.models import OutboxEvent
+from venues.config import venue_cache_clear
 
 from .conftest import emit
 
@@ -65,3 +68,69 @@ def test_an_event_behind_an_older_running_transaction_is_published_when_it_ends(
     assert [m["key"] for m in relay.published_messages] == [key]
     message = relay.published_messages[0]
     assert message["relay_seen_at"] <= message["relay_sent_at"] <= time.time()
+
+
+@pytest.fixture
+def resident_relay(relay, venue):
+    relay.take_in = _take_in_here
+    return relay
+
+
+def relay_until(relay, keys: set[str], timeout: float = 10.0) -> None:
+    """Rounds of the relay until every key has its settlement (the server-wide snapshot
+    guard may hold an event back for a moment)."""
+    deadline = time.monotonic() + timeout
+    while Settlement.objects.filter(ref__in=keys).count() < len(keys) and time.monotonic() < deadline:
+        relay.work(relay.epoch)
+
+
+def test_the_relay_settles_a_small_batch_for_a_fast_venue_itself(resident_relay):
+    OutboxEvent.objects.all().delete()
+    keys = {
+        emit(usdt="120.5")["key"],
+        emit("close", usdt="80")["key"],
+        emit("exercise", topic="options.exercise")["key"],
+    }
+    relay_until(resident_relay, keys)
+    settlements = Settlement.objects.filter(ref__in=keys)
+    assert sorted(s.state for s in settlements) == [State.SETTLED] * 3
+    assert resident_relay.published_messages == []
+    assert resident_relay.cursor["id"] == OutboxEvent.objects.order_by("-id").first().id
+    for s in settlements:
+        assert s.relay_seen_at <= s.relay_sent_at <= s.intake_started_at <= s.accepted_at
+    # Read again from an older cursor (a new leader after a crash): nothing twice.
+    resident_relay.cursor = dict(START)
+    resident_relay.work(resident_relay.epoch)
+    assert Settlement.objects.filter(ref__in=keys).count() == 3
+    assert sorted(Settlement.objects.filter(ref__in=keys).values_list("state", flat=True)) == [State.SETTLED] * 3
+
+
+def test_a_batch_larger_than_the_inline_batch_or_for_a_slow_venue_goes_through_the_broker(resident_relay, settings):
+    OutboxEvent.objects.all().delete()
+    settings.SETTLEMENT_VENUE_INLINE_BATCH = 2
+    keys = {emit()["key"] for _ in range(3)}
+    deadline = time.monotonic() + 10
+    while len(resident_relay.published_messages) < 3 and time.monotonic() < deadline:
+        resident_relay.work(resident_relay.epoch)
+    assert {m["key"] for m in resident_relay.published_messages} == keys
+    assert not Settlement.objects.filter(ref__in=keys).exists()
+
+    settings.SETTLEMENT_VENUE_INLINE_BATCH = 50
+    settings.SETTLEMENT_VENUE_FAULTS = "latency_ms=600"
+    venue_cache_clear()
+    slow = emit()["key"]
+    while len(resident_relay.published_messages) < 4 and time.monotonic() < deadline:
+        resident_relay.work(resident_relay.epoch)
+    assert resident_relay.published_messages[-1]["key"] == slow
+    assert not Settlement.objects.filter(ref=slow).exists()
+
+
+def test_a_failure_before_the_commit_sends_the_batch_through_the_broker(resident_relay, settings):
+    OutboxEvent.objects.all().delete()
+    key = emit()["key"]
+    OutboxEvent.objects.filter(key=key).update(payload={"kind": "open"})  # no amounts: refused
+    deadline = time.monotonic() + 10
+    while not resident_relay.published_messages and time.monotonic() < deadline:
+        resident_relay.work(resident_relay.epoch)
+    assert [m["key"] for m in resident_relay.published_messages] == [key]
+    assert not Settlement.objects.filter(ref=key).exists()
