@@ -77,11 +77,13 @@ def resident_relay(relay, venue):
 
 
 def relay_until(relay, keys: set[str], timeout: float = 10.0) -> None:
-    """Rounds of the relay until every key has its settlement (the server-wide snapshot
+    """Rounds of the relay until every key's settlement is settled (the server-wide snapshot
     guard may hold an event back for a moment)."""
     deadline = time.monotonic() + timeout
-    while Settlement.objects.filter(ref__in=keys).count() < len(keys) and time.monotonic() < deadline:
+    settled = Settlement.objects.filter(ref__in=keys, state=State.SETTLED)
+    while settled.count() < len(keys) and time.monotonic() < deadline:
         relay.work(relay.epoch)
+        time.sleep(0.01)
 
 
 def test_the_relay_settles_a_small_batch_for_a_fast_venue_itself(resident_relay):
