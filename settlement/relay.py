@@ -103,11 +103,13 @@ class Relay:
         if len(events) < self.batch and self.linger > 0:
             # While events keep coming, publish at most once per linger: one intake message
             # then carries what arrived meanwhile instead of one event each. The first event
-            # after a pause goes at once.
+            # after a pause goes at once, and so does a batch read after a take-in here that
+            # lasted the linger (its events gathered meanwhile).
             wait = self.linger - (time.monotonic() - self._published_at)
             if wait > 0:
                 time.sleep(wait)
                 events = self._read_seen(seen)
+        handed = time.monotonic()
         if not self._taken_in_here(events, seen):
             if len(events) < self.batch and self.hold > 0 and self._queue is not None and self._queue.waiting():
                 # Ask the broker (cheap), not the outbox, while waiting; read once at the end.
@@ -122,7 +124,7 @@ class Relay:
                 broker.failed(exc)  # one line per outage
                 return False
             broker.ok()
-        self._published_at = time.monotonic()
+        self._published_at = handed
         now = timezone.now()
         lags = [(now - event.created_at).total_seconds() * 1000 for event in events]
         self.lags_ms.extend(lags)
