@@ -52,6 +52,10 @@ class Relay:
         # The resident intake (``RELAY_TAKE_IN``): takes a small batch in here and says
         # True, or says False and the batch is published.
         self.take_in = take_in
+        # A take-in that lasts longer than this (the singleton sets a share of its lease's
+        # TTL) sends the next batches through the broker for RELAY_TAKE_IN_PAUSE_SECONDS.
+        self.take_in_budget: float | None = None
+        self._take_in_paused_until = 0.0
         self.batch = batch or settings.RELAY_BATCH_SIZE
         self.linger = settings.RELAY_LINGER_SECONDS
         self.holder = ""
@@ -139,13 +143,27 @@ class Relay:
     def _taken_in_here(self, events: list, seen: dict[int, float]) -> bool:
         """The resident intake: a batch it accepts is taken in by this process, at once;
         any other, or one it fails on before its commit, goes through the broker."""
-        if self.take_in is None:
+        if self.take_in is None or time.monotonic() < self._take_in_paused_until:
             return False
+        started = time.monotonic()
         try:
             return self.take_in(_messages(events, seen))
         except Exception:
             logger.exception("relay: the resident intake failed on %d events; they go through the broker", len(events))
             return False
+        finally:
+            lasted = time.monotonic() - started
+            if self.take_in_budget is not None and lasted > self.take_in_budget:
+                # The lease is renewed between rounds: take-ins this slow (a starved machine,
+                # busy ledger rows) would let it expire. Leave the next batches to the
+                # intake workers for a while.
+                self._take_in_paused_until = time.monotonic() + settings.RELAY_TAKE_IN_PAUSE_SECONDS
+                logger.warning(
+                    "relay: a take-in of %d events took %.0f ms; batches go through the broker for %g s",
+                    len(events),
+                    lasted * 1000,
+                    settings.RELAY_TAKE_IN_PAUSE_SECONDS,
+                )
 
     def _wait_behind_horizon(self) -> bool:
         """Nothing visible after the cursor. If committed events wait behind the snapshot
@@ -224,6 +242,7 @@ def _publish_to_intake(messages: list[dict]) -> None:
 def relay_singleton(*, ttl: float = 3.0, announce=print, publish=None, interval: float | None = None) -> Singleton:
     take_in = _take_in_here if publish is None and settings.RELAY_TAKE_IN else None
     relay = Relay(publish=publish, take_in=take_in)
+    relay.take_in_budget = ttl / 4
     poll = settings.RELAY_POLL_SECONDS if interval is None else interval
     singleton = Singleton(LEASE, work=relay.work, ttl=ttl, interval=poll, on_lead=relay.on_lead, announce=announce)
     relay.holder = singleton.holder

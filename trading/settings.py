@@ -615,6 +615,9 @@ RELAY_BATCH_SIZE = env.int("RELAY_BATCH_SIZE", default=1000)
 # The relay takes small batches for a fast venue in itself (the resident intake: no broker
 # hop on the way to the venue swap); 0 sends every batch through the broker.
 RELAY_TAKE_IN = env.bool("RELAY_TAKE_IN", default=True)
+# A take-in that lasted over a quarter of the relay's lease TTL (the lease is renewed between
+# rounds) sends the next batches through the broker for this long.
+RELAY_TAKE_IN_PAUSE_SECONDS = env.float("RELAY_TAKE_IN_PAUSE_SECONDS", default=5.0)
 # How long the relay lets a burst of events gather before it publishes them together.
 RELAY_LINGER_SECONDS = env.float("RELAY_LINGER_SECONDS", default=0.005)
 # The relay saves its cursor at most this often (a crash re-publishes at most that much; the

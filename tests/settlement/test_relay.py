@@ -136,3 +136,34 @@ def test_a_failure_before_the_commit_sends_the_batch_through_the_broker(resident
         resident_relay.work(resident_relay.epoch)
     assert [m["key"] for m in resident_relay.published_messages] == [key]
     assert not Settlement.objects.filter(ref=key).exists()
+
+
+def test_a_slow_take_in_sends_the_next_batches_through_the_broker(relay, settings):
+    """The lease is renewed between rounds: after a take-in that used up its share of the
+    TTL, the relay leaves batches to the broker for a while, then takes them in again."""
+    settings.RELAY_TAKE_IN_PAUSE_SECONDS = 0.5
+    OutboxEvent.objects.all().delete()
+    taken: list[str] = []
+
+    def slow_take_in(messages):
+        time.sleep(0.06)
+        taken.extend(m["key"] for m in messages)
+        return True
+
+    relay.take_in, relay.take_in_budget = slow_take_in, 0.05
+
+    def round_for(key):
+        deadline = time.monotonic() + 10
+        while key not in taken + [m["key"] for m in relay.published_messages] and time.monotonic() < deadline:
+            relay.work(relay.epoch)
+
+    first, second = emit()["key"], None
+    round_for(first)
+    assert taken == [first]
+    second = emit()["key"]
+    round_for(second)
+    assert [m["key"] for m in relay.published_messages] == [second]  # paused: the broker's
+    time.sleep(0.5)
+    third = emit()["key"]
+    round_for(third)
+    assert taken == [first, third]
