@@ -102,6 +102,7 @@ class Relay:
         if not events:
             if self._unsaved_lags:
                 self._save(epoch)
+            self._probe_broker()
             return self._wait_behind_horizon()
         self._behind = 0.0
         if len(events) < self.batch and self.linger > 0:
@@ -143,7 +144,10 @@ class Relay:
     def _taken_in_here(self, events: list, seen: dict[int, float]) -> bool:
         """The resident intake: a batch it accepts is taken in by this process, at once;
         any other, or one it fails on before its commit, goes through the broker."""
-        if self.take_in is None or time.monotonic() < self._take_in_paused_until:
+        if self.take_in is None or time.monotonic() < self._take_in_paused_until or dependency(BROKER).down:
+            # (With the broker down, as a take-in's refused retry or a publish found, the
+            # relay holds its cursor as before: the take-ins' retries and the recovery
+            # sweep need the broker.)
             return False
         started = time.monotonic()
         try:
@@ -164,6 +168,20 @@ class Relay:
                     lasted * 1000,
                     settings.RELAY_TAKE_IN_PAUSE_SECONDS,
                 )
+
+    def _probe_broker(self) -> None:
+        """Idle while the broker is down (as the resident intake found it): ask it again,
+        with backoff, so that take-ins resume as soon as it is back."""
+        broker = dependency(BROKER)
+        if not broker.down or self._queue is None or not broker.may_try():
+            return
+        try:
+            answers = self._queue.answers()
+        except Exception as exc:
+            broker.failed(exc)
+        else:
+            if answers:
+                broker.ok()
 
     def _wait_behind_horizon(self) -> bool:
         """Nothing visible after the cursor. If committed events wait behind the snapshot
@@ -200,7 +218,8 @@ class Relay:
 
 
 class _BrokerQueue:
-    """How many messages wait in the intake's queue (a Redis broker only; else none)."""
+    """How many messages wait in the intake's queue, and whether the broker answers (a
+    Redis broker only; else none, and no answer)."""
 
     def __init__(self):
         self.client = None
@@ -210,6 +229,10 @@ class _BrokerQueue:
             import redis
 
             self.client = redis.Redis.from_url(url, socket_timeout=0.05, socket_connect_timeout=0.05)
+
+    def answers(self) -> bool | None:
+        """Whether the broker answers (None: not a Redis broker, cannot tell)."""
+        return None if self.client is None else bool(self.client.ping())
 
     def waiting(self) -> bool:
         if self.client is None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ledger.services.transfers import transfers_execute
+from trading.dependencies import dependency, unavailable
 from trading.errors import DomainError
 from trading.pgarrays import unnest_arrays
 
@@ -103,19 +104,25 @@ def settlements_take_in_here(*, events: Sequence[dict]) -> bool:
     caller hands to the intake task as before, as it does when this raises.
 
     Once the acceptance has committed, the batch is taken: an error after it (the venue
-    step's commit, say) is logged, and the settlements go on through the recovery sweep as
-    after a worker's crash. An error before it raises, and nothing was written."""
+    step's commit, say) is logged, or recorded against the service it says is down (a retry
+    the broker refused: ``trading.dependencies``), and the settlements go on through the
+    recovery sweep as after a worker's crash. An error before it raises, and nothing was
+    written."""
     if not venue_fast(len(events)):
         return False
     started = time.time()
     events = [{**event, "intake_started_at": started} for event in events]
     try:
         settlements_take_in(events=events)
-    except Exception:
+    except Exception as exc:
         refs = {event["key"] for event in events if event.get("topic") in TOPICS}
         if Settlement.objects.filter(ref__in=refs).count() < len(refs):
             raise
-        logger.exception("intake: settlements %s were accepted; the recovery sweep finishes them", sorted(refs))
+        service = unavailable(exc)
+        if service is not None:  # say, a retry the broker could not take: said once per outage
+            dependency(service).failed(exc)
+        else:
+            logger.exception("intake: settlements %s were accepted; the recovery sweep finishes them", sorted(refs))
     return True
 
 

@@ -13,6 +13,7 @@ from django.db import connection
 
 from settlement.models import Settlement, State
 from settlement.relay import START, Relay, _take_in_here
+from trading.dependencies import BROKER, dependency
 from trading.leases import lease_acquire
 from trading.models import OutboxEvent
 from venues.config import venue_cache_clear
@@ -167,3 +168,26 @@ def test_a_slow_take_in_sends_the_next_batches_through_the_broker(relay, setting
     third = emit()["key"]
     round_for(third)
     assert taken == [first, third]
+
+
+def test_with_the_broker_found_down_the_relay_does_not_take_in(relay):
+    """A take-in whose retry the broker refused marks the broker down for the process: the
+    relay then holds batches for the broker, as before, until it answers again."""
+    OutboxEvent.objects.all().delete()
+    taken: list[str] = []
+    relay.take_in = lambda messages: taken.extend(m["key"] for m in messages) or True
+    broker = dependency(BROKER)
+    broker.failed(ConnectionError("refused"))
+    try:
+        key = emit()["key"]
+        deadline = time.monotonic() + 10
+        while not relay.published_messages and time.monotonic() < deadline:
+            relay.work(relay.epoch)
+        assert [m["key"] for m in relay.published_messages] == [key] and taken == []
+    finally:
+        broker.ok()
+    key = emit()["key"]
+    deadline = time.monotonic() + 10
+    while not taken and time.monotonic() < deadline:
+        relay.work(relay.epoch)
+    assert taken == [key]
