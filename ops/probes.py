@@ -168,7 +168,7 @@ def feed() -> tuple[bool, dict]:
 
 
 def marketmaker() -> tuple[bool, dict]:
-    from orders.models import SpotOrder, SpotStatus
+    from orders.models import LIVE_STATUSES, SpotOrder
     from orders.spot.marketmaker import LEASE, market_maker_user
     from trading.models import Lease
 
@@ -177,10 +177,10 @@ def marketmaker() -> tuple[bool, dict]:
         return True, {"mode": "no market maker user: not quoting by design"}
     lease = Lease.objects.filter(name=LEASE).values("holder", "expires_at").first()
     leading = bool(lease and lease["holder"] and lease["expires_at"] > timezone.now())
+    # Its live quotes, as the market maker counts them: a quote entered while its engine
+    # restarts waits there as ``new`` (the engine's own check says when one is down).
     quoting = set(
-        SpotOrder.objects.filter(user=user, status__in=[SpotStatus.OPEN, SpotStatus.PARTIALLY_FILLED])
-        .values_list("symbol", flat=True)
-        .distinct()
+        SpotOrder.objects.filter(user=user, status__in=LIVE_STATUSES).values_list("symbol", flat=True).distinct()
     )
     missing = [symbol for symbol in settings.MARKET_MAKER_SYMBOLS if symbol not in quoting]
     detail = {"leader": lease["holder"] if leading else None, "quoting": sorted(quoting), "not_quoting": missing}

@@ -24,6 +24,7 @@ from ops.monitor import probe_all
 from ops.probes import all_probes
 from ops.services import LEASE, Outcome, round_record
 from tests.factories import UserFactory
+from tests.orders.spot.conftest import markets  # noqa: F401  (a fixture)
 from trading import staff_queues
 from trading.leases import lease_acquire
 
@@ -300,6 +301,29 @@ def test_the_engine_check_wants_a_leader_and_no_order_waiting_too_long(settings)
     lease_acquire(name=lease_name("BTC-USDT"), holder="engine-test", ttl=600)
     ok, detail = probe()
     assert ok and detail["leader"] == "engine-test" and detail["oldest_waiting_seconds"] == 0
+
+
+@pytest.mark.usefixtures("markets")
+def test_the_market_maker_check_counts_quotes_waiting_for_their_engine():
+    """Quotes the market maker entered while their engine was away (a rolling restart) are
+    live, still ``new``: the market maker is quoting, and the engine's check tells the rest."""
+    import io
+
+    from ops.probes import marketmaker
+    from orders import demo
+    from orders.models import SpotOrder, SpotStatus
+    from orders.spot.marketmaker import LEASE as MAKER
+    from orders.spot.marketmaker import MarketMaker
+
+    demo.seed(io.StringIO())
+    assert MarketMaker(announce=lambda line: None).quote_round() == {"BTC-USDT": "quoted", "ETH-USDT": "quoted"}
+    lease_acquire(name=MAKER, holder="maker-test", ttl=600)
+    assert set(SpotOrder.objects.values_list("status", flat=True)) == {SpotStatus.NEW}  # no engine ran
+    ok, detail = marketmaker()
+    assert ok and detail["quoting"] == ["BTC-USDT", "ETH-USDT"], detail
+    SpotOrder.objects.filter(symbol="BTC-USDT").update(status=SpotStatus.CANCELLED)
+    ok, detail = marketmaker()
+    assert not ok and detail["error"] == "no quotes on BTC-USDT", detail
 
 
 def test_the_market_maker_check_without_its_user_is_ok_by_design():
