@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from trading.dependencies import BROKER, dependency, unavailable
 from trading.errors import NotFound, ValidationFailed
 from trading.pgarrays import unnest_arrays
 
@@ -303,21 +304,29 @@ def _after_commit(published, deliveries) -> None:
 def enqueue_deliveries(deliveries: list[tuple[int, float]]) -> None:
     """A task per delivery. The first one the broker refuses ends the loop: each refusal
     costs the publisher's connection retry (about half a second), so a broker that is down
-    would hold the producer (the engine runner, the alert watcher) for that long per
-    delivery; the deliveries not queued stay due in the database and the sweep queues them."""
+    would hold the producer (the engine runner, the alert watcher, the relay's take-in) for
+    that long per delivery; the deliveries not queued stay due in the database and the
+    sweep queues them. The refusal marks the broker down for the process
+    (``trading.dependencies``): until it is due for another try, nothing is queued here."""
     from trading.celery import app
 
+    broker = dependency(BROKER)
+    if not deliveries or not broker.may_try():
+        return
     for n, (delivery_id, wait) in enumerate(deliveries):
         try:
             # By name (the tasks module imports this one; apps.ready registers it).
             app.tasks[DELIVER_TASK].apply_async(args=[delivery_id], countdown=wait or None)
-        except Exception:
+        except Exception as exc:
+            if unavailable(exc) == BROKER:
+                broker.failed(exc)
             logger.warning(
                 "notifications: could not queue delivery %s (%d not queued); the sweep will send them",
                 delivery_id,
                 len(deliveries) - n,
             )
             return
+    broker.ok()
 
 
 # --- sending -----------------------------------------------------------------------------

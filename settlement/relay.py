@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from trading.dependencies import BROKER, dependency
@@ -152,6 +152,9 @@ class Relay:
         started = time.monotonic()
         try:
             return self.take_in(_messages(events, seen))
+        except DatabaseError as exc:  # a deadlock, a lock or statement timeout, PostgreSQL away
+            logger.warning("relay: the take-in of %d events failed (%s); they go through the broker", len(events), exc)
+            return False
         except Exception:
             logger.exception("relay: the resident intake failed on %d events; they go through the broker", len(events))
             return False

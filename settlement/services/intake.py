@@ -46,7 +46,9 @@ def settlements_accept(*, events: Sequence[dict]) -> list[int]:
         return sorted(s.id for s in _insert(events))
 
 
-def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = None) -> tuple[list[int], list[int]]:
+def settlements_take_in(
+    *, events: Sequence[dict], through_venue: bool | None = None, carry_on: bool = True
+) -> tuple[list[int], list[int]]:
     """Accept the events and take the new settlements through the ledger steps 1 and 2 in
     the same transaction, then on through step 3. Returns (new ids, ids carried on).
 
@@ -60,7 +62,8 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
 
     Each step still has its own legs and its own state row: steps 1 and 2 commit with the
     acceptance, step 4 with step 3. Should the ledger refuse the batch, only its savepoint
-    rolls back: the settlements stay accepted at step 1 for the step-by-step path."""
+    rolls back: the settlements stay accepted at step 1 for the step-by-step path.
+    ``carry_on=False`` leaves a redelivery's unfinished settlements to the recovery sweep."""
     inline = venue_inline(len(events)) if through_venue is None else through_venue
     token = uuid.uuid4().hex
     with transaction.atomic(durable=True):
@@ -86,7 +89,7 @@ def settlements_take_in(*, events: Sequence[dict], through_venue: bool | None = 
     else:
         carried = [s.id for s in batch]
         venue_hand_on(carried)
-    if len(new_ids) < len(events):
+    if carry_on and len(new_ids) < len(events):
         # A redelivery (say, its worker died mid-batch): carry on with what is still
         # unfinished now rather than after the idle timeout. Claims keep a live executor's
         # rows apart.
@@ -103,17 +106,19 @@ def settlements_take_in_here(*, events: Sequence[dict]) -> bool:
     answer within ``SETTLEMENT_VENUE_INLINE_MS``); returns False for any other, which the
     caller hands to the intake task as before, as it does when this raises.
 
-    Once the acceptance has committed, the batch is taken: an error after it (the venue
-    step's commit, say) is logged, or recorded against the service it says is down (a retry
-    the broker refused: ``trading.dependencies``), and the settlements go on through the
-    recovery sweep as after a worker's crash. An error before it raises, and nothing was
-    written."""
+    On an error, the batch counts as taken when every one of its settlements exists (the
+    acceptance committed, now or on an earlier read): the error (the venue step's commit,
+    say) is logged, or recorded against the service it says is down (a retry the broker
+    refused: ``trading.dependencies``), and those settlements go on through the recovery
+    sweep as after a worker's crash. Otherwise it raises. A batch read again (a new leader
+    after a crash) leaves what is unfinished to the recovery sweep as well: the relay never
+    takes on more than the batch's own settlements."""
     if not venue_fast(len(events)):
         return False
     started = time.time()
     events = [{**event, "intake_started_at": started} for event in events]
     try:
-        settlements_take_in(events=events)
+        settlements_take_in(events=events, carry_on=False)
     except Exception as exc:
         refs = {event["key"] for event in events if event.get("topic") in TOPICS}
         if Settlement.objects.filter(ref__in=refs).count() < len(refs):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from notifications import services
 from notifications.models import Delivery, DeliveryAttempt, DeliveryStatus, Notification, NotificationPreference
 from notifications.services import Message, notify, notify_many
+from trading.dependencies import BROKER, dependency
 
 pytestmark = pytest.mark.django_db
 
@@ -277,6 +278,7 @@ def broker_down():
     app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
     if down is not None:
         down.force_close_all()
+    dependency(BROKER).ok()  # this process's view of the broker: back for the next tests
 
 
 def test_a_broker_that_is_down_never_holds_up_the_producer(settings, broker_down, django_capture_on_commit_callbacks):
@@ -300,6 +302,9 @@ def test_a_broker_that_is_down_never_holds_up_the_producer(settings, broker_down
     assert took < 4, f"the producer waited {took:.1f} s for a broker that is down"  # was about 0.6 s a delivery
     pending = Delivery.objects.filter(notification__user__in=users, status=DeliveryStatus.PENDING)
     assert pending.count() == 20
+    # The refusal marked the broker down for the process: until its next try is due (with
+    # backoff), producers do not even try.
+    assert dependency(BROKER).down
 
     settings.EMBEDDED = True  # the sweep sends in-line: nothing was lost
     assert services.deliveries_due(grace=0) == 20
