@@ -47,14 +47,15 @@ class Relay:
         publish: Callable[[list[dict]], None] | None = None,
         batch: int | None = None,
         take_in: Callable[[list[dict]], bool] | None = None,
+        take_in_budget: float | None = None,
     ):
         self.publish = publish or _publish_to_intake
         # The resident intake (``RELAY_TAKE_IN``): takes a small batch in here and says
         # True, or says False and the batch is published.
         self.take_in = take_in
-        # A take-in that lasts longer than this (the singleton sets a share of its lease's
+        # A take-in that lasts longer than this (the singleton gives a share of its lease's
         # TTL) sends the next batches through the broker for RELAY_TAKE_IN_PAUSE_SECONDS.
-        self.take_in_budget: float | None = None
+        self.take_in_budget = take_in_budget
         self._take_in_paused_until = 0.0
         self.batch = batch or settings.RELAY_BATCH_SIZE
         self.linger = settings.RELAY_LINGER_SECONDS
@@ -267,8 +268,7 @@ def _publish_to_intake(messages: list[dict]) -> None:
 
 def relay_singleton(*, ttl: float = 3.0, announce=print, publish=None, interval: float | None = None) -> Singleton:
     take_in = _take_in_here if publish is None and settings.RELAY_TAKE_IN else None
-    relay = Relay(publish=publish, take_in=take_in)
-    relay.take_in_budget = ttl / 4
+    relay = Relay(publish=publish, take_in=take_in, take_in_budget=ttl / 4)
     poll = settings.RELAY_POLL_SECONDS if interval is None else interval
     singleton = Singleton(LEASE, work=relay.work, ttl=ttl, interval=poll, on_lead=relay.on_lead, announce=announce)
     relay.holder = singleton.holder
